@@ -1,0 +1,20 @@
+"""Queue names. The two intake queues are public (contract section 3); the rest are internal."""
+
+from __future__ import annotations
+
+BACKUP_REQUESTS = "backup-requests"
+RESTORE_REQUESTS = "restore-requests"
+# Internal: delayed retries of a backup that met a busy environment or throttling.
+BACKUP_WORK = "backup-work"
+# Internal: the restore orchestrator's progress messages.
+RESTORE_STEPS = "restore-steps"
+# Internal: the notification outbox.
+NOTIFICATIONS = "notifications"
+
+# Must equal host.json extensions.queues.maxDequeueCount (a test checks it): handlers record why
+# a message is about to be poisoned on its last attempt.
+MAX_DEQUEUE_COUNT = 5
+
+
+def poison_queue(name: str) -> str:
+    return f"{name}-poison"

@@ -1,0 +1,336 @@
+"""App settings (contract section 2), loaded once and validated together.
+
+Every problem is collected before anything is raised, so an operator fixing a deployment sees every
+bad setting in one message instead of one per restart. Secret values live in `Secret`, whose
+`repr`/`str` never show the value, so a settings object can be logged or printed safely.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from shared.errors import ConfigError
+
+DEFAULT_PP_API_URL = "https://api.powerplatform.com"
+DEFAULT_PP_BAP_URL = "https://api.bap.microsoft.com"
+DEFAULT_BACKUP_SCHEDULE = "0 0 1 * * *"
+DEFAULT_BACKUP_SCOPE = "type:Production"
+DEFAULT_BACKUP_LABEL_TEMPLATE = "Pre-update {date} {time}Z"
+DEFAULT_RESTORE_TIMEOUT_HOURS = 48.0
+
+# The label placeholders the timer understands; anything else in braces is a typo worth refusing.
+LABEL_PLACEHOLDERS = frozenset({"date", "time", "env"})
+# Environment types a scope selector may name (BAP `environmentSku` values).
+ENVIRONMENT_TYPES = ("Production", "Sandbox", "Trial", "Developer", "Default", "Teams")
+
+
+class Secret:
+    """A secret setting value; only `reveal()` hands it out."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class AuthMode(StrEnum):
+    MANAGED_IDENTITY = "managed_identity"
+    CLIENT_SECRET = "client_secret"
+    CERTIFICATE = "certificate"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class BackupScope:
+    """Which environments the timer backs up: explicit ids plus type selectors, or all."""
+
+    environment_ids: frozenset[str] = frozenset()
+    types: frozenset[str] = frozenset()
+    everything: bool = False
+
+    def includes(self, environment_id: str, environment_type: str) -> bool:
+        return (
+            self.everything
+            or environment_id.lower() in self.environment_ids
+            or environment_type in self.types
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProductionAllowList:
+    """Environment ids that may be restored in place while they are Production."""
+
+    environment_ids: frozenset[str] = frozenset()
+    everything: bool = False
+
+    def allows(self, environment_id: str) -> bool:
+        return self.everything or environment_id.lower() in self.environment_ids
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    storage_connection: Secret
+    pp_api_url: str = DEFAULT_PP_API_URL
+    pp_bap_url: str = DEFAULT_PP_BAP_URL
+    auth_mode: AuthMode = AuthMode.MANAGED_IDENTITY
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: Secret | None = None
+    client_certificate_path: str | None = None
+    client_certificate_password: Secret | None = None
+    backup_schedule: str = DEFAULT_BACKUP_SCHEDULE
+    backup_scope: BackupScope = field(default_factory=lambda: BackupScope(types=frozenset({"Production"})))
+    backup_label_template: str = DEFAULT_BACKUP_LABEL_TEMPLATE
+    restore_allow_production: ProductionAllowList = field(default_factory=ProductionAllowList)
+    restore_timeout_hours: float = DEFAULT_RESTORE_TIMEOUT_HOURS
+    teams_webhook_url: Secret | None = None
+    notify_webhook_url: Secret | None = None
+    notify_webhook_secret: Secret | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Build settings from app settings; raise one `ConfigError` naming every bad one."""
+        problems: list[str] = []
+
+        def get(name: str) -> str | None:
+            value = environ.get(name)
+            if value is None:
+                return None
+            value = value.strip()
+            return value or None
+
+        storage = get("AzureWebJobsStorage")
+        if storage is None and get("AzureWebJobsStorage__accountName") is None:
+            problems.append(
+                "AzureWebJobsStorage is required: a storage connection string, "
+                "'UseDevelopmentStorage=true' for Azurite, or set AzureWebJobsStorage__accountName "
+                "for an identity-based connection"
+            )
+        if storage is None:
+            account = get("AzureWebJobsStorage__accountName")
+            storage = f"AccountName={account}" if account else ""
+
+        api_url = _url(get("PP_API_URL") or DEFAULT_PP_API_URL, "PP_API_URL", problems)
+        bap_url = _url(get("PP_BAP_URL") or DEFAULT_PP_BAP_URL, "PP_BAP_URL", problems)
+
+        auth_raw = (get("PP_AUTH") or AuthMode.MANAGED_IDENTITY.value).lower()
+        auth_mode = AuthMode.MANAGED_IDENTITY
+        try:
+            auth_mode = AuthMode(auth_raw)
+        except ValueError:
+            problems.append(
+                f"PP_AUTH must be one of {', '.join(m.value for m in AuthMode)}; got {auth_raw!r}"
+            )
+
+        tenant_id = get("PP_TENANT_ID")
+        client_id = get("PP_CLIENT_ID")
+        secret = get("PP_CLIENT_SECRET")
+        cert_path = get("PP_CLIENT_CERTIFICATE_PATH")
+        cert_password = get("PP_CLIENT_CERTIFICATE_PASSWORD")
+        for name, value in (("PP_TENANT_ID", tenant_id), ("PP_CLIENT_ID", client_id)):
+            if value is not None and not _is_guid(value):
+                problems.append(f"{name} must be a GUID; got a value of {len(value)} characters")
+        if auth_mode in (AuthMode.CLIENT_SECRET, AuthMode.CERTIFICATE):
+            if tenant_id is None:
+                problems.append(f"PP_TENANT_ID is required when PP_AUTH={auth_mode.value}")
+            if client_id is None:
+                problems.append(f"PP_CLIENT_ID is required when PP_AUTH={auth_mode.value}")
+        if auth_mode is AuthMode.CLIENT_SECRET and secret is None:
+            problems.append(
+                "PP_CLIENT_SECRET is required when PP_AUTH=client_secret "
+                "(in Azure, use a Key Vault reference)"
+            )
+        if auth_mode is AuthMode.CERTIFICATE and cert_path is None:
+            problems.append("PP_CLIENT_CERTIFICATE_PATH is required when PP_AUTH=certificate")
+        if auth_mode is AuthMode.NONE and not (_is_loopback(api_url) and _is_loopback(bap_url)):
+            problems.append(
+                "PP_AUTH=none sends no token and is refused unless PP_API_URL and PP_BAP_URL "
+                "are both loopback addresses (the local simulator)"
+            )
+
+        schedule = get("BACKUP_SCHEDULE") or DEFAULT_BACKUP_SCHEDULE
+        if not _is_ncrontab(schedule):
+            problems.append(
+                "BACKUP_SCHEDULE must be an NCRONTAB expression of six fields "
+                f"('second minute hour day month day-of-week'); got {schedule!r}"
+            )
+
+        scope = parse_backup_scope(get("BACKUP_SCOPE") or DEFAULT_BACKUP_SCOPE, problems)
+
+        template = get("BACKUP_LABEL_TEMPLATE") or DEFAULT_BACKUP_LABEL_TEMPLATE
+        unknown = set(re.findall(r"{([^{}]*)}", template)) - LABEL_PLACEHOLDERS
+        if unknown:
+            problems.append(
+                f"BACKUP_LABEL_TEMPLATE has unknown placeholders {sorted(unknown)}; "
+                "use {date}, {time} and {env}"
+            )
+
+        allow = parse_allow_list(get("RESTORE_ALLOW_PRODUCTION") or "", problems)
+
+        timeout = DEFAULT_RESTORE_TIMEOUT_HOURS
+        raw_timeout = get("RESTORE_TIMEOUT_HOURS")
+        if raw_timeout is not None:
+            try:
+                timeout = float(raw_timeout)
+            except ValueError:
+                timeout = -1.0
+            if not 0 < timeout <= 24 * 30:
+                problems.append(
+                    f"RESTORE_TIMEOUT_HOURS must be a number of hours between 0 and 720; "
+                    f"got {raw_timeout!r}"
+                )
+
+        teams = get("TEAMS_WEBHOOK_URL")
+        if teams is not None:
+            _webhook_url(teams, "TEAMS_WEBHOOK_URL", problems)
+        hook = get("NOTIFY_WEBHOOK_URL")
+        hook_secret = get("NOTIFY_WEBHOOK_SECRET")
+        if hook is not None:
+            _webhook_url(hook, "NOTIFY_WEBHOOK_URL", problems)
+            if hook_secret is None:
+                problems.append(
+                    "NOTIFY_WEBHOOK_SECRET is required with NOTIFY_WEBHOOK_URL "
+                    "(receivers verify the HMAC-SHA256 signature with it)"
+                )
+            elif len(hook_secret) < 16:
+                problems.append("NOTIFY_WEBHOOK_SECRET must be at least 16 characters long")
+
+        if problems:
+            raise ConfigError(problems)
+
+        return cls(
+            storage_connection=Secret(storage),
+            pp_api_url=api_url,
+            pp_bap_url=bap_url,
+            auth_mode=auth_mode,
+            tenant_id=tenant_id,
+            client_id=client_id,
+            client_secret=Secret(secret) if secret else None,
+            client_certificate_path=cert_path,
+            client_certificate_password=Secret(cert_password) if cert_password else None,
+            backup_schedule=schedule,
+            backup_scope=scope,
+            backup_label_template=template,
+            restore_allow_production=allow,
+            restore_timeout_hours=timeout,
+            teams_webhook_url=Secret(teams) if teams else None,
+            notify_webhook_url=Secret(hook) if hook else None,
+            notify_webhook_secret=Secret(hook_secret) if hook_secret else None,
+        )
+
+
+def parse_backup_scope(raw: str, problems: list[str]) -> BackupScope:
+    ids: set[str] = set()
+    types: set[str] = set()
+    everything = False
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        if item.lower() == "all":
+            everything = True
+        elif item.lower().startswith("type:"):
+            wanted = item[5:].strip()
+            match = next((t for t in ENVIRONMENT_TYPES if t.lower() == wanted.lower()), None)
+            if match is None:
+                problems.append(
+                    f"BACKUP_SCOPE selector {item!r} names no environment type; "
+                    f"use one of {', '.join('type:' + t for t in ENVIRONMENT_TYPES)}"
+                )
+            else:
+                types.add(match)
+        elif _is_guid(item):
+            ids.add(item.lower())
+        else:
+            problems.append(
+                f"BACKUP_SCOPE entry {item!r} is neither an environment id (GUID), "
+                "a 'type:<EnvironmentType>' selector nor 'all'"
+            )
+    if not (ids or types or everything):
+        problems.append("BACKUP_SCOPE selects nothing; use e.g. 'type:Production'")
+    return BackupScope(frozenset(ids), frozenset(types), everything)
+
+
+def parse_allow_list(raw: str, problems: list[str]) -> ProductionAllowList:
+    ids: set[str] = set()
+    everything = False
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        if item == "*":
+            everything = True
+        elif _is_guid(item):
+            ids.add(item.lower())
+        else:
+            problems.append(
+                f"RESTORE_ALLOW_PRODUCTION entry {item!r} is not an environment id (GUID) or '*'"
+            )
+    return ProductionAllowList(frozenset(ids), everything)
+
+
+def _is_guid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return len(value) == 36
+
+
+def is_loopback_url(url: str) -> bool:
+    return _is_loopback(url)
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url(value: str, name: str, problems: list[str]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problems.append(f"{name} must be an absolute http(s) URL; got {value!r}")
+    elif parts.scheme == "http" and not _is_loopback(value):
+        problems.append(f"{name} must use https (plain http is accepted only for loopback)")
+    return value.rstrip("/")
+
+
+def _webhook_url(value: str, name: str, problems: list[str]) -> None:
+    # The value is a secret (it carries a signature), so messages never echo it.
+    parts = urlsplit(value)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and _is_loopback(value):
+        return
+    problems.append(f"{name} must be an https URL (plain http only for loopback)")
+
+
+_NCRONTAB_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
+
+
+def _is_ncrontab(expression: str) -> bool:
+    fields = expression.split()
+    return len(fields) == 6 and all(_NCRONTAB_FIELD.match(f) for f in fields)
