@@ -1,0 +1,5 @@
+"""Pre-update backups: timer, queue and HTTP triggers."""
+
+from backup_triggers.blueprint import bp
+
+__all__ = ["bp"]

@@ -120,3 +120,30 @@ def running_azurite(*, timeout: float = 30.0, location: Path | None = None) -> I
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m ppbackup.azurite`: run Azurite until SIGTERM/Ctrl-C (used by .ci/run)."""
+    import argparse
+    import signal
+    import threading
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--ready-file", type=Path, help="write the connection string here once up")
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with running_azurite() as endpoints:
+        if args.ready_file:
+            args.ready_file.write_text(endpoints.connection_string)
+        else:
+            print(endpoints.connection_string, flush=True)  # noqa: T201 (the point of the command)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

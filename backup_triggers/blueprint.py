@@ -1,0 +1,79 @@
+"""Backup triggers: the pre-update timer, the `backup-requests` intake queue, the internal
+`backup-work` queue, and the HTTP routes for backups and operation history.
+
+Each function parses its input and calls one service function; the logic lives in `service.py`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import azure.functions as func
+
+from backup_triggers import service
+from shared import history_api
+from shared.http_api import handles_errors, json_response, read_json, status_url
+from shared.operations import utcnow
+from shared.queue_names import BACKUP_REQUESTS, BACKUP_WORK
+from shared.runtime import get_context
+from shared.settings import DEFAULT_BACKUP_SCHEDULE
+from shared.validation import parse_backup_request
+
+bp = func.Blueprint()
+
+STORAGE = "AzureWebJobsStorage"
+
+
+@bp.function_name("backup_timer")
+@bp.timer_trigger(
+    arg_name="timer",
+    # Read here because the decorator needs it at indexing time; Settings validates the same value
+    # on the first invocation and names it if malformed.
+    schedule=os.environ.get("BACKUP_SCHEDULE") or DEFAULT_BACKUP_SCHEDULE,
+    run_on_startup=False,
+    use_monitor=True,
+)
+def backup_timer(timer: func.TimerRequest) -> None:
+    service.run_backup_round(get_context(), fired_at=utcnow())
+
+
+@bp.function_name("backup_request")
+@bp.queue_trigger(arg_name="msg", queue_name=BACKUP_REQUESTS, connection=STORAGE)
+def backup_request(msg: func.QueueMessage) -> None:
+    service.handle_backup_message(
+        get_context(), msg.get_body(), message_id=msg.id or "", dequeue_count=msg.dequeue_count or 1
+    )
+
+
+@bp.function_name("backup_work")
+@bp.queue_trigger(arg_name="msg", queue_name=BACKUP_WORK, connection=STORAGE)
+def backup_work(msg: func.QueueMessage) -> None:
+    service.handle_work_message(get_context(), msg.get_body(), dequeue_count=msg.dequeue_count or 1)
+
+
+@bp.function_name("post_backup")
+@bp.route(route="backups", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@handles_errors
+def post_backup(req: func.HttpRequest) -> func.HttpResponse:
+    request = parse_backup_request(read_json(req))
+    operation = service.submit_backup(get_context(), request)
+    url = status_url(req, operation.operation_id)
+    return json_response(
+        202, {"operationId": operation.operation_id, "statusUrl": url}, {"Location": url}
+    )
+
+
+@bp.function_name("get_operation")
+@bp.route(route="operations/{operationId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@handles_errors
+def get_operation(req: func.HttpRequest) -> func.HttpResponse:
+    record = history_api.get_record(get_context(), req.route_params.get("operationId", ""))
+    return json_response(200, record)
+
+
+@bp.function_name("list_operations")
+@bp.route(route="operations", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@handles_errors
+def list_operations(req: func.HttpRequest) -> func.HttpResponse:
+    query = history_api.parse_listing_query(dict(req.params))
+    return json_response(200, history_api.list_records(get_context(), query))

@@ -1,0 +1,69 @@
+"""Pure decisions about one backup attempt: what a platform answer means for the operation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared import errors
+from shared.runtime import Backoff
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLater:
+    """Try again after `delay_seconds`; `may_exist` when the platform may have made the backup."""
+
+    delay_seconds: float
+    detail: str
+    may_exist: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    code: str
+    message: str
+
+
+Outcome = RetryLater | GiveUp
+
+
+def after_platform_error(
+    error: errors.PowerPlatformError, *, attempt: int, backoff: Backoff
+) -> Outcome:
+    """Classify a failed create-backup call. Waiting is always a delayed message, never a sleep."""
+    if attempt >= backoff.max_attempts and not isinstance(error, errors.OutcomeUnknown):
+        return GiveUp(
+            "GaveUp",
+            f"The platform kept refusing the backup for {attempt} attempts; last answer: "
+            f"{error.message}",
+        )
+    if isinstance(error, errors.Busy):
+        delay = backoff.delay(attempt, error.retry_after)
+        return RetryLater(
+            delay,
+            "The environment is busy with another lifecycle operation; "
+            f"trying again in {delay:.0f}s (attempt {attempt}).",
+        )
+    if isinstance(error, errors.Throttled):
+        delay = backoff.delay(attempt, error.retry_after)
+        if error.retry_after is not None:
+            delay = float(error.retry_after)
+        return RetryLater(delay, f"The platform is throttling requests; trying again in {delay:.0f}s.")
+    if isinstance(error, errors.OutcomeUnknown):
+        # The request may have been carried out. The next attempt first looks for the backup.
+        delay = min(backoff.delay(1), 30.0)
+        return RetryLater(
+            delay,
+            "The platform's answer was lost; checking in "
+            f"{delay:.0f}s whether the backup was made before trying again.",
+            may_exist=True,
+        )
+    if isinstance(error, errors.Transient):
+        delay = backoff.delay(attempt, error.retry_after)
+        return RetryLater(delay, f"The platform is unavailable ({error.message}); trying again in {delay:.0f}s.")
+    if isinstance(error, errors.NotFound):
+        return GiveUp(
+            "EnvironmentNotFound",
+            "The platform does not know this environment (deleted, or a wrong id?): "
+            f"{error.message}",
+        )
+    return GiveUp(error.code, error.message)

@@ -1,0 +1,10 @@
+"""The Azure Functions entry point: it only wires the blueprints (see README, Architecture)."""
+
+import azure.functions as func
+
+from backup_triggers import bp as backup_bp
+from restore_orchestrator import bp as restore_bp
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(backup_bp)
+app.register_functions(restore_bp)

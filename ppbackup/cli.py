@@ -1,0 +1,279 @@
+"""`ppbackup`: the operator's command line (contract section 5).
+
+Talks to the same storage as the function app. With `--json`, stdout carries only the JSON
+document; anything meant for a person goes to stderr. Exit codes: 0 success, 1 the operation
+failed or needs attention, 2 bad usage or a rejected request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from shared.errors import ConfigError, OperationNotFound, RequestInvalid
+from shared.operations import OperationStatus
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+FOLLOW_INTERVAL_SECONDS = 2.0
+
+
+class CliError(Exception):
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def exit_code_for(status: str) -> int:
+    if status == OperationStatus.REJECTED:
+        return EXIT_USAGE
+    if status in (
+        OperationStatus.FAILED, OperationStatus.NEEDS_ATTENTION, OperationStatus.CANCELLED
+    ):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------- context
+
+
+def app_environment(storage: str | None) -> dict[str, str]:
+    """Settings as `func start` sees them: local.settings.json's Values, the environment wins."""
+    from ppbackup.local_settings import load_local_settings
+
+    merged = dict(load_local_settings(Path("local.settings.json")))
+    merged.update(os.environ)
+    if storage:
+        merged["AzureWebJobsStorage"] = storage
+    return merged
+
+
+def build_context(args: argparse.Namespace) -> Any:
+    from shared.runtime import AppContext
+    from shared.settings import Settings
+
+    try:
+        settings = Settings.from_env(app_environment(getattr(args, "storage", None)))
+    except ConfigError as error:
+        raise CliError(str(error)) from error
+    return AppContext.from_settings(settings)
+
+
+def emit(args: argparse.Namespace, document: Any, human: Callable[[], str]) -> None:
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(human() + "\n")
+    sys.stdout.flush()
+
+
+def note(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+# --------------------------------------------------------------------------------------- commands
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from backup_triggers.service import submit_backup
+    from ppbackup.render import operation_detail
+    from shared.validation import parse_backup_request
+
+    body: dict[str, Any] = {"environmentId": args.environment_id, "label": args.label}
+    if args.notes:
+        body["notes"] = args.notes
+    body["requestedBy"] = args.requested_by or _whoami()
+    if args.request_id:
+        body["requestId"] = args.request_id
+    request = parse_backup_request(body)
+    ctx = build_context(args)
+    operation = submit_backup(ctx, request)
+    record = operation.to_record()
+    if args.wait:
+        record = _follow(ctx, operation.operation_id, args, show=False)
+    emit(args, record, lambda: operation_detail(record))
+    return exit_code_for(record["status"])
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from ppbackup.render import operation_detail
+    from shared.history_api import get_record
+
+    ctx = build_context(args)
+    if args.follow:
+        record = _follow(ctx, args.operation_id, args, show=not args.json)
+    else:
+        record = get_record(ctx, args.operation_id)
+    emit(args, record, lambda: operation_detail(record))
+    return exit_code_for(record["status"])
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from ppbackup.render import history_table
+    from shared.history_api import list_records, parse_listing_query
+
+    params = {"limit": str(args.limit)}
+    if args.env:
+        params["environmentId"] = args.env
+    if args.kind:
+        params["kind"] = args.kind
+    ctx = build_context(args)
+    page = list_records(ctx, parse_listing_query(params))
+    records = page["operations"]
+    emit(args, records, lambda: history_table(records))
+    return EXIT_OK
+
+
+def cmd_simulator(args: argparse.Namespace) -> int:
+    from ppbackup.simulator import serve
+
+    serve(port=args.port, state_file=Path(args.state) if args.state else None, speed=args.speed)
+    return EXIT_OK
+
+
+def cmd_host(args: argparse.Namespace) -> int:
+    from ppbackup.host import serve_function_app
+
+    environ = app_environment(getattr(args, "storage", None))
+    serve_function_app(environ=environ, port=args.port)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ppbackup.demo import run_demo
+
+    return run_demo(keep_running=args.keep_running)
+
+
+def _follow(ctx: Any, operation_id: str, args: argparse.Namespace, *, show: bool) -> dict[str, Any]:
+    from ppbackup.render import operation_detail
+    from shared.history_api import get_record
+
+    last = ""
+    while True:
+        record = get_record(ctx, operation_id)
+        if show:
+            text = operation_detail(record)
+            if text != last:
+                sys.stderr.write("\n" + text + "\n")
+                sys.stderr.flush()
+                last = text
+        if OperationStatus(record["status"]).terminal:
+            return record
+        time.sleep(FOLLOW_INTERVAL_SECONDS)
+
+
+def _whoami() -> str:
+    user = os.environ.get("USER") or os.environ.get("USERNAME") or "someone"
+    return f"{user} via ppbackup CLI"
+
+
+# ----------------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ppbackup",
+        description="Back up and restore Power Platform / Dataverse environments.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_storage(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--storage", metavar="CONNECTION",
+            help="storage connection string (default: AzureWebJobsStorage or local.settings.json)",
+        )
+        return p
+
+    p = with_storage(sub.add_parser("backup", help="create a labeled backup of one environment"))
+    p.add_argument("environment_id", metavar="ENV_ID")
+    p.add_argument("--label", required=True)
+    p.add_argument("--notes")
+    p.add_argument("--requested-by", help="who asks (default: your user name)")
+    p.add_argument("--request-id", help="idempotency key: the same key twice is one backup")
+    p.add_argument("--wait", action="store_true", help="wait until the backup has ended")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_backup)
+
+    p = with_storage(sub.add_parser("status", help="show one operation"))
+    p.add_argument("operation_id", metavar="OPERATION_ID")
+    p.add_argument("--follow", action="store_true", help="watch the steps until it ends")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_status)
+
+    p = with_storage(sub.add_parser("history", help="list operations, newest first"))
+    p.add_argument("--env", metavar="ENV_ID")
+    p.add_argument("--kind", choices=["backup", "restore"])
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_history)
+
+    p = sub.add_parser("simulator", help="run the local Power Platform API simulator")
+    p.add_argument("--port", type=int, default=7080)
+    p.add_argument("--state", metavar="FILE", help="load and save the simulated tenant here")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="simulated seconds per real second (e.g. 3600: an hour a second)")
+    p.set_defaults(handler=cmd_simulator)
+
+    p = with_storage(sub.add_parser("host", help="run the function app's triggers locally"))
+    p.add_argument("--port", type=int, default=7071)
+    p.set_defaults(handler=cmd_host)
+
+    p = sub.add_parser("demo", help="Azurite + simulator + host + a backup round, end to end")
+    p.add_argument("--keep-running", action="store_true",
+                   help="leave everything up after the demo until Ctrl-C")
+    p.set_defaults(handler=cmd_demo)
+
+    _extend_parser(sub)
+    return parser
+
+
+def _extend_parser(sub: Any) -> None:
+    """Commands contributed by the restore orchestrator, when present."""
+    try:
+        from restore_orchestrator.cli import add_commands
+    except ImportError:
+        return
+    add_commands(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+        return code
+    except CliError as error:
+        note(f"ppbackup: {error}")
+        return error.exit_code
+    except RequestInvalid as error:
+        _print_invalid(args, error)
+        return EXIT_USAGE
+    except OperationNotFound as error:
+        note(f"ppbackup: {error.message}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        note("ppbackup: interrupted")
+        return 130
+
+
+def _print_invalid(args: argparse.Namespace, error: RequestInvalid) -> None:
+    document: Mapping[str, Any] = {
+        "error": {"code": error.code, "message": error.message, "fields": error.fields}
+    }
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    note(f"ppbackup: {error.message}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""Reading history the way the HTTP API and the CLI present it (contract sections 4-6)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import OperationNotFound, RequestInvalid
+from shared.operations import OperationKind, operation_id_instant
+from shared.runtime import AppContext
+from shared.validation import is_guid
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+_QUERY_FIELDS = frozenset({"environmentId", "kind", "limit", "continuationToken", "code"})
+
+
+@dataclass(frozen=True, slots=True)
+class ListingQuery:
+    environment_id: str | None = None
+    kind: OperationKind | None = None
+    limit: int = DEFAULT_LIMIT
+    continuation: str | None = None
+
+
+def parse_listing_query(params: Mapping[str, str]) -> ListingQuery:
+    problems: dict[str, str] = {}
+    # `code` is the function key Azure passes along in the query string; it is not ours to judge.
+    for name in sorted(set(params) - _QUERY_FIELDS):
+        problems[name] = "unknown query parameter; use environmentId, kind, limit, continuationToken"
+    environment_id = (params.get("environmentId") or "").strip() or None
+    if environment_id is not None and not is_guid(environment_id):
+        problems["environmentId"] = "must be an environment id (GUID)"
+    kind: OperationKind | None = None
+    raw_kind = (params.get("kind") or "").strip().lower() or None
+    if raw_kind is not None:
+        try:
+            kind = OperationKind(raw_kind)
+        except ValueError:
+            problems["kind"] = "must be backup or restore"
+    limit = DEFAULT_LIMIT
+    raw_limit = params.get("limit")
+    if raw_limit:
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+            problems["limit"] = f"must be a whole number from 1 to {MAX_LIMIT}"
+        else:
+            limit = int(raw_limit)
+    if problems:
+        raise RequestInvalid("InvalidQuery", "The history query is invalid.", problems)
+    return ListingQuery(
+        environment_id=environment_id.lower() if environment_id else None,
+        kind=kind,
+        limit=limit,
+        continuation=(params.get("continuationToken") or None),
+    )
+
+
+def get_record(ctx: AppContext, operation_id: str) -> dict[str, Any]:
+    try:
+        operation_id_instant(operation_id)
+    except ValueError as error:
+        raise OperationNotFound(f"No operation has the id {operation_id!r}.") from error
+    return ctx.history.get(operation_id).operation.to_record()
+
+
+def list_records(ctx: AppContext, query: ListingQuery) -> dict[str, Any]:
+    try:
+        page = ctx.history.list(
+            environment_id=query.environment_id,
+            kind=query.kind,
+            limit=query.limit,
+            continuation=query.continuation,
+        )
+    except ValueError as error:
+        raise RequestInvalid(
+            "InvalidQuery", str(error), {"continuationToken": "is not a token this API issued"}
+        ) from error
+    return {
+        "operations": [op.to_record() for op in page.items],
+        "continuationToken": page.continuation,
+    }

@@ -1,0 +1,101 @@
+"""The per-process application context: settings and the clients built from them.
+
+Built lazily on the first invocation (not at import, so the function app starts fast and a bad
+setting is reported by the first function that runs, with every problem named), then reused by
+every invocation in the process, as Microsoft's "manage connections" guidance asks. Tests and the
+local host install their own context with `use_context`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from shared.operations import utcnow
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.power_platform import PowerPlatformClient
+    from shared.storage.history import HistoryStore
+    from shared.storage.queues import QueueSender
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Waits for work the platform refused for now (busy environment, throttling, outages).
+
+    Delays grow `base * 2**attempt`, capped; a platform `Retry-After` wins when it is longer.
+    """
+
+    base_seconds: float = 15.0
+    cap_seconds: float = 600.0
+    max_attempts: int = 40
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        computed = min(self.cap_seconds, self.base_seconds * (2 ** max(0, attempt - 1)))
+        if retry_after is not None:
+            return max(float(retry_after), min(computed, self.cap_seconds))
+        return computed
+
+
+@dataclass(frozen=True, slots=True)
+class AppContext:
+    settings: Settings
+    platform: PowerPlatformClient
+    history: HistoryStore
+    queues: QueueSender
+    clock: Callable[[], datetime] = utcnow
+    backoff: Backoff = field(default_factory=Backoff)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: object) -> AppContext:
+        from shared.power_platform import PowerPlatformClient
+        from shared.storage.connection import queue_service
+        from shared.storage.history import HistoryStore
+        from shared.storage.queues import QueueSender
+
+        connection = settings.storage_connection.reveal()
+        values: dict[str, object] = {
+            "settings": settings,
+            "platform": PowerPlatformClient.from_settings(settings),
+            "history": HistoryStore.from_connection(connection),
+            "queues": QueueSender(queue_service(connection)),
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+_lock = threading.Lock()
+_context: AppContext | None = None
+
+
+def get_context() -> AppContext:
+    global _context
+    current = _context
+    if current is not None:
+        return current
+    with _lock:
+        if _context is None:
+            _context = AppContext.from_settings(Settings.from_env(os.environ))
+        return _context
+
+
+def set_context(context: AppContext | None) -> None:
+    global _context
+    with _lock:
+        _context = context
+
+
+@contextmanager
+def use_context(context: AppContext) -> Iterator[AppContext]:
+    previous = _context
+    set_context(context)
+    try:
+        yield context
+    finally:
+        set_context(previous)
