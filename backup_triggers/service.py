@@ -250,7 +250,9 @@ def _after_error(
     # Send first, checkpoint second (the Durable Task order): a crash in between leaves a message
     # that re-runs an idempotent attempt, never an operation that nobody will drive on.
     ctx.queues.send(
-        BACKUP_WORK, {"operationId": operation.operation_id}, delay_seconds=decision.delay_seconds
+        BACKUP_WORK,
+        {"operationId": operation.operation_id},
+        delay_seconds=ctx.real_delay(decision.delay_seconds),
     )
     return ctx.history.update(
         stored, waiting, internal=internal, next_due=due + ATTEMPT_GRACE

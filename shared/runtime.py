@@ -51,6 +51,13 @@ class AppContext:
     queues: QueueSender
     clock: Callable[[], datetime] = utcnow
     backoff: Backoff = field(default_factory=Backoff)
+    # Simulated seconds per real second. The app's logic reasons in its own clock's seconds;
+    # only delayed queue messages are converted to real time. 1.0 everywhere but in tests and
+    # benchmarks that run the simulator (and `clock`) faster than real time.
+    time_scale: float = 1.0
+
+    def real_delay(self, seconds: float) -> float:
+        return max(0.0, seconds / self.time_scale)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> AppContext:
