@@ -1,0 +1,123 @@
+"""Card bodies for a backup round's summary and for the two alerts."""
+
+from __future__ import annotations
+
+from shared.notifications import _elements as el
+from shared.notifications._parts import (
+    ID_CHARS,
+    Detail,
+    advice_section,
+    banner,
+    env_text,
+    footer,
+    ident,
+    opt,
+)
+from shared.notifications.advice import (
+    HISTORY_COMMAND,
+    backup_expiring_steps,
+    round_steps,
+    still_sandbox_steps,
+)
+from shared.notifications.events import BackupExpiringAlert, BackupRoundSummary, StillSandboxAlert
+from shared.notifications.text import format_duration, format_instant, inert
+
+
+def round_body(event: BackupRoundSummary, d: Detail) -> list[el.Element]:
+    failures = event.failures
+    title, style = round_title(event)
+    summary = f"{event.succeeded_count} of {event.total} environments were backed up"
+    if failures:
+        summary += f", {len(failures)} failed"
+    if event.pending_count:
+        summary += f", {event.pending_count} still running"
+    facts = [
+        ("Scheduled for", format_instant(event.scheduled_for)),
+        ("Started", format_instant(event.started_at)),
+        ("Ended", format_instant(event.ended_at)),
+        ("Duration", format_duration((event.ended_at - event.started_at).total_seconds())),
+        ("Environments", str(event.total)),
+        ("Succeeded", str(event.succeeded_count)),
+        ("Failed", str(len(failures))),
+        ("Still running", str(event.pending_count)),
+        ("Round id", ident(event.round_id)),
+    ]
+    body = [banner(title, summary + ".", style), el.fact_set(facts)]
+    if failures:
+        shown = failures[: d.failures]
+        body += [
+            el.heading("Failed environments"),
+            el.fact_set([
+                (env_text(f.environment_name, f.environment_id, d),
+                 f"{inert(f.message, d.item)} ({inert(f.environment_id, ID_CHARS)})")
+                for f in shown
+            ]),
+        ]
+        if len(failures) > len(shown):
+            body.append(el.text_block(
+                f"…and {len(failures) - len(shown)} more. See every result with: "
+                f"{HISTORY_COMMAND}"
+            ))
+    advice = round_steps(len(failures), event.pending_count)
+    if event.total == 0:
+        advice = ("No environment matched BACKUP_SCOPE, so nothing was backed up; check the "
+                  "setting.",)
+    body += advice_section(advice, d)
+    body.append(footer(event))
+    return body
+
+
+def round_title(event: BackupRoundSummary) -> tuple[str, el.ContainerStyle]:
+    failed = len(event.failed)
+    if failed:
+        return f"Backup round finished — {failed} of {event.total} failed", "attention"
+    if event.pending_count:
+        return f"Backup round finished — {event.pending_count} still running", "warning"
+    if event.total == 0:
+        return "Backup round finished — nothing to back up", "warning"
+    return f"Backup round finished — all {event.total} succeeded", "good"
+
+
+def still_sandbox_body(event: StillSandboxAlert, d: Detail) -> list[el.Element]:
+    env = env_text(event.environment_name, event.environment_id, d)
+    op = event.operation
+    summary = (f"{env} was switched to Sandbox for a restore and is still a Sandbox "
+               f"(since {format_instant(event.since)}). Backups older than 7 days are deleted "
+               "while it is a Sandbox.")
+    facts: list[tuple[str, str | None]] = [
+        ("Environment", opt(event.environment_name, d.name)),
+        ("Environment id", opt(event.environment_id, ID_CHARS)),
+        ("Sandbox since", format_instant(event.since)),
+        ("Reminder", str(event.reminder) if event.reminder else None),
+        ("Restore status", op.status.value),
+        ("Operation id", ident(op.operation_id)),
+    ]
+    advice = still_sandbox_steps(event.environment_name, event.environment_id, op.operation_id)
+    return [
+        banner(f"Still a Sandbox — {env}", summary, "attention"),
+        el.fact_set([(t, v) for t, v in facts if v]),
+        *advice_section(advice, d),
+        footer(event),
+    ]
+
+
+def expiring_body(event: BackupExpiringAlert, d: Detail) -> list[el.Element]:
+    env = env_text(event.environment_name, event.environment_id, d)
+    expires = format_instant(event.expires_at)
+    backup = (f"“{inert(event.backup_label, d.name)}”" if event.backup_label
+              else inert(event.backup_id, ID_CHARS))
+    facts: list[tuple[str, str | None]] = [
+        ("Environment", opt(event.environment_name, d.name)),
+        ("Environment id", opt(event.environment_id, ID_CHARS)),
+        ("Backup label", opt(event.backup_label, d.name)),
+        ("Backup id", opt(event.backup_id, ID_CHARS)),
+        ("Expires", expires),
+    ]
+    advice = backup_expiring_steps(event.environment_name, event.environment_id, expires)
+    return [
+        banner(f"Backup expiring — {env}", f"The backup {backup} of {env} expires at {expires}.",
+                "warning"),
+        el.fact_set([(t, v) for t, v in facts if v]),
+        *advice_section(advice, d),
+        footer(event),
+    ]
