@@ -1,0 +1,278 @@
+"""The simulator behind the socket: request pipeline plus the helpers tests drive it with.
+
+Every API request goes through
+
+    latency -> token bucket (429) -> random 429 -> injected 5xx -> route -> maybe drop
+
+and is counted. Faults that refuse a request (429, 5xx) act *before* the route runs, so nothing
+happened on the platform; a dropped response acts *after*, so the action happened but the client
+never hears of it (the "outcome unknown" case the client must reconcile). Control requests
+(`/_sim/...`) skip the pipeline and the counters.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ppbackup.simulator import persistence, seed, wire
+from ppbackup.simulator._config import apply_changes, as_json
+from ppbackup.simulator.api import Dialect, PlatformApi
+from ppbackup.simulator.clock import SimClock
+from ppbackup.simulator.control import CONTROL_PREFIX, handle_control
+from ppbackup.simulator.errors import SimError
+from ppbackup.simulator.faults import FaultInjector
+from ppbackup.simulator.messages import Request, Response
+from ppbackup.simulator.model import SKU_SANDBOX
+from ppbackup.simulator.options import SimOptions
+from ppbackup.simulator.state import SimState
+from ppbackup.simulator.stats import Stats
+from ppbackup.simulator.throttle import TokenBucket
+
+logger = logging.getLogger(__name__)
+
+
+def is_control(path: str) -> bool:
+    return path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/")
+
+
+def _injected_error(status: int, path: str) -> SimError:
+    """An injected error whose body looks like the platform's for the statuses the client
+    treats specially (wire contract, "Errors"); a generic code otherwise."""
+    if status == 401:
+        return SimError(401, "InvalidAuthenticationToken", "The access token is invalid.")
+    if status == 403:
+        # The text the client recognises as "not registered as a management application".
+        return SimError(
+            403, "Forbidden",
+            f"The service principal does not have permission to access the path '{path}'.",
+        )
+    return SimError(status, "SimulatedFault", f"Injected HTTP {status}.")
+
+
+class SimulatorApp:
+    """State, faults, throttle, stats and routing, without a socket."""
+
+    def __init__(
+        self,
+        *,
+        clock: SimClock | None = None,
+        options: SimOptions | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.clock = clock or SimClock()
+        self.initial_options = replace(options) if options is not None else SimOptions()
+        self.initial_options.validate()
+        self.options = replace(self.initial_options)
+        self.seed = seed
+        self.faults = FaultInjector(seed)
+        self.state = SimState(
+            self.clock, self.options, failure_hook=self.faults.should_fail_operation
+        )
+        self.counters = Stats()
+        self.base_url = "http://127.0.0.1"
+        self.api = PlatformApi(self.state, self.faults, lambda: self.base_url)
+        self._bucket_lock = threading.Lock()
+        self._bucket: TokenBucket | None = None
+        self._bucket_key: tuple[float, int] | None = None
+
+    # ------------------------------------------------------------------ pipeline
+
+    def handle(self, request: Request) -> Response | None:
+        """Answer a request; None means "close the connection without answering"."""
+        response: Response | None
+        if is_control(request.path):
+            response = handle_control(self, request)
+        else:
+            response = self._handle_api(request)
+        if response is not None:
+            response.headers["x-ms-request-id"] = str(uuid.uuid4())
+        return response
+
+    def _handle_api(self, request: Request) -> Response | None:
+        resolved = self.api.resolve(request)
+        delay = self.faults.latency_seconds()
+        if delay > 0:
+            time.sleep(delay)
+        response = self._refusal(request, resolved.dialect)
+        if response is None:
+            try:
+                response = self.api.dispatch(request, resolved)
+            except Exception:
+                logger.exception("simulator.handler_failed %s %s", request.method, request.path)
+                response = self.api.error_response(
+                    SimError(500, "InternalServerError", "The simulator failed unexpectedly."),
+                    resolved.dialect,
+                )
+            if self.faults.should_drop(request.method, request.path):
+                self.counters.record(resolved.name, None)
+                return None
+        self.counters.record(resolved.name, response.status)
+        return response
+
+    def _refusal(self, request: Request, dialect: Dialect) -> Response | None:
+        """A 429 or injected error answered before the platform does anything, or None."""
+        bucket = self._current_bucket()
+        wait = bucket.try_acquire() if bucket is not None else None
+        if wait is None:
+            wait = self.faults.random_throttle()
+        if wait is not None:
+            response = self.api.error_response(
+                SimError(429, "TooManyRequests", "Rate limit exceeded; retry later."), dialect
+            )
+            response.headers["Retry-After"] = str(wait)
+            return response
+        status = self.faults.error_status(request.method, request.path)
+        if status is not None:
+            return self.api.error_response(_injected_error(status, request.path), dialect)
+        return None
+
+    def _current_bucket(self) -> TokenBucket | None:
+        rate, burst = self.options.throttle_rate, self.options.throttle_burst
+        with self._bucket_lock:
+            if rate is None:
+                self._bucket, self._bucket_key = None, None
+            elif self._bucket_key != (rate, burst):
+                self._bucket, self._bucket_key = TokenBucket(rate, burst), (rate, burst)
+            return self._bucket
+
+    # ------------------------------------------------------------------ tenant helpers
+
+    def add_environment(
+        self,
+        display_name: str,
+        *,
+        type: str = SKU_SANDBOX,
+        location: str = "unitedstates",
+        azure_region: str | None = None,
+        managed: bool = False,
+        is_default: bool = False,
+        env_id: str | None = None,
+        content: str | None = None,
+    ) -> str:
+        """Add an environment; returns its id (`Default-<tenant>` for the default one)."""
+        return self.state.add_environment(
+            display_name, sku=type, location=location, azure_region=azure_region,
+            managed=managed, is_default=is_default, env_id=env_id, content=content,
+        ).id
+
+    def seed_default(self) -> dict[str, str]:
+        return seed.default_seed(self.state)
+
+    def seed_many(
+        self, count: int, *, type: str = "Production",
+        location: str = "unitedstates", managed: bool = False, prefix: str = "Bench",
+    ) -> list[str]:
+        return seed.seed_many(self.state, count, type=type, location=location, managed=managed,
+                              prefix=prefix)
+
+    def set_content(self, env_id: str, marker: str) -> None:
+        """Change an environment's data now (a later restore of an earlier point undoes it)."""
+        self.state.set_content(env_id, marker)
+
+    def content(self, env_id: str) -> str:
+        return self.state.environment(env_id).current_content.marker
+
+    def environment(self, env_id: str) -> dict[str, Any]:
+        """The environment as BAP GET shows it."""
+        return self.api.environment_json(self.state.environment(env_id))
+
+    def add_backup(self, env_id: str, label: str, *, point: datetime | None = None) -> str:
+        """Create a backup as the API would, optionally back-dated to `point`; returns its id."""
+        return self.state.create_backup(env_id, label, point=point).id
+
+    def backups(self, env_id: str) -> list[dict[str, Any]]:
+        """Unexpired backups of `env_id`, newest first, in the PP API shape."""
+        return [wire.backup_json(b, self.state.tenant_id) for b in self.state.list_backups(env_id)]
+
+    def operations(
+        self, env_id: str | None = None, *, kind: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Operations newest first, PP API shape plus `environmentId` and BAP `state`."""
+        with self.state.lock:
+            now = self.state.settle()
+            out = []
+            for op in self.state.list_operations(env_id):
+                if kind is not None and op.kind.value != kind:
+                    continue
+                target = self.state.environments.get(op.environment_id)
+                body = wire.pp_operation(op, now, self.state.tenant_id, target)
+                body.update(environmentId=op.environment_id, state=op.state_at(now).value,
+                            params=op.params)
+                out.append(body)
+            return out
+
+    # ------------------------------------------------------------------ knobs
+
+    def set_faults(self, **changes: Any) -> dict[str, Any]:
+        """Change fault switches (see `Faults`); `seed=` reseeds the RNG. Returns all switches."""
+        self.faults.set(**changes)
+        return self.faults.snapshot()
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def set_options(self, **changes: Any) -> dict[str, Any]:
+        """Change behaviour options (see `SimOptions`) at runtime. Returns all options."""
+        with self.state.lock:
+            apply_changes(self.options, changes)
+            return as_json(self.options)
+
+    def set_throttle(self, rate: float | None, burst: int | None = None) -> None:
+        """Token bucket: `rate` requests per real second (None = off), `burst` stored."""
+        changes: dict[str, Any] = {"throttle_rate": rate}
+        if burst is not None:
+            changes["throttle_burst"] = burst
+        self.set_options(**changes)
+
+    def now(self) -> datetime:
+        return self.state.now()
+
+    def advance(self, seconds: float) -> datetime:
+        """Move simulated time forward; operations due by then finish. Returns the new now."""
+        self.clock.advance(seconds)
+        return self.state.now()
+
+    def set_speed(self, speed: float) -> None:
+        self.clock.set_speed(speed)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since start/reset: per endpoint and status, 429s, 5xx, drops, concurrency."""
+        return self.counters.snapshot()
+
+    def reset_stats(self) -> None:
+        self.counters.reset()
+
+    def reset(self, *, populate: bool = True) -> None:
+        """Back to the start: empty (or default-seeded) tenant, no faults, initial options,
+        zeroed counters. The clock keeps running (simulated time never goes back)."""
+        with self.state.lock:
+            self.state.clear()
+            apply_changes(self.options, as_json(self.initial_options))
+            self.faults.clear()
+            self.faults.reseed(self.seed)
+            self.counters.reset()
+            if populate:
+                self.seed_default()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "now": wire.fmt_time(self.now()),
+            "speed": self.clock.speed,
+            "url": self.base_url,
+            "options": as_json(self.options),
+            "faults": self.faults.snapshot(),
+            "state": persistence.dump_state(self.state),
+        }
+
+    def save_state(self, path: Path) -> None:
+        persistence.save_state(self.state, path)
+
+    def load_state(self, path: Path) -> None:
+        persistence.load_state(self.state, path)

@@ -1,0 +1,76 @@
+"""Behaviour knobs of the simulated platform (not faults: these are how the platform *is*).
+
+Durations are simulated seconds (see `clock.py`); `retry_after` and the throttle are real time,
+because they pace the client, not the platform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+StatusHeader = Literal["alternate", "Location", "Operation-Location", "both"]
+RetryAfterFormat = Literal["seconds", "http-date"]
+PpErrorStyle = Literal["errorDetail", "error", "alternate"]
+
+
+@dataclass(slots=True)
+class SimOptions:
+    # --- platform rules (simulated seconds) ---------------------------------------------------
+    backup_settle_seconds: float = 600.0
+    """A restore point must be at least this old (a manual backup is restorable after ~10 min)."""
+    sandbox_retention_days: int = 7
+    production_retention_days: int = 28
+
+    # --- lifecycle operation timing (simulated seconds) ----------------------------------------
+    queued_seconds: float = 5.0
+    """Time an operation reports NotStarted/Queued before its first stage."""
+    restore_seconds: float = 3600.0
+    modify_sku_seconds: float = 120.0
+    runtime_state_seconds: float = 30.0
+    settle_lag_seconds: float = 0.0
+    """After an operation ends, the environment stays `management: Running` (and locked) this
+    long before its new state shows: BAP reads are eventually consistent (reference §3.1)."""
+    admin_mode_forbidden_seconds: float = 0.0
+    """After a restore ends, the runtime-state PATCH on the target answers 403
+    UserMissingRequiredPermission for this long (reference §3.5, "Bug 8047625")."""
+
+    # --- HTTP dialect ---------------------------------------------------------------------------
+    retry_after: int | None = 1
+    """Retry-After (real seconds) on BAP 202s and on polls of running operations; None = omit."""
+    retry_after_format: RetryAfterFormat = "seconds"
+    status_header: StatusHeader = "alternate"
+    """Which header carries the BAP status URL on a 202; "alternate" flips per response."""
+    restore_operation_location: bool = False
+    """Add Operation-Location (+ Retry-After) to the PP API restore 202 (default: bare 202)."""
+    status_base_url: str | None = None
+    """Base URL for BAP status URLs; None = the simulator's own URL. Set e.g. the `localhost`
+    spelling to check that the client follows the URL verbatim onto another host."""
+    pp_error_style: PpErrorStyle = "errorDetail"
+    """PP API error envelope: documented `errorDetail`, live-seen `{"error":{"code"}}`, or
+    alternating between the two."""
+    page_size: int = 50
+    """Page size of every list (BAP nextLink, PP continuationToken)."""
+
+    # --- throttling (real time) -------------------------------------------------------------------
+    throttle_rate: float | None = None
+    """Token-bucket refill in requests per real second across all API requests; None = off."""
+    throttle_burst: int = 10
+
+    def validate(self) -> None:
+        for name in (
+            "backup_settle_seconds", "queued_seconds", "restore_seconds", "modify_sku_seconds",
+            "runtime_state_seconds", "settle_lag_seconds", "admin_mode_forbidden_seconds",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.sandbox_retention_days < 1 or self.production_retention_days < 1:
+            raise ValueError("retention days must be >= 1")
+        if self.retry_after is not None and self.retry_after < 0:
+            raise ValueError("retry_after must be >= 0 or None")
+        if self.page_size < 1:
+            raise ValueError("page_size must be >= 1")
+        if self.throttle_rate is not None and self.throttle_rate <= 0:
+            raise ValueError("throttle_rate must be > 0 (or None for no throttling)")
+        if self.throttle_burst < 1:
+            raise ValueError("throttle_burst must be >= 1")
