@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
     from azure.data.tables import TableServiceClient
     from azure.storage.queue import QueueServiceClient
 
@@ -80,7 +81,7 @@ def queue_service(value: str) -> QueueServiceClient:
     )
 
 
-def _credential() -> object:
+def _credential() -> TokenCredential:
     # Imported lazily: azure.identity is heavy and only the identity-based path needs it.
     from azure.identity import DefaultAzureCredential
 

@@ -1,0 +1,248 @@
+"""Active index, idempotency claims, the call log and environment locks, against Azurite."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from azure.data.tables import TableServiceClient
+
+from shared.operations import OperationKind, OperationStatus, finish
+from shared.storage.connection import StorageTarget
+from shared.storage.history import HistoryStore
+
+from .conftest import BASE, ENV_A, ENV_B, op_at
+
+pytestmark = pytest.mark.azurite
+
+
+# -- active index ---------------------------------------------------------------------------------
+
+
+def test_active_index_follows_the_operation(store: HistoryStore) -> None:
+    operation = op_at(0, kind=OperationKind.RESTORE)
+    created = store.create(operation)
+    [entry] = store.list_active()
+    assert (entry.operation_id, entry.kind, entry.status, entry.next_due_at) == (
+        operation.operation_id,
+        OperationKind.RESTORE,
+        OperationStatus.QUEUED,
+        None,
+    )
+
+    due = BASE + timedelta(minutes=10)
+    assert store.set_next_due(operation.operation_id, due)
+    running = store.update(created, replace(operation, status=OperationStatus.RUNNING))
+    [entry] = store.list_active()
+    # The update refreshed the status and kept the due time set through the index.
+    assert (entry.status, entry.next_due_at) == (OperationStatus.RUNNING, due)
+
+    assert store.set_next_due(operation.operation_id, None)
+    assert store.list_active()[0].next_due_at is None
+
+    store.update(running, finish(running.operation, OperationStatus.SUCCEEDED, BASE))
+    assert store.list_active() == []
+    # A finished operation does not come back through a late due time.
+    assert not store.set_next_due(operation.operation_id, due)
+    assert store.list_active() == []
+
+
+def test_terminal_operations_never_enter_the_index(store: HistoryStore) -> None:
+    store.create(op_at(0, status=OperationStatus.REJECTED, environment_id=""))
+    store.import_operations([op_at(1, status=OperationStatus.SUCCEEDED)])
+    assert store.list_active() == []
+
+
+def test_discard_active_is_idempotent(store: HistoryStore) -> None:
+    operation = op_at(0)
+    store.create(operation)
+    store.discard_active(operation.operation_id)
+    store.discard_active(operation.operation_id)
+    assert store.list_active() == []
+
+
+# -- idempotency claims -------------------------------------------------------------------------
+
+
+def test_same_key_twice_yields_the_first_owner(store: HistoryStore) -> None:
+    first, second = op_at(0).operation_id, op_at(1).operation_id
+    assert store.claim_request("release-4.2", first) == first
+    assert store.claim_request("release-4.2", second) == first
+    assert store.claim_request("release-4.3", second) == second
+    # Any text is a valid key: it is hashed before it becomes a table key.
+    assert store.claim_request("x' / # ? \u0000 😀", second) == second
+
+
+def test_concurrent_claimers_agree_on_one_owner(store: HistoryStore) -> None:
+    candidates = [op_at(i).operation_id for i in range(8)]
+    barrier = threading.Barrier(len(candidates))
+    answers: list[str] = []
+
+    def claim(operation_id: str) -> None:
+        barrier.wait()
+        answers.append(store.claim_request("pipeline-run-77", operation_id))
+
+    threads = [threading.Thread(target=claim, args=(c,)) for c in candidates]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert len(answers) == len(candidates)
+    assert len(set(answers)) == 1
+    assert answers[0] in candidates
+
+
+def test_claim_needs_a_key(store: HistoryStore) -> None:
+    with pytest.raises(ValueError, match="non-empty"):
+        store.claim_request("", op_at(0).operation_id)
+
+
+# -- call log ------------------------------------------------------------------------------------
+
+
+def _calls(count: int, start: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "method": "get",
+            "path": f"/environments/{ENV_A}/operations/{i}",
+            "status": 202 if i % 2 else 200,
+            "requestId": f"req-{i:04d}",
+            "durationMs": 12.6 + i,
+            "at": start + timedelta(milliseconds=i),
+        }
+        for i in range(count)
+    ]
+
+
+def test_call_log_keeps_more_than_one_batch_in_time_order(store: HistoryStore) -> None:
+    operation_id = op_at(0).operation_id
+    store.append_calls(operation_id, "restore", _calls(250, BASE + timedelta(seconds=1)))
+    store.append_calls(operation_id, "validate", _calls(3, BASE))
+
+    calls = store.list_calls(operation_id)
+
+    assert len(calls) == 253
+    assert [c["step"] for c in calls[:3]] == ["validate"] * 3
+    assert [c["requestId"] for c in calls[3:]] == [f"req-{i:04d}" for i in range(250)]
+    assert calls[3] == {
+        "step": "restore",
+        "method": "GET",
+        "path": f"/environments/{ENV_A}/operations/0",
+        "status": 200,
+        "requestId": "req-0000",
+        "durationMs": 13,
+        "at": "2026-11-01T08:00:01.000Z",
+    }
+
+
+def test_appending_the_same_calls_again_does_not_duplicate(store: HistoryStore) -> None:
+    operation_id = op_at(0).operation_id
+    batch = _calls(120, BASE)
+    store.append_calls(operation_id, "restore", batch)
+    store.append_calls(operation_id, "restore", batch)  # a redelivered queue message
+    assert len(store.list_calls(operation_id)) == 120
+
+
+def test_call_log_is_per_operation_and_tolerates_missing_values(store: HistoryStore) -> None:
+    one, two = op_at(0).operation_id, op_at(1).operation_id
+    store.append_calls(one, "backup", [{"method": "POST", "path": "/backups", "status": None}])
+    store.append_calls(two, "backup", [{"method": "POST", "path": "/x", "durationMs": 2**40}])
+    [call] = store.list_calls(one)
+    assert (call["status"], call["requestId"], call["durationMs"]) == (None, None, None)
+    assert datetime.fromisoformat(call["at"]).tzinfo is not None
+    [big] = store.list_calls(two)
+    assert big["durationMs"] == 2**40  # wider than 32 bits: stored as Int64
+
+
+def test_call_log_refuses_malformed_calls(store: HistoryStore) -> None:
+    operation_id = op_at(0).operation_id
+    with pytest.raises(ValueError, match="unknown call field"):
+        store.append_calls(operation_id, "restore", [{"method": "GET", "path": "/", "body": "x"}])
+    with pytest.raises(ValueError, match="method"):
+        store.append_calls(operation_id, "restore", [{"path": "/"}])
+    with pytest.raises(ValueError, match="step name"):
+        store.append_calls(operation_id, "re/store", [{"method": "GET", "path": "/"}])
+    with pytest.raises(ValueError, match="not an operation id"):
+        store.append_calls("nope", "restore", [{"method": "GET", "path": "/"}])
+    assert store.list_calls(operation_id) == []
+
+
+# -- environment locks ----------------------------------------------------------------------------
+
+
+def test_lock_acquire_contend_release(store: HistoryStore) -> None:
+    mine, theirs = op_at(0).operation_id, op_at(1).operation_id
+    assert store.lock_holder(ENV_A) is None
+
+    assert store.try_acquire_lock(ENV_A, mine) == mine
+    assert store.try_acquire_lock(ENV_A, mine) == mine  # already ours
+    assert store.try_acquire_lock(ENV_A.upper(), theirs) == mine  # same environment, any case
+    assert store.try_acquire_lock(ENV_B, theirs) == theirs  # other environments are independent
+
+    store.release_lock(ENV_A, theirs)  # not the holder: nothing happens
+    assert store.lock_holder(ENV_A) == mine
+
+    store.release_lock(ENV_A, mine)
+    store.release_lock(ENV_A, mine)  # idempotent
+    assert store.lock_holder(ENV_A) is None
+    assert store.try_acquire_lock(ENV_A, theirs) == theirs
+
+
+def test_concurrent_lockers_get_one_holder(store: HistoryStore) -> None:
+    candidates = [op_at(i).operation_id for i in range(6)]
+    barrier = threading.Barrier(len(candidates))
+    answers: list[str] = []
+
+    def lock(operation_id: str) -> None:
+        barrier.wait()
+        answers.append(store.try_acquire_lock(ENV_A, operation_id))
+
+    threads = [threading.Thread(target=lock, args=(c,)) for c in candidates]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(answers)) == 1
+    assert store.lock_holder(ENV_A) == answers[0]
+
+
+def test_lock_needs_a_valid_environment(store: HistoryStore) -> None:
+    with pytest.raises(ValueError, match="not an environment id"):
+        store.try_acquire_lock("a/b", op_at(0).operation_id)
+    with pytest.raises(ValueError, match="not an environment id"):
+        store.release_lock("", op_at(0).operation_id)
+
+
+def test_tables_are_created_lazily_once_across_threads(storage: str) -> None:
+    target = StorageTarget.parse(storage)
+    assert target.connection_string is not None
+    creates: list[str] = []
+    service = TableServiceClient.from_connection_string(
+        target.connection_string,
+        raw_request_hook=lambda r: (
+            creates.append(r.http_request.url)
+            if r.http_request.method == "POST" and r.http_request.url.endswith("/Tables")
+            else None
+        ),
+    )
+    store = HistoryStore(service, prefix="lazy")
+    assert [t.name for t in service.list_tables()] == []  # nothing at construction
+
+    barrier = threading.Barrier(8)
+
+    def use() -> None:
+        barrier.wait()
+        store.lock_holder(ENV_A)
+
+    threads = [threading.Thread(target=use) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert [t.name for t in service.list_tables()] == ["lazyLocks"]
+    assert len(creates) == 1
