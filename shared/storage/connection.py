@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from azure.core.pipeline.transport import RequestsTransport
     from azure.core.credentials import TokenCredential
     from azure.data.tables import TableServiceClient
     from azure.storage.queue import QueueServiceClient
@@ -55,30 +56,58 @@ class StorageTarget:
         )
 
 
-def table_service(value: str) -> TableServiceClient:
+# azure-core's default requests pool keeps 10 connections per host, but one process runs up to
+# `batchSize + newBatchThreshold` (24) invocations per queue, all sharing these clients; a pool
+# that small keeps discarding and reopening connections under load.
+DEFAULT_POOL_SIZE = 64
+
+
+def table_service(value: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> TableServiceClient:
     from azure.data.tables import TableServiceClient
 
     target = StorageTarget.parse(value)
     if target.connection_string is not None:
-        return TableServiceClient.from_connection_string(target.connection_string)
+        return TableServiceClient.from_connection_string(
+            target.connection_string, transport=_transport(pool_size)
+        )
     return TableServiceClient(
-        f"https://{target.account_name}.table.core.windows.net", credential=_credential()
+        f"https://{target.account_name}.table.core.windows.net",
+        credential=_credential(),
+        transport=_transport(pool_size),
     )
 
 
-def queue_service(value: str) -> QueueServiceClient:
+def queue_service(value: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> QueueServiceClient:
     from azure.storage.queue import QueueServiceClient
 
     target = StorageTarget.parse(value)
     if target.connection_string is not None:
         return QueueServiceClient.from_connection_string(
-            target.connection_string, api_version=QUEUE_API_VERSION
+            target.connection_string, api_version=QUEUE_API_VERSION, transport=_transport(pool_size)
         )
     return QueueServiceClient(
         f"https://{target.account_name}.queue.core.windows.net",
         credential=_credential(),
         api_version=QUEUE_API_VERSION,
+        transport=_transport(pool_size),
     )
+
+
+def _transport(pool_size: int) -> RequestsTransport:
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    session = requests.Session()
+    # As azure-core's own adapter: retries and redirects are the pipeline's business.
+    adapter = HTTPAdapter(
+        pool_maxsize=pool_size,
+        max_retries=Retry(total=False, redirect=False, raise_on_status=False),
+    )
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return RequestsTransport(session=session, session_owner=True)
 
 
 def _credential() -> TokenCredential:
