@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from shared import errors
 from shared.runtime import Backoff
@@ -67,3 +68,17 @@ def after_platform_error(
             f"{error.message}",
         )
     return GiveUp(error.code, error.message)
+
+
+def in_flight_wait(
+    *, started: datetime, in_flight: bool, now: datetime, grace: timedelta
+) -> timedelta | None:
+    """How long to leave an attempt that another delivery may still be making; None: take over.
+
+    An attempt whose answer was lost (`in_flight` False) is reconciled at once; one that is
+    still marked in flight belongs to its worker until its grace has passed (then it is presumed
+    dead: its worker crashed between the call and the checkpoint).
+    """
+    if not in_flight or now >= started + grace:
+        return None
+    return started + grace - now

@@ -18,6 +18,8 @@ from typing import Any
 from backup_triggers import outcomes, rounds
 from shared import errors
 from shared.intake import admit, record_rejected
+from shared.notifications import rounds as notification_rounds
+from shared.notifications.outbox import announce
 from shared.operations import (
     Operation,
     OperationError,
@@ -146,6 +148,13 @@ def run_backup_round(ctx: AppContext, *, fired_at: datetime) -> RoundResult:
         environments, ctx.settings.backup_scope, ctx.settings.backup_label_template, slot
     )
     round_id = rounds.round_id(slot)
+    names = {e.environment_id.lower(): e.display_name for e in environments}
+    # Before the requests go out, so no member can finish before the round knows it (one
+    # summary per round instead of a card per environment). Never raises.
+    notification_rounds.plan_round(
+        ctx, round_id=round_id, started_at=fired_at,
+        members=[(p.environment_id, names.get(p.environment_id)) for p in planned],
+    )
     messages = [
         {
             "environmentId": p.environment_id,
@@ -192,6 +201,23 @@ def run_backup(ctx: AppContext, operation_id: str) -> Operation:
                 found = _find_backup(ctx, operation, since=attempt_started - RECONCILE_SKEW)
                 if found is not None:
                     return _succeed(ctx, stored, found, calls)
+                wait = outcomes.in_flight_wait(
+                    started=attempt_started,
+                    in_flight=bool(internal.get("attemptInFlight")),
+                    now=ctx.clock(),
+                    grace=ATTEMPT_GRACE,
+                )
+                if wait is not None:
+                    # Another delivery is inside its platform call right now; taking over would
+                    # make a second backup. Look again soon (that call usually ends within
+                    # seconds), and take over only once its grace has passed.
+                    recheck = min(wait.total_seconds(), ctx.backoff.base_seconds)
+                    ctx.queues.send(
+                        BACKUP_WORK,
+                        {"operationId": operation_id},
+                        delay_seconds=ctx.real_delay(recheck),
+                    )
+                    return operation
             return _attempt(ctx, stored, internal, calls)
         except errors.ConcurrencyConflict:
             # Another delivery of this operation holds it; that one finishes the job.
@@ -212,15 +238,29 @@ def _attempt(
         replace(operation, status=OperationStatus.RUNNING),
         STEP, now, status=StepStatus.RUNNING, detail=f"Creating the backup (attempt {attempt}).",
     )
-    internal.update(attempt=attempt, attemptStartedAt=format_time(now))
+    internal.update(attempt=attempt, attemptStartedAt=format_time(now), attemptInFlight=True)
     # Checkpoint before the call: if we die after the platform made the backup, the next run
     # sees attemptStartedAt and looks for that backup instead of making a second one.
-    stored = ctx.history.update(stored, running, internal=internal, next_due=now + ATTEMPT_GRACE)
+    stored = ctx.history.update(stored, running, internal=internal)
+    ctx.history.set_next_due(operation.operation_id, now + ATTEMPT_GRACE)
+    announce(ctx, operation, stored.operation)
     try:
         backup = ctx.platform.create_backup(operation.environment_id, operation.label or "")
     except errors.PowerPlatformError as error:
         return _after_error(ctx, stored, internal, error, attempt, calls)
+    except Exception:
+        # Unexpected: the outcome is unknown and this worker leaves the attempt. Marking it no
+        # longer in flight lets the redelivery reconcile at once instead of waiting for it.
+        _leave_attempt(ctx, stored, internal)
+        raise
     return _succeed(ctx, stored, backup, calls)
+
+
+def _leave_attempt(ctx: AppContext, stored: StoredOperation, internal: dict[str, Any]) -> None:
+    try:
+        ctx.history.update(stored, stored.operation, internal={**internal, "attemptInFlight": False})
+    except Exception:
+        log.warning("backup.leave_attempt_failed", extra={"operationId": stored.operation.operation_id})
 
 
 def _after_error(
@@ -242,7 +282,10 @@ def _after_error(
         log.warning(
             "backup.failed", extra={"operationId": operation.operation_id, "code": decision.code}
         )
-        return ctx.history.update(stored, failed, internal=internal).operation
+        ended = ctx.history.update(stored, failed, internal=internal).operation
+        announce(ctx, stored.operation, ended)
+        return ended
+    internal["attemptInFlight"] = False
     if not decision.may_exist:
         internal["attemptStartedAt"] = None  # the platform refused: nothing was made
     waiting = update_step(operation, STEP, now, detail=decision.detail)
@@ -254,9 +297,9 @@ def _after_error(
         {"operationId": operation.operation_id},
         delay_seconds=ctx.real_delay(decision.delay_seconds),
     )
-    return ctx.history.update(
-        stored, waiting, internal=internal, next_due=due + ATTEMPT_GRACE
-    ).operation
+    result = ctx.history.update(stored, waiting, internal=internal).operation
+    ctx.history.set_next_due(operation.operation_id, due + ATTEMPT_GRACE)
+    return result
 
 
 def _succeed(
@@ -276,8 +319,9 @@ def _succeed(
     )
     done = finish(done, OperationStatus.SUCCEEDED, now)
     internal = dict(stored.internal)
-    internal["attemptStartedAt"] = None
+    internal.update(attemptStartedAt=None, attemptInFlight=False)
     result = ctx.history.update(stored, done, internal=internal).operation
+    announce(ctx, stored.operation, result)
     log.info(
         "backup.succeeded",
         extra={"operationId": operation.operation_id, "backupId": backup.id},
@@ -322,7 +366,7 @@ def _record_gave_up(
         now = ctx.clock()
         failed = update_step(stored.operation, STEP, now, status=StepStatus.FAILED, detail=message)
         failed = finish(failed, OperationStatus.FAILED, now, error=OperationError("GaveUp", message))
-        ctx.history.update(stored, failed)
+        announce(ctx, stored.operation, ctx.history.update(stored, failed).operation)
     except Exception:
         # Recording is best effort: the poison queue still holds the message for a person.
         log.exception("backup.record_gave_up_failed", extra={"operationId": operation_id})

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from shared.errors import ConcurrencyConflict, OperationNotFound, RequestInvalid
+from shared.notifications.outbox import announce
 from shared.operations import (
     Operation,
     OperationError,
@@ -87,6 +88,7 @@ def record_rejected(
             "intake.rejected",
             extra={"operationId": operation.operation_id, "kind": kind.value, "code": error.code},
         )
+        announce(ctx, None, stored.operation)
     return stored
 
 

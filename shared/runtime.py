@@ -37,7 +37,7 @@ class Backoff:
     max_attempts: int = 40
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        computed = min(self.cap_seconds, self.base_seconds * (2 ** max(0, attempt - 1)))
+        computed = min(self.cap_seconds, self.base_seconds * (2.0 ** max(0, attempt - 1)))
         if retry_after is not None:
             return max(float(retry_after), min(computed, self.cap_seconds))
         return computed

@@ -24,6 +24,9 @@ _EVENT_ID_NAMESPACE = uuid.UUID("5f0c2a52-7d0e-5b8e-9a43-2f6f1c9e4b71")
 _SEPARATOR = "\x1f"
 
 
+ROUND_FINISHED = "backup_round.finished"
+
+
 class Outcome(StrEnum):
     STARTED = "started"
     SUCCEEDED = "succeeded"
@@ -87,7 +90,7 @@ class OperationEvent:
 
     @property
     def event_id(self) -> str:
-        return _event_id(self.event, self.operation.operation_id)
+        return operation_event_id(self.operation.kind, self.outcome, self.operation.operation_id)
 
 
 class RoundFailure(NamedTuple):
@@ -135,11 +138,11 @@ class BackupRoundSummary:
 
     @property
     def event(self) -> str:
-        return "backup_round.finished"
+        return ROUND_FINISHED
 
     @property
     def event_id(self) -> str:
-        return _event_id(self.event, self.round_id)
+        return round_event_id(self.round_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +212,16 @@ class BackupExpiringAlert:
 NotificationEvent: TypeAlias = (
     OperationEvent | BackupRoundSummary | StillSandboxAlert | BackupExpiringAlert
 )
+
+
+def operation_event_id(kind: OperationKind, outcome: Outcome, operation_id: str) -> str:
+    """The id `OperationEvent(...).event_id` has, without a record in that status at hand (the
+    outbox looks up an earlier event of an operation that has moved on)."""
+    return _event_id(f"{kind.value}.{Outcome(outcome).value}", operation_id)
+
+
+def round_event_id(round_id: str) -> str:
+    return _event_id(ROUND_FINISHED, round_id)
 
 
 def _event_id(*parts: str) -> str:

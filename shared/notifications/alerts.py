@@ -1,0 +1,185 @@
+"""The alerts timer: still-Sandbox environments, expiring last backups, overdue round summaries.
+
+Runs every few minutes (the `notification_alerts` timer). The decisions are in `alert_rules` and
+`round_rules`; this module reads history and the platform, and emits each alert once: the alert's
+event id is claimed (insert-if-absent) before its message is sent, so later ticks that see the
+same situation find the claim and stay quiet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from shared.notifications.alert_rules import (
+    RESTORE_LOOKBACK,
+    PlatformBackup,
+    expiring_alert,
+    newest_backup,
+    sandbox_suspects,
+    still_sandbox_alert,
+)
+from shared.notifications.events import BackupExpiringAlert, StillSandboxAlert
+from shared.notifications.messages import ExpiringNotice, Notice, StillSandboxNotice
+from shared.notifications.outbox import send_notice
+from shared.notifications.rounds import sweep_overdue
+from shared.notifications.store import NotificationStore, store_for
+from shared.notifications.transport import destinations
+from shared.operations import Operation, OperationKind, OperationStatus
+from shared.runtime import AppContext
+
+log = logging.getLogger(__name__)
+
+# The expiry of a backup moves by days, so looking every hour is plenty (and spares the
+# platform one backup listing per environment in scope every few minutes).
+EXPIRY_CHECK_EVERY = timedelta(hours=1)
+EXPIRY_CHECK = "backup-expiry"
+_RESTORE_PAGE = 100
+_MAX_RESTORE_PAGES = 20
+_BACKUPS_PER_ENVIRONMENT = 5
+
+
+@dataclass(slots=True)
+class AlertReport:
+    """What one tick did (for logs and tests)."""
+
+    still_sandbox: list[str] = field(default_factory=list)  # event ids emitted
+    expiring: list[str] = field(default_factory=list)
+    expiry_checked: bool = False
+    rounds_summarised: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def run_alert_checks(ctx: AppContext) -> AlertReport:
+    """One tick. Each check is independent: one failing (the platform is down) skips only it."""
+    report = AlertReport()
+    if not destinations(ctx.settings):
+        return report
+    store = store_for(ctx)
+    now = ctx.clock()
+
+    def guarded(name: str, check: Callable[[], None]) -> None:
+        try:
+            check()
+        except Exception as error:  # noqa: BLE001 - one check failing must not stop the others
+            report.errors.append(f"{name}: {type(error).__name__}")
+            log.warning("notifications.check_failed",
+                        extra={"check": name, "error": type(error).__name__})
+
+    guarded("still_sandbox",
+            lambda: report.still_sandbox.extend(_check_still_sandbox(ctx, store, now)))
+
+    def expiry() -> None:
+        if store.due(EXPIRY_CHECK, EXPIRY_CHECK_EVERY, now):
+            report.expiry_checked = True
+            report.expiring.extend(_check_expiring(ctx, store, now))
+
+    guarded("backup_expiring", expiry)
+
+    def rounds() -> None:
+        report.rounds_summarised = sweep_overdue(ctx, store, now)
+
+    guarded("round_deadline", rounds)
+    return report
+
+
+# ------------------------------------------------------------------------------ still Sandbox
+
+
+def _check_still_sandbox(ctx: AppContext, store: NotificationStore, now: datetime) -> list[str]:
+    emitted = []
+    for suspect in sandbox_suspects(_recent_restores(ctx, now), now):
+        op = suspect.operation
+        try:
+            environment = ctx.platform.get_environment(op.environment_id)
+        except Exception as error:  # noqa: BLE001 - skip this environment until the next tick
+            log.warning("notifications.environment_unreadable",
+                        extra={"operationId": op.operation_id, "error": type(error).__name__})
+            continue
+        alert = still_sandbox_alert(suspect, environment.type, environment.display_name, now)
+        if alert is not None and _emit(ctx, store, alert, _sandbox_notice(alert, now)):
+            emitted.append(alert.event_id)
+    return emitted
+
+
+def _recent_restores(ctx: AppContext, now: datetime) -> Iterator[Operation]:
+    """Restores created within the lookback, newest first (the listing's order)."""
+    cutoff = now - RESTORE_LOOKBACK
+    continuation: str | None = None
+    for _ in range(_MAX_RESTORE_PAGES):
+        page = ctx.history.list(kind=OperationKind.RESTORE, limit=_RESTORE_PAGE,
+                                continuation=continuation)
+        for operation in page.items:
+            if operation.created_at < cutoff:
+                return
+            yield operation
+        if page.continuation is None:
+            return
+        continuation = page.continuation
+
+
+def _sandbox_notice(alert: StillSandboxAlert, now: datetime) -> StillSandboxNotice:
+    return StillSandboxNotice(
+        event_id=alert.event_id, operation_id=alert.operation.operation_id,
+        environment_id=alert.environment_id, environment_name=alert.environment_name,
+        since=alert.since, reminder=alert.reminder, occurred_at=now,
+    )
+
+
+# ------------------------------------------------------------------------------ backup expiring
+
+
+def _check_expiring(ctx: AppContext, store: NotificationStore, now: datetime) -> list[str]:
+    scope = ctx.settings.backup_scope
+    emitted = []
+    for environment in ctx.platform.list_environments():
+        if environment.is_default or not scope.includes(environment.id.lower(),
+                                                        environment.type or ""):
+            continue
+        page = ctx.history.list(environment_id=environment.id, kind=OperationKind.BACKUP,
+                                status=OperationStatus.SUCCEEDED,
+                                limit=_BACKUPS_PER_ENVIRONMENT)
+        newest = newest_backup(page.items)
+        if newest is None or expiring_alert(newest, environment.display_name, now) is None:
+            continue  # the common case: decided from history alone, no platform call
+        listed = [PlatformBackup(b.id, b.point, b.expiry)
+                  for b in ctx.platform.list_backups(environment.id)]
+        alert = expiring_alert(newest, environment.display_name, now, listed)
+        if alert is not None and _emit(ctx, store, alert, _expiring_notice(alert, newest, now)):
+            emitted.append(alert.event_id)
+    return emitted
+
+
+def _expiring_notice(
+    alert: BackupExpiringAlert, backup: Operation, now: datetime
+) -> ExpiringNotice:
+    return ExpiringNotice(
+        event_id=alert.event_id, operation_id=backup.operation_id,
+        environment_id=alert.environment_id, environment_name=alert.environment_name,
+        backup_label=alert.backup_label, backup_id=alert.backup_id,
+        expires_at=alert.expires_at, occurred_at=now,
+    )
+
+
+# ------------------------------------------------------------------------------ emitting
+
+
+def _emit(
+    ctx: AppContext,
+    store: NotificationStore,
+    alert: StillSandboxAlert | BackupExpiringAlert,
+    notice: Notice,
+) -> bool:
+    """Claim the alert's event id, then send its message; False if it was emitted before."""
+    if not store.claim_event(alert.event_id, alert.event, ctx.clock()):
+        return False
+    try:
+        send_notice(ctx, notice)
+    except Exception:
+        store.release_claim(alert.event_id)  # the next tick tries again
+        raise
+    log.warning("notifications.alert", extra={"event": alert.event, "eventId": alert.event_id,
+                                               "environmentId": alert.environment_id})
+    return True

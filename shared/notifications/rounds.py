@@ -1,0 +1,165 @@
+"""One summary per backup round: recording members, noticing the end, the deadline sweep.
+
+The timer calls `plan_round` before it sends the round's backup requests. Each member's terminal
+notice (see `messages.timer_round`) reaches `member_finished` through the outbox; the member whose
+result leaves none planned claims the summary. Rounds that never get there are summarised by the
+alerts timer after `round_rules.ROUND_DEADLINE`, with the stragglers counted as still running.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from shared.errors import OperationNotFound
+from shared.notifications.events import BackupRoundSummary, round_event_id
+from shared.notifications.messages import OperationNotice, RoundNotice, timer_round
+from shared.notifications.outbox import send_notice
+from shared.notifications.round_rules import (
+    Member,
+    build_summary,
+    frozen_end,
+    round_deadline,
+)
+from shared.notifications.store import NotificationStore, store_for
+from shared.notifications.transport import destinations
+from shared.operations import Operation, OperationKind
+from shared.runtime import AppContext
+
+log = logging.getLogger(__name__)
+
+# How many of a pending member's newest backups are searched for the round's request id.
+_LOOKUP_LIMIT = 20
+
+
+def plan_round(
+    ctx: AppContext,
+    *,
+    round_id: str,
+    started_at: datetime,
+    members: Sequence[tuple[str, str | None]],
+) -> None:
+    """Record the round's members (environment id, name). Never raises: a round without a
+    summary is a lesser loss than a round without backups."""
+    try:
+        if not destinations(ctx.settings):
+            return
+        store = store_for(ctx)
+        if store.open_round(
+            round_id, started_at=started_at, deadline=round_deadline(round_id), members=members
+        ) and not members:
+            _summarize_if_complete(ctx, store, round_id)  # nothing to wait for: say so now
+    except Exception as error:  # noqa: BLE001 - the round must start whatever happens here
+        log.warning(
+            "notifications.round_plan_failed",
+            extra={"round": round_id, "error": type(error).__name__},
+        )
+
+
+def member_finished(ctx: AppContext, store: NotificationStore, notice: OperationNotice) -> None:
+    """Record a member's result; summarise the round if it was the last one running."""
+    round_id, env = notice.round_id, notice.environment_id
+    if round_id is None or env is None:
+        return
+    if store.round_header(round_id) is None:
+        # Planned while notifications were off (or before this feature): no summary to make.
+        log.info("notifications.round_unknown", extra={"round": round_id})
+        return
+    try:
+        operation = ctx.history.get(notice.operation_id).operation
+    except OperationNotFound:
+        log.warning("notifications.member_missing", extra={"operationId": notice.operation_id})
+        return
+    if not operation.status.terminal:
+        return
+    _record(store, round_id, env, operation)
+    _summarize_if_complete(ctx, store, round_id)
+
+
+def sweep_overdue(ctx: AppContext, store: NotificationStore, now: datetime) -> int:
+    """Summarise rounds past their deadline; returns how many were summarised."""
+    done = 0
+    for round_id, deadline in store.open_rounds():
+        if store.summary_end(round_id) is not None:
+            store.close_round(round_id)  # summarised, but the index row outlived a crash
+            continue
+        if now < deadline:
+            continue
+        members = _reconciled(ctx, store, round_id)
+        if _emit(ctx, store, round_id, frozen_end(members, now)):
+            done += 1
+    return done
+
+
+def load_summary(store: NotificationStore, round_id: str) -> BackupRoundSummary | None:
+    """The round's summary as frozen when it was claimed; None if it was never claimed."""
+    ended_at = store.summary_end(round_id)
+    header = store.round_header(round_id)
+    if ended_at is None or header is None:
+        return None
+    return build_summary(round_id, header.started_at, ended_at, store.members(round_id))
+
+
+def _summarize_if_complete(ctx: AppContext, store: NotificationStore, round_id: str) -> None:
+    # Write-then-read: of two members finishing together, at least the later reader sees both
+    # results, so a round is never left unsummarised; the claim stops a second summary.
+    if store.has_unfinished_members(round_id):
+        return
+    _emit(ctx, store, round_id, frozen_end(store.members(round_id), ctx.clock()))
+
+
+def _emit(ctx: AppContext, store: NotificationStore, round_id: str, ended_at: datetime) -> bool:
+    if not store.claim_summary(round_id, ended_at):
+        return False  # another member (or the sweep) got there first; it closes the round
+    try:
+        send_notice(ctx, RoundNotice(event_id=round_event_id(round_id), round_id=round_id))
+    except Exception:
+        store.release_summary(round_id)  # let the next member or the sweep try again
+        raise
+    store.close_round(round_id)
+    log.info("notifications.round_summarised", extra={"round": round_id})
+    return True
+
+
+def _record(store: NotificationStore, round_id: str, env: str, operation: Operation) -> None:
+    error = operation.error
+    store.finish_member(
+        round_id, env,
+        status=operation.status,
+        operation_id=operation.operation_id,
+        ended_at=operation.ended_at or operation.updated_at,
+        message=(error.message or error.code) if error else None,
+    )
+
+
+def _reconciled(ctx: AppContext, store: NotificationStore, round_id: str) -> list[Member]:
+    """Members, after looking up in history the results of those still marked planned.
+
+    A member's notice can be lost (the outbox never blocks an operation), so before a round is
+    reported with stragglers, each straggler's own history is asked once.
+    """
+    members = store.members(round_id)
+    for member in members:
+        if member.done:
+            continue
+        operation = _find_member_backup(ctx, round_id, member.environment_id)
+        if operation is not None and operation.status.terminal:
+            _record(store, round_id, member.environment_id, operation)
+    return store.members(round_id)
+
+
+def _find_member_backup(ctx: AppContext, round_id: str, env: str) -> Operation | None:
+    try:
+        page = ctx.history.list(
+            environment_id=env, kind=OperationKind.BACKUP, limit=_LOOKUP_LIMIT
+        )
+    except Exception as error:  # noqa: BLE001 - the summary then counts it as pending
+        log.warning("notifications.member_lookup_failed",
+                    extra={"round": round_id, "error": type(error).__name__})
+        return None
+    for operation in page.items:
+        if timer_round(operation) == (round_id, env):
+            return operation
+    return None
+

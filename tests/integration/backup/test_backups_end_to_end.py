@@ -1,0 +1,266 @@
+"""Pre-update backups end to end: Azurite, the simulator, the real function app in the local host."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from typing import Any
+
+import azure.functions as func
+import httpx
+import pytest
+from azure.functions.timer import TimerRequest
+
+from ppbackup.host import LocalHost
+from ppbackup.simulator import Simulator
+from shared.operations import Operation, OperationKind, OperationStatus
+from shared.queue_names import BACKUP_REQUESTS, poison_queue
+from shared.runtime import AppContext, use_context
+from shared.storage.queues import QueueSender
+
+pytestmark = pytest.mark.azurite
+
+
+def backups_in_history(ctx: AppContext) -> list[Operation]:
+    found: list[Operation] = []
+    continuation: str | None = None
+    while True:
+        page = ctx.history.list(kind=OperationKind.BACKUP, limit=200, continuation=continuation)
+        found.extend(page.items)
+        continuation = page.continuation
+        if continuation is None:
+            return found
+
+
+def fire_timer() -> None:
+    import function_app  # noqa: F401  (registers the blueprints)
+    from backup_triggers.blueprint import backup_timer
+
+    backup_timer(TimerRequest(past_due=False))
+
+
+def platform_backup_counts(sim: Simulator, env_ids: list[str]) -> Counter[str]:
+    return Counter({env: len(sim.backups(env)) for env in env_ids})
+
+
+def test_timer_round_over_50_environments_makes_50_backups(
+    sim: Simulator, ctx: AppContext, host: LocalHost
+) -> None:
+    production = sim.seed_many(50, type="Production")
+    sandboxes = sim.seed_many(5, type="Sandbox", prefix="Dev")
+
+    fire_timer()
+    assert host.wait_until_idle(timeout=120)
+
+    operations = backups_in_history(ctx)
+    assert len(operations) == 50
+    assert {op.status for op in operations} == {OperationStatus.SUCCEEDED}
+    assert {op.environment_id for op in operations} == set(production)
+    assert platform_backup_counts(sim, production) == Counter({env: 1 for env in production})
+    assert all(not sim.backups(env) for env in sandboxes)  # out of BACKUP_SCOPE
+    sample = operations[0]
+    assert sample.label and sample.label.startswith("Pre-update ")
+    assert sample.backup_id and sample.backup_point and sample.backup_expiry
+    assert sample.requested_by and sample.requested_by.startswith("timer")
+    assert sample.request_id and sample.request_id.startswith("timer:")
+    assert sample.duration_seconds is not None
+    assert sample.step("backup").request_ids, "the platform's request ids are kept"
+
+
+def test_timer_fired_twice_for_one_slot_makes_no_second_backup(
+    sim: Simulator, ctx: AppContext, host: LocalHost
+) -> None:
+    production = sim.seed_many(12, type="Production")
+    fire_timer()
+    fire_timer()  # before the first round is processed
+    assert host.wait_until_idle(timeout=120)
+    fire_timer()  # and after
+    assert host.wait_until_idle(timeout=120)
+
+    assert len(backups_in_history(ctx)) == 12
+    assert platform_backup_counts(sim, production) == Counter({env: 1 for env in production})
+
+
+class DuplicatingSender:
+    """A queue that delivers every message twice, as at-least-once delivery may."""
+
+    def __init__(self, inner: QueueSender) -> None:
+        self.inner = inner
+
+    def send(self, queue: str, payload: Any, *, delay_seconds: float = 0) -> None:
+        self.inner.send(queue, payload, delay_seconds=delay_seconds)
+        self.inner.send(queue, payload, delay_seconds=delay_seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_every_message_delivered_twice_makes_no_duplicate(
+    sim: Simulator, ctx: AppContext, storage: str, fast_host_json: Any
+) -> None:
+    import dataclasses
+
+    import function_app
+
+    production = sim.seed_many(15, type="Production")
+    # Busy answers now and then, so delayed retry messages (also doubled) are in play too.
+    sim.set_faults(backup_conflict_rate=0.3, seed=7)
+    doubled = dataclasses.replace(ctx, queues=DuplicatingSender(ctx.queues))
+    with use_context(doubled), LocalHost(
+        function_app.app, storage_connection=storage, host_json=fast_host_json, http_port=0,
+        environ={"AzureWebJobs.restore_watchdog.Disabled": "true"},
+    ) as running:
+        fire_timer()
+        # A pipeline's request, without a requestId, also delivered twice.
+        doubled.queues.send(BACKUP_REQUESTS, {"environmentId": production[0], "label": "No key"})
+        assert running.wait_until_idle(timeout=180)
+
+    operations = backups_in_history(ctx)
+    assert Counter(op.label for op in operations)["No key"] == 2  # two messages, two requests
+    timer_ops = [op for op in operations if op.label != "No key"]
+    assert len(timer_ops) == 15
+    assert {op.status for op in operations} == {OperationStatus.SUCCEEDED}
+    counts = platform_backup_counts(sim, production)
+    assert counts[production[0]] == 3  # the timer's backup and the two keyless requests
+    assert all(counts[env] == 1 for env in production[1:])
+
+
+def test_the_same_message_delivered_twice_at_once_is_one_backup(
+    sim: Simulator, ctx: AppContext
+) -> None:
+    """Two concurrent deliveries of one queue message (same id): one operation, one backup."""
+    import function_app  # noqa: F401
+    from backup_triggers.blueprint import backup_request
+
+    env = sim.seed_many(1, type="Production")[0]
+    body = json.dumps({"environmentId": env, "label": "Twice"}).encode()
+    message = func.QueueMessage(id="message-1", body=body)
+    threads = [threading.Thread(target=backup_request, args=(message,)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    operations = backups_in_history(ctx)
+    assert len(operations) == 1
+    assert len(sim.backups(env)) == 1
+
+
+def test_409_and_429_storms_end_with_every_backup_made(
+    sim: Simulator, ctx: AppContext, host: LocalHost
+) -> None:
+    production = sim.seed_many(20, type="Production")
+    sim.set_faults(backup_conflict_rate=0.6, throttle_rate=0.4, seed=11)
+    fire_timer()
+    assert host.wait_until_idle(timeout=240)
+
+    operations = backups_in_history(ctx)
+    assert len(operations) == 20
+    assert {op.status for op in operations} == {OperationStatus.SUCCEEDED}
+    assert platform_backup_counts(sim, production) == Counter({env: 1 for env in production})
+    stats = sim.stats()
+    assert stats["throttled"] > 0
+    conflicts = sum(e["statuses"].get("409", 0) for e in stats["endpoints"].values())
+    assert conflicts > 0
+    retried = [op for op in operations if len(op.step("backup").request_ids) > 1]
+    assert retried, "some backups met a 409 or 429 and were retried"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"this is not json", "JSON"),
+        (json.dumps({"environmentId": "prod", "label": "x"}).encode(), "environmentId"),
+        (
+            json.dumps(
+                {"environmentId": "11111111-2222-3333-4444-555555555555", "lable": "typo"}
+            ).encode(),
+            "lable",
+        ),
+        (json.dumps(["not", "an", "object"]).encode(), "JSON object"),
+    ],
+)
+def test_invalid_messages_are_rejected_and_never_poisoned(
+    ctx: AppContext, host: LocalHost, storage: str, body: bytes, reason: str
+) -> None:
+    from shared.storage.connection import queue_service
+
+    queue = queue_service(storage).get_queue_client(BACKUP_REQUESTS)
+    queue.send_message(body.decode())
+    assert host.wait_until_idle(timeout=60)
+
+    operations = backups_in_history(ctx)
+    assert len(operations) == 1
+    rejected = operations[0]
+    assert rejected.status is OperationStatus.REJECTED
+    assert rejected.error is not None and reason in rejected.error.message
+    assert host.queue_counters(BACKUP_REQUESTS).poisoned == 0
+    names = [q.name for q in queue_service(storage).list_queues()]
+    assert poison_queue(BACKUP_REQUESTS) not in names
+
+
+def test_a_message_that_keeps_failing_is_poisoned_and_its_operation_says_why(
+    sim: Simulator, ctx: AppContext, host: LocalHost, storage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.storage.connection import queue_service
+
+    env = sim.seed_many(1, type="Production")[0]
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the platform answered something this app cannot read")
+
+    monkeypatch.setattr(ctx.platform, "create_backup", broken)
+    ctx.queues.send(BACKUP_REQUESTS, {"environmentId": env, "label": "Doomed", "requestId": "r1"})
+    assert host.wait_until_idle(timeout=120)
+
+    poisoned = queue_service(storage).get_queue_client(poison_queue(BACKUP_REQUESTS))
+    bodies = [json.loads(m.content) for m in poisoned.peek_messages(max_messages=32)]
+    assert bodies == [{"environmentId": env, "label": "Doomed", "requestId": "r1"}]
+    [operation] = backups_in_history(ctx)
+    assert operation.status is OperationStatus.FAILED
+    assert operation.error is not None
+    assert operation.error.code == "GaveUp"
+    assert "poison" in operation.error.message
+    assert "cannot read" in operation.error.message
+    assert sim.backups(env) == []
+
+
+def test_http_and_queue_share_the_request_id(
+    sim: Simulator, ctx: AppContext, host: LocalHost
+) -> None:
+    env = sim.seed_many(1, type="Production")[0]
+    request = {"environmentId": env, "label": "Before 4.2", "requestId": "release-4.2"}
+    answer = httpx.post(f"{host.http_url}/api/backups", json=request, timeout=30)
+    assert answer.status_code == 202
+    operation_id = answer.json()["operationId"]
+    assert answer.json()["statusUrl"].endswith(f"/api/operations/{operation_id}")
+    ctx.queues.send(BACKUP_REQUESTS, request)
+    again = httpx.post(f"{host.http_url}/api/backups", json=request, timeout=30)
+    assert again.json()["operationId"] == operation_id
+    assert host.wait_until_idle(timeout=60)
+
+    record = httpx.get(answer.json()["statusUrl"], timeout=30).json()
+    assert record["status"] == "Succeeded"
+    assert record["requestId"] == "release-4.2"
+    assert len(backups_in_history(ctx)) == 1
+    assert len(sim.backups(env)) == 1
+    listing = httpx.get(
+        f"{host.http_url}/api/operations", params={"environmentId": env}, timeout=30
+    ).json()
+    assert [r["operationId"] for r in listing["operations"]] == [operation_id]
+
+
+def test_a_lost_answer_is_reconciled_not_repeated(
+    sim: Simulator, ctx: AppContext, host: LocalHost
+) -> None:
+    """The platform makes the backup but the answer never arrives: still exactly one backup."""
+    env = sim.seed_many(1, type="Production")[0]
+    sim.set_faults(drop_next=1, drop_method="POST", drop_path="backups")
+    ctx.queues.send(BACKUP_REQUESTS, {"environmentId": env, "label": "Lost answer"})
+    assert host.wait_until_idle(timeout=120)
+
+    [operation] = backups_in_history(ctx)
+    assert operation.status is OperationStatus.SUCCEEDED
+    assert len(sim.backups(env)) == 1
+    assert operation.backup_id == sim.backups(env)[0]["id"]
+

@@ -1,0 +1,131 @@
+"""The alerts timer against the simulator and Azurite: each alert fires once, not every tick."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from ppbackup.receiver import Receiver
+from ppbackup.simulator import Simulator, run_simulator
+from ppbackup.simulator.seed import CONTOSO_PROD, FABRIKAM_PROD
+from shared.notifications.alert_rules import STILL_SANDBOX_AFTER
+from shared.notifications.alerts import run_alert_checks
+from shared.operations import (
+    OperationKind,
+    OperationStatus,
+    StepStatus,
+    finish,
+    new_operation,
+)
+from tests.integration.notifications.conftest import T0, Harness, build_harness
+from tests.integration.notifications.helpers import restore_record
+
+pytestmark = pytest.mark.azurite
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with run_simulator(speed=0, start=T0 - timedelta(days=30)) as found:
+        found.clock.advance(30 * 24 * 3600)  # backups can be back-dated a month
+        yield found
+
+
+@pytest.fixture
+def h(storage: str, receiver: Receiver, sim: Simulator) -> Harness:
+    return build_harness(storage, receiver, sim=sim)
+
+
+def _set_type(sim: Simulator, env: str, sku: str) -> None:
+    with sim.state.lock:
+        sim.state.environment(env).sku = sku
+
+
+def _left_in_sandbox(h: Harness, sim: Simulator) -> None:
+    """A restore that switched Contoso Prod to Sandbox, restored, and failed to switch back."""
+    op = restore_record(h, validate=StepStatus.SUCCEEDED, safety_backup=StepStatus.SKIPPED,
+                        switch_to_sandbox=StepStatus.SUCCEEDED, restore=StepStatus.SUCCEEDED,
+                        switch_to_production=StepStatus.FAILED)
+    h.ctx.history.create(finish(op, OperationStatus.NEEDS_ATTENTION, op.updated_at))
+    restored = op.step("restore").ended_at
+    assert restored is not None
+    h.clock.now = restored  # the 15 minutes count from here
+    _set_type(sim, CONTOSO_PROD, "Sandbox")
+
+
+def test_still_sandbox_fires_once_then_once_a_day(h: Harness, sim: Simulator) -> None:
+    _left_in_sandbox(h, sim)
+    emitted: list[str] = []
+    for _ in range(14):  # ticks every 5 minutes for 70 minutes
+        emitted += run_alert_checks(h.ctx).still_sandbox
+        h.clock.advance(minutes=5)
+    assert len(emitted) == 1
+    h.pump()
+    [card] = h.receiver.accepted("teams")
+    assert card.card is not None
+    assert "Still a Sandbox" in card.card["body"][0]["items"][0]["text"]
+    [hook] = h.receiver.accepted("webhook")
+    assert hook.payload["event"] == "alert.still_sandbox"
+    assert hook.payload["alert"]["environmentId"] == CONTOSO_PROD
+    # A day later, still a Sandbox: one reminder, again not one per tick.
+    h.clock.advance(hours=23)
+    for _ in range(6):
+        emitted += run_alert_checks(h.ctx).still_sandbox
+        h.clock.advance(minutes=5)
+    assert len(emitted) == 2
+    # Switched back by a person: silence.
+    _set_type(sim, CONTOSO_PROD, "Production")
+    h.clock.advance(days=1)
+    assert run_alert_checks(h.ctx).still_sandbox == []
+
+
+def test_no_alert_before_the_grace_or_when_switched_back(h: Harness, sim: Simulator) -> None:
+    _left_in_sandbox(h, sim)
+    h.clock.advance(seconds=STILL_SANDBOX_AFTER.total_seconds() - 60)
+    assert run_alert_checks(h.ctx).still_sandbox == []
+    _set_type(sim, CONTOSO_PROD, "Production")
+    h.clock.advance(hours=1)
+    assert run_alert_checks(h.ctx).still_sandbox == []
+
+
+def _stored_backup(h: Harness, sim: Simulator, env: str, point_days_ago: float) -> None:
+    backup = sim.state.create_backup(env, "Pre-update nightly",
+                                     point=h.clock() - timedelta(days=point_days_ago))
+    op = new_operation(OperationKind.BACKUP, env, backup.point, status=OperationStatus.RUNNING,
+                       label=backup.label)
+    op = replace(op, backup_id=backup.id, backup_point=backup.point, backup_expiry=backup.expiry)
+    h.ctx.history.create(finish(op, OperationStatus.SUCCEEDED, backup.point))
+
+
+def test_backup_expiring_fires_once_across_hourly_checks(h: Harness, sim: Simulator) -> None:
+    _stored_backup(h, sim, CONTOSO_PROD, point_days_ago=27.5)  # expires in 12 hours
+    _stored_backup(h, sim, FABRIKAM_PROD, point_days_ago=2)  # fine
+    reports = []
+    for _ in range(12 * 11):  # every 5 minutes for 11 hours
+        reports.append(run_alert_checks(h.ctx))
+        h.clock.advance(minutes=5)
+    assert sum(r.expiry_checked for r in reports) == 11  # hourly, not every tick
+    assert sum(len(r.expiring) for r in reports) == 1
+    h.pump()
+    [hook] = h.receiver.accepted("webhook")
+    assert hook.payload["event"] == "alert.backup_expiring"
+    assert hook.payload["alert"]["environmentId"] == CONTOSO_PROD
+    assert len(h.receiver.accepted("teams")) == 1
+
+
+def test_a_newer_backup_on_the_platform_means_no_alert(h: Harness, sim: Simulator) -> None:
+    _stored_backup(h, sim, CONTOSO_PROD, point_days_ago=27.5)
+    sim.state.create_backup(CONTOSO_PROD, "Taken in the admin center")
+    assert run_alert_checks(h.ctx).expiring == []
+
+
+def test_a_platform_outage_skips_only_that_check(h: Harness, sim: Simulator) -> None:
+    _left_in_sandbox(h, sim)
+    h.clock.advance(hours=1)
+    sim.stop()  # nothing answers on the platform's port
+    report = run_alert_checks(h.ctx)
+    assert report.still_sandbox == []
+    # The still-Sandbox check skips the unreadable environment; the expiry check fails whole.
+    assert [e.split(":")[0] for e in report.errors] == ["backup_expiring"]

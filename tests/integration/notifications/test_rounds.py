@@ -1,0 +1,127 @@
+"""One summary per timer round: a real round against the simulator and Azurite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from backup_triggers import service
+from ppbackup.receiver import Receiver
+from ppbackup.simulator import Simulator, run_simulator
+from shared.notifications.alerts import run_alert_checks
+from shared.notifications.round_rules import ROUND_DEADLINE
+from shared.queue_names import BACKUP_REQUESTS
+from shared.storage.connection import queue_service
+from tests.integration.notifications.conftest import (
+    T0,
+    Harness,
+    build_harness,
+    build_settings,
+)
+
+pytestmark = pytest.mark.azurite
+
+MISSING = "00000000-0000-4000-8000-0000000000aa"  # in scope by id, unknown to the platform
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with run_simulator(speed=0, start=T0) as found:
+        for i in range(3):
+            found.state.add_environment(f"Woodgrove Prod {i}", sku="Production")
+        yield found
+
+
+def harness_for(storage: str, receiver: Receiver, sim: Simulator, scope: str) -> Harness:
+    settings = build_settings(storage, receiver, sim.url, BACKUP_SCOPE=scope)
+    return build_harness(storage, receiver, sim=sim, settings=settings, time_scale=10_000)
+
+
+def run_requests(h: Harness, *, skip: int = 0) -> int:
+    """Deliver the round's backup-requests to the backup service (leaving `skip` unhandled)."""
+    client = queue_service(h.storage).get_queue_client(BACKUP_REQUESTS)
+    messages = list(client.receive_messages(max_messages=32, visibility_timeout=300))
+    for message in messages[skip:]:
+        h.clock.advance(minutes=3)
+        service.handle_backup_message(h.ctx, str(message.content), message_id=str(message.id),
+                                      dequeue_count=1)
+        client.delete_message(message)
+    return len(messages)
+
+
+def test_a_round_produces_exactly_one_summary(storage: str, receiver: Receiver,
+                                              sim: Simulator) -> None:
+    h = harness_for(storage, receiver, sim, f"type:Production,{MISSING}")
+    result = service.run_backup_round(h.ctx, fired_at=T0 + timedelta(hours=1, seconds=1))
+    assert result.planned == 6  # Contoso, Fabrikam, three Woodgroves, and the missing one
+    # The timer fires again for the same slot (a restart): no second round, no second summary.
+    service.run_backup_round(h.ctx, fired_at=T0 + timedelta(hours=1, seconds=2))
+    assert run_requests(h) == 12
+    h.pump()
+    rounds = [s.payload for s in h.queues.notifications() if s.payload["type"] == "round"]
+    assert len(rounds) == 1  # one summary message for six environments and two firings
+    [teams] = receiver.accepted("teams")
+    [hook] = receiver.accepted("webhook")
+    assert teams.card is not None
+    assert teams.card["body"][0]["items"][0]["text"] == "Backup round finished — 1 of 6 failed"
+    summary = hook.payload["summary"]
+    assert (summary["total"], summary["succeeded"], summary["failedCount"], summary["pending"]) \
+        == (6, 5, 1, 0)
+    assert summary["failed"][0]["environmentId"] == MISSING
+    assert hook.payload["event"] == "backup_round.finished"
+    # Ticks of the alerts timer later on find nothing left to summarise.
+    h.clock.advance(seconds=ROUND_DEADLINE.total_seconds())
+    assert run_alert_checks(h.ctx).rounds_summarised == 0
+
+
+def test_an_unfinished_round_is_summarised_once_after_its_deadline(
+    storage: str, receiver: Receiver, sim: Simulator,
+) -> None:
+    h = harness_for(storage, receiver, sim, "type:Production")
+    service.run_backup_round(h.ctx, fired_at=T0 + timedelta(hours=1, seconds=1))
+    run_requests(h, skip=1)  # one backup never runs
+    h.pump()
+    assert receiver.received == []  # no per-environment cards, and the round is not over
+    h.clock.now = T0 + timedelta(hours=1) + ROUND_DEADLINE
+    summarised = [run_alert_checks(h.ctx).rounds_summarised for _ in range(5)]
+    assert summarised == [1, 0, 0, 0, 0]
+    h.pump()
+    [hook] = receiver.accepted("webhook")
+    assert (hook.payload["summary"]["succeeded"], hook.payload["summary"]["pending"]) == (4, 1)
+    assert len(receiver.accepted("teams")) == 1
+
+
+def test_an_empty_round_says_so_once(storage: str, receiver: Receiver, sim: Simulator) -> None:
+    h = harness_for(storage, receiver, sim, "type:Trial")
+    service.run_backup_round(h.ctx, fired_at=T0 + timedelta(hours=1, seconds=1))
+    service.run_backup_round(h.ctx, fired_at=T0 + timedelta(hours=1, seconds=5))
+    h.pump()
+    [teams] = receiver.accepted("teams")
+    assert teams.card is not None
+    assert "nothing to back up" in teams.card["body"][0]["items"][0]["text"]
+
+
+def test_on_demand_backups_still_get_their_own_card(storage: str, receiver: Receiver,
+                                                    sim: Simulator) -> None:
+    from shared.validation import parse_backup_request
+
+    h = harness_for(storage, receiver, sim, "type:Production")
+    request = parse_backup_request({"environmentId": sim.state.list_environments()[0].id,
+                                    "label": "Before release 4.2", "requestedBy": "pipeline"})
+    op = service.submit_backup(h.ctx, request)
+    service.run_backup(h.ctx, op.operation_id)
+    h.pump()
+    [hook] = receiver.accepted("webhook")
+    assert hook.payload["event"] == "backup.succeeded"
+
+
+def test_a_rejected_request_is_announced(storage: str, receiver: Receiver,
+                                         sim: Simulator) -> None:
+    h = harness_for(storage, receiver, sim, "type:Production")
+    service.handle_backup_message(h.ctx, b"{not json", message_id="m-1", dequeue_count=1)
+    h.pump()
+    [hook] = receiver.accepted("webhook")
+    assert hook.payload["event"] == "backup.rejected"
+    assert hook.payload["operation"]["error"]["code"] == "InvalidJson"
