@@ -2,6 +2,8 @@
 `backup-work` queue, and the HTTP routes for backups and operation history.
 
 Each function parses its input and calls one service function; the logic lives in `service.py`.
+The service modules are imported on first invocation, not here: the worker imports this file only
+to index the functions, and that must stay fast (bench/coldstart_bench.py).
 """
 
 from __future__ import annotations
@@ -10,16 +12,11 @@ import os
 
 import azure.functions as func
 
-from backup_triggers import service
-from shared import history_api
 from shared.http_api import handles_errors, json_response, read_json, status_url
-from shared.operations import utcnow
 from shared.queue_names import BACKUP_REQUESTS, BACKUP_WORK
-from shared.runtime import get_context
 from shared.settings import DEFAULT_BACKUP_SCHEDULE
-from shared.validation import parse_backup_request
 
-bp = func.Blueprint()
+bp = func.Blueprint()  # type: ignore[no-untyped-call]  # (azure-functions is unannotated)
 
 STORAGE = "AzureWebJobsStorage"
 
@@ -34,12 +31,19 @@ STORAGE = "AzureWebJobsStorage"
     use_monitor=True,
 )
 def backup_timer(timer: func.TimerRequest) -> None:
+    from backup_triggers import service
+    from shared.operations import utcnow
+    from shared.runtime import get_context
+
     service.run_backup_round(get_context(), fired_at=utcnow())
 
 
 @bp.function_name("backup_request")
 @bp.queue_trigger(arg_name="msg", queue_name=BACKUP_REQUESTS, connection=STORAGE)
 def backup_request(msg: func.QueueMessage) -> None:
+    from backup_triggers import service
+    from shared.runtime import get_context
+
     service.handle_backup_message(
         get_context(), msg.get_body(), message_id=msg.id or "", dequeue_count=msg.dequeue_count or 1
     )
@@ -48,6 +52,9 @@ def backup_request(msg: func.QueueMessage) -> None:
 @bp.function_name("backup_work")
 @bp.queue_trigger(arg_name="msg", queue_name=BACKUP_WORK, connection=STORAGE)
 def backup_work(msg: func.QueueMessage) -> None:
+    from backup_triggers import service
+    from shared.runtime import get_context
+
     service.handle_work_message(get_context(), msg.get_body(), dequeue_count=msg.dequeue_count or 1)
 
 
@@ -55,6 +62,10 @@ def backup_work(msg: func.QueueMessage) -> None:
 @bp.route(route="backups", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @handles_errors
 def post_backup(req: func.HttpRequest) -> func.HttpResponse:
+    from backup_triggers import service
+    from shared.runtime import get_context
+    from shared.validation import parse_backup_request
+
     request = parse_backup_request(read_json(req))
     operation = service.submit_backup(get_context(), request)
     url = status_url(req, operation.operation_id)
@@ -67,6 +78,9 @@ def post_backup(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="operations/{operationId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @handles_errors
 def get_operation(req: func.HttpRequest) -> func.HttpResponse:
+    from shared import history_api
+    from shared.runtime import get_context
+
     record = history_api.get_record(get_context(), req.route_params.get("operationId", ""))
     return json_response(200, record)
 
@@ -75,5 +89,8 @@ def get_operation(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="operations", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @handles_errors
 def list_operations(req: func.HttpRequest) -> func.HttpResponse:
+    from shared import history_api
+    from shared.runtime import get_context
+
     query = history_api.parse_listing_query(dict(req.params))
     return json_response(200, history_api.list_records(get_context(), query))

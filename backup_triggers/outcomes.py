@@ -48,7 +48,9 @@ def after_platform_error(
         delay = backoff.delay(attempt, error.retry_after)
         if error.retry_after is not None:
             delay = float(error.retry_after)
-        return RetryLater(delay, f"The platform is throttling requests; trying again in {delay:.0f}s.")
+        return RetryLater(
+            delay, f"The platform is throttling requests; trying again in {delay:.0f}s."
+        )
     if isinstance(error, errors.OutcomeUnknown):
         # The request may have been carried out. The next attempt first looks for the backup.
         delay = min(backoff.delay(1), 30.0)
@@ -60,7 +62,9 @@ def after_platform_error(
         )
     if isinstance(error, errors.Transient):
         delay = backoff.delay(attempt, error.retry_after)
-        return RetryLater(delay, f"The platform is unavailable ({error.message}); trying again in {delay:.0f}s.")
+        return RetryLater(
+            delay, f"The platform is unavailable ({error.message}); trying again in {delay:.0f}s."
+        )
     if isinstance(error, errors.NotFound):
         return GiveUp(
             "EnvironmentNotFound",

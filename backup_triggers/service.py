@@ -88,8 +88,11 @@ def handle_backup_message(
         raw = decode_message_body(body)
     except ValueError as error:
         record_rejected(
-            ctx, OperationKind.BACKUP,
-            errors.RequestInvalid("InvalidJson", str(error)), None, dedup_key=fallback_key,
+            ctx,
+            OperationKind.BACKUP,
+            errors.RequestInvalid("InvalidJson", str(error)),
+            None,
+            dedup_key=fallback_key,
         )
         return
     try:
@@ -141,7 +144,7 @@ def run_backup_round(ctx: AppContext, *, fired_at: datetime) -> RoundResult:
     """Enqueue one labeled backup request per environment in scope. Makes no backup itself."""
     slot = rounds.schedule_slot(ctx.settings.backup_schedule, fired_at)
     environments = [
-        rounds.ScopedEnvironment(e.id, e.display_name, e.type, e.is_default)
+        rounds.ScopedEnvironment(e.id, e.display_name, e.type or "Unknown", e.is_default)
         for e in ctx.platform.list_environments()
     ]
     planned, notes = rounds.plan_round(
@@ -152,7 +155,9 @@ def run_backup_round(ctx: AppContext, *, fired_at: datetime) -> RoundResult:
     # Before the requests go out, so no member can finish before the round knows it (one
     # summary per round instead of a card per environment). Never raises.
     notification_rounds.plan_round(
-        ctx, round_id=round_id, started_at=fired_at,
+        ctx,
+        round_id=round_id,
+        started_at=fired_at,
         members=[(p.environment_id, names.get(p.environment_id)) for p in planned],
     )
     messages = [
@@ -236,7 +241,10 @@ def _attempt(
     attempt = int(internal.get("attempt", 0)) + 1
     running = update_step(
         replace(operation, status=OperationStatus.RUNNING),
-        STEP, now, status=StepStatus.RUNNING, detail=f"Creating the backup (attempt {attempt}).",
+        STEP,
+        now,
+        status=StepStatus.RUNNING,
+        detail=f"Creating the backup (attempt {attempt}).",
     )
     internal.update(attempt=attempt, attemptStartedAt=format_time(now), attemptInFlight=True)
     # Checkpoint before the call: if we die after the platform made the backup, the next run
@@ -258,9 +266,13 @@ def _attempt(
 
 def _leave_attempt(ctx: AppContext, stored: StoredOperation, internal: dict[str, Any]) -> None:
     try:
-        ctx.history.update(stored, stored.operation, internal={**internal, "attemptInFlight": False})
-    except Exception:
-        log.warning("backup.leave_attempt_failed", extra={"operationId": stored.operation.operation_id})
+        ctx.history.update(
+            stored, stored.operation, internal={**internal, "attemptInFlight": False}
+        )
+    except Exception:  # noqa: BLE001 (best effort; the original error is what gets raised)
+        log.warning(
+            "backup.leave_attempt_failed", extra={"operationId": stored.operation.operation_id}
+        )
 
 
 def _after_error(
@@ -275,9 +287,14 @@ def _after_error(
     decision = outcomes.after_platform_error(error, attempt=attempt, backoff=ctx.backoff)
     operation = _with_calls(ctx, stored.operation, calls)
     if isinstance(decision, outcomes.GiveUp):
-        failed = update_step(operation, STEP, now, status=StepStatus.FAILED, detail=decision.message)
+        failed = update_step(
+            operation, STEP, now, status=StepStatus.FAILED, detail=decision.message
+        )
         failed = finish(
-            failed, OperationStatus.FAILED, now, error=OperationError(decision.code, decision.message)
+            failed,
+            OperationStatus.FAILED,
+            now,
+            error=OperationError(decision.code, decision.message),
         )
         log.warning(
             "backup.failed", extra={"operationId": operation.operation_id, "code": decision.code}
@@ -314,7 +331,9 @@ def _succeed(
             backup_point=backup.point,
             backup_expiry=backup.expiry,
         ),
-        STEP, now, status=StepStatus.SUCCEEDED,
+        STEP,
+        now,
+        status=StepStatus.SUCCEEDED,
         detail=f"Backup {backup.id} at {format_time(backup.point)}.",
     )
     done = finish(done, OperationStatus.SUCCEEDED, now)
@@ -331,7 +350,8 @@ def _succeed(
 
 def _find_backup(ctx: AppContext, operation: Operation, *, since: datetime) -> Backup | None:
     candidates = [
-        b for b in ctx.platform.list_backups(operation.environment_id)
+        b
+        for b in ctx.platform.list_backups(operation.environment_id)
         if b.label == operation.label and b.point >= since
     ]
     return max(candidates, key=lambda b: b.point, default=None)
@@ -365,7 +385,9 @@ def _record_gave_up(
         stored = ctx.history.get(operation_id)
         now = ctx.clock()
         failed = update_step(stored.operation, STEP, now, status=StepStatus.FAILED, detail=message)
-        failed = finish(failed, OperationStatus.FAILED, now, error=OperationError("GaveUp", message))
+        failed = finish(
+            failed, OperationStatus.FAILED, now, error=OperationError("GaveUp", message)
+        )
         announce(ctx, stored.operation, ctx.history.update(stored, failed).operation)
     except Exception:
         # Recording is best effort: the poison queue still holds the message for a person.

@@ -86,7 +86,10 @@ def run_app(count: int, rate: float) -> dict[str, float]:
         log = open(ROOT / "bench" / ".fanout-host.log", "w")  # noqa: SIM115
         host = subprocess.Popen(
             [sys.executable, "-m", "ppbackup.cli", "host", "--port", str(port)],
-            env=environ, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            env=environ,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             deadline = time.monotonic() + 60
@@ -168,15 +171,23 @@ def main() -> int:
 
     print(f"fan-out: {args.environments} environments, simulator throttling at {args.rate:g}/s")
     floor = measure_floor(args.environments, args.rate)
-    print(f"  floor: the simulator alone accepts {args.environments} backups in {floor:.1f} s "
-          f"(theory {(args.environments - BURST) / args.rate:.1f} s)")
+    print(
+        f"  floor: the simulator alone accepts {args.environments} backups in {floor:.1f} s "
+        f"(theory {(args.environments - BURST) / args.rate:.1f} s)"
+    )
     result = run_app(args.environments, args.rate)
-    print(f"  app:   timer fired -> {result['recorded']:.0f} backups recorded in {result['wall']:.1f} s; "
-          f"{result['requests']:.0f} platform requests, {result['throttled']:.0f} answered 429")
+    print(
+        f"  app:   timer fired -> {result['recorded']:.0f} backups recorded in "
+        f"{result['wall']:.1f} s; "
+        f"{result['requests']:.0f} platform requests, {result['throttled']:.0f} answered 429"
+    )
     print(f"  lost: {result['lost']:.0f}, duplicated: {result['duplicated']:.0f}")
     ratio_rss = result["rss_peak_mib"] / result["rss_start_mib"]
-    print(f"  host RSS: {result['rss_start_mib']:.0f} MiB after start, peak {result['rss_peak_mib']:.0f} MiB "
-          f"= {ratio_rss:.2f}x (target < 2)")
+    print(
+        f"  host RSS: {result['rss_start_mib']:.0f} MiB after start, "
+        f"peak {result['rss_peak_mib']:.0f} MiB "
+        f"= {ratio_rss:.2f}x (target < 2)"
+    )
     ratio = result["wall"] / floor
     print(f"fan-out: {result['wall']:.1f} s / floor {floor:.1f} s = {ratio:.2f} (target <= 1.3)")
     return 0

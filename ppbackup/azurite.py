@@ -77,7 +77,9 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) 
 
 
 @contextlib.contextmanager
-def running_azurite(*, timeout: float = 30.0, location: Path | None = None) -> Iterator[AzuriteEndpoints]:
+def running_azurite(
+    *, timeout: float = 30.0, location: Path | None = None
+) -> Iterator[AzuriteEndpoints]:
     """Run azurite-queue and azurite-table on free loopback ports for the duration of the block.
 
     Data is kept in memory unless `location` is given. `--skipApiVersionCheck` because the Python
@@ -137,11 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.ready_file:
             args.ready_file.write_text(endpoints.connection_string)
         else:
-            print(endpoints.connection_string, flush=True)  # noqa: T201 (the point of the command)
-        try:
+            print(endpoints.connection_string, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
-        except KeyboardInterrupt:
-            pass
     return 0
 
 

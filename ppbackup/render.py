@@ -39,8 +39,17 @@ def history_table(records: Sequence[Mapping[str, Any]]) -> str:
         for r in records
     ]
     return table(
-        ["OPERATION", "KIND", "STATUS", "ENVIRONMENT", "LABEL", "BACKUP POINT", "EXPIRES",
-         "REQUESTED BY", "DURATION"],
+        [
+            "OPERATION",
+            "KIND",
+            "STATUS",
+            "ENVIRONMENT",
+            "LABEL",
+            "BACKUP POINT",
+            "EXPIRES",
+            "REQUESTED BY",
+            "DURATION",
+        ],
         rows,
     )
 
@@ -50,7 +59,10 @@ def operation_detail(record: Mapping[str, Any], *, now: datetime | None = None) 
     now = now or datetime.now(UTC)
     lines = [
         f"{record['kind'].capitalize()} {record['operationId']}: {record['status']}",
-        f"  environment   {record.get('environmentName') or ''} {record.get('environmentId') or '-'}".rstrip(),
+        (
+            f"  environment   {record.get('environmentName') or ''} "
+            f"{record.get('environmentId') or '-'}"
+        ).rstrip(),
     ]
     facts = [
         ("source", record.get("sourceEnvironmentId")),
@@ -84,7 +96,11 @@ def operation_detail(record: Mapping[str, Any], *, now: datetime | None = None) 
 
 
 _MARKS = {
-    "Pending": "[ ]", "Running": "[>]", "Succeeded": "[x]", "Failed": "[!]", "Skipped": "[-]",
+    "Pending": "[ ]",
+    "Running": "[>]",
+    "Succeeded": "[x]",
+    "Failed": "[!]",
+    "Skipped": "[-]",
 }
 
 

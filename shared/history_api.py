@@ -28,7 +28,9 @@ def parse_listing_query(params: Mapping[str, str]) -> ListingQuery:
     problems: dict[str, str] = {}
     # `code` is the function key Azure passes along in the query string; it is not ours to judge.
     for name in sorted(set(params) - _QUERY_FIELDS):
-        problems[name] = "unknown query parameter; use environmentId, kind, limit, continuationToken"
+        problems[name] = (
+            "unknown query parameter; use environmentId, kind, limit, continuationToken"
+        )
     environment_id = (params.get("environmentId") or "").strip() or None
     if environment_id is not None and not is_guid(environment_id):
         problems["environmentId"] = "must be an environment id (GUID)"

@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[func.HttpRequest], func.HttpResponse]
 
 
-def json_response(status: int, body: object, headers: Mapping[str, str] | None = None) -> func.HttpResponse:
+def json_response(
+    status: int, body: object, headers: Mapping[str, str] | None = None
+) -> func.HttpResponse:
     return func.HttpResponse(
         json.dumps(body, ensure_ascii=False),
         status_code=status,

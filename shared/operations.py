@@ -286,7 +286,9 @@ def add_request_ids(operation: Operation, name: str, request_ids: tuple[str, ...
     merged = tuple(dict.fromkeys(step.request_ids + request_ids))[-MAX_REQUEST_IDS_PER_STEP:]
     return replace(
         operation,
-        steps=tuple(replace(s, request_ids=merged) if s.name == name else s for s in operation.steps),
+        steps=tuple(
+            replace(s, request_ids=merged) if s.name == name else s for s in operation.steps
+        ),
     )
 
 

@@ -55,7 +55,7 @@ class Secret:
 
 class AuthMode(StrEnum):
     MANAGED_IDENTITY = "managed_identity"
-    CLIENT_SECRET = "client_secret"
+    CLIENT_SECRET = "client_secret"  # noqa: S105 (the mode's name, not a secret)
     CERTIFICATE = "certificate"
     NONE = "none"
 
@@ -99,7 +99,9 @@ class Settings:
     client_certificate_path: str | None = None
     client_certificate_password: Secret | None = None
     backup_schedule: str = DEFAULT_BACKUP_SCHEDULE
-    backup_scope: BackupScope = field(default_factory=lambda: BackupScope(types=frozenset({"Production"})))
+    backup_scope: BackupScope = field(
+        default_factory=lambda: BackupScope(types=frozenset({"Production"}))
+    )
     backup_label_template: str = DEFAULT_BACKUP_LABEL_TEMPLATE
     restore_allow_production: ProductionAllowList = field(default_factory=ProductionAllowList)
     restore_timeout_hours: float = DEFAULT_RESTORE_TIMEOUT_HOURS

@@ -72,9 +72,7 @@ class _Fields:
         self.data = data
         self.problems: dict[str, str] = {}
         for name in sorted(set(data) - allowed):
-            self.problems[name] = (
-                f"unknown field; allowed fields are {', '.join(sorted(allowed))}"
-            )
+            self.problems[name] = f"unknown field; allowed fields are {', '.join(sorted(allowed))}"
 
     def string(self, name: str, *, required: bool = False, max_length: int) -> str | None:
         value = self.data.get(name)
@@ -123,15 +121,27 @@ class _Fields:
     def raise_if_any(self, what: str) -> None:
         if self.problems:
             summary = "; ".join(f"{k}: {v}" for k, v in self.problems.items())
-            raise RequestInvalid("InvalidRequest", f"The {what} is invalid: {summary}", self.problems)
+            raise RequestInvalid(
+                "InvalidRequest", f"The {what} is invalid: {summary}", self.problems
+            )
 
 
 BACKUP_FIELDS = frozenset({"environmentId", "label", "notes", "requestedBy", "requestId"})
 RESTORE_FIELDS = frozenset(
     {
-        "targetEnvironmentId", "sourceEnvironmentId", "backupId", "backupLabel",
-        "restorePointDateTime", "latest", "skipAuditData", "safetyBackup", "confirmProduction",
-        "dryRun", "requestedBy", "reason", "requestId",
+        "targetEnvironmentId",
+        "sourceEnvironmentId",
+        "backupId",
+        "backupLabel",
+        "restorePointDateTime",
+        "latest",
+        "skipAuditData",
+        "safetyBackup",
+        "confirmProduction",
+        "dryRun",
+        "requestedBy",
+        "reason",
+        "requestId",
     }
 )
 
@@ -145,7 +155,9 @@ def parse_backup_request(data: object) -> BackupRequest:
     requested_by = fields.string("requestedBy", max_length=MAX_REQUESTED_BY)
     request_id = fields.string("requestId", max_length=MAX_REQUEST_ID)
     fields.raise_if_any("backup request")
-    assert environment_id is not None and label is not None  # narrowing: problems were raised
+    # Narrowing only: a missing field was reported above.
+    assert environment_id is not None
+    assert label is not None
     return BackupRequest(environment_id, label, notes, requested_by, request_id)
 
 
@@ -240,8 +252,12 @@ def _object(data: object, what: str) -> Mapping[str, Any]:
 
 def _json_type(value: object) -> str:
     names: dict[type, str] = {
-        bool: "a boolean", int: "a number", float: "a number", str: "a string",
-        list: "an array", dict: "an object", type(None): "null",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+        type(None): "null",
     }
     return names.get(type(value), type(value).__name__)
-

@@ -2,37 +2,68 @@
 
 Sending them (through the outbox queue) lives elsewhere; everything here is a pure function of
 its inputs, so the same event always renders to the same message and the same event id.
+
+The package itself imports nothing up front: the function app imports its blueprint at start-up,
+and these names load on first use (PEP 562), which keeps indexing the app fast.
 """
 
 from __future__ import annotations
 
-from shared.notifications.advice import next_steps
-from shared.notifications.cards import (
-    DEFAULT_MAX_BYTES,
-    MIN_MAX_BYTES,
-    build_teams_message,
-    encode_teams_message,
-    message_size,
-)
-from shared.notifications.events import (
-    BackupExpiringAlert,
-    BackupRoundSummary,
-    NotificationEvent,
-    OperationEvent,
-    Outcome,
-    RoundFailure,
-    StillSandboxAlert,
-    event_for,
-    outcome_for,
-)
-from shared.notifications.webhook import (
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    SignatureInvalid,
-    build_webhook_payload,
-    sign,
-    verify,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.notifications.advice import next_steps
+    from shared.notifications.cards import (
+        DEFAULT_MAX_BYTES,
+        MIN_MAX_BYTES,
+        build_teams_message,
+        encode_teams_message,
+        message_size,
+    )
+    from shared.notifications.events import (
+        BackupExpiringAlert,
+        BackupRoundSummary,
+        NotificationEvent,
+        OperationEvent,
+        Outcome,
+        RoundFailure,
+        StillSandboxAlert,
+        event_for,
+        outcome_for,
+    )
+    from shared.notifications.webhook import (
+        SIGNATURE_HEADER,
+        TIMESTAMP_HEADER,
+        SignatureInvalid,
+        build_webhook_payload,
+        sign,
+        verify,
+    )
+
+_EXPORTS = {
+    "BackupExpiringAlert": "shared.notifications.events",
+    "BackupRoundSummary": "shared.notifications.events",
+    "DEFAULT_MAX_BYTES": "shared.notifications.cards",
+    "MIN_MAX_BYTES": "shared.notifications.cards",
+    "NotificationEvent": "shared.notifications.events",
+    "OperationEvent": "shared.notifications.events",
+    "Outcome": "shared.notifications.events",
+    "RoundFailure": "shared.notifications.events",
+    "SIGNATURE_HEADER": "shared.notifications.webhook",
+    "SignatureInvalid": "shared.notifications.webhook",
+    "StillSandboxAlert": "shared.notifications.events",
+    "TIMESTAMP_HEADER": "shared.notifications.webhook",
+    "build_teams_message": "shared.notifications.cards",
+    "build_webhook_payload": "shared.notifications.webhook",
+    "encode_teams_message": "shared.notifications.cards",
+    "event_for": "shared.notifications.events",
+    "message_size": "shared.notifications.cards",
+    "next_steps": "shared.notifications.advice",
+    "outcome_for": "shared.notifications.events",
+    "sign": "shared.notifications.webhook",
+    "verify": "shared.notifications.webhook",
+}
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -57,3 +88,10 @@ __all__ = [
     "sign",
     "verify",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shared.notifications' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,17 +1,16 @@
 """Notification triggers: the outbox queue's delivery function and the alerts timer.
 
 Each function parses its input and calls one function; the logic lives in `delivery.py` and
-`alerts.py`. Registered in function_app.py with `app.register_functions(bp)`.
+`alerts.py`. Registered in function_app.py with `app.register_functions(bp)`. Those modules are
+imported on first invocation, not here: the worker imports this file only to index the
+functions, and that must stay fast (bench/coldstart_bench.py).
 """
 
 from __future__ import annotations
 
 import azure.functions as func
 
-from shared.notifications.alerts import run_alert_checks
-from shared.notifications.delivery import handle_notification
 from shared.queue_names import NOTIFICATIONS
-from shared.runtime import get_context
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # (azure-functions is unannotated)
 
@@ -24,6 +23,9 @@ ALERTS_SCHEDULE = "0 */5 * * * *"
 @bp.function_name("notification_delivery")
 @bp.queue_trigger(arg_name="msg", queue_name=NOTIFICATIONS, connection=STORAGE)
 def notification_delivery(msg: func.QueueMessage) -> None:
+    from shared.notifications.delivery import handle_notification
+    from shared.runtime import get_context
+
     handle_notification(get_context(), msg.get_body())
 
 
@@ -31,4 +33,7 @@ def notification_delivery(msg: func.QueueMessage) -> None:
 @bp.timer_trigger(arg_name="timer", schedule=ALERTS_SCHEDULE, run_on_startup=False,
                   use_monitor=True)
 def notification_alerts(timer: func.TimerRequest) -> None:
+    from shared.notifications.alerts import run_alert_checks
+    from shared.runtime import get_context
+
     run_alert_checks(get_context())

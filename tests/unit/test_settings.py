@@ -44,8 +44,15 @@ def test_every_problem_is_reported_in_one_error() -> None:
         )
     text = str(caught.value)
     for name in (
-        "AzureWebJobsStorage", "PP_TENANT_ID", "PP_CLIENT_ID", "PP_CLIENT_SECRET", "type:Prod",
-        "nonsense", "BACKUP_SCHEDULE", "RESTORE_TIMEOUT_HOURS", "BACKUP_LABEL_TEMPLATE",
+        "AzureWebJobsStorage",
+        "PP_TENANT_ID",
+        "PP_CLIENT_ID",
+        "PP_CLIENT_SECRET",
+        "type:Prod",
+        "nonsense",
+        "BACKUP_SCHEDULE",
+        "RESTORE_TIMEOUT_HOURS",
+        "BACKUP_LABEL_TEMPLATE",
         "RESTORE_ALLOW_PRODUCTION",
     ):
         assert name in text, name
@@ -71,9 +78,9 @@ def test_scope_and_allow_list() -> None:
     assert settings.backup_scope.includes("other", "Sandbox")
     assert not settings.backup_scope.includes("other", "Production")
     assert settings.restore_allow_production.allows(ENV.upper())
-    assert Settings.from_env({**LOCAL, "RESTORE_ALLOW_PRODUCTION": "*"}).restore_allow_production.allows(
-        "anything"
-    )
+    assert Settings.from_env(
+        {**LOCAL, "RESTORE_ALLOW_PRODUCTION": "*"}
+    ).restore_allow_production.allows("anything")
     assert Settings.from_env({**LOCAL, "BACKUP_SCOPE": "all"}).backup_scope.includes("x", "Trial")
 
 
@@ -83,7 +90,11 @@ def test_webhook_needs_https_and_a_secret() -> None:
     assert "NOTIFY_WEBHOOK_SECRET" in str(caught.value)
     assert "sig=abc" not in str(caught.value)  # the URL itself may carry a signature
     settings = Settings.from_env(
-        {**LOCAL, "NOTIFY_WEBHOOK_URL": "http://127.0.0.1:9/hook", "NOTIFY_WEBHOOK_SECRET": "s" * 32}
+        {
+            **LOCAL,
+            "NOTIFY_WEBHOOK_URL": "http://127.0.0.1:9/hook",
+            "NOTIFY_WEBHOOK_SECRET": "s" * 32,
+        }
     )
     assert settings.notify_webhook_secret is not None
 
@@ -93,7 +104,9 @@ def test_secrets_never_appear_in_repr(secret: str) -> None:
     secret = "S3cr3t" + secret.strip()
     settings = Settings.from_env(
         {
-            "AzureWebJobsStorage": f"DefaultEndpointsProtocol=https;AccountName=a;AccountKey={secret}",
+            "AzureWebJobsStorage": (
+                f"DefaultEndpointsProtocol=https;AccountName=a;AccountKey={secret}"
+            ),
             "PP_AUTH": "client_secret",
             "PP_TENANT_ID": ENV,
             "PP_CLIENT_ID": ENV,

@@ -68,7 +68,9 @@ def test_backup_parser_accepts_or_explains(data: dict[str, Any]) -> None:
     except RequestInvalid as error:
         assert error.fields, "a refusal must name at least one field"
         assert all(isinstance(v, str) and v for v in error.fields.values())
-        json.dumps({"error": {"code": error.code, "message": error.message, "fields": error.fields}})
+        json.dumps(
+            {"error": {"code": error.code, "message": error.message, "fields": error.fields}}
+        )
     else:
         assert set(data) <= BACKUP_FIELDS
         assert uuid.UUID(request.environment_id)
@@ -93,14 +95,20 @@ def test_restore_defaults() -> None:
     ],
 )
 def test_restore_exactly_one_source(extra: dict[str, Any], kind: str) -> None:
-    request = parse_restore_request({"targetEnvironmentId": ENV, "sourceEnvironmentId": OTHER, **extra})
+    request = parse_restore_request(
+        {"targetEnvironmentId": ENV, "sourceEnvironmentId": OTHER, **extra}
+    )
     assert request.source_kind == kind
     assert request.source_environment_id == OTHER
 
 
 @pytest.mark.parametrize(
     "extra",
-    [{}, {"backupId": "b", "latest": True}, {"backupLabel": "a", "restorePointDateTime": "2026-11-20T09:00:00Z"}],
+    [
+        {},
+        {"backupId": "b", "latest": True},
+        {"backupLabel": "a", "restorePointDateTime": "2026-11-20T09:00:00Z"},
+    ],
 )
 def test_restore_refuses_zero_or_several_sources(extra: dict[str, Any]) -> None:
     with pytest.raises(RequestInvalid) as caught:
@@ -136,7 +144,9 @@ def test_restore_parser_accepts_or_explains(data: dict[str, Any]) -> None:
     else:
         assert set(data) <= RESTORE_FIELDS
         given_sources = [
-            request.backup_id, request.backup_label, request.restore_point,
+            request.backup_id,
+            request.backup_label,
+            request.restore_point,
             True if request.latest else None,
         ]
         assert sum(v is not None for v in given_sources) == 1

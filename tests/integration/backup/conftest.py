@@ -66,7 +66,10 @@ def host(ctx: AppContext, storage: str, fast_host_json: Path) -> Iterator[LocalH
         for name in ("backup_timer", "restore_watchdog", "notification_alerts")
     }
     with LocalHost(
-        function_app.app, storage_connection=storage, host_json=fast_host_json,
-        http_port=0, environ=disabled,
+        function_app.app,
+        storage_connection=storage,
+        host_json=fast_host_json,
+        http_port=0,
+        environ=disabled,
     ) as running:
         yield running

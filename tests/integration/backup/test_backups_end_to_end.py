@@ -1,4 +1,4 @@
-"""Pre-update backups end to end: Azurite, the simulator, the real function app in the local host."""
+"""Pre-update backups end to end: Azurite, the simulator and the real function app, hosted."""
 
 from __future__ import annotations
 
@@ -107,10 +107,16 @@ def test_every_message_delivered_twice_makes_no_duplicate(
     # Busy answers now and then, so delayed retry messages (also doubled) are in play too.
     sim.set_faults(backup_conflict_rate=0.3, seed=7)
     doubled = dataclasses.replace(ctx, queues=DuplicatingSender(ctx.queues))
-    with use_context(doubled), LocalHost(
-        function_app.app, storage_connection=storage, host_json=fast_host_json, http_port=0,
-        environ={"AzureWebJobs.restore_watchdog.Disabled": "true"},
-    ) as running:
+    with (
+        use_context(doubled),
+        LocalHost(
+            function_app.app,
+            storage_connection=storage,
+            host_json=fast_host_json,
+            http_port=0,
+            environ={"AzureWebJobs.restore_watchdog.Disabled": "true"},
+        ) as running,
+    ):
         fire_timer()
         # A pipeline's request, without a requestId, also delivered twice.
         doubled.queues.send(BACKUP_REQUESTS, {"environmentId": production[0], "label": "No key"})
@@ -263,4 +269,3 @@ def test_a_lost_answer_is_reconciled_not_repeated(
     assert operation.status is OperationStatus.SUCCEEDED
     assert len(sim.backups(env)) == 1
     assert operation.backup_id == sim.backups(env)[0]["id"]
-

@@ -1,0 +1,239 @@
+"""`ppbackup demo`: the whole product on this machine, end to end, then a clean shutdown.
+
+Azurite (from the project's npm install) and the Power Platform simulator start on free loopback
+ports; the real function app runs in the local host; the pre-update timer fires a backup round;
+a release pipeline asks for labeled backups by queue and by HTTP; an in-place restore of a
+Production environment runs through every step; the history is printed. The simulator runs
+SPEED times faster than real time, so a restore of simulated hours takes seconds; the app is
+given the simulator's clock, exactly as the tests do, and its logic does not know the difference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+SPEED = 600.0  # simulated seconds per real second: a one-hour restore takes six seconds
+PIPELINE_REQUEST_ID = "release-4.2-pre-deploy"
+
+
+def say(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def heading(text: str) -> None:
+    say()
+    say(f"== {text} " + "=" * max(0, 74 - len(text)))
+
+
+def run_demo(*, keep_running: bool = False) -> int:
+    from ppbackup.app_host import HOST_JSON, configure_logging
+    from ppbackup.azurite import running_azurite
+    from ppbackup.receiver import running_receiver
+    from ppbackup.simulator import run_simulator
+
+    configure_logging(level=int(os.environ.get("PPBACKUP_DEMO_LOG_LEVEL", "30")))
+    heading("Starting Azurite, the Power Platform simulator and the notification receiver")
+    with contextlib.ExitStack() as stack:
+        azurite = stack.enter_context(running_azurite())
+        say(f"Azurite queues+tables on 127.0.0.1:{azurite.queue_port}/{azurite.table_port}")
+        sim = stack.enter_context(run_simulator(port=0, speed=SPEED))
+        envs = sim.seed_default() if not _has_seed(sim) else _seed_ids(sim)
+        say(f"Simulator on {sim.url}, {SPEED:.0f}x real time, tenant:")
+        for name, env_id in envs.items():
+            env = sim.environment(env_id)
+            say(f"  {name:<14} {env_id:<45} {env['properties']['environmentSku']}")
+        secret = "demo-webhook-secret-0123456789"  # noqa: S105 (a throwaway local demo value)
+        receiver = stack.enter_context(running_receiver(secret=secret))
+        say(f"Notification receiver on {receiver.url} (prints every card and webhook it gets)")
+
+        prod = envs["Contoso Prod"]
+        fire_at = datetime.now(UTC) + timedelta(seconds=4)
+        os.environ.update(
+            {
+                "AzureWebJobsStorage": azurite.connection_string,
+                "PP_API_URL": sim.url,
+                "PP_BAP_URL": sim.url,
+                "PP_AUTH": "none",
+                "BACKUP_SCHEDULE": f"{fire_at.second} {fire_at.minute} {fire_at.hour} * * *",
+                "BACKUP_SCOPE": "type:Production",
+                "RESTORE_ALLOW_PRODUCTION": prod,
+                "TEAMS_WEBHOOK_URL": f"{receiver.url}/teams",
+                "NOTIFY_WEBHOOK_URL": f"{receiver.url}/webhook",
+                "NOTIFY_WEBHOOK_SECRET": secret,
+            }
+        )
+        host = stack.enter_context(_app_host(sim, HOST_JSON, azurite.connection_string))
+        api = f"{host.http_url}/api"
+        say(f"Function app running in the local host: {api} ({len(host.functions)} functions)")
+
+        heading("1. The pre-update timer fires a backup round over every Production environment")
+        say(f"BACKUP_SCHEDULE is set to fire at {fire_at:%H:%M:%S}Z ...")
+        _wait_for_history(host, kind="backup", at_least=2, timeout=60)
+        host.wait_until_idle(timeout=60)
+        _print_history(host, kind="backup")
+
+        heading("2. A release pipeline asks for a labeled backup (queue) and a hotfix one (HTTP)")
+        _send_pipeline_backup(prod)
+        answer = httpx.post(
+            f"{api}/backups",
+            json={
+                "environmentId": prod,
+                "label": "Before hotfix 4.2.1",
+                "requestedBy": "hotfix pipeline #118",
+            },
+            timeout=30,
+        )
+        say(f"POST /api/backups -> {answer.status_code} {answer.json()}")
+        _send_pipeline_backup(prod)  # a pipeline retry: same requestId, so no second backup
+        say("The queue request was sent twice (a pipeline retry, same requestId): one backup.")
+        host.wait_until_idle(timeout=60)
+        _print_history(host, kind="backup")
+
+        heading("3. An in-place restore of Contoso Prod from 'Before release 4.2'")
+        sim.advance(15 * 60)  # the platform needs ~10 minutes before a manual backup is restorable
+        answer = httpx.post(
+            f"{api}/restores",
+            json={
+                "targetEnvironmentId": prod,
+                "backupLabel": "Before release 4.2",
+                "confirmProduction": "Contoso Prod",
+                "requestedBy": "on-call engineer",
+                "reason": "release 4.2 corrupted the price lists",
+            },
+            timeout=30,
+        )
+        say(f"POST /api/restores -> {answer.status_code} {answer.json()}")
+        restore_id = answer.json()["operationId"]
+        record = _follow(api, restore_id, timeout=180)
+        env = sim.environment(prod)["properties"]
+        say()
+        say(
+            f"Contoso Prod is now {env['environmentSku']}, "
+            f"runtime {env['states']['runtime']['id']}, background operations "
+            f"{env['linkedEnvironmentMetadata']['backgroundOperationsState']}."
+        )
+        host.wait_until_idle(timeout=60)
+
+        heading("4. History, newest first (ppbackup history)")
+        _print_history(host, kind=None)
+        heading(f"5. Notifications the receiver got: {len(receiver.received)}")
+        say("(each was printed above as it arrived)")
+        if keep_running:
+            say()
+            say(
+                "Everything stays up: try `ppbackup history` with "
+                f"--storage '{azurite.connection_string}'. Ctrl-C stops."
+            )
+            with contextlib.suppress(KeyboardInterrupt):
+                while True:
+                    time.sleep(3600)
+        heading("Shutting down")
+        status = record["status"]
+    say(f"Done. The restore ended {status}.")
+    return 0 if status == "Succeeded" else 1
+
+
+@contextlib.contextmanager
+def _app_host(sim: Any, host_json: Any, storage: str) -> Iterator[Any]:
+    from ppbackup.host import LocalHost
+    from shared.runtime import AppContext, set_context
+    from shared.settings import Settings
+
+    # The app's clock is the simulator's, and delayed messages shrink by its speed.
+    settings = Settings.from_env(os.environ)
+    set_context(AppContext.from_settings(settings, clock=sim.now, time_scale=SPEED))
+    import function_app
+
+    try:
+        with LocalHost(
+            function_app.app, storage_connection=storage, host_json=host_json, http_port=0
+        ) as host:
+            yield host
+    finally:
+        set_context(None)
+
+
+def _has_seed(sim: Any) -> bool:
+    return bool(sim.snapshot().get("environments"))
+
+
+def _seed_ids(sim: Any) -> dict[str, str]:
+    environments = sim.snapshot()["environments"]
+    return {e["displayName"]: e["id"] for e in environments}
+
+
+def _send_pipeline_backup(environment_id: str) -> None:
+    from shared.queue_names import BACKUP_REQUESTS
+    from shared.storage.queues import QueueSender
+
+    sender = QueueSender.from_connection(os.environ["AzureWebJobsStorage"])
+    sender.send(
+        BACKUP_REQUESTS,
+        {
+            "environmentId": environment_id,
+            "label": "Before release 4.2",
+            "notes": "Release pipeline, stage 'deploy to production'",
+            "requestedBy": "release pipeline #4471",
+            "requestId": PIPELINE_REQUEST_ID,
+        },
+    )
+    say("Queued on backup-requests: label 'Before release 4.2', requestId " + PIPELINE_REQUEST_ID)
+
+
+def _history(kind: str | None, limit: int = 50) -> list[dict[str, Any]]:
+    from shared.history_api import list_records, parse_listing_query
+    from shared.runtime import get_context
+
+    params = {"limit": str(limit)}
+    if kind:
+        params["kind"] = kind
+    records: list[dict[str, Any]] = list_records(get_context(), parse_listing_query(params))[
+        "operations"
+    ]
+    return records
+
+
+def _wait_for_history(host: Any, *, kind: str, at_least: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(_history(kind)) >= at_least:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"no {kind} operations appeared within {timeout:.0f}s")
+
+
+def _print_history(host: Any, *, kind: str | None) -> None:
+    from ppbackup.render import history_table
+
+    say(history_table(_history(kind)))
+
+
+def _follow(api: str, operation_id: str, *, timeout: float) -> dict[str, Any]:
+    from ppbackup.render import operation_detail
+    from shared.operations import OperationStatus
+
+    deadline = time.monotonic() + timeout
+    shown: dict[str, str] = {}
+    record: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        record = httpx.get(f"{api}/operations/{operation_id}", timeout=30).json()
+        for step in record.get("steps", []):
+            if shown.get(step["name"]) != step["status"]:
+                shown[step["name"]] = step["status"]
+                detail = f" - {step['detail']}" if step.get("detail") else ""
+                say(f"  {step['name']:<21} {step['status']:<9}{detail}")
+        if OperationStatus(record["status"]).terminal:
+            say()
+            say(operation_detail(record))
+            return record
+        time.sleep(0.25)
+    raise TimeoutError(f"the restore did not end within {timeout:.0f}s")
