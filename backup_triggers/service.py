@@ -128,6 +128,7 @@ def _admit(
         OperationKind.BACKUP,
         request.environment_id,
         ctx.clock(),
+        environment_name=ctx.history.environment_name(request.environment_id),
         label=request.label,
         notes=request.notes,
         requested_by=request.requested_by,
@@ -147,6 +148,10 @@ def run_backup_round(ctx: AppContext, *, fired_at: datetime) -> RoundResult:
         rounds.ScopedEnvironment(e.id, e.display_name, e.type or "Unknown", e.is_default)
         for e in ctx.platform.list_environments()
     ]
+    # Names for history and notifications; a backup itself never learns its environment's name.
+    ctx.history.remember_environment_names(
+        (e.environment_id, e.display_name) for e in environments if e.display_name
+    )
     planned, notes = rounds.plan_round(
         environments, ctx.settings.backup_scope, ctx.settings.backup_label_template, slot
     )

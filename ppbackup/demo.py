@@ -45,8 +45,8 @@ def run_demo(*, keep_running: bool = False) -> int:
     with contextlib.ExitStack() as stack:
         azurite = stack.enter_context(running_azurite())
         say(f"Azurite queues+tables on 127.0.0.1:{azurite.queue_port}/{azurite.table_port}")
-        sim = stack.enter_context(run_simulator(port=0, speed=SPEED))
-        envs = sim.seed_default() if not _has_seed(sim) else _seed_ids(sim)
+        sim = stack.enter_context(run_simulator(port=0, speed=SPEED, populate=False))
+        envs = sim.seed_default()
         say(f"Simulator on {sim.url}, {SPEED:.0f}x real time, tenant:")
         for name, env_id in envs.items():
             env = sim.environment(env_id)
@@ -160,15 +160,6 @@ def _app_host(sim: Any, host_json: Any, storage: str) -> Iterator[Any]:
             yield host
     finally:
         set_context(None)
-
-
-def _has_seed(sim: Any) -> bool:
-    return bool(sim.snapshot().get("environments"))
-
-
-def _seed_ids(sim: Any) -> dict[str, str]:
-    environments = sim.snapshot()["environments"]
-    return {e["displayName"]: e["id"] for e in environments}
 
 
 def _send_pipeline_backup(environment_id: str) -> None:

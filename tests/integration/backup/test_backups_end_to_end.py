@@ -65,6 +65,9 @@ def test_timer_round_over_50_environments_makes_50_backups(
     assert sample.requested_by and sample.requested_by.startswith("timer")
     assert sample.request_id and sample.request_id.startswith("timer:")
     assert sample.duration_seconds is not None
+    assert sample.environment_name == sim.environment(sample.environment_id)["properties"][
+        "displayName"
+    ], "the timer's listing names the environment in history"
     assert sample.step("backup").request_ids, "the platform's request ids are kept"
 
 
