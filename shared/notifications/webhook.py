@@ -40,7 +40,7 @@ _SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
-class SignatureInvalid(AppError):  # noqa: N818  (named like the rest of shared.errors)
+class SignatureInvalid(AppError):
     """A webhook delivery whose signature or timestamp does not check out; answer 401."""
 
     code = "SignatureInvalid"

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from azure.core.pipeline.transport import RequestsTransport
     from azure.core.credentials import TokenCredential
+    from azure.core.pipeline.transport import RequestsTransport
     from azure.data.tables import TableServiceClient
     from azure.storage.queue import QueueServiceClient
 
