@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,9 @@ def exit_code_for(status: str) -> int:
     if status == OperationStatus.REJECTED:
         return EXIT_USAGE
     if status in (
-        OperationStatus.FAILED, OperationStatus.NEEDS_ATTENTION, OperationStatus.CANCELLED
+        OperationStatus.FAILED,
+        OperationStatus.NEEDS_ATTENTION,
+        OperationStatus.CANCELLED,
     ):
         return EXIT_FAILED
     return EXIT_OK
@@ -49,7 +50,10 @@ def app_environment(storage: str | None) -> dict[str, str]:
     """Settings as `func start` sees them: local.settings.json's Values, the environment wins."""
     from ppbackup.local_settings import load_local_settings
 
-    merged = dict(load_local_settings(Path("local.settings.json")))
+    try:
+        merged = dict(load_local_settings(Path("local.settings.json")))
+    except ConfigError as error:
+        raise CliError(str(error)) from error
     merged.update(os.environ)
     if storage:
         merged["AzureWebJobsStorage"] = storage
@@ -141,10 +145,16 @@ def cmd_simulator(args: argparse.Namespace) -> int:
 
 
 def cmd_host(args: argparse.Namespace) -> int:
-    from ppbackup.host import serve_function_app
+    from ppbackup.app_host import serve_function_app
+    from ppbackup.host import HostStartError
 
     environ = app_environment(getattr(args, "storage", None))
-    serve_function_app(environ=environ, port=args.port)
+    try:
+        serve_function_app(environ=environ, port=args.port)
+    except ConfigError as error:
+        raise CliError(str(error)) from error
+    except HostStartError as error:
+        raise CliError(str(error), EXIT_FAILED) from error
     return EXIT_OK
 
 
@@ -155,21 +165,79 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _follow(ctx: Any, operation_id: str, args: argparse.Namespace, *, show: bool) -> dict[str, Any]:
-    from ppbackup.render import operation_detail
+    """Wait until the operation ends; with `show`, its steps live on stderr (ppbackup.follow)."""
+    from io import StringIO
+
+    from ppbackup.follow import Follower
     from shared.history_api import get_record
 
-    last = ""
-    while True:
-        record = get_record(ctx, operation_id)
-        if show:
-            text = operation_detail(record)
-            if text != last:
-                sys.stderr.write("\n" + text + "\n")
-                sys.stderr.flush()
-                last = text
-        if OperationStatus(record["status"]).terminal:
-            return record
-        time.sleep(FOLLOW_INTERVAL_SECONDS)
+    follower = Follower(
+        lambda: get_record(ctx, operation_id),
+        out=None if show else StringIO(),
+        interval=FOLLOW_INTERVAL_SECONDS,
+    )
+    try:
+        return follower.run()
+    except KeyboardInterrupt:
+        note(
+            f"ppbackup: stopped following; {operation_id} carries on. "
+            f"Follow it again with: ppbackup status {operation_id} --follow"
+        )
+        raise
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from ppbackup.render import operation_detail
+    from restore_orchestrator.intake import submit_restore
+    from shared.validation import parse_restore_request
+
+    body: dict[str, Any] = {"targetEnvironmentId": args.target}
+    if args.source:
+        body["sourceEnvironmentId"] = args.source
+    if args.backup_id is not None:
+        body["backupId"] = args.backup_id
+    if args.backup_label is not None:
+        body["backupLabel"] = args.backup_label
+    if args.at is not None:
+        body["restorePointDateTime"] = args.at
+    if args.latest:
+        body["latest"] = True
+    if args.confirm_production is not None:
+        body["confirmProduction"] = args.confirm_production
+    body["skipAuditData"] = not args.keep_audit_data
+    body["safetyBackup"] = not args.no_safety_backup
+    body["dryRun"] = args.dry_run
+    body["requestedBy"] = args.requested_by or _whoami()
+    if args.reason:
+        body["reason"] = args.reason
+    if args.request_id:
+        body["requestId"] = args.request_id
+    request = parse_restore_request(body)
+    ctx = build_context(args)
+    operation = submit_restore(ctx, request)
+    record = operation.to_record()
+    if args.follow:
+        record = _follow(ctx, operation.operation_id, args, show=not args.json)
+    elif not args.json:
+        note(
+            f"Queued as {operation.operation_id}; the function app carries it out. "
+            f"Follow it with: ppbackup status {operation.operation_id} --follow"
+        )
+    emit(args, record, lambda: operation_detail(record))
+    return exit_code_for(record["status"])
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from ppbackup.render import operation_detail
+    from restore_orchestrator.intake import cancel_restore
+
+    ctx = build_context(args)
+    outcome = cancel_restore(ctx, args.operation_id, requested_by=args.requested_by or _whoami())
+    record = outcome.operation.to_record()
+    note(("ppbackup: " if not outcome.accepted else "") + outcome.message)
+    if args.json:
+        emit(args, record, lambda: operation_detail(record))
+    return EXIT_OK if outcome.accepted else EXIT_USAGE
 
 
 def _whoami() -> str:
@@ -189,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def with_storage(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument(
-            "--storage", metavar="CONNECTION",
+            "--storage",
+            metavar="CONNECTION",
             help="storage connection string (default: AzureWebJobsStorage or local.settings.json)",
         )
         return p
@@ -220,8 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulator", help="run the local Power Platform API simulator")
     p.add_argument("--port", type=int, default=7080)
     p.add_argument("--state", metavar="FILE", help="load and save the simulated tenant here")
-    p.add_argument("--speed", type=float, default=1.0,
-                   help="simulated seconds per real second (e.g. 3600: an hour a second)")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="simulated seconds per real second (e.g. 3600: an hour a second)",
+    )
     p.set_defaults(handler=cmd_simulator)
 
     p = with_storage(sub.add_parser("host", help="run the function app's triggers locally"))
@@ -229,21 +302,77 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_host)
 
     p = sub.add_parser("demo", help="Azurite + simulator + host + a backup round, end to end")
-    p.add_argument("--keep-running", action="store_true",
-                   help="leave everything up after the demo until Ctrl-C")
+    p.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="leave everything up after the demo until Ctrl-C",
+    )
     p.set_defaults(handler=cmd_demo)
 
-    _extend_parser(sub)
+    _add_restore_commands(sub, with_storage)
     return parser
 
 
-def _extend_parser(sub: Any) -> None:
-    """Commands contributed by the restore orchestrator, when present."""
-    try:
-        from restore_orchestrator.cli import add_commands
-    except ImportError:
-        return
-    add_commands(sub)
+def _add_restore_commands(
+    sub: Any, with_storage: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
+) -> None:
+    p = with_storage(
+        sub.add_parser(
+            "restore",
+            help="restore a backup or a point in time into an environment",
+            description="Restore into TARGET: a Production target is switched to Sandbox for the "
+            "restore and always switched back; administration mode is turned off at the end.",
+        )
+    )
+    p.add_argument(
+        "--target", required=True, metavar="ENV_ID", help="the environment restored into"
+    )
+    p.add_argument(
+        "--source", metavar="ENV_ID", help="restore from this environment (default: the target)"
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--backup-id", metavar="ID", help="a manual backup, by id")
+    which.add_argument("--backup-label", metavar="TEXT", help="the newest backup with this label")
+    which.add_argument(
+        "--at",
+        metavar="ISO8601",
+        help="a point in time with its UTC offset, e.g. 2026-11-20T08:00:00Z",
+    )
+    which.add_argument("--latest", action="store_true", help="the newest restorable point")
+    p.add_argument(
+        "--confirm-production",
+        metavar="TEXT",
+        help="the target's id or display name: required when it is Production",
+    )
+    p.add_argument(
+        "--keep-audit-data",
+        action="store_true",
+        help="restore audit data too (slower; skipped by default)",
+    )
+    p.add_argument(
+        "--no-safety-backup",
+        action="store_true",
+        help="do not back the target up before overwriting it",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate and record the plan of steps; change nothing",
+    )
+    p.add_argument("--requested-by", help="who asks (default: your user name)")
+    p.add_argument("--reason", help="why, for the history")
+    p.add_argument("--request-id", help="idempotency key: the same key twice is one restore")
+    p.add_argument("--follow", action="store_true", help="watch the steps until it ends")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_restore)
+
+    p = with_storage(
+        sub.add_parser("cancel", help="cancel a restore that has not started its platform restore")
+    )
+    p.add_argument("operation_id", metavar="OPERATION_ID")
+    p.add_argument("--requested-by", help="who asks (default: your user name)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_cancel)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,102 @@
-"""Restore triggers (filled in by the restore orchestrator issue)."""
+"""Restore triggers: the `restore-requests` intake queue, the internal `restore-steps` queue, the
+watchdog timer, and the HTTP routes to start and cancel a restore.
+
+Each function parses its input and calls one service function (intake, runner, watchdog). As in
+the backup triggers, the service modules are imported on first invocation, not here: the worker
+imports this file only to index the functions, and that must stay fast.
+"""
 
 from __future__ import annotations
 
 import azure.functions as func
 
-bp = func.Blueprint()
+from shared.errors import RequestInvalid
+from shared.http_api import error_response, handles_errors, json_response, read_json, status_url
+from shared.queue_names import RESTORE_REQUESTS, RESTORE_STEPS
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]  # (azure-functions is unannotated)
+
+STORAGE = "AzureWebJobsStorage"
+WATCHDOG_SCHEDULE = "0 * * * * *"  # every minute
+
+
+@bp.function_name("restore_request")
+@bp.queue_trigger(arg_name="msg", queue_name=RESTORE_REQUESTS, connection=STORAGE)
+def restore_request(msg: func.QueueMessage) -> None:
+    from restore_orchestrator.intake import handle_restore_message
+    from shared.runtime import get_context
+
+    handle_restore_message(get_context(), msg.get_body(), message_id=msg.id or "")
+
+
+@bp.function_name("restore_step")
+@bp.queue_trigger(arg_name="msg", queue_name=RESTORE_STEPS, connection=STORAGE)
+def restore_step(msg: func.QueueMessage) -> None:
+    from restore_orchestrator.runner import handle_step_message
+    from shared.runtime import get_context
+
+    handle_step_message(get_context(), msg.get_body(), dequeue_count=msg.dequeue_count or 1)
+
+
+@bp.function_name("restore_watchdog")
+@bp.timer_trigger(
+    arg_name="timer", schedule=WATCHDOG_SCHEDULE, run_on_startup=False, use_monitor=True
+)
+def restore_watchdog(timer: func.TimerRequest) -> None:
+    from restore_orchestrator.watchdog import run_watchdog
+    from shared.runtime import get_context
+
+    run_watchdog(get_context())
+
+
+@bp.function_name("post_restore")
+@bp.route(route="restores", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@handles_errors
+def post_restore(req: func.HttpRequest) -> func.HttpResponse:
+    from restore_orchestrator.intake import submit_restore
+    from shared.runtime import get_context
+    from shared.validation import parse_restore_request
+
+    request = parse_restore_request(read_json(req))
+    operation = submit_restore(get_context(), request)
+    url = status_url(req, operation.operation_id)
+    return json_response(
+        202, {"operationId": operation.operation_id, "statusUrl": url}, {"Location": url}
+    )
+
+
+@bp.function_name("cancel_operation")
+@bp.route(
+    route="operations/{operationId}/cancel", methods=["POST"], auth_level=func.AuthLevel.FUNCTION
+)
+@handles_errors
+def cancel_operation(req: func.HttpRequest) -> func.HttpResponse:
+    from restore_orchestrator.intake import cancel_restore
+    from shared.runtime import get_context
+
+    operation_id = req.route_params.get("operationId", "")
+    outcome = cancel_restore(get_context(), operation_id, requested_by=_requested_by(req))
+    if not outcome.accepted:
+        return error_response(409, "CannotCancel", outcome.message)
+    return json_response(
+        202,
+        {"operationId": operation_id, "status": outcome.operation.status.value,
+         "message": outcome.message, "statusUrl": status_url(req, operation_id)},
+    )
+
+
+def _requested_by(req: func.HttpRequest) -> str | None:
+    """The optional body `{"requestedBy": "..."}`; as everywhere, unknown fields are refused."""
+    if not req.get_body():
+        return None
+    body = read_json(req)
+    if not isinstance(body, dict) or set(body) - {"requestedBy"}:
+        raise RequestInvalid(
+            "InvalidRequest", 'The cancel body is optional; if sent, it is {"requestedBy": "..."}.',
+            {"body": "only requestedBy is allowed"},
+        )
+    value = body.get("requestedBy")
+    if value is not None and not isinstance(value, str):
+        raise RequestInvalid("InvalidRequest", "requestedBy must be a string.",
+                             {"requestedBy": "must be a string"})
+    return value.strip()[:256] if value and value.strip() else None

@@ -1,0 +1,104 @@
+"""`--follow`: watch an operation's steps live until it ends (contract section 5).
+
+On a terminal, the step timeline is redrawn in place every refresh, with running steps' elapsed
+time ticking and the platform's progress (the restore step's detail) as it comes. Anywhere else
+(a pipeline's log), one line per change is appended instead, so the log reads as a timeline.
+Everything goes to stderr; stdout stays for the final document.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from ppbackup.render import duration, operation_detail
+from shared.operations import OperationStatus, parse_time
+
+Record = dict[str, Any]
+
+
+class Follower:
+    def __init__(
+        self,
+        fetch: Callable[[], Record],
+        *,
+        out: TextIO | None = None,
+        interval: float = 2.0,
+        live: bool | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.fetch = fetch
+        self.out = out or sys.stderr
+        self.interval = interval
+        self.live = self.out.isatty() if live is None else live
+        self.clock = clock
+        self.sleep = sleep
+        self._drawn_lines = 0
+        self._seen: dict[str, tuple[str, str]] = {}
+        self._status = ""
+
+    def run(self) -> Record:
+        while True:
+            record = self.fetch()
+            if self.live:
+                self._redraw(record)
+            else:
+                self._append_changes(record)
+            if OperationStatus(record["status"]).terminal:
+                return record
+            self.sleep(self.interval)
+
+    # -- a terminal: redraw in place ---------------------------------------------------------
+
+    def _redraw(self, record: Record) -> None:
+        text = operation_detail(record, now=self.clock())
+        if self._drawn_lines:
+            # Up to the first line drawn last time, then clear to the end of the screen.
+            self.out.write(f"\x1b[{self._drawn_lines}F\x1b[J")
+        self.out.write(text + "\n")
+        self.out.flush()
+        self._drawn_lines = text.count("\n") + 1
+
+    # -- a log: one line per change ----------------------------------------------------------
+
+    def _append_changes(self, record: Record) -> None:
+        now = self.clock()
+        lines: list[str] = []
+        if record["status"] != self._status:
+            self._status = record["status"]
+            lines.append(f"{record['kind']} {record['operationId']}: {record['status']}")
+        for step in record.get("steps") or ():
+            key = (str(step.get("status")), str(step.get("detail") or ""))
+            if self._seen.get(step["name"]) == key or (
+                step["name"] not in self._seen and key == ("Pending", "")
+            ):
+                continue
+            self._seen[step["name"]] = key
+            lines.append(step_change(step, now))
+        if lines:
+            stamp = now.astimezone(UTC).strftime("%H:%M:%S")
+            elapsed = _elapsed(record, now)
+            for line in lines:
+                self.out.write(f"[{stamp} +{elapsed}] {line}\n")
+            self.out.flush()
+
+
+def step_change(step: Mapping[str, Any], now: datetime) -> str:
+    started = parse_time(step.get("startedAt"))
+    ended = parse_time(step.get("endedAt"))
+    took = ""
+    if started and ended:
+        took = f" in {duration((ended - started).total_seconds())}"
+    elif started:
+        took = f" for {duration((now - started).total_seconds())}"
+    detail = f": {step['detail']}" if step.get("detail") else ""
+    return f"{step['name']} {step.get('status', 'Pending')}{took}{detail}"
+
+
+def _elapsed(record: Mapping[str, Any], now: datetime) -> str:
+    created = parse_time(record.get("createdAt"))
+    return duration((now - created).total_seconds()) if created else "-"

@@ -1,0 +1,160 @@
+"""What came back from a command, as the decision function reads it.
+
+The runner turns every platform answer, including every refusal and fault, into one of these;
+`decide` never sees an exception. Platform values are the client's own frozen models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.power_platform import Backup, Environment, OperationHandle, PlatformOperation
+
+# --- successes ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Proceeded:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LockAcquired:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LockBusy:
+    """Another restore holds the target (`holder_id`), or an older Queued one is first in line."""
+
+    holder_id: str
+    first_in_line: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentsRead:
+    target: Environment
+    source: Environment
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentRead:
+    environment: Environment
+
+
+@dataclass(frozen=True, slots=True)
+class BackupsListed:
+    backups: tuple[Backup, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BackupMade:
+    backup: Backup
+
+
+@dataclass(frozen=True, slots=True)
+class BackupFound:
+    backup: Backup | None
+
+
+@dataclass(frozen=True, slots=True)
+class OperationStarted:
+    handle: OperationHandle
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciled:
+    environment: Environment
+    operation: PlatformOperation | None
+
+
+@dataclass(frozen=True, slots=True)
+class Polled:
+    operation: PlatformOperation
+
+
+@dataclass(frozen=True, slots=True)
+class Restorable:
+    """ValidateOnly passed; `listed` says whether the target is among the source's candidates."""
+
+    listed: bool
+
+
+# --- refusals and faults --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The platform refused the request as such (400, other 409, 403, ...): retrying won't help."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """404: the environment (or operation) does not exist, or not any more."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Busy:
+    """409 OperationNotStartable: another lifecycle operation runs on the environment."""
+
+    message: str
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Throttled:
+    message: str
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """5xx, timeouts, connection errors, an answer we could not read: try again later."""
+
+    message: str
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """A non-idempotent request was sent and its answer lost: it may have been carried out."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class AdminWindow:
+    """403 UserMissingRequiredPermission: the known window right after a restore (ref. 3.5)."""
+
+    message: str
+
+
+Answer = (
+    Proceeded
+    | LockAcquired
+    | LockBusy
+    | EnvironmentsRead
+    | EnvironmentRead
+    | BackupsListed
+    | BackupMade
+    | BackupFound
+    | OperationStarted
+    | Reconciled
+    | Polled
+    | Restorable
+    | Refused
+    | Missing
+    | Busy
+    | Throttled
+    | Unavailable
+    | Lost
+    | AdminWindow
+)
+
+Fault = Refused | Missing | Busy | Throttled | Unavailable | Lost | AdminWindow
+FAULTS = (Refused, Missing, Busy, Throttled, Unavailable, Lost, AdminWindow)

@@ -1,0 +1,217 @@
+"""The validation of a restore before anything changes (contract sections 3 and 6): pure checks
+of the environments and the request, and the resolution of the restore point.
+
+Each check returns a `Problem` a person can act on, or None. Checks that only the platform can
+answer for a Sandbox target (ValidateOnly, restore candidates) are not here: they run in the
+Prechecking phase, after the switch to Sandbox.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from restore_orchestrator.config import EngineConfig
+from restore_orchestrator.state import Problem, Request, Selector
+from shared.operations import format_time
+from shared.power_platform import Backup, Environment
+from shared.settings import ProductionAllowList
+
+PRODUCTION = "Production"
+SANDBOX = "Sandbox"
+_SWITCHABLE = (PRODUCTION, SANDBOX)
+_DAYS = re.compile(r"^P(\d+)D$")
+_DEFAULT_RETENTION_DAYS = {PRODUCTION: 28.0}
+_FALLBACK_RETENTION_DAYS = 7.0
+
+
+def describe(environment: Environment) -> str:
+    return f"{environment.display_name} ({environment.id})"
+
+
+def check_environments(
+    target: Environment,
+    source: Environment,
+    request: Request,
+    allow_production: ProductionAllowList,
+) -> Problem | None:
+    """Everything about the two environments that can be judged while the target is unchanged."""
+    name = describe(target)
+    if target.is_default or target.type == "Default":
+        return Problem(
+            "TargetIsDefault",
+            f"{name} is the tenant's Default environment, which the platform never restores into.",
+        )
+    if target.type not in _SWITCHABLE:
+        return Problem(
+            "TargetTypeNotSupported",
+            f"{name} is a {target.type or 'typeless'} environment. The platform restores only into "
+            "Sandbox environments, and only a Production one can be switched to Sandbox for the "
+            "restore; pick a Sandbox or Production target.",
+        )
+    if source.is_default or source.type == "Default":
+        return Problem(
+            "SourceIsDefault",
+            f"The source {describe(source)} is the Default environment, which has no backups to "
+            "restore from.",
+        )
+    if target.geo and source.geo and target.geo.lower() != source.geo.lower():
+        return Problem(
+            "GeoMismatch",
+            f"The target {name} is in geo '{target.geo}' but the source {describe(source)} is in "
+            f"'{source.geo}'; a restore must stay within one geo.",
+        )
+    if target.is_managed != source.is_managed:
+        managed, unmanaged = (target, source) if target.is_managed else (source, target)
+        return Problem(
+            "ManagedMismatch",
+            f"{describe(managed)} is a Managed Environment and {describe(unmanaged)} is not; "
+            "a Managed Environment is restored only to or from a Managed Environment.",
+        )
+    if target.type == PRODUCTION:
+        return _production_guardrail(target, request, allow_production) or _allowed(
+            target, "ModifySku", "switch it to Sandbox for the restore"
+        )
+    return _allowed(target, "Restore", "restore into it")
+
+
+def _production_guardrail(
+    target: Environment, request: Request, allow: ProductionAllowList
+) -> Problem | None:
+    name = describe(target)
+    if not allow.allows(target.id):
+        return Problem(
+            "ProductionNotAllowed",
+            f"{name} is a Production environment and RESTORE_ALLOW_PRODUCTION does not list it, "
+            "so it is not restored in place. Add its id to RESTORE_ALLOW_PRODUCTION if that is "
+            "intended, or restore into a Sandbox.",
+        )
+    given = (request.confirm_production or "").strip()
+    if not given:
+        return Problem(
+            "ConfirmationRequired",
+            f"{name} is a Production environment: set confirmProduction "
+            f"(--confirm-production) to its id or display name ('{target.display_name}') to "
+            "confirm the in-place restore.",
+        )
+    if given.casefold() not in (target.id.casefold(), target.display_name.casefold()):
+        return Problem(
+            "ConfirmationMismatch",
+            f"confirmProduction '{given}' names neither the id nor the display name of the "
+            f"target {name}; nothing was changed.",
+        )
+    return None
+
+
+def _allowed(target: Environment, operation: str, purpose: str) -> Problem | None:
+    if target.allows(operation):
+        return None
+    reason = target.disallowed_operations.get(operation) or "no reason given"
+    return Problem(
+        "LifecycleOperationNotAllowed",
+        f"The platform does not allow {operation} on {describe(target)}, so we cannot {purpose}: "
+        f"{reason}",
+    )
+
+
+def restore_allowed_now(target: Environment) -> Problem | None:
+    """Prechecking: now that the target is a Sandbox, the platform must allow the restore."""
+    return _allowed(target, "Restore", "restore into it")
+
+
+def retention_days(environment: Environment) -> float:
+    match = _DAYS.match(environment.retention_period or "")
+    if match:
+        return float(match.group(1))
+    return _DEFAULT_RETENTION_DAYS.get(environment.type or "", _FALLBACK_RETENTION_DAYS)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    restore_point: datetime
+    backup_id: str | None
+    restorable_at: datetime
+    description: str
+
+
+def resolve_point(
+    request: Request,
+    backups: Sequence[Backup] | None,
+    now: datetime,
+    config: EngineConfig,
+    *,
+    target_type: str,
+    source_name: str,
+    source_retention_days: float,
+) -> Resolution | Problem:
+    """The restore point the request names, checked against the source's retention.
+
+    `backups` (the source's) is needed only when the request names a backup by id or label.
+    """
+    settle = timedelta(seconds=config.backup_settle_seconds + config.backup_settle_margin_seconds)
+    backup: Backup | None = None
+    if request.selector is Selector.BACKUP_ID:
+        backup = next((b for b in backups or () if b.id == request.backup_id), None)
+        if backup is None:
+            return Problem(
+                "BackupNotFound",
+                f"{source_name} has no backup with the id {request.backup_id} (it may have "
+                "expired).",
+            )
+        point, what = backup.point, f"backup {backup.id} ('{backup.label}')"
+    elif request.selector is Selector.BACKUP_LABEL:
+        wanted = (request.backup_label or "").strip()
+        matches = [b for b in backups or () if b.label.strip() == wanted]
+        if not matches:
+            labels = sorted({b.label for b in backups or ()})[:10]
+            known = f" Labels there: {', '.join(repr(x) for x in labels)}." if labels else ""
+            return Problem(
+                "BackupNotFound",
+                f"{source_name} has no backup labeled '{wanted}' (it may have expired)."
+                + known,
+            )
+        backup = max(matches, key=lambda b: b.point)
+        point, what = backup.point, f"backup {backup.id} labeled '{backup.label}'"
+    elif request.selector is Selector.POINT:
+        if request.restore_point is None:
+            return Problem("InvalidRequest", "The request names no restore point.")
+        point, what = request.restore_point, "the requested point in time"
+    else:
+        # The newest point the platform can restore now (pac's `--selected-backup latest`).
+        point, what = now - settle, "the latest restorable point"
+    if backup is not None and backup.expiry is not None and backup.expiry <= now:
+        return Problem(
+            "BackupExpired",
+            f"{what} expired at {format_time(backup.expiry)}.",
+        )
+    if point > now:
+        return Problem(
+            "RestorePointInFuture", f"The restore point {format_time(point)} is in the future."
+        )
+    days = source_retention_days
+    earliest = now - timedelta(days=days)
+    if point < earliest:
+        return Problem(
+            "RestorePointExpired",
+            f"The restore point {format_time(point)} ({what}) is older than {source_name} "
+            f"keeps backups ({days:g} days: the earliest restorable point is "
+            f"{format_time(earliest)}).",
+        )
+    if request.in_place and target_type == PRODUCTION:
+        # Switching to Sandbox cuts retention to 7 days at once (reference 3.3): an older point
+        # would vanish during the switch and leave a Sandbox with nothing to restore.
+        cut = now - timedelta(days=config.sandbox_retention_days) + timedelta(
+            seconds=config.retention_margin_seconds
+        )
+        if point < cut:
+            return Problem(
+                "RestorePointWouldExpire",
+                f"The restore point {format_time(point)} ({what}) is more than "
+                f"{config.sandbox_retention_days:g} days old. Restoring it in place needs a switch "
+                "to Sandbox, which cuts retention to "
+                f"{config.sandbox_retention_days:g} days at once and would delete it. Restore it "
+                "into a Sandbox environment instead.",
+            )
+    return Resolution(point, backup.id if backup else None, point + settle, what)

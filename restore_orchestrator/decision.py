@@ -1,0 +1,279 @@
+"""What a decision is, and the few ways of making one that every phase shares.
+
+A `Decision` is the new state, the record changes, the table event it took, and what comes next:
+continue now (optionally with the command to run, when it must not be re-planned), continue after
+a delay, or stop. The builders here keep the phase handlers short and make every phase change go
+through the transition table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from restore_orchestrator.answers import Busy, Fault, Lost, Throttled
+from restore_orchestrator.commands import Command, CreateBackup, StartRestore
+from restore_orchestrator.config import EngineConfig
+from restore_orchestrator.phases import TERMINAL_STATUS, Event, Phase
+from restore_orchestrator.record import Finish, MarkRunning, RecordChange, StepUpdate
+from restore_orchestrator.state import Problem, RestoreState, Work
+from restore_orchestrator.transitions import next_phase
+from shared.operations import OperationError, OperationStatus, StepStatus, format_time
+
+
+@dataclass(frozen=True, slots=True)
+class ContinueNow:
+    """Run the next step right away. `command` is set when the step must not be re-planned: the
+    call whose intent this very checkpoint records (re-planning would look before leaping)."""
+
+    command: Command | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WaitFor:
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    pass
+
+
+Next = ContinueNow | WaitFor | Stop
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    state: RestoreState
+    event: Event
+    changes: tuple[RecordChange, ...] = ()
+    next: Next = ContinueNow()
+
+
+class UnexpectedAnswerError(RuntimeError):
+    """An answer no command of this phase produces: a bug in the runner or the planner."""
+
+
+def safety_backup_label(state: RestoreState) -> str:
+    return f"Safety backup before restore {state.request.operation_id}"
+
+
+def target_name(state: RestoreState) -> str:
+    name = state.facts.target_name
+    target = state.request.target_id
+    return f"{name} ({target})" if name else target
+
+
+def source_name(state: RestoreState) -> str:
+    if state.request.in_place:
+        return "itself"
+    return state.facts.source_name or state.request.source_id
+
+
+def in_words(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    minutes = seconds / 60
+    if minutes < 90:
+        return f"{minutes:.0f}m"
+    return f"{minutes / 60:.1f}h"
+
+
+# --- staying in the phase ---------------------------------------------------------------------
+
+
+def wait(
+    state: RestoreState,
+    now: datetime,
+    seconds: float,
+    detail: str,
+    *,
+    work: Work | None = None,
+    changes: tuple[RecordChange, ...] = (),
+    start_step: bool = True,
+    **updates: object,
+) -> Decision:
+    seconds = max(0.0, seconds)
+    work = replace(work or state.work, last_detail=detail)
+    new = replace(state, work=work, wake_at=now + timedelta(seconds=seconds), **updates)  # type: ignore[arg-type]
+    step = state.phase.step
+    text = f"{detail} Next check in {in_words(seconds)}." if seconds > 0 else detail
+    extra = (StepUpdate(step, detail=text, start=start_step),) if step else ()
+    return Decision(new, Event.WAIT, (*changes, *extra), WaitFor(seconds))
+
+
+def proceed(
+    state: RestoreState,
+    *,
+    command: Command | None = None,
+    changes: tuple[RecordChange, ...] = (),
+    **updates: object,
+) -> Decision:
+    """Stay in the phase and run its next step now (the state changed, e.g. an intent)."""
+    new = replace(state, wake_at=None, **updates)  # type: ignore[arg-type]
+    return Decision(new, Event.WAIT, changes, ContinueNow(command))
+
+
+def backoff(
+    state: RestoreState,
+    now: datetime,
+    fault: Fault,
+    config: EngineConfig,
+    *,
+    doing: str,
+    give_up: Callable[[str], Decision],
+    work: Work | None = None,
+    bounded: bool = True,
+) -> Decision:
+    """Wait out a busy, throttled or unavailable platform, boundedly (unless the caller bounds
+    the phase itself: `bounded=False`); then `give_up`."""
+    base = work or state.work
+    attempts = base.attempts + 1
+    if bounded and attempts > config.backoff.max_attempts:
+        return give_up(
+            f"Gave up {doing} after {attempts - 1} attempts; the platform's last answer: "
+            f"{fault.message}"
+        )
+    if isinstance(fault, Lost):
+        # The call may have been carried out: look for its effect before anything else.
+        return wait(
+            state, now, config.reconcile_retry_seconds,
+            f"The platform's answer to {doing} was lost ({fault.message}); checking what it did.",
+            work=replace(base, attempts=attempts),
+        )
+    retry_after = getattr(fault, "retry_after", None)
+    if isinstance(fault, Throttled) and retry_after is not None:
+        delay = float(retry_after)
+    else:
+        delay = config.backoff.delay(attempts, retry_after)
+    if isinstance(fault, Busy):
+        reason = "another lifecycle operation is running on the environment"
+    elif isinstance(fault, Throttled):
+        reason = "the platform is throttling requests"
+    else:
+        reason = f"the platform is unavailable ({fault.message})"
+    return wait(
+        state, now, delay, f"Waiting before {doing}: {reason} (attempt {attempts}).",
+        work=replace(base, attempts=attempts),
+    )
+
+
+class GiveUp:
+    """A callable that turns a give-up message into the phase's give-up decision."""
+
+    def __init__(self, state: RestoreState, now: datetime, config: EngineConfig, code: str) -> None:
+        self.state, self.now, self.config, self.code = state, now, config, code
+
+    def __call__(self, message: str) -> Decision:
+        return give_up(self.state, self.now, self.config, Problem(self.code, message))
+
+
+def give_up(
+    state: RestoreState, now: datetime, config: EngineConfig, problem: Problem
+) -> Decision:
+    """Leave the phase through GAVE_UP, remembering what went wrong for the end."""
+    phase = state.phase
+    if phase in (Phase.SWITCHING_TO_PRODUCTION, Phase.DISABLING_ADMIN_MODE, Phase.VERIFYING):
+        marked = replace(state, attention=state.attention or problem)
+    else:
+        marked = replace(state, failure=state.failure or problem)
+    return move(
+        marked, Event.GAVE_UP, now, config,
+        step_status=StepStatus.FAILED, step_detail=problem.message,
+    )
+
+
+# --- leaving the phase ------------------------------------------------------------------------
+
+
+def move(
+    state: RestoreState,
+    event: Event,
+    now: datetime,
+    config: EngineConfig,
+    *,
+    step_status: StepStatus | None = None,
+    step_detail: str | None = None,
+    changes: tuple[RecordChange, ...] = (),
+    **updates: object,
+) -> Decision:
+    """Take the table's move for `event`, close the current step, and enter the next phase."""
+    target = next_phase(state.phase, event)
+    step = state.phase.step
+    all_changes = list(changes)
+    if step is not None and (step_status is not None or step_detail is not None):
+        all_changes.append(StepUpdate(step, status=step_status, detail=step_detail))
+    new = replace(
+        state, phase=target, phase_since=now, work=Work(), wake_at=None, **updates  # type: ignore[arg-type]
+    )
+    if target.terminal:
+        status = TERMINAL_STATUS[target]
+        all_changes.append(
+            Finish(status, _ending_error(new, status), skipped_detail=_skipped(status))
+        )
+        return Decision(new, event, tuple(all_changes), Stop())
+    new, command, entry = _enter(new, now, config)
+    return Decision(new, event, (*all_changes, *entry), ContinueNow(command))
+
+
+def _enter(
+    state: RestoreState, now: datetime, config: EngineConfig
+) -> tuple[RestoreState, Command | None, tuple[RecordChange, ...]]:
+    """The first step of a phase. A non-idempotent first call gets its intent checkpointed by the
+    same write that records the phase change, and runs right after it."""
+    request, facts = state.request, state.facts
+    if state.phase is Phase.VALIDATING:
+        return state, None, (
+            MarkRunning(),
+            StepUpdate("validate", detail="Checking the environments and the restore point."),
+        )
+    if state.phase is Phase.SAFETY_BACKUP and request.safety_backup:
+        label = safety_backup_label(state)
+        detail = f"Taking a safety backup of {target_name(state)}, labeled '{label}'."
+        new = replace(state, work=Work(intent_at=now))
+        backup = CreateBackup(request.target_id, label)
+        return new, backup, (StepUpdate("safety_backup", detail=detail),)
+    if state.phase is Phase.RESTORING:
+        point = facts.restore_point
+        if point is None:
+            raise UnexpectedAnswerError("entering Restoring without a restore point")
+        new = replace(
+            state,
+            work=Work(intent_at=now),
+            facts=replace(facts, restore_requested_at=facts.restore_requested_at or now),
+        )
+        restore = StartRestore(
+            request.target_id, request.source_id, point, request.skip_audit_data
+        )
+        detail = (
+            f"Starting the restore of {source_name(state)} at {format_time(point)} into "
+            f"{target_name(state)}."
+        )
+        return new, restore, (StepUpdate("restore", detail=detail),)
+    return state, None, ()
+
+
+def _ending_error(state: RestoreState, status: OperationStatus) -> OperationError | None:
+    problem: Problem | None = None
+    if status is OperationStatus.NEEDS_ATTENTION:
+        problem = state.attention or state.failure
+    elif status in (OperationStatus.FAILED, OperationStatus.REJECTED):
+        problem = state.failure
+    elif status is OperationStatus.CANCELLED:
+        by = state.cancel_requested_by or "an operator"
+        when = format_time(state.cancel_requested_at) or "?"
+        back = (
+            f"; {target_name(state)} was switched back to {state.facts.original_type}"
+            if state.facts.switched_to_sandbox
+            else ""
+        )
+        problem = Problem("Cancelled", f"Cancelled at the request of {by} at {when}{back}.")
+    return None if problem is None else OperationError(problem.code, problem.message)
+
+
+def _skipped(status: OperationStatus) -> str | None:
+    if status is OperationStatus.SUCCEEDED:
+        return None
+    return f"Not run: the restore ended {status.value}."

@@ -1,0 +1,126 @@
+"""Carrying out a command: the platform (and lock) calls behind each one, and the answer.
+
+Every platform refusal and fault becomes an `Answer` here, so the decision function sees values,
+never exceptions. Storage failures are not answers: they propagate, and the queue delivers the
+message again (the step re-runs from the stored state).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from restore_orchestrator import answers as a
+from restore_orchestrator import commands as c
+from restore_orchestrator.locks import acquire_lock
+from shared import errors
+from shared.power_platform import Backup, Environment, PlatformOperation
+from shared.runtime import AppContext
+
+# An operation found in a list may have started a little before our clock said we asked.
+_SKEW = timedelta(minutes=1)
+
+
+def execute(ctx: AppContext, command: c.Command, *, operation_id: str) -> a.Answer:
+    try:
+        return _carry_out(ctx, command, operation_id)
+    except errors.PowerPlatformError as error:
+        return fault_answer(error)
+
+
+def fault_answer(error: errors.PowerPlatformError) -> a.Answer:
+    message = error.message
+    if isinstance(error, errors.Forbidden):
+        if error.error_code == "UserMissingRequiredPermission":
+            return a.AdminWindow(message)
+        return a.Refused("Forbidden", message)
+    if isinstance(error, errors.AuthenticationFailed):
+        return a.Refused("AuthenticationFailed", message)
+    if isinstance(error, errors.NotFound):
+        return a.Missing(message)
+    if isinstance(error, errors.Busy):
+        return a.Busy(message, error.retry_after)
+    if isinstance(error, errors.Throttled):
+        return a.Throttled(message, error.retry_after)
+    if isinstance(error, errors.ValidationFailed):
+        return a.Refused(error.error_code or "ValidationFailed", message)
+    if isinstance(error, errors.OutcomeUnknown):
+        return a.Lost(message)
+    return a.Unavailable(message, error.retry_after)
+
+
+def _carry_out(ctx: AppContext, command: c.Command, operation_id: str) -> a.Answer:
+    platform = ctx.platform
+    if isinstance(command, c.Proceed):
+        return a.Proceeded()
+    if isinstance(command, c.AcquireLock):
+        return acquire_lock(ctx, command.target_id, operation_id)
+    if isinstance(command, c.InspectEnvironments):
+        target = _environment(ctx, command.target_id, "target")
+        source = target
+        if command.source_id != command.target_id:
+            source = _environment(ctx, command.source_id, "source")
+        return a.EnvironmentsRead(target, source)
+    if isinstance(command, c.ListBackups):
+        return a.BackupsListed(tuple(platform.list_backups(command.environment_id)))
+    if isinstance(command, c.ReadEnvironment):
+        return a.EnvironmentRead(platform.get_environment(command.environment_id))
+    if isinstance(command, c.CreateBackup):
+        return a.BackupMade(platform.create_backup(command.environment_id, command.label))
+    if isinstance(command, c.FindBackup):
+        return a.BackupFound(_newest_backup(
+            platform.list_backups(command.environment_id), command.label, command))
+    if isinstance(command, c.ChangeType):
+        return a.OperationStarted(
+            platform.begin_change_type(command.environment_id, command.environment_type)
+        )
+    if isinstance(command, c.Reconcile):
+        environment = platform.get_environment(command.environment_id)
+        return a.Reconciled(environment, _started_since(ctx, command))
+    if isinstance(command, c.Poll):
+        return a.Polled(platform.get_operation(command.handle))
+    if isinstance(command, c.CheckRestorable):
+        platform.validate_restore(
+            command.target_id, command.source_id, command.restore_point,
+            skip_audit_data=command.skip_audit_data,
+        )
+        candidates = platform.list_restore_candidates(command.source_id)
+        wanted = command.target_id.lower()
+        return a.Restorable(any(x.environment_id.lower() == wanted for x in candidates))
+    if isinstance(command, c.StartRestore):
+        return a.OperationStarted(platform.begin_restore(
+            command.target_id, command.source_id, command.restore_point,
+            skip_audit_data=command.skip_audit_data,
+        ))
+    return a.OperationStarted(platform.begin_set_runtime_state(
+        command.environment_id, admin_mode=False, background_operations=True
+    ))
+
+
+def _environment(ctx: AppContext, environment_id: str, role: str) -> Environment:
+    try:
+        return ctx.platform.get_environment(environment_id)
+    except errors.NotFound as error:
+        raise errors.NotFound(
+            f"The {role} environment {environment_id} does not exist, or this app cannot see "
+            "it (is the app registered as a Power Platform management application?).",
+            status=error.status, request_id=error.request_id,
+        ) from error
+
+
+def _newest_backup(backups: list[Backup], label: str, command: c.FindBackup) -> Backup | None:
+    found = [b for b in backups if b.label == label and b.point >= command.since]
+    return max(found, key=lambda b: b.point, default=None)
+
+
+def _started_since(ctx: AppContext, command: c.Reconcile) -> PlatformOperation | None:
+    if command.operation_name.lower() == "restore":
+        return ctx.platform.find_restore_operation(
+            command.environment_id, not_before=command.since
+        )
+    threshold = command.since - _SKEW
+    found = [
+        op for op in ctx.platform.list_operations(command.environment_id)
+        if (op.name or "").lower() == command.operation_name.lower()
+        and op.started_at is not None and op.started_at >= threshold
+    ]
+    return max(found, key=lambda op: op.started_at or threshold, default=None)

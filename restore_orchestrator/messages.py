@@ -1,0 +1,43 @@
+"""The `restore-steps` message: `{"operationId", "seq"}`, nothing else (state lives in the table).
+
+`seq` is the checkpoint the message continues from: a message whose `seq` is not the stored one
+is stale (a duplicate, or overtaken by a cancel or the watchdog) and is dropped unread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.queue_names import RESTORE_STEPS
+from shared.runtime import AppContext
+from shared.storage.queues import MAX_DELAY_SECONDS, decode_message_body
+
+
+@dataclass(frozen=True, slots=True)
+class StepMessage:
+    operation_id: str
+    seq: int
+
+
+def decode_step(body: bytes | str) -> StepMessage:
+    """ValueError when the body is not a step message."""
+    payload = decode_message_body(body)
+    if not isinstance(payload, dict):
+        raise ValueError("a step message is a JSON object")
+    operation_id, seq = payload.get("operationId"), payload.get("seq")
+    if not isinstance(operation_id, str) or not operation_id:
+        raise ValueError("a step message needs an operationId")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise ValueError("a step message needs a non-negative integer seq")
+    return StepMessage(operation_id, seq)
+
+
+def send_step(ctx: AppContext, operation_id: str, seq: int, delay_seconds: float = 0.0) -> float:
+    """Send the continuation, `delay_seconds` of the app's clock from now.
+
+    The queue delays a message by at most about 7 days; a longer wait is chained by the runner
+    (the message arrives early and is sent on). Returns the real delay used.
+    """
+    real = min(ctx.real_delay(delay_seconds), float(MAX_DELAY_SECONDS))
+    ctx.queues.send(RESTORE_STEPS, {"operationId": operation_id, "seq": seq}, delay_seconds=real)
+    return real

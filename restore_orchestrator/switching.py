@@ -1,0 +1,377 @@
+"""The phases that change the target through a platform lifecycle operation and follow it: the
+switch to Sandbox, the switch back to Production, and administration mode off.
+
+Each looks before it leaps: it reads the environment first (already of the wanted type? busy?),
+starts the change only when it is still needed, follows the operation, and then reads the
+environment again until it shows the change (BAP reads are eventually consistent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from restore_orchestrator.answers import (
+    AdminWindow,
+    Answer,
+    Busy,
+    EnvironmentRead,
+    Lost,
+    Missing,
+    OperationStarted,
+    Polled,
+    Proceeded,
+    Reconciled,
+    Refused,
+    Throttled,
+    Unavailable,
+)
+from restore_orchestrator.checks import PRODUCTION, SANDBOX
+from restore_orchestrator.commands import ChangeType, SetRuntimeState
+from restore_orchestrator.config import EngineConfig
+from restore_orchestrator.decision import (
+    Decision,
+    GiveUp,
+    UnexpectedAnswerError,
+    backoff,
+    give_up,
+    move,
+    proceed,
+    target_name,
+    wait,
+)
+from restore_orchestrator.phases import Event, Phase
+from restore_orchestrator.polling import poll_delay
+from restore_orchestrator.record import StepUpdate
+from restore_orchestrator.state import Problem, RestoreState, Work
+from shared.operations import StepStatus, format_time
+from shared.power_platform import Environment, OperationHandle, PlatformOperation
+from shared.power_platform import LifecycleKind as PlatformKind
+
+MODIFY_SKU = "ModifySku"
+_BUSY_STATE = "Running"
+
+
+def busy(environment: Environment) -> bool:
+    """BAP shows a lifecycle operation in progress as management state Running (reference 3.1)."""
+    return (environment.state or "").lower() == _BUSY_STATE.lower()
+
+
+def adopt(kind: PlatformKind, environment_id: str, operation: PlatformOperation,
+          since: datetime) -> OperationHandle:
+    """A handle for an operation found in the environment's list (after a crash)."""
+    if operation.id is None:
+        raise UnexpectedAnswerError("an operation found in a list has no id")
+    return OperationHandle(
+        kind=kind,
+        environment_id=environment_id,
+        status_url=None,
+        operation_id=operation.id,
+        retry_after=None,
+        request_id=None,
+        accepted_at=operation.started_at or since,
+    )
+
+
+# --- switching the environment type ----------------------------------------------------------
+
+
+def decide_switch(
+    state: RestoreState, answer: Answer, now: datetime, config: EngineConfig
+) -> Decision:
+    back = state.phase is Phase.SWITCHING_TO_PRODUCTION
+    wanted = PRODUCTION if back else SANDBOX
+    name = target_name(state)
+    work = state.work
+    doing = f"switching {name} to {wanted}"
+    if back and _past_budget(state, now, config):
+        return _switch_failed(
+            state, now, config,
+            f"{name} could not be switched back to Production within "
+            f"{config.switch_back_budget_seconds / 3600:g} hours.",
+            final=True,
+        )
+    if isinstance(answer, Proceeded):
+        return move(
+            state, Event.DONE, now, config, step_status=StepStatus.SKIPPED,
+            step_detail=f"{name} is a {state.facts.original_type or 'Sandbox'}: no switch needed.",
+        )
+    if isinstance(answer, EnvironmentRead | Reconciled):
+        env = answer.environment
+        found = answer.operation if isinstance(answer, Reconciled) else None
+        if found is not None and not (env.type == wanted and not busy(env)):
+            handle = adopt(PlatformKind.CHANGE_TYPE, state.request.target_id, found,
+                           work.intent_at or now)
+            adopted = replace(state, work=replace(work, handle=handle, attempts=0))
+            return _followed(adopted, found, now, config, doing)
+        if busy(env):
+            # Whatever runs may change the type (our own earlier switch, or the restore): read
+            # the environment again once it is done, before deciding anything.
+            if work.intent_at is not None and (
+                (now - work.intent_at).total_seconds() < config.reconcile_grace_seconds
+            ):
+                return wait(state, now, config.reconcile_retry_seconds,
+                            f"{name} is busy; looking for the switch to {wanted} requested at "
+                            f"{format_time(work.intent_at)}.")
+            # The switch back waits out a restore still running after its timeout for as long as
+            # its own budget allows (checked above), not just for a backoff's worth of tries.
+            return backoff(
+                state, now, Busy(f"{name} has a lifecycle operation running"), config,
+                doing=doing, give_up=_switch_give_up(state, now, config), bounded=not back,
+            )
+        if env.type == wanted:
+            return _switched(state, now, config, env)
+        if work.confirming:
+            return _confirm_again(state, now, config, env, doing)
+        if isinstance(answer, Reconciled) and work.intent_at is not None and (
+            (now - work.intent_at).total_seconds() < config.reconcile_grace_seconds
+        ):
+            return wait(
+                state, now, config.reconcile_retry_seconds,
+                f"Looking for the switch to {wanted} requested at "
+                f"{format_time(work.intent_at)}; the platform does not show it yet.",
+            )
+        detail = f"Switching {name} from {env.type} to {wanted}."
+        started = replace(state, work=Work(intent_at=now, failures=work.failures))
+        return proceed(
+            started,
+            command=ChangeType(state.request.target_id, wanted),
+            changes=(_detail(state, detail),),
+        )
+    if isinstance(answer, OperationStarted):
+        handle = answer.handle
+        detail = f"The platform accepted the switch to {wanted}."
+        return wait(
+            state, now,
+            poll_delay(now=now, started_at=work.intent_at or now, progress=(),
+                       retry_after=handle.retry_after, config=config),
+            detail, work=replace(work, handle=handle, attempts=0),
+        )
+    if isinstance(answer, Polled):
+        return _followed(state, answer.operation, now, config, doing)
+    if isinstance(answer, Refused):
+        if answer.code == "EnvironmentSkuUnchanged":
+            # Already of that type: the read that follows proves it.
+            return proceed(state, work=Work(confirming=True, failures=work.failures))
+        return _switch_failed(state, now, config, f"The platform refused {doing}: {answer.message}")
+    if isinstance(answer, Missing):
+        return _switch_failed(state, now, config, f"{doing}: {answer.message}", final=True)
+    if isinstance(answer, Busy):
+        # 409 to the modifySku itself: nothing was started, so no intent to reconcile.
+        return backoff(state, now, answer, config, doing=doing,
+                       give_up=_switch_give_up(state, now, config),
+                       work=replace(work, intent_at=None), bounded=not back)
+    if isinstance(answer, Throttled | Unavailable | Lost | AdminWindow):
+        fault = answer if not isinstance(answer, AdminWindow) else Unavailable(answer.message)
+        return backoff(state, now, fault, config, doing=doing,
+                       give_up=_switch_give_up(state, now, config))
+    raise UnexpectedAnswerError(f"{type(answer).__name__} in {state.phase}")
+
+
+def _followed(
+    state: RestoreState, operation: PlatformOperation, now: datetime, config: EngineConfig,
+    doing: str,
+) -> Decision:
+    work = state.work
+    if operation.terminal:
+        if operation.succeeded:
+            # Confirm by reading the environment: the operation can end before reads show it.
+            return proceed(state, work=replace(work, confirming=True, attempts=0))
+        said = ": ".join(x for x in (operation.error_code, operation.error_message) if x)
+        return _switch_failed(
+            state, now, config,
+            f"The platform's operation for {doing} ended {operation.state or 'Failed'}"
+            + (f" ({said})" if said else "") + ".",
+        )
+    started = work.intent_at or state.phase_since  # the app's clock (see restoring.py)
+    delay = poll_delay(now=now, started_at=started, progress=(),
+                       retry_after=operation.retry_after, config=config)
+    return wait(state, now, delay, f"Waiting for the platform: {doing}.",
+                work=replace(work, attempts=0))
+
+
+def _confirm_again(
+    state: RestoreState, now: datetime, config: EngineConfig, env: Environment, doing: str
+) -> Decision:
+    attempts = state.work.attempts + 1
+    if attempts > config.confirm_max_attempts:
+        return _switch_failed(
+            state, now, config,
+            f"The platform reported {doing} done, but the environment still reads as {env.type}.",
+        )
+    return wait(
+        state, now, config.confirm_retry_seconds,
+        f"The platform reported {doing} done; waiting for the environment to show it "
+        f"(it reads {env.type}).",
+        work=replace(state.work, attempts=attempts),
+    )
+
+
+def _switched(
+    state: RestoreState, now: datetime, config: EngineConfig, env: Environment
+) -> Decision:
+    name = target_name(state)
+    facts = state.facts
+    if state.phase is Phase.SWITCHING_TO_SANDBOX:
+        return move(
+            state, Event.DONE, now, config, step_status=StepStatus.SUCCEEDED,
+            step_detail=f"{name} is a Sandbox now (it was {facts.original_type}).",
+            facts=replace(facts, switched_to_sandbox=True),
+        )
+    if not facts.switched_to_sandbox and state.work.intent_at is None:
+        return move(
+            state, Event.DONE, now, config, step_status=StepStatus.SKIPPED,
+            step_detail=f"{name} is still {env.type}: it was never switched.",
+        )
+    return move(
+        state, Event.DONE, now, config, step_status=StepStatus.SUCCEEDED,
+        step_detail=f"{name} is {env.type} again.",
+    )
+
+
+def _switch_give_up(state: RestoreState, now: datetime, config: EngineConfig) -> GiveUp:
+    return GiveUp(state, now, config,
+                  "SwitchBackFailed" if state.phase is Phase.SWITCHING_TO_PRODUCTION
+                  else "SwitchToSandboxFailed")
+
+
+def _switch_failed(
+    state: RestoreState, now: datetime, config: EngineConfig, message: str, *, final: bool = False
+) -> Decision:
+    back = state.phase is Phase.SWITCHING_TO_PRODUCTION
+    failures = state.work.failures + 1
+    limit = config.switch_back_attempts if back else config.max_operation_attempts
+    if not final and failures < limit:
+        delay = config.backoff.delay(failures)
+        return wait(state, now, delay,
+                    f"{message} Trying again ({failures} of {limit - 1} retries).",
+                    work=Work(failures=failures))
+    if back:
+        original = state.facts.original_type or PRODUCTION
+        problem = Problem(
+            "SwitchBackFailed",
+            f"{message} {target_name(state)} may still be a Sandbox, where the platform keeps "
+            f"backups for only 7 days: switch it back to {original} in the Power Platform admin "
+            "center (Environments > the environment > Edit > Type) as soon as possible.",
+        )
+    else:
+        problem = Problem("SwitchToSandboxFailed", message)
+    return give_up(state, now, config, problem)
+
+
+def _past_budget(state: RestoreState, now: datetime, config: EngineConfig) -> bool:
+    since = state.phase_since
+    return since is not None and now - since > timedelta(seconds=config.switch_back_budget_seconds)
+
+
+def _detail(state: RestoreState, text: str) -> StepUpdate:
+    step = state.phase.step
+    if step is None:
+        raise UnexpectedAnswerError("a terminal phase has no step")
+    return StepUpdate(step, detail=text)
+
+
+# --- administration mode ----------------------------------------------------------------------
+
+
+def decide_admin_mode(
+    state: RestoreState, answer: Answer, now: datetime, config: EngineConfig
+) -> Decision:
+    name = target_name(state)
+    work = state.work
+    doing = f"turning administration mode off on {name}"
+    failed = GiveUp(state, now, config, "AdminModeNotDisabled")
+    if isinstance(answer, Proceeded):
+        return move(
+            state, Event.DONE, now, config, step_status=StepStatus.SKIPPED,
+            step_detail="No restore ran, so administration mode was left as it was.",
+        )
+    if isinstance(answer, EnvironmentRead):
+        env = answer.environment
+        if not env.admin_mode and env.background_operations_enabled is not False:
+            return move(
+                state, Event.DONE, now, config, step_status=StepStatus.SUCCEEDED,
+                step_detail=f"Administration mode is off and background operations are on in "
+                f"{name}.",
+            )
+        if work.confirming:
+            attempts = work.attempts + 1
+            if attempts > config.confirm_max_attempts:
+                return _admin_failed(state, now, config,
+                                     f"The platform reported {doing} done, but {name} still "
+                                     "reads as in administration mode.")
+            return wait(state, now, config.confirm_retry_seconds,
+                        f"The platform reported {doing} done; waiting for {name} to show it.",
+                        work=replace(work, attempts=attempts))
+        if busy(env):
+            return backoff(state, now, Busy(f"{name} has a lifecycle operation running"), config,
+                           doing=doing, give_up=failed)
+        return proceed(
+            state,
+            command=SetRuntimeState(state.request.target_id),
+            changes=(_detail(state, f"Turning administration mode off and background operations "
+                                    f"on in {name}."),),
+            work=replace(work, handle=None),
+        )
+    if isinstance(answer, OperationStarted):
+        handle = answer.handle
+        return wait(
+            state, now,
+            poll_delay(now=now, started_at=now, progress=(),
+                       retry_after=handle.retry_after, config=config),
+            f"The platform accepted {doing}.",
+            work=replace(work, handle=handle, attempts=0, forbidden_since=None),
+        )
+    if isinstance(answer, Polled):
+        operation = answer.operation
+        if not operation.terminal:
+            delay = poll_delay(now=now, started_at=work.intent_at or state.phase_since,
+                               progress=(), retry_after=operation.retry_after, config=config)
+            return wait(state, now, delay, f"Waiting for the platform: {doing}.",
+                        work=replace(work, attempts=0))
+        if operation.succeeded:
+            return proceed(state, work=replace(work, confirming=True, attempts=0))
+        said = ": ".join(x for x in (operation.error_code, operation.error_message) if x)
+        return _admin_failed(
+            state, now, config,
+            f"The platform's operation for {doing} failed ({said or 'no reason given'}).",
+        )
+    if isinstance(answer, AdminWindow):
+        since = work.forbidden_since or now
+        until = since + timedelta(seconds=config.forbidden_window_seconds)
+        if now >= until:
+            return failed(
+                f"The platform kept refusing {doing} with 403 UserMissingRequiredPermission "
+                f"for {config.forbidden_window_seconds / 60:g} minutes: {answer.message}"
+            )
+        return wait(
+            state, now, config.forbidden_retry_seconds,
+            f"The platform refuses {doing} for now (403 UserMissingRequiredPermission, the known "
+            f"window right after a restore); trying every {config.forbidden_retry_seconds:g}s "
+            f"until {format_time(until)}.",
+            work=replace(work, forbidden_since=since, handle=None),
+        )
+    if isinstance(answer, Refused | Missing):
+        return _admin_failed(state, now, config, f"The platform refused {doing}: {answer.message}")
+    if isinstance(answer, Busy | Throttled | Unavailable | Lost):
+        return backoff(state, now, answer, config, doing=doing, give_up=failed)
+    raise UnexpectedAnswerError(f"{type(answer).__name__} in {state.phase}")
+
+
+def _admin_failed(
+    state: RestoreState, now: datetime, config: EngineConfig, message: str
+) -> Decision:
+    failures = state.work.failures + 1
+    if failures < config.max_operation_attempts:
+        return wait(state, now, config.backoff.delay(failures),
+                    f"{message} Trying again.", work=Work(failures=failures))
+    return give_up(
+        state, now, config,
+        Problem(
+            "AdminModeNotDisabled",
+            f"{message} Turn administration mode off for {target_name(state)} in the Power "
+            "Platform admin center (Environments > the environment > Edit > Administration "
+            "mode), and background operations on.",
+        ),
+    )
+

@@ -1,0 +1,227 @@
+"""Validating (and waiting for a young backup): everything that can be checked before anything
+changes, and the restore point resolved; a dry run ends here with its plan recorded."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from restore_orchestrator import checks
+from restore_orchestrator.answers import (
+    Answer,
+    BackupsListed,
+    Busy,
+    EnvironmentsRead,
+    Lost,
+    Missing,
+    Proceeded,
+    Refused,
+    Restorable,
+    Throttled,
+    Unavailable,
+)
+from restore_orchestrator.config import EngineConfig
+from restore_orchestrator.decision import (
+    Decision,
+    GiveUp,
+    UnexpectedAnswerError,
+    backoff,
+    give_up,
+    move,
+    proceed,
+    safety_backup_label,
+    source_name,
+    target_name,
+    wait,
+)
+from restore_orchestrator.phases import Event
+from restore_orchestrator.record import RecordChange, SetFacts, SetOption, StepUpdate
+from restore_orchestrator.state import Problem, RestoreState, Selector
+from shared.operations import RESTORE_STEPS, StepStatus, format_time
+from shared.power_platform import Backup
+
+
+def decide_validating(
+    state: RestoreState, answer: Answer, now: datetime, config: EngineConfig
+) -> Decision:
+    request = state.request
+    if isinstance(answer, EnvironmentsRead):
+        target, source = answer.target, answer.source
+        problem = checks.check_environments(target, source, request, config.allow_production)
+        if problem is not None:
+            return _refuse(state, now, config, problem)
+        facts = replace(
+            state.facts,
+            target_name=target.display_name,
+            original_type=target.type,
+            source_name=checks.describe(source),
+            source_retention_days=checks.retention_days(source),
+        )
+        state = replace(state, facts=facts)
+        changes = (SetFacts(environment_name=target.display_name),)
+        if request.selector in (Selector.POINT, Selector.LATEST):
+            return _resolved(state, None, now, config, changes)
+        return proceed(state, changes=changes)
+    if isinstance(answer, BackupsListed):
+        return _resolved(state, answer.backups, now, config, ())
+    if isinstance(answer, Restorable):
+        if not answer.listed:
+            return _refuse(state, now, config, not_a_candidate(state))
+        return _dry_run_done(state, now, config)
+    if isinstance(answer, Proceeded):
+        return _conclude_validation(state, now, config)
+    if isinstance(answer, Missing):
+        return _refuse(state, now, config, Problem("EnvironmentNotFound", answer.message))
+    if isinstance(answer, Refused):
+        if answer.code in ("Forbidden", "AuthenticationFailed"):
+            return give_up(state, now, config, Problem(answer.code, answer.message))
+        return _refuse(state, now, config, Problem(answer.code, answer.message))
+    if isinstance(answer, Busy | Throttled | Unavailable | Lost):
+        return backoff(state, now, answer, config, doing="validating the request",
+                       give_up=GiveUp(state, now, config, "ValidationFailed"))
+    raise UnexpectedAnswerError(f"{type(answer).__name__} in {state.phase}")
+
+
+def _resolved(
+    state: RestoreState,
+    backups: tuple[Backup, ...] | None,
+    now: datetime,
+    config: EngineConfig,
+    changes: tuple[RecordChange, ...],
+) -> Decision:
+    facts = state.facts
+    result = checks.resolve_point(
+        state.request, backups, now, config,
+        target_type=facts.original_type or "",
+        source_name=facts.source_name or state.request.source_id,
+        source_retention_days=facts.source_retention_days or 7.0,
+    )
+    if isinstance(result, Problem):
+        return _refuse(state, now, config, result, changes=changes)
+    facts = replace(
+        facts,
+        restore_point=result.restore_point,
+        backup_id=result.backup_id,
+        restorable_at=result.restorable_at,
+    )
+    resolved = replace(state, facts=facts)
+    more: tuple[RecordChange, ...] = (
+        *changes,
+        SetFacts(backup_id=result.backup_id, restore_point=result.restore_point),
+        StepUpdate("validate", detail=f"Restore point: {format_time(result.restore_point)} "
+                                      f"({result.description})."),
+    )
+    if state.request.dry_run and facts.original_type == checks.SANDBOX:
+        return proceed(resolved, changes=more)  # the platform's own checks come next
+    return _conclude_validation(resolved, now, config, more)
+
+
+def _conclude_validation(
+    state: RestoreState,
+    now: datetime,
+    config: EngineConfig,
+    changes: tuple[RecordChange, ...] = (),
+) -> Decision:
+    facts = state.facts
+    if state.request.dry_run:
+        return _dry_run_done(state, now, config, changes)
+    summary = _validation_summary(state)
+    ready = facts.restorable_at
+    if ready is not None and ready > now:
+        return move(
+            state, Event.BACKUP_NOT_READY, now, config, changes=changes,
+            step_detail=f"{summary} The backup becomes restorable at {format_time(ready)}; "
+            "waiting for it.",
+        )
+    return move(state, Event.DONE, now, config, changes=changes,
+                step_status=StepStatus.SUCCEEDED, step_detail=summary)
+
+
+def _validation_summary(state: RestoreState) -> str:
+    facts = state.facts
+    return (
+        f"Valid: restore {source_name(state)} at {format_time(facts.restore_point)} into "
+        f"{target_name(state)}, a {facts.original_type} environment."
+    )
+
+
+def _refuse(
+    state: RestoreState,
+    now: datetime,
+    config: EngineConfig,
+    problem: Problem,
+    *,
+    changes: tuple[RecordChange, ...] = (),
+) -> Decision:
+    return move(
+        state, Event.REFUSED, now, config, changes=changes,
+        step_status=StepStatus.FAILED, step_detail=problem.message, failure=problem,
+    )
+
+
+def not_a_candidate(state: RestoreState) -> Problem:
+    return Problem(
+        "NotARestoreCandidate",
+        f"The platform does not list {target_name(state)} among the environments "
+        f"{source_name(state)} can be restored into (same geo, same managed state, Sandbox).",
+    )
+
+
+def _dry_run_done(
+    state: RestoreState,
+    now: datetime,
+    config: EngineConfig,
+    changes: tuple[RecordChange, ...] = (),
+) -> Decision:
+    facts, request = state.facts, state.request
+    name = target_name(state)
+    production = facts.original_type == checks.PRODUCTION
+    would = {
+        "safety_backup": (
+            f"take a safety backup of {name} labeled '{safety_backup_label(state)}'"
+            if request.safety_backup else "take no safety backup (safetyBackup: false)"
+        ),
+        "switch_to_sandbox": (
+            f"switch {name} from Production to Sandbox" if production
+            else f"not switch: {name} is a Sandbox"
+        ),
+        "restore": (
+            f"restore {source_name(state)} at {format_time(facts.restore_point)} into {name}"
+            f" (audit data {'skipped' if request.skip_audit_data else 'kept'})"
+        ),
+        "switch_to_production": (
+            f"switch {name} back to Production" if production else "not switch back"
+        ),
+        "disable_admin_mode": (
+            f"turn administration mode off and background operations on in {name}"
+        ),
+        "verify": f"check {name}'s type, administration mode and background operations",
+    }
+    if facts.restorable_at is not None and facts.restorable_at > now:
+        would["restore"] += f", after waiting until {format_time(facts.restorable_at)}"
+    plan_steps = [{"step": "validate", "action": "checked the request: valid"}] + [
+        {"step": step, "action": f"would {would[step]}"} for step in RESTORE_STEPS[1:]
+    ]
+    steps = tuple(
+        StepUpdate(step, status=StepStatus.SKIPPED, detail=f"Dry run: would {would[step]}.")
+        for step in RESTORE_STEPS[1:]
+    )
+    return move(
+        state, Event.DRY_RUN_DONE, now, config,
+        changes=(*changes, *steps, SetOption("plan", plan_steps)),
+        step_status=StepStatus.SUCCEEDED,
+        step_detail=f"{_validation_summary(state)} Dry run: nothing was changed.",
+    )
+
+
+def decide_waiting_for_backup(
+    state: RestoreState, answer: Answer, now: datetime, config: EngineConfig
+) -> Decision:
+    if not isinstance(answer, Proceeded):
+        raise UnexpectedAnswerError(f"{type(answer).__name__} in {state.phase}")
+    ready = state.facts.restorable_at
+    if ready is not None and ready > now:
+        return wait(state, now, (ready - now).total_seconds(),
+                    f"Waiting until the backup is restorable ({format_time(ready)}).")
+    return move(state, Event.DONE, now, config, step_status=StepStatus.SUCCEEDED,
+                step_detail=f"{_validation_summary(state)} The backup is restorable now.")

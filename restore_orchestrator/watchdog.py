@@ -1,0 +1,161 @@
+"""The watchdog: every minute, re-drive operations whose next step is overdue.
+
+An operation is overdue when its next due time (set at every checkpoint: when its continuation
+message should run, plus a grace) has passed: the process died between a checkpoint and the
+message that continues it, or the message was lost or poisoned. Unfinished operations that never
+got a due time (a Queued one whose intake died before sending its message) are overdue a grace
+after their last update.
+
+Restores are re-driven like a cancel would: a checkpoint (seq + 1, so a late original message is
+stale) and a fresh step message. Backups get their work message again (a duplicate backup attempt
+is harmless: it looks for the backup before making one). It alerts on nothing itself; what it did
+is logged and noted on the operation.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from restore_orchestrator.nudge import nudge
+from restore_orchestrator.record import SetOption, apply_changes
+from restore_orchestrator.runner import RunnerConfig, runner_config
+from restore_orchestrator.state import RestoreState, StateUnreadableError
+from shared.errors import ConcurrencyConflict, OperationNotFound
+from shared.operations import OperationKind, format_time, operation_id_instant, to_millis
+from shared.queue_names import BACKUP_WORK
+from shared.runtime import AppContext
+from shared.storage.active import ActiveEntry
+from shared.storage.history import StoredOperation
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WatchdogReport:
+    checked: int = 0
+    redriven: tuple[str, ...] = ()
+    discarded: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = field(default_factory=tuple)
+
+
+def run_watchdog(ctx: AppContext, *, config: RunnerConfig | None = None) -> WatchdogReport:
+    config = config or runner_config()
+    now = to_millis(ctx.clock())
+    grace = config.grace(ctx)
+    entries = ctx.history.list_active()
+    redriven: list[str] = []
+    discarded: list[str] = []
+    skipped: list[str] = []
+    for entry in entries:
+        if entry.next_due_at is not None and entry.next_due_at > now:
+            continue
+        try:
+            outcome = _look_at(ctx, entry, now, grace)
+        except Exception:
+            # One bad operation must not stop the watchdog from looking at the others.
+            log.exception("watchdog.failed", extra={"operationId": entry.operation_id})
+            skipped.append(entry.operation_id)
+            continue
+        if outcome == "redriven":
+            redriven.append(entry.operation_id)
+        elif outcome == "discarded":
+            discarded.append(entry.operation_id)
+    if redriven or discarded:
+        log.warning(
+            "watchdog.round",
+            extra={"checked": len(entries), "redriven": redriven, "discarded": discarded},
+        )
+    return WatchdogReport(len(entries), tuple(redriven), tuple(discarded), tuple(skipped))
+
+
+def _look_at(ctx: AppContext, entry: ActiveEntry, now: datetime, grace: timedelta) -> str:
+    try:
+        stored = ctx.history.get(entry.operation_id)
+    except OperationNotFound:
+        # An entry is written before its operation; one whose operation never came is dropped
+        # once that could no longer be an intake still in progress.
+        if _instant(entry.operation_id) + grace < now:
+            ctx.history.discard_active(entry.operation_id)
+            return "discarded"
+        return "waiting"
+    operation = stored.operation
+    if operation.status.terminal:
+        ctx.history.discard_active(entry.operation_id)
+        return "discarded"
+    if entry.next_due_at is None and operation.updated_at + grace > now:
+        return "waiting"
+    overdue_since = entry.next_due_at or operation.updated_at
+    if operation.kind is OperationKind.RESTORE:
+        return _redrive_restore(ctx, stored, now, overdue_since, grace)
+    return _redrive_backup(ctx, stored, now, overdue_since, grace)
+
+
+def _redrive_restore(
+    ctx: AppContext,
+    stored: StoredOperation,
+    now: datetime,
+    overdue_since: datetime,
+    grace: timedelta,
+) -> str:
+    operation = stored.operation
+    try:
+        state = RestoreState.from_json(stored.internal)
+    except StateUnreadableError:
+        log.exception("watchdog.state_unreadable", extra={"operationId": operation.operation_id})
+        return "skipped"
+    nudges = state.watchdog_nudges + 1
+    note = SetOption("watchdog", {
+        "nudges": nudges,
+        "lastAt": format_time(now),
+        "reason": f"the next step was due by {format_time(overdue_since)} and had not run",
+        "phase": state.phase.value,
+    })
+    # The due time first: should the send below fail, the next round tries again after a grace.
+    ctx.history.set_next_due(operation.operation_id, now + grace)
+    moved = nudge(ctx, stored, state, changes=(note,), watchdog_nudges=nudges)
+    if moved is None:
+        return "busy"  # a worker just checkpointed it: it is moving after all
+    log.warning(
+        "watchdog.restore_redriven",
+        extra={"operationId": operation.operation_id, "phase": state.phase.value,
+               "seq": moved.seq, "overdueSince": format_time(overdue_since)},
+    )
+    return "redriven"
+
+
+def _redrive_backup(
+    ctx: AppContext,
+    stored: StoredOperation,
+    now: datetime,
+    overdue_since: datetime,
+    grace: timedelta,
+) -> str:
+    operation = stored.operation
+    nudges = int((operation.options.get("watchdog") or {}).get("nudges", 0)) + 1
+    note = SetOption("watchdog", {
+        "nudges": nudges,
+        "lastAt": format_time(now),
+        "reason": f"no attempt ran since {format_time(overdue_since)}; work message re-sent",
+    })
+    try:
+        ctx.history.update(stored, apply_changes(operation, (note,), now))
+    except ConcurrencyConflict:
+        return "busy"
+    # Before the send: a crash in between must not make the next round send it twice at once.
+    ctx.history.set_next_due(operation.operation_id, now + grace)
+    ctx.queues.send(BACKUP_WORK, {"operationId": operation.operation_id})
+    log.warning(
+        "watchdog.backup_redriven",
+        extra={"operationId": operation.operation_id, "status": operation.status.value,
+               "overdueSince": format_time(overdue_since)},
+    )
+    return "redriven"
+
+
+def _instant(operation_id: str) -> datetime:
+    try:
+        return operation_id_instant(operation_id)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)

@@ -1,0 +1,290 @@
+"""A whole local stack per test: Azurite (wiped), the Power Platform simulator with a fast clock,
+and the real function app's triggers in the local host, with `ctx.clock` = the simulator's clock
+and `ctx.time_scale` = its speed (the orchestrator's logic does not know the difference).
+
+Faults are injected by wrapping the context's history store and queue sender (`Crashes`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import function_app
+from ppbackup.host import LocalHost
+from ppbackup.simulator import SimOptions, Simulator, run_simulator
+from restore_orchestrator.runner import RunnerConfig, use_runner_config
+from restore_orchestrator.watchdog import run_watchdog
+from shared.operations import Operation, to_millis
+from shared.power_platform import NoTokenProvider, PowerPlatformClient, RetryPolicy
+from shared.queue_names import MAX_DEQUEUE_COUNT, RESTORE_STEPS
+from shared.runtime import AppContext, Backoff, use_context
+from shared.settings import Settings
+from shared.storage.connection import queue_service, table_service
+from shared.storage.history import HistoryStore, StoredOperation
+from shared.storage.queues import QueueSender
+
+# The local host's queue behaviour, fast: polls every 100 ms, failures retried after 100 ms,
+# the production dequeue count (handlers record why on the last delivery).
+HOST_QUEUES = {
+    "messageEncoding": "none",
+    "maxDequeueCount": MAX_DEQUEUE_COUNT,
+    "visibilityTimeout": "00:00:00.100",
+    "maxPollingInterval": "00:00:00.100",
+    "batchSize": 16,
+    "newBatchThreshold": 8,
+}
+# Quick retries: a test sees a busy platform or an outage waited out in seconds.
+FAST_BACKOFF = Backoff(base_seconds=5.0, cap_seconds=60.0, max_attempts=40)
+# The watchdog re-drives an operation two real seconds after its step was due.
+FAST_RUNNER = RunnerConfig(watchdog_grace_seconds=2.0)
+
+
+class Crashes:
+    """Which storage calls to fail, once each, to imitate a process killed at that point."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.fail_update: Callable[[Operation, dict[str, Any] | None], bool] = lambda o, i: False
+        self.fail_send: Callable[[str, dict[str, Any]], bool] = lambda q, p: False
+        self.duplicate_sends = False
+        self.injected: list[str] = []
+
+    def note(self, what: str) -> None:
+        with self.lock:
+            self.injected.append(what)
+
+
+class KilledHere(RuntimeError):
+    """The handler 'dies' here; the host sees an exception and retries the message."""
+
+
+class CrashingHistory(HistoryStore):
+    def __init__(self, storage: str, crashes: Crashes) -> None:
+        super().__init__(table_service(storage))
+        self.crashes = crashes
+
+    def update(
+        self,
+        stored: StoredOperation,
+        operation: Operation,
+        *,
+        internal: Any = None,
+    ) -> StoredOperation:
+        if self.crashes.fail_update(operation, internal):
+            self.crashes.note(f"update {operation.operation_id} seq {(internal or {}).get('seq')}")
+            raise KilledHere("killed between the platform call and the checkpoint")
+        return super().update(stored, operation, internal=internal)
+
+
+class CrashingSender(QueueSender):
+    def __init__(self, storage: str, crashes: Crashes) -> None:
+        super().__init__(queue_service(storage))
+        self.crashes = crashes
+
+    def send(self, queue: str, payload: Any, *, delay_seconds: float = 0) -> None:
+        if self.crashes.fail_send(queue, dict(payload)):
+            self.crashes.note(f"send {queue} {dict(payload)}")
+            raise KilledHere("killed between the checkpoint and the next message")
+        super().send(queue, payload, delay_seconds=delay_seconds)
+        if self.crashes.duplicate_sends:
+            super().send(queue, payload, delay_seconds=delay_seconds)
+
+
+def once_per_key(predicate: Callable[..., Any]) -> Callable[..., bool]:
+    """Fail the first call for each key `predicate` returns (None: do not fail)."""
+    seen: set[Any] = set()
+    lock = threading.Lock()
+
+    def decide(*args: Any) -> bool:
+        key = predicate(*args)
+        if key is None:
+            return False
+        with lock:
+            if key in seen:
+                return False
+            seen.add(key)
+            return True
+
+    return decide
+
+
+@dataclass
+class Stack:
+    storage: str
+    sim: Simulator
+    ctx: AppContext
+    host: LocalHost
+    crashes: Crashes
+    http: httpx.Client
+    watchdog_runs: int = 0
+    created: list[str] = field(default_factory=list)
+
+    # -- the simulated tenant --------------------------------------------------------------
+
+    def add_env(self, name: str, *, type: str = "Production", location: str = "europe",
+                managed: bool = False) -> str:
+        return self.sim.add_environment(name, type=type, location=location, managed=managed)
+
+    def add_backup(self, env_id: str, label: str, age: timedelta = timedelta(hours=2)) -> str:
+        return self.sim.add_backup(env_id, label, point=self.sim.now() - age)
+
+    def env_type(self, env_id: str) -> str:
+        return str(self.sim.environment(env_id)["properties"]["environmentSku"])
+
+    def runtime(self, env_id: str) -> str:
+        return str(self.sim.environment(env_id)["properties"]["states"]["runtime"]["id"])
+
+    def platform_ops(self, env_id: str, kind: str) -> list[dict[str, Any]]:
+        return self.sim.operations(env_id, kind=kind)
+
+    # -- the app ------------------------------------------------------------------------------
+
+    def post_restore(self, body: dict[str, Any]) -> httpx.Response:
+        return self.http.post("/api/restores", json=body)
+
+    def submit(self, body: dict[str, Any]) -> str:
+        response = self.post_restore(body)
+        assert response.status_code == 202, response.text
+        return str(response.json()["operationId"])
+
+    def record(self, operation_id: str) -> dict[str, Any]:
+        response = self.http.get(f"/api/operations/{operation_id}")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def operation(self, operation_id: str) -> StoredOperation:
+        return self.ctx.history.get(operation_id)
+
+    def watchdog(self) -> None:
+        with use_context(self.ctx):
+            run_watchdog(self.ctx)
+        self.watchdog_runs += 1
+
+    def wait_for(
+        self, condition: Callable[[], bool], *, timeout: float = 90.0, watchdog: bool = True
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        next_watchdog = time.monotonic() + 1.0
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s")
+            if watchdog and time.monotonic() >= next_watchdog:
+                self.watchdog()  # the timer, every (real) second instead of every minute
+                next_watchdog = time.monotonic() + 1.0
+            time.sleep(0.05)
+
+    def wait_ended(self, operation_id: str, *, timeout: float = 90.0) -> dict[str, Any]:
+        self.wait_for(lambda: self.operation(operation_id).operation.status.terminal,
+                      timeout=timeout)
+        assert self.host.wait_until_idle([RESTORE_STEPS], timeout=30)
+        return self.record(operation_id)
+
+    def wait_phase(self, operation_id: str, phase: str, *, timeout: float = 60.0) -> None:
+        self.wait_for(
+            lambda: self.operation(operation_id).internal.get("phase") == phase, timeout=timeout
+        )
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    speed: float = 1200.0
+    sim: SimOptions = field(default_factory=lambda: SimOptions(
+        restore_seconds=3600.0, modify_sku_seconds=120.0, runtime_state_seconds=30.0,
+        queued_seconds=5.0, retry_after=5,
+    ))
+    allow_production: str = "*"
+    restore_timeout_hours: float = 48.0
+
+
+@pytest.fixture
+def make_stack(storage: str, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+    opened: list[Any] = []
+
+    def make(**overrides: Any) -> Stack:
+        options = replace(StackOptions(), **overrides)
+        sim_cm = run_simulator(speed=options.speed, populate=False, seed=7,
+                               options=replace(options.sim))
+        sim = sim_cm.__enter__()
+        opened.append(sim_cm)
+        crashes = Crashes()
+        settings = Settings.from_env({
+            "AzureWebJobsStorage": storage,
+            "PP_API_URL": sim.url,
+            "PP_BAP_URL": sim.url,
+            "PP_AUTH": "none",
+            "RESTORE_ALLOW_PRODUCTION": options.allow_production,
+            "RESTORE_TIMEOUT_HOURS": str(options.restore_timeout_hours),
+        })
+        clock = lambda: to_millis(sim.clock.now())  # noqa: E731
+        platform = PowerPlatformClient(
+            sim.url, sim.url, token_provider=NoTokenProvider(),
+            retry=RetryPolicy(max_attempts=3, max_total_seconds=3.0, backoff_base_seconds=0.05,
+                              backoff_max_seconds=0.2),
+            now=sim.clock.now,
+        )
+        ctx = AppContext(
+            settings=settings,
+            platform=platform,
+            history=CrashingHistory(storage, crashes),
+            queues=CrashingSender(storage, crashes),
+            clock=clock,
+            backoff=FAST_BACKOFF,
+            time_scale=options.speed,
+        )
+        host_json = tmp_path / "host.json"
+        host_json.write_text(json.dumps({"version": "2.0", "extensions": {"queues": HOST_QUEUES}}))
+        context_cm = use_context(ctx)
+        context_cm.__enter__()
+        opened.append(context_cm)
+        runner_cm = use_runner_config(FAST_RUNNER)
+        runner_cm.__enter__()
+        opened.append(runner_cm)
+        host = LocalHost(
+            function_app.app, storage_connection=storage, host_json=host_json, http_port=0,
+            environ={
+                "AzureWebJobs.backup_timer.Disabled": "true",
+                "AzureWebJobs.restore_watchdog.Disabled": "true",
+            },
+        )
+        host.start()
+        opened.append(host)
+        http = httpx.Client(base_url=host.http_url, timeout=30)
+        opened.append(http)
+        return Stack(storage, sim, ctx, host, crashes, http)
+
+    yield make
+    for item in reversed(opened):
+        if isinstance(item, LocalHost):
+            item.stop(5)
+        elif isinstance(item, httpx.Client):
+            item.close()
+        else:
+            item.__exit__(None, None, None)
+
+
+def steps_by_name(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {step["name"]: step for step in record["steps"]}
+
+
+def statuses(record: dict[str, Any]) -> dict[str, str]:
+    return {step["name"]: step["status"] for step in record["steps"]}
+
+
+def restore_body(target: str, **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"targetEnvironmentId": target}
+    body.update(fields)
+    return body
+
+
+def ago(sim: Simulator, **delta: float) -> datetime:
+    return sim.now() - timedelta(**delta)

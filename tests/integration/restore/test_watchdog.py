@@ -1,0 +1,65 @@
+"""The watchdog re-drives what nobody else will: restores and backups whose message is gone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from shared.operations import OperationKind, OperationStatus, finish, new_operation
+from shared.queue_names import RESTORE_STEPS
+from tests.integration.restore.conftest import Stack, restore_body
+
+
+def test_a_restore_whose_first_message_was_lost_is_started_by_the_watchdog(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack()
+    uat = stack.add_env("Contoso UAT", type="Sandbox")
+    stack.add_backup(uat, "Nightly")
+    stack.crashes.fail_send = lambda queue, payload: queue == RESTORE_STEPS and payload["seq"] == 0
+
+    response = stack.post_restore(restore_body(uat, backupLabel="Nightly"))
+
+    assert response.status_code == 202  # admitted: the lost message is not the caller's problem
+    operation_id = response.json()["operationId"]
+    assert stack.operation(operation_id).operation.status is OperationStatus.QUEUED
+    stack.crashes.fail_send = lambda queue, payload: False
+    record = stack.wait_ended(operation_id)
+    assert record["status"] == "Succeeded"
+    assert record["options"]["watchdog"]["nudges"] >= 1
+    assert "had not run" in record["options"]["watchdog"]["reason"]
+
+
+def test_a_queued_backup_whose_work_message_was_lost_is_re_sent(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack()
+    prod = stack.add_env("Contoso Prod")
+    lost = new_operation(OperationKind.BACKUP, prod, stack.ctx.clock(), label="Before 4.3")
+    stack.ctx.history.create(lost)  # admitted, but its backup-work message never went out
+
+    stack.wait_for(lambda: stack.operation(lost.operation_id).operation.status.terminal,
+                   timeout=60)
+
+    record = stack.record(lost.operation_id)
+    assert record["status"] == "Succeeded", record
+    assert record["options"]["watchdog"]["nudges"] == 1
+    assert [b["label"] for b in stack.sim.backups(prod)] == ["Before 4.3"]
+
+
+def test_leftover_entries_are_discarded(make_stack: Callable[..., Stack]) -> None:
+    stack = make_stack()
+    prod = stack.add_env("Contoso Prod")
+    done = new_operation(OperationKind.BACKUP, prod, stack.ctx.clock() - timedelta(days=1),
+                         status=OperationStatus.QUEUED)
+    stack.ctx.history.create(done)
+    stored = stack.ctx.history.get(done.operation_id)
+    finished = finish(stored.operation, OperationStatus.SUCCEEDED, stack.ctx.clock())
+    stack.ctx.history.update(stored, finished)
+    # A crash can leave an entry behind a finished operation; the watchdog tidies it up.
+    stack.ctx.history._active.touch(stored.operation)  # imitate the crash
+    assert done.operation_id in {e.operation_id for e in stack.ctx.history.list_active()}
+
+    stack.watchdog()
+
+    assert done.operation_id not in {e.operation_id for e in stack.ctx.history.list_active()}
