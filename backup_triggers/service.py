@@ -266,6 +266,8 @@ def _attempt(
         # longer in flight lets the redelivery reconcile at once instead of waiting for it.
         _leave_attempt(ctx, stored, internal)
         raise
+    # Ours by construction; claimed so that no other operation's reconciliation adopts it.
+    _claim_backup(ctx, operation, backup)
     return _succeed(ctx, stored, backup, calls)
 
 
@@ -354,12 +356,27 @@ def _succeed(
 
 
 def _find_backup(ctx: AppContext, operation: Operation, *, since: datetime) -> Backup | None:
-    candidates = [
-        b
-        for b in ctx.platform.list_backups(operation.environment_id)
-        if b.label == operation.label and b.point >= since
-    ]
-    return max(candidates, key=lambda b: b.point, default=None)
+    """The backup an earlier attempt of `operation` made, if the platform shows one.
+
+    Two requests may share a label on one environment (two keyless pipeline runs), so a match by
+    label and time is only a candidate: the one this operation can claim is its own.
+    """
+    candidates = sorted(
+        (
+            b
+            for b in ctx.platform.list_backups(operation.environment_id)
+            if b.label == operation.label and b.point >= since
+        ),
+        key=lambda b: b.point,
+        reverse=True,
+    )
+    return next((b for b in candidates if _claim_backup(ctx, operation, b)), None)
+
+
+def _claim_backup(ctx: AppContext, operation: Operation, backup: Backup) -> bool:
+    """Make `backup` this operation's for good; False if another operation owns it already."""
+    owner = ctx.history.claim_request(f"platform-backup:{backup.id}", operation.operation_id)
+    return owner == operation.operation_id
 
 
 def _with_calls(ctx: AppContext, operation: Operation, calls: Sequence[PlatformCall]) -> Operation:

@@ -272,3 +272,34 @@ def test_a_lost_answer_is_reconciled_not_repeated(
     assert operation.status is OperationStatus.SUCCEEDED
     assert len(sim.backups(env)) == 1
     assert operation.backup_id == sim.backups(env)[0]["id"]
+
+
+def test_two_requests_with_one_label_never_share_a_backup(
+    sim: Simulator, ctx: AppContext
+) -> None:
+    """Both attempts lost their answer; the one backup the platform shows goes to one of them."""
+    from backup_triggers.service import run_backup, submit_backup
+    from shared.operations import format_time
+    from shared.validation import BackupRequest
+
+    env = sim.seed_many(1, type="Production")[0]
+    first = submit_backup(ctx, BackupRequest(env, "Same label"))
+    second = submit_backup(ctx, BackupRequest(env, "Same label"))
+    started = ctx.clock()
+    for operation in (first, second):
+        stored = ctx.history.get(operation.operation_id)
+        ctx.history.update(
+            stored,
+            stored.operation,
+            internal={"attempt": 1, "attemptStartedAt": format_time(started),
+                      "attemptInFlight": False},
+        )
+    sim.add_backup(env, "Same label")  # what one of the two lost attempts made
+
+    adopted = run_backup(ctx, first.operation_id)
+    other = run_backup(ctx, second.operation_id)
+
+    assert adopted.status is OperationStatus.SUCCEEDED
+    assert other.status is OperationStatus.SUCCEEDED
+    assert adopted.backup_id != other.backup_id
+    assert len(sim.backups(env)) == 2
