@@ -1,0 +1,161 @@
+"""Contract tests: the decorated functions themselves, called as the Functions host calls them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from ppbackup.host.metadata import HttpTrigger, QueueTrigger, describe_app
+from ppbackup.simulator import run_simulator
+from shared.queue_names import BACKUP_REQUESTS, MAX_DEQUEUE_COUNT, RESTORE_REQUESTS
+from shared.runtime import AppContext, use_context
+from shared.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = "11111111-2222-3333-4444-555555555555"
+
+
+def functions() -> dict[str, Any]:
+    import function_app
+
+    return {spec.name: spec for spec in describe_app(function_app.app)}
+
+
+def test_host_json_agrees_with_the_handlers() -> None:
+    queues = json.loads((ROOT / "host.json").read_text())["extensions"]["queues"]
+    assert queues["maxDequeueCount"] == MAX_DEQUEUE_COUNT
+    assert queues["messageEncoding"] == "none"
+
+
+def test_the_contract_routes_exist_and_need_a_function_key() -> None:
+    http = {
+        spec.trigger.route: (spec.trigger.methods, (spec.trigger.auth_level or "").lower())
+        for spec in functions().values()
+        if isinstance(spec.trigger, HttpTrigger)
+    }
+    assert http["backups"][0] == {"POST"}
+    assert http["restores"][0] == {"POST"}
+    assert http["operations/{operationId}"][0] == {"GET"}
+    assert http["operations"][0] == {"GET"}
+    assert http["operations/{operationId}/cancel"][0] == {"POST"}
+    assert {level for _, level in http.values()} == {"function"}
+
+
+def test_the_public_queues_are_triggers() -> None:
+    queues = {
+        spec.trigger.queue_name
+        for spec in functions().values()
+        if isinstance(spec.trigger, QueueTrigger)
+    }
+    assert {BACKUP_REQUESTS, RESTORE_REQUESTS} <= queues
+
+
+@pytest.fixture
+def ctx(storage: str) -> Iterator[AppContext]:
+    with run_simulator(port=0, populate=False) as sim:
+        settings = Settings.from_env(
+            {
+                "AzureWebJobsStorage": storage,
+                "PP_API_URL": sim.url,
+                "PP_BAP_URL": sim.url,
+                "PP_AUTH": "none",
+            }
+        )
+        context = AppContext.from_settings(settings)
+        with use_context(context):
+            yield context
+
+
+def request(method: str, url: str, body: bytes = b"", **kwargs: Any) -> func.HttpRequest:
+    return func.HttpRequest(method=method, url=url, body=body, **kwargs)
+
+
+def test_post_backup_answers_202_with_a_status_url(ctx: AppContext) -> None:
+    from backup_triggers.blueprint import post_backup
+
+    body = json.dumps({"environmentId": ENV, "label": "Before 4.2"}).encode()
+    answer = post_backup(request("POST", "http://localhost:7071/api/backups", body))
+    assert answer.status_code == 202
+    document = json.loads(answer.get_body())
+    assert document["statusUrl"] == (
+        f"http://localhost:7071/api/operations/{document['operationId']}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"", None),
+        (b"{not json", None),
+        (json.dumps({"environmentId": "x", "label": "y"}).encode(), "environmentId"),
+        (json.dumps({"environmentId": ENV, "label": "y", "extra": 1}).encode(), "extra"),
+    ],
+)
+def test_bad_input_is_a_400_with_a_clear_body(
+    ctx: AppContext, body: bytes, field: str | None
+) -> None:
+    from backup_triggers.blueprint import post_backup
+
+    answer = post_backup(request("POST", "http://localhost/api/backups", body))
+    assert answer.status_code == 400
+    error = json.loads(answer.get_body())["error"]
+    assert error["code"] and error["message"]
+    assert "Traceback" not in answer.get_body().decode()
+    if field:
+        assert field in error["fields"]
+
+
+def test_unknown_operation_is_a_404(ctx: AppContext) -> None:
+    from backup_triggers.blueprint import get_operation
+
+    for operation_id in ("nope", "backup-20261121T010000000Z-abcdef"):
+        answer = get_operation(
+            request(
+                "GET",
+                f"http://localhost/api/operations/{operation_id}",
+                route_params={"operationId": operation_id},
+            )
+        )
+        assert answer.status_code == 404
+        assert json.loads(answer.get_body())["error"]["code"] == "OperationNotFound"
+
+
+def test_listing_validates_its_query(ctx: AppContext) -> None:
+    from backup_triggers.blueprint import list_operations
+
+    bad = list_operations(
+        request(
+            "GET",
+            "http://localhost/api/operations",
+            params={"kind": "copy", "limit": "0", "environmentId": "x"},
+        )
+    )
+    assert bad.status_code == 400
+    assert set(json.loads(bad.get_body())["error"]["fields"]) == {"kind", "limit", "environmentId"}
+    good = list_operations(
+        request("GET", "http://localhost/api/operations", params={"kind": "backup", "limit": "5"})
+    )
+    assert good.status_code == 200
+    assert json.loads(good.get_body()) == {"operations": [], "continuationToken": None}
+
+
+def test_an_unexpected_error_is_a_500_without_a_trace(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backup_triggers.blueprint import list_operations
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(ctx.history, "list", broken)
+    answer = list_operations(request("GET", "http://localhost/api/operations"))
+    assert answer.status_code == 500
+    text = answer.get_body().decode()
+    assert "secret internals" not in text
+    assert "Traceback" not in text
+    assert json.loads(text)["error"]["code"] == "InternalError"
