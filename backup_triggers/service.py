@@ -382,18 +382,9 @@ def _claim_backup(ctx: AppContext, operation: Operation, backup: Backup) -> bool
 def _with_calls(ctx: AppContext, operation: Operation, calls: Sequence[PlatformCall]) -> Operation:
     ids = tuple(c.request_id for c in calls if c.request_id)
     if calls:
-        ctx.history.append_calls(operation.operation_id, STEP, [_call_record(c) for c in calls])
+        ctx.history.append_calls(operation.operation_id, STEP, [c.to_log_entry() for c in calls])
     return add_request_ids(operation, STEP, ids)
 
-
-def _call_record(call: PlatformCall) -> dict[str, Any]:
-    return {
-        "method": call.method,
-        "path": call.path,
-        "status": call.status,
-        "requestId": call.request_id,
-        "durationMs": round(call.duration_ms, 1),
-    }
 
 
 def _record_gave_up(

@@ -44,7 +44,7 @@ from shared.operations import (
     format_time,
     to_millis,
 )
-from shared.power_platform import PlatformCall, recording_calls
+from shared.power_platform import recording_calls
 from shared.queue_names import MAX_DEQUEUE_COUNT
 from shared.runtime import AppContext
 from shared.storage.history import StoredOperation
@@ -206,7 +206,7 @@ class _Run:
         self.state = new_state
         announce(ctx, before, self.stored.operation)
         if calls:
-            self.calls.setdefault(step, []).extend(_call_record(c) for c in calls)
+            self.calls.setdefault(step, []).extend(c.to_log_entry() for c in calls)
         log.info(
             "restore.step",
             extra={
@@ -316,12 +316,3 @@ def _now(ctx: AppContext) -> datetime:
     # Records keep milliseconds; deciding on the same precision keeps re-runs identical.
     return to_millis(ctx.clock())
 
-
-def _call_record(call: PlatformCall) -> dict[str, Any]:
-    return {
-        "method": call.method,
-        "path": call.path,
-        "status": call.status,
-        "requestId": call.request_id,
-        "durationMs": round(call.duration_ms, 1),
-    }

@@ -302,7 +302,10 @@ def is_loopback_url(url: str) -> bool:
 
 
 def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
+    return is_loopback_host(urlsplit(url).hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
     if host == "localhost":
         return True
     try:

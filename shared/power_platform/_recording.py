@@ -22,6 +22,16 @@ class PlatformCall:
     request_id: str | None
     duration_ms: float
 
+    def to_log_entry(self) -> dict[str, object]:
+        """The shape of one row of the history's platform call log."""
+        return {
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "requestId": self.request_id,
+            "durationMs": round(self.duration_ms, 1),
+        }
+
 
 # A tuple, so nested blocks each get every call and opening a block never mutates an outer one.
 _active: ContextVar[tuple[list[PlatformCall], ...]] = ContextVar("pp_call_recorders", default=())

@@ -7,7 +7,6 @@ dependency trees, and the function app's cold start must not pay for them at imp
 from __future__ import annotations
 
 import functools
-import ipaddress
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from shared.errors import AuthenticationFailed
-from shared.settings import AuthMode, Secret, Settings
+from shared.settings import AuthMode, Secret, Settings, is_loopback_host
 
 if TYPE_CHECKING:
     from azure.identity import ManagedIdentityCredential
@@ -58,15 +57,6 @@ def _matches(host: str, base: str) -> bool:
     return host == base or host.endswith("." + base)
 
 
-def _is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def scope_for_url(url: str) -> str | None:
     """The token scope for a request to `url`; None for loopback (the local simulator).
 
@@ -75,7 +65,7 @@ def scope_for_url(url: str) -> str | None:
     """
     parts = urlsplit(url)
     host = (parts.hostname or "").lower().rstrip(".")
-    if _is_loopback_host(host):
+    if is_loopback_host(host):
         return None
     if parts.scheme != "https":
         raise ValueError(f"refusing to send a token over {parts.scheme or 'no scheme'} to {host}")
