@@ -74,6 +74,22 @@ def after_platform_error(
     return GiveUp(error.code, error.message)
 
 
+def attempts_exhausted(attempt: int, backoff: Backoff) -> GiveUp | None:
+    """Stop before attempt `backoff.max_attempts + 1`, whatever the earlier answers were.
+
+    Every earlier kind of failure either gave up itself or asked for a retry; a platform that
+    keeps losing its answers (OutcomeUnknown) would otherwise be asked forever.
+    """
+    if attempt <= backoff.max_attempts:
+        return None
+    return GiveUp(
+        "GaveUp",
+        f"No backup was confirmed after {backoff.max_attempts} attempts; the platform's answers "
+        "were lost or refused. Check the environment's backups for this label before asking "
+        "again: one of the attempts may have made it.",
+    )
+
+
 def in_flight_wait(
     *, started: datetime, in_flight: bool, now: datetime, grace: timedelta
 ) -> timedelta | None:

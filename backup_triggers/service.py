@@ -244,6 +244,10 @@ def _attempt(
     now = ctx.clock()
     operation = stored.operation
     attempt = int(internal.get("attempt", 0)) + 1
+    exhausted = outcomes.attempts_exhausted(attempt, ctx.backoff)
+    if exhausted is not None:
+        # Reached only after run_backup looked for an earlier attempt's backup and found none.
+        return _fail(ctx, stored, _with_calls(ctx, operation, calls), exhausted, internal=internal)
     running = update_step(
         replace(operation, status=OperationStatus.RUNNING),
         STEP,
@@ -294,21 +298,7 @@ def _after_error(
     decision = outcomes.after_platform_error(error, attempt=attempt, backoff=ctx.backoff)
     operation = _with_calls(ctx, stored.operation, calls)
     if isinstance(decision, outcomes.GiveUp):
-        failed = update_step(
-            operation, STEP, now, status=StepStatus.FAILED, detail=decision.message
-        )
-        failed = finish(
-            failed,
-            OperationStatus.FAILED,
-            now,
-            error=OperationError(decision.code, decision.message),
-        )
-        log.warning(
-            "backup.failed", extra={"operationId": operation.operation_id, "code": decision.code}
-        )
-        ended = ctx.history.update(stored, failed, internal=internal).operation
-        announce(ctx, stored.operation, ended)
-        return ended
+        return _fail(ctx, stored, operation, decision, internal=internal)
     internal["attemptInFlight"] = False
     if not decision.may_exist:
         internal["attemptStartedAt"] = None  # the platform refused: nothing was made
@@ -324,6 +314,26 @@ def _after_error(
     result = ctx.history.update(stored, waiting, internal=internal).operation
     ctx.history.set_next_due(operation.operation_id, due + ATTEMPT_GRACE)
     return result
+
+
+def _fail(
+    ctx: AppContext,
+    stored: StoredOperation,
+    operation: Operation,
+    reason: outcomes.GiveUp,
+    *,
+    internal: dict[str, Any] | None = None,
+) -> Operation:
+    """End `operation` Failed with `reason` on its step and its record, and announce it."""
+    now = ctx.clock()
+    failed = update_step(operation, STEP, now, status=StepStatus.FAILED, detail=reason.message)
+    failed = finish(
+        failed, OperationStatus.FAILED, now, error=OperationError(reason.code, reason.message)
+    )
+    log.warning("backup.failed", extra={"operationId": operation.operation_id, "code": reason.code})
+    ended = ctx.history.update(stored, failed, internal=internal).operation
+    announce(ctx, stored.operation, ended)
+    return ended
 
 
 def _succeed(
@@ -386,7 +396,6 @@ def _with_calls(ctx: AppContext, operation: Operation, calls: Sequence[PlatformC
     return add_request_ids(operation, STEP, ids)
 
 
-
 def _record_gave_up(
     ctx: AppContext, operation_id: str, error: BaseException, dequeue_count: int
 ) -> None:
@@ -396,12 +405,7 @@ def _record_gave_up(
     )[:1000]
     try:
         stored = ctx.history.get(operation_id)
-        now = ctx.clock()
-        failed = update_step(stored.operation, STEP, now, status=StepStatus.FAILED, detail=message)
-        failed = finish(
-            failed, OperationStatus.FAILED, now, error=OperationError("GaveUp", message)
-        )
-        announce(ctx, stored.operation, ctx.history.update(stored, failed).operation)
+        _fail(ctx, stored, stored.operation, outcomes.GiveUp("GaveUp", message))
     except Exception:
         # Recording is best effort: the poison queue still holds the message for a person.
         log.exception("backup.record_gave_up_failed", extra={"operationId": operation_id})

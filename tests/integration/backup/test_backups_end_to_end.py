@@ -65,9 +65,10 @@ def test_timer_round_over_50_environments_makes_50_backups(
     assert sample.requested_by and sample.requested_by.startswith("timer")
     assert sample.request_id and sample.request_id.startswith("timer:")
     assert sample.duration_seconds is not None
-    assert sample.environment_name == sim.environment(sample.environment_id)["properties"][
-        "displayName"
-    ], "the timer's listing names the environment in history"
+    assert (
+        sample.environment_name
+        == sim.environment(sample.environment_id)["properties"]["displayName"]
+    ), "the timer's listing names the environment in history"
     assert sample.step("backup").request_ids, "the platform's request ids are kept"
 
 
@@ -274,9 +275,7 @@ def test_a_lost_answer_is_reconciled_not_repeated(
     assert operation.backup_id == sim.backups(env)[0]["id"]
 
 
-def test_two_requests_with_one_label_never_share_a_backup(
-    sim: Simulator, ctx: AppContext
-) -> None:
+def test_two_requests_with_one_label_never_share_a_backup(sim: Simulator, ctx: AppContext) -> None:
     """Both attempts lost their answer; the one backup the platform shows goes to one of them."""
     from backup_triggers.service import run_backup, submit_backup
     from shared.operations import format_time
@@ -291,8 +290,11 @@ def test_two_requests_with_one_label_never_share_a_backup(
         ctx.history.update(
             stored,
             stored.operation,
-            internal={"attempt": 1, "attemptStartedAt": format_time(started),
-                      "attemptInFlight": False},
+            internal={
+                "attempt": 1,
+                "attemptStartedAt": format_time(started),
+                "attemptInFlight": False,
+            },
         )
     sim.add_backup(env, "Same label")  # what one of the two lost attempts made
 
@@ -303,3 +305,28 @@ def test_two_requests_with_one_label_never_share_a_backup(
     assert other.status is OperationStatus.SUCCEEDED
     assert adopted.backup_id != other.backup_id
     assert len(sim.backups(env)) == 2
+
+
+def test_a_platform_that_never_answers_is_given_up_on(
+    sim: Simulator, ctx: AppContext, host: LocalHost
+) -> None:
+    """Every create answers 503 (outcome unknown): bounded attempts, then Failed, never forever."""
+    import dataclasses
+
+    from shared.runtime import Backoff
+
+    env = sim.seed_many(1, type="Production")[0]
+    sim.set_faults(error_rate=1.0, error_method="POST", error_path="backups", error_status=503)
+    bounded = dataclasses.replace(
+        ctx, backoff=Backoff(base_seconds=0.2, cap_seconds=0.5, max_attempts=3)
+    )
+    with use_context(bounded):
+        bounded.queues.send(BACKUP_REQUESTS, {"environmentId": env, "label": "Never answered"})
+        assert host.wait_until_idle(timeout=120)
+
+    [operation] = backups_in_history(ctx)
+    assert operation.status is OperationStatus.FAILED
+    assert operation.error is not None and operation.error.code == "GaveUp"
+    assert "3 attempts" in operation.error.message
+    # Three attempts, each sent once: a lost answer is reconciled, never resent blindly.
+    assert sim.stats()["endpoints"]["pp.create_backup"]["count"] == 3
