@@ -262,12 +262,18 @@ def _retry_later(
 
 def _attempt(destination: Destination, loaded: Loaded) -> Verdict:
     event = loaded.event
-    if destination.target is Target.TEAMS:
-        body = encode_teams_message(build_teams_message(event))
-        headers = {"Content-Type": "application/json"}
-    else:
-        body = build_webhook_payload(event, occurred_at=loaded.occurred_at)
-        headers = sign(body, destination.secret or "", signing_time())
+    try:
+        if destination.target is Target.TEAMS:
+            body = encode_teams_message(build_teams_message(event))
+            headers = {"Content-Type": "application/json"}
+        else:
+            body = build_webhook_payload(event, occurred_at=loaded.occurred_at)
+            headers = sign(body, destination.secret or "", signing_time())
+    except Exception as error:
+        # A message that cannot be built will not build on a retry either: recorded as a
+        # permanent failure (the lease released, the attempt counted), never an endless loop.
+        log.exception("notifications.build_failed", extra={"eventId": event.event_id})
+        return Permanent(f"the message could not be built ({type(error).__name__})")
     headers[EVENT_ID_HEADER] = event.event_id
     try:
         answer = post(destination, body, headers)

@@ -31,7 +31,7 @@ def announce(ctx: AppContext, before: Operation | None, after: Operation) -> Non
             return  # notifications are off: no message at all
         notice = operation_notice(before, after)
         if notice is not None:
-            send_notice(ctx, notice)
+            send_notice(ctx, notice, fail_fast=True)
     except Exception as error:  # noqa: BLE001 - an operation never fails because of a notification
         log.warning(
             "notifications.announce_failed",
@@ -39,8 +39,13 @@ def announce(ctx: AppContext, before: Operation | None, after: Operation) -> Non
         )
 
 
-def send_notice(ctx: AppContext, notice: Notice, *, delay_seconds: float = 0.0) -> None:
+def send_notice(
+    ctx: AppContext, notice: Notice, *, delay_seconds: float = 0.0, fail_fast: bool = False
+) -> None:
     """Put `notice` on the outbox queue (raises on failure: for callers that handle it)."""
     ctx.queues.send(
-        NOTIFICATIONS, to_payload(Envelope(notice)), delay_seconds=ctx.real_delay(delay_seconds)
+        NOTIFICATIONS,
+        to_payload(Envelope(notice)),
+        delay_seconds=ctx.real_delay(delay_seconds),
+        fail_fast=fail_fast,
     )

@@ -85,7 +85,9 @@ def post(destination: Destination, body: bytes, headers: Mapping[str, str]) -> A
         )
     except httpx.TimeoutException as error:
         raise TransportError(f"timeout: {type(error).__name__}") from None
-    except httpx.TransportError as error:
+    except httpx.HTTPError as error:
+        # Any other httpx failure (connection, a broken answer's decoding, redirects) is one
+        # attempt that got no usable answer: counted and retried like the rest, never looping.
         # `from None`: httpx errors can carry the request, whose URL is a secret.
         raise TransportError(type(error).__name__) from None
     return Answer(

@@ -58,11 +58,25 @@ class QueueSender:
 
         return cls(queue_service(connection))
 
-    def send(self, queue: str, payload: Mapping[str, Any], *, delay_seconds: float = 0) -> None:
-        """Send `payload` as JSON; visible after `delay_seconds` (rounded up, at most ~7 days)."""
+    def send(
+        self,
+        queue: str,
+        payload: Mapping[str, Any],
+        *,
+        delay_seconds: float = 0,
+        fail_fast: bool = False,
+    ) -> None:
+        """Send `payload` as JSON; visible after `delay_seconds` (rounded up, at most ~7 days).
+
+        `fail_fast`: one try with short timeouts instead of the SDK's retries (minutes in an
+        outage), for sends a caller must never wait on, such as a notification.
+        """
         text = encode_message(payload)
+        options: dict[str, Any] = (
+            {"retry_total": 0, "connection_timeout": 5, "read_timeout": 10} if fail_fast else {}
+        )
         self._client(queue).send_message(
-            text, visibility_timeout=_delay(delay_seconds), time_to_live=NEVER_EXPIRE
+            text, visibility_timeout=_delay(delay_seconds), time_to_live=NEVER_EXPIRE, **options
         )
 
     def approximate_count(self, queue: str) -> int:

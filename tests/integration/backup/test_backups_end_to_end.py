@@ -92,9 +92,9 @@ class DuplicatingSender:
     def __init__(self, inner: QueueSender) -> None:
         self.inner = inner
 
-    def send(self, queue: str, payload: Any, *, delay_seconds: float = 0) -> None:
-        self.inner.send(queue, payload, delay_seconds=delay_seconds)
-        self.inner.send(queue, payload, delay_seconds=delay_seconds)
+    def send(self, queue: str, payload: Any, *, delay_seconds: float = 0, **options: Any) -> None:
+        self.inner.send(queue, payload, delay_seconds=delay_seconds, **options)
+        self.inner.send(queue, payload, delay_seconds=delay_seconds, **options)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

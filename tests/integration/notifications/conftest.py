@@ -60,10 +60,12 @@ class RecordingQueues(QueueSender):
         self.sent: list[Sent] = []
         self.broken: set[str] = set()
 
-    def send(self, queue: str, payload: Mapping[str, Any], *, delay_seconds: float = 0) -> None:
+    def send(
+        self, queue: str, payload: Mapping[str, Any], *, delay_seconds: float = 0, **options: Any
+    ) -> None:
         if queue in self.broken:
             raise ConnectionError(f"queue {queue} is unavailable (test)")
-        super().send(queue, payload, delay_seconds=delay_seconds)
+        super().send(queue, payload, delay_seconds=delay_seconds, **options)
         self.sent.append(Sent(queue, dict(payload), delay_seconds))
 
     def notifications(self) -> list[Sent]:

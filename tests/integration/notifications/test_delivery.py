@@ -205,3 +205,22 @@ def test_target_urls_never_reach_the_logs(storage: str, receiver: Receiver,
     assert "HTTP Request: POST" in caplog.text  # httpx does log each request...
     assert "TopSecretSignature" not in caplog.text  # ...but not our URL
     assert receiver.webhook_url not in caplog.text
+
+
+def test_a_card_that_cannot_be_built_is_noted_and_not_retried(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in a builder must not loop the message forever with its lease held."""
+    import shared.notifications.delivery as delivery
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise KeyError("a field the card builder did not expect")
+
+    monkeypatch.setattr(delivery, "build_teams_message", broken)
+    op = finished_backup(harness)
+    harness.pump()
+    assert harness.receiver.accepted("teams") == []
+    assert len(harness.receiver.accepted("webhook")) == 1  # the other target is unaffected
+    [entry] = harness.ctx.history.get(op.operation_id).operation.options[OPTION_KEY]
+    assert entry["target"] == "teams"
+    assert "could not be built" in entry["reason"]

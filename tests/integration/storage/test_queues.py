@@ -164,3 +164,40 @@ def test_encode_decode_round_trip_plain_and_base64(payload: dict[str, object]) -
 
 def test_delay_constant_respects_the_service_cap() -> None:
     assert MAX_DELAY_SECONDS < 7 * 24 * 3600
+
+
+def test_a_fail_fast_send_tries_once() -> None:
+    """A notification send must not hold an operation through the SDK's retries in an outage."""
+    import socket
+    import threading
+
+    from azure.core.exceptions import AzureError
+
+    from shared.storage.connection import DEV_ACCOUNT_KEY
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    connections = []
+
+    def refuse() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            connections.append(conn)
+            conn.close()  # an unavailable service: the connection dies without an answer
+
+    threading.Thread(target=refuse, daemon=True).start()
+    port = listener.getsockname()[1]
+    sender = QueueSender.from_connection(
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        f"AccountKey={DEV_ACCOUNT_KEY};QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+    )
+    client = sender._service.get_queue_client("notifications")
+    sender._clients["notifications"] = client  # the queue exists; only the send is under test
+    with pytest.raises(AzureError):
+        sender.send("notifications", {"eventId": "e"}, fail_fast=True)
+    listener.close()
+    assert len(connections) == 1
