@@ -67,8 +67,9 @@ def _carry_out(ctx: AppContext, command: c.Command, operation_id: str) -> a.Answ
     if isinstance(command, c.CreateBackup):
         return a.BackupMade(platform.create_backup(command.environment_id, command.label))
     if isinstance(command, c.FindBackup):
-        return a.BackupFound(_newest_backup(
-            platform.list_backups(command.environment_id), command.label, command))
+        return a.BackupFound(
+            _newest_backup(platform.list_backups(command.environment_id), command.label, command)
+        )
     if isinstance(command, c.ChangeType):
         return a.OperationStarted(
             platform.begin_change_type(command.environment_id, command.environment_type)
@@ -80,20 +81,31 @@ def _carry_out(ctx: AppContext, command: c.Command, operation_id: str) -> a.Answ
         return a.Polled(platform.get_operation(command.handle))
     if isinstance(command, c.CheckRestorable):
         platform.validate_restore(
-            command.target_id, command.source_id, command.restore_point,
+            command.target_id,
+            command.source_id,
+            command.restore_point,
             skip_audit_data=command.skip_audit_data,
         )
         candidates = platform.list_restore_candidates(command.source_id)
         wanted = command.target_id.lower()
         return a.Restorable(any(x.environment_id.lower() == wanted for x in candidates))
     if isinstance(command, c.StartRestore):
-        return a.OperationStarted(platform.begin_restore(
-            command.target_id, command.source_id, command.restore_point,
-            skip_audit_data=command.skip_audit_data,
-        ))
-    return a.OperationStarted(platform.begin_set_runtime_state(
-        command.environment_id, admin_mode=False, background_operations=True
-    ))
+        return a.OperationStarted(
+            platform.begin_restore(
+                command.target_id,
+                command.source_id,
+                command.restore_point,
+                skip_audit_data=command.skip_audit_data,
+            )
+        )
+    if isinstance(command, c.SetRuntimeState):
+        return a.OperationStarted(
+            platform.begin_set_runtime_state(
+                command.environment_id, admin_mode=False, background_operations=True
+            )
+        )
+    # Never a default: an unmapped command must not turn into some platform call.
+    raise TypeError(f"no executor for command {type(command).__name__}")
 
 
 def _environment(ctx: AppContext, environment_id: str, role: str) -> Environment:
@@ -103,7 +115,8 @@ def _environment(ctx: AppContext, environment_id: str, role: str) -> Environment
         raise errors.NotFound(
             f"The {role} environment {environment_id} does not exist, or this app cannot see "
             "it (is the app registered as a Power Platform management application?).",
-            status=error.status, request_id=error.request_id,
+            status=error.status,
+            request_id=error.request_id,
         ) from error
 
 
@@ -114,13 +127,13 @@ def _newest_backup(backups: list[Backup], label: str, command: c.FindBackup) -> 
 
 def _started_since(ctx: AppContext, command: c.Reconcile) -> PlatformOperation | None:
     if command.operation_name.lower() == "restore":
-        return ctx.platform.find_restore_operation(
-            command.environment_id, not_before=command.since
-        )
+        return ctx.platform.find_restore_operation(command.environment_id, not_before=command.since)
     threshold = command.since - _SKEW
     found = [
-        op for op in ctx.platform.list_operations(command.environment_id)
+        op
+        for op in ctx.platform.list_operations(command.environment_id)
         if (op.name or "").lower() == command.operation_name.lower()
-        and op.started_at is not None and op.started_at >= threshold
+        and op.started_at is not None
+        and op.started_at >= threshold
     ]
     return max(found, key=lambda op: op.started_at or threshold, default=None)

@@ -41,6 +41,7 @@ from shared.operations import (
     OperationKind,
     OperationStatus,
     add_request_ids,
+    finish,
     format_time,
     to_millis,
 )
@@ -62,6 +63,9 @@ class RunnerConfig:
     watchdog_grace_seconds: float = 180.0
     # Messages given up by the host (poisoned) before the operation is handed to a person.
     max_engine_faults: int = 3
+    # Watchdog re-drives (lost messages, killed invocations the host poisoned without a word)
+    # before the operation is handed to a person instead of being driven again.
+    max_watchdog_nudges: int = 20
     engine: EngineConfig | None = field(default=None)
 
     def engine_for(self, ctx: AppContext) -> EngineConfig:
@@ -111,7 +115,9 @@ def handle_step_message(
         run_steps(ctx, message.operation_id, message.seq, config=config)
     except Exception as error:
         if dequeue_count >= MAX_DEQUEUE_COUNT:
-            record_engine_fault(ctx, message.operation_id, error, dequeue_count, config=config)
+            record_engine_fault(
+                ctx, message.operation_id, error, dequeue_count, seq=message.seq, config=config
+            )
         raise
 
 
@@ -130,16 +136,20 @@ def run_steps(
         return
     state = RestoreState.from_json(stored.internal)
     if state.seq != seq:
-        log.info("restore.stale_message",
-                 extra={"operationId": operation_id, "seq": seq, "storedSeq": state.seq})
+        log.info(
+            "restore.stale_message",
+            extra={"operationId": operation_id, "seq": seq, "storedSeq": state.seq},
+        )
         return
     now = _now(ctx)
     if state.wake_at is not None and (state.wake_at - now).total_seconds() > 1.0:
         # A wait longer than the queue can delay a message: send it on for the rest.
         remaining = (state.wake_at - now).total_seconds()
         send_step(ctx, operation_id, seq, remaining)
-        log.info("restore.wait_chained",
-                 extra={"operationId": operation_id, "remainingSeconds": round(remaining)})
+        log.info(
+            "restore.wait_chained",
+            extra={"operationId": operation_id, "remainingSeconds": round(remaining)},
+        )
         return
     _Run(ctx, stored, state, config).steps()
 
@@ -166,6 +176,10 @@ class _Run:
                 if next_step is None:
                     return
                 if time.monotonic() - self.started > self.config.invocation_budget_seconds:
+                    # A fresh due time: the one this invocation started under may be long past.
+                    self.ctx.history.set_next_due(
+                        self.operation_id, _now(self.ctx) + self.config.grace(self.ctx)
+                    )
                     send_step(self.ctx, self.operation_id, self.state.seq)
                     return
                 command = next_step.command
@@ -200,8 +214,10 @@ class _Run:
         try:
             self.stored = ctx.history.update(self.stored, operation, internal=new_state.to_json())
         except ConcurrencyConflict:
-            log.info("restore.step_lost_race",
-                     extra={"operationId": self.operation_id, "phase": phase.value})
+            log.info(
+                "restore.step_lost_race",
+                extra={"operationId": self.operation_id, "phase": phase.value},
+            )
             return None
         self.state = new_state
         announce(ctx, before, self.stored.operation)
@@ -246,14 +262,8 @@ class _Run:
                 "code": operation.error.code if operation.error else None,
             },
         )
-        if state.request.dry_run:
-            return
-        try:
-            release_and_wake_next(self.ctx, state.request.target_id, self.operation_id)
-        except Exception:
-            # The restore has ended either way; a lock left behind is taken over by the next
-            # restore of the target, since its holder has ended.
-            log.exception("restore.release_failed", extra={"operationId": self.operation_id})
+        if not state.request.dry_run:
+            _release(self.ctx, state.request.target_id, self.operation_id)
 
 
 def record_engine_fault(
@@ -262,6 +272,7 @@ def record_engine_fault(
     error: BaseException,
     dequeue_count: int,
     *,
+    seq: int | None = None,
     config: RunnerConfig | None = None,
 ) -> None:
     """The host is about to poison a step message: say so on the operation, and hand it to the
@@ -270,12 +281,20 @@ def record_engine_fault(
     summary = f"{type(error).__name__}: {error}"[:500]
     try:
         stored = ctx.history.get(operation_id)
-        state = RestoreState.from_json(stored.internal)
-    except (OperationNotFound, StateUnreadableError):
+    except OperationNotFound:
         log.exception("restore.engine_fault_unrecorded", extra={"operationId": operation_id})
         return
     if stored.operation.status.terminal:
         return
+    try:
+        state = RestoreState.from_json(stored.internal)
+    except StateUnreadableError:
+        end_needing_attention(
+            ctx, stored, f"The orchestrator cannot read this restore's saved state ({summary})."
+        )
+        return
+    if seq is not None and state.seq != seq:
+        return  # a stale message failing says nothing about the restore that moved on
     now = _now(ctx)
     faults = state.engine_faults + 1
     step = state.phase.step or "validate"
@@ -287,11 +306,15 @@ def record_engine_fault(
         )
         changes: Sequence[StepUpdate | Finish] = (
             StepUpdate(step, detail=message),
-            Finish(OperationStatus.NEEDS_ATTENTION, OperationError("EngineFault", message),
-                   skipped_detail="Not run: the orchestrator gave up."),
+            Finish(
+                OperationStatus.NEEDS_ATTENTION,
+                OperationError("EngineFault", message),
+                skipped_detail="Not run: the orchestrator gave up.",
+            ),
         )
-        new_state = replace(state, seq=state.seq + 1, engine_faults=faults,
-                            phase=Phase.NEEDS_ATTENTION)
+        new_state = replace(
+            state, seq=state.seq + 1, engine_faults=faults, phase=Phase.NEEDS_ATTENTION
+        )
     else:
         retry_at = now + config.grace(ctx)
         message = f"{text} Trying again from {format_time(retry_at)}."
@@ -303,16 +326,49 @@ def record_engine_fault(
     except ConcurrencyConflict:
         return  # someone else advanced it: not stuck after all
     announce(ctx, stored.operation, operation)
-    log.error("restore.engine_fault",
-              extra={"operationId": operation_id, "faults": faults, "error": summary})
+    log.error(
+        "restore.engine_fault",
+        extra={"operationId": operation_id, "faults": faults, "error": summary},
+    )
     if operation.status.terminal:
         if not state.request.dry_run:
-            release_and_wake_next(ctx, state.request.target_id, operation_id)
+            _release(ctx, state.request.target_id, operation_id)
     else:
         ctx.history.set_next_due(operation_id, now + config.grace(ctx))
+
+
+def end_needing_attention(ctx: AppContext, stored: StoredOperation, message: str) -> None:
+    """Hand a restore the engine cannot drive on to a person: NeedsAttention (which alerts) and
+    its target's lock released, so newer restores of that environment are not blocked by it."""
+    now = _now(ctx)
+    text = (
+        f"{message} Check the environment now (its type, administration mode) and the app's log; "
+        "the orchestrator will not drive this restore any further."
+    )
+    ended = finish(
+        stored.operation,
+        OperationStatus.NEEDS_ATTENTION,
+        now,
+        error=OperationError("EngineFault", text),
+    )
+    try:
+        ctx.history.update(stored, ended)
+    except ConcurrencyConflict:
+        return  # it moved after all
+    announce(ctx, stored.operation, ended)
+    log.error("restore.handed_to_a_person", extra={"operationId": ended.operation_id})
+    _release(ctx, ended.environment_id, ended.operation_id)
+
+
+def _release(ctx: AppContext, target_id: str, operation_id: str) -> None:
+    try:
+        release_and_wake_next(ctx, target_id, operation_id)
+    except Exception:
+        # The restore has ended either way; a lock left behind is taken over by the next
+        # restore of the target, since its holder has ended.
+        log.exception("restore.release_failed", extra={"operationId": operation_id})
 
 
 def _now(ctx: AppContext) -> datetime:
     # Records keep milliseconds; deciding on the same precision keeps re-runs identical.
     return to_millis(ctx.clock())
-

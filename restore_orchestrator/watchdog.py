@@ -15,12 +15,12 @@ is logged and noted on the operation.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from restore_orchestrator.nudge import nudge
 from restore_orchestrator.record import SetOption, apply_changes
-from restore_orchestrator.runner import RunnerConfig, runner_config
+from restore_orchestrator.runner import RunnerConfig, end_needing_attention, runner_config
 from restore_orchestrator.state import RestoreState, StateUnreadableError
 from shared.errors import ConcurrencyConflict, OperationNotFound
 from shared.operations import OperationKind, format_time, operation_id_instant, to_millis
@@ -37,7 +37,8 @@ class WatchdogReport:
     checked: int = 0
     redriven: tuple[str, ...] = ()
     discarded: tuple[str, ...] = ()
-    skipped: tuple[str, ...] = field(default_factory=tuple)
+    skipped: tuple[str, ...] = ()
+    handed_over: tuple[str, ...] = ()
 
 
 def run_watchdog(ctx: AppContext, *, config: RunnerConfig | None = None) -> WatchdogReport:
@@ -48,11 +49,12 @@ def run_watchdog(ctx: AppContext, *, config: RunnerConfig | None = None) -> Watc
     redriven: list[str] = []
     discarded: list[str] = []
     skipped: list[str] = []
+    handed_over: list[str] = []
     for entry in entries:
         if entry.next_due_at is not None and entry.next_due_at > now:
             continue
         try:
-            outcome = _look_at(ctx, entry, now, grace)
+            outcome = _look_at(ctx, entry, now, grace, config)
         except Exception:
             # One bad operation must not stop the watchdog from looking at the others.
             log.exception("watchdog.failed", extra={"operationId": entry.operation_id})
@@ -62,15 +64,21 @@ def run_watchdog(ctx: AppContext, *, config: RunnerConfig | None = None) -> Watc
             redriven.append(entry.operation_id)
         elif outcome == "discarded":
             discarded.append(entry.operation_id)
+        elif outcome == "handed_over":
+            handed_over.append(entry.operation_id)
     if redriven or discarded:
         log.warning(
             "watchdog.round",
             extra={"checked": len(entries), "redriven": redriven, "discarded": discarded},
         )
-    return WatchdogReport(len(entries), tuple(redriven), tuple(discarded), tuple(skipped))
+    return WatchdogReport(
+        len(entries), tuple(redriven), tuple(discarded), tuple(skipped), tuple(handed_over)
+    )
 
 
-def _look_at(ctx: AppContext, entry: ActiveEntry, now: datetime, grace: timedelta) -> str:
+def _look_at(
+    ctx: AppContext, entry: ActiveEntry, now: datetime, grace: timedelta, config: RunnerConfig
+) -> str:
     try:
         stored = ctx.history.get(entry.operation_id)
     except OperationNotFound:
@@ -88,7 +96,7 @@ def _look_at(ctx: AppContext, entry: ActiveEntry, now: datetime, grace: timedelt
         return "waiting"
     overdue_since = entry.next_due_at or operation.updated_at
     if operation.kind is OperationKind.RESTORE:
-        return _redrive_restore(ctx, stored, now, overdue_since, grace)
+        return _redrive_restore(ctx, stored, now, overdue_since, grace, config)
     return _redrive_backup(ctx, stored, now, overdue_since, grace)
 
 
@@ -98,20 +106,35 @@ def _redrive_restore(
     now: datetime,
     overdue_since: datetime,
     grace: timedelta,
+    config: RunnerConfig,
 ) -> str:
     operation = stored.operation
     try:
         state = RestoreState.from_json(stored.internal)
     except StateUnreadableError:
-        log.exception("watchdog.state_unreadable", extra={"operationId": operation.operation_id})
-        return "skipped"
+        end_needing_attention(
+            ctx, stored, "The orchestrator cannot read this restore's saved state."
+        )
+        return "handed_over"
     nudges = state.watchdog_nudges + 1
-    note = SetOption("watchdog", {
-        "nudges": nudges,
-        "lastAt": format_time(now),
-        "reason": f"the next step was due by {format_time(overdue_since)} and had not run",
-        "phase": state.phase.value,
-    })
+    if nudges > config.max_watchdog_nudges:
+        end_needing_attention(
+            ctx,
+            stored,
+            f"Its next step went missing {config.max_watchdog_nudges} times (lost messages or "
+            "killed invocations); the last one was due by "
+            f"{format_time(overdue_since)}, in phase {state.phase.value}.",
+        )
+        return "handed_over"
+    note = SetOption(
+        "watchdog",
+        {
+            "nudges": nudges,
+            "lastAt": format_time(now),
+            "reason": f"the next step was due by {format_time(overdue_since)} and had not run",
+            "phase": state.phase.value,
+        },
+    )
     # The due time first: should the send below fail, the next round tries again after a grace.
     ctx.history.set_next_due(operation.operation_id, now + grace)
     moved = nudge(ctx, stored, state, changes=(note,), watchdog_nudges=nudges)
@@ -119,8 +142,12 @@ def _redrive_restore(
         return "busy"  # a worker just checkpointed it: it is moving after all
     log.warning(
         "watchdog.restore_redriven",
-        extra={"operationId": operation.operation_id, "phase": state.phase.value,
-               "seq": moved.seq, "overdueSince": format_time(overdue_since)},
+        extra={
+            "operationId": operation.operation_id,
+            "phase": state.phase.value,
+            "seq": moved.seq,
+            "overdueSince": format_time(overdue_since),
+        },
     )
     return "redriven"
 
@@ -134,11 +161,14 @@ def _redrive_backup(
 ) -> str:
     operation = stored.operation
     nudges = int((operation.options.get("watchdog") or {}).get("nudges", 0)) + 1
-    note = SetOption("watchdog", {
-        "nudges": nudges,
-        "lastAt": format_time(now),
-        "reason": f"no attempt ran since {format_time(overdue_since)}; work message re-sent",
-    })
+    note = SetOption(
+        "watchdog",
+        {
+            "nudges": nudges,
+            "lastAt": format_time(now),
+            "reason": f"no attempt ran since {format_time(overdue_since)}; work message re-sent",
+        },
+    )
     try:
         ctx.history.update(stored, apply_changes(operation, (note,), now))
     except ConcurrencyConflict:
@@ -148,8 +178,11 @@ def _redrive_backup(
     ctx.queues.send(BACKUP_WORK, {"operationId": operation.operation_id})
     log.warning(
         "watchdog.backup_redriven",
-        extra={"operationId": operation.operation_id, "status": operation.status.value,
-               "overdueSince": format_time(overdue_since)},
+        extra={
+            "operationId": operation.operation_id,
+            "status": operation.status.value,
+            "overdueSince": format_time(overdue_since),
+        },
     )
     return "redriven"
 

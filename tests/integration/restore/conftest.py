@@ -91,13 +91,13 @@ class CrashingSender(QueueSender):
         super().__init__(queue_service(storage))
         self.crashes = crashes
 
-    def send(self, queue: str, payload: Any, *, delay_seconds: float = 0) -> None:
+    def send(self, queue: str, payload: Any, *, delay_seconds: float = 0, **options: Any) -> None:
         if self.crashes.fail_send(queue, dict(payload)):
             self.crashes.note(f"send {queue} {dict(payload)}")
             raise KilledHere("killed between the checkpoint and the next message")
-        super().send(queue, payload, delay_seconds=delay_seconds)
+        super().send(queue, payload, delay_seconds=delay_seconds, **options)
         if self.crashes.duplicate_sends:
-            super().send(queue, payload, delay_seconds=delay_seconds)
+            super().send(queue, payload, delay_seconds=delay_seconds, **options)
 
 
 def once_per_key(predicate: Callable[..., Any]) -> Callable[..., bool]:

@@ -28,7 +28,7 @@ class Recorder(QueueSender):
         super().__init__(queue_service(storage))
         self.sent: list[tuple[str, dict[str, Any], float]] = []
 
-    def send(self, queue: str, payload: Any, *, delay_seconds: float = 0) -> None:
+    def send(self, queue: str, payload: Any, *, delay_seconds: float = 0, **options: Any) -> None:
         self.sent.append((queue, dict(payload), delay_seconds))
 
 

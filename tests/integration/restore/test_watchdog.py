@@ -38,8 +38,7 @@ def test_a_queued_backup_whose_work_message_was_lost_is_re_sent(
     lost = new_operation(OperationKind.BACKUP, prod, stack.ctx.clock(), label="Before 4.3")
     stack.ctx.history.create(lost)  # admitted, but its backup-work message never went out
 
-    stack.wait_for(lambda: stack.operation(lost.operation_id).operation.status.terminal,
-                   timeout=60)
+    stack.wait_for(lambda: stack.operation(lost.operation_id).operation.status.terminal, timeout=60)
 
     record = stack.record(lost.operation_id)
     assert record["status"] == "Succeeded", record
@@ -50,8 +49,12 @@ def test_a_queued_backup_whose_work_message_was_lost_is_re_sent(
 def test_leftover_entries_are_discarded(make_stack: Callable[..., Stack]) -> None:
     stack = make_stack()
     prod = stack.add_env("Contoso Prod")
-    done = new_operation(OperationKind.BACKUP, prod, stack.ctx.clock() - timedelta(days=1),
-                         status=OperationStatus.QUEUED)
+    done = new_operation(
+        OperationKind.BACKUP,
+        prod,
+        stack.ctx.clock() - timedelta(days=1),
+        status=OperationStatus.QUEUED,
+    )
     stack.ctx.history.create(done)
     stored = stack.ctx.history.get(done.operation_id)
     finished = finish(stored.operation, OperationStatus.SUCCEEDED, stack.ctx.clock())
@@ -63,3 +66,48 @@ def test_leftover_entries_are_discarded(make_stack: Callable[..., Stack]) -> Non
     stack.watchdog()
 
     assert done.operation_id not in {e.operation_id for e in stack.ctx.history.list_active()}
+
+
+def test_a_restore_whose_steps_keep_going_missing_is_handed_to_a_person(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """Every step message is lost: re-driven a bounded number of times, then NeedsAttention."""
+    from dataclasses import replace
+
+    from restore_orchestrator.runner import runner_config, use_runner_config
+
+    stack = make_stack()
+    uat = stack.add_env("Contoso UAT", type="Sandbox")
+    stack.add_backup(uat, "Nightly")
+    stack.crashes.fail_send = lambda queue, payload: queue == RESTORE_STEPS
+    with use_runner_config(replace(runner_config(), max_watchdog_nudges=2)):
+        response = stack.post_restore(restore_body(uat, backupLabel="Nightly"))
+        record = stack.wait_ended(response.json()["operationId"])
+
+    assert record["status"] == "NeedsAttention"
+    assert record["error"]["code"] == "EngineFault"
+    assert "went missing 2 times" in record["error"]["message"]
+    assert stack.ctx.history.lock_holder(uat) is None  # newer restores are not blocked
+
+
+def test_a_restore_whose_state_cannot_be_read_is_handed_to_a_person(
+    make_stack: Callable[..., Stack],
+) -> None:
+    from restore_orchestrator.watchdog import run_watchdog
+
+    stack = make_stack()
+    uat = stack.add_env("Contoso UAT", type="Sandbox")
+    stack.crashes.fail_send = lambda queue, payload: queue == RESTORE_STEPS
+    stack.add_backup(uat, "Nightly")
+    operation_id = stack.post_restore(restore_body(uat, backupLabel="Nightly")).json()[
+        "operationId"
+    ]
+    stored = stack.operation(operation_id)
+    stack.ctx.history.update(stored, stored.operation, internal={"v": 999, "garbage": True})
+    stack.ctx.history.set_next_due(operation_id, stack.ctx.clock() - timedelta(hours=1))
+
+    run_watchdog(stack.ctx)
+
+    record = stack.record(operation_id)
+    assert record["status"] == "NeedsAttention"
+    assert "cannot read" in record["error"]["message"]
