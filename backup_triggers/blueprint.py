@@ -1,5 +1,5 @@
 """Backup triggers: the pre-update timer, the `backup-requests` intake queue, the internal
-`backup-work` queue, and the HTTP routes for backups and operation history.
+`backup-work` queue, and the HTTP route that requests a backup (operation routes: operations_api).
 
 Each function parses its input and calls one service function; the logic lives in `service.py`.
 The service modules are imported on first invocation, not here: the worker imports this file only
@@ -72,25 +72,3 @@ def post_backup(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(
         202, {"operationId": operation.operation_id, "statusUrl": url}, {"Location": url}
     )
-
-
-@bp.function_name("get_operation")
-@bp.route(route="operations/{operationId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@handles_errors
-def get_operation(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import history_api
-    from shared.runtime import get_context
-
-    record = history_api.get_record(get_context(), req.route_params.get("operationId", ""))
-    return json_response(200, record)
-
-
-@bp.function_name("list_operations")
-@bp.route(route="operations", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@handles_errors
-def list_operations(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import history_api
-    from shared.runtime import get_context
-
-    query = history_api.parse_listing_query(dict(req.params))
-    return json_response(200, history_api.list_records(get_context(), query))

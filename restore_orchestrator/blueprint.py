@@ -1,5 +1,5 @@
 """Restore triggers: the `restore-requests` intake queue, the internal `restore-steps` queue, the
-watchdog timer, and the HTTP routes to start and cancel a restore.
+watchdog timer, and the HTTP route that starts a restore (cancel: operations_api).
 
 Each function parses its input and calls one service function (intake, runner, watchdog). As in
 the backup triggers, the service modules are imported on first invocation, not here: the worker
@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared.errors import RequestInvalid
-from shared.http_api import error_response, handles_errors, json_response, read_json, status_url
+from shared.http_api import handles_errors, json_response, read_json, status_url
 from shared.queue_names import RESTORE_REQUESTS, RESTORE_STEPS
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # (azure-functions is unannotated)
@@ -63,40 +62,3 @@ def post_restore(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(
         202, {"operationId": operation.operation_id, "statusUrl": url}, {"Location": url}
     )
-
-
-@bp.function_name("cancel_operation")
-@bp.route(
-    route="operations/{operationId}/cancel", methods=["POST"], auth_level=func.AuthLevel.FUNCTION
-)
-@handles_errors
-def cancel_operation(req: func.HttpRequest) -> func.HttpResponse:
-    from restore_orchestrator.intake import cancel_restore
-    from shared.runtime import get_context
-
-    operation_id = req.route_params.get("operationId", "")
-    outcome = cancel_restore(get_context(), operation_id, requested_by=_requested_by(req))
-    if not outcome.accepted:
-        return error_response(409, "CannotCancel", outcome.message)
-    return json_response(
-        202,
-        {"operationId": operation_id, "status": outcome.operation.status.value,
-         "message": outcome.message, "statusUrl": status_url(req, operation_id)},
-    )
-
-
-def _requested_by(req: func.HttpRequest) -> str | None:
-    """The optional body `{"requestedBy": "..."}`; as everywhere, unknown fields are refused."""
-    if not req.get_body():
-        return None
-    body = read_json(req)
-    if not isinstance(body, dict) or set(body) - {"requestedBy"}:
-        raise RequestInvalid(
-            "InvalidRequest", 'The cancel body is optional; if sent, it is {"requestedBy": "..."}.',
-            {"body": "only requestedBy is allowed"},
-        )
-    value = body.get("requestedBy")
-    if value is not None and not isinstance(value, str):
-        raise RequestInvalid("InvalidRequest", "requestedBy must be a string.",
-                             {"requestedBy": "must be a string"})
-    return value.strip()[:256] if value and value.strip() else None

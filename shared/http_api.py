@@ -16,7 +16,7 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.errors import ConfigError, OperationNotFound, RequestInvalid
+from shared.errors import ConcurrencyConflict, ConfigError, OperationNotFound, RequestInvalid
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,9 @@ def handles_errors(handler: Handler) -> Handler:
             return error_response(400, error.code, error.message, error.fields)
         except OperationNotFound as error:
             return error_response(404, error.code, error.message)
+        except ConcurrencyConflict as error:
+            # Lost an ETag race with another writer even after re-reading: the caller may retry.
+            return error_response(409, error.code, error.message)
         except ConfigError as error:
             log.error("http.config_error", extra={"problems": list(error.problems)})
             return error_response(

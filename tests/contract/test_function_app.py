@@ -111,7 +111,7 @@ def test_bad_input_is_a_400_with_a_clear_body(
 
 
 def test_unknown_operation_is_a_404(ctx: AppContext) -> None:
-    from backup_triggers.blueprint import get_operation
+    from operations_api.blueprint import get_operation
 
     for operation_id in ("nope", "backup-20261121T010000000Z-abcdef"):
         answer = get_operation(
@@ -126,7 +126,7 @@ def test_unknown_operation_is_a_404(ctx: AppContext) -> None:
 
 
 def test_listing_validates_its_query(ctx: AppContext) -> None:
-    from backup_triggers.blueprint import list_operations
+    from operations_api.blueprint import list_operations
 
     bad = list_operations(
         request(
@@ -147,7 +147,7 @@ def test_listing_validates_its_query(ctx: AppContext) -> None:
 def test_an_unexpected_error_is_a_500_without_a_trace(
     ctx: AppContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from backup_triggers.blueprint import list_operations
+    from operations_api.blueprint import list_operations
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret internals")
