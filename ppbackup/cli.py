@@ -138,9 +138,10 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_simulator(args: argparse.Namespace) -> int:
-    from ppbackup.simulator import serve
+    from ppbackup.simulator import SimOptions, serve
 
-    serve(port=args.port, state_file=Path(args.state) if args.state else None, speed=args.speed)
+    serve(port=args.port, state_file=Path(args.state) if args.state else None, speed=args.speed,
+          options=SimOptions(system_backups=True))
     return EXIT_OK
 
 

@@ -38,14 +38,15 @@ def run_demo(*, keep_running: bool = False) -> int:
     from ppbackup.app_host import HOST_JSON, configure_logging
     from ppbackup.azurite import running_azurite
     from ppbackup.receiver import running_receiver
-    from ppbackup.simulator import run_simulator
+    from ppbackup.simulator import SimOptions, run_simulator
 
     configure_logging(level=int(os.environ.get("PPBACKUP_DEMO_LOG_LEVEL", "30")))
     heading("Starting Azurite, the Power Platform simulator and the notification receiver")
     with contextlib.ExitStack() as stack:
         azurite = stack.enter_context(running_azurite())
         say(f"Azurite queues+tables on 127.0.0.1:{azurite.queue_port}/{azurite.table_port}")
-        sim = stack.enter_context(run_simulator(port=0, speed=SPEED, populate=False))
+        sim = stack.enter_context(run_simulator(
+            port=0, speed=SPEED, populate=False, options=SimOptions(system_backups=True)))
         envs = sim.seed_default()
         say(f"Simulator on {sim.url}, {SPEED:.0f}x real time, tenant:")
         for name, env_id in envs.items():

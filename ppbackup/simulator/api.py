@@ -280,8 +280,8 @@ class PlatformApi:
 
     def list_backups(self, request: Request, params: dict[str, str]) -> Response:
         backups = self.state.list_backups(params["env"])
-        page, token = self._page(backups, lambda b: b.seq, request.param("continuationToken"),
-                                 descending=True)
+        page, token = self._page(backups, lambda b: b.list_key,
+                                 request.param("continuationToken"), descending=True)
         return Response(200, {
             "collection": [wire.backup_json(b, self.state.tenant_id) for b in page],
             "continuationToken": token,

@@ -99,6 +99,15 @@ class Backup:
     point: datetime
     expiry: datetime
     seq: int
+    system: bool = False
+    """The platform's own daily backup: listed, restorable, never deletable, not stored (derived
+    from the environment and the clock, see `SimState.system_backups`)."""
+
+    @property
+    def list_key(self) -> int:
+        """Newest-first order (backup point, then creation) as one keyset integer for paging."""
+        millis = int(self.point.timestamp() * 1000)
+        return (millis << 20) | (self.seq & 0xFFFFF)
 
 
 @dataclass(slots=True)

@@ -21,6 +21,10 @@ class SimOptions:
     """A restore point must be at least this old (a manual backup is restorable after ~10 min)."""
     sandbox_retention_days: int = 7
     production_retention_days: int = 28
+    system_backups: bool = False
+    """List the platform's own daily backups (kind System) beside the manual ones, one a day over
+    the retention window, as a real tenant does. Off by default so tests that count manual
+    backups stay focused; `ppbackup simulator` and the demo turn it on."""
 
     # --- lifecycle operation timing (simulated seconds) ----------------------------------------
     queued_seconds: float = 5.0

@@ -108,3 +108,13 @@ def admin_mode_window_problem(env: Environment, now: datetime) -> SimError | Non
             "this environment yet (recently restored).",
         )
     return None
+
+
+def system_backup_delete_problem() -> SimError:
+    """The platform's own backups cannot be deleted; only manual ones can (reference §3.2: the
+    admin center offers delete for manual backups only; the code is this simulator's own)."""
+    return bad_request(
+        "SystemBackupCannotBeDeleted",
+        "System backups are managed by the platform and cannot be deleted; only manual backups "
+        "can.",
+    )

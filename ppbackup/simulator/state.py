@@ -37,6 +37,7 @@ from ppbackup.simulator.model import (
 from ppbackup.simulator.options import SimOptions
 
 DEFAULT_TENANT_ID = "4a1d7e6c-2b3f-4c5d-8e9f-0a1b2c3d4e5f"
+_SYSTEM_BACKUPS = uuid.UUID("0f4c2b1e-9d7a-4e3b-8c6f-5a2d1e0b9c8d")  # namespace of their ids
 # Seeded/added environments exist "since long ago" so that restore points a few days back are
 # inside the window unless retention rules say otherwise.
 DEFAULT_ENVIRONMENT_AGE = timedelta(days=120)
@@ -219,13 +220,41 @@ class SimState:
     # ------------------------------------------------------------------ backups
 
     def list_backups(self, env_id: str) -> list[Backup]:
-        """Unexpired backups of `env_id`, newest first; expired ones are dropped for good."""
+        """Unexpired backups of `env_id`, manual (and system, if on), newest point first;
+        expired manual ones are dropped for good."""
         with self.lock:
             now = self.settle()
-            self.environment(env_id)
+            env = self.environment(env_id)
             self._purge_expired(now)
             found = [b for b in self.backups.values() if b.environment_id == env_id]
-            return sorted(found, key=lambda b: b.seq, reverse=True)
+            found += self.system_backups(env, now)
+            return sorted(found, key=lambda b: b.list_key, reverse=True)
+
+    def system_backups(self, env: Environment, now: datetime) -> list[Backup]:
+        """The platform's own backups: one a day over the retention window (reference §3.2:
+        system backups are listed beside manual ones; `createdBy.type` tells them apart).
+
+        Derived, not stored: each day's backup is at a fixed time of day per environment, its
+        id is stable (uuid5 of environment and day), and it exists from the earliest restorable
+        point (retention, environment creation, a Production -> Sandbox cut) up to now.
+        """
+        if not self.options.system_backups or env.is_default:
+            return []
+        earliest = self.restorable_from(env, now)
+        offset = timedelta(minutes=uuid.uuid5(_SYSTEM_BACKUPS, env.id).int % 240)
+        keep = timedelta(days=self.retention_days(env))
+        day = datetime.combine(earliest.date(), datetime.min.time(), tzinfo=earliest.tzinfo)
+        found: list[Backup] = []
+        while day + offset <= now:
+            point = day + offset
+            if point >= earliest:
+                found.append(Backup(
+                    id=str(uuid.uuid5(_SYSTEM_BACKUPS, f"{env.id}/{day.date().isoformat()}")),
+                    environment_id=env.id, label="", point=point, expiry=point + keep, seq=0,
+                    system=True,
+                ))
+            day += timedelta(days=1)
+        return found
 
     def _purge_expired(self, now: datetime) -> None:
         for backup_id in [b.id for b in self.backups.values() if b.expiry <= now]:
@@ -264,6 +293,9 @@ class SimState:
             self._purge_expired(now)
             backup = self.backups.get(backup_id)
             if backup is None or backup.environment_id != env_id:
+                env = self.environment(env_id)
+                if any(b.id == backup_id for b in self.system_backups(env, now)):
+                    _raise(rules.system_backup_delete_problem())
                 raise not_found("Backup", backup_id)
             del self.backups[backup_id]
 

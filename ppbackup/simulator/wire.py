@@ -40,6 +40,7 @@ REQUESTED_BY = {
     "type": "ServicePrincipal",
     "userId": "5f8e3c1a-7b2d-4e6f-9a0b-1c2d3e4f5a6b",
 }
+SYSTEM_CREATOR = {"displayName": "System", "type": "System"}
 
 _PP_STATUS = {
     OpState.NOT_STARTED: "Queued",
@@ -174,6 +175,15 @@ def restore_candidate(env: Environment) -> dict[str, Any]:
 
 
 def backup_json(backup: Backup, tenant_id: str) -> dict[str, Any]:
+    if backup.system:
+        # No label: the platform made it. `createdBy.type` "System" is how the list tells it
+        # from a manual backup (reference §3.2: scripts keep `createdBy.type -eq "User"`).
+        return {
+            "id": backup.id,
+            "backupPointDateTime": fmt_time(backup.point),
+            "backupExpiryDateTime": fmt_time(backup.expiry),
+            "createdBy": {**SYSTEM_CREATOR, "tenantId": tenant_id},
+        }
     return {
         "id": backup.id,
         "label": backup.label,
