@@ -136,13 +136,22 @@ class Environment:
 
 @dataclass(frozen=True, slots=True)
 class Backup:
-    """A manual backup: a label on a point in time (reference §3.2). Restore by `point`."""
+    """A backup: a point in time, labelled when manual (reference §3.2). Restore by `point`.
+
+    The list holds manual backups (a person's or this app's) and the platform's own daily
+    system backups; `createdBy.type` tells them apart.
+    """
 
     id: str
     label: str
     point: datetime
     expiry: datetime | None
     created_by_type: str | None
+
+    @property
+    def is_system(self) -> bool:
+        """Made by the platform: listed and restorable, but only manual backups can be deleted."""
+        return (self.created_by_type or "").lower() == "system"
 
     @classmethod
     def from_pp(cls, body: Mapping[str, Any]) -> Backup:

@@ -168,6 +168,33 @@ def test_delete_backup_already_gone_is_fine(make: Make) -> None:
     assert len(h.requests) == 1
 
 
+def test_a_retried_delete_whose_first_answer_was_lost_ends_on_404_as_done(make: Make) -> None:
+    h = make(
+        httpx.Response(503, headers={"Retry-After": "1"}),
+        httpx.Response(404, json={"errorDetail": {"code": "BackupNotFound"}}),
+    )
+    h.client.delete_backup(ENV, "b1")
+    assert [r.method for r in h.requests] == ["DELETE", "DELETE"]
+
+
+def test_deleting_a_system_backup_is_refused_as_the_platform_answers(make: Make) -> None:
+    h = make(httpx.Response(400, json={"errorDetail": {
+        "code": "SystemBackupCannotBeDeleted", "message": "System backups cannot be deleted."}}))
+    with pytest.raises(ValidationFailed) as raised:
+        h.client.delete_backup(ENV, "s1")
+    assert raised.value.error_code == "SystemBackupCannotBeDeleted"
+    assert len(h.requests) == 1  # a refusal is an answer, not retried
+
+
+def test_the_list_tells_system_backups_from_manual_ones(make: Make) -> None:
+    system = {"id": "s1", "backupPointDateTime": "2026-11-21T02:10:00Z",
+              "backupExpiryDateTime": "2026-12-19T02:10:00Z", "createdBy": {"type": "System"}}
+    h = make(httpx.Response(200, json={"collection": [BACKUP, system]}))
+    listed = h.client.list_backups(ENV)
+    assert [(b.id, b.label, b.is_system) for b in listed] == [("b1", "nightly", False),
+                                                              ("s1", "", True)]
+
+
 def test_delete_backup_refuses_an_id_that_would_change_the_path(make: Make) -> None:
     h = make()
     with pytest.raises(ValueError, match="backup id"):
