@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared import errors
-from shared.runtime import Backoff
+from shared.policy.backoff import Backoff
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ def after_platform_error(
             f"{error.message}",
         )
     if isinstance(error, errors.Busy):
-        delay = backoff.delay(attempt, error.retry_after)
+        delay = backoff.delay_at_least(attempt, error.retry_after)
         return RetryLater(
             delay,
             "The environment is busy with another lifecycle operation; "
@@ -46,14 +46,12 @@ def after_platform_error(
         )
     if isinstance(error, errors.Throttled):
         delay = backoff.delay(attempt, error.retry_after)
-        if error.retry_after is not None:
-            delay = float(error.retry_after)
         return RetryLater(
             delay, f"The platform is throttling requests; trying again in {delay:.0f}s."
         )
     if isinstance(error, errors.OutcomeUnknown):
         # The request may have been carried out. The next attempt first looks for the backup.
-        delay = min(backoff.delay(1), 30.0)
+        delay = min(backoff.backoff(1), 30.0)
         return RetryLater(
             delay,
             "The platform's answer was lost; checking in "
@@ -61,7 +59,7 @@ def after_platform_error(
             may_exist=True,
         )
     if isinstance(error, errors.Transient):
-        delay = backoff.delay(attempt, error.retry_after)
+        delay = backoff.delay_at_least(attempt, error.retry_after)
         return RetryLater(
             delay, f"The platform is unavailable ({error.message}); trying again in {delay:.0f}s."
         )

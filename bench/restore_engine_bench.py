@@ -45,6 +45,7 @@ from ppbackup.host import LocalHost
 from restore_orchestrator.config import EngineConfig
 from restore_orchestrator.intake import submit_restore
 from restore_orchestrator.runner import RunnerConfig, use_runner_config
+from shared.policy.backoff import Backoff
 from shared.power_platform import NoTokenProvider, PowerPlatformClient
 from shared.queue_names import MAX_DEQUEUE_COUNT, RESTORE_STEPS
 from shared.runtime import AppContext, use_context
@@ -159,7 +160,7 @@ def run_engine(storage: str, restores: int) -> tuple[int, float, Counter[str], d
         )
         # Operations end at once and say so with `Retry-After: 0`: no wait is worth a delay.
         engine = EngineConfig(
-            allow_production=settings.restore_allow_production, retry_after_floor_seconds=0.0,
+            allow_production=settings.restore_allow_production, backoff=Backoff(floor_seconds=0.0),
             poll_min_seconds=0.0, confirm_retry_seconds=0.0,
         )
         requests = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shared.runtime import Backoff
+from shared.policy.backoff import Backoff
 from shared.settings import ProductionAllowList, Settings
 
 
@@ -21,8 +21,6 @@ class EngineConfig:
     # Polling a long-running operation without Retry-After (docs/orchestrator.md, "Waiting").
     poll_min_seconds: float = 60.0
     poll_max_seconds: float = 900.0
-    # A Retry-After of 0 would spin; the platform never means "poll in a tight loop".
-    retry_after_floor_seconds: float = 1.0
 
     # One restore per target: how often a Queued restore looks at the lock again (the holder
     # also wakes the next one when it ends; this is the backstop).

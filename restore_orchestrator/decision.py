@@ -144,10 +144,10 @@ def backoff(
             work=replace(base, attempts=attempts),
         )
     retry_after = getattr(fault, "retry_after", None)
-    if isinstance(fault, Throttled) and retry_after is not None:
-        delay = float(retry_after)
-    else:
+    if isinstance(fault, Throttled):
         delay = config.backoff.delay(attempts, retry_after)
+    else:
+        delay = config.backoff.delay_at_least(attempts, retry_after)
     if isinstance(fault, Busy):
         reason = "another lifecycle operation is running on the environment"
     elif isinstance(fault, Throttled):

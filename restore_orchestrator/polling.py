@@ -1,6 +1,7 @@
 """When to look at a long-running platform operation again (docs/orchestrator.md, "Waiting").
 
-With `Retry-After`, exactly that. Without it, the interval follows the operation's stages:
+With `Retry-After`, exactly that, unless it names no wait (`0`, below the backoff's floor: a
+platform never means "poll in a tight loop"). Without it, the interval follows the stages:
 
 * Before the last stage the operation cannot finish successfully, so only stage changes are worth
   seeing: the interval grows with the time spent in the current stage (a quarter of it), from
@@ -38,8 +39,9 @@ def poll_delay(
     retry_after: float | None,
     config: EngineConfig,
 ) -> float:
-    if retry_after is not None:
-        return max(float(retry_after), config.retry_after_floor_seconds)
+    told = config.backoff.server_wait(retry_after)
+    if told is not None:
+        return told
     if not progress or progress[-1].total <= 0 or started_at is None:
         age = _seconds(now, started_at) if started_at is not None else 0.0
         return _clamp(age / _GROWTH, config)

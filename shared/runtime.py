@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from shared.operations import utcnow
+from shared.policy.backoff import Backoff
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -26,30 +27,13 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, slots=True)
-class Backoff:
-    """Waits for work the platform refused for now (busy environment, throttling, outages).
-
-    Delays grow `base * 2**attempt`, capped; a platform `Retry-After` wins when it is longer.
-    """
-
-    base_seconds: float = 15.0
-    cap_seconds: float = 600.0
-    max_attempts: int = 40
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        computed = min(self.cap_seconds, self.base_seconds * (2.0 ** max(0, attempt - 1)))
-        if retry_after is not None:
-            return max(float(retry_after), min(computed, self.cap_seconds))
-        return computed
-
-
-@dataclass(frozen=True, slots=True)
 class AppContext:
     settings: Settings
     platform: PowerPlatformClient
     history: HistoryStore
     queues: QueueSender
     clock: Callable[[], datetime] = utcnow
+    # Waits for work the platform refused for now (busy environment, throttling, outages).
     backoff: Backoff = field(default_factory=Backoff)
     # Simulated seconds per real second. The app's logic reasons in its own clock's seconds;
     # only delayed queue messages are converted to real time. 1.0 everywhere but in tests and

@@ -9,12 +9,13 @@ secret) and repeating it would only repeat the refusal.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 from typing import TypeAlias
+
+from shared.policy.backoff import Backoff
+from shared.policy.retry_after import parse_retry_after
 
 # Bounds of one event's delivery to one target: whichever is reached first ends the retries.
 MAX_ATTEMPTS = 12
@@ -22,16 +23,18 @@ MAX_AGE = timedelta(hours=24)
 # 30 s, 1, 2, 4, ... min, capped at 4 h: 12 attempts span about 12 hours, inside MAX_AGE.
 BASE_DELAY_SECONDS = 30.0
 MAX_DELAY_SECONDS = 4 * 3600.0
-# Jitter spreads retries of many events that failed together (an outage) so they do not return
-# together and trip Teams' four-requests-a-second throttle.
-JITTER = 0.2
-# Shortest wait honoured, so a `Retry-After: 0` loop cannot hammer a receiver.
-MIN_DELAY_SECONDS = 1.0
+# Jitter (+-20 %) spreads retries of many events that failed together (an outage) so they do not
+# return together and trip Teams' four-requests-a-second throttle.
+DELIVERY_BACKOFF = Backoff(
+    base_seconds=BASE_DELAY_SECONDS,
+    cap_seconds=MAX_DELAY_SECONDS,
+    max_attempts=MAX_ATTEMPTS,
+    jitter=(0.8, 1.2),
+)
 # How much of a response body is kept for a person to read (never the URL, never headers).
 MAX_REASON_CHARS = 200
 
 _LEGACY_FAILURE = re.compile(r"Webhook message delivery failed with error: .*?HTTP error (\d{3})")
-_SECONDS = re.compile(r"\s*(\d+(?:\.\d+)?)\s*")
 # An error body may echo the request URL, whose query carries the Workflows signature; such
 # text is kept out of history and logs.
 _URL_LIKE = re.compile(r"[a-z][a-z0-9+.-]*://\S+|\bsig=[^&\s\"']+", re.IGNORECASE)
@@ -86,28 +89,9 @@ def classify_transport_error(kind: str) -> Retryable:
     return Retryable(f"no answer ({kind})")
 
 
-def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date; None if absent
-    or unreadable (the caller then backs off on its own)."""
-    if value is None or not value.strip():
-        return None
-    match = _SECONDS.fullmatch(value)
-    if match is not None:
-        seconds = float(match.group(1))
-        return seconds if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # RFC 9110 dates are GMT; a zone-less one is read as such
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
-
-
 def backoff_seconds(attempts: int, *, jitter: float = 0.0) -> float:
     """The wait after `attempts` failed attempts (1 → 30 s), capped; `jitter` in [-1, 1]."""
-    base = min(MAX_DELAY_SECONDS, BASE_DELAY_SECONDS * 2.0 ** max(0, attempts - 1))
-    return max(MIN_DELAY_SECONDS, base * (1 + JITTER * max(-1.0, min(1.0, jitter))))
+    return DELIVERY_BACKOFF.backoff(attempts, draw=_draw(jitter))
 
 
 def next_delay(
@@ -126,13 +110,15 @@ def next_delay(
     """
     if attempts >= MAX_ATTEMPTS:
         return None
-    if verdict.retry_after is not None:
-        delay = max(MIN_DELAY_SECONDS, verdict.retry_after)
-    else:
-        delay = backoff_seconds(attempts, jitter=jitter)
+    delay = DELIVERY_BACKOFF.delay(attempts, verdict.retry_after, draw=_draw(jitter))
     if now + timedelta(seconds=delay) > first_attempt_at + MAX_AGE:
         return None
     return delay
+
+
+def _draw(jitter: float) -> float:
+    """This module's jitter in [-1, 1] as the backoff's draw in [0, 1]."""
+    return (jitter + 1.0) / 2.0
 
 
 def _retryable_status(status: int) -> bool:

@@ -6,7 +6,7 @@ Importing this package does not import msal or azure.identity; they load on the 
 from __future__ import annotations
 
 from shared.power_platform._recording import PlatformCall, recording_calls
-from shared.power_platform._retry import RetryPolicy, parse_retry_after
+from shared.power_platform._retry import RetryPolicy
 from shared.power_platform._time import parse_timestamp
 from shared.power_platform.auth import (
     ManagedIdentityTokenProvider,
@@ -42,7 +42,6 @@ __all__ = [
     "RestoreCandidate",
     "RetryPolicy",
     "TokenProvider",
-    "parse_retry_after",
     "parse_timestamp",
     "recording_calls",
     "scope_for_url",

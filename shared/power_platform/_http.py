@@ -24,9 +24,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from shared.errors import PowerPlatformError
+from shared.policy.retry_after import parse_retry_after
 from shared.power_platform._errors import CallContext, platform_error, request_id_from
 from shared.power_platform._recording import PlatformCall, record_call
-from shared.power_platform._retry import RetryPolicy, is_retryable_status, parse_retry_after
+from shared.power_platform._retry import RetryPolicy, is_retryable_status
 from shared.power_platform.auth import TokenProvider, scope_for_url
 
 logger = logging.getLogger(__name__)
@@ -217,7 +218,7 @@ class HttpCore:
 
     def _plan(self, attempt: int, started: float, retry_after: float | None) -> tuple[float, bool]:
         """(how long to wait before the next attempt, whether to give up instead)."""
-        wait = retry_after if retry_after is not None else self._retry.backoff(attempt)
+        wait = self._retry.wait(attempt, retry_after)
         elapsed = self._clock() - started
         give_up = (
             attempt >= self._retry.max_attempts or elapsed + wait > self._retry.max_total_seconds

@@ -1,16 +1,18 @@
-"""Retry policy and Retry-After parsing (wire page: errors, idempotency)."""
+"""The client's own resends: which answers may be resent, and its bounds (wire page: errors,
+idempotency). The waits come from the shared backoff (`shared.policy.backoff`)."""
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+
+from shared.policy.backoff import Backoff
 
 # Resent for idempotent calls (with every 5xx); 429 is resent for every call, the server refused it.
 _RETRYABLE_4XX = frozenset({408, 425, 429})
+# "Full-ish" jitter: each wait lies in [d/2, d], so a burst of refused calls spreads out.
+_JITTER = (0.5, 1.0)
 
 
 def is_retryable_status(status: int) -> bool:
@@ -35,35 +37,22 @@ class RetryPolicy:
             raise ValueError("max_attempts must be at least 1")
         if self.max_total_seconds < 0 or self.backoff_base_seconds < 0:
             raise ValueError("retry times must not be negative")
+        self.schedule()  # the backoff's own checks, at construction
+
+    def schedule(self) -> Backoff:
+        return Backoff(
+            base_seconds=self.backoff_base_seconds,
+            cap_seconds=self.backoff_max_seconds,
+            max_attempts=self.max_attempts,
+            jitter=_JITTER,
+        )
 
     def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Delay after failed attempt `attempt` (1-based): exponential, jittered in [d/2, d]."""
-        exponent = min(attempt - 1, 32)
-        delay = min(self.backoff_max_seconds, self.backoff_base_seconds * 2.0**exponent)
-        return delay / 2 + rand() * delay / 2
+        return self.schedule().backoff(attempt, draw=rand())
 
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After value: delta-seconds or an HTTP-date.
-
-    None when absent or unreadable; never negative (a date in the past means "now").
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    if text.isascii() and text.replace(".", "", 1).isdigit():
-        seconds = float(text)
-        return seconds if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        # RFC 9110 HTTP-dates are always GMT.
-        when = when.replace(tzinfo=UTC)
-    reference = now if now is not None else datetime.now(UTC)
-    return max(0.0, (when - reference).total_seconds())
+    def wait(
+        self, attempt: int, retry_after: float | None, rand: Callable[[], float] = random.random
+    ) -> float:
+        """Before resending: the server's Retry-After when it names a wait, else the backoff."""
+        return self.schedule().delay(attempt, retry_after, draw=rand())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backup_triggers.outcomes import GiveUp, attempts_exhausted
-from shared.runtime import Backoff
+from shared.policy.backoff import Backoff
 
 
 def test_attempts_are_bounded_whatever_the_answers() -> None:

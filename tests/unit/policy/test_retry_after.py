@@ -1,3 +1,5 @@
+"""Reading `Retry-After`: delta-seconds or an HTTP-date, never a negative wait."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -7,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.power_platform import RetryPolicy, parse_retry_after
+from shared.policy.retry_after import parse_retry_after
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
 
@@ -20,14 +22,18 @@ NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
         (" 30 ", 30.0),
         ("1.5", 1.5),
         ("Sat, 21 Nov 2026 12:00:45 GMT", 45.0),
+        # A zone-less date is GMT, as RFC 9110 says every HTTP-date is.
+        ("Sat, 21 Nov 2026 12:02:00", 120.0),
         # A date in the past means "now", never a negative wait.
         ("Sat, 21 Nov 2026 11:00:00 GMT", 0.0),
         (None, None),
         ("", None),
+        ("   ", None),
         ("soon", None),
         ("-5", None),
         ("1e3", None),
         ("PT10S", None),
+        ("٣", None),  # a non-ASCII digit is not delta-seconds
     ],
 )
 def test_parse_retry_after_examples(value: str | None, expected: float | None) -> None:
@@ -49,17 +55,3 @@ def test_http_dates_give_the_seconds_until_then(seconds: int) -> None:
 def test_any_text_is_either_unreadable_or_a_non_negative_wait(text: str) -> None:
     result = parse_retry_after(text, now=NOW)
     assert result is None or result >= 0.0
-
-
-@given(st.integers(min_value=1, max_value=50))
-def test_backoff_is_jittered_within_half_to_full_capped_delay(attempt: int) -> None:
-    policy = RetryPolicy(backoff_base_seconds=1.0, backoff_max_seconds=8.0)
-    full = min(8.0, 2.0 ** (attempt - 1))
-    assert policy.backoff(attempt, rand=lambda: 0.0) == pytest.approx(full / 2)
-    assert policy.backoff(attempt, rand=lambda: 1.0) == pytest.approx(full)
-    assert full / 2 <= policy.backoff(attempt) <= full
-
-
-def test_policy_rejects_nonsense() -> None:
-    with pytest.raises(ValueError, match="max_attempts"):
-        RetryPolicy(max_attempts=0)

@@ -1,0 +1,3 @@
+from tests.unit.power_platform.conftest import make
+
+__all__ = ["make"]
