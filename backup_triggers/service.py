@@ -150,7 +150,8 @@ def run_backup_round(ctx: AppContext, *, fired_at: datetime) -> RoundResult:
     ]
     # Names for history and notifications; a backup itself never learns its environment's name.
     ctx.history.remember_environment_names(
-        (e.environment_id, e.display_name) for e in environments if e.display_name
+        (e.environment_id, e.display_name, e.environment_type)
+        for e in environments if e.display_name
     )
     planned, notes = rounds.plan_round(
         environments, ctx.settings.backup_scope, ctx.settings.backup_label_template, slot

@@ -90,7 +90,7 @@ def run_alert_checks(ctx: AppContext) -> AlertReport:
 
 def _check_still_sandbox(ctx: AppContext, store: NotificationStore, now: datetime) -> list[str]:
     emitted = []
-    for suspect in sandbox_suspects(_recent_restores(ctx, now), now):
+    for suspect in sandbox_suspects(recent_restores(ctx, now), now):
         op = suspect.operation
         try:
             environment = ctx.platform.get_environment(op.environment_id)
@@ -104,7 +104,7 @@ def _check_still_sandbox(ctx: AppContext, store: NotificationStore, now: datetim
     return emitted
 
 
-def _recent_restores(ctx: AppContext, now: datetime) -> Iterator[Operation]:
+def recent_restores(ctx: AppContext, now: datetime) -> Iterator[Operation]:
     """Restores created within the lookback, newest first (the listing's order)."""
     cutoff = now - RESTORE_LOOKBACK
     continuation: str | None = None

@@ -53,7 +53,7 @@ from shared.storage.active import ActiveEntry, ActiveIndex
 from shared.storage.calls import CallLog
 from shared.storage.connection import table_service
 from shared.storage.coordination import EnvironmentLocks, RequestClaims
-from shared.storage.directory import EnvironmentDirectory
+from shared.storage.directory import EnvironmentDirectory, KnownEnvironment
 from shared.storage.entities import entity_internal, entity_operation, operation_entity, plain
 from shared.storage.keys import (
     decode_continuation,
@@ -324,8 +324,14 @@ class HistoryStore:
     def list_calls(self, operation_id: str) -> builtins.list[dict[str, Any]]:
         return self._calls.list(operation_id)
 
-    def remember_environment_names(self, names: Iterable[tuple[str, str]]) -> int:
+    def remember_environment_names(
+        self, names: Iterable[tuple[str, str] | tuple[str, str, str | None]]
+    ) -> int:
+        """Remember (environment id, display name[, environment type]) from a listing."""
         return self._directory.remember(names)
+
+    def known_environments(self) -> builtins.list[KnownEnvironment]:
+        return self._directory.list()
 
     def environment_name(self, environment_id: str) -> str | None:
         return self._directory.name_of(environment_id)

@@ -1,0 +1,158 @@
+"""The status page in a real browser, against the local host, Azurite and the simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from backup_triggers.service import run_backup_round
+from shared.operations import OperationKind, OperationStatus
+from tests.browser.conftest import PHONE, SCREENSHOTS
+from tests.integration.restore.conftest import Stack, restore_body
+
+HOSTILE = '<img src=x onerror="window.__pwned=1"><b>Release 4.2</b> & "quotes"'
+WAIT_MS = 90_000
+
+
+def tenant(stack: Stack) -> tuple[str, str]:
+    """Two Production environments, each with one succeeded timer backup."""
+    prod = stack.add_env("Contoso Prod")
+    other = stack.add_env("Fabrikam Prod")
+    run_backup_round(stack.ctx, fired_at=stack.ctx.clock())
+    for env in (prod, other):
+        stack.wait_for(lambda env=env: bool(stack.ctx.history.list(
+            environment_id=env, kind=OperationKind.BACKUP, status=OperationStatus.SUCCEEDED,
+        ).items))
+    return prod, other
+
+
+def open_page(page: Any, stack: Stack, fragment: str = "") -> None:
+    page.goto(f"{stack.host.http_url}/api/ui?poll=500{fragment}")
+    page.wait_for_selector("#environments tbody tr[data-environment-id]", timeout=WAIT_MS)
+
+
+def row_ids(page: Any) -> list[str]:
+    return list(page.eval_on_selector_all(
+        "#history tbody tr[data-operation-id]", "rows => rows.map(r => r.dataset.operationId)"))
+
+
+def wait_history(page: Any, field: str, value: str) -> None:
+    """Wait until the history shows rows, each with `data-<field>` equal to `value`."""
+    page.wait_for_function(
+        "([field, value]) => { const rows = [...document.querySelectorAll("
+        "'#history tbody tr[data-operation-id]')];"
+        " return rows.length > 0 && rows.every(r => r.dataset[field] === value); }",
+        arg=[field, value], timeout=WAIT_MS,
+    )
+
+
+def test_a_running_restore_moves_on_screen_without_a_reload(
+    make_stack: Callable[..., Stack], page: Any,
+) -> None:
+    stack = make_stack(speed=600.0)
+    prod, _ = tenant(stack)
+    operation_id = stack.submit(restore_body(
+        prod, latest=True, confirmProduction="Contoso Prod", requestedBy="maria@contoso.com",
+        reason="Bad data import in release 4.2",
+    ))
+    open_page(page, stack)
+    page.evaluate("window.__sameDocument = true")
+    card = f'#running article[data-operation-id="{operation_id}"]'
+
+    page.wait_for_selector(f'{card} li[data-step="restore"][data-status="Running"]',
+                           timeout=WAIT_MS)
+    assert page.get_attribute(f'{card} li[data-step="validate"]', "data-status") == "Succeeded"
+    assert page.get_attribute(f'{card} li[data-step="switch_to_sandbox"]',
+                              "data-status") == "Succeeded"
+    assert page.get_attribute(f'{card} li[data-step="switch_to_production"]',
+                              "data-status") == "Pending"
+    page.screenshot(path=str(SCREENSHOTS / "status-page-restore-running.png"), full_page=True)
+
+    # It moves on by itself: the card leaves "Running now" and the history shows the outcome.
+    page.wait_for_selector(f'#history tr[data-operation-id="{operation_id}"]'
+                           '[data-status="Succeeded"]', timeout=WAIT_MS)
+    page.wait_for_selector(card, state="detached", timeout=WAIT_MS)
+    assert page.evaluate("window.__sameDocument") is True  # never reloaded
+
+
+def test_history_filters_the_operation_view_and_hostile_text(
+    make_stack: Callable[..., Stack], page: Any,
+) -> None:
+    stack = make_stack()
+    prod, other = tenant(stack)
+    response = stack.http.post("/api/backups", json={
+        "environmentId": prod, "label": HOSTILE, "requestedBy": "release pipeline"})
+    assert response.status_code == 202, response.text
+    hostile_backup = response.json()["operationId"]
+    stack.sim.set_faults(fail_next={"Restore": 1})
+    failed = stack.submit(restore_body(prod, latest=True, confirmProduction="Contoso Prod",
+                                       safetyBackup=False, requestedBy="maria@contoso.com"))
+    assert stack.wait_ended(failed)["status"] == "Failed"
+    stack.wait_for(lambda: stack.operation(hostile_backup).operation.status.terminal)
+    # A day before the backups expire: the page highlights them and raises the alert.
+    stack.sim.advance(27.5 * 24 * 3600)
+
+    open_page(page, stack)
+
+    # Hostile text is shown as text: no element made of it, no script run.
+    row = page.locator(f'#history tr[data-operation-id="{hostile_backup}"]')
+    row.wait_for(timeout=WAIT_MS)
+    assert HOSTILE in row.inner_text()
+    assert page.locator("#history img, #history tbody b, #environments img").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    # Expiring backups are highlighted, and an alert is open for each environment.
+    page.wait_for_selector("#environments tr.expiring", timeout=WAIT_MS)
+    alerts = page.locator('#alerts li[data-alert="backup_expiring"]')
+    assert alerts.count() == 2
+    page.screenshot(path=str(SCREENSHOTS / "status-page-laptop.png"), full_page=True)
+
+    # Filters narrow the history: kind, then status, environment, and time.
+    everything = set(row_ids(page))
+    assert {hostile_backup, failed} <= everything
+    page.select_option("#f-kind", "restore")
+    page.click("#filters button[type=submit]")
+    wait_history(page, "kind", "restore")
+    assert failed in row_ids(page)
+    assert hostile_backup not in row_ids(page)
+    page.select_option("#f-kind", "")
+    page.select_option("#f-status", "Failed")
+    page.click("#filters button[type=submit]")
+    wait_history(page, "status", "Failed")
+    assert row_ids(page) == [failed]
+    page.select_option("#f-status", "")
+    page.select_option("#f-env", other)
+    page.click("#filters button[type=submit]")
+    wait_history(page, "environmentId", other)
+    assert failed not in row_ids(page)
+    page.select_option("#f-env", "")
+    page.fill("#f-to", "2000-01-01T00:00")
+    page.click("#filters button[type=submit]")
+    page.wait_for_function(
+        "() => !document.querySelector('#history tbody tr[data-operation-id]')", timeout=WAIT_MS)
+    page.click("#filters button[type=reset]")
+    page.wait_for_selector(f'#history tr[data-operation-id="{failed}"]', timeout=WAIT_MS)
+
+    # One operation in full, opened with the keyboard: its error and what to do next.
+    page.locator(f'#history tr[data-operation-id="{failed}"] a').focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f'#detail[data-operation-id="{failed}"][data-status="Failed"]',
+                           timeout=WAIT_MS)
+    assert page.evaluate("document.activeElement.id") == "detail-title"
+    record = stack.record(failed)
+    assert record["error"]["message"] in page.inner_text("#detail-error-text")
+    advice = page.locator("#detail-next-steps li")
+    assert advice.count() >= 1
+    assert "ppbackup status " + failed in page.inner_text("#detail-next-steps")
+    assert page.get_attribute('#detail-steps tr[data-step="restore"]', "data-status") == "Failed"
+    assert page.get_attribute('#detail-steps tr[data-step="switch_to_production"]',
+                              "data-status") == "Succeeded"
+    page.screenshot(path=str(SCREENSHOTS / "status-page-operation.png"), full_page=True)
+
+    page.set_viewport_size(PHONE)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(SCREENSHOTS / "status-page-phone-operation.png"))
+    page.click("#detail-close")
+    page.wait_for_selector("#detail", state="hidden")
+    page.screenshot(path=str(SCREENSHOTS / "status-page-phone.png"))
+    # At phone width nothing is wider than the screen but the tables' own scrolling boxes.
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

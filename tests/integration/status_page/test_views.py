@@ -1,0 +1,52 @@
+"""The JSON the page reads, through the keyed API routes of the local host."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from backup_triggers.service import run_backup_round
+from shared.operations import OperationKind, OperationStatus
+from tests.integration.restore.conftest import Stack, restore_body
+
+
+def test_environments_alerts_running_and_next_steps(make_stack: Callable[..., Stack]) -> None:
+    stack = make_stack()
+    prod = stack.add_env("Contoso <Prod>")
+    stack.add_env("Contoso UAT", type="Sandbox")
+    assert stack.http.get("/api/environments").json()["environments"] == []
+
+    run_backup_round(stack.ctx, fired_at=stack.ctx.clock())
+    stack.wait_for(lambda: bool(stack.ctx.history.list(
+        environment_id=prod, kind=OperationKind.BACKUP, status=OperationStatus.SUCCEEDED).items))
+
+    rows = stack.http.get("/api/environments").json()["environments"]
+    assert [(r["environmentId"], r["environmentName"], r["environmentType"]) for r in rows] == [
+        (prod, "Contoso <Prod>", "Production")]  # the Sandbox is not in the default scope
+    newest = rows[0]["newestBackup"]
+    assert newest["expiry"] == "ok"
+    assert newest["label"].startswith("Pre-update ")
+    assert stack.http.get("/api/alerts").json()["alerts"] == []
+
+    stack.sim.set_faults(fail_next={"Restore": 1})
+    failed = stack.submit(restore_body(prod, latest=True, confirmProduction="Contoso <Prod>",
+                                       safetyBackup=False))
+    stack.wait_for(lambda: any(
+        o["operationId"] == failed
+        for o in stack.http.get("/api/active-operations").json()["operations"]))
+    record = stack.wait_ended(failed)
+    assert record["status"] == "Failed"
+    assert all(o["operationId"] != failed
+               for o in stack.http.get("/api/active-operations").json()["operations"])
+    steps = stack.http.get(f"/api/operations/{failed}/next-steps").json()
+    assert steps["operationId"] == failed
+    assert any(f"ppbackup status {failed}" in step for step in steps["nextSteps"])
+    missing = stack.http.get("/api/operations/restore-nope/next-steps")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"]
+
+    stack.sim.advance(27.5 * 24 * 3600)  # a day before the newest backup expires
+    assert stack.http.get("/api/environments").json()["environments"][0][
+        "newestBackup"]["expiry"] == "expiring"
+    alerts = stack.http.get("/api/alerts").json()["alerts"]
+    assert [(a["type"], a["environmentId"]) for a in alerts] == [("backup_expiring", prod)]
+    assert alerts[0]["nextSteps"]
