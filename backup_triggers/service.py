@@ -17,7 +17,7 @@ from typing import Any
 
 from backup_triggers import outcomes, rounds
 from shared import errors
-from shared.intake import admit, record_rejected
+from shared.intake import admit, read_intake_message, request_key
 from shared.notifications import rounds as notification_rounds
 from shared.notifications.outbox import announce
 from shared.operations import (
@@ -61,10 +61,6 @@ class RoundResult:
 # ----------------------------------------------------------------------------------------- intake
 
 
-def request_key(request_id: str | None) -> str | None:
-    return f"backup:{request_id}" if request_id else None
-
-
 def submit_backup(
     ctx: AppContext,
     request: BackupRequest,
@@ -83,24 +79,14 @@ def handle_backup_message(
     ctx: AppContext, body: bytes | str, *, message_id: str, dequeue_count: int
 ) -> None:
     """`backup-requests`: validate, admit once, and make the first attempt right away."""
-    fallback_key = f"queue:{BACKUP_REQUESTS}:{message_id}"
-    try:
-        raw = decode_message_body(body)
-    except ValueError as error:
-        record_rejected(
-            ctx,
-            OperationKind.BACKUP,
-            errors.RequestInvalid("InvalidJson", str(error)),
-            None,
-            dedup_key=fallback_key,
-        )
-        return
-    try:
-        request = parse_backup_request(raw)
-    except errors.RequestInvalid as error:
-        record_rejected(ctx, OperationKind.BACKUP, error, raw, dedup_key=fallback_key)
-        return
-    stored, _ = _admit(ctx, request, dedup_key=request_key(request.request_id) or fallback_key)
+    read = read_intake_message(
+        ctx, OperationKind.BACKUP, body, parse_backup_request,
+        queue=BACKUP_REQUESTS, message_id=message_id,
+    )
+    if read is None:
+        return  # recorded as Rejected
+    request, key = read
+    stored, _ = _admit(ctx, request, dedup_key=key)
     _run_guarded(ctx, stored.operation.operation_id, dequeue_count)
 
 
@@ -135,7 +121,9 @@ def _admit(
         request_id=request.request_id,
         options=options or {},
     )
-    return admit(ctx, candidate, dedup_key=dedup_key or request_key(request.request_id))
+    return admit(
+        ctx, candidate, dedup_key=dedup_key or request_key(OperationKind.BACKUP, request.request_id)
+    )
 
 
 # ------------------------------------------------------------------------------------------ timer

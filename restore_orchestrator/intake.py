@@ -21,7 +21,7 @@ from restore_orchestrator.phases import CANCELLABLE, Phase
 from restore_orchestrator.record import SetOption, apply_changes
 from restore_orchestrator.state import Request, RestoreState, Selector
 from shared import errors
-from shared.intake import admit, record_rejected
+from shared.intake import admit, read_intake_message, request_key
 from shared.notifications.outbox import announce
 from shared.operations import (
     Operation,
@@ -34,16 +34,11 @@ from shared.operations import (
 from shared.queue_names import RESTORE_REQUESTS
 from shared.runtime import AppContext
 from shared.storage.history import StoredOperation
-from shared.storage.queues import decode_message_body
 from shared.validation import RestoreRequest, parse_restore_request
 
 log = logging.getLogger(__name__)
 
 _CANCEL_ROUNDS = 5
-
-
-def request_key(request_id: str | None) -> str | None:
-    return f"restore:{request_id}" if request_id else None
 
 
 # --- submitting ---------------------------------------------------------------------------------
@@ -68,10 +63,8 @@ def submit_restore(
         options=_options(request),
     )
     state = initial_state(candidate.operation_id, request)
-    stored, created = admit(
-        ctx, candidate, dedup_key=dedup_key or request_key(request.request_id),
-        internal=state.to_json(),
-    )
+    key = dedup_key or request_key(OperationKind.RESTORE, request.request_id)
+    stored, created = admit(ctx, candidate, dedup_key=key, internal=state.to_json())
     stored = _own_state(ctx, stored, request) if created else stored
     operation = stored.operation
     if operation.status is OperationStatus.QUEUED:
@@ -100,24 +93,16 @@ def submit_restore(
 
 def handle_restore_message(
     ctx: AppContext, body: bytes | str, *, message_id: str
-) -> Operation:
+) -> Operation | None:
     """`restore-requests`: an invalid message is recorded as Rejected and never retried."""
-    fallback_key = f"queue:{RESTORE_REQUESTS}:{message_id}"
-    try:
-        raw = decode_message_body(body)
-    except ValueError as error:
-        return record_rejected(
-            ctx, OperationKind.RESTORE, errors.RequestInvalid("InvalidJson", str(error)), None,
-            dedup_key=fallback_key,
-        ).operation
-    try:
-        request = parse_restore_request(raw)
-    except errors.RequestInvalid as error:
-        return record_rejected(
-            ctx, OperationKind.RESTORE, error, raw,
-            dedup_key=request_key(_raw_request_id(raw)) or fallback_key,
-        ).operation
-    return submit_restore(ctx, request, dedup_key=request_key(request.request_id) or fallback_key)
+    read = read_intake_message(
+        ctx, OperationKind.RESTORE, body, parse_restore_request,
+        queue=RESTORE_REQUESTS, message_id=message_id,
+    )
+    if read is None:
+        return None  # recorded as Rejected
+    request, key = read
+    return submit_restore(ctx, request, dedup_key=key)
 
 
 def initial_state(operation_id: str, request: RestoreRequest) -> RestoreState:
@@ -160,11 +145,6 @@ def _own_state(
         return stored
     state = initial_state(operation_id, request)
     return ctx.history.update(stored, stored.operation, internal=state.to_json())
-
-
-def _raw_request_id(raw: object) -> str | None:
-    value = raw.get("requestId") if isinstance(raw, dict) else None
-    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 # --- cancelling ---------------------------------------------------------------------------------

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import OperationNotFound, RequestInvalid
+from shared.inputs import is_guid, quote
 from shared.operations import OperationKind, operation_id_instant
 from shared.runtime import AppContext
-from shared.validation import is_guid
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+_LIMIT = re.compile(r"[0-9]{1,4}")
 _QUERY_FIELDS = frozenset({"environmentId", "kind", "limit", "continuationToken", "code"})
 
 
@@ -27,8 +29,8 @@ class ListingQuery:
 def parse_listing_query(params: Mapping[str, str]) -> ListingQuery:
     problems: dict[str, str] = {}
     # `code` is the function key Azure passes along in the query string; it is not ours to judge.
-    for name in sorted(set(params) - _QUERY_FIELDS):
-        problems[name] = (
+    for name in sorted(set(params) - _QUERY_FIELDS)[:5]:
+        problems[quote(name)[1:-1]] = (
             "unknown query parameter; use environmentId, kind, limit, continuationToken"
         )
     environment_id = (params.get("environmentId") or "").strip() or None
@@ -40,11 +42,12 @@ def parse_listing_query(params: Mapping[str, str]) -> ListingQuery:
         try:
             kind = OperationKind(raw_kind)
         except ValueError:
-            problems["kind"] = "must be backup or restore"
+            problems["kind"] = f"must be one of {', '.join(k.value for k in OperationKind)}"
     limit = DEFAULT_LIMIT
     raw_limit = params.get("limit")
     if raw_limit:
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+        if not _LIMIT.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= MAX_LIMIT:
             problems["limit"] = f"must be a whole number from 1 to {MAX_LIMIT}"
         else:
             limit = int(raw_limit)

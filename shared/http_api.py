@@ -16,7 +16,22 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.errors import ConcurrencyConflict, ConfigError, OperationNotFound, RequestInvalid
+from shared.errors import (
+    BackupNotFound,
+    Busy,
+    ConcurrencyConflict,
+    ConfigError,
+    NotFound,
+    OperationNotFound,
+    OutcomeUnknown,
+    PowerPlatformError,
+    RequestInvalid,
+    RequestRefused,
+    Throttled,
+    Transient,
+    ValidationFailed,
+)
+from shared.inputs import TOO_LARGE_CODE, decode_json
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +60,8 @@ def error_response(
 
 
 def read_json(req: func.HttpRequest) -> object:
-    body = req.get_body()
-    if not body:
-        raise RequestInvalid("InvalidJson", "The request body is empty; send a JSON object.")
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RequestInvalid(
-            "InvalidJson", f"The request body is not valid JSON: {error}"
-        ) from error
+    """The body's JSON document, within the limits of `shared.inputs` (413 past the size)."""
+    return decode_json(req.get_body(), what="request body")
 
 
 def handles_errors(handler: Handler) -> Handler:
@@ -64,12 +72,17 @@ def handles_errors(handler: Handler) -> Handler:
         try:
             return handler(req)
         except RequestInvalid as error:
-            return error_response(400, error.code, error.message, error.fields)
-        except OperationNotFound as error:
+            status = 413 if error.code == TOO_LARGE_CODE else 400
+            return error_response(status, error.code, error.message, error.fields)
+        except (OperationNotFound, BackupNotFound) as error:
             return error_response(404, error.code, error.message)
         except ConcurrencyConflict as error:
             # Lost an ETag race with another writer even after re-reading: the caller may retry.
             return error_response(409, error.code, error.message)
+        except RequestRefused as error:
+            return error_response(409, error.code, error.message)
+        except PowerPlatformError as error:
+            return platform_error_response(error)
         except ConfigError as error:
             log.error("http.config_error", extra={"problems": list(error.problems)})
             return error_response(
@@ -83,6 +96,22 @@ def handles_errors(handler: Handler) -> Handler:
             )
 
     return wrapper
+
+
+def platform_error_response(error: PowerPlatformError) -> func.HttpResponse:
+    """A route that asks the platform synchronously: what it answered, as the caller can act on
+    it (503 + Retry-After when waiting helps, 502 when the platform refused the app itself)."""
+    log.warning("http.platform_error", extra={"code": error.code, "status": error.status,
+                                               "requestId": error.request_id})
+    if isinstance(error, NotFound):
+        return error_response(404, error.code, error.message)
+    if isinstance(error, ValidationFailed):
+        return error_response(409, error.error_code or error.code, error.message)
+    if isinstance(error, Throttled | Busy | Transient | OutcomeUnknown):
+        answer = error_response(503, error.code, error.message)
+        answer.headers["Retry-After"] = str(max(1, round(error.retry_after or 30)))
+        return answer
+    return error_response(502, error.code, error.message)
 
 
 def status_url(req: func.HttpRequest, operation_id: str) -> str:

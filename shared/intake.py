@@ -12,10 +12,12 @@ work messages are harmless), and the watchdog finds it overdue if no retry ever 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from shared.errors import ConcurrencyConflict, OperationNotFound, RequestInvalid
+from shared.inputs import decode_json, parse_guid, parse_text, usable_request_id
 from shared.notifications.outbox import announce
 from shared.operations import (
     Operation,
@@ -27,9 +29,18 @@ from shared.operations import (
 )
 from shared.runtime import AppContext
 from shared.storage.history import StoredOperation
-from shared.validation import is_guid
+from shared.validation import MAX_LABEL
 
 log = logging.getLogger(__name__)
+
+
+
+class _Request(Protocol):
+    @property
+    def request_id(self) -> str | None: ...
+
+
+R = TypeVar("R", bound=_Request)
 
 
 def admit(
@@ -54,6 +65,38 @@ def admit(
         return ctx.history.get(candidate.operation_id), False
 
 
+def request_key(kind: OperationKind, request_id: str | None) -> str | None:
+    """The idempotency key of a request id: the same id twice is one operation of its kind."""
+    return f"{kind.value}:{request_id}" if request_id else None
+
+
+def read_intake_message(
+    ctx: AppContext,
+    kind: OperationKind,
+    body: bytes | str,
+    parse: Callable[[object], R],
+    *,
+    queue: str,
+    message_id: str,
+) -> tuple[R, str] | None:
+    """The request in an intake queue message and the key to admit it under; None when it is
+    not a valid request, which is then on record as `Rejected` (and the message may go).
+
+    Keyed by the request's id when it carries a usable one, so a pipeline finds its rejected
+    request by it, and a second delivery or a resend is one record; by the message id otherwise.
+    """
+    fallback_key = f"queue:{queue}:{message_id}"
+    raw: object = None
+    try:
+        raw = decode_json(body, what=f"{kind.value} request", base64_fallback=True)
+        request = parse(raw)
+    except RequestInvalid as error:
+        key = request_key(kind, usable_request_id(raw)) or fallback_key
+        record_rejected(ctx, kind, error, raw, dedup_key=key)
+        return None
+    return request, request_key(kind, request.request_id) or fallback_key
+
+
 def record_rejected(
     ctx: AppContext,
     kind: OperationKind,
@@ -62,19 +105,22 @@ def record_rejected(
     *,
     dedup_key: str | None,
 ) -> StoredOperation:
-    """Keep an invalid request in history as `Rejected`, with the reason a person can act on."""
+    """Keep an invalid request in history as `Rejected`, with the reason a person can act on.
+
+    Only the fields that pass their own parser are copied onto the record: the rest of an
+    invalid request is caller text that must not reach storage (it is named in the reason).
+    """
     fields: dict[str, Any] = raw if isinstance(raw, dict) else {}
     env_field = "environmentId" if kind is OperationKind.BACKUP else "targetEnvironmentId"
-    environment_id = _text(fields.get(env_field))
     now = ctx.clock()
     operation = new_operation(
         kind,
-        environment_id.lower() if environment_id and is_guid(environment_id) else "",
+        _lenient(parse_guid, fields.get(env_field)) or "",
         now,
         label=_text(fields.get("label") or fields.get("backupLabel")),
         requested_by=_text(fields.get("requestedBy")),
         reason=_text(fields.get("reason")),
-        request_id=_text(fields.get("requestId")),
+        request_id=usable_request_id(fields),
     )
     detail = error.message
     if error.fields:
@@ -93,6 +139,13 @@ def record_rejected(
 
 
 def _text(value: object) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return value.strip()[:200]
-    return None
+    """Cut rather than dropped: a long label still tells a person which request this was."""
+    cut = value.strip()[:MAX_LABEL] if isinstance(value, str) else value
+    return _lenient(lambda v: parse_text(v, max_length=MAX_LABEL), cut)
+
+
+def _lenient(parse: Callable[[object], str | None], value: object) -> str | None:
+    try:
+        return parse(value)
+    except ValueError:
+        return None

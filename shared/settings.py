@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import urlsplit
 
 from shared.errors import ConfigError
+from shared.inputs import is_guid
 
 DEFAULT_PP_API_URL = "https://api.powerplatform.com"
 DEFAULT_PP_BAP_URL = "https://api.bap.microsoft.com"
@@ -150,7 +150,7 @@ class Settings:
         cert_path = get("PP_CLIENT_CERTIFICATE_PATH")
         cert_password = get("PP_CLIENT_CERTIFICATE_PASSWORD")
         for name, value in (("PP_TENANT_ID", tenant_id), ("PP_CLIENT_ID", client_id)):
-            if value is not None and not _is_guid(value):
+            if value is not None and not is_guid(value):
                 problems.append(f"{name} must be a GUID; got a value of {len(value)} characters")
         if auth_mode in (AuthMode.CLIENT_SECRET, AuthMode.CERTIFICATE):
             if tenant_id is None:
@@ -260,7 +260,7 @@ def parse_backup_scope(raw: str, problems: list[str]) -> BackupScope:
                 )
             else:
                 types.add(match)
-        elif _is_guid(item):
+        elif is_guid(item):
             ids.add(item.lower())
         else:
             problems.append(
@@ -280,21 +280,13 @@ def parse_allow_list(raw: str, problems: list[str]) -> ProductionAllowList:
             continue
         if item == "*":
             everything = True
-        elif _is_guid(item):
+        elif is_guid(item):
             ids.add(item.lower())
         else:
             problems.append(
                 f"RESTORE_ALLOW_PRODUCTION entry {item!r} is not an environment id (GUID) or '*'"
             )
     return ProductionAllowList(frozenset(ids), everything)
-
-
-def _is_guid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return len(value) == 36
 
 
 def is_loopback_url(url: str) -> bool:

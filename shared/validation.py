@@ -7,26 +7,30 @@ as `lable` must not silently produce an unlabeled backup).
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from shared.errors import RequestInvalid
+from shared.inputs import (
+    json_type,
+    parse_guid,
+    parse_request_id,
+    parse_text,
+    parse_timestamp,
+    quote,
+)
 
 MAX_LABEL = 200
 MAX_NOTES = 2000
 MAX_REASON = 2000
 MAX_REQUESTED_BY = 256
-MAX_REQUEST_ID = 200
 MAX_BACKUP_ID = 200
 MAX_CONFIRMATION = 256
-
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
-)
+# Unknown fields named in one refusal; the rest are counted (a hostile body can hold thousands,
+# and the refusal is kept in history, whose rows have a size limit).
+_UNKNOWN_NAMED = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,30 +75,38 @@ class _Fields:
     def __init__(self, data: Mapping[str, Any], allowed: frozenset[str]) -> None:
         self.data = data
         self.problems: dict[str, str] = {}
-        for name in sorted(set(data) - allowed):
-            self.problems[name] = f"unknown field; allowed fields are {', '.join(sorted(allowed))}"
+        unknown = sorted(set(data) - allowed)
+        for name in unknown[:_UNKNOWN_NAMED]:
+            self.problems[quote(name)[1:-1]] = (
+                f"unknown field; allowed fields are {', '.join(sorted(allowed))}"
+            )
+        if len(unknown) > _UNKNOWN_NAMED:
+            self.problems["(more)"] = f"{len(unknown) - _UNKNOWN_NAMED} more unknown fields"
 
-    def string(self, name: str, *, required: bool = False, max_length: int) -> str | None:
+    def string(
+        self, name: str, *, required: bool = False, max_length: int, multiline: bool = False
+    ) -> str | None:
+        value = self.data.get(name)
+        text: str | None = None
+        if value is not None:
+            try:
+                text = parse_text(value, max_length=max_length, multiline=multiline)
+            except ValueError as error:
+                self.problems[name] = str(error)
+                return None
+        if text is None and required:
+            self.problems[name] = "is required" if value is None else "must not be empty"
+        return text
+
+    def request_id(self, name: str) -> str | None:
         value = self.data.get(name)
         if value is None:
-            if required:
-                self.problems[name] = "is required"
             return None
-        if not isinstance(value, str):
-            self.problems[name] = f"must be a string, not {_json_type(value)}"
+        try:
+            return parse_request_id(value)
+        except ValueError as error:
+            self.problems[name] = str(error)
             return None
-        text = value.strip()
-        if not text:
-            if required:
-                self.problems[name] = "must not be empty"
-            return None
-        if len(text) > max_length:
-            self.problems[name] = f"must be at most {max_length} characters (got {len(text)})"
-            return None
-        if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
-            self.problems[name] = "must not contain control characters"
-            return None
-        return text
 
     def guid(self, name: str, *, required: bool = False) -> str | None:
         value = self.data.get(name)
@@ -102,19 +114,30 @@ class _Fields:
             if required:
                 self.problems[name] = "is required"
             return None
-        if not isinstance(value, str) or not is_guid(value):
+        try:
+            return parse_guid(value)
+        except ValueError:
             self.problems[name] = (
                 "must be an environment id (a GUID such as 00000000-0000-0000-0000-000000000000)"
             )
             return None
-        return value.strip().lower()
+
+    def timestamp(self, name: str) -> datetime | None:
+        value = self.data.get(name)
+        if value is None:
+            return None
+        try:
+            return parse_timestamp(value)
+        except ValueError as error:
+            self.problems[name] = str(error)
+            return None
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self.data.get(name)
         if value is None:
             return default
         if not isinstance(value, bool):
-            self.problems[name] = f"must be true or false, not {_json_type(value)}"
+            self.problems[name] = f"must be true or false, not {json_type(value)}"
             return default
         return value
 
@@ -151,9 +174,9 @@ def parse_backup_request(data: object) -> BackupRequest:
     fields = _Fields(obj, BACKUP_FIELDS)
     environment_id = fields.guid("environmentId", required=True)
     label = fields.string("label", required=True, max_length=MAX_LABEL)
-    notes = fields.string("notes", max_length=MAX_NOTES)
+    notes = fields.string("notes", max_length=MAX_NOTES, multiline=True)
     requested_by = fields.string("requestedBy", max_length=MAX_REQUESTED_BY)
-    request_id = fields.string("requestId", max_length=MAX_REQUEST_ID)
+    request_id = fields.request_id("requestId")
     fields.raise_if_any("backup request")
     # Narrowing only: a missing field was reported above.
     assert environment_id is not None
@@ -168,7 +191,7 @@ def parse_restore_request(data: object) -> RestoreRequest:
     source = fields.guid("sourceEnvironmentId")
     backup_id = fields.string("backupId", max_length=MAX_BACKUP_ID)
     backup_label = fields.string("backupLabel", max_length=MAX_LABEL)
-    restore_point = _restore_point(fields)
+    restore_point = fields.timestamp("restorePointDateTime")
     latest = fields.boolean("latest", False)
     chosen = [
         name
@@ -200,64 +223,16 @@ def parse_restore_request(data: object) -> RestoreRequest:
         confirm_production=fields.string("confirmProduction", max_length=MAX_CONFIRMATION),
         dry_run=fields.boolean("dryRun", False),
         requested_by=fields.string("requestedBy", max_length=MAX_REQUESTED_BY),
-        reason=fields.string("reason", max_length=MAX_REASON),
-        request_id=fields.string("requestId", max_length=MAX_REQUEST_ID),
+        reason=fields.string("reason", max_length=MAX_REASON, multiline=True),
+        request_id=fields.request_id("requestId"),
     )
     fields.raise_if_any("restore request")
     return request
 
 
-def _restore_point(fields: _Fields) -> datetime | None:
-    raw = fields.data.get("restorePointDateTime")
-    if raw is None:
-        return None
-    if not isinstance(raw, str) or not _RFC3339.match(raw.strip()):
-        fields.problems["restorePointDateTime"] = (
-            "must be an RFC 3339 date-time with a UTC offset, e.g. 2026-11-20T09:00:00+01:00 "
-            "or 2026-11-20T08:00:00Z"
-        )
-        return None
-    return parse_rfc3339(raw)
-
-
-def parse_rfc3339(raw: str) -> datetime:
-    text = raw.strip().replace("t", "T").replace(" ", "T")
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    # Python keeps microseconds only; platform restore points are at most millisecond-precise.
-    match = re.match(r"^(.*T\d{2}:\d{2}:\d{2})(\.\d+)?(.*)$", text)
-    if match and match.group(2):
-        text = match.group(1) + match.group(2)[:7] + match.group(3)
-    return datetime.fromisoformat(text)
-
-
-def is_guid(value: str) -> bool:
-    text = value.strip()
-    if len(text) != 36:
-        return False
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _object(data: object, what: str) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
         raise RequestInvalid(
-            "InvalidRequest", f"The {what} must be a JSON object, not {_json_type(data)}"
+            "InvalidRequest", f"The {what} must be a JSON object, not {json_type(data)}"
         )
     return data
-
-
-def _json_type(value: object) -> str:
-    names: dict[type, str] = {
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "an array",
-        dict: "an object",
-        type(None): "null",
-    }
-    return names.get(type(value), type(value).__name__)

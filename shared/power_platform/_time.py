@@ -2,42 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
-# The platform writes .NET round-trip times: up to 7 fraction digits, 'Z' or an offset, and
-# sometimes no zone at all. Python keeps 6 digits, so the 7th (100 ns) is dropped.
-_TIMESTAMP = re.compile(
-    r"^\s*(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<time>\d{2}:\d{2}(?::\d{2})?)"
-    r"(?:[.,](?P<fraction>\d+))?\s*(?P<zone>[Zz]|[+-]\d{2}(?::?\d{2})?)?\s*$"
-)
+from shared.inputs import parse_timestamp as parse_any_timestamp
 
 # .NET serialises "no value" as DateTime.MinValue; treat that year as absent.
 _MIN_YEAR = 1
 
 
 def parse_timestamp(value: str) -> datetime:
-    """Parse an ISO 8601 / RFC 3339 timestamp into an aware UTC datetime.
-
-    A missing zone is read as UTC: that is what the platform means by it.
-    Raises ValueError for anything else.
-    """
-    match = _TIMESTAMP.match(value)
-    if match is None:
-        raise ValueError(f"not an ISO 8601 timestamp: {value[:64]!r}")
-    time_part = match["time"]
-    if time_part.count(":") == 1:
-        time_part += ":00"
-    fraction = (match["fraction"] or "")[:6].ljust(6, "0")
-    zone = match["zone"] or "Z"
-    if zone in ("Z", "z"):
-        zone = "+00:00"
-    elif len(zone) == 3:
-        zone += ":00"
-    elif ":" not in zone:
-        zone = f"{zone[:3]}:{zone[3:]}"
-    parsed = datetime.fromisoformat(f"{match['date']}T{time_part}.{fraction}{zone}")
-    return parsed.astimezone(UTC)
+    """Parse an ISO 8601 / RFC 3339 timestamp as the platform writes it (.NET round-trip times:
+    up to 7 fraction digits, 'Z' or an offset, sometimes no zone, which means UTC) into an aware
+    UTC datetime; ValueError for anything else (the parser is `shared.inputs`)."""
+    return parse_any_timestamp(value, platform=True)
 
 
 def parse_optional_timestamp(value: object) -> datetime | None:

@@ -1,0 +1,64 @@
+"""Rejected intake messages are findable by their requestId, once, as restores always were.
+
+A pipeline that sent `requestId: "release-4.2"` and waits on it must learn that its request was
+refused, and a redelivery or a resend of the same id must not add a second record.
+"""
+
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+
+from shared.operations import OperationKind, OperationStatus, new_operation
+from shared.runtime import AppContext
+
+ENV = "51f48b59-205a-4945-aa35-a0d6a2fe05ea"
+
+
+def deliver(body: dict[str, object], message_id: str) -> None:
+    from backup_triggers.blueprint import backup_request
+
+    backup_request(func.QueueMessage(id=message_id, body=json.dumps(body).encode()))
+
+
+def owner_of(ctx: AppContext, key: str) -> str | None:
+    """The operation that holds an idempotency key (claiming it with a probe id, which only
+    wins when nobody held it)."""
+    probe = new_operation(OperationKind.BACKUP, ENV, ctx.clock()).operation_id
+    owner = ctx.history.claim_request(key, probe)
+    return None if owner == probe else owner
+
+
+def test_a_rejected_backup_is_found_by_its_request_id_and_kept_once(ctx: AppContext) -> None:
+    bad = {"environmentId": ENV, "label": "Before 4.2", "lable": "typo", "requestId": "rel-4.2"}
+    deliver(bad, "message-1")
+    deliver(bad, "message-2")  # a resend: another message id, the same request
+
+    owner = owner_of(ctx, "backup:rel-4.2")
+    assert owner is not None, "the rejected request is not findable by its requestId"
+    record = ctx.history.get(owner).operation
+    assert record.status is OperationStatus.REJECTED
+    assert record.request_id == "rel-4.2"
+    assert "lable" in (record.options.get("invalidFields") or {})
+    rejected = [
+        op for op in ctx.history.list(kind=OperationKind.BACKUP, limit=50).items
+        if op.status is OperationStatus.REJECTED
+    ]
+    assert [op.operation_id for op in rejected] == [owner]
+
+
+def test_an_unusable_request_id_is_rejected_per_message_and_never_reaches_a_key(
+    ctx: AppContext,
+) -> None:
+    bad = {"environmentId": ENV, "label": "x", "requestId": "a/b#c?\x00"}
+    deliver(bad, "message-1")
+    deliver(bad, "message-1")  # a redelivery of the same message
+
+    owner = owner_of(ctx, "queue:backup-requests:message-1")
+    assert owner is not None
+    record = ctx.history.get(owner).operation
+    assert record.status is OperationStatus.REJECTED
+    assert record.request_id is None  # not a usable id: not copied onto the record
+    assert "requestId" in (record.options.get("invalidFields") or {})
+    assert len(ctx.history.list(kind=OperationKind.BACKUP, limit=50).items) == 1

@@ -1,0 +1,246 @@
+"""The one parser per input kind: every input gets a value or a refusal that names the problem."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.errors import RequestInvalid
+from shared.inputs import (
+    MAX_DEPTH,
+    MAX_DOCUMENT_BYTES,
+    TOO_LARGE_CODE,
+    decode_json,
+    is_guid,
+    parse_guid,
+    parse_request_id,
+    parse_text,
+    parse_timestamp,
+)
+
+GUID = "51f48b59-205a-4945-aa35-a0d6a2fe05ea"
+
+
+# ------------------------------------------------------------------------------------ documents
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_decode_or_are_refused(data: bytes) -> None:
+    try:
+        decode_json(data, base64_fallback=True)
+    except RequestInvalid as error:
+        assert error.code in ("InvalidJson", TOO_LARGE_CODE)
+        assert error.message
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 1000, 200_000 // 2])
+def test_deep_nesting_is_refused_before_parsing(depth: int) -> None:
+    body = ("[" * depth + "]" * depth).encode()
+    with pytest.raises(RequestInvalid, match="levels deep"):
+        decode_json(body[:MAX_DOCUMENT_BYTES])
+
+
+def test_nesting_up_to_the_limit_and_brackets_inside_strings_are_fine() -> None:
+    assert decode_json(("[" * MAX_DEPTH + "]" * MAX_DEPTH).encode()) is not None
+    assert decode_json(json.dumps({"a": "[" * 10_000}).encode()) == {"a": "[" * 10_000}
+    assert decode_json(b'{"a": "\\"[[[["}') == {"a": '"[[[['}
+
+
+def test_size_limit_is_in_bytes_and_its_own_code() -> None:
+    fits = json.dumps({"a": "x" * (MAX_DOCUMENT_BYTES - 9)}).encode()
+    assert len(fits) == MAX_DOCUMENT_BYTES
+    assert decode_json(fits)
+    with pytest.raises(RequestInvalid) as caught:
+        decode_json(fits + b" ")
+    assert caught.value.code == TOO_LARGE_CODE
+    assert f"{MAX_DOCUMENT_BYTES:,}" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"a": 1, "a": 2}', "appears twice"),
+        (b'{"a": NaN}', "not a JSON number"),
+        (b'{"a": -Infinity}', "not a JSON number"),
+        (b'{"a": "\\ud800"}', "surrogate"),
+        (b'{"\\udfff": 1}', "surrogate"),
+        (b"\xff{}", "not UTF-8"),
+        (b'{"a": "\xed\xa0\x80"}', "not UTF-8"),
+        (b"1" * 5000, "digits"),
+        (b"  ", "empty"),
+        (b"{'a': 1}", "not valid JSON"),
+    ],
+)
+def test_what_json_parsers_disagree_on_is_refused(body: bytes, says: str) -> None:
+    with pytest.raises(RequestInvalid, match=says) as caught:
+        decode_json(body)
+    assert "Traceback" not in caught.value.message
+
+
+def test_base64_of_json_is_read_only_when_asked() -> None:
+    wrapped = base64.b64encode(b'{"a": 1}')
+    assert decode_json(wrapped, base64_fallback=True) == {"a": 1}
+    with pytest.raises(RequestInvalid):
+        decode_json(wrapped)
+    # A base64 wrapper does not get around the limits.
+    with pytest.raises(RequestInvalid, match="levels deep"):
+        decode_json(base64.b64encode(b"[" * 100 + b"]" * 100), base64_fallback=True)
+
+
+def test_a_utf8_byte_order_mark_is_allowed() -> None:
+    assert decode_json(b'\xef\xbb\xbf{"a": 1}') == {"a": 1}
+
+
+# --------------------------------------------------------------------------------------- fields
+
+
+@pytest.mark.parametrize(
+    "value",
+    [GUID.upper(), f" {GUID} ", GUID],
+)
+def test_guids_are_canonical(value: str) -> None:
+    assert parse_guid(value) == GUID
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["{" + GUID + "}", "urn:uuid:" + GUID, GUID.replace("-", ""), GUID.replace("-", "_"),
+     GUID.replace("5", "\u0665"), GUID[:-1], GUID + "0", "1111_111-2222-3333-4444-555555555555",
+     3, None, ["x"]],
+)
+def test_guid_look_alikes_are_refused(value: object) -> None:
+    assert not is_guid(value)
+    with pytest.raises(ValueError, match="GUID"):
+        parse_guid(value)
+
+
+@given(st.text())
+def test_request_ids_are_key_safe_or_refused(value: str) -> None:
+    try:
+        parsed = parse_request_id(value)
+    except ValueError as error:
+        assert "must" in str(error) or "may hold only" in str(error)
+        return
+    if parsed is not None:
+        assert 1 <= len(parsed) <= 200
+        assert not set(parsed) & set("/\\#?'% ")
+        assert parsed.isascii() and parsed.isprintable()
+
+
+@pytest.mark.parametrize("value", ["a/b", "a#b", "a?b", "a\\b", "a\x00b", "a b", "é", "'", "%"])
+def test_request_ids_refuse_what_keys_and_filters_cannot_hold(value: str) -> None:
+    with pytest.raises(ValueError, match="may hold only"):
+        parse_request_id(value)
+
+
+@given(st.text(), st.booleans())
+def test_texts_are_clean_or_refused(value: str, multiline: bool) -> None:
+    try:
+        text = parse_text(value, max_length=50, multiline=multiline)
+    except ValueError:
+        return
+    if text is not None:
+        assert len(text) <= 50
+        text.encode("utf-8")  # no lone surrogates
+        allowed = {"\t", "\n", "\r"} if multiline else set()
+        assert all(c.isprintable() or c in allowed or (not c.isascii() and ord(c) > 0x9F)
+                   for c in text)
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("a\x00b", "control"), ("a\nb", "control"), ("a\x85b", "control"), ("\ud800", "surrogate"),
+     ("x" * 51, "at most 50"), (3, "not a number"), (True, "not a boolean")],
+)
+def test_texts_say_why_they_are_refused(value: object, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        parse_text(value, max_length=50)
+
+
+def test_notes_may_have_lines() -> None:
+    assert parse_text(" a\n\tb\r\n ", max_length=50, multiline=True) == "a\n\tb"
+
+
+# ----------------------------------------------------------------------------------- timestamps
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-11-20T09:00:00+01:00", datetime(2026, 11, 20, 8, tzinfo=UTC)),
+        ("2026-11-20t08:00:00.5z", datetime(2026, 11, 20, 8, 0, 0, 500000, tzinfo=UTC)),
+        ("2026-11-20 08:00:00.123456789-00:30", datetime(2026, 11, 20, 8, 30, 0, 123456, UTC)),
+        ("1601-01-01T00:00:00Z", datetime(1601, 1, 1, tzinfo=UTC)),
+        ("9999-12-31T23:59:59Z", datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        ("2024-02-29T00:00:00+23:59", datetime(2024, 2, 28, 0, 1, tzinfo=UTC)),
+    ],
+)
+def test_rfc3339_instants(value: str, expected: datetime) -> None:
+    assert parse_timestamp(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("2026-13-01T00:00:00Z", "month 13"),
+        ("2026-00-01T00:00:00Z", "month 00"),
+        ("2025-02-29T00:00:00Z", "does not exist"),
+        ("2026-11-20T24:00:00Z", "does not exist"),
+        ("2026-11-20T23:60:00Z", "does not exist"),
+        ("2026-11-20T23:59:60Z", "does not exist"),
+        ("2026-11-20T09:00:00+24:00", "less than a day"),
+        ("2026-11-20T09:00:00-99:99", "less than a day"),
+        ("2026-11-20T09:00:00+01:60", "less than a day"),
+        ("0000-01-01T00:00:00Z", "1601-9999"),
+        ("0001-01-01T00:00:00+01:00", "1601-9999"),
+        ("1600-12-31T23:59:59Z", "1601-9999"),
+        ("9999-12-31T23:59:59-00:01", "1601-9999"),
+        ("2026-11-20T09:00:00", "offset"),
+        ("2026-11-20T09:00Z", "offset"),
+        ("2026-11-20T09:00:00+0100", "offset"),
+        ("2026-11-20T09:00:00.1234567890Z", "offset"),
+        ("\u0662\u0660\u0662\u0666-11-20T09:00:00Z", "offset"),
+        ("2026-11-20", "offset"),
+    ],
+)
+def test_dates_out_of_range_are_named(value: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        parse_timestamp(value)
+
+
+@given(st.datetimes(min_value=datetime(1602, 1, 1), max_value=datetime(9998, 12, 31),
+                    timezones=st.just(UTC)),
+       st.integers(-(24 * 60 - 1), 24 * 60 - 1))
+def test_every_instant_round_trips_through_any_offset(instant: datetime, minutes: int) -> None:
+    offset = timedelta(minutes=minutes)
+    local = (instant + offset).replace(tzinfo=None)
+    sign = "-" if minutes < 0 else "+"
+    hours, rest = divmod(abs(minutes), 60)
+    text = f"{local.isoformat(timespec='microseconds')}{sign}{hours:02d}:{rest:02d}"
+    assert parse_timestamp(text) == instant
+
+
+@given(st.text(max_size=40))
+def test_any_text_is_an_instant_or_refused(value: str) -> None:
+    for platform in (False, True):
+        try:
+            parsed = parse_timestamp(value, platform=platform)
+        except ValueError:
+            continue
+        assert parsed.tzinfo is UTC and 1601 <= parsed.year <= 9999
+
+
+def test_the_platform_form_is_lenient_where_the_platform_is() -> None:
+    assert parse_timestamp("2026-11-20T08:00:00.1234567", platform=True) == datetime(
+        2026, 11, 20, 8, 0, 0, 123456, UTC
+    )
+    assert parse_timestamp("2026-11-20T09:00+0100", platform=True) == datetime(
+        2026, 11, 20, 8, tzinfo=UTC
+    )
+    with pytest.raises(ValueError, match="1601"):
+        parse_timestamp("0001-01-01T00:00:00", platform=True)  # .NET's MinValue: no value
