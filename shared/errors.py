@@ -3,7 +3,9 @@
     AppError
     ├── ConfigError                 settings missing or malformed (all of them, in one message)
     ├── RequestInvalid              a request a person must correct (-> 400 / `Rejected`)
+    ├── RequestRefused              a valid request the current state forbids (-> 409, why)
     ├── OperationNotFound           no operation with that id
+    ├── BackupNotFound              the platform lists no such backup (-> 404)
     ├── ConcurrencyConflict         an ETag-guarded write lost the race; re-read and re-decide
     └── PowerPlatformError          anything the Power Platform APIs answered or failed to answer
         ├── AuthenticationFailed    no token could be obtained (bad secret, unknown tenant ...)
@@ -52,8 +54,21 @@ class RequestInvalid(AppError):
         self.fields = dict(fields or {})
 
 
+class RequestRefused(AppError):
+    """A request that is valid as such but refused in the current state (a system backup to
+    delete, a backup a restore uses); `code` names the reason, `message` says what to do."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class OperationNotFound(AppError):
     code = "OperationNotFound"
+
+
+class BackupNotFound(AppError):
+    code = "BackupNotFound"
 
 
 class ConcurrencyConflict(AppError):
