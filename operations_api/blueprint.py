@@ -1,4 +1,5 @@
-"""HTTP routes on operations: get one, list, cancel.
+"""HTTP routes on operations (get one, list, cancel, annotate a backup's) and on an
+environment's platform backups (list, delete a manual one).
 
 Each function parses its input and calls one use case. As in the other blueprints, the use cases
 are imported on first invocation, not here: the worker imports this file only to index the
@@ -72,3 +73,93 @@ def _requested_by(req: func.HttpRequest) -> str | None:
         raise RequestInvalid("InvalidRequest", "requestedBy must be a string.",
                              {"requestedBy": "must be a string"})
     return value.strip()[:256] if value and value.strip() else None
+
+
+@bp.function_name("annotate_operation")
+@bp.route(route="operations/{operationId}", methods=["PATCH"], auth_level=func.AuthLevel.FUNCTION)
+@handles_errors
+def annotate_operation(req: func.HttpRequest) -> func.HttpResponse:
+    from backup_admin.annotations import parse_annotation
+    from backup_admin.service import annotate_backup
+    from shared.runtime import get_context
+
+    annotation = parse_annotation(read_json(req))
+    operation = annotate_backup(
+        get_context(), req.route_params.get("operationId", ""), annotation, by=_caller(req)
+    )
+    return json_response(200, operation.to_record())
+
+
+@bp.function_name("list_environment_backups")
+@bp.route(
+    route="environments/{environmentId}/backups", methods=["GET"],
+    auth_level=func.AuthLevel.FUNCTION,
+)
+@handles_errors
+def list_environment_backups(req: func.HttpRequest) -> func.HttpResponse:
+    from backup_admin.service import list_backups
+    from shared.runtime import get_context
+
+    _no_query(req)
+    return json_response(
+        200, list_backups(get_context(), req.route_params.get("environmentId", ""))
+    )
+
+
+@bp.function_name("delete_environment_backup")
+@bp.route(
+    route="environments/{environmentId}/backups/{backupId}", methods=["DELETE"],
+    auth_level=func.AuthLevel.FUNCTION,
+)
+@handles_errors
+def delete_environment_backup(req: func.HttpRequest) -> func.HttpResponse:
+    from backup_admin.service import delete_backup
+    from shared.operations import OperationStatus
+    from shared.runtime import get_context
+
+    _no_query(req)
+    if req.get_body():
+        raise RequestInvalid("InvalidRequest", "A DELETE takes no body.",
+                             {"body": "send none"})
+    operation = delete_backup(
+        get_context(), req.route_params.get("environmentId", ""),
+        req.route_params.get("backupId", ""), requested_by=_caller(req),
+    )
+    url = status_url(req, operation.operation_id)
+    if operation.status is OperationStatus.SUCCEEDED:
+        return json_response(200, operation.to_record(), {"Location": url})
+    if operation.status is OperationStatus.RUNNING:
+        return json_response(
+            202,
+            {"operationId": operation.operation_id, "status": operation.status.value,
+             "message": "The platform did not answer; the app keeps trying. Follow the "
+                        "operation for the outcome.", "statusUrl": url},
+            {"Location": url},
+        )
+    error = operation.error
+    return error_response(
+        502, error.code if error else "DeleteFailed",
+        f"{error.message if error else 'The deletion failed.'} (operation "
+        f"{operation.operation_id})",
+    )
+
+
+# Set by App Service Authentication for a signed-in caller (it drops any such header a client
+# sends); a function-key caller has no name.
+_PRINCIPAL_NAME = "x-ms-client-principal-name"
+
+
+def _caller(req: func.HttpRequest) -> str:
+    name = (req.headers.get(_PRINCIPAL_NAME) or "").strip()
+    return name[:256] if name.isprintable() and name else "an API caller (function key)"
+
+
+def _no_query(req: func.HttpRequest) -> None:
+    """These routes take no query parameters; `code` is the function key Azure passes along."""
+    unknown = sorted(set(req.params) - {"code"})
+    if unknown:
+        raise RequestInvalid(
+            "InvalidQuery", "This route takes no query parameters.",
+            {name[:64]: "unknown query parameter" for name in unknown[:5]},
+        )
+

@@ -15,7 +15,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from shared.errors import ConfigError, OperationNotFound, RequestInvalid
+from shared.errors import (
+    BackupNotFound,
+    ConfigError,
+    OperationNotFound,
+    PowerPlatformError,
+    RequestInvalid,
+    RequestRefused,
+)
 from shared.operations import OperationStatus
 
 EXIT_OK = 0
@@ -241,6 +248,58 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return EXIT_OK if outcome.accepted else EXIT_USAGE
 
 
+def cmd_backups(args: argparse.Namespace) -> int:
+    from backup_admin.service import list_backups
+    from ppbackup.render import backups_table
+
+    listing = list_backups(build_context(args), args.environment_id)
+    emit(args, listing["backups"],
+         lambda: backups_table(listing["environmentId"], listing["backups"]))
+    return EXIT_OK
+
+
+def cmd_delete_backup(args: argparse.Namespace) -> int:
+    from backup_admin.service import delete_backup
+    from ppbackup.render import operation_detail
+
+    if not args.yes:
+        _confirm(f"Delete backup {args.backup_id} of environment {args.environment_id}? "
+                 "It cannot be undone. [y/N] ")
+    operation = delete_backup(build_context(args), args.environment_id, args.backup_id,
+                              requested_by=args.requested_by or _whoami())
+    record = operation.to_record()
+    if operation.status is OperationStatus.RUNNING:
+        note(f"ppbackup: the platform did not answer yet; the app keeps trying. Follow it with: "
+             f"ppbackup status {operation.operation_id} --follow")
+    emit(args, record, lambda: operation_detail(record))
+    return exit_code_for(record["status"])
+
+
+def _confirm(question: str) -> None:
+    """Ask on a terminal; refuse (exit 2) where nobody can answer."""
+    if not sys.stdin.isatty():
+        raise CliError("refusing to delete without a confirmation: run it in a terminal, or "
+                       "pass --yes")
+    sys.stderr.write(question)
+    sys.stderr.flush()
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise CliError("not deleted", EXIT_FAILED)
+
+
+def cmd_annotate(args: argparse.Namespace) -> int:
+    from backup_admin.annotations import parse_annotation
+    from backup_admin.service import annotate_backup
+    from ppbackup.render import operation_detail
+
+    body = {name: value for name, value in (("label", args.label), ("notes", args.notes))
+            if value is not None}
+    operation = annotate_backup(build_context(args), args.operation_id, parse_annotation(body),
+                                by=args.requested_by or _whoami())
+    record = operation.to_record()
+    emit(args, record, lambda: operation_detail(record))
+    return EXIT_OK
+
+
 def _whoami() -> str:
     user = os.environ.get("USER") or os.environ.get("USERNAME") or "someone"
     return f"{user} via ppbackup CLI"
@@ -282,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = with_storage(sub.add_parser("history", help="list operations, newest first"))
     p.add_argument("--env", metavar="ENV_ID")
-    p.add_argument("--kind", choices=["backup", "restore"])
+    p.add_argument("--kind", choices=["backup", "restore", "backup_delete"])
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_history)
@@ -311,7 +370,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_demo)
 
     _add_restore_commands(sub, with_storage)
+    _add_backup_admin_commands(sub, with_storage)
     return parser
+
+
+def _add_backup_admin_commands(
+    sub: Any, with_storage: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
+) -> None:
+    p = with_storage(sub.add_parser(
+        "backups", help="the platform's backups of one environment (manual and system)",
+        description="Every backup the platform holds for ENV_ID, newest first, with the label, "
+        "notes and requester this app's history keeps for the ones it made.",
+    ))
+    p.add_argument("environment_id", metavar="ENV_ID")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_backups)
+
+    p = with_storage(sub.add_parser(
+        "delete-backup", help="delete a manual backup (never a system one)",
+        description="Delete a manual backup. Refused for a system backup, one a queued or "
+        "running restore uses, and the newest pre-update backup of an environment in "
+        "BACKUP_SCOPE. The deletion is recorded as an operation (kind backup_delete).",
+    ))
+    p.add_argument("environment_id", metavar="ENV_ID")
+    p.add_argument("backup_id", metavar="BACKUP_ID")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--requested-by", help="who asks (default: your user name)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_delete_backup)
+
+    p = with_storage(sub.add_parser(
+        "annotate", help="edit the label and notes the history keeps for a backup",
+        description="Change the label and/or notes of a backup operation in the history; the "
+        "platform keeps the label the backup was made with. Every edit is kept with who made "
+        "it and when.",
+    ))
+    p.add_argument("operation_id", metavar="OPERATION_ID")
+    p.add_argument("--label")
+    p.add_argument("--notes", help='the new notes ("" clears them)')
+    p.add_argument("--requested-by", help="who edits (default: your user name)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_annotate)
 
 
 def _add_restore_commands(
@@ -388,9 +487,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RequestInvalid as error:
         _print_invalid(args, error)
         return EXIT_USAGE
-    except OperationNotFound as error:
+    except (OperationNotFound, BackupNotFound, RequestRefused) as error:
         note(f"ppbackup: {error.message}")
         return EXIT_USAGE
+    except PowerPlatformError as error:
+        note(f"ppbackup: the Power Platform answered: {error.message}")
+        return EXIT_FAILED
     except KeyboardInterrupt:
         note("ppbackup: interrupted")
         return 130

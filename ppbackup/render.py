@@ -54,6 +54,35 @@ def history_table(records: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
+def backups_table(environment_id: str, backups: Sequence[Mapping[str, Any]]) -> str:
+    """`ppbackup backups`: one line per backup, newest first, the ledger's facts beside the
+    platform's; where the ledger's label was edited, both labels show."""
+    if not backups:
+        return f"The platform holds no backups of {environment_id}."
+    rows = []
+    for b in backups:
+        ledger = b.get("operation") or {}
+        label = b.get("label") or ("(system)" if b["kind"] == "system" else "-")
+        if b.get("labelDiffers"):
+            label = f"{label} (ledger: {ledger.get('label') or '-'})"
+        rows.append([
+            b["kind"],
+            label,
+            _short_time(b.get("backupPointDateTime")) or "-",
+            _short_time(b.get("backupExpiryDateTime")) or "-",
+            "yes" if b.get("restorable") else f"from {_short_time(b.get('restorableFrom'))}",
+            ledger.get("operationId") or "-",
+            ledger.get("requestedBy") or "-",
+            " ".join(str(ledger.get("notes") or "-").split()),
+            b["backupId"],
+        ])
+    return table(
+        ["KIND", "LABEL", "BACKUP POINT", "EXPIRES", "RESTORABLE", "OPERATION", "REQUESTED BY",
+         "NOTES", "BACKUP ID"],
+        rows, max_width=40,
+    )
+
+
 def operation_detail(record: Mapping[str, Any], *, now: datetime | None = None) -> str:
     """The record as a person reads it: header facts, then the step timeline."""
     now = now or datetime.now(UTC)
@@ -87,6 +116,15 @@ def operation_detail(record: Mapping[str, Any], *, now: datetime | None = None) 
     error = record.get("error")
     if error:
         lines.append(f"  {'error':<13} {error.get('code')}: {error.get('message')}")
+    edits = (record.get("options") or {}).get("annotations") or []
+    if edits:
+        lines.append("  edits:")
+        for edit in edits:
+            changed = ", ".join(
+                f"{name} {change.get('from')!r} -> {change.get('to')!r}"
+                for name, change in (edit.get("changes") or {}).items()
+            )
+            lines.append(f"    {_short_time(edit.get('at')) or '-'} by {edit.get('by')}: {changed}")
     steps = record.get("steps") or []
     if len(steps) > 1 or (steps and steps[0].get("detail")):
         lines.append("  steps:")

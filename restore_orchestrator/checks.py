@@ -136,6 +136,13 @@ class Resolution:
     description: str
 
 
+def newest_with_label(backups: Sequence[Backup], label: str) -> Backup | None:
+    """The backup a restore by label uses: the newest whose label matches (trimmed)."""
+    wanted = label.strip()
+    matches = [b for b in backups if b.label.strip() == wanted]
+    return max(matches, key=lambda b: b.point, default=None)
+
+
 def resolve_point(
     request: Request,
     backups: Sequence[Backup] | None,
@@ -163,16 +170,15 @@ def resolve_point(
         point, what = backup.point, f"backup {backup.id} ('{backup.label}')"
     elif request.selector is Selector.BACKUP_LABEL:
         wanted = (request.backup_label or "").strip()
-        matches = [b for b in backups or () if b.label.strip() == wanted]
-        if not matches:
-            labels = sorted({b.label for b in backups or ()})[:10]
+        backup = newest_with_label(backups or (), wanted)
+        if backup is None:
+            labels = sorted({b.label for b in backups or () if b.label})[:10]
             known = f" Labels there: {', '.join(repr(x) for x in labels)}." if labels else ""
             return Problem(
                 "BackupNotFound",
                 f"{source_name} has no backup labeled '{wanted}' (it may have expired)."
                 + known,
             )
-        backup = max(matches, key=lambda b: b.point)
         point, what = backup.point, f"backup {backup.id} labeled '{backup.label}'"
     elif request.selector is Selector.POINT:
         if request.restore_point is None:

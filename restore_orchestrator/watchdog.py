@@ -8,7 +8,8 @@ after their last update.
 
 Restores are re-driven like a cancel would: a checkpoint (seq + 1, so a late original message is
 stale) and a fresh step message. Backups get their work message again (a duplicate backup attempt
-is harmless: it looks for the backup before making one). It alerts on nothing itself; what it did
+is harmless: it looks for the backup before making one). A backup deletion the platform did not
+answer is sent again (a delete is idempotent). It alerts on nothing itself; what it did
 is logged and noted on the operation.
 """
 
@@ -18,6 +19,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from backup_admin.service import resume_deletion
 from restore_orchestrator.nudge import nudge
 from restore_orchestrator.record import SetOption, apply_changes
 from restore_orchestrator.runner import RunnerConfig, end_needing_attention, runner_config
@@ -95,6 +97,10 @@ def _look_at(
     if entry.next_due_at is None and operation.updated_at + grace > now:
         return "waiting"
     overdue_since = entry.next_due_at or operation.updated_at
+    if operation.kind is OperationKind.BACKUP_DELETE:
+        # One idempotent platform call: the deletion's own use case carries it on (or ends it).
+        resume_deletion(ctx, stored)
+        return "redriven"
     if operation.kind is OperationKind.RESTORE:
         return _redrive_restore(ctx, stored, now, overdue_since, grace, config)
     return _redrive_backup(ctx, stored, now, overdue_since, grace)

@@ -23,6 +23,7 @@ MAX_DETAIL_CHARS = 2000
 class OperationKind(StrEnum):
     BACKUP = "backup"
     RESTORE = "restore"
+    BACKUP_DELETE = "backup_delete"
 
 
 class OperationStatus(StrEnum):
@@ -59,6 +60,7 @@ class StepStatus(StrEnum):
 
 
 BACKUP_STEPS = ("backup",)
+BACKUP_DELETE_STEPS = ("delete",)
 RESTORE_STEPS = (
     "validate",
     "safety_backup",
@@ -240,7 +242,11 @@ def new_operation(
     status: OperationStatus = OperationStatus.QUEUED,
     **fields: Any,
 ) -> Operation:
-    names = BACKUP_STEPS if kind is OperationKind.BACKUP else RESTORE_STEPS
+    names = {
+        OperationKind.BACKUP: BACKUP_STEPS,
+        OperationKind.RESTORE: RESTORE_STEPS,
+        OperationKind.BACKUP_DELETE: BACKUP_DELETE_STEPS,
+    }[kind]
     now = to_millis(now)
     return Operation(
         operation_id=operation_id or new_operation_id(kind, now),

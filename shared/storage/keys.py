@@ -13,7 +13,7 @@ import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 
-from shared.operations import operation_id_instant
+from shared.operations import OperationKind, operation_id_instant
 
 # Row keys sort newest first: 13 digits of (INVERTED_MILLIS_BASE - creation epoch millis).
 INVERTED_MILLIS_BASE = 9_999_999_999_999
@@ -21,7 +21,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # What `new_operation_id` makes (`backup-20261121T014502123Z-1a2b3c`). The suffix is checked here
 # because `operation_id_instant` only validates the kind and the stamp.
-_OPERATION_ID = re.compile(r"(?:backup|restore)-\d{8}T\d{9}Z-[A-Za-z0-9_.]{1,64}")
+_OPERATION_ID = re.compile(
+    "(?:" + "|".join(k.value for k in OperationKind) + r")-\d{8}T\d{9}Z-[A-Za-z0-9_.]{1,64}"
+)
 _ROW_KEY = re.compile(r"(\d{13})-(" + _OPERATION_ID.pattern + r")")
 # Environment ids are GUIDs or `Default-<GUID>`; keep a little room, but only key-safe characters.
 _ENVIRONMENT_ID = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,127}")

@@ -33,16 +33,23 @@ def test_host_json_agrees_with_the_handlers() -> None:
 
 
 def test_the_contract_routes_exist_and_need_a_function_key() -> None:
-    http = {
-        spec.trigger.route: (spec.trigger.methods, (spec.trigger.auth_level or "").lower())
-        for spec in functions().values()
-        if isinstance(spec.trigger, HttpTrigger)
-    }
+    http: dict[str, tuple[frozenset[str], str]] = {}
+    for spec in functions().values():
+        if isinstance(spec.trigger, HttpTrigger):
+            # One route may be served by several functions, one per method (GET and PATCH).
+            methods, level = http.get(spec.trigger.route, (frozenset(), ""))
+            http[spec.trigger.route] = (
+                methods | (spec.trigger.methods or frozenset()),
+                level or (spec.trigger.auth_level or "").lower(),
+            )
+            assert (spec.trigger.auth_level or "").lower() == http[spec.trigger.route][1]
     assert http["backups"][0] == {"POST"}
     assert http["restores"][0] == {"POST"}
-    assert http["operations/{operationId}"][0] == {"GET"}
+    assert http["operations/{operationId}"][0] == {"GET", "PATCH"}
     assert http["operations"][0] == {"GET"}
     assert http["operations/{operationId}/cancel"][0] == {"POST"}
+    assert http["environments/{environmentId}/backups"][0] == {"GET"}
+    assert http["environments/{environmentId}/backups/{backupId}"][0] == {"DELETE"}
     # The status page and the data it reads are anonymous-level (a browser has no function key)
     # and check the App Service Authentication principal themselves (status_page/access.py).
     assert {level for route, (_, level) in http.items() if route != "ui"

@@ -1,0 +1,283 @@
+"""The use cases of managing backups, with their I/O (the platform, the ledger): list an
+environment's backups, edit a backup's label and notes, delete a manual backup.
+
+Decisions are the pure functions of `catalog`, `guards`, `annotations` and `deletion`; this
+module reads what they need and writes what they decide, every write ETag-guarded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from backup_admin.annotations import Annotation, annotate, annotation_problem
+from backup_admin.catalog import build_catalog, ledger_horizon
+from backup_admin.deletion import RETRY_SECONDS, deleted, new_deletion, refused, unreachable
+from backup_admin.guards import (
+    newest_pre_update_backup,
+    pre_update_refusal,
+    restore_refusal,
+    system_backup_refusal,
+)
+from restore_orchestrator.config import EngineConfig
+from shared.errors import (
+    BackupNotFound,
+    Busy,
+    ConcurrencyConflict,
+    OperationNotFound,
+    OutcomeUnknown,
+    PowerPlatformError,
+    RequestInvalid,
+    RequestRefused,
+    Throttled,
+    Transient,
+)
+from shared.inputs import is_guid
+from shared.intake import admit
+from shared.operations import Operation, OperationKind, OperationStatus, to_millis
+from shared.power_platform import Backup, recording_calls
+from shared.power_platform._ids import validate_opaque_id
+from shared.runtime import AppContext
+from shared.storage.history import StoredOperation
+
+log = logging.getLogger(__name__)
+
+_LEDGER_PAGE = 200
+_LEDGER_PAGES = 10  # 2,000 backups of one environment inside its retention window: plenty
+_WRITE_ROUNDS = 5
+_DELETION_LINKS = 20  # failed deletions of one backup before a new one is refused
+_UNREACHABLE = (Transient, Throttled, Busy, OutcomeUnknown)
+
+
+def settle_time() -> timedelta:
+    """How long after its point a manual backup becomes restorable (the restore engine's own
+    figure, so the listing and a restore agree)."""
+    return timedelta(seconds=EngineConfig().backup_settle_seconds)
+
+
+# --- listing ------------------------------------------------------------------------------------
+
+
+def list_backups(ctx: AppContext, environment_id: str) -> dict[str, Any]:
+    """`GET /api/environments/{id}/backups`: every backup the platform holds, newest first."""
+    env = parse_environment_id(environment_id)
+    backups = ctx.platform.list_backups(env)
+    ledger = _ledger_backups(ctx, env, since=ledger_horizon(backups))
+    now = to_millis(ctx.clock())
+    entries = build_catalog(backups, ledger, settle=settle_time())
+    return {"environmentId": env, "backups": [e.to_record(now) for e in entries]}
+
+
+def _ledger_backups(ctx: AppContext, env: str, *, since: datetime | None) -> list[Operation]:
+    """This app's backup operations of `env`, newest first, back to `since`."""
+    if since is None:
+        return []
+    found: list[Operation] = []
+    continuation: str | None = None
+    for _ in range(_LEDGER_PAGES):
+        page = ctx.history.list(environment_id=env, kind=OperationKind.BACKUP,
+                                limit=_LEDGER_PAGE, continuation=continuation)
+        found += page.items
+        continuation = page.continuation
+        if continuation is None or (page.items and page.items[-1].created_at < since):
+            break
+    return found
+
+
+# --- annotating ---------------------------------------------------------------------------------
+
+
+def annotate_backup(
+    ctx: AppContext, operation_id: str, annotation: Annotation, *, by: str
+) -> Operation:
+    """`PATCH /api/operations/{id}`: edit the ledger's label and notes of a backup; the edit and
+    who made it are kept in the record's history. A repeated edit changes nothing."""
+    for _ in range(_WRITE_ROUNDS):
+        stored = ctx.history.get(operation_id)
+        problem = annotation_problem(stored.operation)
+        if problem is not None:
+            code = "NotABackup" if stored.operation.kind is not OperationKind.BACKUP else (
+                "BackupStillRunning")
+            raise RequestRefused(code, problem)
+        changed = annotate(stored.operation, annotation, by=by, now=to_millis(ctx.clock()))
+        if changed is None:
+            return stored.operation
+        try:
+            written = ctx.history.update(stored, changed)
+        except ConcurrencyConflict:
+            continue  # someone else wrote meanwhile: apply the edit to what they wrote
+        log.info("backup.annotated", extra={"operationId": operation_id, "by": by})
+        return written.operation
+    raise ConcurrencyConflict(f"operation {operation_id} kept changing while it was edited; "
+                              "try again")
+
+
+# --- deleting -----------------------------------------------------------------------------------
+
+
+def delete_backup(
+    ctx: AppContext, environment_id: str, backup_id: str, *, requested_by: str
+) -> Operation:
+    """`DELETE /api/environments/{id}/backups/{backupId}`: delete a manual backup, as an
+    operation of kind `backup_delete` on record. Refused (RequestRefused, 409) for a system
+    backup, one a Queued or Running restore uses, and the newest pre-update backup of an
+    environment in BACKUP_SCOPE. The same request again finds the same operation."""
+    env = parse_environment_id(environment_id)
+    wanted = parse_backup_id(backup_id)
+    backups = ctx.platform.list_backups(env)
+    backup = next((b for b in backups if b.id.lower() == wanted.lower()), None)
+    if backup is None:
+        earlier = _earlier_deletion(ctx, env, wanted)
+        if earlier is not None:
+            return _carry_out(ctx, ctx.history.get(earlier.operation_id)).operation
+        raise BackupNotFound(
+            f"Environment {env} has no backup {wanted}: it may have expired or been deleted "
+            f"(ppbackup backups {env} lists what it has)."
+        )
+    ledger = _ledger_backups(ctx, env, since=ledger_horizon(backups))
+    _refuse_if_protected(ctx, env, backup, backups, ledger)
+    made_by = next((op for op in ledger if (op.backup_id or "").lower() == backup.id.lower()),
+                   None)
+    candidate = new_deletion(env, backup, made_by, requested_by=requested_by,
+                             now=to_millis(ctx.clock()))
+    stored = _admit_deletion(ctx, f"{OperationKind.BACKUP_DELETE.value}:{env}:{backup.id}",
+                             candidate)
+    return _carry_out(ctx, stored).operation
+
+
+def resume_deletion(ctx: AppContext, stored: StoredOperation) -> Operation:
+    """The watchdog's re-drive of a deletion the platform did not answer (or a crash left)."""
+    return _carry_out(ctx, stored).operation
+
+
+def _refuse_if_protected(
+    ctx: AppContext, env: str, backup: Backup, backups: Sequence[Backup],
+    ledger: Sequence[Operation],
+) -> None:
+    refusal = system_backup_refusal(backup) or restore_refusal(
+        backup, env, _open_restores(ctx), backups
+    )
+    if refusal is None:
+        newest = newest_pre_update_backup(ledger, backups)
+        if newest is not None and (newest.backup_id or "").lower() == backup.id.lower():
+            environment = ctx.platform.get_environment(env)
+            if ctx.settings.backup_scope.includes(env, environment.type or ""):
+                refusal = pre_update_refusal(backup, newest, environment.display_name or env)
+    if refusal is not None:
+        log.info("backup.delete_refused", extra={"environmentId": env, "backupId": backup.id,
+                                                 "reason": refusal.code})
+        raise RequestRefused(refusal.code, refusal.message)
+
+
+def _open_restores(ctx: AppContext) -> list[Operation]:
+    """Restores not yet ended, tenant-wide (the unfinished-operations index, then point reads:
+    the index may lag behind a record)."""
+    found = []
+    for entry in ctx.history.list_active():
+        if entry.kind is not OperationKind.RESTORE:
+            continue
+        try:
+            operation = ctx.history.get(entry.operation_id).operation
+        except OperationNotFound:
+            continue  # an index entry whose intake died before its record: it names nothing
+        if not operation.status.terminal:
+            found.append(operation)
+    return found
+
+
+def _earlier_deletion(ctx: AppContext, env: str, backup_id: str) -> Operation | None:
+    """A deletion of this backup already on record (a retried request after it was done)."""
+    page = ctx.history.list(environment_id=env, kind=OperationKind.BACKUP_DELETE, limit=50)
+    return next(
+        (op for op in page.items
+         if (op.backup_id or "").lower() == backup_id.lower()
+         and op.status is not OperationStatus.FAILED),
+        None,
+    )
+
+
+def _admit_deletion(ctx: AppContext, base_key: str, candidate: Operation) -> StoredOperation:
+    """One deletion per backup, whoever asks and however often; after a Failed one, the next
+    request is a new attempt (the keys are chained: `<key>#0`, `<key>#1`, ...)."""
+    for link in range(_DELETION_LINKS):
+        stored, created = admit(ctx, candidate, dedup_key=f"{base_key}#{link}")
+        if created:
+            log.info("backup.delete_admitted", extra={
+                "operationId": stored.operation.operation_id,
+                "environmentId": candidate.environment_id, "backupId": candidate.backup_id,
+                "by": candidate.requested_by})
+        if created or stored.operation.status is not OperationStatus.FAILED:
+            return stored
+    raise RequestRefused(
+        "TooManyFailedDeletions",
+        f"Deleting backup {candidate.backup_id} failed {_DELETION_LINKS} times; see "
+        f"ppbackup history --env {candidate.environment_id} --kind backup_delete.",
+    )
+
+
+def _carry_out(ctx: AppContext, stored: StoredOperation) -> StoredOperation:
+    """Send the (idempotent) delete and record the answer; a deletion that ended is returned
+    as it is."""
+    operation = stored.operation
+    if operation.status.terminal:
+        return stored
+    error: PowerPlatformError | None = None
+    with recording_calls() as calls:
+        try:
+            ctx.platform.delete_backup(operation.environment_id, operation.backup_id or "")
+        except PowerPlatformError as raised:
+            error = raised
+    request_ids = tuple(c.request_id for c in calls if c.request_id)
+    if calls:
+        ctx.history.append_calls(operation.operation_id, "delete",
+                                 [c.to_log_entry() for c in calls])
+    for _ in range(_WRITE_ROUNDS):
+        now = to_millis(ctx.clock())
+        current = stored.operation
+        if error is None:
+            changed = deleted(current, now, request_ids)
+        elif isinstance(error, _UNREACHABLE):
+            changed = unreachable(current, now, error, request_ids)
+        else:
+            changed = refused(current, now, error, request_ids)
+        try:
+            stored = ctx.history.update(stored, changed)
+            break
+        except ConcurrencyConflict:
+            stored = ctx.history.get(operation.operation_id)  # the watchdog, or a retry
+            if stored.operation.status.terminal:
+                return stored
+    else:
+        raise ConcurrencyConflict(f"operation {operation.operation_id} kept changing; try again")
+    if not stored.operation.status.terminal:
+        ctx.history.set_next_due(operation.operation_id,
+                                 to_millis(ctx.clock()) + timedelta(seconds=RETRY_SECONDS))
+    log.info("backup.delete_" + ("done" if error is None else "failed" if
+             stored.operation.status.terminal else "retrying"),
+             extra={"operationId": operation.operation_id, "backupId": operation.backup_id})
+    return stored
+
+
+# --- inputs -------------------------------------------------------------------------------------
+
+
+def parse_environment_id(value: str) -> str:
+    if not is_guid(value):
+        raise RequestInvalid(
+            "InvalidRequest", "The environment id must be a GUID such as "
+            "00000000-0000-0000-0000-000000000000.",
+            {"environmentId": "must be an environment id (GUID)"},
+        )
+    return value.strip().lower()
+
+
+def parse_backup_id(value: str) -> str:
+    try:
+        return validate_opaque_id(value, "backup id")
+    except ValueError as error:
+        raise RequestInvalid(
+            "InvalidRequest", f"The backup id is invalid: {error}",
+            {"backupId": "must be a backup id as ppbackup backups lists it"},
+        ) from error
