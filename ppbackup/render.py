@@ -87,7 +87,8 @@ def operation_detail(record: Mapping[str, Any], *, now: datetime | None = None) 
     """The record as a person reads it: header facts, then the step timeline."""
     now = now or datetime.now(UTC)
     lines = [
-        f"{record['kind'].capitalize()} {record['operationId']}: {record['status']}",
+        f"{record['kind'].replace('_', ' ').capitalize()} {record['operationId']}: "
+        f"{record['status']}",
         (
             f"  environment   {record.get('environmentName') or ''} "
             f"{record.get('environmentId') or '-'}"
