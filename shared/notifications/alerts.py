@@ -144,8 +144,10 @@ def _check_expiring(ctx: AppContext, store: NotificationStore, now: datetime) ->
         newest = newest_backup(page.items)
         if newest is None or expiring_alert(newest, environment.display_name, now) is None:
             continue  # the common case: decided from history alone, no platform call
+        # Manual backups only: the platform's daily system backups are always newer and would
+        # silence the alert, but they are not the labeled pre-update point a person restores.
         listed = [PlatformBackup(b.id, b.point, b.expiry)
-                  for b in ctx.platform.list_backups(environment.id)]
+                  for b in ctx.platform.list_backups(environment.id) if not b.is_system]
         alert = expiring_alert(newest, environment.display_name, now, listed)
         if alert is not None and _emit(ctx, store, alert, _expiring_notice(alert, newest, now)):
             emitted.append(alert.event_id)

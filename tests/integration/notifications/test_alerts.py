@@ -121,6 +121,15 @@ def test_a_newer_backup_on_the_platform_means_no_alert(h: Harness, sim: Simulato
     assert run_alert_checks(h.ctx).expiring == []
 
 
+def test_the_platforms_daily_system_backups_do_not_silence_it(
+    h: Harness, sim: Simulator
+) -> None:
+    sim.set_options(system_backups=True)
+    _stored_backup(h, sim, CONTOSO_PROD, point_days_ago=27.5)
+    assert any(b["createdBy"]["type"] == "System" for b in sim.backups(CONTOSO_PROD))
+    assert len(run_alert_checks(h.ctx).expiring) == 1
+
+
 def test_a_platform_outage_skips_only_that_check(h: Harness, sim: Simulator) -> None:
     _left_in_sandbox(h, sim)
     h.clock.advance(hours=1)
