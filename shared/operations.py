@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from shared.inputs import parse_timestamp
+
 # Newest request ids kept on a step inside the record; the rest live in the store's call log, so
 # a day of polling cannot grow one entity past Table Storage's limits.
 MAX_REQUEST_IDS_PER_STEP = 20
@@ -321,11 +323,7 @@ def parse_time(value: object) -> datetime | None:
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-    text = str(value).strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_timestamp(str(value), platform=True)
 
 
 def utcnow() -> datetime:
