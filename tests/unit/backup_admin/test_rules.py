@@ -1,0 +1,180 @@
+"""The pure decisions of managing backups: the listing, the deletion guards, the annotation."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backup_admin.annotations import (
+    MAX_ANNOTATIONS,
+    Annotation,
+    annotate,
+    annotation_problem,
+    parse_annotation,
+)
+from backup_admin.catalog import build_catalog
+from backup_admin.guards import (
+    newest_pre_update_backup,
+    pre_update_refusal,
+    restore_refusal,
+    system_backup_refusal,
+)
+from shared.errors import RequestInvalid
+from shared.operations import Operation, OperationKind, OperationStatus, finish, new_operation
+from shared.power_platform.models import Backup
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+ENV = "51f48b59-205a-4945-aa35-a0d6a2fe05ea"
+OTHER = "2427f2d8-f1b8-4252-907f-66ad0601177e"
+SETTLE = timedelta(minutes=10)
+
+
+def platform_backup(backup_id: str, label: str = "", hours_ago: float = 1, *,
+                    system: bool = False) -> Backup:
+    point = NOW - timedelta(hours=hours_ago)
+    return Backup(backup_id, label, point, point + timedelta(days=28),
+                  "System" if system else "ServicePrincipal")
+
+
+def made(backup: Backup, status: OperationStatus = OperationStatus.SUCCEEDED,
+         **fields: Any) -> Operation:
+    op = new_operation(OperationKind.BACKUP, ENV, backup.point - timedelta(seconds=5),
+                       label=backup.label, backup_id=backup.id, backup_point=backup.point,
+                       backup_expiry=backup.expiry, **fields)
+    return finish(op, status, backup.point) if status.terminal else replace(op, status=status)
+
+
+def restore(status: OperationStatus = OperationStatus.QUEUED, **fields: Any) -> Operation:
+    op = new_operation(OperationKind.RESTORE, fields.pop("target", ENV), NOW, **fields)
+    return replace(op, status=status)
+
+
+# --- the listing --------------------------------------------------------------------------------
+
+
+def test_the_catalog_is_newest_first_with_the_ledger_merged_and_restorability() -> None:
+    old = platform_backup("m-old", "Before 4.1", hours_ago=30)
+    fresh = platform_backup("m-new", "Before 4.2", hours_ago=0.05)  # 3 minutes old
+    system = platform_backup("s-1", hours_ago=10, system=True)
+    ledger = [replace(made(old, notes="fine", requested_by="pipeline"), label="4.1 (edited)")]
+
+    entries = build_catalog([old, system, fresh], ledger, settle=SETTLE)
+    records = [e.to_record(NOW) for e in entries]
+
+    assert [r["backupId"] for r in records] == ["m-new", "s-1", "m-old"]
+    assert [r["kind"] for r in records] == ["manual", "system", "manual"]
+    assert [r["restorable"] for r in records] == [False, True, True]
+    assert records[0]["restorableFrom"] == "2026-11-21T12:07:00.000Z"
+    assert records[1]["label"] is None and "operation" not in records[1]
+    assert records[2]["operation"] == {"operationId": ledger[0].operation_id,
+                                       "label": "4.1 (edited)", "notes": "fine",
+                                       "requestedBy": "pipeline"}
+    assert records[2]["label"] == "Before 4.1" and records[2]["labelDiffers"] is True
+
+
+# --- the guards ---------------------------------------------------------------------------------
+
+
+def test_a_system_backup_is_refused_and_a_manual_one_is_not() -> None:
+    refusal = system_backup_refusal(platform_backup("s-1", system=True))
+    assert refusal is not None and refusal.code == "SystemBackup"
+    assert system_backup_refusal(platform_backup("m-1", "x")) is None
+
+
+def test_open_restores_protect_what_they_name_by_id_or_by_label() -> None:
+    older = platform_backup("m-1", "Nightly", hours_ago=30)
+    newer = platform_backup("m-2", "Nightly", hours_ago=5)
+    listed = [older, newer]
+    by_id = restore(backup_id="M-1")  # ids compare case-insensitively
+    by_label = restore(label="Nightly")
+
+    assert restore_refusal(older, ENV, [by_id], listed) is not None
+    assert restore_refusal(newer, ENV, [by_id], listed) is None
+    # A label resolves to the newest backup with it, as the restore itself will.
+    assert restore_refusal(newer, ENV, [by_label], listed) is not None
+    assert restore_refusal(older, ENV, [by_label], listed) is None
+    # Only open restores from this environment count.
+    for other in (restore(OperationStatus.SUCCEEDED, backup_id="m-1"),
+                  restore(OperationStatus.CANCELLED, backup_id="m-1"),
+                  restore(backup_id="m-1", target=OTHER),
+                  restore(backup_id="m-1", target=OTHER, source_environment_id=OTHER)):
+        assert restore_refusal(older, ENV, [other], listed) is None
+    from_here = restore(OperationStatus.RUNNING, backup_id="m-1", target=OTHER,
+                        source_environment_id=ENV)
+    refusal = restore_refusal(older, ENV, [from_here], listed)
+    assert refusal is not None and refusal.code == "BackupInUse"
+    assert from_here.operation_id in refusal.message
+
+
+def test_the_newest_pre_update_backup_still_on_the_platform_is_protected() -> None:
+    gone = platform_backup("m-gone", "Before 4.3", hours_ago=1)
+    newest = platform_backup("m-2", "Before 4.2", hours_ago=5)
+    older = platform_backup("m-1", "Before 4.1", hours_ago=30)
+    failed = platform_backup("m-f", "Before 4.4", hours_ago=0.5)
+    listed = [newest, older, failed]  # "m-gone" expired or was deleted
+    ledger = [made(gone), made(newest), made(older), made(failed, OperationStatus.FAILED)]
+
+    protected = newest_pre_update_backup(ledger, listed)
+    assert protected is not None and protected.backup_id == "m-2"
+    refusal = pre_update_refusal(newest, protected, "Contoso Prod")
+    assert refusal is not None and refusal.code == "NewestPreUpdateBackup"
+    assert "Contoso Prod" in refusal.message and "Before 4.2" in refusal.message
+    assert pre_update_refusal(older, protected, "Contoso Prod") is None
+    assert newest_pre_update_backup([], listed) is None
+
+
+# --- the annotation -----------------------------------------------------------------------------
+
+
+@given(st.dictionaries(st.text(max_size=12), st.none() | st.booleans() | st.integers()
+                       | st.text(max_size=300), max_size=4))
+def test_parsing_either_gives_an_annotation_or_a_400_naming_fields(body: dict[str, Any]) -> None:
+    try:
+        annotation = parse_annotation(body)
+    except RequestInvalid as error:
+        assert error.fields and error.message
+        return
+    assert set(body) <= {"label", "notes"} and body
+    assert annotation.set_label == ("label" in body)
+    assert annotation.set_notes == ("notes" in body)
+    if annotation.set_label:
+        assert annotation.label and annotation.label == body["label"].strip()
+
+
+@pytest.mark.parametrize("body", [[], "notes", 3, None])
+def test_a_body_that_is_not_an_object_is_refused(body: object) -> None:
+    with pytest.raises(RequestInvalid):
+        parse_annotation(body)
+
+
+@given(st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=30))
+def test_every_edit_is_kept_newest_last_and_repeats_change_nothing(notes: list[str]) -> None:
+    op = made(platform_backup("m-1", "L"))
+    applied = 0
+    for i, text in enumerate(notes):
+        changed = annotate(op, Annotation(notes=text, set_notes=True), by=f"u{i}",
+                           now=NOW + timedelta(minutes=i))
+        if text == op.notes:
+            assert changed is None
+            continue
+        assert changed is not None
+        applied += 1
+        edits = changed.options["annotations"]
+        assert edits[-1]["changes"] == {"notes": {"from": op.notes, "to": text}}
+        assert edits[-1]["by"] == f"u{i}"
+        assert len(edits) == min(applied, MAX_ANNOTATIONS)
+        op = changed
+    assert op.label == "L"
+
+
+def test_only_ended_backups_can_be_annotated() -> None:
+    backup = platform_backup("m-1", "L")
+    assert annotation_problem(made(backup)) is None
+    assert annotation_problem(made(backup, OperationStatus.FAILED)) is None
+    assert "not a backup" in (annotation_problem(restore()) or "")
+    assert "still Running" in (annotation_problem(made(backup, OperationStatus.RUNNING)) or "")
