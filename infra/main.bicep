@@ -1,19 +1,22 @@
-// ppbackup on Azure Functions (Flex Consumption, Python 3.11), with no secret anywhere:
-// the app reaches its storage account and the Power Platform APIs with its managed identity.
+// ppbackup on Azure Functions (Flex Consumption, Python 3.11): `azd up` from the repository root.
 //
-//   az group create -n rg-ppbackup -l westeurope
-//   az deployment group create -g rg-ppbackup -f infra/main.bicep -p namePrefix=ppbackup
-//   func azure functionapp publish <functionAppName>        (from the repository root)
-//
-// Then register the app's managed identity with Power Platform once (README, "Register the
-// identity with Power Platform").
+// A user-assigned managed identity does everything: it reads and writes the app's queues and
+// tables (the storage account has shared keys off), writes data backups into a separate storage
+// account (versioned, version-level immutability, lifecycle to cooler tiers), reads secrets from
+// Key Vault, and is the identity the Power Platform administrator registers once (the deploy
+// prints how). The status page is behind App Service Authentication (Microsoft Entra ID).
+targetScope = 'subscription'
 
-@description('Short prefix for resource names (lowercase letters and digits).')
-@minLength(3)
-@maxLength(11)
-param namePrefix string
+@description('azd environment name; names the resource group and prefixes resource names.')
+@minLength(1)
+@maxLength(24)
+param environmentName string
 
-param location string = resourceGroup().location
+@description('Region for every resource (Flex Consumption regions only).')
+param location string
+
+@description('Entra application (client) id people sign in to the status page with (the preprovision hook creates one).')
+param authClientId string
 
 @description('NCRONTAB of the pre-update backup timer (UTC).')
 param backupSchedule string = '0 0 1 * * *'
@@ -21,128 +24,127 @@ param backupSchedule string = '0 0 1 * * *'
 @description('Environments the timer backs up: ids and/or type:Production, type:Sandbox, all.')
 param backupScope string = 'type:Production'
 
+@description('Label of timer backups: {date}, {time}, {env}.')
+param backupLabelTemplate string = 'Pre-update {date} {time}Z'
+
 @description('Environment ids that may be restored in place while Production (comma list or *).')
 param restoreAllowProduction string = ''
 
-@description('Teams Workflows webhook URL (a secret: pass it from Key Vault or a pipeline secret).')
+@description('Hours after which a running restore needs attention.')
+param restoreTimeoutHours string = '48'
+
+@description('Teams Workflows webhook URL; stored in Key Vault, never in app settings.')
 @secure()
 param teamsWebhookUrl string = ''
 
-var suffix = uniqueString(resourceGroup().id)
-var storageName = toLower('${namePrefix}${suffix}')
-var deploymentContainer = 'app-package'
+@description('Generic webhook URL; stored in Key Vault.')
+@secure()
+param notifyWebhookUrl string = ''
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  name: take(storageName, 24)
+@description('HMAC key (16+ characters) of the generic webhook; stored in Key Vault.')
+@secure()
+param notifyWebhookSecret string = ''
+
+var tags = { 'azd-env-name': environmentName }
+var token = toLower(uniqueString(subscription().id, environmentName, location))
+var prefix = toLower(take(replace(environmentName, '-', ''), 9))
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
   location: location
-  kind: 'StorageV2'
-  sku: { name: 'Standard_ZRS' }
-  properties: {
-    allowSharedKeyAccess: false // identity only: no account key to leak
-    minimumTlsVersion: 'TLS1_2'
-    supportsHttpsTrafficOnly: true
-    allowBlobPublicAccess: false
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: { name: 'id-${prefix}-${token}', location: location, tags: tags }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    name: '${prefix}-${token}'
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
   }
 }
 
-resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
-  parent: storage
-  name: 'default'
+module storage 'modules/app-storage.bicep' = {
+  name: 'app-storage'
+  scope: rg
+  params: {
+    name: take('st${prefix}${token}', 24)
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+  }
 }
 
-resource packages 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
-  parent: blobService
-  name: deploymentContainer
+module dataBackups 'modules/data-backup-storage.bicep' = {
+  name: 'data-backup-storage'
+  scope: rg
+  params: {
+    name: take('stdb${prefix}${token}', 24)
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+  }
 }
 
-resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
-  name: '${namePrefix}-logs-${suffix}'
-  location: location
-  properties: { retentionInDays: 90, sku: { name: 'PerGB2018' } }
-}
-
-resource insights 'Microsoft.Insights/components@2020-02-02' = {
-  name: '${namePrefix}-ai-${suffix}'
-  location: location
-  kind: 'web'
-  properties: { Application_Type: 'web', WorkspaceResourceId: logs.id, DisableLocalAuth: true }
-}
-
-resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
-  name: '${namePrefix}-plan-${suffix}'
-  location: location
-  kind: 'functionapp'
-  sku: { tier: 'FlexConsumption', name: 'FC1' }
-  properties: { reserved: true }
-}
-
-resource app 'Microsoft.Web/sites@2024-04-01' = {
-  name: '${namePrefix}-func-${suffix}'
-  location: location
-  kind: 'functionapp,linux'
-  identity: { type: 'SystemAssigned' }
-  properties: {
-    serverFarmId: plan.id
-    httpsOnly: true
-    functionAppConfig: {
-      deployment: {
-        storage: {
-          type: 'blobContainer'
-          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainer}'
-          authentication: { type: 'SystemAssignedIdentity' }
-        }
-      }
-      // A restore is many short invocations, never one long one; 10 minutes bounds a stuck call.
-      scaleAndConcurrency: { maximumInstanceCount: 10, instanceMemoryMB: 2048 }
-      runtime: { name: 'python', version: '3.11' }
-    }
-    siteConfig: {
-      minTlsVersion: '1.2'
-      appSettings: [
-        { name: 'AzureWebJobsStorage__accountName', value: storage.name }
-        { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
-        { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'Authorization=AAD' }
-        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
-        { name: 'PP_AUTH', value: 'managed_identity' }
-        { name: 'BACKUP_SCHEDULE', value: backupSchedule }
-        { name: 'BACKUP_SCOPE', value: backupScope }
-        { name: 'RESTORE_ALLOW_PRODUCTION', value: restoreAllowProduction }
-        { name: 'RESTORE_TIMEOUT_HOURS', value: '48' }
-        { name: 'TEAMS_WEBHOOK_URL', value: teamsWebhookUrl }
-      ]
+module vault 'modules/key-vault.bicep' = {
+  name: 'key-vault'
+  scope: rg
+  params: {
+    name: take('kv-${prefix}-${token}', 24)
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+    secrets: {
+      'teams-webhook-url': teamsWebhookUrl
+      'notify-webhook-url': notifyWebhookUrl
+      'notify-webhook-secret': notifyWebhookSecret
     }
   }
 }
 
-// Built-in role ids: Storage Blob Data Owner, Storage Queue Data Contributor,
-// Storage Table Data Contributor, Monitoring Metrics Publisher.
-var roles = [
-  'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
-  '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
-  '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
-  '3913510d-42f4-4e42-8a64-420c390055eb'
-]
-
-resource storageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role in take(roles, 3): {
-  name: guid(storage.id, app.id, role)
-  scope: storage
-  properties: {
-    principalId: app.identity.principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role)
-  }
-}]
-
-resource insightsRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(insights.id, app.id, roles[3])
-  scope: insights
-  properties: {
-    principalId: app.identity.principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles[3])
+module app 'modules/function-app.bicep' = {
+  name: 'function-app'
+  scope: rg
+  params: {
+    name: 'func-${prefix}-${token}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    authClientId: authClientId
+    settings: {
+      BACKUP_SCHEDULE: backupSchedule
+      BACKUP_SCOPE: backupScope
+      BACKUP_LABEL_TEMPLATE: backupLabelTemplate
+      RESTORE_ALLOW_PRODUCTION: restoreAllowProduction
+      RESTORE_TIMEOUT_HOURS: restoreTimeoutHours
+    }
+    // Only secrets that were given become Key Vault references; the app treats the rest as unset.
+    secretSettings: {
+      TEAMS_WEBHOOK_URL: empty(teamsWebhookUrl) ? '' : '${vault.outputs.uri}secrets/teams-webhook-url'
+      NOTIFY_WEBHOOK_URL: empty(notifyWebhookUrl) ? '' : '${vault.outputs.uri}secrets/notify-webhook-url'
+      NOTIFY_WEBHOOK_SECRET: empty(notifyWebhookSecret) ? '' : '${vault.outputs.uri}secrets/notify-webhook-secret'
+    }
   }
 }
 
-output functionAppName string = app.name
-output managedIdentityPrincipalId string = app.identity.principalId
-output storageAccountName string = storage.name
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = app.outputs.name
+output STATUS_PAGE_URL string = 'https://${app.outputs.hostName}/api/ui'
+output AUTH_REDIRECT_URI string = 'https://${app.outputs.hostName}/.auth/login/aad/callback'
+output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output DATA_BACKUP_BLOB_ENDPOINT string = dataBackups.outputs.blobEndpoint
+output KEY_VAULT_NAME string = vault.outputs.name

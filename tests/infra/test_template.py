@@ -1,0 +1,114 @@
+"""The deployment matches the code: the app settings the template sets are exactly the ones the
+app reads, and the package `.funcignore` leaves is the app and nothing else."""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULE = ROOT / "infra" / "modules" / "function-app.bicep"
+MAIN = ROOT / "infra" / "main.bicep"
+
+# Read by the Functions host (identity-based storage connection, telemetry), not by the app.
+HOST_SETTINGS = {
+    "AzureWebJobsStorage__credential",
+    "AzureWebJobsStorage__clientId",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+}
+# Read by the app, deliberately not set in Azure.
+NOT_IN_AZURE = {
+    "AzureWebJobsStorage": "a connection string holds a key; AzureWebJobsStorage__accountName "
+                           "(the managed identity) is set instead",
+    "PP_CLIENT_SECRET": "the managed identity signs in to Power Platform, no secret",
+    "PP_CLIENT_CERTIFICATE_PATH": "the managed identity signs in, no certificate",
+    "PP_CLIENT_CERTIFICATE_PASSWORD": "the managed identity signs in, no certificate",
+    "WEBSITE_TIME_ZONE": "Linux plans (Flex Consumption) run timers in UTC and do not support "
+                         "it; unset, the app reads schedules in UTC as well",
+}
+
+
+def _imported_packages(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):  # lazy imports in functions too
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+    return {name for name in names if (ROOT / name).is_dir()}
+
+
+def app_packages() -> set[str]:
+    """The repository's packages function_app.py needs, following imports (what Azure runs)."""
+    found: set[str] = set()
+    todo = _imported_packages(ROOT / "function_app.py")
+    while todo:
+        package = todo.pop()
+        found.add(package)
+        for path in (ROOT / package).rglob("*.py"):
+            todo |= _imported_packages(path) - found
+    return found
+
+
+def settings_the_app_reads() -> set[str]:
+    names = set(re.findall(r'\bget\("([A-Za-z0-9_]+)"\)',
+                           (ROOT / "shared" / "settings.py").read_text()))
+    for package in app_packages():
+        for path in (ROOT / package).rglob("*.py"):
+            names |= set(re.findall(r'os\.environ\.get\("([A-Za-z0-9_]+)"', path.read_text()))
+    return names
+
+
+def settings_the_template_sets() -> set[str]:
+    text = MODULE.read_text()
+    block = text[text.index("appSettings:"):text.index("resource auth")]
+    return set(re.findall(r"\{ name: '([A-Za-z0-9_]+)', value:", block))
+
+
+def test_the_template_sets_exactly_the_settings_the_app_reads() -> None:
+    reads = settings_the_app_reads()
+    assert "BACKUP_SCOPE" in reads  # the scan sees the settings module
+    sets = settings_the_template_sets()
+    assert sets >= HOST_SETTINGS
+    assert sets - HOST_SETTINGS == reads - set(NOT_IN_AZURE)
+    assert {"AzureWebJobsStorage", "PP_CLIENT_SECRET"} <= reads  # the exceptions are live
+
+
+def test_every_plain_setting_the_module_uses_is_passed_by_main() -> None:
+    used = set(re.findall(r"settings\.([A-Z_]+)", MODULE.read_text()))
+    main = MAIN.read_text()
+    block = main[main.index("    settings: {"):main.index("    secretSettings: {")]
+    passed = set(re.findall(r"^\s+([A-Z_]+):", block, flags=re.MULTILINE))
+    assert used == passed
+    secret_used = set(re.findall(r"secretSettings\.([A-Z_]+)", MODULE.read_text()))
+    secret_block = main[main.index("    secretSettings: {"):]
+    secret_passed = set(re.findall(r"^\s+([A-Z_]+):", secret_block, flags=re.MULTILINE))
+    assert secret_used == secret_passed == {"TEAMS_WEBHOOK_URL", "NOTIFY_WEBHOOK_URL",
+                                            "NOTIFY_WEBHOOK_SECRET"}
+
+
+def ignored(name: str, is_dir: bool, patterns: list[str]) -> bool:
+    for pattern in patterns:
+        bare = pattern.rstrip("/")
+        if pattern.endswith("/") and not is_dir:
+            continue
+        if fnmatch.fnmatch(name, bare):
+            return True
+    return False
+
+
+def test_funcignore_ships_the_app_and_nothing_else() -> None:
+    patterns = [line.strip() for line in (ROOT / ".funcignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    shipped = {entry.name for entry in ROOT.iterdir()
+               if not ignored(entry.name, entry.is_dir(), patterns)}
+    # Local state a developer may have lying around (git ignores it) is not the point here.
+    shipped = {name for name in shipped if not name.startswith((".", "__"))}
+    runtime = app_packages() | {"function_app.py", "host.json", "requirements.txt"}
+    assert runtime <= shipped
+    assert shipped - runtime == set(), "add these to .funcignore or to the app"
+    for must_go in ("tests", "bench", "ppbackup", "docs", "node_modules", ".venv", "infra"):
+        assert ignored(must_go, True, patterns), must_go
