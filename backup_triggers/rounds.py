@@ -2,8 +2,9 @@
 
 A timer that fires twice for one schedule slot (host restart, a late catch-up, two instances
 during a deployment swap) must make no second backup. Every key here is derived from the slot the
-schedule says this firing belongs to, not from the wall clock of the firing, so both firings
-produce the same requestIds and the intake turns the second into a no-op.
+schedule says this firing belongs to (`Ncrontab.slot_of`, the host's own reading of the schedule),
+not from the wall clock of the firing, so both firings produce the same requestIds and the intake
+turns the second into a no-op.
 """
 
 from __future__ import annotations
@@ -14,10 +15,6 @@ from datetime import UTC, datetime
 
 from shared.settings import BackupScope
 from shared.validation import MAX_LABEL
-
-# The newest slot at or before a firing. A firing more than this late is still attributed to
-# the slot it belongs to (Functions runs a missed timer once, as past due, after a restart).
-_SLOT_SEARCH_LIMIT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,25 +30,6 @@ class PlannedBackup:
     environment_id: str
     label: str
     request_id: str
-
-
-def schedule_slot(schedule: str, fired_at: datetime) -> datetime:
-    """The schedule occurrence a firing at `fired_at` belongs to (the newest one not after it).
-
-    croniter is imported here, not at module import: only the timer needs it, and the function
-    app's cold start must not pay for it.
-    """
-    from croniter import croniter
-
-    fields = schedule.split()
-    # NCRONTAB puts seconds first; croniter's six-field form puts them last.
-    expression = " ".join(fields[1:] + fields[:1]) if len(fields) == 6 else schedule
-    moment = fired_at.astimezone(UTC)
-    # A firing lands a few milliseconds after its slot; asking for the occurrence before
-    # `moment + 1s` finds that slot even when `moment` sits exactly on it.
-    itr = croniter(expression, moment.replace(microsecond=0).timestamp() + 1)
-    previous = itr.get_prev(float)
-    return datetime.fromtimestamp(previous, UTC)
 
 
 def select_environments(

@@ -33,6 +33,8 @@ from shared.operations import (
     parse_time,
     update_step,
 )
+from shared.policy.clock_skew import CLOCK_SKEW
+from shared.policy.ncrontab import Ncrontab
 from shared.power_platform import Backup, PlatformCall, recording_calls
 from shared.queue_names import BACKUP_REQUESTS, BACKUP_WORK, MAX_DEQUEUE_COUNT
 from shared.runtime import AppContext
@@ -45,9 +47,6 @@ log = logging.getLogger(__name__)
 STEP = "backup"
 # How long one attempt may take before the watchdog treats it as lost.
 ATTEMPT_GRACE = timedelta(minutes=5)
-# A backup the previous attempt made is found by label among backups taken since the attempt
-# started; this covers clock skew between us and the platform.
-RECONCILE_SKEW = timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +130,8 @@ def _admit(
 
 def run_backup_round(ctx: AppContext, *, fired_at: datetime) -> RoundResult:
     """Enqueue one labeled backup request per environment in scope. Makes no backup itself."""
-    slot = rounds.schedule_slot(ctx.settings.backup_schedule, fired_at)
+    schedule = Ncrontab.parse(ctx.settings.backup_schedule, ctx.settings.time_zone, seconds=True)
+    slot = schedule.slot_of(fired_at)
     environments = [
         rounds.ScopedEnvironment(e.id, e.display_name, e.type or "Unknown", e.is_default)
         for e in ctx.platform.list_environments()
@@ -197,7 +197,7 @@ def run_backup(ctx: AppContext, operation_id: str) -> Operation:
         try:
             attempt_started = parse_time(internal.get("attemptStartedAt"))
             if attempt_started is not None:
-                found = _find_backup(ctx, operation, since=attempt_started - RECONCILE_SKEW)
+                found = _find_backup(ctx, operation, since=attempt_started - CLOCK_SKEW)
                 if found is not None:
                     return _succeed(ctx, stored, found, calls)
                 wait = outcomes.in_flight_wait(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from restore_orchestrator import checks
 from restore_orchestrator.answers import (
@@ -63,11 +63,9 @@ from restore_orchestrator.state import Problem, RestoreState, Work
 from restore_orchestrator.switching import MODIFY_SKU, busy, decide_admin_mode, decide_switch
 from restore_orchestrator.validating import decide_validating, decide_waiting_for_backup
 from shared.operations import StepStatus, format_time
+from shared.policy.clock_skew import CLOCK_SKEW
 
 RESTORE_OPERATION = "Restore"
-# A backup the previous attempt made is found by label among backups since the intent; this
-# covers clock skew between us and the platform.
-_SKEW = timedelta(minutes=2)
 
 
 def cancel_pending(state: RestoreState) -> bool:
@@ -106,7 +104,7 @@ def plan(state: RestoreState, now: datetime, config: EngineConfig) -> Command:
     if phase is Phase.SAFETY_BACKUP:
         if not request.safety_backup or work.intent_at is None:
             return Proceed("no backup requested yet")
-        return FindBackup(target, safety_backup_label(state), work.intent_at - _SKEW)
+        return FindBackup(target, safety_backup_label(state), work.intent_at - CLOCK_SKEW)
     if phase in (Phase.SWITCHING_TO_SANDBOX, Phase.SWITCHING_TO_PRODUCTION):
         if facts.original_type != checks.PRODUCTION:
             return Proceed("no switch needed")

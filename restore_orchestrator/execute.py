@@ -7,17 +7,15 @@ message again (the step re-runs from the stored state).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from restore_orchestrator import answers as a
 from restore_orchestrator import commands as c
 from restore_orchestrator.locks import acquire_lock
 from shared import errors
+from shared.policy.clock_skew import CLOCK_SKEW
 from shared.power_platform import Backup, Environment, PlatformOperation
 from shared.runtime import AppContext
 
 # An operation found in a list may have started a little before our clock said we asked.
-_SKEW = timedelta(minutes=1)
 
 
 def execute(ctx: AppContext, command: c.Command, *, operation_id: str) -> a.Answer:
@@ -128,7 +126,7 @@ def _newest_backup(backups: list[Backup], label: str, command: c.FindBackup) -> 
 def _started_since(ctx: AppContext, command: c.Reconcile) -> PlatformOperation | None:
     if command.operation_name.lower() == "restore":
         return ctx.platform.find_restore_operation(command.environment_id, not_before=command.since)
-    threshold = command.since - _SKEW
+    threshold = command.since - CLOCK_SKEW
     found = [
         op
         for op in ctx.platform.list_operations(command.environment_id)

@@ -11,11 +11,13 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from enum import StrEnum
 from urllib.parse import urlsplit
 
 from shared.errors import ConfigError
 from shared.inputs import is_guid
+from shared.policy import ncrontab
 
 DEFAULT_PP_API_URL = "https://api.powerplatform.com"
 DEFAULT_PP_BAP_URL = "https://api.bap.microsoft.com"
@@ -99,6 +101,8 @@ class Settings:
     client_certificate_path: str | None = None
     client_certificate_password: Secret | None = None
     backup_schedule: str = DEFAULT_BACKUP_SCHEDULE
+    # WEBSITE_TIME_ZONE: the zone the timers' schedules are read in (shared/policy/ncrontab.py).
+    time_zone: tzinfo = UTC
     backup_scope: BackupScope = field(
         default_factory=lambda: BackupScope(types=frozenset({"Production"}))
     )
@@ -170,12 +174,16 @@ class Settings:
                 "are both loopback addresses (the local simulator)"
             )
 
+        zone: tzinfo = UTC
+        try:
+            zone = ncrontab.time_zone(get("WEBSITE_TIME_ZONE"))
+        except ValueError as error:
+            problems.append(str(error))
         schedule = get("BACKUP_SCHEDULE") or DEFAULT_BACKUP_SCHEDULE
-        if not _is_ncrontab(schedule):
-            problems.append(
-                "BACKUP_SCHEDULE must be an NCRONTAB expression of six fields "
-                f"('second minute hour day month day-of-week'); got {schedule!r}"
-            )
+        try:
+            ncrontab.Ncrontab.parse(schedule, zone, seconds=True)
+        except ValueError as error:
+            problems.append(f"BACKUP_SCHEDULE {error}")
 
         scope = parse_backup_scope(get("BACKUP_SCOPE") or DEFAULT_BACKUP_SCOPE, problems)
 
@@ -231,6 +239,7 @@ class Settings:
             client_certificate_path=cert_path,
             client_certificate_password=Secret(cert_password) if cert_password else None,
             backup_schedule=schedule,
+            time_zone=zone,
             backup_scope=scope,
             backup_label_template=template,
             restore_allow_production=allow,
@@ -324,10 +333,3 @@ def _webhook_url(value: str, name: str, problems: list[str]) -> None:
         return
     problems.append(f"{name} must be an https URL (plain http only for loopback)")
 
-
-_NCRONTAB_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
-
-
-def _is_ncrontab(expression: str) -> bool:
-    fields = expression.split()
-    return len(fields) == 6 and all(_NCRONTAB_FIELD.match(f) for f in fields)

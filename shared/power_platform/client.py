@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 import httpx
 
 from shared.errors import NotFound, PowerPlatformError, ValidationFailed
+from shared.policy.clock_skew import CLOCK_SKEW
 from shared.power_platform._errors import parse_error_body
 from shared.power_platform._http import HttpCore, Reply
 from shared.power_platform._ids import validate_environment_id, validate_opaque_id
@@ -49,7 +50,6 @@ _PP_OPERATIONS = "/environmentmanagement/operations"
 # Status headers of a 202, in the order the wire page tells the client to try them.
 _STATUS_HEADERS = ("Location", "Operation-Location", "Azure-AsyncOperation")
 # A restore's operation may start up to this much before our clock says the request was sent.
-_CLOCK_SKEW = timedelta(seconds=60)
 # Loop guard for paging: a server repeating a link must not keep a handler busy forever.
 _MAX_PAGES = 1000
 _CHANGEABLE_TYPES = frozenset({"Sandbox", "Production"})
@@ -213,10 +213,10 @@ class PowerPlatformClient:
         self, target_id: str, *, not_before: datetime
     ) -> PlatformOperation | None:
         """The newest `Restore` operation of the target that started at or after `not_before`
-        (less a minute of clock skew); None if there is none yet."""
+        (less the clock-skew allowance); None if there is none yet."""
         if not_before.tzinfo is None:
             raise ValueError("not_before must be timezone-aware")
-        threshold = not_before - _CLOCK_SKEW
+        threshold = not_before - CLOCK_SKEW
         url = f"{self._pp_environment_url(target_id)}/operations"
         best: PlatformOperation | None = None
         best_start = threshold

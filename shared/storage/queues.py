@@ -18,15 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
+from shared.policy.clock_skew import CLOCK_SKEW
+
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient, QueueServiceClient
 
 # The service allows 64 KiB of message text; 4 KiB of headroom keeps us clear of it whatever the
 # SDK adds, and anything near the limit should have been a table row with an id in the message.
 MAX_MESSAGE_BYTES = 60 * 1024
-# Put Message accepts a visibility delay of at most 7 days; a minute less leaves room for clock
-# skew between us and the service. Longer waits are re-sent by whoever receives the message.
-MAX_DELAY_SECONDS = 7 * 24 * 3600 - 60
+# Put Message accepts a visibility delay of at most 7 days; the clock-skew allowance less keeps
+# us clear of the limit. Longer waits are re-sent by whoever receives the message.
+MAX_DELAY_SECONDS = 7 * 24 * 3600 - int(CLOCK_SKEW.total_seconds())
 # -1 = never expires. The default TTL is 7 days, and a delayed or stuck message that silently
 # expires is a restore nobody drives any more.
 NEVER_EXPIRE = -1

@@ -11,7 +11,8 @@ import azure.functions as func
 import pytest
 
 from ppbackup.host import HostConfigError, LocalHost
-from ppbackup.host.schedules import CronSchedule, IntervalSchedule, parse_schedule
+from ppbackup.host.schedules import IntervalSchedule, parse_schedule
+from shared.policy.ncrontab import Ncrontab
 from tests.integration.host.helpers import wait_for
 
 # No queue triggers: storage is never contacted, so no Azurite is needed.
@@ -129,7 +130,7 @@ def test_ncrontab_six_fields_seconds_first_and_day_and_weekday_both_apply() -> N
     # NCrontab requires both day-of-month and day-of-week: the 13th that is a Friday.
     friday_13th = parse_schedule("0 0 12 13 * 5", {})
     assert friday_13th.next_after(start) == datetime(2024, 9, 13, 12, tzinfo=UTC)
-    assert isinstance(friday_13th, CronSchedule)
+    assert isinstance(friday_13th, Ncrontab)
 
 
 def test_timespan_schedule_and_time_zone() -> None:

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import shared.notifications
 
-ALLOWED_PROJECT_MODULES = ("shared.notifications", "shared.operations", "shared.errors")
+# shared.policy: the shared, pure policies (backoff, Retry-After, schedules, clock skew).
+ALLOWED_PROJECT_MODULES = (
+    "shared.notifications", "shared.operations", "shared.errors", "shared.policy"
+)
 # The modules that talk to queues, tables, the platform or HTTP (the outbox and its delivery).
 IO_MODULES = frozenset(
     {"outbox", "delivery", "transport", "store", "rounds", "alerts", "blueprint"}

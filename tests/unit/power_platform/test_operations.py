@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from shared.errors import NotFound, PowerPlatformError
+from shared.policy.clock_skew import CLOCK_SKEW
 from shared.power_platform import LifecycleKind, OperationHandle, PlatformStatus
 from tests.unit.power_platform.conftest import ENV, NOW, PP, Harness, pp_operation
 
@@ -186,7 +187,7 @@ def test_find_restore_picks_the_newest_restore_started_after_the_request(make: M
         ops_page(
             pp_operation("backup-new", name="Backup", start="2026-11-21T12:10:00Z"),
             pp_operation("restore-new", start="2026-11-21T12:00:30Z"),
-            # Within the minute of clock skew: still a candidate, but older.
+            # Within the clock-skew allowance: still a candidate, but older.
             pp_operation("restore-skew", start="2026-11-21T11:59:10Z"),
             pp_operation("restore-old", start="2026-11-21T09:00:00Z"),
         )
@@ -197,15 +198,17 @@ def test_find_restore_picks_the_newest_restore_started_after_the_request(make: M
     assert h.requests[0].url.path == OPS_PATH
 
 
-def test_find_restore_accepts_clock_skew_up_to_a_minute(make: Make) -> None:
-    h = make(ops_page(pp_operation("restore-skew", start="2026-11-21T11:59:01Z")))
+def test_find_restore_accepts_clock_skew_up_to_the_allowance(make: Make) -> None:
+    edge = (NOW - CLOCK_SKEW).strftime("%Y-%m-%dT%H:%M:%SZ")
+    h = make(ops_page(pp_operation("restore-skew", start=edge)))
     op = h.client.find_restore_operation(ENV, not_before=NOW)
     assert op is not None
     assert op.id == "restore-skew"
 
 
 def test_find_restore_ignores_older_restores(make: Make) -> None:
-    h = make(ops_page(pp_operation("restore-old", start="2026-11-21T11:58:59Z")))
+    older = (NOW - CLOCK_SKEW - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    h = make(ops_page(pp_operation("restore-old", start=older)))
     assert h.client.find_restore_operation(ENV, not_before=NOW) is None
 
 
