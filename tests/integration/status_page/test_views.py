@@ -50,3 +50,28 @@ def test_environments_alerts_running_and_next_steps(make_stack: Callable[..., St
     alerts = stack.http.get("/api/alerts").json()["alerts"]
     assert [(a["type"], a["environmentId"]) for a in alerts] == [("backup_expiring", prod)]
     assert alerts[0]["nextSteps"]
+
+
+def test_an_environment_left_a_sandbox_is_an_open_alert(make_stack: Callable[..., Stack]) -> None:
+    stack = make_stack()
+    prod = stack.add_env("Contoso Prod")
+    stack.add_backup(prod, "B")
+    operation_id = stack.submit(restore_body(prod, backupLabel="B",
+                                             confirmProduction="Contoso Prod"))
+    stack.wait_phase(operation_id, "Restoring")
+    stack.sim.set_faults(fail_next={"ModifySku": 100})  # the switch back never succeeds
+    assert stack.wait_ended(operation_id, timeout=120)["status"] == "NeedsAttention"
+    stack.sim.advance(20 * 60)  # past the grace a slow switch back gets
+    alerts = stack.http.get("/api/alerts").json()["alerts"]
+
+    assert [(a["type"], a["environmentId"], a["operationId"]) for a in alerts] == [
+        ("still_sandbox", prod, operation_id)]
+    assert alerts[0]["confirmed"] is True
+    assert alerts[0]["environmentName"] == "Contoso Prod"
+    assert "Convert to production" in alerts[0]["nextSteps"][0]
+    # A person switches it back (as the advice says): the alert is closed.
+    stack.sim.clear_faults()
+    stack.ctx.platform.begin_change_type(prod, "Production")
+    stack.sim.advance(10 * 60)
+    assert stack.env_type(prod) == "Production"
+    assert stack.http.get("/api/alerts").json()["alerts"] == []
