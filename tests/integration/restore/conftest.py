@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -58,6 +59,19 @@ class Crashes:
         self.fail_send: Callable[[str, dict[str, Any]], bool] = lambda q, p: False
         self.duplicate_sends = False
         self.injected: list[str] = []
+        self._watchdog = threading.local()
+
+    @contextmanager
+    def watchdog_running(self) -> Iterator[None]:
+        """Marks this thread's storage calls as the watchdog's (it runs on the test's thread)."""
+        self._watchdog.on = True
+        try:
+            yield
+        finally:
+            self._watchdog.on = False
+
+    def by_watchdog(self) -> bool:
+        return bool(getattr(self._watchdog, "on", False))
 
     def note(self, what: str) -> None:
         with self.lock:
@@ -166,7 +180,7 @@ class Stack:
         return self.ctx.history.get(operation_id)
 
     def watchdog(self) -> None:
-        with use_context(self.ctx):
+        with use_context(self.ctx), self.crashes.watchdog_running():
             run_watchdog(self.ctx)
         self.watchdog_runs += 1
 

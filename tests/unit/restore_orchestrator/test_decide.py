@@ -410,13 +410,6 @@ def test_decide(case: Case) -> None:
         assert case.check(decision), decision
 
 
-def test_decisions_are_pure() -> None:
-    for case in CASES:
-        assert decide(case.given, case.answer, NOW, CONFIG) == decide(
-            case.given, case.answer, NOW, CONFIG
-        )
-
-
 def test_every_working_phase_has_a_case() -> None:
     covered = {case.given.phase for case in CASES}
     assert covered == {p for p in Phase if not p.terminal}
