@@ -126,7 +126,9 @@ def run_demo(*, keep_running: bool = False) -> int:
 
         heading("4. History, newest first (ppbackup history)")
         _print_history(host, kind=None)
-        heading(f"5. Notifications the receiver got: {len(receiver.received)}")
+        heading("5. The backups of Contoso Prod, manual and system (ppbackup backups)")
+        _print_backups(api, prod)
+        heading(f"6. Notifications the receiver got: {len(receiver.received)}")
         say("(each was printed above as it arrived)")
         if keep_running:
             say()
@@ -207,6 +209,13 @@ def _print_history(host: Any, *, kind: str | None) -> None:
     from ppbackup.render import history_table
 
     say(history_table(_history(kind)))
+
+
+def _print_backups(api: str, environment_id: str) -> None:
+    from ppbackup.render import backups_table
+
+    listing = httpx.get(f"{api}/environments/{environment_id}/backups", timeout=30).json()
+    say(backups_table(environment_id, listing["backups"]))
 
 
 def _follow(api: str, operation_id: str, *, timeout: float) -> dict[str, Any]:

@@ -243,14 +243,20 @@ class SimState:
         earliest = self.restorable_from(env, now)
         offset = timedelta(minutes=uuid.uuid5(_SYSTEM_BACKUPS, env.id).int % 240)
         keep = timedelta(days=self.retention_days(env))
+        # A Production -> Sandbox switch cut what existed then to 7 days, as for manual backups
+        # (`_cut_retention`); switching back does not give it back.
+        sandbox_keep = timedelta(days=self.options.sandbox_retention_days)
+        cut_at = env.retention_floor + sandbox_keep if env.retention_floor else None
         day = datetime.combine(earliest.date(), datetime.min.time(), tzinfo=earliest.tzinfo)
         found: list[Backup] = []
         while day + offset <= now:
             point = day + offset
-            if point >= earliest:
+            cut = cut_at is not None and point < cut_at
+            expiry = point + (min(keep, sandbox_keep) if cut else keep)
+            if point >= earliest and expiry > now:
                 found.append(Backup(
                     id=str(uuid.uuid5(_SYSTEM_BACKUPS, f"{env.id}/{day.date().isoformat()}")),
-                    environment_id=env.id, label="", point=point, expiry=point + keep, seq=0,
+                    environment_id=env.id, label="", point=point, expiry=expiry, seq=0,
                     system=True,
                 ))
             day += timedelta(days=1)

@@ -100,7 +100,24 @@ def test_a_production_to_sandbox_switch_drops_old_system_backups(
     switch = api.modify_sku(tenant.prod, "Sandbox")
     sim.advance(sim.options.queued_seconds + sim.options.modify_sku_seconds)
     assert api.poll(status_url(switch)).json()["state"]["id"] == "Succeeded"
-    assert len(_system(_listed(api, tenant.prod))) <= 8
+    cut = _system(_listed(api, tenant.prod))
+    assert 7 <= len(cut) <= 8
+    assert all(_ts(str(b["backupExpiryDateTime"])) - _ts(str(b["backupPointDateTime"]))
+               == timedelta(days=7) for b in cut)
+
+    # Switching back keeps 28 days for new ones, not for those the switch cut.
+    back = api.modify_sku(tenant.prod, "Production")
+    sim.advance(sim.options.queued_seconds + sim.options.modify_sku_seconds + 2 * DAY)
+    assert api.poll(status_url(back)).json()["state"]["id"] == "Succeeded"
+    after = {str(b["id"]): b for b in _system(_listed(api, tenant.prod))}
+    for backup in cut:
+        if str(backup["id"]) in after:
+            assert after[str(backup["id"])]["backupExpiryDateTime"] == backup[
+                "backupExpiryDateTime"]
+    newest = _system(_listed(api, tenant.prod))[0]
+    assert _ts(str(newest["backupExpiryDateTime"])) - _ts(
+        str(newest["backupPointDateTime"])) == timedelta(days=28)
+    assert all(_ts(str(b["backupExpiryDateTime"])) > sim.now() for b in after.values())
 
 
 def test_a_system_backup_point_restores(sim: Simulator, api: Api, tenant: Tenant) -> None:
