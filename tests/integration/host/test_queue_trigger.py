@@ -8,11 +8,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import azure.functions as func
 import pytest
 
 from ppbackup.host import Counters, LocalHost
+from ppbackup.host.queue_listener import QueueListener
 from tests.integration.host.helpers import (
     message_count,
     queue,
@@ -262,18 +264,52 @@ def test_queue_output_binding_is_written_after_success(
     assert texts == [b"x-a", b"x-b"]
 
 
-def test_a_message_arriving_later_is_picked_up_after_backoff(
-    storage: str, host_json: Callable[..., Path]
+class Polls:
+    """Each poll of the listener, as (when it began, how many messages it got)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.items: list[tuple[float, int]] = []
+
+    def backed_off(self, interval: float) -> bool:
+        """Two empty polls in a row, `interval` apart or more: the back-off reached its cap."""
+        with self.lock:
+            pairs = list(itertools.pairwise(self.items))
+        return any(a[1] == b[1] == 0 and b[0] - a[0] >= interval for a, b in pairs)
+
+    def empty_between(self, moment: float) -> list[float]:
+        """Empty polls begun after `moment` and before the poll that got a message."""
+        with self.lock:
+            taking = next(began for began, got in self.items if got)
+            return [began for began, got in self.items if moment < began < taking and not got]
+
+
+def test_a_message_arriving_later_is_picked_up_by_the_next_poll_after_backoff(
+    storage: str, host_json: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    polls = Polls()
+    receive = QueueListener._receive
+
+    def counted(listener: QueueListener) -> list[Any]:
+        began = time.monotonic()
+        got = receive(listener)
+        with polls.lock:
+            polls.items.append((began, len(got)))
+        return got
+
+    monkeypatch.setattr(QueueListener, "_receive", counted)
     calls = Calls()
     app = queue_app(calls.record)
     with LocalHost(
         app, storage_connection=storage, host_json=host_json(maxPollingInterval="00:00:01"),
         http_port=None,
     ):
-        time.sleep(2.5)  # long enough for the back-off to reach maxPollingInterval
+        # Idle long enough for the back-off to reach maxPollingInterval (less its jitter).
+        assert wait_for(lambda: polls.backed_off(0.8), timeout=10)
         sent = time.monotonic()
         send(storage, "work", "late arrival")
-        assert wait_for(lambda: len(calls.bodies()) == 1, timeout=5)
-        # Picked up within maxPollingInterval (plus jitter and a round trip).
-        assert calls.times()[0] - sent < 1.6
+        assert wait_for(lambda: len(calls.bodies()) == 1, timeout=10)
+    # No poll after the message arrived came back empty: the next one took it, and a backed-off
+    # poller is never more than one interval (at most maxPollingInterval: next_poll_delay's
+    # tests) behind.
+    assert polls.empty_between(sent) == []

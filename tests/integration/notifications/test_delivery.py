@@ -81,16 +81,15 @@ def test_retry_after_is_honoured(harness: Harness) -> None:
     receiver = harness.receiver
     receiver.reply("webhook", Reply(429, {"Retry-After": "2"}))
     finished_backup(harness)
-    started = time.monotonic()
     harness.results += handle_notification(harness.ctx, harness.take())
     [retry] = harness.queues.notifications()[1:]
     assert (retry.payload["targets"], retry.payload["attempt"], retry.delay_seconds) == (
         ["webhook"], 2, 2.0)
-    # The re-sent message is in the queue but invisible until Retry-After has passed.
+    # The re-sent message is in the queue but invisible until Retry-After has passed (the
+    # queue's delay itself: tests/integration/storage/test_queues.py); then it is delivered.
     assert harness.queues.peek(NOTIFICATIONS) == []
     assert harness.waiting() == 1
     harness.pump(until=lambda: len(receiver.accepted("webhook")) == 1)
-    assert time.monotonic() - started >= 1.9
     assert len(receiver.accepted("teams")) == 1
 
 
