@@ -15,7 +15,7 @@
   const $ = (id) => document.getElementById(id);
   const state = {
     environments: [], names: new Map(), noDataBackups: false,
-    history: [], continuation: null, filters: {}, detailId: null,
+    history: [], continuation: null, pagedBack: false, filters: {}, detailId: null,
   };
 
   // ---------------------------------------------------------------------------- small helpers
@@ -218,21 +218,36 @@
   // answers never mix into what is shown.
   let historyLoads = 0;
 
+  // Status and time are filtered here, on the pages loaded, so a load reads on (at most
+  // MAX_PAGES_PER_LOAD pages) until it has a page's worth of matches or history ends.
+  const MAX_PAGES_PER_LOAD = 10;
+
   async function loadHistory(more) {
     const f = state.filters;
+    if (more) state.pagedBack = true;  // the poll leaves the history alone from now on
     const load = more ? historyLoads : ++historyLoads;
-    const query = new URLSearchParams({ limit: String(HISTORY_PAGE) });
-    if (f.environmentId) query.set("environmentId", f.environmentId);
-    if (f.kind) query.set("kind", f.kind);
-    if (more && state.continuation) query.set("continuationToken", state.continuation);
-    const page = await getJson("/operations?" + query);
-    if (load !== historyLoads) return;
-    if (!more) state.history = [];
-    state.history.push(...page.operations);
-    // Newest first: once a page reaches before "from", older pages cannot match.
-    const last = page.operations[page.operations.length - 1];
-    const pastFrom = f.from !== null && last && new Date(last.createdAt).getTime() < f.from;
-    state.continuation = pastFrom ? null : page.continuationToken;
+    const narrowed = Boolean(f.status) || f.from !== null || f.to !== null;
+    let continuation = more ? state.continuation : null;
+    const loaded = more ? state.history.slice() : [];
+    let found = 0;
+    for (let pages = 0; pages < MAX_PAGES_PER_LOAD; pages++) {
+      const query = new URLSearchParams({ limit: String(HISTORY_PAGE) });
+      if (f.environmentId) query.set("environmentId", f.environmentId);
+      if (f.kind) query.set("kind", f.kind);
+      if (continuation) query.set("continuationToken", continuation);
+      const page = await getJson("/operations?" + query);
+      if (load !== historyLoads) return;
+      loaded.push(...page.operations);
+      found += page.operations.filter((op) => matches(op, f)).length;
+      // Newest first: once a page reaches before "from", older pages cannot match.
+      const last = page.operations[page.operations.length - 1];
+      const pastFrom = f.from !== null && last && new Date(last.createdAt).getTime() < f.from;
+      continuation = pastFrom ? null : page.continuationToken;
+      if (!narrowed || !continuation || found >= HISTORY_PAGE) break;
+    }
+    state.history = loaded;
+    state.continuation = continuation;
+    state.pagedBack = more || loaded.length > HISTORY_PAGE;
     renderHistory();
   }
 
@@ -351,6 +366,6 @@
   every(POLL_MS, loadRunning);
   // History refreshes with the running operations only while nothing older has been loaded, so
   // a person paging back is not thrown to the top.
-  every(POLL_MS, () => (state.history.length > HISTORY_PAGE ? Promise.resolve() : loadHistory(false)));
+  every(POLL_MS, () => (state.pagedBack ? Promise.resolve() : loadHistory(false)));
   route();
 })();

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from backup_triggers.service import run_backup_round
-from shared.operations import OperationKind, OperationStatus
+from shared.operations import Operation, OperationKind, OperationStatus, new_operation_id
 from tests.browser.conftest import PHONE, SCREENSHOTS
 from tests.integration.restore.conftest import Stack, restore_body
 
@@ -28,7 +29,8 @@ def tenant(stack: Stack) -> tuple[str, str]:
 
 def open_page(page: Any, stack: Stack, fragment: str = "") -> None:
     page.goto(f"{stack.host.http_url}/api/ui?poll=500{fragment}")
-    page.wait_for_selector("#environments tbody tr[data-environment-id]", timeout=WAIT_MS)
+    page.wait_for_function("() => document.getElementById('refreshed').textContent"
+                           ".startsWith('Updated')", timeout=WAIT_MS)
 
 
 def row_ids(page: Any) -> list[str]:
@@ -56,6 +58,7 @@ def test_a_running_restore_moves_on_screen_without_a_reload(
         reason="Bad data import in release 4.2",
     ))
     open_page(page, stack)
+    page.wait_for_selector("#environments tbody tr[data-environment-id]", timeout=WAIT_MS)
     page.evaluate("window.__sameDocument = true")
     card = f'#running article[data-operation-id="{operation_id}"]'
 
@@ -156,3 +159,38 @@ def test_history_filters_the_operation_view_and_hostile_text(
     page.screenshot(path=str(SCREENSHOTS / "status-page-phone.png"))
     # At phone width nothing is wider than the screen but the tables' own scrolling boxes.
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_history_pages_back_and_a_status_filter_reads_on_to_old_matches(
+    make_stack: Callable[..., Stack], page: Any,
+) -> None:
+    stack = make_stack()
+    prod = stack.add_env("Contoso Prod")
+    now = stack.ctx.clock()
+    # 120 succeeded backups in the last days, and 3 failed ones before them: page 3 of history.
+    history = [Operation(
+        operation_id=new_operation_id(OperationKind.BACKUP, now - timedelta(hours=n + 1)),
+        kind=OperationKind.BACKUP,
+        status=OperationStatus.FAILED if n >= 120 else OperationStatus.SUCCEEDED,
+        environment_id=prod, environment_name="Contoso Prod",
+        created_at=now - timedelta(hours=n + 1), updated_at=now - timedelta(hours=n),
+        ended_at=now - timedelta(hours=n), label=f"Nightly {n}",
+    ) for n in range(123)]
+    stack.ctx.history.import_operations(history)
+    failed = [op.operation_id for op in history[120:]]
+
+    open_page(page, stack)
+    page.wait_for_function(
+        "() => document.querySelectorAll('#history tbody tr[data-operation-id]').length === 50",
+        timeout=WAIT_MS)
+    page.click("#more")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#history tbody tr[data-operation-id]').length === 100",
+        timeout=WAIT_MS)
+    assert "more are older" in page.inner_text("#history-count")
+
+    page.select_option("#f-status", "Failed")
+    page.click("#filters button[type=submit]")
+    wait_history(page, "status", "Failed")
+    assert row_ids(page) == failed  # newest first, found on the third page
+    assert page.locator("#more").is_hidden()  # history is read to its end
