@@ -12,6 +12,7 @@ import azure.functions as func
 
 from shared.errors import RequestInvalid
 from shared.http_api import error_response, handles_errors, json_response, read_json, status_url
+from shared.inputs import quote
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # (azure-functions is unannotated)
 
@@ -68,11 +69,9 @@ def _requested_by(req: func.HttpRequest) -> str | None:
             "InvalidRequest", 'The cancel body is optional; if sent, it is {"requestedBy": "..."}.',
             {"body": "only requestedBy is allowed"},
         )
-    value = body.get("requestedBy")
-    if value is not None and not isinstance(value, str):
-        raise RequestInvalid("InvalidRequest", "requestedBy must be a string.",
-                             {"requestedBy": "must be a string"})
-    return value.strip()[:256] if value and value.strip() else None
+    from shared.validation import parse_requested_by
+
+    return parse_requested_by(body.get("requestedBy"))
 
 
 @bp.function_name("annotate_operation")
@@ -160,6 +159,6 @@ def _no_query(req: func.HttpRequest) -> None:
     if unknown:
         raise RequestInvalid(
             "InvalidQuery", "This route takes no query parameters.",
-            {name[:64]: "unknown query parameter" for name in unknown[:5]},
+            {quote(name)[1:-1]: "unknown query parameter" for name in unknown[:5]},
         )
 

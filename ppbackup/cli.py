@@ -238,9 +238,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     from ppbackup.render import operation_detail
     from restore_orchestrator.intake import cancel_restore
+    from shared.validation import parse_requested_by
 
+    by = parse_requested_by(args.requested_by) or _whoami()
     ctx = build_context(args)
-    outcome = cancel_restore(ctx, args.operation_id, requested_by=args.requested_by or _whoami())
+    outcome = cancel_restore(ctx, args.operation_id, requested_by=by)
     record = outcome.operation.to_record()
     note(("ppbackup: " if not outcome.accepted else "") + outcome.message)
     if args.json:
@@ -261,12 +263,13 @@ def cmd_backups(args: argparse.Namespace) -> int:
 def cmd_delete_backup(args: argparse.Namespace) -> int:
     from backup_admin.service import delete_backup
     from ppbackup.render import operation_detail
+    from shared.validation import parse_requested_by
 
     if not args.yes:
         _confirm(f"Delete backup {args.backup_id} of environment {args.environment_id}? "
                  "It cannot be undone. [y/N] ")
     operation = delete_backup(build_context(args), args.environment_id, args.backup_id,
-                              requested_by=args.requested_by or _whoami())
+                              requested_by=parse_requested_by(args.requested_by) or _whoami())
     record = operation.to_record()
     if operation.status is OperationStatus.RUNNING:
         note(f"ppbackup: the platform did not answer yet; the app keeps trying. Follow it with: "
@@ -290,11 +293,12 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     from backup_admin.annotations import parse_annotation
     from backup_admin.service import annotate_backup
     from ppbackup.render import operation_detail
+    from shared.validation import parse_requested_by
 
     body = {name: value for name, value in (("label", args.label), ("notes", args.notes))
             if value is not None}
     operation = annotate_backup(build_context(args), args.operation_id, parse_annotation(body),
-                                by=args.requested_by or _whoami())
+                                by=parse_requested_by(args.requested_by) or _whoami())
     record = operation.to_record()
     emit(args, record, lambda: operation_detail(record))
     return EXIT_OK

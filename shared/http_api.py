@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -36,13 +37,18 @@ from shared.inputs import TOO_LARGE_CODE, decode_json
 log = logging.getLogger(__name__)
 
 Handler = Callable[[func.HttpRequest], func.HttpResponse]
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def json_response(
     status: int, body: object, headers: Mapping[str, str] | None = None
 ) -> func.HttpResponse:
+    text = json.dumps(body, ensure_ascii=False)
+    if _SURROGATE.search(text):
+        # Not encodable as UTF-8 (a caller's unpaired surrogate quoted back): escape, never fail.
+        text = json.dumps(body, ensure_ascii=True)
     return func.HttpResponse(
-        json.dumps(body, ensure_ascii=False),
+        text,
         status_code=status,
         mimetype="application/json",
         charset="utf-8",

@@ -230,6 +230,18 @@ def parse_restore_request(data: object) -> RestoreRequest:
     return request
 
 
+def parse_requested_by(value: object) -> str | None:
+    """Who asks, where a caller names it outside a request (a cancel body, a CLI option)."""
+    if value is None:
+        return None
+    try:
+        return parse_text(value, max_length=MAX_REQUESTED_BY)
+    except ValueError as error:
+        raise RequestInvalid(
+            "InvalidRequest", f"requestedBy {error}.", {"requestedBy": str(error)}
+        ) from None
+
+
 def _object(data: object, what: str) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
         raise RequestInvalid(

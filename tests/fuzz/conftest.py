@@ -32,7 +32,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         Path(report).write_text(json.dumps(dict(sorted(INPUTS.items())), indent=2) + "\n")
 
 
-def app_environment(storage: str, sim: Simulator) -> dict[str, str]:
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with run_simulator(port=0, populate=False) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def app_env(storage: str, sim: Simulator) -> dict[str, str]:
+    """The app's settings: Azurite, and the simulator as the Power Platform."""
     return {
         "AzureWebJobsStorage": storage,
         "PP_API_URL": sim.url,
@@ -42,13 +50,7 @@ def app_environment(storage: str, sim: Simulator) -> dict[str, str]:
 
 
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with run_simulator(port=0, populate=False) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def ctx(storage: str, sim: Simulator) -> Iterator[AppContext]:
-    context = AppContext.from_settings(Settings.from_env(app_environment(storage, sim)))
+def ctx(app_env: dict[str, str]) -> Iterator[AppContext]:
+    context = AppContext.from_settings(Settings.from_env(app_env))
     with use_context(context):
         yield context

@@ -8,9 +8,11 @@ trace, a valid request is accepted, and after all of it a valid request still su
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import azure.functions as func
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -71,12 +73,39 @@ def check_intake(
         assert len(sent.value) > 64 * 1024
 
 
+@pytest.fixture
+def known_ids(ctx: AppContext) -> Iterator[list[str]]:
+    """Real operations for the path-parameter routes to find (a queued restore, a backup), and
+    after the fuzzing the check that the app still serves a valid request."""
+    from backup_triggers.service import submit_backup
+    from restore_orchestrator.intake import submit_restore
+
+    backup = submit_backup(ctx, parse_backup_request({"environmentId": hostile.ENV, "label": "b"}))
+    restore = submit_restore(ctx, parse_restore_request(
+        {"targetEnvironmentId": hostile.OTHER_ENV, "latest": True, "dryRun": True}
+    ))
+    yield [backup.operation_id, restore.operation_id]
+    still_serves(ctx)
+
+
+def still_serves(ctx: AppContext) -> None:
+    from backup_triggers.blueprint import post_backup
+    from operations_api.blueprint import get_operation
+
+    body = json.dumps({"environmentId": hostile.ENV, "label": "after the fuzz"}).encode()
+    accepted = decided(post_backup(request("POST", "backups", body)), {202})
+    found = get_operation(request(
+        "GET", "operations/x", route_params={"operationId": accepted["operationId"]}
+    ))
+    assert decided(found, {200})["label"] == "after the fuzz"
+
+
 # ------------------------------------------------------------------------------------- intakes
 
 
 @fuzz(1800)
 @given(hostile.bodies(hostile.BACKUP_FIELDS, hostile.backup_objects()))
-def test_post_backups(ctx: AppContext, sent: Hostile) -> None:
+def test_post_backups(ctx: AppContext, known_ids: list[str], sent: Hostile) -> None:
     from backup_triggers.blueprint import post_backup
 
     counted("POST /api/backups")
@@ -91,7 +120,7 @@ def test_post_backups(ctx: AppContext, sent: Hostile) -> None:
         lambda h: Hostile(json.dumps(h.value).encode(), h.must_reject, h.what)
     ),),
 ))
-def test_post_restores(ctx: AppContext, sent: Hostile) -> None:
+def test_post_restores(ctx: AppContext, known_ids: list[str], sent: Hostile) -> None:
     from restore_orchestrator.blueprint import post_restore
 
     counted("POST /api/restores")
@@ -104,41 +133,104 @@ def test_post_restores(ctx: AppContext, sent: Hostile) -> None:
 
 @fuzz(1000)
 @given(hostile.queries)
-def test_get_operations(ctx: AppContext, params: dict[str, str]) -> None:
+def test_get_operations(ctx: AppContext, known_ids: list[str], params: dict[str, str]) -> None:
     from operations_api.blueprint import list_operations
 
     counted("GET /api/operations")
     decided(list_operations(request("GET", "operations", params=params)), {200, 400})
 
 
+def operation_ids(data: st.DataObject, known: list[str]) -> str:
+    return data.draw(st.sampled_from(known) | hostile.path_segments)
+
+
 @fuzz(800)
-@given(hostile.path_segments)
-def test_get_operation(ctx: AppContext, operation_id: str) -> None:
+@given(st.data())
+def test_get_operation(ctx: AppContext, known_ids: list[str], data: st.DataObject) -> None:
     from operations_api.blueprint import get_operation
 
     counted("GET /api/operations/{id}")
     answer = get_operation(request(
-        "GET", "operations/x", route_params={"operationId": operation_id}
+        "GET", "operations/x", route_params={"operationId": operation_ids(data, known_ids)}
     ))
     decided(answer, {200, 400, 404})
 
 
-@fuzz(800)
-@given(
-    hostile.path_segments,
-    st.one_of(
-        st.just(b""),
-        hostile.bodies(("requestedBy",), st.builds(
-            lambda v: Hostile({"requestedBy": v}), hostile.json_values
-        )),
-    ),
+cancel_bodies = st.one_of(
+    st.just(Hostile(b"")),
+    hostile.bodies(("requestedBy",), st.builds(
+        lambda v: Hostile({"requestedBy": v}), hostile.json_values
+    )),
 )
-def test_cancel_operation(ctx: AppContext, operation_id: str, body: bytes | Hostile) -> None:
+
+
+@fuzz(800)
+@given(st.data(), cancel_bodies)
+def test_cancel_operation(
+    ctx: AppContext, known_ids: list[str], data: st.DataObject, body: Hostile
+) -> None:
     from operations_api.blueprint import cancel_operation
 
     counted("POST /api/operations/{id}/cancel")
-    raw = body.value if isinstance(body, Hostile) else body
     answer = cancel_operation(request(
-        "POST", "operations/x/cancel", raw, route_params={"operationId": operation_id}
+        "POST", "operations/x/cancel", body.value,
+        route_params={"operationId": operation_ids(data, known_ids)},
     ))
     decided(answer, {202, 400, 404, 409, 413})
+
+
+annotation_bodies = hostile.bodies(("label", "notes"), st.builds(
+    lambda d: Hostile(d),
+    st.dictionaries(st.sampled_from(["label", "notes"]) | hostile.nasty_text,
+                    hostile.json_values, max_size=3),
+))
+
+
+@fuzz(800)
+@given(st.data(), annotation_bodies, hostile.queries)
+def test_patch_operation(
+    ctx: AppContext, known_ids: list[str], data: st.DataObject, body: Hostile,
+    params: dict[str, str],
+) -> None:
+    from operations_api.blueprint import annotate_operation
+
+    counted("PATCH /api/operations/{id}")
+    answer = annotate_operation(request(
+        "PATCH", "operations/x", body.value, params=params,
+        route_params={"operationId": operation_ids(data, known_ids)},
+    ))
+    decided(answer, {200, 400, 404, 409, 413})
+
+
+@fuzz(600)
+@given(hostile.path_segments | hostile.guid_like, hostile.queries)
+def test_get_environment_backups(
+    ctx: AppContext, known_ids: list[str], environment_id: str, params: dict[str, str]
+) -> None:
+    from operations_api.blueprint import list_environment_backups
+
+    counted("GET /api/environments/{id}/backups")
+    answer = list_environment_backups(request(
+        "GET", "environments/x/backups", params=params,
+        route_params={"environmentId": environment_id},
+    ))
+    decided(answer, {200, 400, 404})
+
+
+@fuzz(600)
+@given(
+    hostile.path_segments | hostile.guid_like, hostile.path_segments,
+    st.sampled_from([b"", b"{}", b"x" * 70_000]), hostile.queries,
+)
+def test_delete_environment_backup(
+    ctx: AppContext, known_ids: list[str], environment_id: str, backup_id: str, body: bytes,
+    params: dict[str, str],
+) -> None:
+    from operations_api.blueprint import delete_environment_backup
+
+    counted("DELETE /api/environments/{id}/backups/{backupId}")
+    answer = delete_environment_backup(request(
+        "DELETE", "environments/x/backups/y", body, params=params,
+        route_params={"environmentId": environment_id, "backupId": backup_id},
+    ))
+    decided(answer, {200, 202, 400, 404, 409, 413, 502})
