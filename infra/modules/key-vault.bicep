@@ -1,5 +1,6 @@
 // Secrets (webhook URLs carry their own signature; the webhook's HMAC key) live here, and the app
-// reads them as Key Vault references with its identity. RBAC only, purge protection on.
+// reads them as Key Vault references with its identity. RBAC only; soft delete, and no purge
+// protection, so that `azd down --purge` removes it.
 param name string
 param location string
 param tags object
@@ -17,6 +18,8 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   location: location
   tags: tags
   // checkov:skip=CKV_AZURE_109: no VNet in this template (Flex Consumption VNet integration and private endpoints add cost and a network to run); access is Entra ID + RBAC only, no keys
+  // checkov:skip=CKV_AZURE_110: azd down --purge must be able to remove the vault; it holds only webhook URLs and an HMAC key, which can be set again from their sources
+  // checkov:skip=CKV_AZURE_42: recoverable needs purge protection, see CKV_AZURE_110; soft delete (7 days) stays on
   // checkov:skip=CKV_AZURE_189: no VNet in this template (Flex Consumption VNet integration and private endpoints add cost and a network to run); access is Entra ID + RBAC only, no keys
   properties: {
     tenantId: subscription().tenantId
@@ -24,7 +27,6 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: 7
-    enablePurgeProtection: true
     publicNetworkAccess: 'Enabled'
     networkAcls: { defaultAction: 'Allow', bypass: 'AzureServices' }
   }
