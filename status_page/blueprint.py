@@ -126,6 +126,9 @@ serve_twice("get_next_steps", "operations/{operationId}/next-steps", _next_steps
 # blueprint; the page reads the same use cases (shared.history_api) through these two.
 serve_to_page("get_operation", "operations/{operationId}", _operation)
 serve_to_page("list_operations", "operations", _operations)
+# The page also asks `ui/data/data-backups?environmentId=` for each environment's newest data
+# backup point and shows "no data backups" while that route is absent (404). Data backups
+# (contract section 9) add it with serve_to_page("list_data_backups", "data-backups", <view>).
 
 
 # -------------------------------------------------------------------------------- the page
