@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from ppbackup.simulator import Simulator, run_simulator
+from ppbackup.simulator.faults import FaultInjector
 
 from .conftest import API_PP, Api, Tenant, error_code, status_url
 
@@ -21,16 +22,30 @@ def _timed(call: object) -> float:
 
 
 def test_fixed_latency(sim: Simulator, api: Api, tenant: Tenant) -> None:
+    # An answer cannot come before the injected latency (a lower bound: a busy machine only
+    # makes it later); how long each answer is held is the injector's draw, checked below.
     sim.set_faults(latency_ms=200)
     assert _timed(lambda: api.list_backups(tenant.prod)) >= 0.19
-    sim.set_faults(latency_ms=0)
-    assert _timed(lambda: api.list_backups(tenant.prod)) < 0.15
+
+
+@pytest.mark.parametrize(
+    ("latency_ms", "low", "high"), [(0, 0.0, 0.0), (200, 0.2, 0.2), ((60, 120), 0.06, 0.12)]
+)
+def test_latency_draws_stay_in_their_range(
+    latency_ms: float | tuple[float, float], low: float, high: float
+) -> None:
+    faults = FaultInjector(seed=3)
+    faults.set(latency_ms=latency_ms)
+    draws = [faults.latency_seconds() for _ in range(200)]
+    assert all(low <= d <= high for d in draws)
+    if low < high:
+        assert len(set(draws)) > 1  # a range, not one value
 
 
 def test_latency_range(sim: Simulator, api: Api, tenant: Tenant) -> None:
     sim.set_faults(latency_ms=(60, 120))
     for _ in range(5):
-        assert 0.055 <= _timed(lambda: api.list_backups(tenant.prod)) < 0.4
+        assert _timed(lambda: api.list_backups(tenant.prod)) >= 0.055
 
 
 def test_server_errors_by_method_and_path(sim: Simulator, api: Api, tenant: Tenant) -> None:
@@ -95,10 +110,9 @@ def test_dropped_response_closes_the_connection_after_acting(
     sim: Simulator, api: Api, tenant: Tenant
 ) -> None:
     sim.set_faults(drop_next=1, drop_method="POST", drop_path=r"/backups$")
-    started = time.monotonic()
+    # Closed, not timed out: a timeout would be httpx.ReadTimeout.
     with pytest.raises(httpx.RemoteProtocolError):
         api.create_backup(tenant.prod, "lost answer")
-    assert time.monotonic() - started < 2  # closed, not timed out
     # The platform did create it.
     assert [b["label"] for b in sim.backups(tenant.prod)] == ["lost answer"]
     assert sim.stats()["dropped"] == 1
@@ -171,7 +185,11 @@ def test_early_404_on_status_urls(sim: Simulator, api: Api, tenant: Tenant) -> N
     op_id = sim.operations(tenant.uat)[0]["operationId"]
     assert api.operation(op_id).status_code == 404
     assert api.operations(tenant.uat).json()["collection"] == []
-    time.sleep(0.6)
+    # The early window is real time: wait for it to close instead of sleeping past it.
+    deadline = time.monotonic() + 10
+    while api.poll(url).status_code == 404:
+        assert time.monotonic() < deadline, "the early 404 window never closed"
+        time.sleep(0.05)
     assert api.poll(url).status_code == 202
     assert api.operation(op_id).status_code == 200
     assert len(api.operations(tenant.uat).json()["collection"]) == 1
@@ -225,14 +243,11 @@ def test_many_concurrent_connections(sim: Simulator, tenant: Tenant) -> None:
             return http.post(url, params={"api-version": API_PP},
                              json={"label": f"b{i}"}).status_code
 
-        started = time.monotonic()
         with ThreadPoolExecutor(40) as pool:
             statuses = list(pool.map(create, range(200)))
-        elapsed = time.monotonic() - started
     assert statuses == [201] * 200
     assert len(sim.backups(tenant.prod)) == 200
-    assert elapsed < 200 * 0.15 / 4  # served in parallel, not one by one
     stats = sim.stats()
-    assert stats["max_concurrent"] >= 20
+    assert stats["max_concurrent"] >= 20  # served in parallel, not one by one
     assert stats["endpoints"]["pp.create_backup"]["statuses"] == {"201": 200}
     assert stats["in_flight"] == 0
