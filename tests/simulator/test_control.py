@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import httpx
 import pytest
 
 from ppbackup.simulator import SimClock, Simulator, run_simulator
+from ppbackup.simulator import clock as clock_module
 from ppbackup.simulator.seed import CONTOSO_PROD, CONTOSO_UAT, FABRIKAM_DEV, FABRIKAM_PROD
 
 from .conftest import Api, Tenant
 
 
-def test_clock_runs_at_speed_and_advances() -> None:
+def test_clock_runs_at_speed_and_advances(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = [1000.0]  # the real (monotonic) seconds the clock reads, moved by the test
+    monkeypatch.setattr(clock_module, "time", SimpleNamespace(monotonic=lambda: real[0]))
     start = datetime(2030, 1, 1, tzinfo=UTC)
     clock = SimClock(start=start, speed=3600)
-    time.sleep(0.05)
-    elapsed = (clock.now() - start).total_seconds()
-    assert 0.04 * 3600 <= elapsed <= 1.0 * 3600
+    real[0] += 0.05
+    assert clock.now() == start + timedelta(seconds=0.05 * 3600)
     clock.set_speed(0)
     frozen = clock.now()
-    time.sleep(0.02)
+    real[0] += 20
     assert clock.now() == frozen
     assert clock.advance(90) == frozen + timedelta(seconds=90)
     with pytest.raises(ValueError, match="forward"):
