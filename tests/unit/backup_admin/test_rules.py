@@ -178,3 +178,36 @@ def test_only_ended_backups_can_be_annotated() -> None:
     assert annotation_problem(made(backup, OperationStatus.FAILED)) is None
     assert "not a backup" in (annotation_problem(restore()) or "")
     assert "still Running" in (annotation_problem(made(backup, OperationStatus.RUNNING)) or "")
+
+
+# --- the deletion record ------------------------------------------------------------------------
+
+
+def test_a_deletion_records_the_backup_and_ends_by_the_platforms_answer() -> None:
+    from backup_admin.deletion import GIVE_UP_AFTER, deleted, new_deletion, refused, unreachable
+    from shared.errors import Transient, ValidationFailed
+
+    backup = platform_backup("m-1", "Before 4.2", hours_ago=3)
+    ledger = replace(made(backup), label="4.2 (edited)")
+    op = new_deletion(ENV, backup, ledger, requested_by="maria", now=NOW)
+    assert (op.kind, op.status, op.backup_id, op.label, op.backup_point, op.requested_by) == (
+        OperationKind.BACKUP_DELETE, OperationStatus.RUNNING, "m-1", "Before 4.2", backup.point,
+        "maria")
+    assert op.options == {"backupKind": "manual", "backupOperationId": ledger.operation_id,
+                          "ledgerLabel": "4.2 (edited)"}
+    assert op.steps[0].name == "delete" and op.steps[0].started_at == NOW
+
+    done = deleted(op, NOW + timedelta(seconds=2), ("req-1",))
+    assert done.status is OperationStatus.SUCCEEDED and done.steps[0].request_ids == ("req-1",)
+
+    no = refused(op, NOW, ValidationFailed("not allowed", error_code="Nope"), ())
+    assert no.status is OperationStatus.FAILED and no.error is not None
+    assert no.error.code == "Nope" and "not allowed" in no.error.message
+
+    outage = Transient("503 from the platform")
+    waiting = unreachable(op, NOW + timedelta(minutes=5), outage, ())
+    assert waiting.status is OperationStatus.RUNNING
+    assert "tries again" in (waiting.steps[0].detail or "")
+    ended = unreachable(waiting, NOW + GIVE_UP_AFTER, outage, ())
+    assert ended.status is OperationStatus.FAILED
+    assert ended.error is not None and "may still exist" in ended.error.message
