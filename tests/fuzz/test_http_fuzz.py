@@ -103,7 +103,7 @@ def still_serves(ctx: AppContext) -> None:
 # ------------------------------------------------------------------------------------- intakes
 
 
-@fuzz(1800)
+@fuzz(1500)
 @given(hostile.bodies(hostile.BACKUP_FIELDS, hostile.backup_objects()))
 def test_post_backups(ctx: AppContext, known_ids: list[str], sent: Hostile) -> None:
     from backup_triggers.blueprint import post_backup
@@ -113,7 +113,7 @@ def test_post_backups(ctx: AppContext, known_ids: list[str], sent: Hostile) -> N
     check_intake(ctx, answer, sent, parse_backup_request)
 
 
-@fuzz(1800)
+@fuzz(1500)
 @given(hostile.bodies(
     hostile.RESTORE_FIELDS, hostile.restore_objects(),
     extra=(hostile.restore_dates().map(
