@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from backup_admin.guards import Refusal
 from shared.errors import RequestInvalid
 from shared.inputs import parse_text, quote
 from shared.operations import Operation, OperationKind, format_time
@@ -68,18 +69,20 @@ def parse_annotation(data: object) -> Annotation:
                       set_notes="notes" in data)
 
 
-def annotation_problem(operation: Operation) -> str | None:
+def annotation_problem(operation: Operation) -> Refusal | None:
     """Why `operation`'s label and notes cannot be edited (HTTP 409); None if they can."""
     if operation.kind is not OperationKind.BACKUP:
-        return (
+        return Refusal(
+            "NotABackup",
             f"{operation.operation_id} is a {operation.kind.value}, not a backup: only what the "
-            "ledger keeps about a backup can be edited."
+            "ledger keeps about a backup can be edited.",
         )
     if not operation.status.terminal:
         # Its attempts still create (or look for) the platform backup by this label.
-        return (
+        return Refusal(
+            "BackupStillRunning",
             f"Backup {operation.operation_id} is still {operation.status.value}; edit it once "
-            "it has ended."
+            "it has ended.",
         )
     return None
 

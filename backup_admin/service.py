@@ -98,9 +98,7 @@ def annotate_backup(
         stored = ctx.history.get(operation_id)
         problem = annotation_problem(stored.operation)
         if problem is not None:
-            code = "NotABackup" if stored.operation.kind is not OperationKind.BACKUP else (
-                "BackupStillRunning")
-            raise RequestRefused(code, problem)
+            raise RequestRefused(problem.code, problem.message)
         changed = annotate(stored.operation, annotation, by=by, now=to_millis(ctx.clock()))
         if changed is None:
             return stored.operation

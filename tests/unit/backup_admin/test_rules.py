@@ -176,8 +176,12 @@ def test_only_ended_backups_can_be_annotated() -> None:
     backup = platform_backup("m-1", "L")
     assert annotation_problem(made(backup)) is None
     assert annotation_problem(made(backup, OperationStatus.FAILED)) is None
-    assert "not a backup" in (annotation_problem(restore()) or "")
-    assert "still Running" in (annotation_problem(made(backup, OperationStatus.RUNNING)) or "")
+    not_a_backup = annotation_problem(restore())
+    assert not_a_backup is not None and not_a_backup.code == "NotABackup"
+    assert "not a backup" in not_a_backup.message
+    running = annotation_problem(made(backup, OperationStatus.RUNNING))
+    assert running is not None and running.code == "BackupStillRunning"
+    assert "still Running" in running.message
 
 
 # --- the deletion record ------------------------------------------------------------------------
