@@ -284,3 +284,13 @@ def test_a_deletion_the_platform_did_not_answer_is_finished_by_the_watchdog(
     stack.wait_for(lambda: stack.operation(operation_id).operation.status
                    is OperationStatus.SUCCEEDED, timeout=60)
     assert backup_id not in {b["id"] for b in stack.sim.backups(uat)}
+
+
+def test_the_local_host_serves_patch_and_delete_beside_get(stack: Stack) -> None:
+    """One route, two functions (GET and PATCH): the host picks by method and names both."""
+    put = stack.http.put("/api/operations/backup-20261121T010000000Z-abcdef", json={})
+    assert put.status_code == 405
+    assert put.headers["allow"] == "GET, PATCH"
+    post = stack.http.post(f"/api/environments/{'0' * 8}-0000-0000-0000-000000000000/backups/b1")
+    assert post.status_code == 405
+    assert post.headers["allow"] == "DELETE"
