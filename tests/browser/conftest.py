@@ -7,6 +7,7 @@ Where no browser is installed the browser tests skip and say how to install one;
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,13 @@ from tests.integration.restore.conftest import make_stack
 __all__ = ["make_stack"]
 
 CHROMIUM = Path(os.environ.get("PPBACKUP_CHROMIUM", "/usr/bin/chromium"))
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
+# The README's screenshots are refreshed on request (PPBACKUP_SCREENSHOTS=docs/img); an ordinary
+# run writes them where it cannot dirty the work tree.
+SCREENSHOTS = Path(
+    os.environ.get("PPBACKUP_SCREENSHOTS")
+    or Path(tempfile.gettempdir()) / "ppbackup-screenshots"
+).resolve()
+SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 LAPTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
