@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -76,8 +77,17 @@ class Ledger:
 
 
 @pytest.fixture
-def ledger() -> Ledger:
-    return Ledger()
+def ledger(ctx: AppContext) -> Iterator[Ledger]:
+    yield Ledger()
+    # After all of it, a valid request on each queue is still admitted.
+    for kind, body in (
+        (OperationKind.BACKUP, {"environmentId": hostile.ENV, "label": "after"}),
+        (OperationKind.RESTORE, {"targetEnvironmentId": hostile.OTHER_ENV, "latest": True}),
+    ):
+        deliver(kind, json.dumps({**body, "requestId": "after-the-fuzz"}).encode(), "after")
+        owner = owner_of(ctx, kind, f"{kind.value}:after-the-fuzz")
+        assert owner is not None
+        assert ctx.history.get(owner).operation.status is not OperationStatus.REJECTED
 
 
 def deliver(kind: OperationKind, body: bytes, message_id: str) -> None:
