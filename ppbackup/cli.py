@@ -137,6 +137,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         params["environmentId"] = args.env
     if args.kind:
         params["kind"] = args.kind
+    if args.request_id is not None:
+        params["requestId"] = args.request_id
     ctx = build_context(args)
     page = list_records(ctx, parse_listing_query(params))
     records = page["operations"]
@@ -347,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", metavar="ENV_ID")
     p.add_argument("--kind", choices=["backup", "restore", "backup_delete"])
     p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--request-id", help="the operation a requestId was admitted as (also a "
+                   "rejected one)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_history)
 

@@ -8,14 +8,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import OperationNotFound, RequestInvalid
-from shared.inputs import is_guid, quote
+from shared.inputs import is_guid, parse_request_id, quote
 from shared.operations import OperationKind, operation_id_instant
 from shared.runtime import AppContext
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 _LIMIT = re.compile(r"[0-9]{1,4}")
-_QUERY_FIELDS = frozenset({"environmentId", "kind", "limit", "continuationToken", "code"})
+_QUERY_FIELDS = frozenset(
+    {"environmentId", "kind", "limit", "continuationToken", "requestId", "code"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,7 @@ class ListingQuery:
     kind: OperationKind | None = None
     limit: int = DEFAULT_LIMIT
     continuation: str | None = None
+    request_id: str | None = None
 
 
 def parse_listing_query(params: Mapping[str, str]) -> ListingQuery:
@@ -31,7 +34,7 @@ def parse_listing_query(params: Mapping[str, str]) -> ListingQuery:
     # `code` is the function key Azure passes along in the query string; it is not ours to judge.
     for name in sorted(set(params) - _QUERY_FIELDS)[:5]:
         problems[quote(name)[1:-1]] = (
-            "unknown query parameter; use environmentId, kind, limit, continuationToken"
+            "unknown query parameter; use environmentId, kind, limit, continuationToken, requestId"
         )
     environment_id = (params.get("environmentId") or "").strip() or None
     if environment_id is not None and not is_guid(environment_id):
@@ -51,6 +54,12 @@ def parse_listing_query(params: Mapping[str, str]) -> ListingQuery:
             problems["limit"] = f"must be a whole number from 1 to {MAX_LIMIT}"
         else:
             limit = int(raw_limit)
+    request_id: str | None = None
+    if params.get("requestId") is not None:
+        try:
+            request_id = parse_request_id(params["requestId"])
+        except ValueError as error:
+            problems["requestId"] = str(error)
     if problems:
         raise RequestInvalid("InvalidQuery", "The history query is invalid.", problems)
     return ListingQuery(
@@ -58,6 +67,7 @@ def parse_listing_query(params: Mapping[str, str]) -> ListingQuery:
         kind=kind,
         limit=limit,
         continuation=(params.get("continuationToken") or None),
+        request_id=request_id,
     )
 
 
@@ -70,6 +80,8 @@ def get_record(ctx: AppContext, operation_id: str) -> dict[str, Any]:
 
 
 def list_records(ctx: AppContext, query: ListingQuery) -> dict[str, Any]:
+    if query.request_id is not None:
+        return {"operations": _by_request_id(ctx, query), "continuationToken": None}
     try:
         page = ctx.history.list(
             environment_id=query.environment_id,
@@ -85,3 +97,22 @@ def list_records(ctx: AppContext, query: ListingQuery) -> dict[str, Any]:
         "operations": [op.to_record() for op in page.items],
         "continuationToken": page.continuation,
     }
+
+
+def _by_request_id(ctx: AppContext, query: ListingQuery) -> list[dict[str, Any]]:
+    """The operations admitted under a requestId (one per kind at most; a rejected request is
+    kept under its id too), by point reads of the idempotency claims."""
+    from shared.intake import request_key
+
+    kinds = [query.kind] if query.kind else [OperationKind.BACKUP, OperationKind.RESTORE]
+    found = []
+    for kind in kinds:
+        key = request_key(kind, query.request_id)
+        stored = ctx.history.find_request(key) if key else None
+        if stored is None:
+            continue
+        operation = stored.operation
+        if query.environment_id in (None, operation.environment_id):
+            found.append(operation)
+    found.sort(key=lambda op: op.created_at, reverse=True)
+    return [op.to_record() for op in found[: query.limit]]

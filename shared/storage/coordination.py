@@ -42,10 +42,8 @@ class RequestClaims:
         The key is stored only as its SHA-256 (it may be any caller-chosen text, so it is
         hashed into key-safe characters), partitioned by the first byte to spread load.
         """
-        if not isinstance(key, str) or not key:
-            raise ValueError("an idempotency key must be a non-empty string")
         validate_operation_id(operation_id)
-        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+        digest = _digest(key)
         table = self._table()
         try:
             table.create_entity(
@@ -59,6 +57,20 @@ class RequestClaims:
         except ResourceExistsError:
             return str(table.get_entity(digest[:2], digest)["operationId"])
         return operation_id
+
+    def owner(self, key: str) -> str | None:
+        """The id of the operation that owns `key`, or None; claims nothing."""
+        digest = _digest(key)
+        try:
+            return str(self._table().get_entity(digest[:2], digest)["operationId"])
+        except ResourceNotFoundError:
+            return None
+
+
+def _digest(key: str) -> str:
+    if not isinstance(key, str) or not key:
+        raise ValueError("an idempotency key must be a non-empty string")
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 class EnvironmentLocks:

@@ -316,6 +316,16 @@ class HistoryStore:
         """The operation that owns idempotency key `key` (`operation_id` if we just claimed it)."""
         return self._claims.claim(key, operation_id)
 
+    def find_request(self, key: str) -> StoredOperation | None:
+        """The operation admitted under idempotency key `key`, if any (a read; claims nothing)."""
+        owner = self._claims.owner(key)
+        if owner is None:
+            return None
+        try:
+            return self.get(owner)
+        except OperationNotFound:
+            return None  # claimed by an intake that died before creating it (its retry will)
+
     def append_calls(
         self, operation_id: str, step: str, calls: Sequence[Mapping[str, Any]]
     ) -> None:

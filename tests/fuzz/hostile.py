@@ -299,7 +299,9 @@ def _path_segment(draw: st.DrawFn) -> str:
 
 path_segments = st.composite(_path_segment)()
 
-query_names = st.sampled_from(["environmentId", "kind", "limit", "continuationToken", "code"])
+query_names = st.sampled_from(
+    ["environmentId", "kind", "limit", "continuationToken", "requestId", "code"]
+)
 query_values = st.one_of(
     nasty_text, long_text, guid_like,
     st.sampled_from(["backup", "restore", "BACKUP", "copy", "0", "1", "200", "201", "-1", "²",

@@ -34,7 +34,7 @@ COMMANDS = {
                 "--confirm-production", "--keep-audit-data", "--no-safety-backup", "--dry-run",
                 "--requested-by", "--reason", "--request-id", "--json"],
     "status": ["--json"],
-    "history": ["--env", "--kind", "--limit", "--json"],
+    "history": ["--env", "--kind", "--limit", "--request-id", "--json"],
     "cancel": ["--requested-by", "--json"],
     "backups": ["--json"],
     "delete-backup": ["--yes", "--requested-by", "--json"],

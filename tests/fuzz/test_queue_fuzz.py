@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from shared.errors import RequestInvalid
 from shared.inputs import decode_json, usable_request_id
-from shared.operations import OperationKind, OperationStatus, new_operation
+from shared.operations import OperationKind, OperationStatus
 from shared.queue_names import BACKUP_REQUESTS, RESTORE_REQUESTS
 from shared.runtime import AppContext
 from shared.validation import parse_backup_request, parse_restore_request
@@ -32,10 +32,9 @@ _message_ids = itertools.count()
 
 
 def owner_of(ctx: AppContext, kind: OperationKind, key: str) -> str | None:
-    """The operation holding an idempotency key (a probe claim wins only if nobody held it)."""
-    probe = new_operation(kind, hostile.ENV, ctx.clock()).operation_id
-    owner = ctx.history.claim_request(key, probe)
-    return None if owner == probe else owner
+    """The operation admitted under an idempotency key, if any."""
+    found = ctx.history.find_request(key)
+    return found.operation.operation_id if found else None
 
 
 class Ledger:

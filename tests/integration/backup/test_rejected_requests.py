@@ -10,10 +10,16 @@ import json
 
 import azure.functions as func
 
-from shared.operations import OperationKind, OperationStatus, new_operation
+from shared.operations import OperationKind, OperationStatus
 from shared.runtime import AppContext
 
 ENV = "51f48b59-205a-4945-aa35-a0d6a2fe05ea"
+
+
+def list_operations(req: func.HttpRequest) -> func.HttpResponse:
+    from operations_api.blueprint import list_operations as route
+
+    return route(req)
 
 
 def deliver(body: dict[str, object], message_id: str) -> None:
@@ -23,11 +29,9 @@ def deliver(body: dict[str, object], message_id: str) -> None:
 
 
 def owner_of(ctx: AppContext, key: str) -> str | None:
-    """The operation that holds an idempotency key (claiming it with a probe id, which only
-    wins when nobody held it)."""
-    probe = new_operation(OperationKind.BACKUP, ENV, ctx.clock()).operation_id
-    owner = ctx.history.claim_request(key, probe)
-    return None if owner == probe else owner
+    """The operation admitted under an idempotency key, if any."""
+    found = ctx.history.find_request(key)
+    return found.operation.operation_id if found else None
 
 
 def test_a_rejected_backup_is_found_by_its_request_id_and_kept_once(ctx: AppContext) -> None:
@@ -46,6 +50,15 @@ def test_a_rejected_backup_is_found_by_its_request_id_and_kept_once(ctx: AppCont
         if op.status is OperationStatus.REJECTED
     ]
     assert [op.operation_id for op in rejected] == [owner]
+    # ... and a pipeline finds it by the id it chose.
+    found = list_operations(func.HttpRequest(
+        method="GET", url="http://localhost/api/operations", body=b"",
+        params={"requestId": "rel-4.2"},
+    ))
+    assert found.status_code == 200
+    records = json.loads(found.get_body())["operations"]
+    assert [(r["operationId"], r["status"]) for r in records] == [(owner, "Rejected")]
+    assert "lable" in records[0]["error"]["message"]
 
 
 def test_an_unusable_request_id_is_rejected_per_message_and_never_reaches_a_key(
