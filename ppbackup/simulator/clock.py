@@ -24,7 +24,7 @@ class SimClock:
             raise ValueError("start must be timezone-aware")
         self._lock = threading.Lock()
         # Simulated time never starts behind the wall clock: the client matches the restore
-        # operation by `startTime >= send time - 1 min` using its own (real) clock.
+        # operation by `startTime >= send time - CLOCK_SKEW` using its own (real) clock.
         self._base_sim = (start or datetime.now(UTC)).astimezone(UTC)
         self._base_real = time.monotonic()
         self._speed = speed
