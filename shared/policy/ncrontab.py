@@ -8,7 +8,9 @@ The Functions host uses the NCrontab library, so:
 * Day-of-month AND day-of-week must both match when both are restricted (`0 0 1 1 * Mon` is a
   Monday that is the 1st), unlike Vixie cron's OR.
 * Local time of `WEBSITE_TIME_ZONE` (a tz database name on Linux, where Python apps run), UTC
-  when unset. Occurrences are returned in UTC.
+  when unset. Occurrences are returned in UTC. In the hour a daylight-saving change skips or
+  repeats, croniter's answer is taken (a skipped time fires at the change, a repeated one twice);
+  whether the host does the same there is not verified, but firing and slot always agree.
 
 Two readings that disagree give one firing two slot ids, and so a second backup of every
 environment: hence this one module. croniter does the arithmetic; it is imported on first use,
