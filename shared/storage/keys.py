@@ -22,9 +22,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # What `new_operation_id` makes (`backup-20261121T014502123Z-1a2b3c`). The suffix is checked here
 # because `operation_id_instant` only validates the kind and the stamp.
 _OPERATION_ID = re.compile(
-    "(?:" + "|".join(k.value for k in OperationKind) + r")-\d{8}T\d{9}Z-[A-Za-z0-9_.]{1,64}"
+    "(?:" + "|".join(k.value for k in OperationKind) + r")-\d{8}T\d{9}Z-[A-Za-z0-9_.]{1,64}",
+    re.ASCII,  # `\d` alone also matches other scripts' digits, which keys must not hold
 )
-_ROW_KEY = re.compile(r"(\d{13})-(" + _OPERATION_ID.pattern + r")")
+_ROW_KEY = re.compile(r"(\d{13})-(" + _OPERATION_ID.pattern + r")", re.ASCII)
 # Environment ids are GUIDs or `Default-<GUID>`; keep a little room, but only key-safe characters.
 _ENVIRONMENT_ID = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,127}")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,400}")

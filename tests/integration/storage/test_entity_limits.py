@@ -46,6 +46,7 @@ from shared.storage.keys import (
     environment_shard,
     normalize_environment_id,
     row_key,
+    row_key_or_none,
 )
 
 from .conftest import BASE, ENV_A
@@ -222,6 +223,15 @@ def test_environment_keys_are_key_safe_and_shards_stable(text: str) -> None:
     shard = environment_shard(key)
     assert len(shard) == 2 and int(shard, 16) < 64
     assert environment_shard(key) == environment_shard(normalize_environment_id(key.upper()) or "")
+
+
+@pytest.mark.parametrize(
+    "operation_id",
+    ["backup-2026112\u0661T010000000Z-abc", "restore-\uff12\uff10261121T010000000Z-abc",
+     "backup-20261121T010000000Z-ab/c", "backup-20261321T010000000Z-abc"],
+)
+def test_look_alike_operation_ids_make_no_key(operation_id: str) -> None:
+    assert row_key_or_none(operation_id) is None
 
 
 def test_shards_spread_environments() -> None:
