@@ -40,7 +40,9 @@ _QUOTE = 40
 DOCUMENT_CODE = "InvalidJson"
 TOO_LARGE_CODE = "RequestTooLarge"
 
-_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII | re.I)
+# A GUID in its canonical spelling; also the platform client's environment id check.
+GUID_PATTERN = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+_GUID = re.compile(GUID_PATTERN)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:@+=~-]+", re.ASCII)
 # One pattern for caller and platform timestamps; `parse_timestamp` tells which parts callers
 # must give (RFC 3339: seconds and an offset) and the platform may leave out.

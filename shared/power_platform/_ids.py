@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-_GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
-_ENVIRONMENT_ID = re.compile(rf"(?:Default-)?{_GUID}")
+from shared.inputs import GUID_PATTERN
+
+_ENVIRONMENT_ID = re.compile(rf"(?:Default-)?{GUID_PATTERN}")
 # Backup and operation ids are GUIDs in every example, but the reference types them only as
 # strings; allow the characters that cannot change a URL's meaning.
 _OPAQUE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,127}")
