@@ -7,10 +7,10 @@ as `lable` must not silently produce an unlabeled backup).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.errors import RequestInvalid
 from shared.inputs import (
@@ -21,6 +21,8 @@ from shared.inputs import (
     parse_timestamp,
     quote,
 )
+
+T = TypeVar("T")
 
 MAX_LABEL = 200
 MAX_NOTES = 2000
@@ -98,12 +100,13 @@ class _Fields:
             self.problems[name] = "is required" if value is None else "must not be empty"
         return text
 
-    def request_id(self, name: str) -> str | None:
+    def parsed(self, name: str, parse: Callable[[object], T]) -> T | None:
+        """`parse` of the field, None when it is absent; a ValueError is the field's problem."""
         value = self.data.get(name)
         if value is None:
             return None
         try:
-            return parse_request_id(value)
+            return parse(value)
         except ValueError as error:
             self.problems[name] = str(error)
             return None
@@ -120,16 +123,6 @@ class _Fields:
             self.problems[name] = (
                 "must be an environment id (a GUID such as 00000000-0000-0000-0000-000000000000)"
             )
-            return None
-
-    def timestamp(self, name: str) -> datetime | None:
-        value = self.data.get(name)
-        if value is None:
-            return None
-        try:
-            return parse_timestamp(value)
-        except ValueError as error:
-            self.problems[name] = str(error)
             return None
 
     def boolean(self, name: str, default: bool) -> bool:
@@ -176,7 +169,7 @@ def parse_backup_request(data: object) -> BackupRequest:
     label = fields.string("label", required=True, max_length=MAX_LABEL)
     notes = fields.string("notes", max_length=MAX_NOTES, multiline=True)
     requested_by = fields.string("requestedBy", max_length=MAX_REQUESTED_BY)
-    request_id = fields.request_id("requestId")
+    request_id = fields.parsed("requestId", parse_request_id)
     fields.raise_if_any("backup request")
     # Narrowing only: a missing field was reported above.
     assert environment_id is not None
@@ -191,7 +184,7 @@ def parse_restore_request(data: object) -> RestoreRequest:
     source = fields.guid("sourceEnvironmentId")
     backup_id = fields.string("backupId", max_length=MAX_BACKUP_ID)
     backup_label = fields.string("backupLabel", max_length=MAX_LABEL)
-    restore_point = fields.timestamp("restorePointDateTime")
+    restore_point = fields.parsed("restorePointDateTime", parse_timestamp)
     latest = fields.boolean("latest", False)
     chosen = [
         name
@@ -224,7 +217,7 @@ def parse_restore_request(data: object) -> RestoreRequest:
         dry_run=fields.boolean("dryRun", False),
         requested_by=fields.string("requestedBy", max_length=MAX_REQUESTED_BY),
         reason=fields.string("reason", max_length=MAX_REASON, multiline=True),
-        request_id=fields.request_id("requestId"),
+        request_id=fields.parsed("requestId", parse_request_id),
     )
     fields.raise_if_any("restore request")
     return request
