@@ -26,6 +26,7 @@ from shared.power_platform._retry import is_retryable_status
 # Checked in this order; the first present is the platform's id for the call.
 REQUEST_ID_HEADERS = (
     "x-ms-service-request-id",
+    "req_id",  # Dataverse (reference §1.5)
     "x-ms-request-id",
     "request-id",
     "x-ms-correlation-request-id",

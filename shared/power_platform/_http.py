@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -45,6 +45,22 @@ def user_agent() -> str:
         return f"ppbackup/{version('ppbackup')}"
     except PackageNotFoundError:
         return "ppbackup/0+unknown"
+
+
+class ErrorMapper(Protocol):
+    """Turns one failed exchange into the exception the caller handles (`platform_error`)."""
+
+    def __call__(
+        self,
+        context: CallContext,
+        *,
+        status: int | None,
+        body_text: str = "",
+        request_id: str | None,
+        retry_after: float | None = None,
+        may_have_reached_server: bool = True,
+        cause: str | None = None,
+    ) -> PowerPlatformError: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +99,16 @@ class HttpCore:
         clock: Callable[[], float],
         now: Callable[[], datetime],
         bap_url: str,
+        scope_for: Callable[[str], str | None] = scope_for_url,
+        map_error: ErrorMapper = platform_error,
+        resend_throttled: bool = True,
     ) -> None:
+        # `scope_for`, `map_error` and `resend_throttled` let the Dataverse client share this
+        # loop: its token audience is the environment's own URL, its errors have their own
+        # meanings, and its 429s go back to the caller at once (the caller reschedules).
+        self._scope_for = scope_for
+        self._map_error = map_error
+        self._resend_throttled = resend_throttled
         self._http = http_client
         self._tokens = token_provider
         self._retry = retry
@@ -105,7 +130,7 @@ class HttpCore:
 
     def error_for(self, reply: Reply, *, idempotent: bool = True) -> PowerPlatformError:
         """The mapped exception for a passed-through answer the caller decided is a failure."""
-        return platform_error(
+        return self._map_error(
             self.context(reply.method, reply.url, idempotent=idempotent),
             status=reply.status,
             body_text=reply.text,
@@ -122,11 +147,17 @@ class HttpCore:
         params: Mapping[str, str] | None = None,
         body: Any = None,
         passthrough: frozenset[int] = frozenset(),
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
     ) -> Reply:
-        """Send until a 2xx or `passthrough` status arrives; raise the mapped error otherwise."""
+        """Send until a 2xx or `passthrough` status arrives; raise the mapped error otherwise.
+
+        `headers` are added to (and override) the defaults; `content` is a raw body sent
+        instead of `body` as JSON.
+        """
         context = self.context(method, url, idempotent=idempotent)
         try:
-            scope = scope_for_url(url)
+            scope = self._scope_for(url)
         except ValueError as exc:
             raise PowerPlatformError(f"{context.what}: {exc}") from None
         path = urlsplit(url).path
@@ -143,8 +174,9 @@ class HttpCore:
                 method,
                 url,
                 params=params,
-                json=body,
-                headers=self._headers(token, client_request_id),
+                json=body if content is None else None,
+                content=content,
+                headers={**self._headers(token, client_request_id), **(headers or {})},
             )
             sent_at = self._clock()
             try:
@@ -180,8 +212,10 @@ class HttpCore:
 
             retryable = status == 429 or (idempotent and is_retryable_status(status))
             wait, give_up = self._plan(attempt, started, retry_after)
+            if status == 429 and not self._resend_throttled:
+                wait, give_up = self._retry.wait(attempt, retry_after), True
             if not retryable or give_up:
-                raise platform_error(
+                raise self._map_error(
                     context,
                     status=status,
                     body_text=response.text,
@@ -206,7 +240,7 @@ class HttpCore:
         resendable = context.idempotent or not reached
         wait, give_up = self._plan(attempt, started, None)
         if not resendable or give_up:
-            raise platform_error(
+            raise self._map_error(
                 context,
                 status=None,
                 request_id=client_request_id,

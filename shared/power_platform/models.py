@@ -73,6 +73,8 @@ class Environment:
     disallowed_operations: Mapping[str, str] = field(default_factory=lambda: _EMPTY_REASONS)
     instance_url: str | None = None
     retention_period: str | None = None
+    # The Dataverse Web API host; None when the environment has no Dataverse.
+    instance_api_url: str | None = None
 
     def allows(self, operation_type: str) -> bool:
         """False only when the platform lists the operation type as disallowed."""
@@ -128,6 +130,7 @@ class Environment:
             disallowed_operations=MappingProxyType(disallowed) if disallowed else _EMPTY_REASONS,
             instance_url=_str(linked.get("instanceUrl")),
             retention_period=retention,
+            instance_api_url=_str(linked.get("instanceApiUrl")),
         )
 
 

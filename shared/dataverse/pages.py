@@ -1,0 +1,130 @@
+"""One page of a table read, and where the read goes on (reference §3.1, §4).
+
+A read is a chain of pages. Each page answers one request, so an invocation reads one page and
+hands the `PageCursor` on (it is plain JSON for a queue message or a table entity); no caller
+ever needs to hold a whole table. The last page of a change-tracking read carries the delta
+link that starts the next incremental read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MAX_PAGE_SIZE = 5000  # the Web API's default and maximum (reference §3.1)
+FORMATTED_VALUE = "@OData.Community.Display.V1.FormattedValue"
+_DELETED_CONTEXT = "$deletedEntity"
+
+
+def check_page_size(page_size: int) -> int:
+    if (
+        isinstance(page_size, bool)
+        or not isinstance(page_size, int)
+        or not (1 <= page_size <= MAX_PAGE_SIZE)
+    ):
+        raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}; got {page_size!r}")
+    return page_size
+
+
+@dataclass(frozen=True, slots=True)
+class PageCursor:
+    """The next request of a read: a URL the server gave (followed verbatim) or built by the
+    client, and the preferences every page of the read repeats."""
+
+    url: str
+    page_size: int = MAX_PAGE_SIZE
+    track_changes: bool = False
+
+    def __post_init__(self) -> None:
+        check_page_size(self.page_size)
+        if not isinstance(self.url, str) or not self.url.startswith(("https://", "http://")):
+            raise ValueError("a page cursor needs an absolute URL")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "pageSize": self.page_size, "trackChanges": self.track_changes}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PageCursor:
+        url, size, track = data.get("url"), data.get("pageSize"), data.get("trackChanges")
+        if not isinstance(url, str) or not isinstance(size, int) or not isinstance(track, bool):
+            raise ValueError("a page cursor is {url: str, pageSize: int, trackChanges: bool}")
+        return cls(url, size, track)
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedRow:
+    """A row gone since the delta link was issued (`reason` is `deleted` in Dataverse)."""
+
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One answer. `rows` are new or changed rows (all of them on a full read), as the Web API
+    returns them less formatted values; `deleted` only comes in delta reads. `next` is None on
+    the last page, which carries `delta_link` when the read tracks changes and the table has
+    change tracking on. `dop_hint` is the server's recommended degree of parallelism."""
+
+    rows: tuple[Mapping[str, Any], ...]
+    deleted: tuple[DeletedRow, ...]
+    next: PageCursor | None
+    delta_link: str | None
+    dop_hint: int | None
+    request_id: str
+
+    @property
+    def last(self) -> bool:
+        return self.next is None
+
+
+def clean_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The row as the backup keeps it: every column, lookup annotations and the ETag; not the
+    formatted values (labels in the reader's language, derived from the columns)."""
+    return {k: v for k, v in row.items() if not k.endswith(FORMATTED_VALUE)}
+
+
+def parse_page(
+    body: Mapping[str, Any], cursor: PageCursor, *, dop_hint: int | None, request_id: str
+) -> Page:
+    """A page from one answer body; ValueError when it is not a collection answer."""
+    items = body.get("value")
+    if not isinstance(items, list):
+        raise ValueError("the answer has no 'value' list")
+    rows: list[Mapping[str, Any]] = []
+    deleted: list[DeletedRow] = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            raise ValueError("a 'value' item is not an object")
+        context = item.get("@odata.context")
+        if isinstance(context, str) and context.endswith(_DELETED_CONTEXT):
+            row_id = item.get("id")
+            if not isinstance(row_id, str) or not row_id:
+                raise ValueError("a deleted-row item without 'id'")
+            reason = item.get("reason")
+            deleted.append(DeletedRow(row_id, reason if isinstance(reason, str) else "deleted"))
+        else:
+            rows.append(clean_row(item))
+    next_link = body.get("@odata.nextLink")
+    delta_link = body.get("@odata.deltaLink")
+    if next_link is not None and not isinstance(next_link, str):
+        raise ValueError("'@odata.nextLink' is not a string")
+    if delta_link is not None and not isinstance(delta_link, str):
+        raise ValueError("'@odata.deltaLink' is not a string")
+    return Page(
+        rows=tuple(rows),
+        deleted=tuple(deleted),
+        next=PageCursor(next_link, cursor.page_size, cursor.track_changes) if next_link else None,
+        delta_link=delta_link if not next_link and delta_link else None,
+        dop_hint=dop_hint,
+        request_id=request_id,
+    )
+
+
+def parse_dop_hint(value: str | None) -> int | None:
+    """`x-ms-dop-hint`: a positive integer, else None."""
+    if value is None:
+        return None
+    text = value.strip()
+    return int(text) if text.isdecimal() and 0 < int(text) <= 10_000 else None
