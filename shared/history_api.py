@@ -75,7 +75,7 @@ def get_record(ctx: AppContext, operation_id: str) -> dict[str, Any]:
     try:
         operation_id_instant(operation_id)
     except ValueError as error:
-        raise OperationNotFound(f"No operation has the id {operation_id!r}.") from error
+        raise OperationNotFound(f"No operation has the id {quote(operation_id)}.") from error
     return ctx.history.get(operation_id).operation.to_record()
 
 

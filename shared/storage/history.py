@@ -48,6 +48,7 @@ from azure.core.exceptions import (
 from azure.data.tables import UpdateMode
 
 from shared.errors import ConcurrencyConflict, OperationNotFound
+from shared.inputs import quote
 from shared.operations import Operation, OperationKind, OperationStatus, utcnow
 from shared.storage.active import ActiveEntry, ActiveIndex
 from shared.storage.calls import CallLog
@@ -160,11 +161,11 @@ class HistoryStore:
         """One point read; OperationNotFound for an unknown (or malformed) id."""
         key = row_key_or_none(operation_id)
         if key is None:
-            raise OperationNotFound(f"no operation {operation_id!r}")
+            raise OperationNotFound(f"no operation {quote(operation_id)}")
         try:
             entity = self._main().get_entity(MAIN_PARTITION, key)
         except ResourceNotFoundError as exc:
-            raise OperationNotFound(f"no operation {operation_id!r}") from exc
+            raise OperationNotFound(f"no operation {quote(operation_id)}") from exc
         return _stored(entity)
 
     def update(

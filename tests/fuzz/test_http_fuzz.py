@@ -44,6 +44,8 @@ def decided(answer: func.HttpResponse, allowed: set[int]) -> dict[str, Any]:
     assert b"Traceback" not in raw
     document = json.loads(raw)
     if answer.status_code >= 400:
+        # A refusal names the problem; it does not echo a hostile input back at length.
+        assert len(raw) < 8 * 1024, raw[:300]
         error = document["error"]
         assert isinstance(error["code"], str) and error["code"]
         assert isinstance(error["message"], str) and error["message"]
