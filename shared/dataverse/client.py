@@ -68,8 +68,9 @@ API_PATH = "/api/data/v9.2"
 DEFAULT_RETRY = RetryPolicy()
 # A logical name or entity set name: safe as a URL segment and inside an OData string literal.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-# Batch answers that carry a multipart body (a failing request stops the batch with its status).
-_BATCH_PASSTHROUGH = frozenset(range(400, 429)) | frozenset(range(430, 500))
+# Batch answers that may carry a multipart body (a failing request stops the batch with its
+# status). Not 401 (the token is refreshed once) nor 429 (service protection refused it all).
+_BATCH_PASSTHROUGH = frozenset(range(400, 500)) - {401, 429}
 _ENTITY_ID = re.compile(r"\(([0-9A-Fa-f-]{36})\)\s*$")
 
 Conditional = Literal["create", "update"]
