@@ -56,9 +56,8 @@ _TIMESTAMP = re.compile(
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
 )
-# Tokens that change the nesting depth; strings are matched whole so brackets inside them are
-# not counted (an unterminated string is left for the parser to report).
-_DEPTH_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
+# The characters that open or close strings and containers, or escape inside strings.
+_STRUCTURE = re.compile(r'["\\\[\]{}]')
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -107,11 +106,10 @@ def _document(raw: bytes, what: str) -> Any:
         ) from None
     if not text.strip():
         raise RequestInvalid(DOCUMENT_CODE, f"The {what} is empty; send a JSON object.")
-    depth = _max_depth(text)
-    if depth > MAX_DEPTH:
+    if _max_depth(text) > MAX_DEPTH:
         raise RequestInvalid(
             DOCUMENT_CODE,
-            f"The {what} nests {depth} levels deep; the limit is {MAX_DEPTH} "
+            f"The {what} nests more than {MAX_DEPTH} levels deep, the limit "
             "(a request is a flat JSON object).",
         )
     try:
@@ -148,10 +146,26 @@ def _no_constant(name: str) -> Any:
 
 
 def _max_depth(text: str) -> int:
+    """How deep `text` nests, up to MAX_DEPTH + 1, in one pass and without the parser's recursion.
+
+    A state machine over the structural characters only; a pattern matching whole strings would
+    backtrack quadratically on a body of unterminated, escaped quotes.
+    """
     depth = deepest = 0
-    for token in _DEPTH_TOKENS.finditer(text):
-        char = token.group()
-        if char in "[{":
+    in_string = False
+    escaped_at = -1
+    for match in _STRUCTURE.finditer(text):
+        at, char = match.start(), match.group()
+        if in_string:
+            if at == escaped_at:
+                continue
+            if char == "\\":
+                escaped_at = at + 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
             depth += 1
             deepest = max(deepest, depth)
             if deepest > MAX_DEPTH:

@@ -234,6 +234,8 @@ def _lexical(draw: st.DrawFn) -> Hostile:
         b'{"a": 1e999999}', b'{"a": "\\ud800"}', b'{"\\udc00": 1}', b'{"a": "\xed\xa0\x80"}',
         b"{'a': 1}", b'{"a": 1,}', b"[1, 2", b'"unterminated', b"\x80abc", b"null", b"true",
         b"[]", b'"a string"', b"42", b"{}", b'{"environmentId": "' + ENV.encode() + b'"}',
+        # Unterminated strings of escapes: quadratic for a scanner that backtracks.
+        b'"' + b'\\"' * 21_000, b'"\\' * 30_000, b'{"a": "' + b"\\" * 60_000,
     ]) | st.binary(max_size=200))
     return Hostile(body, True, "lexical")
 

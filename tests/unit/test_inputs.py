@@ -51,6 +51,42 @@ def test_nesting_up_to_the_limit_and_brackets_inside_strings_are_fine() -> None:
     assert decode_json(b'{"a": "\\"[[[["}') == {"a": '"[[[['}
 
 
+def depth_of(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max((depth_of(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((depth_of(v) for v in value), default=0)
+    return 0
+
+
+tricky_text = st.text(alphabet='[]{}"\\\\ab\n', max_size=12)
+nested = st.recursive(
+    st.none() | st.integers() | tricky_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(tricky_text, inner, max_size=3),
+    max_leaves=30,
+)
+
+
+@given(nested)
+def test_depth_counts_containers_not_brackets_inside_strings(value: object) -> None:
+    body = json.dumps(value).encode()
+    if depth_of(value) <= MAX_DEPTH:
+        assert decode_json(body) == value
+    else:
+        with pytest.raises(RequestInvalid, match="levels deep"):
+            decode_json(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    # Unterminated strings of escaped quotes: a scanner that backtracks takes minutes on these.
+    [b'"' + b'\\"' * 21_000, b'"\\' * 30_000, b'["' * 30_000, b'{"a": "' + b"\\" * 60_000],
+)
+def test_pathological_strings_are_refused_in_one_pass(body: bytes) -> None:
+    with pytest.raises(RequestInvalid):
+        decode_json(body)
+
+
 def test_size_limit_is_in_bytes_and_its_own_code() -> None:
     fits = json.dumps({"a": "x" * (MAX_DOCUMENT_BYTES - 9)}).encode()
     assert len(fits) == MAX_DOCUMENT_BYTES
