@@ -7,9 +7,12 @@ refused, and a redelivery or a resend of the same id must not add a second recor
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import azure.functions as func
+import pytest
 
+from ppbackup.simulator import Simulator
 from shared.operations import OperationKind, OperationStatus
 from shared.runtime import AppContext
 
@@ -75,3 +78,22 @@ def test_an_unusable_request_id_is_rejected_per_message_and_never_reaches_a_key(
     assert record.request_id is None  # not a usable id: not copied onto the record
     assert "requestId" in (record.options.get("invalidFields") or {})
     assert len(ctx.history.list(kind=OperationKind.BACKUP, limit=50).items) == 1
+
+
+def test_the_cli_finds_a_rejected_request_by_its_id(
+    ctx: AppContext, storage: str, sim: Simulator, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ppbackup.cli import main
+
+    deliver({"environmentId": "prod", "label": "x", "requestId": "rel-5"}, "message-1")
+    for name, value in {"PP_API_URL": sim.url, "PP_BAP_URL": sim.url, "PP_AUTH": "none"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+
+    code = main(["history", "--request-id", "rel-5", "--json", "--storage", storage])
+
+    records = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [(r["requestId"], r["status"]) for r in records] == [("rel-5", "Rejected")]
+    assert "environmentId" in records[0]["options"]["invalidFields"]
