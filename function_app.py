@@ -3,9 +3,9 @@
 import azure.functions as func
 
 from backup_triggers import bp as backup_bp
+from notifications.blueprint import bp as notifications_bp
 from operations_api import bp as operations_bp
 from restore_orchestrator import bp as restore_bp
-from shared.notifications.blueprint import bp as notifications_bp
 from status_page import bp as status_page_bp
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)

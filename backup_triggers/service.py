@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from backup_triggers import outcomes, rounds
+from notifications import rounds as notification_rounds
+from notifications.outbox import announce
 from shared import errors
 from shared.intake import admit, read_intake_message, request_key
-from shared.notifications import rounds as notification_rounds
-from shared.notifications.outbox import announce
 from shared.operations import (
     Operation,
     OperationError,

@@ -35,14 +35,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, TextIO
 
-from shared.notifications.webhook import SIGNATURE_HEADER, SignatureInvalid, verify
+from notifications.webhook import SIGNATURE_HEADER, SignatureInvalid, verify
 
 TargetName = Literal["teams", "webhook"]
 PATHS: dict[str, TargetName] = {"/teams": "teams", "/webhook": "webhook"}
 _MAX_BODY = 1024 * 1024
 _WIDTH = 100
 _STYLE_MARKS = {"good": "✔", "attention": "✖", "warning": "⚠", "accent": "•"}
-# Undo `shared.notifications.text.escape_markdown` for display in a terminal.
+# Undo `notifications.text.escape_markdown` for display in a terminal.
 _ESCAPED = re.compile(r"\\([\\*\[\]`~_#>+\-.)])")
 
 

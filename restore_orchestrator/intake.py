@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
+from notifications.outbox import announce
 from restore_orchestrator.answers import Proceeded
 from restore_orchestrator.config import EngineConfig
 from restore_orchestrator.decide import decide
@@ -22,7 +23,6 @@ from restore_orchestrator.record import SetOption, apply_changes
 from restore_orchestrator.state import Request, RestoreState, Selector
 from shared import errors
 from shared.intake import admit, read_intake_message, request_key
-from shared.notifications.outbox import announce
 from shared.operations import (
     Operation,
     OperationKind,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from notifications.outbox import announce
 from restore_orchestrator.commands import Command
 from restore_orchestrator.config import EngineConfig
 from restore_orchestrator.decide import decide, plan
@@ -34,7 +35,6 @@ from restore_orchestrator.phases import Phase
 from restore_orchestrator.record import Finish, StepUpdate, apply_changes
 from restore_orchestrator.state import RestoreState, StateUnreadableError
 from shared.errors import ConcurrencyConflict, OperationNotFound
-from shared.notifications.outbox import announce
 from shared.operations import (
     Operation,
     OperationError,

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
+from notifications.outbox import announce
 from shared.errors import ConcurrencyConflict, OperationNotFound, RequestInvalid
 from shared.inputs import decode_json, parse_guid, parse_text, usable_request_id
-from shared.notifications.outbox import announce
 from shared.operations import (
     Operation,
     OperationError,

@@ -9,21 +9,21 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from shared.errors import OperationNotFound
-from shared.history_api import get_record
-from shared.notifications.advice import (
+from notifications.advice import (
     backup_expiring_steps,
     next_steps,
     still_sandbox_steps,
 )
-from shared.notifications.alert_rules import (
+from notifications.alert_rules import (
     EXPIRY_WARNING,
     expiring_alert,
     newest_backup,
     sandbox_suspects,
     still_sandbox_alert,
 )
-from shared.notifications.alerts import recent_restores
+from notifications.alerts import recent_restores
+from shared.errors import OperationNotFound
+from shared.history_api import get_record
 from shared.operations import Operation, OperationKind, OperationStatus, format_time
 from shared.runtime import AppContext
 from shared.settings import BackupScope

@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from notifications.delivery import Result, handle_notification
+from notifications.transport import use_http_client
 from ppbackup.receiver import Receiver, running_receiver
 from ppbackup.simulator import Simulator, run_simulator
-from shared.notifications.delivery import Result, handle_notification
-from shared.notifications.transport import use_http_client
 from shared.power_platform import PowerPlatformClient
 from shared.power_platform.auth import token_provider_from_settings
 from shared.queue_names import NOTIFICATIONS

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from shared.notifications.outbox import announce
+from notifications.outbox import announce
 from shared.operations import (
     Operation,
     OperationKind,

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import pytest
 
+from notifications.alert_rules import STILL_SANDBOX_AFTER
+from notifications.alerts import run_alert_checks
 from ppbackup.receiver import Receiver
 from ppbackup.simulator import Simulator, run_simulator
 from ppbackup.simulator.seed import CONTOSO_PROD, FABRIKAM_PROD
-from shared.notifications.alert_rules import STILL_SANDBOX_AFTER
-from shared.notifications.alerts import run_alert_checks
 from shared.operations import (
     OperationKind,
     OperationStatus,

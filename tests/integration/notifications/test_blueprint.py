@@ -8,8 +8,8 @@ from pathlib import Path
 import azure.functions as func
 import pytest
 
+from notifications.blueprint import bp
 from ppbackup.host import LocalHost
-from shared.notifications.blueprint import bp
 from shared.queue_names import NOTIFICATIONS
 from shared.runtime import use_context
 from tests.integration.notifications.conftest import Harness

@@ -11,14 +11,14 @@ from email.utils import format_datetime
 
 import pytest
 
+from notifications.delivery import Delivered, GaveUp, Scheduled, Skipped, handle_notification
+from notifications.failures import OPTION_KEY
+from notifications.messages import Target
+from notifications.outbox import announce
+from notifications.retry_policy import MAX_AGE
+from notifications.store import DeliveryRow, store_for
+from notifications.webhook import verify
 from ppbackup.receiver import Receiver, Reply
-from shared.notifications.delivery import Delivered, GaveUp, Scheduled, Skipped, handle_notification
-from shared.notifications.failures import OPTION_KEY
-from shared.notifications.messages import Target
-from shared.notifications.outbox import announce
-from shared.notifications.retry_policy import MAX_AGE
-from shared.notifications.store import DeliveryRow, store_for
-from shared.notifications.webhook import verify
 from shared.operations import OperationStatus, StepStatus, finish
 from shared.queue_names import NOTIFICATIONS
 from tests.integration.notifications.conftest import (
@@ -210,7 +210,7 @@ def test_a_card_that_cannot_be_built_is_noted_and_not_retried(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bug in a builder must not loop the message forever with its lease held."""
-    import shared.notifications.delivery as delivery
+    import notifications.delivery as delivery
 
     def broken(*args: object, **kwargs: object) -> object:
         raise KeyError("a field the card builder did not expect")

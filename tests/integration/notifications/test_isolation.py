@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 
 from backup_triggers import service
+from notifications.failures import OPTION_KEY
 from ppbackup.receiver import Receiver, Reply
 from ppbackup.simulator import Simulator, run_simulator
 from ppbackup.simulator.seed import CONTOSO_PROD
-from shared.notifications.failures import OPTION_KEY
 from shared.operations import OperationStatus
 from shared.queue_names import NOTIFICATIONS
 from shared.validation import parse_backup_request

@@ -8,14 +8,14 @@ import time
 import httpx
 import pytest
 
-from ppbackup.receiver import Reply, render_card, running_receiver
-from shared.notifications import (
+from notifications import (
     build_teams_message,
     build_webhook_payload,
     encode_teams_message,
     event_for,
     sign,
 )
+from ppbackup.receiver import Reply, render_card, running_receiver
 from shared.operations import OperationStatus
 from tests.unit.notifications.builders import ALL_DONE, T0, restore
 

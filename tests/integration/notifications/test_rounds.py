@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 
 from backup_triggers import service
+from notifications.alerts import run_alert_checks
+from notifications.round_rules import ROUND_DEADLINE
 from ppbackup.receiver import Receiver
 from ppbackup.simulator import Simulator, run_simulator
-from shared.notifications.alerts import run_alert_checks
-from shared.notifications.round_rules import ROUND_DEADLINE
 from shared.queue_names import BACKUP_REQUESTS
 from shared.storage.connection import queue_service
 from tests.integration.notifications.conftest import (

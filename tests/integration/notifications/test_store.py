@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from shared.notifications.store import DeliveryRow, DeliveryState, NotificationStore
+from notifications.store import DeliveryRow, DeliveryState, NotificationStore
 from shared.operations import OperationStatus
 from shared.storage.connection import table_service
 from tests.integration.notifications.conftest import T0

@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from shared.notifications import BackupRoundSummary
+from notifications import BackupRoundSummary
 from shared.operations import (
     BACKUP_STEPS,
     RESTORE_STEPS,

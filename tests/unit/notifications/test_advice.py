@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.notifications import next_steps
+from notifications import next_steps
 from shared.operations import OperationStatus, StepStatus
 from tests.unit.notifications.builders import (
     ALL_DONE,

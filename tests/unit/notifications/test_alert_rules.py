@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from shared.notifications.alert_rules import (
+from notifications.alert_rules import (
     EXPIRY_WARNING,
     STILL_SANDBOX_AFTER,
     PlatformBackup,

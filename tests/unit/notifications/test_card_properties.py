@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from shared.notifications import (
+from notifications import (
     DEFAULT_MAX_BYTES,
     MIN_MAX_BYTES,
     BackupExpiringAlert,
@@ -18,7 +18,7 @@ from shared.notifications import (
     event_for,
     message_size,
 )
-from shared.notifications.text import inert
+from notifications.text import inert
 from shared.operations import Operation
 from tests.unit.notifications.builders import (
     instants,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from shared.notifications import (
+from notifications import (
     DEFAULT_MAX_BYTES,
     MIN_MAX_BYTES,
     BackupExpiringAlert,

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.notifications import (
+from notifications import (
     BackupExpiringAlert,
     BackupRoundSummary,
     OperationEvent,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from shared.notifications.failures import MAX_RECORDED, OPTION_KEY, DeliveryProblem, with_problems
+from notifications.failures import MAX_RECORDED, OPTION_KEY, DeliveryProblem, with_problems
 from tests.unit.notifications.builders import T0, backup
 
 

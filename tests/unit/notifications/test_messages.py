@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.notifications import event_for
-from shared.notifications.events import Outcome, operation_event_id, round_event_id
-from shared.notifications.messages import (
+from notifications import event_for
+from notifications.events import Outcome, operation_event_id, round_event_id
+from notifications.messages import (
     Envelope,
     ExpiringNotice,
     OperationNotice,

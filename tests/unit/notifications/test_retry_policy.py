@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.notifications.retry_policy import (
+from notifications.retry_policy import (
     MAX_AGE,
     MAX_ATTEMPTS,
     MAX_DELAY_SECONDS,

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.notifications import build_teams_message, message_size
-from shared.notifications.cards import DEFAULT_MAX_BYTES
-from shared.notifications.round_rules import (
+from notifications import build_teams_message, message_size
+from notifications.cards import DEFAULT_MAX_BYTES
+from notifications.round_rules import (
     ROUND_DEADLINE,
     Member,
     build_summary,

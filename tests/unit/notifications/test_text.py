@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.notifications.text import (
+from notifications.text import (
     ELLIPSIS,
     clean,
     escape_markdown,

@@ -7,8 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.errors import AppError
-from shared.notifications import (
+from notifications import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     BackupExpiringAlert,
@@ -19,6 +18,7 @@ from shared.notifications import (
     sign,
     verify,
 )
+from shared.errors import AppError
 from shared.operations import OperationStatus
 from tests.unit.notifications.builders import ENV_ID, OPERATION_ID, T0, restore, round_summary
 

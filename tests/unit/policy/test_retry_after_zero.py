@@ -15,13 +15,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backup_triggers.outcomes import RetryLater, after_platform_error
+from notifications.retry_policy import Retryable, backoff_seconds, next_delay
 from restore_orchestrator import answers as a
 from restore_orchestrator.decide import decide
 from restore_orchestrator.decision import WaitFor
 from restore_orchestrator.phases import Phase
 from restore_orchestrator.polling import poll_delay
 from shared import errors
-from shared.notifications.retry_policy import Retryable, backoff_seconds, next_delay
 from shared.policy.backoff import Backoff
 from tests.unit.power_platform.conftest import ENV, Harness
 from tests.unit.restore_orchestrator.builders import CONFIG, NOW, state

@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeAlias
 
-from shared.notifications.events import (
+from notifications.events import (
     ROUND_FINISHED,
     BackupExpiringAlert,
     OperationEvent,

@@ -22,14 +22,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from shared.errors import AppError
-from shared.notifications.events import (
+from notifications.events import (
     BackupExpiringAlert,
     BackupRoundSummary,
     NotificationEvent,
     OperationEvent,
     StillSandboxAlert,
 )
+from shared.errors import AppError
 from shared.operations import format_time
 
 TIMESTAMP_HEADER = "X-PPBackup-Timestamp"

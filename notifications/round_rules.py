@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from shared.notifications.events import BackupRoundSummary
+from notifications.events import BackupRoundSummary
 from shared.operations import OperationStatus
 
 # A round whose backups are still not all finished this long after its slot is summarised with

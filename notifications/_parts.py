@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.notifications import _elements as el
-from shared.notifications.events import NotificationEvent
-from shared.notifications.text import display_name, format_instant, inert
+from notifications import _elements as el
+from notifications.events import NotificationEvent
+from notifications.text import display_name, format_instant, inert
 
 # Ids are shown whole in practice (ours are under 40 characters); the cap only guards the budget.
 ID_CHARS = 200

@@ -13,15 +13,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from shared.notifications.advice import next_steps
-    from shared.notifications.cards import (
+    from notifications.advice import next_steps
+    from notifications.cards import (
         DEFAULT_MAX_BYTES,
         MIN_MAX_BYTES,
         build_teams_message,
         encode_teams_message,
         message_size,
     )
-    from shared.notifications.events import (
+    from notifications.events import (
         BackupExpiringAlert,
         BackupRoundSummary,
         NotificationEvent,
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
         event_for,
         outcome_for,
     )
-    from shared.notifications.webhook import (
+    from notifications.webhook import (
         SIGNATURE_HEADER,
         TIMESTAMP_HEADER,
         SignatureInvalid,
@@ -42,27 +42,27 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS = {
-    "BackupExpiringAlert": "shared.notifications.events",
-    "BackupRoundSummary": "shared.notifications.events",
-    "DEFAULT_MAX_BYTES": "shared.notifications.cards",
-    "MIN_MAX_BYTES": "shared.notifications.cards",
-    "NotificationEvent": "shared.notifications.events",
-    "OperationEvent": "shared.notifications.events",
-    "Outcome": "shared.notifications.events",
-    "RoundFailure": "shared.notifications.events",
-    "SIGNATURE_HEADER": "shared.notifications.webhook",
-    "SignatureInvalid": "shared.notifications.webhook",
-    "StillSandboxAlert": "shared.notifications.events",
-    "TIMESTAMP_HEADER": "shared.notifications.webhook",
-    "build_teams_message": "shared.notifications.cards",
-    "build_webhook_payload": "shared.notifications.webhook",
-    "encode_teams_message": "shared.notifications.cards",
-    "event_for": "shared.notifications.events",
-    "message_size": "shared.notifications.cards",
-    "next_steps": "shared.notifications.advice",
-    "outcome_for": "shared.notifications.events",
-    "sign": "shared.notifications.webhook",
-    "verify": "shared.notifications.webhook",
+    "BackupExpiringAlert": "notifications.events",
+    "BackupRoundSummary": "notifications.events",
+    "DEFAULT_MAX_BYTES": "notifications.cards",
+    "MIN_MAX_BYTES": "notifications.cards",
+    "NotificationEvent": "notifications.events",
+    "OperationEvent": "notifications.events",
+    "Outcome": "notifications.events",
+    "RoundFailure": "notifications.events",
+    "SIGNATURE_HEADER": "notifications.webhook",
+    "SignatureInvalid": "notifications.webhook",
+    "StillSandboxAlert": "notifications.events",
+    "TIMESTAMP_HEADER": "notifications.webhook",
+    "build_teams_message": "notifications.cards",
+    "build_webhook_payload": "notifications.webhook",
+    "encode_teams_message": "notifications.cards",
+    "event_for": "notifications.events",
+    "message_size": "notifications.cards",
+    "next_steps": "notifications.advice",
+    "outcome_for": "notifications.events",
+    "sign": "notifications.webhook",
+    "verify": "notifications.webhook",
 }
 
 __all__ = [
@@ -93,5 +93,5 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'shared.notifications' has no attribute {name!r}")
+        raise AttributeError(f"module 'notifications' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)

@@ -6,7 +6,7 @@ shortened here so that a pathological name cannot crowd the advice itself out of
 
 from __future__ import annotations
 
-from shared.notifications.text import display_name, shorten
+from notifications.text import display_name, shorten
 from shared.operations import Operation, OperationKind, OperationStatus, StepStatus
 
 _NAME_CHARS = 80

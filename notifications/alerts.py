@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.notifications.alert_rules import (
+from notifications.alert_rules import (
     RESTORE_LOOKBACK,
     PlatformBackup,
     expiring_alert,
@@ -21,12 +21,12 @@ from shared.notifications.alert_rules import (
     sandbox_suspects,
     still_sandbox_alert,
 )
-from shared.notifications.events import BackupExpiringAlert, StillSandboxAlert
-from shared.notifications.messages import ExpiringNotice, Notice, StillSandboxNotice
-from shared.notifications.outbox import send_notice
-from shared.notifications.rounds import sweep_overdue
-from shared.notifications.store import NotificationStore, store_for
-from shared.notifications.transport import destinations
+from notifications.events import BackupExpiringAlert, StillSandboxAlert
+from notifications.messages import ExpiringNotice, Notice, StillSandboxNotice
+from notifications.outbox import send_notice
+from notifications.rounds import sweep_overdue
+from notifications.store import NotificationStore, store_for
+from notifications.transport import destinations
 from shared.operations import Operation, OperationKind, OperationStatus
 from shared.runtime import AppContext
 

@@ -23,7 +23,7 @@ ALERTS_SCHEDULE = "0 */5 * * * *"
 @bp.function_name("notification_delivery")
 @bp.queue_trigger(arg_name="msg", queue_name=NOTIFICATIONS, connection=STORAGE)
 def notification_delivery(msg: func.QueueMessage) -> None:
-    from shared.notifications.delivery import handle_notification
+    from notifications.delivery import handle_notification
     from shared.runtime import get_context
 
     handle_notification(get_context(), msg.get_body())
@@ -33,7 +33,7 @@ def notification_delivery(msg: func.QueueMessage) -> None:
 @bp.timer_trigger(arg_name="timer", schedule=ALERTS_SCHEDULE, run_on_startup=False,
                   use_monitor=True)
 def notification_alerts(timer: func.TimerRequest) -> None:
-    from shared.notifications.alerts import run_alert_checks
+    from notifications.alerts import run_alert_checks
     from shared.runtime import get_context
 
     run_alert_checks(get_context())

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.notifications import _elements as el
-from shared.notifications._parts import (
+from notifications import _elements as el
+from notifications._parts import (
     ID_CHARS,
     Detail,
     advice_section,
@@ -13,14 +13,14 @@ from shared.notifications._parts import (
     ident,
     opt,
 )
-from shared.notifications.advice import (
+from notifications.advice import (
     HISTORY_COMMAND,
     backup_expiring_steps,
     round_steps,
     still_sandbox_steps,
 )
-from shared.notifications.events import BackupExpiringAlert, BackupRoundSummary, StillSandboxAlert
-from shared.notifications.text import format_duration, format_instant, inert
+from notifications.events import BackupExpiringAlert, BackupRoundSummary, StillSandboxAlert
+from notifications.text import format_duration, format_instant, inert
 
 
 def round_body(event: BackupRoundSummary, d: Detail) -> list[el.Element]:

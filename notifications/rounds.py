@@ -12,18 +12,18 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from shared.errors import OperationNotFound
-from shared.notifications.events import BackupRoundSummary, round_event_id
-from shared.notifications.messages import OperationNotice, RoundNotice, timer_round
-from shared.notifications.outbox import send_notice
-from shared.notifications.round_rules import (
+from notifications.events import BackupRoundSummary, round_event_id
+from notifications.messages import OperationNotice, RoundNotice, timer_round
+from notifications.outbox import send_notice
+from notifications.round_rules import (
     Member,
     build_summary,
     frozen_end,
     round_deadline,
 )
-from shared.notifications.store import NotificationStore, store_for
-from shared.notifications.transport import destinations
+from notifications.store import NotificationStore, store_for
+from notifications.transport import destinations
+from shared.errors import OperationNotFound
 from shared.operations import Operation, OperationKind
 from shared.runtime import AppContext
 

@@ -14,24 +14,24 @@ import json
 import re
 from typing import Any, assert_never
 
-from shared.notifications import _elements as el
-from shared.notifications._operation_card import operation_body, operation_title
-from shared.notifications._parts import LEVELS, Detail, banner, footer, ident
-from shared.notifications._summary_cards import (
+from notifications import _elements as el
+from notifications._operation_card import operation_body, operation_title
+from notifications._parts import LEVELS, Detail, banner, footer, ident
+from notifications._summary_cards import (
     expiring_body,
     round_body,
     round_title,
     still_sandbox_body,
 )
-from shared.notifications.advice import HISTORY_COMMAND
-from shared.notifications.events import (
+from notifications.advice import HISTORY_COMMAND
+from notifications.events import (
     BackupExpiringAlert,
     BackupRoundSummary,
     NotificationEvent,
     OperationEvent,
     StillSandboxAlert,
 )
-from shared.notifications.text import shorten
+from notifications.text import shorten
 
 # Teams rejects messages over 28 KB, and practitioners report rejections somewhat below that
 # (reference: functions-storage-semantics.md section 6.2), hence the margin.

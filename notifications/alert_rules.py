@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from shared.notifications.events import BackupExpiringAlert, StillSandboxAlert
+from notifications.events import BackupExpiringAlert, StillSandboxAlert
 from shared.operations import Operation, OperationKind, OperationStatus, Step, StepStatus
 
 # Long enough for a switch back that is merely slow (the platform takes minutes), short enough

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.notifications import _elements as el
-from shared.notifications._parts import (
+from notifications import _elements as el
+from notifications._parts import (
     ID_CHARS,
     Detail,
     advice_section,
@@ -14,9 +14,9 @@ from shared.notifications._parts import (
     opt,
     when,
 )
-from shared.notifications.advice import next_steps
-from shared.notifications.events import OperationEvent, Outcome
-from shared.notifications.text import format_duration, format_instant, inert
+from notifications.advice import next_steps
+from notifications.events import OperationEvent, Outcome
+from notifications.text import format_duration, format_instant, inert
 from shared.operations import Operation, OperationKind, Step, StepStatus
 
 _MAX_STEPS = 12

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from shared.notifications.messages import Target
+from notifications.messages import Target
 from shared.settings import Settings, is_loopback_url
 
 # Connect fast or not at all; a receiver that takes longer than this to answer a small POST is

@@ -30,7 +30,7 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableTransactionError, UpdateMode
 
-from shared.notifications.round_rules import Member
+from notifications.round_rules import Member
 from shared.operations import OperationStatus
 from shared.storage.entities import from_table_time
 from shared.storage.tables import MAX_BATCH_OPERATIONS, LazyTables

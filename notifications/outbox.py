@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 
-from shared.notifications.messages import Envelope, Notice, operation_notice, to_payload
-from shared.notifications.transport import destinations
+from notifications.messages import Envelope, Notice, operation_notice, to_payload
+from notifications.transport import destinations
 from shared.operations import Operation
 from shared.queue_names import NOTIFICATIONS
 from shared.runtime import AppContext

@@ -24,16 +24,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
 
-from shared.errors import ConcurrencyConflict, OperationNotFound
-from shared.notifications.cards import build_teams_message, encode_teams_message
-from shared.notifications.events import (
+from notifications.cards import build_teams_message, encode_teams_message
+from notifications.events import (
     NotificationEvent,
     OperationEvent,
     Outcome,
     operation_event_id,
 )
-from shared.notifications.failures import DeliveryProblem, with_problems
-from shared.notifications.messages import (
+from notifications.failures import DeliveryProblem, with_problems
+from notifications.messages import (
     Envelope,
     ExpiringNotice,
     OperationNotice,
@@ -44,7 +43,7 @@ from shared.notifications.messages import (
     from_payload,
     to_payload,
 )
-from shared.notifications.retry_policy import (
+from notifications.retry_policy import (
     Accepted,
     Permanent,
     Retryable,
@@ -53,9 +52,9 @@ from shared.notifications.retry_policy import (
     classify_transport_error,
     next_delay,
 )
-from shared.notifications.rounds import load_summary, member_finished
-from shared.notifications.store import DeliveryRow, DeliveryState, NotificationStore, store_for
-from shared.notifications.transport import (
+from notifications.rounds import load_summary, member_finished
+from notifications.store import DeliveryRow, DeliveryState, NotificationStore, store_for
+from notifications.transport import (
     Destination,
     TransportError,
     UrlRefusedError,
@@ -63,7 +62,8 @@ from shared.notifications.transport import (
     post,
     signing_time,
 )
-from shared.notifications.webhook import build_webhook_payload, sign
+from notifications.webhook import build_webhook_payload, sign
+from shared.errors import ConcurrencyConflict, OperationNotFound
 from shared.operations import OperationKind
 from shared.queue_names import NOTIFICATIONS
 from shared.runtime import AppContext
