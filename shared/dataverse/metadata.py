@@ -19,7 +19,6 @@ TABLE_PROPERTIES = (
     "PrimaryNameAttribute",
     "ChangeTrackingEnabled",
     "IsIntersect",
-    "IsPrivate",
     "TableType",
 )
 COLUMN_PROPERTIES = (
@@ -64,7 +63,7 @@ def _flag(body: Mapping[str, Any], name: str, default: bool) -> bool:
 @dataclass(frozen=True, slots=True)
 class TableInfo:
     """One table. `entity_set` is the URL segment; `readable` is False for tables the Web API
-    does not serve rows of (private or virtual tables, no entity set)."""
+    does not serve rows of (no entity set, or virtual: their rows live elsewhere)."""
 
     logical_name: str
     entity_set: str | None
@@ -86,9 +85,7 @@ class TableInfo:
             primary_name=_text(body, "PrimaryNameAttribute"),
             change_tracking=_flag(body, "ChangeTrackingEnabled", False),
             is_intersect=_flag(body, "IsIntersect", False),
-            readable=entity_set is not None
-            and not _flag(body, "IsPrivate", False)
-            and table_type != "Virtual",
+            readable=entity_set is not None and table_type != "Virtual",
         )
 
 

@@ -34,7 +34,6 @@ ACCOUNT_TABLE = {
     "PrimaryNameAttribute": "name",
     "ChangeTrackingEnabled": True,
     "IsIntersect": False,
-    "IsPrivate": False,
     "TableType": "Standard",
     "MetadataId": "70816501-edb9-4740-a16c-6a5efbc05d84",
 }
@@ -51,7 +50,7 @@ def test_tables_are_read_with_the_properties_a_backup_needs(make: Make) -> None:
                 "ChangeTrackingEnabled": False,
                 "IsIntersect": True,
             },
-            {"LogicalName": "privatething", "PrimaryIdAttribute": "id", "IsPrivate": True},
+            {"LogicalName": "nosetthing", "PrimaryIdAttribute": "id"},
             {
                 "LogicalName": "virt",
                 "EntitySetName": "virts",
@@ -60,7 +59,7 @@ def test_tables_are_read_with_the_properties_a_backup_needs(make: Make) -> None:
             },
         )
     )
-    account, intersect, private, virtual = h.client.tables()
+    account, intersect, no_set, virtual = h.client.tables()
 
     query = unquote(h.requests[0].url.query.decode())
     assert h.requests[0].url.path == "/api/data/v9.2/EntityDefinitions"
@@ -72,7 +71,7 @@ def test_tables_are_read_with_the_properties_a_backup_needs(make: Make) -> None:
         False,
         True,
     )
-    assert not private.readable
+    assert not no_set.readable
     assert not virtual.readable
 
 
