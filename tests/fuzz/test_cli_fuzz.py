@@ -100,7 +100,7 @@ def text_of(stream: io.TextIOWrapper) -> str:
     return buffer.getvalue().decode("utf-8")
 
 
-@fuzz(900)
+@fuzz("CLI arguments")
 @given(argvs)
 def test_cli_arguments(cli_env: dict[str, str], argv: list[str]) -> None:
     counted("CLI arguments")

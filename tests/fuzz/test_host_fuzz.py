@@ -133,12 +133,12 @@ http_cases = st.tuples(
 queue_cases = st.tuples(st.sampled_from(INTAKE), http_bodies, st.booleans())
 
 
-def generated(strategy: st.SearchStrategy[T], examples: int) -> list[T]:
+def generated(strategy: st.SearchStrategy[T], surface: str) -> list[T]:
     """Inputs drawn before the host starts: its threads use `random` (retry jitter), which
     Hypothesis must not see change while it draws."""
     found: list[T] = []
 
-    @fuzz(examples)
+    @fuzz(surface)
     @given(strategy)
     def collect(value: T) -> None:
         found.append(value)
@@ -150,8 +150,8 @@ def generated(strategy: st.SearchStrategy[T], examples: int) -> list[T]:
 def test_the_host_decides_every_request_and_message(
     ctx: AppContext, storage: str, tmp_path: Path
 ) -> None:
-    requests = generated(http_cases, 300)
-    messages = generated(queue_cases, 300)
+    requests = generated(http_cases, "local host: HTTP requests")
+    messages = generated(queue_cases, "local host: intake messages")
     with running_host(storage, tmp_path) as client:
         intake = queue_service(storage)
         for queue, sent, b64 in messages:

@@ -105,7 +105,7 @@ def still_serves(ctx: AppContext) -> None:
 # ------------------------------------------------------------------------------------- intakes
 
 
-@fuzz(1500)
+@fuzz("POST /api/backups")
 @given(hostile.bodies(hostile.BACKUP_FIELDS, hostile.backup_objects()))
 def test_post_backups(ctx: AppContext, known_ids: list[str], sent: Hostile) -> None:
     from backup_triggers.blueprint import post_backup
@@ -115,7 +115,7 @@ def test_post_backups(ctx: AppContext, known_ids: list[str], sent: Hostile) -> N
     check_intake(ctx, answer, sent, parse_backup_request)
 
 
-@fuzz(1500)
+@fuzz("POST /api/restores")
 @given(hostile.bodies(
     hostile.RESTORE_FIELDS, hostile.restore_objects(),
     extra=(hostile.restore_dates().map(
@@ -133,7 +133,7 @@ def test_post_restores(ctx: AppContext, known_ids: list[str], sent: Hostile) -> 
 # ------------------------------------------------------------------------------ operation routes
 
 
-@fuzz(1000)
+@fuzz("GET /api/operations")
 @given(hostile.queries)
 def test_get_operations(ctx: AppContext, known_ids: list[str], params: dict[str, str]) -> None:
     from operations_api.blueprint import list_operations
@@ -146,7 +146,7 @@ def operation_ids(data: st.DataObject, known: list[str]) -> str:
     return data.draw(st.sampled_from(known) | hostile.path_segments)
 
 
-@fuzz(800)
+@fuzz("GET /api/operations/{id}")
 @given(st.data())
 def test_get_operation(ctx: AppContext, known_ids: list[str], data: st.DataObject) -> None:
     from operations_api.blueprint import get_operation
@@ -166,7 +166,7 @@ cancel_bodies = st.one_of(
 )
 
 
-@fuzz(800)
+@fuzz("POST /api/operations/{id}/cancel")
 @given(st.data(), cancel_bodies)
 def test_cancel_operation(
     ctx: AppContext, known_ids: list[str], data: st.DataObject, body: Hostile
@@ -188,7 +188,7 @@ annotation_bodies = hostile.bodies(("label", "notes"), st.builds(
 ))
 
 
-@fuzz(800)
+@fuzz("PATCH /api/operations/{id}")
 @given(st.data(), annotation_bodies, hostile.queries)
 def test_patch_operation(
     ctx: AppContext, known_ids: list[str], data: st.DataObject, body: Hostile,
@@ -204,7 +204,7 @@ def test_patch_operation(
     decided(answer, {200, 400, 404, 409, 413})
 
 
-@fuzz(600)
+@fuzz("GET /api/environments/{id}/backups")
 @given(hostile.path_segments | hostile.guid_like, hostile.queries)
 def test_get_environment_backups(
     ctx: AppContext, known_ids: list[str], environment_id: str, params: dict[str, str]
@@ -219,7 +219,7 @@ def test_get_environment_backups(
     decided(answer, {200, 400, 404})
 
 
-@fuzz(600)
+@fuzz("DELETE /api/environments/{id}/backups/{backupId}")
 @given(
     hostile.path_segments | hostile.guid_like, hostile.path_segments,
     st.sampled_from([b"", b"{}", b"x" * 70_000]), hostile.queries,

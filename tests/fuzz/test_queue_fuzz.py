@@ -98,7 +98,7 @@ def deliver(kind: OperationKind, body: bytes, message_id: str) -> None:
     (backup_request if kind is OperationKind.BACKUP else restore_request)(message)
 
 
-@fuzz(800)
+@fuzz(f"queue {BACKUP_REQUESTS}")
 @given(hostile.bodies(hostile.BACKUP_FIELDS, hostile.backup_objects()), st.booleans())
 def test_backup_requests_queue(ctx: AppContext, ledger: Ledger, sent: Hostile, b64: bool) -> None:
     counted(f"queue {BACKUP_REQUESTS}")
@@ -106,7 +106,7 @@ def test_backup_requests_queue(ctx: AppContext, ledger: Ledger, sent: Hostile, b
     ledger.check(ctx, OperationKind.BACKUP, BACKUP_REQUESTS, message, parse_backup_request, sent)
 
 
-@fuzz(800)
+@fuzz(f"queue {RESTORE_REQUESTS}")
 @given(
     hostile.bodies(
         hostile.RESTORE_FIELDS, hostile.restore_objects(),
