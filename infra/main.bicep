@@ -33,6 +33,9 @@ param restoreAllowProduction string = ''
 @description('Hours after which a running restore needs attention.')
 param restoreTimeoutHours string = '48'
 
+@description('Data backup points kept: daily=N,weekly=N,monthly=N,yearly=N (keep daily >= the immutability days).')
+param dataBackupRetention string = 'daily=35,weekly=12,monthly=24,yearly=7'
+
 @description('Teams Workflows webhook URL; stored in Key Vault, never in app settings.')
 @secure()
 param teamsWebhookUrl string = ''
@@ -123,12 +126,15 @@ module app 'modules/function-app.bicep' = {
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     appInsightsConnectionString: monitoring.outputs.connectionString
     authClientId: authClientId
+    dataBackupBlobEndpoint: dataBackups.outputs.blobEndpoint
+    dataBackupContainer: dataBackups.outputs.container
     settings: {
       BACKUP_SCHEDULE: backupSchedule
       BACKUP_SCOPE: backupScope
       BACKUP_LABEL_TEMPLATE: backupLabelTemplate
       RESTORE_ALLOW_PRODUCTION: restoreAllowProduction
       RESTORE_TIMEOUT_HOURS: restoreTimeoutHours
+      DATA_BACKUP_RETENTION: dataBackupRetention
     }
     // Only secrets that were given become Key Vault references; the app treats the rest as unset.
     secretSettings: {

@@ -1,4 +1,4 @@
-"""Start and stop Azurite (queues and tables) on free loopback ports.
+"""Start and stop Azurite (queues, tables and blobs) on free loopback ports.
 
 Used by the test suite, the benchmarks, `ppbackup demo` and CI. Azurite comes from the project's
 own `npm install` (package.json pins it); `AZURITE_BIN` may point at another copy.
@@ -29,6 +29,8 @@ class AzuriteNotFound(RuntimeError):
 class AzuriteEndpoints:
     queue_port: int
     table_port: int
+    # The data backup store (shared/data_store) lives in blobs; None: an endpoint set without it.
+    blob_port: int | None = None
     host: str = "127.0.0.1"
 
     @property
@@ -38,6 +40,11 @@ class AzuriteEndpoints:
             f"AccountName={DEV_ACCOUNT_NAME};AccountKey={DEV_ACCOUNT_KEY};"
             f"QueueEndpoint=http://{self.host}:{self.queue_port}/{DEV_ACCOUNT_NAME};"
             f"TableEndpoint=http://{self.host}:{self.table_port}/{DEV_ACCOUNT_NAME};"
+            + (
+                f"BlobEndpoint=http://{self.host}:{self.blob_port}/{DEV_ACCOUNT_NAME};"
+                if self.blob_port is not None
+                else ""
+            )
         )
 
 
@@ -80,12 +87,15 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) 
 def running_azurite(
     *, timeout: float = 30.0, location: Path | None = None
 ) -> Iterator[AzuriteEndpoints]:
-    """Run azurite-queue and azurite-table on free loopback ports for the duration of the block.
+    """Run azurite-queue, -table and -blob on free loopback ports for the duration of the block.
 
     Data is kept in memory unless `location` is given. `--skipApiVersionCheck` because the Python
     SDKs ask for newer service versions than Azurite knows (see README, Operations).
     """
-    endpoints = AzuriteEndpoints(queue_port=free_port(), table_port=free_port())
+    blob_port = free_port()
+    endpoints = AzuriteEndpoints(
+        queue_port=free_port(), table_port=free_port(), blob_port=blob_port
+    )
     common = ["--silent", "--skipApiVersionCheck", "--disableTelemetry", "--loose"]
     if location is None:
         common.append("--inMemoryPersistence")
@@ -97,6 +107,8 @@ def running_azurite(
          "--queuePort", str(endpoints.queue_port), *common],
         [find_azurite_binary("azurite-table"), "--tableHost", endpoints.host,
          "--tablePort", str(endpoints.table_port), *common],
+        [find_azurite_binary("azurite-blob"), "--blobHost", endpoints.host,
+         "--blobPort", str(blob_port), *common],
     ]
     processes: list[subprocess.Popen[bytes]] = []
     try:
@@ -111,6 +123,7 @@ def running_azurite(
             )
         _wait_for_port(endpoints.queue_port, processes[0], timeout)
         _wait_for_port(endpoints.table_port, processes[1], timeout)
+        _wait_for_port(blob_port, processes[2], timeout)
         yield endpoints
     finally:
         for process in processes:

@@ -15,6 +15,7 @@ from datetime import UTC, tzinfo
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from shared.data_store.retention import DEFAULT_RETENTION, RetentionPolicy
 from shared.errors import ConfigError
 from shared.inputs import is_guid
 from shared.policy import ncrontab
@@ -25,6 +26,9 @@ DEFAULT_BACKUP_SCHEDULE = "0 0 1 * * *"
 DEFAULT_BACKUP_SCOPE = "type:Production"
 DEFAULT_BACKUP_LABEL_TEMPLATE = "Pre-update {date} {time}Z"
 DEFAULT_RESTORE_TIMEOUT_HOURS = 48.0
+DEFAULT_DATA_BACKUP_CONTAINER = "ppbackup-data"
+# Blob container names: 3-63 of a-z 0-9 and single hyphens, starting with a letter or digit.
+_CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:-?[a-z0-9])*$")
 
 # The label placeholders the timer understands; anything else in braces is a typo worth refusing.
 LABEL_PLACEHOLDERS = frozenset({"date", "time", "env"})
@@ -112,6 +116,11 @@ class Settings:
     teams_webhook_url: Secret | None = None
     notify_webhook_url: Secret | None = None
     notify_webhook_secret: Secret | None = None
+    # The data backup store (contract section 9); the connection defaults to AzureWebJobsStorage.
+    data_backup_storage: Secret = field(default_factory=lambda: Secret(""))
+    data_backup_blob_service_uri: str | None = None
+    data_backup_container: str = DEFAULT_DATA_BACKUP_CONTAINER
+    data_backup_retention: RetentionPolicy = field(default_factory=RetentionPolicy)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -225,6 +234,22 @@ class Settings:
             elif len(hook_secret) < 16:
                 problems.append("NOTIFY_WEBHOOK_SECRET must be at least 16 characters long")
 
+        data_storage = get("DATA_BACKUP_STORAGE") or storage
+        data_uri = get("DATA_BACKUP_STORAGE__blobServiceUri")
+        if data_uri is not None:
+            data_uri = _url(data_uri, "DATA_BACKUP_STORAGE__blobServiceUri", problems)
+        container = get("DATA_BACKUP_CONTAINER") or DEFAULT_DATA_BACKUP_CONTAINER
+        if not _CONTAINER_NAME.match(container):
+            problems.append(
+                f"DATA_BACKUP_CONTAINER {container!r} is not a blob container name: 3-63 "
+                "lowercase letters, digits and single hyphens, starting with a letter or digit"
+            )
+        retention = RetentionPolicy()
+        try:
+            retention = RetentionPolicy.parse(get("DATA_BACKUP_RETENTION") or DEFAULT_RETENTION)
+        except ValueError as error:
+            problems.append(f"DATA_BACKUP_RETENTION: {error}")
+
         if problems:
             raise ConfigError(problems)
 
@@ -247,6 +272,10 @@ class Settings:
             teams_webhook_url=Secret(teams) if teams else None,
             notify_webhook_url=Secret(hook) if hook else None,
             notify_webhook_secret=Secret(hook_secret) if hook_secret else None,
+            data_backup_storage=Secret(data_storage),
+            data_backup_blob_service_uri=data_uri,
+            data_backup_container=container,
+            data_backup_retention=retention,
         )
 
 

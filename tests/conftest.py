@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from ppbackup.azurite import running_azurite
-from shared.storage.connection import queue_service, table_service
+from shared.storage.connection import blob_service, queue_service, table_service
 
 # Settings a developer may have exported must not leak into tests.
 _APP_SETTINGS = (
@@ -19,6 +19,8 @@ _APP_SETTINGS = (
     "PP_CLIENT_SECRET", "PP_CLIENT_CERTIFICATE_PATH", "PP_CLIENT_CERTIFICATE_PASSWORD",
     "BACKUP_SCHEDULE", "BACKUP_SCOPE", "BACKUP_LABEL_TEMPLATE", "RESTORE_ALLOW_PRODUCTION",
     "RESTORE_TIMEOUT_HOURS", "TEAMS_WEBHOOK_URL", "NOTIFY_WEBHOOK_URL", "NOTIFY_WEBHOOK_SECRET",
+    "DATA_BACKUP_STORAGE", "DATA_BACKUP_STORAGE__blobServiceUri", "DATA_BACKUP_CONTAINER",
+    "DATA_BACKUP_RETENTION",
 )
 
 
@@ -40,11 +42,16 @@ def azurite_connection() -> Iterator[str]:
 
 @pytest.fixture
 def storage(azurite_connection: str) -> str:
-    """A connection string to an empty Azurite: every table and queue of earlier tests is gone."""
+    """A connection string to an empty Azurite: every table, queue and blob container of earlier
+    tests is gone."""
     tables = table_service(azurite_connection)
     for table in list(tables.list_tables()):
         tables.delete_table(table.name)
     queues = queue_service(azurite_connection)
     for queue in list(queues.list_queues()):
         queues.delete_queue(queue.name)
+    if "blobendpoint=" in azurite_connection.lower():  # a PPBACKUP_TEST_STORAGE may lack blobs
+        blobs = blob_service(azurite_connection)
+        for container in list(blobs.list_containers()):
+            blobs.delete_container(container.name)
     return azurite_connection

@@ -96,3 +96,4 @@ resource writer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 
 output name string = storage.name
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
+output container string = container

@@ -12,6 +12,11 @@ param appInsightsConnectionString string
 @minLength(36)
 param authClientId string
 
+@description('Blob endpoint of the data backup account (the app reaches it with its identity).')
+param dataBackupBlobEndpoint string
+@description('Blob container of the data backup store.')
+param dataBackupContainer string
+
 @description('Plain app settings (contract section 2).')
 param settings object
 
@@ -77,6 +82,9 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'BACKUP_LABEL_TEMPLATE', value: settings.BACKUP_LABEL_TEMPLATE }
         { name: 'RESTORE_ALLOW_PRODUCTION', value: settings.RESTORE_ALLOW_PRODUCTION }
         { name: 'RESTORE_TIMEOUT_HOURS', value: settings.RESTORE_TIMEOUT_HOURS }
+        { name: 'DATA_BACKUP_STORAGE__blobServiceUri', value: dataBackupBlobEndpoint }
+        { name: 'DATA_BACKUP_CONTAINER', value: dataBackupContainer }
+        { name: 'DATA_BACKUP_RETENTION', value: settings.DATA_BACKUP_RETENTION }
       ],
       empty(secretSettings.TEAMS_WEBHOOK_URL) ? [] : [
         { name: 'TEAMS_WEBHOOK_URL', value: '@Microsoft.KeyVault(SecretUri=${secretSettings.TEAMS_WEBHOOK_URL})' }

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.core.pipeline.transport import RequestsTransport
     from azure.data.tables import TableServiceClient
+    from azure.storage.blob import BlobServiceClient
     from azure.storage.queue import QueueServiceClient
 
 # The well-known Azurite development account; public by design, not a secret.
@@ -26,6 +27,7 @@ DEV_CONNECTION_STRING = (
     f"AccountName={DEV_ACCOUNT_NAME};AccountKey={DEV_ACCOUNT_KEY};"
     f"QueueEndpoint=http://127.0.0.1:10001/{DEV_ACCOUNT_NAME};"
     f"TableEndpoint=http://127.0.0.1:10002/{DEV_ACCOUNT_NAME};"
+    f"BlobEndpoint=http://127.0.0.1:10000/{DEV_ACCOUNT_NAME};"
 )
 
 # Newer azure-storage-queue releases ask for service versions Azurite refuses (HTTP 400); this
@@ -89,6 +91,29 @@ def queue_service(value: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> QueueSer
         f"https://{target.account_name}.queue.core.windows.net",
         credential=_credential(),
         api_version=QUEUE_API_VERSION,
+        transport=_transport(pool_size),
+    )
+
+
+def blob_service(
+    value: str, *, service_uri: str | None = None, pool_size: int = DEFAULT_POOL_SIZE
+) -> BlobServiceClient:
+    """A blob service from a connection value as above, or from a `...__blobServiceUri` setting
+    (identity-based, as the Functions host reads it)."""
+    from azure.storage.blob import BlobServiceClient
+
+    if service_uri is not None:
+        return BlobServiceClient(
+            service_uri, credential=_credential(), transport=_transport(pool_size)
+        )
+    target = StorageTarget.parse(value)
+    if target.connection_string is not None:
+        return BlobServiceClient.from_connection_string(
+            target.connection_string, transport=_transport(pool_size)
+        )
+    return BlobServiceClient(
+        f"https://{target.account_name}.blob.core.windows.net",
+        credential=_credential(),
         transport=_transport(pool_size),
     )
 

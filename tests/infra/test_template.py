@@ -24,6 +24,8 @@ NOT_IN_AZURE = {
     "AzureWebJobsStorage": "a connection string holds a key; AzureWebJobsStorage__accountName "
                            "(the managed identity) is set instead",
     "PP_CLIENT_SECRET": "the managed identity signs in to Power Platform, no secret",
+    "DATA_BACKUP_STORAGE": "a connection string holds a key; DATA_BACKUP_STORAGE__blobServiceUri "
+                           "(the managed identity, on the separate data backup account) is set",
     "PP_CLIENT_CERTIFICATE_PATH": "the managed identity signs in, no certificate",
     "PP_CLIENT_CERTIFICATE_PASSWORD": "the managed identity signs in, no certificate",
     "WEBSITE_TIME_ZONE": "Linux plans (Flex Consumption) run timers in UTC and do not support "

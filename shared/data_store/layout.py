@@ -1,0 +1,80 @@
+"""Where things live in the backup store: blob names, point ids, record hashing (pure).
+
+```
+<env>/manifests/<pointId>.json                    one per complete point, written last
+<env>/points/<pointId>/<table>/rows-<seq>.zz      changed (or, for a full copy, all) rows
+<env>/points/<pointId>/<table>/deleted-<seq>.zz   ids deleted since the previous point
+<env>/index/<table>/<shard>                       append blob: where each record's versions are
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import UTC, datetime
+
+INDEX_SHARDS = 64
+TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
+POINT_ID = re.compile(r"^\d{8}T\d{6}\d{3}Z-[0-9a-f]{8}$")
+ROWS = "rows"
+DELETED = "deleted"
+
+
+def new_point_id(at: datetime) -> str:
+    """A point id that sorts by time: `20261203T020000123Z-1a2b3c4d`."""
+    moment = at.astimezone(UTC)
+    return f"{moment:%Y%m%dT%H%M%S}{moment.microsecond // 1000:03d}Z-{secrets.token_hex(4)}"
+
+
+def check_table(table: str) -> str:
+    if not TABLE_NAME.match(table):
+        raise ValueError(f"{table!r} is not a Dataverse logical name (lowercase, a-z 0-9 _)")
+    return table
+
+
+def check_point_id(point_id: str) -> str:
+    if not POINT_ID.match(point_id):
+        raise ValueError(f"{point_id!r} is not a point id (see new_point_id)")
+    return point_id
+
+
+def manifest_prefix(env: str) -> str:
+    return f"{env}/manifests/"
+
+
+def manifest_name(env: str, point_id: str) -> str:
+    return f"{manifest_prefix(env)}{point_id}.json"
+
+
+def point_prefix(env: str, point_id: str) -> str:
+    return f"{env}/points/{point_id}/"
+
+
+def chunk_name(env: str, point_id: str, table: str, kind: str, seq: int) -> str:
+    # Derived from point, table and sequence only: a re-run of a half-written point overwrites
+    # its own earlier chunks, and any chunk past the committed count is ignored.
+    return f"{point_prefix(env, point_id)}{table}/{kind}-{seq:06d}.zz"
+
+
+def parse_chunk_name(name: str) -> tuple[str, str, int] | None:
+    """`(table, kind, seq)` of a chunk blob name, or None for anything else."""
+    match = re.search(r"/points/[^/]+/([a-z0-9_]+)/(rows|deleted)-(\d{6})\.zz$", name)
+    if match is None:
+        return None
+    return match.group(1), match.group(2), int(match.group(3))
+
+
+def index_name(env: str, table: str, shard: int) -> str:
+    return f"{env}/index/{table}/{shard:02x}"
+
+
+def record_hash(record_id: str) -> int:
+    """32 bits of a record id's hash: its index shard, and its key inside the shard."""
+    digest = hashlib.blake2b(record_id.strip().lower().encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big")
+
+
+def shard_of(hashed: int) -> int:
+    return hashed % INDEX_SHARDS

@@ -1,0 +1,77 @@
+"""The record index: which frame of which point holds a record's version (pure encoding).
+
+Per table, `INDEX_SHARDS` append blobs; a record belongs to the shard of its id's hash. Each
+chunk written appends one block to every shard it touches: a header naming the point, table, chunk
+and the chunk's write id, then `(hash, kind, offset, length)` for each record. A record's history
+is then ONE read of its shard, and one ranged read per point where the record changed.
+
+Blocks of chunks that were rewritten (a re-run after a crash) or of points that never completed
+stay in the shard; readers keep a block only if its point is complete, its chunk is within the
+committed count, and its write id is the chunk's current one.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+_ENTRY = struct.Struct(">IBII")
+_LENGTH = struct.Struct(">I")
+KIND_ROW = 0
+KIND_DELETED = 1
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    hashed: int
+    kind: int
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class IndexBlock:
+    point_id: str
+    table: str
+    chunk: str  # `rows-000003` / `deleted-000000`
+    write_id: str
+    id_column: str
+    entries: tuple[IndexEntry, ...]
+
+
+def encode_block(block: IndexBlock) -> bytes:
+    header = json.dumps(
+        {"p": block.point_id, "t": block.table, "c": block.chunk, "w": block.write_id,
+         "i": block.id_column},
+        separators=(",", ":"),
+    ).encode()
+    body = zlib.compress(
+        b"".join(_ENTRY.pack(e.hashed, e.kind, e.offset, e.length) for e in block.entries), 6
+    )
+    payload = _LENGTH.pack(len(header)) + header + body
+    return _LENGTH.pack(len(payload)) + payload
+
+
+def decode_blocks(data: bytes, *, only_hash: int | None = None) -> Iterator[IndexBlock]:
+    """Blocks of a shard blob; with `only_hash`, each block keeps just that record's entries."""
+    position = 0
+    while position + _LENGTH.size <= len(data):
+        (size,) = _LENGTH.unpack_from(data, position)
+        payload = data[position + _LENGTH.size : position + _LENGTH.size + size]
+        position += _LENGTH.size + size
+        if len(payload) != size:
+            return  # appends are atomic; a short tail can only be a torn read
+        (header_size,) = _LENGTH.unpack_from(payload, 0)
+        header = json.loads(payload[_LENGTH.size : _LENGTH.size + header_size])
+        body = zlib.decompress(payload[_LENGTH.size + header_size :])
+        entries = []
+        for start in range(0, len(body), _ENTRY.size):
+            hashed, kind, offset, length = _ENTRY.unpack_from(body, start)
+            if only_hash is None or hashed == only_hash:
+                entries.append(IndexEntry(hashed, kind, offset, length))
+        yield IndexBlock(
+            header["p"], header["t"], header["c"], header["w"], header["i"], tuple(entries)
+        )

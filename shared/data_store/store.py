@@ -1,0 +1,468 @@
+"""The backup store on Blob Storage: write points, list them, read them back, keep them tidy.
+
+Stateless between calls, so a data backup can spread a point over many invocations: each page of
+rows is one `write_rows` call that writes one chunk (its name derived from point, table and the
+caller's page number) and its record index entries; `commit_point` then lists what was written,
+checks it against the counts the caller declares, and writes the manifest last and create-only.
+Until that manifest exists the point is not in the catalog, whatever else was written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from shared.data_store import frames, layout, record_index, retention
+from shared.data_store.manifest import (
+    FULL,
+    INCREMENTAL,
+    FileEntry,
+    Manifest,
+    PointSummary,
+    TableEntry,
+    TableSummary,
+    from_metadata,
+    summarize,
+    to_metadata,
+)
+
+if TYPE_CHECKING:
+    from azure.storage.blob import ContainerClient
+
+Row = dict[str, Any]
+# Appends of one chunk's index entries go out in parallel: they touch up to INDEX_SHARDS blobs.
+_APPEND_WORKERS = 8
+
+
+class IncompletePoint(RuntimeError):
+    """The chunks a commit names are not all there (a page was never written)."""
+
+
+class ChainBroken(RuntimeError):
+    """An incremental names a previous point that does not exist or does not hold the table."""
+
+
+@dataclass(frozen=True, slots=True)
+class TableCommit:
+    """What the caller declares about one table when it commits a point."""
+
+    table: str
+    mode: str  # FULL or INCREMENTAL
+    id_column: str
+    row_chunks: int
+    deleted_chunks: int = 0
+    previous: str | None = None  # for INCREMENTAL: the point it is read on top of
+    rows: int | None = None  # the table's row count at the point (a full copy counts itself)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    point_id: str
+    point_time: datetime
+    environment_id: str
+    label: str | None
+    tables: dict[str, TableSummary]
+    failed: tuple[str, ...]
+    expires_at: datetime
+    kept: bool  # False: past its expiry, still here until the next sweep (or held by a chain)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordVersion:
+    point_id: str
+    point_time: datetime
+    state: str  # "present" or "deleted"
+    row: Row | None
+
+
+@dataclass(slots=True)
+class SweepResult:
+    kept: list[str] = field(default_factory=list)
+    held_by_chain: list[str] = field(default_factory=list)
+    deleted_points: list[str] = field(default_factory=list)
+    deleted_blobs: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def _not_found() -> type[Exception]:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    return ResourceNotFoundError
+
+
+class DataStore:
+    """One container of the backup store. `before_write(name)` runs before every write (tests
+    inject crashes there)."""
+
+    def __init__(
+        self, container: ContainerClient, *, before_write: Callable[[str], None] | None = None
+    ) -> None:
+        self._container = container
+        self._before_write = before_write or (lambda _name: None)
+
+    def ensure_container(self) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        with contextlib.suppress(ResourceExistsError):
+            self._container.create_container()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def write_rows(
+        self, env: str, point_id: str, table: str, seq: int, rows: Iterable[Row], *, id_column: str
+    ) -> FileEntry:
+        """Write one page of rows (changed rows, or a page of a full copy) as chunk `seq`."""
+        return self._write_chunk(
+            env, point_id, table, layout.ROWS, seq, rows, id_column,
+            lambda row: row[id_column],
+        )
+
+    def write_deleted(
+        self, env: str, point_id: str, table: str, seq: int, ids: Iterable[str], *, id_column: str
+    ) -> FileEntry:
+        """Write ids of rows deleted since the previous point as deleted-chunk `seq`."""
+        return self._write_chunk(
+            env, point_id, table, layout.DELETED, seq, ({"id": i} for i in ids), id_column,
+            lambda row: row["id"],
+        )
+
+    def _write_chunk(
+        self, env: str, point_id: str, table: str, kind: str, seq: int, rows: Iterable[Row],
+        id_column: str, key_of: Callable[[Row], Any],
+    ) -> FileEntry:
+        layout.check_point_id(point_id)
+        layout.check_table(table)
+        encoded = frames.encode_chunk(rows, key_of)
+        name = layout.chunk_name(env, point_id, table, kind, seq)
+        write_id = secrets.token_hex(8)
+        digest = hashlib.sha256(encoded.data).hexdigest()
+        self._before_write(name)
+        self._container.upload_blob(
+            name, encoded.data, overwrite=True,
+            metadata={"sha256": digest, "rows": str(encoded.rows), "writeid": write_id},
+        )
+        entry_kind = record_index.KIND_ROW if kind == layout.ROWS else record_index.KIND_DELETED
+        by_shard: dict[int, list[record_index.IndexEntry]] = defaultdict(list)
+        for frame in encoded.frames:
+            for key in frame.keys:
+                hashed = layout.record_hash(key)
+                by_shard[layout.shard_of(hashed)].append(
+                    record_index.IndexEntry(hashed, entry_kind, frame.offset, frame.length)
+                )
+        chunk = f"{kind}-{seq:06d}"
+        blocks = {
+            shard: record_index.encode_block(
+                record_index.IndexBlock(point_id, table, chunk, write_id, id_column, tuple(e))
+            )
+            for shard, e in by_shard.items()
+        }
+        with ThreadPoolExecutor(_APPEND_WORKERS) as pool:
+            list(pool.map(lambda item: self._append(env, table, *item), blocks.items()))
+        return FileEntry(chunk, digest, len(encoded.data), encoded.rows, write_id)
+
+    def _append(self, env: str, table: str, shard: int, block: bytes) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        name = layout.index_name(env, table, shard)
+        blob = self._container.get_blob_client(name)
+        self._before_write(name)
+        try:
+            blob.append_block(block)
+        except _not_found():
+            with contextlib.suppress(ResourceExistsError):  # another writer was first
+                blob.create_append_blob(if_none_match="*")
+            blob.append_block(block)
+
+    def is_complete(self, env: str, point_id: str) -> bool:
+        return self._container.get_blob_client(layout.manifest_name(env, point_id)).exists()
+
+    def commit_point(
+        self, env: str, point_id: str, point_time: datetime, label: str | None,
+        tables: Sequence[TableCommit], failed: Mapping[str, str] | None = None,
+    ) -> Manifest:
+        """Check every declared chunk is there and write the manifest, create-only.
+
+        Idempotent: committing a point that is already complete returns its manifest.
+        """
+        from azure.core.exceptions import ResourceExistsError
+
+        layout.check_point_id(point_id)
+        if self.is_complete(env, point_id):
+            return self.manifest(env, point_id)
+        entries = {t.table: self._table_entry(env, point_id, t) for t in tables}
+        done = Manifest(env, point_id, point_time, label, entries, dict(failed or {}))
+        name = layout.manifest_name(env, point_id)
+        self._before_write(name)
+        try:
+            self._container.upload_blob(
+                name, done.to_json(), overwrite=False, metadata=to_metadata(done)
+            )
+        except ResourceExistsError:
+            return self.manifest(env, point_id)  # a concurrent run committed it first
+        return done
+
+    def _table_entry(self, env: str, point_id: str, commit: TableCommit) -> TableEntry:
+        layout.check_table(commit.table)
+        folder = f"{layout.point_prefix(env, point_id)}{commit.table}/"
+        found = {
+            blob.name[len(folder):].removesuffix(".zz"): blob
+            for blob in self._container.list_blobs(name_starts_with=folder, include=["metadata"])
+        }
+
+        def files(kind: str, count: int) -> tuple[FileEntry, ...]:
+            result = []
+            for seq in range(count):
+                blob = found.get(f"{kind}-{seq:06d}")
+                if blob is None:
+                    raise IncompletePoint(
+                        f"{commit.table}: {kind} chunk {seq} of {count} was never written"
+                    )
+                meta = blob.metadata or {}
+                result.append(FileEntry(
+                    f"{kind}-{seq:06d}", meta["sha256"], int(blob.size), int(meta["rows"]),
+                    meta["writeid"],
+                ))
+            return tuple(result)
+
+        row_files = files(layout.ROWS, commit.row_chunks)
+        deleted_files = files(layout.DELETED, commit.deleted_chunks)
+        changed = sum(f.rows for f in row_files)
+        chain: tuple[str, ...] = ()
+        rows = commit.rows
+        if commit.mode == INCREMENTAL:
+            if commit.previous is None:
+                raise ChainBroken(f"{commit.table}: an incremental point needs a previous point")
+            try:
+                before = self.manifest(env, commit.previous).tables[commit.table]
+            except (KeyError, _not_found()) as error:
+                raise ChainBroken(
+                    f"{commit.table}: point {commit.previous} does not hold this table"
+                ) from error
+            chain = (*before.chain, commit.previous)
+        elif commit.mode == FULL:
+            if deleted_files:
+                raise ValueError(f"{commit.table}: a full copy has no deleted rows")
+            rows = changed if rows is None else rows
+        else:
+            raise ValueError(f"mode must be {FULL!r} or {INCREMENTAL!r}, not {commit.mode!r}")
+        return TableEntry(
+            commit.table, commit.mode, commit.id_column, chain, rows, changed,
+            sum(f.rows for f in deleted_files), row_files, deleted_files,
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def manifest(self, env: str, point_id: str) -> Manifest:
+        data = self._container.download_blob(layout.manifest_name(env, point_id)).readall()
+        return Manifest.from_json(data)
+
+    def summaries(self, env: str) -> list[PointSummary]:
+        """Every complete point of an environment from ONE listing: the manifests' metadata."""
+        prefix = layout.manifest_prefix(env)
+        result = []
+        for blob in self._container.list_blobs(name_starts_with=prefix, include=["metadata"]):
+            point_id = blob.name[len(prefix):].removesuffix(".json")
+            summary = from_metadata(env, point_id, dict(blob.metadata or {}))
+            if summary.tables is None:  # too many tables for metadata: the manifest says
+                summary = summarize(self.manifest(env, point_id))
+            result.append(summary)
+        return result
+
+    def list_points(
+        self, env: str, *, table: str | None = None,
+        policy: retention.RetentionPolicy | None = None, now: datetime | None = None,
+    ) -> list[CatalogEntry]:
+        """The catalog: an environment's complete points, newest first, with their expiry."""
+        from datetime import UTC
+
+        policy = policy or retention.RetentionPolicy()
+        now = now or datetime.now(UTC)
+        summaries = self.summaries(env)
+        times = {s.point_id: s.point_time for s in summaries}
+        ends = retention.expiries(policy, times)
+        keep = retention.kept(policy, times, now)
+        entries = [
+            CatalogEntry(
+                s.point_id, s.point_time, env, s.label, s.tables or {}, s.failed,
+                ends[s.point_id], s.point_id in keep,
+            )
+            for s in summaries
+            if table is None or table in (s.tables or {})
+        ]
+        entries.sort(key=lambda e: (e.point_time, e.point_id), reverse=True)
+        return entries
+
+    def _chunk(self, env: str, point_id: str, table: str, f: FileEntry) -> bytes:
+        data = self._container.download_blob(
+            f"{layout.point_prefix(env, point_id)}{table}/{f.name}.zz"
+        ).readall()
+        if hashlib.sha256(data).hexdigest() != f.sha256:
+            raise ValueError(f"{point_id}/{table}/{f.name}: checksum does not match the manifest")
+        return data
+
+    def read_table(self, env: str, point_id: str, table: str) -> Iterator[Row]:
+        """Every row of `table` as it was at the point: its full copy plus the increments.
+
+        Streams: memory holds the ids the increments touched, never the table.
+        """
+        top = self.manifest(env, point_id)
+        if table not in top.tables:
+            raise KeyError(f"point {point_id} does not hold {table}")
+        entry = top.tables[table]
+        chain = [self.manifest(env, p).tables[table] for p in entry.chain] + [entry]
+        points = [*entry.chain, point_id]
+        base_point, base, increments = points[0], chain[0], list(zip(points[1:], chain[1:],
+                                                                        strict=True))
+        # Which increment has the last word on each id it touches, and whether it deleted it.
+        last: dict[str, tuple[int, bool]] = {}
+        for number, (p, inc) in enumerate(increments):
+            for f in inc.row_files:
+                for row in frames.iter_chunk(self._chunk(env, p, table, f)):
+                    last[str(row[inc.id_column]).lower()] = (number, False)
+            for f in inc.deleted_files:
+                for row in frames.iter_chunk(self._chunk(env, p, table, f)):
+                    last[str(row["id"]).lower()] = (number, True)
+        for f in base.row_files:
+            for row in frames.iter_chunk(self._chunk(env, base_point, table, f)):
+                if str(row[base.id_column]).lower() not in last:
+                    yield row
+        for number, (p, inc) in enumerate(increments):
+            for f in inc.row_files:
+                for row in frames.iter_chunk(self._chunk(env, p, table, f)):
+                    if last.get(str(row[inc.id_column]).lower()) == (number, False):
+                        yield row
+
+    def record_versions(self, env: str, table: str, record_id: str) -> list[RecordVersion]:
+        """One record's versions across the complete points, newest first.
+
+        One listing (the catalog), one read of the record's index shard, and one ranged read of
+        a few kilobytes per point where the record appears: never a whole table.
+        """
+        layout.check_table(table)
+        points = {s.point_id: s for s in self.summaries(env) if s.tables and table in s.tables}
+        hashed = layout.record_hash(record_id)
+        try:
+            shard = self._container.download_blob(
+                layout.index_name(env, table, layout.shard_of(hashed))
+            ).readall()
+        except _not_found():
+            shard = b""
+        # (point, chunk) -> its blocks, newest append last; only committed chunks count.
+        candidates: dict[tuple[str, str], list[record_index.IndexBlock]] = defaultdict(list)
+        for block in record_index.decode_blocks(shard, only_hash=hashed):
+            summary = points.get(block.point_id)
+            if not block.entries or summary is None or summary.tables is None:
+                continue
+            kind, _, seq = block.chunk.partition("-")
+            counts = summary.tables[table]
+            limit = counts.row_files if kind == layout.ROWS else counts.deleted_files
+            if block.table == table and int(seq) < limit:
+                candidates[(block.point_id, block.chunk)].append(block)
+        found: dict[str, tuple[str, Row | None]] = {}
+        wanted = record_id.strip().lower()
+        for (point_id, chunk), blocks in candidates.items():
+            for block in reversed(blocks):
+                hit = self._look_up(env, point_id, table, chunk, block, wanted)
+                if hit is not None:
+                    if hit[0] == "deleted" or point_id not in found:
+                        found[point_id] = hit
+                    break
+        versions: list[RecordVersion] = []
+        previous: tuple[str, Row | None] | None = None
+        for point_id in sorted(points, key=lambda p: (points[p].point_time, p)):
+            summary = points[point_id]
+            state = found.get(point_id)
+            full = (summary.tables or {})[table].mode == FULL
+            if state is None and full and previous is not None and previous[0] == "present":
+                state = ("deleted", None)  # a full copy without the record: it was gone
+            if state is not None and state != previous:
+                versions.append(RecordVersion(point_id, summary.point_time, *state))
+                previous = state
+        versions.reverse()
+        return versions
+
+    def _look_up(
+        self, env: str, point_id: str, table: str, chunk: str, block: record_index.IndexBlock,
+        wanted: str,
+    ) -> tuple[str, Row | None] | None:
+        name = f"{layout.point_prefix(env, point_id)}{table}/{chunk}.zz"
+        for entry in {(e.kind, e.offset, e.length) for e in block.entries}:
+            kind, offset, length = entry
+            download = self._container.download_blob(name, offset=offset, length=length)
+            if (download.properties.metadata or {}).get("writeid") != block.write_id:
+                return None  # the chunk was rewritten since this block: an older attempt's
+            for row in frames.decode_frame(download.readall()):
+                if kind == record_index.KIND_DELETED and str(row["id"]).lower() == wanted:
+                    return ("deleted", None)
+                if kind == record_index.KIND_ROW and \
+                        str(row.get(block.id_column, "")).lower() == wanted:
+                    return ("present", row)
+        return None
+
+    # -- retention ---------------------------------------------------------------------------
+
+    def sweep(
+        self, env: str, policy: retention.RetentionPolicy, now: datetime,
+        *, grace: timedelta = timedelta(days=2),
+    ) -> SweepResult:
+        """Delete the points the policy no longer keeps, and leftovers of points never committed.
+
+        A point a kept point's chain reads is held, whatever its own expiry. A deleted point
+        loses its manifest first, so a crash mid-sweep leaves an incomplete point (ignored by
+        every reader, and removed by the next sweep), never a complete-looking one with holes.
+        Leftovers younger than `grace` may belong to a backup still writing, and stay.
+        """
+        result = SweepResult()
+        summaries = {s.point_id: s for s in self.summaries(env)}
+        times = {p: s.point_time for p, s in summaries.items()}
+        keep = retention.kept(policy, times, now)
+        held: set[str] = set()
+        for point_id in keep:
+            tables = summaries[point_id].tables or {}
+            if any(t.mode == INCREMENTAL for t in tables.values()):
+                for entry in self.manifest(env, point_id).tables.values():
+                    held.update(entry.chain)
+        result.kept = sorted(keep)
+        result.held_by_chain = sorted(held - keep)
+        doomed = sorted(set(summaries) - keep - held)
+        for point_id in doomed:
+            try:
+                self._container.delete_blob(layout.manifest_name(env, point_id))
+                result.deleted_blobs += 1
+                result.deleted_points.append(point_id)
+            except Exception as error:  # noqa: BLE001 (immutability, or a blip: report and go on)
+                result.failures.append(f"{point_id}: {error.__class__.__name__}")
+        points_root = f"{env}/points/"
+        leftovers: dict[str, list[str]] = defaultdict(list)
+        for name in self._container.list_blob_names(name_starts_with=points_root):
+            leftovers[name[len(points_root):].split("/", 1)[0]].append(name)
+        live = (set(summaries) - set(result.deleted_points))
+        for point_id, names in leftovers.items():
+            if point_id in live:
+                continue
+            if point_id not in summaries and not self._older_than(point_id, now - grace):
+                continue
+            for name in names:
+                try:
+                    self._container.delete_blob(name)
+                    result.deleted_blobs += 1
+                except Exception as error:  # noqa: BLE001
+                    result.failures.append(f"{name}: {error.__class__.__name__}")
+        return result
+
+    @staticmethod
+    def _older_than(point_id: str, moment: datetime) -> bool:
+        from datetime import UTC
+
+        try:
+            stamp = datetime.strptime(point_id[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+        except ValueError:
+            return False
+        return stamp < moment

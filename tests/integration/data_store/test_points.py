@@ -1,0 +1,211 @@
+"""Writing, committing and reading points back, against Azurite's blob service."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shared.data_store import (
+    FULL,
+    INCREMENTAL,
+    ChainBroken,
+    DataStore,
+    IncompletePoint,
+    TableCommit,
+    layout,
+    new_point_id,
+)
+from tests.integration.data_store.conftest import ENV
+
+pytestmark = pytest.mark.azurite
+
+T0 = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
+
+
+def account(n: int, rng: random.Random, **extra: Any) -> dict[str, Any]:
+    return {
+        "@odata.etag": f'W/"{rng.randint(1, 10**9)}"',
+        "accountid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "name": f"Account {n}",
+        "revenue": rng.choice([None, rng.random() * 1e6]),
+        "_primarycontactid_value": None,
+        "_primarycontactid_value@Microsoft.Dynamics.CRM.lookuplogicalname": "contact",
+        **extra,
+    }
+
+
+def write_point(
+    store: DataStore, at: datetime, pages: dict[str, list[list[dict[str, Any]]]],
+    *, mode: str = FULL, previous: str | None = None, deleted: dict[str, list[str]] | None = None,
+    label: str | None = None,
+) -> str:
+    point = new_point_id(at)
+    commits = []
+    for table, table_pages in pages.items():
+        for seq, page in enumerate(table_pages):
+            store.write_rows(ENV, point, table, seq, page, id_column=f"{table}id")
+        gone = (deleted or {}).get(table, [])
+        if gone:
+            store.write_deleted(ENV, point, table, 0, gone, id_column=f"{table}id")
+        commits.append(TableCommit(table, mode, f"{table}id", len(table_pages),
+                                   1 if gone else 0, previous))
+    store.commit_point(ENV, point, at, label, commits)
+    return point
+
+
+def as_bytes(rows: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> list[bytes]:
+    return sorted(json.dumps(r, ensure_ascii=False).encode("utf-8", "surrogatepass") for r in rows)
+
+
+def test_hostile_rows_round_trip_byte_for_byte(store: DataStore) -> None:
+    hostile = [
+        {"accountid": str(uuid.uuid4()), "name": "Ünïcødé 😀 ﷽ \u202e RTL \u0000 nul",
+         "description": "x" * (1 << 20), "nulls": None, "empty": "", "nested": {"a": [1, None]}},
+        {"accountid": str(uuid.uuid4()), **{f"col{i}": None for i in range(300)}},
+        {"accountid": str(uuid.uuid4()), "lone": "\ud800", "line": "a\nb\r\n\u2028c",
+         "big": 2**80, "float": 0.1 + 0.2, "neg0": -0.0, "emoji_key_😀": True},
+        {"accountid": str(uuid.uuid4()), "text": "".join(chr(c) for c in range(1, 0xD800, 97))},
+    ]
+    point = write_point(store, T0, {"account": [hostile[:2], hostile[2:]]})
+    back = list(store.read_table(ENV, point, "account"))
+    assert as_bytes(back) == as_bytes(hostile)
+
+
+def test_full_then_incremental_points_reconstruct_exactly(store: DataStore) -> None:
+    rng = random.Random(7)
+    rows = {r["accountid"]: r for r in (account(n, rng) for n in range(1200))}
+    first = write_point(store, T0, {"account": [list(rows.values())[:700],
+                                                 list(rows.values())[700:]]})
+    at_first = dict(rows)
+
+    points = [(first, at_first)]
+    previous = first
+    for day in range(1, 4):
+        ids = list(rows)
+        changed = [dict(rows[i], name=f"changed on day {day}") for i in rng.sample(ids, 40)]
+        gone = rng.sample([i for i in ids if i not in {c["accountid"] for c in changed}], 25)
+        created = [account(10_000 * day + n, rng) for n in range(30)]
+        for row in changed + created:
+            rows[row["accountid"]] = row
+        for i in gone:
+            del rows[i]
+        point = write_point(store, T0 + timedelta(days=day), {"account": [changed, created]},
+                            mode=INCREMENTAL, previous=previous, deleted={"account": gone})
+        points.append((point, dict(rows)))
+        previous = point
+
+    for point, expected in points:
+        assert as_bytes(store.read_table(ENV, point, "account")) == as_bytes(
+            list(expected.values())), point
+    last = store.manifest(ENV, previous).tables["account"]
+    assert last.chain == tuple(p for p, _ in points[:-1])
+    assert (last.changed, last.deleted) == (70, 25)
+
+
+def test_the_catalog_lists_points_newest_first_from_metadata_alone(store: DataStore) -> None:
+    rng = random.Random(1)
+    first = write_point(store, T0, {"account": [[account(n, rng) for n in range(5)]],
+                                    "contact": [[{"contactid": str(uuid.uuid4())}]]},
+                        label="Before import — Ünïcødé")
+    second = write_point(store, T0 + timedelta(days=1),
+                         {"account": [[account(9, rng)]]}, mode=INCREMENTAL, previous=first)
+    entries = store.list_points(ENV, now=T0 + timedelta(days=2))
+    assert [e.point_id for e in entries] == [second, first]
+    assert entries[1].label == "Before import — Ünïcødé"
+    assert {t: (s.mode, s.rows) for t, s in entries[1].tables.items()} == {
+        "account": (FULL, 5), "contact": (FULL, 1)}
+    assert entries[0].tables["account"].mode == INCREMENTAL
+    # As things stand: the newer point is its year's newest (yearly=7); the older one, Sunday
+    # 1 November, is the newest of its ISO week (from Monday 26 October; weekly=12).
+    assert entries[0].expires_at == datetime(2033, 1, 1, tzinfo=UTC)
+    assert entries[1].expires_at == datetime(2027, 1, 18, tzinfo=UTC)
+    assert [e.point_id for e in store.list_points(ENV, table="contact")] == [first]
+
+
+def test_an_incremental_needs_a_previous_point_that_holds_the_table(store: DataStore) -> None:
+    rng = random.Random(2)
+    first = write_point(store, T0, {"account": [[account(1, rng)]]})
+    point = new_point_id(T0 + timedelta(days=1))
+    store.write_rows(ENV, point, "contact", 0, [{"contactid": "c1"}], id_column="contactid")
+    with pytest.raises(ChainBroken):
+        store.commit_point(ENV, point, T0, None,
+                           [TableCommit("contact", INCREMENTAL, "contactid", 1, previous=first)])
+    with pytest.raises(IncompletePoint):
+        store.commit_point(ENV, point, T0, None, [TableCommit("contact", FULL, "contactid", 2)])
+    assert not store.is_complete(ENV, point)
+
+
+def test_a_failed_table_is_named_and_not_held(store: DataStore) -> None:
+    point = new_point_id(T0)
+    store.write_rows(ENV, point, "account", 0, [{"accountid": "a"}], id_column="accountid")
+    store.commit_point(ENV, point, T0, None, [TableCommit("account", FULL, "accountid", 1)],
+                       failed={"salesorder": "403: assign a security role to the app user"})
+    [entry] = store.list_points(ENV)
+    assert entry.failed == ("salesorder",)
+    assert set(entry.tables) == {"account"}
+    with pytest.raises(KeyError):
+        list(store.read_table(ENV, point, "salesorder"))
+
+
+class Crash(Exception):
+    pass
+
+
+def test_a_crash_between_any_two_writes_never_leaves_a_complete_looking_point(
+    store: DataStore,
+) -> None:
+    rng = random.Random(3)
+    pages = [[account(n, rng) for n in range(p * 10, p * 10 + 10)] for p in range(3)]
+    base = write_point(store, T0, {"account": pages})
+    changed = [dict(pages[0][0], name="renamed")]
+    gone = [pages[1][0]["accountid"]]
+    at = T0 + timedelta(days=1)
+    point = new_point_id(at)
+    commit = [TableCommit("account", INCREMENTAL, "accountid", 1, 1, base)]
+
+    def run(target: DataStore) -> None:
+        target.write_rows(ENV, point, "account", 0, changed, id_column="accountid")
+        target.write_deleted(ENV, point, "account", 0, gone, id_column="accountid")
+        target.commit_point(ENV, point, at, None, commit)
+
+    writes: list[str] = []
+    run(DataStore(store._container, before_write=writes.append))
+    total = len(writes)
+    assert total >= 4  # chunk, its index, deleted chunk, its index, manifest
+    store._container.delete_blob(layout.manifest_name(ENV, point))
+
+    for crash_at in range(total):
+        # Each attempt crashes before its n-th write; nothing may look complete.
+        count = iter(range(total + 1))
+
+        def before(name: str, crash_at: int = crash_at, count: Iterator[int] = count) -> None:
+            if next(count) == crash_at:
+                raise Crash(name)
+
+        with pytest.raises(Crash):
+            run(DataStore(store._container, before_write=before))
+        assert point not in {e.point_id for e in store.list_points(ENV)}
+        assert not store.is_complete(ENV, point)
+    run(store)  # the re-run completes the point over the leftovers
+    expected = {r["accountid"]: r for page in pages for r in page}
+    expected[changed[0]["accountid"]] = changed[0]
+    del expected[gone[0]]
+    assert as_bytes(store.read_table(ENV, point, "account")) == as_bytes(list(expected.values()))
+    versions = store.record_versions(ENV, "account", changed[0]["accountid"])
+    assert [v.row for v in versions] == [changed[0], pages[0][0]]
+
+
+def test_committing_twice_is_one_point(store: DataStore) -> None:
+    point = new_point_id(T0)
+    store.write_rows(ENV, point, "account", 0, [{"accountid": "a"}], id_column="accountid")
+    commit = [TableCommit("account", FULL, "accountid", 1)]
+    first = store.commit_point(ENV, point, T0, "one", commit)
+    again = store.commit_point(ENV, point, T0, "two", commit)
+    assert again == first
+    assert len(store.list_points(ENV)) == 1
