@@ -158,6 +158,7 @@ class PlatformApi:
                 restorable_from=state.restorable_from(env, now),
                 retention_days=state.retention_days(env),
                 tenant_id=state.tenant_id,
+                dataverse=wire.dataverse_url(self.base_url, env.id),
             )
 
     def _page(

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -23,9 +24,12 @@ from typing import Any
 
 from ppbackup.simulator import persistence, seed, wire
 from ppbackup.simulator._config import apply_changes, as_json
-from ppbackup.simulator.api import Dialect, PlatformApi
+from ppbackup.simulator.api import PlatformApi
 from ppbackup.simulator.clock import SimClock
 from ppbackup.simulator.control import CONTROL_PREFIX, handle_control
+from ppbackup.simulator.dataverse import control as dataverse_control
+from ppbackup.simulator.dataverse.api import DataverseApi, is_dataverse_path
+from ppbackup.simulator.dataverse.api import route_name as dataverse_route_name
 from ppbackup.simulator.errors import SimError
 from ppbackup.simulator.faults import FaultInjector
 from ppbackup.simulator.messages import Request, Response
@@ -78,6 +82,7 @@ class SimulatorApp:
         self.counters = Stats()
         self.base_url = "http://127.0.0.1"
         self.api = PlatformApi(self.state, self.faults, lambda: self.base_url)
+        self.dataverse = DataverseApi(self.state, lambda: self.base_url)
         self._bucket_lock = threading.Lock()
         self._bucket: TokenBucket | None = None
         self._bucket_key: tuple[float, int] | None = None
@@ -96,41 +101,58 @@ class SimulatorApp:
         return response
 
     def _handle_api(self, request: Request) -> Response | None:
+        if is_dataverse_path(request.path):
+            return self._pipeline(request, dataverse_route_name(request),
+                                  self.dataverse.error_response, self.dataverse.handle)
         resolved = self.api.resolve(request)
+        return self._pipeline(
+            request, resolved.name,
+            lambda error: self.api.error_response(error, resolved.dialect),
+            lambda req: self.api.dispatch(req, resolved),
+        )
+
+    def _pipeline(
+        self,
+        request: Request,
+        name: str,
+        render_error: Callable[[SimError], Response],
+        dispatch: Callable[[Request], Response],
+    ) -> Response | None:
         delay = self.faults.latency_seconds()
         if delay > 0:
             time.sleep(delay)
-        response = self._refusal(request, resolved.dialect)
+        response = self._refusal(request, render_error)
         if response is None:
             try:
-                response = self.api.dispatch(request, resolved)
+                response = dispatch(request)
             except Exception:
                 logger.exception("simulator.handler_failed %s %s", request.method, request.path)
-                response = self.api.error_response(
-                    SimError(500, "InternalServerError", "The simulator failed unexpectedly."),
-                    resolved.dialect,
+                response = render_error(
+                    SimError(500, "InternalServerError", "The simulator failed unexpectedly.")
                 )
             if self.faults.should_drop(request.method, request.path):
-                self.counters.record(resolved.name, None)
+                self.counters.record(name, None)
                 return None
-        self.counters.record(resolved.name, response.status)
+        self.counters.record(name, response.status)
         return response
 
-    def _refusal(self, request: Request, dialect: Dialect) -> Response | None:
+    def _refusal(
+        self, request: Request, render_error: Callable[[SimError], Response]
+    ) -> Response | None:
         """A 429 or injected error answered before the platform does anything, or None."""
         bucket = self._current_bucket()
         wait = bucket.try_acquire() if bucket is not None else None
         if wait is None:
             wait = self.faults.random_throttle()
         if wait is not None:
-            response = self.api.error_response(
-                SimError(429, "TooManyRequests", "Rate limit exceeded; retry later."), dialect
+            response = render_error(
+                SimError(429, "TooManyRequests", "Rate limit exceeded; retry later.")
             )
             response.headers["Retry-After"] = str(wait)
             return response
         status = self.faults.error_status(request.method, request.path)
         if status is not None:
-            return self.api.error_response(_injected_error(status, request.path), dialect)
+            return render_error(_injected_error(status, request.path))
         return None
 
     def _current_bucket(self) -> TokenBucket | None:
@@ -178,6 +200,38 @@ class SimulatorApp:
 
     def content(self, env_id: str) -> str:
         return self.state.environment(env_id).current_content.marker
+
+    # ------------------------------------------------------------------ Dataverse
+
+    def dataverse_url(self, env_id: str) -> str:
+        """The environment's Dataverse `instanceApiUrl` (Web API root: + /api/data/v9.2/)."""
+        return self.dataverse.org_url(env_id)
+
+    def dataverse_writes(self, env_id: str) -> list[dict[str, Any]]:
+        """What clients wrote through the Web API (create/update/delete), oldest first."""
+        return dataverse_control.writes(self.dataverse.org(env_id))
+
+    def dataverse_change(
+        self, env_id: str, table: str, action: str, row_id: str | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> str:
+        """A user changes a row (not in the write log; change tracking sees it). Returns its id."""
+        return dataverse_control.change_row(
+            self.dataverse.org(env_id), table, action, row_id, values or {}, self.now())
+
+    def dataverse_add_column(self, env_id: str, table: str, name: str, type: str) -> None:
+        dataverse_control.add_column(self.dataverse.org(env_id), table, name, type)
+
+    def dataverse_remove_column(self, env_id: str, table: str, name: str) -> None:
+        dataverse_control.remove_column(self.dataverse.org(env_id), table, name)
+
+    def dataverse_expire_tokens(self, env_id: str) -> None:
+        dataverse_control.expire_tokens(self.dataverse.org(env_id))
+
+    def dataverse_revoke(self, env_id: str, table: str, privilege: str = "Read", *,
+                         revoked: bool = True) -> None:
+        """Take `privilege` on `table` from the app user (403 PrivilegeDenied) or give it back."""
+        dataverse_control.set_privilege(self.dataverse.org(env_id), table, privilege, revoked)
 
     def environment(self, env_id: str) -> dict[str, Any]:
         """The environment as BAP GET shows it."""
@@ -258,6 +312,7 @@ class SimulatorApp:
             self.faults.clear()
             self.faults.reseed(self.seed)
             self.counters.reset()
+            self.dataverse.reset()
             if populate:
                 self.seed_default()
 

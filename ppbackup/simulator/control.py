@@ -11,6 +11,7 @@
     GET  /_sim/stats, POST /_sim/stats/reset  request counters
     GET  /_sim/operations?environmentId=&kind=
     POST /_sim/reset                          {"populate": true|false}
+    GET|POST /_sim/dataverse/{env}[/...]      an environment's Dataverse (dataverse/control.py)
 
 They skip throttling, faults and the counters, so a test can always steer the simulator.
 """
@@ -170,6 +171,14 @@ def _reset(app: SimulatorApp, request: Request, params: dict[str, str]) -> Respo
     return Response(200, app.snapshot())
 
 
+def _dataverse(app: SimulatorApp, request: Request, params: dict[str, str]) -> Response:
+    from ppbackup.simulator.dataverse import control as dataverse_control
+
+    data = _body(request) if request.method == "POST" else {}
+    return dataverse_control.handle(app.dataverse, request, params["env"],
+                                    params.get("action") or "", data)
+
+
 _P = re.escape(CONTROL_PREFIX)
 _ROUTES: tuple[tuple[frozenset[str], re.Pattern[str], ControlHandler], ...] = tuple(
     (frozenset(methods), re.compile(pattern), handler)
@@ -185,6 +194,7 @@ _ROUTES: tuple[tuple[frozenset[str], re.Pattern[str], ControlHandler], ...] = tu
         ({"POST"}, rf"{_P}/stats/reset", _reset_stats),
         ({"GET"}, rf"{_P}/operations", _operations),
         ({"POST"}, rf"{_P}/reset", _reset),
+        ({"GET", "POST"}, rf"{_P}/dataverse/(?P<env>[^/]+)(?:/(?P<action>.+))?", _dataverse),
     )
 )
 

@@ -61,6 +61,21 @@ class SimOptions:
     """Token-bucket refill in requests per real second across all API requests; None = off."""
     throttle_burst: int = 10
 
+    # --- Dataverse Web API (ppbackup/simulator/dataverse) ----------------------------------------
+    dataverse_rows: int = 50
+    """Seeded rows per data table of each environment's Dataverse (generated on demand)."""
+    dataverse_change_tracking_days: float = 7.0
+    """A delta token older than this (simulated days) is expired (`expirechangetrackingindays`)."""
+    dataverse_window_seconds: float = 300.0
+    """Service protection window, real seconds (reference §7.1: 300)."""
+    dataverse_requests_per_window: int = 6000
+    dataverse_execution_seconds_per_window: float = 1200.0
+    dataverse_concurrent_requests: int = 52
+    dataverse_row_cost_ms: float = 0.0
+    """Execution time charged per row read or written, on top of the measured time."""
+    dataverse_dop_hint: int = 8
+    """The `x-ms-dop-hint` header on every Dataverse answer."""
+
     def validate(self) -> None:
         for name in (
             "backup_settle_seconds", "queued_seconds", "restore_seconds", "modify_sku_seconds",
@@ -78,3 +93,10 @@ class SimOptions:
             raise ValueError("throttle_rate must be > 0 (or None for no throttling)")
         if self.throttle_burst < 1:
             raise ValueError("throttle_burst must be >= 1")
+        if self.dataverse_rows < 0 or self.dataverse_row_cost_ms < 0:
+            raise ValueError("dataverse_rows and dataverse_row_cost_ms must be >= 0")
+        if self.dataverse_window_seconds <= 0 or self.dataverse_change_tracking_days <= 0:
+            raise ValueError("dataverse_window_seconds and change tracking days must be > 0")
+        if min(self.dataverse_requests_per_window, self.dataverse_concurrent_requests,
+               self.dataverse_dop_hint) < 1 or self.dataverse_execution_seconds_per_window <= 0:
+            raise ValueError("dataverse limits must be >= 1")

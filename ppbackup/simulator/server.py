@@ -109,7 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
-        if payload:
+        if payload and not any(k.lower() == "content-type" for k in response.headers):
             self.send_header("Content-Type", "application/json; charset=utf-8")
         if response.status != 204:  # RFC 9110: no Content-Length on 204
             self.send_header("Content-Length", str(len(payload)))

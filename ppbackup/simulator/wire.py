@@ -92,6 +92,11 @@ def instance_url(env: Environment) -> str:
     return f"https://{env.domain_name}.{crm_label(env.location)}.dynamics.com/"
 
 
+def dataverse_url(base_url: str, env_id: str) -> str:
+    """Where the simulator serves the environment's Dataverse (`instanceApiUrl`, no slash)."""
+    return f"{base_url.rstrip('/')}/orgs/{env_id}"
+
+
 def _enforcement(env: Environment) -> dict[str, Any]:
     disallowed: dict[str, str] = {}
     if env.is_default or env.sku == SKU_DEFAULT:
@@ -116,7 +121,9 @@ def bap_environment(
     restorable_from: datetime,
     retention_days: int,
     tenant_id: str,
+    dataverse: str,
 ) -> dict[str, Any]:
+    """`dataverse`: the environment's Web API URL on this simulator (`dataverse_url`)."""
     period = f"P{retention_days}D"
     return {
         "id": f"{BAP_PREFIX}/scopes/admin/environments/{env.id}",
@@ -143,7 +150,8 @@ def bap_environment(
             },
             "linkedEnvironmentMetadata": {
                 "type": "Dynamics365Instance",
-                "instanceUrl": instance_url(env),
+                "instanceUrl": f"{dataverse}/",
+                "instanceApiUrl": dataverse,
                 "domainName": env.domain_name,
                 "uniqueName": f"org{env.id.replace('-', '')[-8:].lower()}",
                 "resourceId": str(uuid.uuid5(uuid.NAMESPACE_URL, env.id)),

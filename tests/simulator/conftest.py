@@ -138,3 +138,40 @@ def tenant(sim: Simulator) -> Tenant:
                                                location="unitedstates", managed=True),
         default=sim.add_environment("Tenant default", is_default=True),
     )
+
+
+# ---------------------------------------------------------------------------- Dataverse
+
+
+@dataclass(frozen=True)
+class Dataverse:
+    """An environment's Dataverse Web API, found the way the app finds it (BAP record)."""
+
+    env: str
+    url: str       # instanceApiUrl
+    http: httpx.Client  # base_url = the Web API root (.../api/data/v9.2/)
+
+
+@pytest.fixture
+def dv(sim: Simulator, api: Api) -> Iterator[Dataverse]:
+    env = sim.add_environment("Contoso Prod", type="Production", location="europe")
+    record = api.get_environment(env).json()
+    url = record["properties"]["linkedEnvironmentMetadata"]["instanceApiUrl"]
+    with httpx.Client(base_url=f"{url}/api/data/v9.2/", timeout=10) as http:
+        yield Dataverse(env, url, http)
+
+
+def read_all(http: httpx.Client, url: str, prefer: str) -> tuple[list[dict[str, Any]], str | None]:
+    """Follow nextLinks verbatim; returns every row and the final deltaLink (if any)."""
+    rows: list[dict[str, Any]] = []
+    link: str | None = url
+    delta = None
+    while link is not None:
+        response = http.get(link, headers={"Prefer": prefer})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        rows.extend(body["value"])
+        link = body.get("@odata.nextLink")
+        delta = body.get("@odata.deltaLink")
+        assert link is None or delta is None, "a deltaLink only on the last page"
+    return rows, delta

@@ -1,0 +1,258 @@
+"""One environment's Dataverse data: seeded rows (generated, see `seeding.py`) plus what changed.
+
+Per table only the changes are stored: created or updated rows (raw form), the seeded rows that
+were deleted, each changed row's version, and an append-only change log `(version, id)` that
+change tracking reads (`changes_since`). Every write takes the next value of the organisation's
+version counter (the row's `versionnumber` and ETag), as Dataverse's row versions do.
+
+Row order for paging is a position: seeded row `i` is position `i`, created rows follow in
+creation order. A page token holds the last position handed out (keyset), so rows written
+between two pages neither shift nor repeat the rest; they have a version above the read's stamp
+and come in the next delta.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ppbackup.simulator.dataverse import seeding
+from ppbackup.simulator.dataverse.schema import Table, build_schema
+
+# Versions of seeded rows are their index + 1; the counter starts above every seeded version.
+FIRST_VERSION = 1 << 40
+
+
+@dataclass(slots=True)
+class RowState:
+    """Everything about one row a change set may have to put back (rollback)."""
+
+    raw: dict[str, Any] | None
+    version: int | None
+    deleted_seeded: bool
+    created_slot: int | None
+
+
+@dataclass(slots=True)
+class TableData:
+    table: Table
+    prefix: str
+    seeded: int
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deleted_seeded: set[int] = field(default_factory=set)
+    created: list[str | None] = field(default_factory=list)
+    created_slot: dict[str, int] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+    log: list[tuple[int, str]] = field(default_factory=list)
+    """(version, id) of every write, in version order; deletes included."""
+
+    def seeded_index(self, row_id: str) -> int | None:
+        if len(row_id) != 36 or not row_id.startswith(self.prefix):
+            return None
+        try:
+            index = int(row_id[-12:], 16)
+        except ValueError:
+            return None
+        return index if index < self.seeded else None
+
+    def id_at(self, index: int) -> str:
+        return f"{self.prefix}{index:012x}"
+
+    def exists(self, row_id: str) -> bool:
+        index = self.seeded_index(row_id)
+        if index is not None:
+            return index not in self.deleted_seeded
+        return row_id in self.created_slot
+
+    def version(self, row_id: str) -> int:
+        found = self.versions.get(row_id)
+        if found is not None:
+            return found
+        index = self.seeded_index(row_id)
+        return index + 1 if index is not None else 0
+
+    def count(self) -> int:
+        return self.seeded - len(self.deleted_seeded) + len(self.created_slot)
+
+    def positions(self, after: int) -> Iterator[tuple[int, str]]:
+        """(position, id) of live rows after position `after` (-1 = from the start)."""
+        for index in range(max(after + 1, 0), self.seeded):
+            if index not in self.deleted_seeded:
+                yield index, self.id_at(index)
+        start = max(after + 1 - self.seeded, 0)
+        for slot in range(start, len(self.created)):
+            row_id = self.created[slot]
+            if row_id is not None:
+                yield self.seeded + slot, row_id
+
+    def snapshot(self, row_id: str) -> RowState:
+        index = self.seeded_index(row_id)
+        return RowState(
+            raw=self.overrides.get(row_id), version=self.versions.get(row_id),
+            deleted_seeded=index is not None and index in self.deleted_seeded,
+            created_slot=self.created_slot.get(row_id),
+        )
+
+    def restore(self, row_id: str, state: RowState) -> None:
+        if state.raw is None:
+            self.overrides.pop(row_id, None)
+        else:
+            self.overrides[row_id] = state.raw
+        if state.version is None:
+            self.versions.pop(row_id, None)
+        else:
+            self.versions[row_id] = state.version
+        index = self.seeded_index(row_id)
+        if index is not None:
+            if state.deleted_seeded:
+                self.deleted_seeded.add(index)
+            else:
+                self.deleted_seeded.discard(index)
+        current = self.created_slot.pop(row_id, None)
+        if current is not None and current != state.created_slot:
+            self.created[current] = None
+        if state.created_slot is not None:
+            self.created_slot[row_id] = state.created_slot
+            self.created[state.created_slot] = row_id
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRecord:
+    """One write a client made through the Web API (the write log tests read)."""
+
+    seq: int
+    at: str
+    table: str
+    row_id: str
+    action: str
+    """"create", "update" or "delete"."""
+    body: dict[str, Any]
+
+
+class Org:
+    """The Dataverse organisation of one environment."""
+
+    def __init__(self, env_id: str, rows: int) -> None:
+        self.env_id = env_id
+        self.lock = threading.RLock()
+        self.schema: dict[str, Table] = build_schema()
+        counts = {name: seeding.FIXED_COUNTS.get(name, rows) for name in self.schema}
+        self.counts = counts
+        self.tables = {
+            name: TableData(table, seeding.table_prefix(env_id, name), counts[name])
+            for name, table in self.schema.items()
+        }
+        self._version = FIRST_VERSION
+        self.writes: list[WriteRecord] = []
+        self.expired_through = 0
+        """Delta tokens stamped at or below this version are expired (`expire_tokens`)."""
+        self.revoked: dict[str, set[str]] = {}
+        """table -> privileges revoked from the app user ("Read", "Write", "Create", "Delete")."""
+        self._undo: list[tuple[TableData, str, RowState, int]] | None = None
+
+    # ------------------------------------------------------------------ change sets
+
+    def begin(self) -> int:
+        """Start recording undo information (a `$batch` change set); returns a mark."""
+        self._undo = []
+        return len(self.writes)
+
+    def commit(self) -> None:
+        self._undo = None
+
+    def rollback(self, mark: int) -> None:
+        """Put back every row the change set touched, newest first, and forget its writes."""
+        for data, row_id, state, log_len in reversed(self._undo or []):
+            data.restore(row_id, state)
+            del data.log[log_len:]
+        del self.writes[mark:]
+        self._undo = None
+
+    def _remember(self, data: TableData, row_id: str) -> None:
+        if self._undo is not None:
+            self._undo.append((data, row_id, data.snapshot(row_id), len(data.log)))
+
+    # ------------------------------------------------------------------ lookup
+
+    def by_set(self, entity_set: str) -> TableData | None:
+        for data in self.tables.values():
+            if data.table.entity_set == entity_set:
+                return data
+        return None
+
+    def id_of(self, table: str, index: int) -> str:
+        return self.tables[table].id_at(index)
+
+    @property
+    def version(self) -> int:
+        """The latest version handed out (a delta token's stamp)."""
+        return self._version
+
+    def expire_tokens(self) -> None:
+        """Every delta token handed out so far is expired; later ones are not."""
+        self.expired_through = self._version
+        self.next_version()
+
+    def next_version(self) -> int:
+        self._version += 1
+        return self._version
+
+    def raw(self, data: TableData, row_id: str) -> dict[str, Any] | None:
+        """The row's raw columns (primary id and versionnumber included), or None if gone."""
+        if not data.exists(row_id):
+            return None
+        row = data.overrides.get(row_id)
+        if row is None:
+            index = data.seeded_index(row_id)
+            assert index is not None
+            row = seeding.seeded_row(data.table.logical_name, index, self.counts, self.id_of)
+        out = {name: row.get(name) for name in data.table.columns}
+        out[data.table.primary_id] = row_id
+        if "versionnumber" in data.table.columns:
+            out["versionnumber"] = data.version(row_id)
+        return out
+
+    # ------------------------------------------------------------------ writes
+
+    def put(self, data: TableData, row_id: str, raw: dict[str, Any]) -> int:
+        """Store `raw` as the row's columns (create or update); returns its new version."""
+        self._remember(data, row_id)
+        version = self.next_version()
+        index = data.seeded_index(row_id)
+        if index is not None:
+            data.deleted_seeded.discard(index)
+        elif row_id not in data.created_slot:
+            data.created_slot[row_id] = len(data.created)
+            data.created.append(row_id)
+        data.overrides[row_id] = raw
+        data.versions[row_id] = version
+        data.log.append((version, row_id))
+        return version
+
+    def remove(self, data: TableData, row_id: str) -> int:
+        self._remember(data, row_id)
+        version = self.next_version()
+        index = data.seeded_index(row_id)
+        if index is not None:
+            data.deleted_seeded.add(index)
+        else:
+            slot = data.created_slot.pop(row_id)
+            data.created[slot] = None
+        data.overrides.pop(row_id, None)
+        data.versions[row_id] = version
+        data.log.append((version, row_id))
+        return version
+
+    def changes_since(self, data: TableData, since: int, upto: int) -> list[tuple[int, str]]:
+        """(version, id) of rows whose latest write is in (since, upto], in version order."""
+        start = bisect.bisect_right(data.log, (since, "\uffff"))
+        out = []
+        for version, row_id in data.log[start:]:
+            if version > upto:
+                break
+            if data.versions.get(row_id) == version:
+                out.append((version, row_id))
+        return out
