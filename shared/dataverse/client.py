@@ -172,6 +172,7 @@ class DataverseClient:
         token_provider: TokenProvider,
         http_client: httpx.Client | None = None,
         bap_url: str = "https://api.bap.microsoft.com",
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> DataverseClient:
         """The client of an environment's Dataverse; NoDataverse when it has none."""
         api_url = environment.instance_api_url or environment.instance_url
@@ -186,6 +187,7 @@ class DataverseClient:
             token_provider=token_provider,
             http_client=http_client,
             bap_url=bap_url,
+            retry=retry,
         )
 
     @classmethod

@@ -20,17 +20,24 @@ from shared.dataverse import (
     TableNotFound,
     navigation_property,
 )
-from shared.errors import NotFound, Throttled
-from shared.power_platform import NoTokenProvider, PowerPlatformClient, recording_calls
+from shared.errors import Forbidden, NotFound, OutcomeUnknown, Throttled
+from shared.power_platform import (
+    NoTokenProvider,
+    PowerPlatformClient,
+    RetryPolicy,
+    recording_calls,
+)
 
 ROWS = 23
 
 
-def connect(sim: Simulator, env_id: str) -> DataverseClient:
+def connect(sim: Simulator, env_id: str, retry: RetryPolicy | None = None) -> DataverseClient:
     """The client as the app builds it: environment record first, then its Web API."""
     with PowerPlatformClient(sim.url, sim.url, token_provider=NoTokenProvider()) as platform:
         environment = platform.get_environment(env_id)
-    return DataverseClient.for_environment(environment, token_provider=NoTokenProvider())
+    return DataverseClient.for_environment(
+        environment, token_provider=NoTokenProvider(), retry=retry or RetryPolicy()
+    )
 
 
 @pytest.fixture
@@ -248,3 +255,62 @@ def test_hostile_text_round_trips_through_a_write_and_a_read(client: DataverseCl
     assert row["description"] == text
     assert row["name"] == "Ünïcødé ✓"
     assert row["telephone1"] is None
+
+
+def test_a_revoked_privilege_names_the_fix_and_other_tables_go_on(
+    sim: Simulator, env_id: str, client: DataverseClient
+) -> None:
+    sim.dataverse_revoke(env_id, "contact", "Read")
+    with pytest.raises(Forbidden) as caught:
+        client.read_page(client.first_page("contacts"))
+    assert "security role" in caught.value.message
+    assert "application user" in caught.value.message
+    assert caught.value.request_id
+    assert client.read_page(client.first_page("accounts")).rows
+
+
+def test_tokens_expired_by_the_control_surface(
+    sim: Simulator, env_id: str, client: DataverseClient
+) -> None:
+    pages = list(client.pages(client.first_page("contacts", track_changes=True)))
+    sim.dataverse_expire_tokens(env_id)
+    with pytest.raises(ChangeTokenExpired):
+        client.read_page(client.delta_page(pages[-1].delta_link or ""))
+
+
+def test_what_people_change_between_reads_comes_in_the_delta(
+    sim: Simulator, env_id: str, client: DataverseClient
+) -> None:
+    pages = list(client.pages(client.first_page("contacts", track_changes=True)))
+    ids = [row["contactid"] for page in pages for row in page.rows]
+    new_id = sim.dataverse_change(env_id, "contact", "create", values={"lastname": "New"})
+    sim.dataverse_change(env_id, "contact", "update", ids[2], {"lastname": "Changed"})
+    sim.dataverse_change(env_id, "contact", "delete", ids[3])
+
+    delta = list(client.pages(client.delta_page(pages[-1].delta_link or "")))
+    changed = {row["contactid"]: row["lastname"] for page in delta for row in page.rows}
+    assert changed == {new_id: "New", ids[2]: "Changed"}
+    assert [d.id for page in delta for d in page.deleted] == [ids[3]]
+
+
+FAST = RetryPolicy(backoff_base_seconds=0.01, backoff_max_seconds=0.02)
+
+
+def test_a_read_is_resent_after_server_errors(sim: Simulator, env_id: str) -> None:
+    sim.set_faults(error_next=2, error_status=503, error_path="/orgs/")
+    with connect(sim, env_id, FAST) as client, recording_calls() as calls:
+        page = client.read_page(client.first_page("accounts"))
+    assert len(page.rows) == ROWS
+    assert [c.status for c in calls] == [503, 503, 200]
+
+
+def test_a_create_whose_answer_is_lost_is_outcome_unknown_and_not_resent(
+    sim: Simulator, env_id: str
+) -> None:
+    sim.set_faults(drop_next=1, drop_method="POST", drop_path="/orgs/")
+    with connect(sim, env_id, FAST) as client:
+        with pytest.raises(OutcomeUnknown):
+            client.create("accounts", {"name": "Maybe made"})
+        names = [r["name"] for r in read_all(client, "accounts", 5000)]
+    # The server did act: exactly one row, which is why the caller must look before retrying.
+    assert names.count("Maybe made") == 1
