@@ -314,3 +314,36 @@ def test_a_create_whose_answer_is_lost_is_outcome_unknown_and_not_resent(
         names = [r["name"] for r in read_all(client, "accounts", 5000)]
     # The server did act: exactly one row, which is why the caller must look before retrying.
     assert names.count("Maybe made") == 1
+
+
+def test_a_failing_change_set_member_rolls_the_set_back(client: DataverseClient) -> None:
+    before = len(read_all(client, "accounts", 5000))
+    responses = client.batch(
+        [
+            ChangeSet(
+                (
+                    BatchRequest("POST", "accounts", {"name": "Rolled back"}),
+                    BatchRequest("POST", "accounts", {"nosuchcolumn": 1}),
+                )
+            )
+        ]
+    )
+    assert not responses[-1].ok
+    assert responses[-1].status == 400
+    assert isinstance(responses[-1].body, dict) and "error" in responses[-1].body
+    assert len(read_all(client, "accounts", 5000)) == before
+
+
+def test_continue_on_error_answers_every_request(client: DataverseClient) -> None:
+    row_id = read_all(client, "accounts", 1)[0]["accountid"]
+    responses = client.batch(
+        [
+            BatchRequest("PATCH", f"accounts({row_id})", {"name": "One"}, {"If-Match": "*"}),
+            BatchRequest("POST", "accounts", {"nosuchcolumn": 1}),
+            BatchRequest("POST", "accounts", {"name": "Three"}),
+        ],
+        continue_on_error=True,
+    )
+    assert [r.ok for r in responses] == [True, False, True]
+    names = {r["name"] for r in read_all(client, "accounts", 5000)}
+    assert {"One", "Three"} <= names
