@@ -60,9 +60,9 @@ from shared.inputs import parse_guid
 from shared.power_platform._http import HttpCore, Reply
 from shared.power_platform._retry import RetryPolicy
 from shared.power_platform._time import utcnow
-from shared.power_platform.auth import TokenProvider, token_provider_from_settings
+from shared.power_platform.auth import TokenProvider, token_host, token_provider_from_settings
 from shared.power_platform.models import Environment
-from shared.settings import Settings, is_loopback_host
+from shared.settings import Settings
 
 API_PATH = "/api/data/v9.2"
 DEFAULT_RETRY = RetryPolicy()
@@ -106,12 +106,9 @@ def scope_for_instance(instance_url: str, api_url: str) -> Callable[[str], str |
     scope = f"{instance_url.rstrip('/')}/.default"
 
     def scope_for(url: str) -> str | None:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower().rstrip(".")
-        if is_loopback_host(host):
+        host = token_host(url)
+        if host is None:
             return None
-        if parts.scheme != "https":
-            raise ValueError(f"refusing to send a token over {parts.scheme or 'no scheme'}")
         if host not in hosts:
             raise ValueError(f"{host!r} is not this environment's Dataverse host")
         return scope

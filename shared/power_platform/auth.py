@@ -57,18 +57,27 @@ def _matches(host: str, base: str) -> bool:
     return host == base or host.endswith("." + base)
 
 
-def scope_for_url(url: str) -> str | None:
-    """The token scope for a request to `url`; None for loopback (the local simulator).
-
-    Raises ValueError for any other host, or for plain http off loopback: a token must never be
-    sent somewhere its audience does not belong, whatever a status URL or nextLink says.
-    """
+def token_host(url: str) -> str | None:
+    """The host a token for `url` would go to, lower-cased; None for loopback (the local
+    simulator, which takes no token). ValueError for plain http anywhere else."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower().rstrip(".")
     if is_loopback_host(host):
         return None
     if parts.scheme != "https":
         raise ValueError(f"refusing to send a token over {parts.scheme or 'no scheme'} to {host}")
+    return host
+
+
+def scope_for_url(url: str) -> str | None:
+    """The token scope for a request to `url`; None for loopback (the local simulator).
+
+    Raises ValueError for any other host, or for plain http off loopback: a token must never be
+    sent somewhere its audience does not belong, whatever a status URL or nextLink says.
+    """
+    host = token_host(url)
+    if host is None:
+        return None
     # Most specific first: "api.bap.appsplatform.us" would otherwise match "api.appsplatform.us".
     for base, scope in _BAP_SCOPES.items():
         if _matches(host, base):
