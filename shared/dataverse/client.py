@@ -1,10 +1,13 @@
 """The Dataverse Web API client: one environment's tables, rows and changes (reference §1-7).
 
 It shares the platform client's request loop (`HttpCore`: tokens, request ids, call recording,
-bounded resends of idempotent reads), with three differences:
+bounded resends of idempotent reads), with these differences:
 
 * the token audience is the environment's own URL (`<instance URL>/.default`), and a token is
   only ever sent to that environment's hosts, whatever a next or delta link says;
+* a write is never resent once it may have reached the server: one that failed on the way or
+  with a 5xx is OutcomeUnknown, and the caller reads the row to see what happened (with an ETag the first attempt may have changed
+  it, and every write runs plug-ins and audit, so a resend is never free);
 * a 429 is not waited out here: `Throttled.retry_after` goes back to the caller at once, which
   reschedules the step with a delayed message (service protection waits can be minutes);
 * answers are mapped by `shared.dataverse.errors` (expired change tokens, missing privileges,
@@ -319,7 +322,7 @@ class DataverseClient:
     ) -> WriteResult:
         """POST a new row (sent once: a lost answer is OutcomeUnknown; look for the row)."""
         url = f"{self._root}/{check_name(entity_set, 'entity set name')}"
-        return self._write("POST", url, row, idempotent=False, return_row=return_row)
+        return self._write("POST", url, row, return_row=return_row)
 
     def update(
         self,
@@ -336,9 +339,6 @@ class DataverseClient:
             "PATCH",
             self._row_url(entity_set, record_id),
             changes,
-            # Resending an unconditional PATCH sets the same values again; with an ETag the
-            # first attempt may have changed it, so a resend would report a false conflict.
-            idempotent=if_match == "*",
             return_row=return_row,
             headers={"If-Match": if_match},
         )
@@ -359,9 +359,6 @@ class DataverseClient:
             "PATCH",
             self._row_url(entity_set, record_id),
             row,
-            # Same values by the same id: a resend leaves the same row (for create-only, a
-            # resend after a lost success answers PreconditionFailed, which the caller reads).
-            idempotent=only != "create",
             return_row=return_row,
             headers=headers,
         )
@@ -444,16 +441,13 @@ class DataverseClient:
         url: str,
         body: Mapping[str, Any],
         *,
-        idempotent: bool,
         return_row: bool,
         headers: Mapping[str, str] | None = None,
     ) -> WriteResult:
         all_headers = {**_ODATA_HEADERS, **(headers or {})}
         if return_row:
             all_headers["Prefer"] = 'return=representation,odata.include-annotations="*"'
-        reply = self._core.send(
-            method, url, idempotent=idempotent, body=dict(body), headers=all_headers
-        )
+        reply = self._core.send(method, url, idempotent=False, body=dict(body), headers=all_headers)
         self._note_dop_hint(reply)
         row: Mapping[str, Any] | None = None
         if return_row and reply.text.strip():
