@@ -149,8 +149,13 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_simulator(args: argparse.Namespace) -> int:
     from ppbackup.simulator import SimOptions, serve
 
+    options = SimOptions(system_backups=True)
+    if args.rows is not None:
+        if args.rows < 0:
+            raise CliError("--rows must be >= 0")
+        options.dataverse_rows = args.rows
     serve(port=args.port, state_file=Path(args.state) if args.state else None, speed=args.speed,
-          options=SimOptions(system_backups=True))
+          options=options)
     return EXIT_OK
 
 
@@ -363,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="simulated seconds per real second (e.g. 3600: an hour a second)",
     )
+    p.add_argument("--rows", type=int, default=None, metavar="N",
+                   help="seeded rows per Dataverse data table of each environment (default "
+                        "50; generated on demand, so a million cost no memory)")
     p.set_defaults(handler=cmd_simulator)
 
     p = with_storage(sub.add_parser("host", help="run the function app's triggers locally"))

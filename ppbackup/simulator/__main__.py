@@ -9,6 +9,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from ppbackup.simulator.options import SimOptions
 from ppbackup.simulator.server import DEFAULT_PORT, serve
 
 
@@ -19,10 +20,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--speed", type=float, default=1.0,
                         help="simulated seconds per real second (3600: an hour a second)")
     parser.add_argument("--seed", type=int, default=None, help="fault RNG seed")
+    parser.add_argument("--rows", type=int, default=SimOptions().dataverse_rows,
+                        help="seeded rows per Dataverse data table of each environment")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
-    serve(args.port, args.state, args.speed, seed=args.seed)
+    serve(args.port, args.state, args.speed, seed=args.seed,
+          options=SimOptions(dataverse_rows=args.rows))
 
 
 if __name__ == "__main__":

@@ -76,15 +76,16 @@ def _http_part(text: str, part_headers: dict[str, str]) -> Part:
     if part_headers.get("content-type", "").split(";")[0].strip() != "application/http":
         raise dverr.bad_query("Each batch part needs Content-Type: application/http.")
     line, _, after = text.lstrip("\r\n").partition("\n")
-    pieces = line.strip().split(" ")
-    if len(pieces) < 2:
+    method, _, target = line.strip().partition(" ")
+    url, _, version = target.rpartition(" ")
+    if not method or not url or not version.startswith("HTTP/"):
         raise dverr.bad_query(f"Invalid request line in batch part: '{line.strip()}'.")
     headers: dict[str, str] = {}
     if after.startswith(("\r\n", "\n")):  # no headers: the body follows the blank line
         body = after.lstrip("\r").removeprefix("\n")
     else:
         headers, body = _headers_and_rest(after)
-    return Part(pieces[0].upper(), pieces[1], headers, body.rstrip("\r\n").encode(),
+    return Part(method.upper(), url, headers, body.rstrip("\r\n").encode(),
                 part_headers.get("content-id"))
 
 

@@ -1,0 +1,108 @@
+"""Steering an environment's Dataverse between backups over `/_sim/dataverse/...`: users change
+rows, a column comes and goes, tokens expire, the app user loses read on a table; and the
+memory a million seeded rows cost."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import httpx
+
+from ppbackup.simulator import Simulator
+from ppbackup.simulator.dataverse import Org
+
+from .conftest import Dataverse
+
+
+def control(sim: Simulator, path: str, body: dict | None = None) -> httpx.Response:
+    url = f"{sim.url}/_sim/dataverse/{path}"
+    return httpx.post(url, json=body or {}) if body is not None else httpx.get(url)
+
+
+def test_rows_change_through_the_control_surface(sim: Simulator, dv: Dataverse) -> None:
+    sync = dv.http.get("contacts?$select=lastname", headers={"Prefer": "odata.track-changes"})
+    delta = sync.json()["@odata.deltaLink"]
+    victim = sync.json()["value"][0]["contactid"]
+    made = control(sim, f"{dv.env}/rows", {"table": "contact", "action": "create",
+                                           "values": {"lastname": "Control"}})
+    assert made.status_code == 200
+    assert control(sim, f"{dv.env}/rows", {"table": "contact", "action": "delete",
+                                           "id": victim}).status_code == 200
+    changes = dv.http.get(delta).json()["value"]
+    assert [c.get("lastname") for c in changes[:1]] == ["Control"]
+    assert changes[1]["id"] == victim
+    bad = control(sim, f"{dv.env}/rows", {"table": "contact", "action": "delete", "id": victim})
+    assert bad.status_code == 400
+    summary = control(sim, dv.env).json()
+    assert summary["tables"]["contact"]["rows"] == 50
+    assert summary["writes"] == 0  # control changes are not client writes
+    assert control(sim, f"{dv.env}/writes").json() == {"writes": []}
+
+
+def test_columns_come_and_go(sim: Simulator, dv: Dataverse) -> None:
+    added = control(sim, f"{dv.env}/columns", {"table": "account",
+                                               "add": {"name": "new_tier", "type": "String"}})
+    assert added.status_code == 200
+    row = dv.http.get("accounts", params={"$top": "1"}).json()["value"][0]
+    assert row["new_tier"] is None
+    assert dv.http.patch(f"accounts({row['accountid']})",
+                         json={"new_tier": "gold"}).status_code == 204
+    attrs = dv.http.get("EntityDefinitions(LogicalName='account')/Attributes",
+                        params={"$select": "LogicalName"}).json()["value"]
+    assert "new_tier" in {a["LogicalName"] for a in attrs}
+    removed = control(sim, f"{dv.env}/columns", {"table": "account", "remove": "telephone1"})
+    assert removed.status_code == 200
+    again = dv.http.get(f"accounts({row['accountid']})").json()
+    assert "telephone1" not in again and again["new_tier"] == "gold"
+    assert dv.http.get("accounts", params={"$select": "telephone1"}).status_code == 400
+    assert control(sim, f"{dv.env}/columns", {"table": "account",
+                                              "remove": "accountid"}).status_code == 400
+
+
+def test_revoked_read_is_the_documented_403(sim: Simulator, dv: Dataverse) -> None:
+    assert control(sim, f"{dv.env}/privileges",
+                   {"table": "annotation", "privilege": "Read"}).status_code == 200
+    denied = dv.http.get("annotations")
+    assert denied.status_code == 403
+    assert denied.json()["error"]["code"] == "0x80040220"
+    assert "prvReadannotation" in denied.json()["error"]["message"]
+    assert dv.http.get("accounts").status_code == 200  # other tables still readable
+    control(sim, f"{dv.env}/privileges", {"table": "annotation", "privilege": "Read",
+                                          "revoked": False})
+    assert dv.http.get("annotations").status_code == 200
+
+
+def test_expire_tokens_over_http(sim: Simulator, dv: Dataverse) -> None:
+    sync = dv.http.get("accounts?$select=name", headers={"Prefer": "odata.track-changes"})
+    assert control(sim, f"{dv.env}/expire-tokens", {}).status_code == 200
+    assert dv.http.get(sync.json()["@odata.deltaLink"]).status_code == 400
+
+
+def test_write_log_over_http_and_clearing_it(sim: Simulator, dv: Dataverse) -> None:
+    dv.http.post("accounts", json={"name": "logged"})
+    log = control(sim, f"{dv.env}/writes").json()["writes"]
+    assert [(w["table"], w["action"], w["body"]) for w in log] == [
+        ("account", "create", {"name": "logged"})]
+    assert control(sim, f"{dv.env}/writes/clear", {}).json() == {"writes": []}
+    assert sim.dataverse_writes(dv.env) == []
+
+
+def test_reset_forgets_dataverse_changes(sim: Simulator, dv: Dataverse) -> None:
+    dv.http.post("accounts", json={"name": "before reset"})
+    sim.reset(populate=False)
+    env = sim.add_environment("Again", type="Sandbox", env_id=dv.env)
+    assert sim.dataverse_writes(env) == []
+
+
+def test_a_million_rows_cost_little_memory() -> None:
+    tracemalloc.start()
+    try:
+        org = Org("bench-environment", 200_000)  # x 5 data tables + the intersect table
+        data = org.tables["account"]
+        last = org.raw(data, data.id_at(199_999))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sum(d.count() for d in org.tables.values()) > 1_000_000
+    assert last is not None and last["accountnumber"] == "ACC-0199999"
+    assert peak < 2_000_000, f"{peak} bytes for seeded rows that should be generated on demand"

@@ -1,0 +1,179 @@
+"""Writes (reference §5): create, update, upsert and delete with the documented conditional
+headers and answers, lookups through `@odata.bind`, read-only columns ignored, statecode alone
+getting its default statuscode, and the write log tests read."""
+
+from __future__ import annotations
+
+import uuid
+
+from ppbackup.simulator import Simulator
+
+from .conftest import Dataverse
+
+JSON = {"Content-Type": "application/json"}
+
+
+def first_id(dv: Dataverse, entity_set: str, pk: str) -> str:
+    return str(dv.http.get(entity_set, params={"$top": "1"}).json()["value"][0][pk])
+
+
+def test_create_answers_204_with_the_entity_id(sim: Simulator, dv: Dataverse) -> None:
+    assert sim.dataverse_writes(dv.env) == []
+    created = dv.http.post("accounts", json={"name": "Lamna Healthcare", "revenue": 1200.5})
+    assert created.status_code == 204
+    entity = created.headers["OData-EntityId"]
+    assert entity.startswith(f"{dv.url}/api/data/v9.2/accounts(")
+    row = dv.http.get(entity).json()
+    assert row["name"] == "Lamna Healthcare"
+    assert row["statecode"] == 0 and row["statuscode"] == 1
+    assert row["@odata.etag"] == f'W/"{row["versionnumber"]}"'
+    log = sim.dataverse_writes(dv.env)
+    assert [(w["table"], w["action"], w["row_id"]) for w in log] == [
+        ("account", "create", row["accountid"])]
+    assert log[0]["body"] == {"name": "Lamna Healthcare", "revenue": 1200.5}
+
+
+def test_create_with_id_and_representation(dv: Dataverse) -> None:
+    row_id = str(uuid.uuid4())
+    created = dv.http.post("contacts?$select=fullname,lastname",
+                           json={"contactid": row_id, "firstname": "Ada", "lastname": "Byron"},
+                           headers={"Prefer": "return=representation"})
+    assert created.status_code == 201
+    assert created.headers["Preference-Applied"] == "return=representation"
+    assert created.json()["contactid"] == row_id
+    assert created.json()["fullname"] == "Ada Byron"
+    again = dv.http.post("contacts", json={"contactid": row_id, "lastname": "Twice"})
+    assert again.status_code == 412
+
+
+def test_upsert_matrix(dv: Dataverse) -> None:
+    existing = first_id(dv, "accounts", "accountid")
+    missing = str(uuid.uuid4())
+    # If-Match: * never creates.
+    no_create = dv.http.patch(f"accounts({missing})", json={"name": "x"},
+                              headers={"If-Match": "*"})
+    assert no_create.status_code == 404
+    assert no_create.json()["error"]["message"] == f"account With Id = {missing} Does Not Exist"
+    # If-None-Match: * never updates.
+    no_update = dv.http.patch(f"accounts({existing})", json={"name": "x"},
+                              headers={"If-None-Match": "*"})
+    assert no_update.status_code == 412
+    assert "matching key values already exists" in no_update.json()["error"]["message"]
+    # Plain PATCH upserts: creates with the URL's id, then updates.
+    assert dv.http.patch(f"accounts({missing})", json={"name": "Upserted"}).status_code == 204
+    assert dv.http.get(f"accounts({missing})").json()["name"] == "Upserted"
+    assert dv.http.patch(f"accounts({missing})", json={"name": "Again"}).status_code == 204
+    assert dv.http.get(f"accounts({missing})").json()["name"] == "Again"
+
+
+def test_if_match_etag_guards_updates_and_deletes(dv: Dataverse) -> None:
+    row_id = first_id(dv, "accounts", "accountid")
+    tag = dv.http.get(f"accounts({row_id})").json()["@odata.etag"]
+    ok = dv.http.patch(f"accounts({row_id})", json={"name": "v2"}, headers={"If-Match": tag},
+                       )
+    assert ok.status_code == 204
+    stale = dv.http.patch(f"accounts({row_id})", json={"name": "v3"},
+                          headers={"If-Match": tag})
+    assert stale.status_code == 412
+    assert "RowVersion" in stale.json()["error"]["message"]
+    assert dv.http.delete(f"accounts({row_id})", headers={"If-Match": tag}).status_code == 412
+    newer = dv.http.get(f"accounts({row_id})").json()["@odata.etag"]
+    assert newer != tag
+    assert dv.http.delete(f"accounts({row_id})", headers={"If-Match": newer}).status_code == 204
+    assert dv.http.get(f"accounts({row_id})").status_code == 404
+    gone = dv.http.delete(f"accounts({row_id})")
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "0x80040217"
+
+
+def test_lookups_are_written_through_odata_bind(dv: Dataverse) -> None:
+    account = first_id(dv, "accounts", "accountid")
+    contact = dv.http.post("contacts", json={
+        "lastname": "Bound", "parentcustomerid_account@odata.bind": f"/accounts({account})"},
+        headers={"Prefer": 'return=representation,odata.include-annotations="*"'}).json()
+    assert contact["_parentcustomerid_value"] == account
+    assert contact["_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] == "account"
+    url = f"contacts({contact['contactid']})"
+    # Polymorphic: the nav property names the target; the wrong set is refused.
+    wrong = dv.http.patch(url, json={"parentcustomerid_contact@odata.bind":
+                                     f"accounts({account})"})
+    assert wrong.status_code == 400
+    dangling = dv.http.patch(url, json={"parentcustomerid_account@odata.bind":
+                                        f"accounts({uuid.uuid4()})"})
+    assert dangling.status_code == 404
+    cleared = dv.http.patch(url, json={"parentcustomerid_account@odata.bind": None})
+    assert cleared.status_code == 204
+    assert dv.http.get(url).json()["_parentcustomerid_value"] is None
+    # The self lookup of the custom table, with its schema-cased nav property; absolute URL.
+    parent = first_id(dv, "new_projects", "new_projectid")
+    child = dv.http.post("new_projects", json={
+        "new_name": "Child", "new_ParentProjectId@odata.bind":
+            f"{dv.url}/api/data/v9.2/new_projects({parent})"})
+    assert child.status_code == 204
+    assert dv.http.get(child.headers["OData-EntityId"]).json()[
+        "_new_parentprojectid_value"] == parent
+    # Owner: systemusers or teams.
+    team = first_id(dv, "teams", "teamid")
+    assert dv.http.patch(url, json={"ownerid@odata.bind": f"/teams({team})"}).status_code == 204
+    owner = dv.http.get(url, headers={"Prefer": 'odata.include-annotations="*"'}).json()
+    assert owner["_ownerid_value"] == team
+    assert owner["_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] == "team"
+
+
+def test_writing_a_lookup_value_property_is_refused(dv: Dataverse) -> None:
+    refused = dv.http.post("contacts", json={"lastname": "x",
+                                             "_parentcustomerid_value": str(uuid.uuid4())})
+    assert refused.status_code == 400
+    assert "Navigation properties" in refused.json()["error"]["message"]
+
+
+def test_unknown_and_read_only_columns(dv: Dataverse) -> None:
+    unknown = dv.http.post("accounts", json={"name": "x", "nosuch": 1})
+    assert unknown.status_code == 400
+    assert unknown.json()["error"]["code"] == "0x0"
+    assert "nosuch" in unknown.json()["error"]["message"]
+    wrong_type = dv.http.post("accounts", json={"name": 5})
+    assert wrong_type.status_code == 400
+    created = dv.http.post("accounts", json={
+        "name": "Read-only ignored", "createdon": "2001-01-01T00:00:00Z", "versionnumber": 1},
+        headers={"Prefer": "return=representation"}).json()
+    assert created["createdon"] != "2001-01-01T00:00:00Z"
+    assert created["versionnumber"] != 1
+
+
+def test_overridden_created_on_and_default_status(dv: Dataverse) -> None:
+    created = dv.http.post("accounts", json={
+        "name": "Migrated", "overriddencreatedon": "2019-05-01T10:00:00Z"},
+        headers={"Prefer": "return=representation"}).json()
+    assert created["createdon"] == "2019-05-01T10:00:00Z"
+    assert created["overriddencreatedon"] not in (None, "2019-05-01T10:00:00Z")
+    url = f"accounts({created['accountid']})"
+    assert dv.http.patch(url, json={"statecode": 1}).status_code == 204
+    assert dv.http.get(url).json()["statuscode"] == 2
+    bad = dv.http.patch(url, json={"statecode": 7})
+    assert bad.status_code == 400
+    null_state = dv.http.patch(url, json={"statecode": None})
+    assert null_state.status_code == 400
+    assert null_state.json()["error"]["message"] == "Attribute: statecode cannot be set to NULL"
+
+
+def test_write_log_records_only_api_writes(sim: Simulator, dv: Dataverse) -> None:
+    sim.dataverse_change(dv.env, "account", "create", values={"name": "by a user"})
+    assert sim.dataverse_writes(dv.env) == []
+    row = first_id(dv, "accounts", "accountid")
+    dv.http.patch(f"accounts({row})", json={"telephone1": "123"})
+    dv.http.delete(f"accounts({row})")
+    dv.http.patch(f"accounts({row})", json={"name": "x"}, headers={"If-Match": "*"})  # 404
+    assert [w["action"] for w in sim.dataverse_writes(dv.env)] == ["update", "delete"]
+    log = sim.dataverse_writes(dv.env)
+    assert log[0]["body"] == {"telephone1": "123"}
+
+
+def test_a_deleted_row_can_be_created_again_with_its_id(sim: Simulator, dv: Dataverse) -> None:
+    rows = dv.http.get("accounts", params={"$top": "1"}).json()["value"]
+    row_id, name = rows[0]["accountid"], rows[0]["name"]
+    sim.dataverse_change(dv.env, "account", "delete", row_id)
+    assert dv.http.get(f"accounts({row_id})").status_code == 404
+    restored = dv.http.patch(f"accounts({row_id})", json={"name": name},
+                             headers={"If-None-Match": "*"})
+    assert restored.status_code == 204
+    assert dv.http.get(f"accounts({row_id})").json()["name"] == name
