@@ -38,6 +38,8 @@ from shared.policy.ncrontab import Ncrontab
 from shared.power_platform import Backup, PlatformCall, recording_calls
 from shared.queue_names import BACKUP_REQUESTS, BACKUP_WORK, MAX_DEQUEUE_COUNT
 from shared.runtime import AppContext
+from shared.storage.claims import claims_for
+from shared.storage.directory import directory_for
 from shared.storage.history import StoredOperation
 from shared.storage.queues import decode_message_body
 from shared.validation import BackupRequest, parse_backup_request
@@ -113,7 +115,7 @@ def _admit(
         OperationKind.BACKUP,
         request.environment_id,
         ctx.clock(),
-        environment_name=ctx.history.environment_name(request.environment_id),
+        environment_name=directory_for(ctx).name_of(request.environment_id),
         label=request.label,
         notes=request.notes,
         requested_by=request.requested_by,
@@ -137,7 +139,7 @@ def run_backup_round(ctx: AppContext, *, fired_at: datetime) -> RoundResult:
         for e in ctx.platform.list_environments()
     ]
     # Names for history and notifications; a backup itself never learns its environment's name.
-    ctx.history.remember_environment_names(
+    directory_for(ctx).remember(
         (e.environment_id, e.display_name, e.environment_type)
         for e in environments if e.display_name
     )
@@ -374,7 +376,7 @@ def _find_backup(ctx: AppContext, operation: Operation, *, since: datetime) -> B
 
 def _claim_backup(ctx: AppContext, operation: Operation, backup: Backup) -> bool:
     """Make `backup` this operation's for good; False if another operation owns it already."""
-    owner = ctx.history.claim_request(f"platform-backup:{backup.id}", operation.operation_id)
+    owner = claims_for(ctx).claim(f"platform-backup:{backup.id}", operation.operation_id)
     return owner == operation.operation_id
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import OperationNotFound, RequestInvalid
 from shared.inputs import is_guid, parse_request_id, quote
 from shared.operations import OperationKind, operation_id_instant
 from shared.runtime import AppContext
+
+if TYPE_CHECKING:
+    from shared.storage.history import StoredOperation
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -108,7 +111,7 @@ def _by_request_id(ctx: AppContext, query: ListingQuery) -> list[dict[str, Any]]
     found = []
     for kind in kinds:
         key = request_key(kind, query.request_id)
-        stored = ctx.history.find_request(key) if key else None
+        stored = find_request(ctx, key) if key else None
         if stored is None:
             continue
         operation = stored.operation
@@ -116,3 +119,16 @@ def _by_request_id(ctx: AppContext, query: ListingQuery) -> list[dict[str, Any]]
             found.append(operation)
     found.sort(key=lambda op: op.created_at, reverse=True)
     return [op.to_record() for op in found[: query.limit]]
+
+
+def find_request(ctx: AppContext, key: str) -> StoredOperation | None:
+    """The operation admitted under idempotency key `key`, if any (a read; claims nothing)."""
+    from shared.storage.claims import claims_for
+
+    owner = claims_for(ctx).owner(key)
+    if owner is None:
+        return None
+    try:
+        return ctx.history.get(owner)
+    except OperationNotFound:
+        return None  # claimed by an intake that died before creating it (its retry will)

@@ -28,6 +28,7 @@ from shared.operations import (
     new_operation,
 )
 from shared.runtime import AppContext
+from shared.storage.claims import claims_for
 from shared.storage.history import StoredOperation
 from shared.validation import MAX_LABEL
 
@@ -52,7 +53,7 @@ def admit(
 ) -> tuple[StoredOperation, bool]:
     """Store `candidate` unless its key was admitted before; returns (stored, created)."""
     if dedup_key is not None:
-        owner = ctx.history.claim_request(dedup_key, candidate.operation_id)
+        owner = claims_for(ctx).claim(dedup_key, candidate.operation_id)
         if owner != candidate.operation_id:
             try:
                 return ctx.history.get(owner), False

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from shared.operations import utcnow
 from shared.policy.backoff import Backoff
 from shared.settings import Settings
 
 if TYPE_CHECKING:
+    from azure.data.tables import TableServiceClient
+
     from shared.power_platform import PowerPlatformClient
     from shared.storage.history import HistoryStore
     from shared.storage.queues import QueueSender
@@ -90,3 +93,29 @@ def use_context(context: AppContext) -> Iterator[AppContext]:
         yield context
     finally:
         set_context(previous)
+
+
+S = TypeVar("S")
+# Keyed by the context's history store: one side store of each kind per context (so per process
+# in the app), and a test's fresh context (on freshly wiped storage) gets fresh table clients.
+_side_stores: weakref.WeakKeyDictionary[object, dict[object, object]] = (
+    weakref.WeakKeyDictionary()
+)
+_side_lock = threading.Lock()
+
+
+def side_store(
+    ctx: AppContext, build: Callable[[TableServiceClient, str, Callable[[], datetime]], S]
+) -> S:
+    """The store `build` makes on the history's table service and prefix, once per context.
+
+    Locks, idempotency claims and the environment directory live in tables of their own beside
+    the history (shared/storage/locks.py, claims.py, directory.py); they share its connection
+    pool and table prefix, and write times from the context's clock.
+    """
+    with _side_lock:
+        stores = _side_stores.setdefault(ctx.history, {})
+        store = stores.get(build)
+        if store is None:
+            store = stores[build] = build(ctx.history.table_service, ctx.history.prefix, ctx.clock)
+    return store  # type: ignore[return-value]

@@ -27,7 +27,7 @@ from shared.history_api import get_record
 from shared.operations import Operation, OperationKind, OperationStatus, format_time
 from shared.runtime import AppContext
 from shared.settings import BackupScope
-from shared.storage.directory import KnownEnvironment
+from shared.storage.directory import KnownEnvironment, directory_for
 
 # Backups looked at per environment for its newest one (a listing filtered on Succeeded).
 _BACKUPS_PER_ENVIRONMENT = 5
@@ -66,7 +66,7 @@ def _environment_rows(
     ctx: AppContext, now: datetime
 ) -> list[tuple[dict[str, Any], Operation | None]]:
     rows = []
-    for environment in in_scope(ctx.history.known_environments(), ctx.settings.backup_scope):
+    for environment in in_scope(directory_for(ctx).list(), ctx.settings.backup_scope):
         newest = _newest_backup(ctx, environment.environment_id)
         rows.append(({
             "environmentId": environment.environment_id,

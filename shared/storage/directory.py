@@ -9,14 +9,17 @@ table (environments in scope: their type decides `type:` selectors) for the same
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableClient
 
 from shared.storage.keys import normalize_environment_id
-from shared.storage.tables import upsert_batches
+from shared.storage.tables import OneTable, upsert_batches
+
+if TYPE_CHECKING:
+    from shared.runtime import AppContext
 
 PARTITION = "env"
 MAX_NAME = 256
@@ -31,9 +34,10 @@ class KnownEnvironment:
     type: str | None = None
 
 
-class EnvironmentDirectory:
-    def __init__(self, table: Callable[[], TableClient]) -> None:
-        self._table = table
+class EnvironmentDirectory(OneTable):
+    """`{prefix}Environments`: PK "env", RK <environment id>: its display name and type."""
+
+    TABLE = "Environments"
 
     def remember(self, names: Iterable[tuple[str, str] | tuple[str, str, str | None]]) -> int:
         """Upsert (environment id, display name[, type]) tuples; returns how many were written."""
@@ -75,3 +79,10 @@ class EnvironmentDirectory:
             return None
         name = entity.get("name")
         return str(name) if name else None
+
+
+def directory_for(ctx: AppContext) -> EnvironmentDirectory:
+    """The directory on the context's storage account and table prefix, built once per context."""
+    from shared.runtime import side_store
+
+    return side_store(ctx, EnvironmentDirectory)

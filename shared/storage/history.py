@@ -1,14 +1,15 @@
-"""Operation history in Azure Table Storage: the records, their per-environment copies, and the
-small side tables the orchestrator and watchdog coordinate through.
+"""Operation history in Azure Table Storage: the records, their per-environment copies, the
+watchdog's index of unfinished operations and the platform call log.
 
 Tables (all created lazily, once per store instance):
 
     {prefix}Operations        PK "ops", RK <inverted creation millis>-<operation id>: the truth
     {prefix}EnvHistory00..3F  PK <environment id>, same RK: a copy per environment, 64 shards
     {prefix}Active            PK "active", RK <operation id>: unfinished operations (watchdog)
-    {prefix}RequestKeys       PK sha256[:2], RK sha256(requestId): idempotency claims
     {prefix}OperationCalls    PK <operation id>, RK <step>-<time>-<digest>: platform call log
-    {prefix}Locks             PK "lock", RK <environment id>: one restore per environment
+
+Idempotency claims, restore locks and the environment directory are stores of their own on the
+same table service and prefix (shared/storage/claims.py, locks.py, directory.py).
 
 Why the row key: the creation instant is part of the operation id, so `get` computes the key from
 the id alone (one point read), and the tenant-wide newest-first listing is one partition range
@@ -53,8 +54,6 @@ from shared.operations import Operation, OperationKind, OperationStatus, utcnow
 from shared.storage.active import ActiveEntry, ActiveIndex
 from shared.storage.calls import CallLog
 from shared.storage.connection import table_service
-from shared.storage.coordination import EnvironmentLocks, RequestClaims
-from shared.storage.directory import EnvironmentDirectory, KnownEnvironment
 from shared.storage.entities import entity_internal, entity_operation, operation_entity, plain
 from shared.storage.keys import (
     decode_continuation,
@@ -104,13 +103,11 @@ class HistoryStore:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.prefix = validate_prefix(prefix)
+        self.table_service = table_service
         self._tables = LazyTables(table_service)
         self._clock = clock
         self._active = ActiveIndex(lambda: self._tables(f"{prefix}Active"))
         self._calls = CallLog(lambda: self._tables(f"{prefix}OperationCalls"), clock)
-        self._claims = RequestClaims(lambda: self._tables(f"{prefix}RequestKeys"), clock)
-        self._locks = EnvironmentLocks(lambda: self._tables(f"{prefix}Locks"), clock)
-        self._directory = EnvironmentDirectory(lambda: self._tables(f"{prefix}Environments"))
 
     @classmethod
     def from_connection(cls, connection: str, *, prefix: str = "ppb") -> HistoryStore:
@@ -311,21 +308,7 @@ class HistoryStore:
         """Drop a leftover entry of a finished operation (see ActiveIndex); idempotent."""
         self._active.discard(operation_id)
 
-    # -- idempotency, call log, locks --------------------------------------------------------------
-
-    def claim_request(self, key: str, operation_id: str) -> str:
-        """The operation that owns idempotency key `key` (`operation_id` if we just claimed it)."""
-        return self._claims.claim(key, operation_id)
-
-    def find_request(self, key: str) -> StoredOperation | None:
-        """The operation admitted under idempotency key `key`, if any (a read; claims nothing)."""
-        owner = self._claims.owner(key)
-        if owner is None:
-            return None
-        try:
-            return self.get(owner)
-        except OperationNotFound:
-            return None  # claimed by an intake that died before creating it (its retry will)
+    # -- call log ------------------------------------------------------------------------------
 
     def append_calls(
         self, operation_id: str, step: str, calls: Sequence[Mapping[str, Any]]
@@ -334,28 +317,6 @@ class HistoryStore:
 
     def list_calls(self, operation_id: str) -> builtins.list[dict[str, Any]]:
         return self._calls.list(operation_id)
-
-    def remember_environment_names(
-        self, names: Iterable[tuple[str, str] | tuple[str, str, str | None]]
-    ) -> int:
-        """Remember (environment id, display name[, environment type]) from a listing."""
-        return self._directory.remember(names)
-
-    def known_environments(self) -> builtins.list[KnownEnvironment]:
-        return self._directory.list()
-
-    def environment_name(self, environment_id: str) -> str | None:
-        return self._directory.name_of(environment_id)
-
-    def try_acquire_lock(self, environment_id: str, operation_id: str) -> str:
-        """The lock holder's operation id after trying: ours if we hold it (now or already)."""
-        return self._locks.try_acquire(environment_id, operation_id)
-
-    def release_lock(self, environment_id: str, operation_id: str) -> None:
-        self._locks.release(environment_id, operation_id)
-
-    def lock_holder(self, environment_id: str) -> str | None:
-        return self._locks.holder(environment_id)
 
     # -- internals -------------------------------------------------------------------------------
 

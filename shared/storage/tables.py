@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import UpdateMode
 
+from shared.operations import utcnow
 from shared.storage.entities import entity_size
 
 if TYPE_CHECKING:
@@ -55,6 +57,29 @@ class LazyTables:
                     client.create_table()
                 self._clients[name] = client
         return client
+
+
+class OneTable:
+    """A store kept in a single table, `{prefix}{TABLE}`, created on first use.
+
+    The side tables (locks, claims, the environment directory) are each such a store, built on
+    the same table service and prefix as the history (see `shared.runtime.side_store`).
+    """
+
+    TABLE: ClassVar[str]
+
+    def __init__(
+        self,
+        table_service: TableServiceClient,
+        prefix: str = "ppb",
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._tables = LazyTables(table_service)
+        self._name = f"{validate_prefix(prefix)}{self.TABLE}"
+        self._clock = clock
+
+    def _table(self) -> TableClient:
+        return self._tables(self._name)
 
 
 def upsert_batches(table: TableClient, entities: Iterable[Mapping[str, Any]]) -> int:

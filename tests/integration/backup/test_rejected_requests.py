@@ -13,6 +13,7 @@ import azure.functions as func
 import pytest
 
 from ppbackup.simulator import Simulator
+from shared.history_api import find_request
 from shared.operations import OperationKind, OperationStatus
 from shared.runtime import AppContext
 
@@ -33,7 +34,7 @@ def deliver(body: dict[str, object], message_id: str) -> None:
 
 def owner_of(ctx: AppContext, key: str) -> str | None:
     """The operation admitted under an idempotency key, if any."""
-    found = ctx.history.find_request(key)
+    found = find_request(ctx, key)
     return found.operation.operation_id if found else None
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from shared.operations import OperationStatus
+from shared.storage.locks import locks_for
 from tests.integration.restore.conftest import Stack, StackOptions
 
 pytestmark = pytest.mark.azurite
@@ -181,7 +182,7 @@ def test_deleting_a_backup_a_queued_restore_names_is_refused(
     by_id_ = stack.add_backup(uat, "Nightly 1")
     by_label = stack.add_backup(uat, "Nightly 2")
     holder = stack.submit({"targetEnvironmentId": uat, "latest": True, "safetyBackup": False})
-    stack.wait_for(lambda: stack.ctx.history.lock_holder(uat) == holder, watchdog=False)
+    stack.wait_for(lambda: locks_for(stack.ctx).holder(uat) == holder, watchdog=False)
     first = stack.submit({"targetEnvironmentId": uat, "backupId": by_id_})
     second = stack.submit({"targetEnvironmentId": uat, "backupLabel": "Nightly 2"})
     assert stack.record(first)["status"] == stack.record(second)["status"] == "Queued"

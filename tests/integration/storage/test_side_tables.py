@@ -11,12 +11,24 @@ import pytest
 from azure.data.tables import TableServiceClient
 
 from shared.operations import OperationKind, OperationStatus, finish
-from shared.storage.connection import StorageTarget
+from shared.storage.claims import RequestClaims
+from shared.storage.connection import StorageTarget, table_service
 from shared.storage.history import HistoryStore
+from shared.storage.locks import EnvironmentLocks
 
 from .conftest import BASE, ENV_A, ENV_B, op_at
 
 pytestmark = pytest.mark.azurite
+
+
+@pytest.fixture
+def claims(storage: str) -> RequestClaims:
+    return RequestClaims(table_service(storage))
+
+
+@pytest.fixture
+def locks(storage: str) -> EnvironmentLocks:
+    return EnvironmentLocks(table_service(storage))
 
 
 # -- active index ---------------------------------------------------------------------------------
@@ -67,23 +79,23 @@ def test_discard_active_is_idempotent(store: HistoryStore) -> None:
 # -- idempotency claims -------------------------------------------------------------------------
 
 
-def test_same_key_twice_yields_the_first_owner(store: HistoryStore) -> None:
+def test_same_key_twice_yields_the_first_owner(claims: RequestClaims) -> None:
     first, second = op_at(0).operation_id, op_at(1).operation_id
-    assert store.claim_request("release-4.2", first) == first
-    assert store.claim_request("release-4.2", second) == first
-    assert store.claim_request("release-4.3", second) == second
+    assert claims.claim("release-4.2", first) == first
+    assert claims.claim("release-4.2", second) == first
+    assert claims.claim("release-4.3", second) == second
     # Any text is a valid key: it is hashed before it becomes a table key.
-    assert store.claim_request("x' / # ? \u0000 😀", second) == second
+    assert claims.claim("x' / # ? \u0000 😀", second) == second
 
 
-def test_concurrent_claimers_agree_on_one_owner(store: HistoryStore) -> None:
+def test_concurrent_claimers_agree_on_one_owner(claims: RequestClaims) -> None:
     candidates = [op_at(i).operation_id for i in range(8)]
     barrier = threading.Barrier(len(candidates))
     answers: list[str] = []
 
     def claim(operation_id: str) -> None:
         barrier.wait()
-        answers.append(store.claim_request("pipeline-run-77", operation_id))
+        answers.append(claims.claim("pipeline-run-77", operation_id))
 
     threads = [threading.Thread(target=claim, args=(c,)) for c in candidates]
     for t in threads:
@@ -96,9 +108,9 @@ def test_concurrent_claimers_agree_on_one_owner(store: HistoryStore) -> None:
     assert answers[0] in candidates
 
 
-def test_claim_needs_a_key(store: HistoryStore) -> None:
+def test_claim_needs_a_key(claims: RequestClaims) -> None:
     with pytest.raises(ValueError, match="non-empty"):
-        store.claim_request("", op_at(0).operation_id)
+        claims.claim("", op_at(0).operation_id)
 
 
 # -- call log ------------------------------------------------------------------------------------
@@ -174,32 +186,32 @@ def test_call_log_refuses_malformed_calls(store: HistoryStore) -> None:
 # -- environment locks ----------------------------------------------------------------------------
 
 
-def test_lock_acquire_contend_release(store: HistoryStore) -> None:
+def test_lock_acquire_contend_release(locks: EnvironmentLocks) -> None:
     mine, theirs = op_at(0).operation_id, op_at(1).operation_id
-    assert store.lock_holder(ENV_A) is None
+    assert locks.holder(ENV_A) is None
 
-    assert store.try_acquire_lock(ENV_A, mine) == mine
-    assert store.try_acquire_lock(ENV_A, mine) == mine  # already ours
-    assert store.try_acquire_lock(ENV_A.upper(), theirs) == mine  # same environment, any case
-    assert store.try_acquire_lock(ENV_B, theirs) == theirs  # other environments are independent
+    assert locks.try_acquire(ENV_A, mine) == mine
+    assert locks.try_acquire(ENV_A, mine) == mine  # already ours
+    assert locks.try_acquire(ENV_A.upper(), theirs) == mine  # same environment, any case
+    assert locks.try_acquire(ENV_B, theirs) == theirs  # other environments are independent
 
-    store.release_lock(ENV_A, theirs)  # not the holder: nothing happens
-    assert store.lock_holder(ENV_A) == mine
+    locks.release(ENV_A, theirs)  # not the holder: nothing happens
+    assert locks.holder(ENV_A) == mine
 
-    store.release_lock(ENV_A, mine)
-    store.release_lock(ENV_A, mine)  # idempotent
-    assert store.lock_holder(ENV_A) is None
-    assert store.try_acquire_lock(ENV_A, theirs) == theirs
+    locks.release(ENV_A, mine)
+    locks.release(ENV_A, mine)  # idempotent
+    assert locks.holder(ENV_A) is None
+    assert locks.try_acquire(ENV_A, theirs) == theirs
 
 
-def test_concurrent_lockers_get_one_holder(store: HistoryStore) -> None:
+def test_concurrent_lockers_get_one_holder(locks: EnvironmentLocks) -> None:
     candidates = [op_at(i).operation_id for i in range(6)]
     barrier = threading.Barrier(len(candidates))
     answers: list[str] = []
 
     def lock(operation_id: str) -> None:
         barrier.wait()
-        answers.append(store.try_acquire_lock(ENV_A, operation_id))
+        answers.append(locks.try_acquire(ENV_A, operation_id))
 
     threads = [threading.Thread(target=lock, args=(c,)) for c in candidates]
     for t in threads:
@@ -207,14 +219,14 @@ def test_concurrent_lockers_get_one_holder(store: HistoryStore) -> None:
     for t in threads:
         t.join()
     assert len(set(answers)) == 1
-    assert store.lock_holder(ENV_A) == answers[0]
+    assert locks.holder(ENV_A) == answers[0]
 
 
-def test_lock_needs_a_valid_environment(store: HistoryStore) -> None:
+def test_lock_needs_a_valid_environment(locks: EnvironmentLocks) -> None:
     with pytest.raises(ValueError, match="not an environment id"):
-        store.try_acquire_lock("a/b", op_at(0).operation_id)
+        locks.try_acquire("a/b", op_at(0).operation_id)
     with pytest.raises(ValueError, match="not an environment id"):
-        store.release_lock("", op_at(0).operation_id)
+        locks.release("", op_at(0).operation_id)
 
 
 def test_tables_are_created_lazily_once_across_threads(storage: str) -> None:
@@ -229,14 +241,14 @@ def test_tables_are_created_lazily_once_across_threads(storage: str) -> None:
             else None
         ),
     )
-    store = HistoryStore(service, prefix="lazy")
+    locks = EnvironmentLocks(service, prefix="lazy")
     assert [t.name for t in service.list_tables()] == []  # nothing at construction
 
     barrier = threading.Barrier(8)
 
     def use() -> None:
         barrier.wait()
-        store.lock_holder(ENV_A)
+        locks.holder(ENV_A)
 
     threads = [threading.Thread(target=use) for _ in range(8)]
     for t in threads:

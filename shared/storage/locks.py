@@ -1,15 +1,12 @@
-"""Insert-if-absent records: idempotency claims (`{prefix}RequestKeys`) and restore locks
-(`{prefix}Locks`).
+"""Restore locks (`{prefix}Locks`): one restore per environment at a time.
 
-Both rest on `create_entity` being atomic (409 if the key exists), the race-free "claim" primitive
-of reference 2.1 / 3.4; check-then-insert would let two concurrent requests both win.
+The row names the operation holding the lock. Taking it is an insert-if-absent (`create_entity`
+is atomic, 409 if the row exists: the race-free "claim" primitive of reference 2.1 / 3.4), and
+releasing it is an ETag-guarded delete, so a lock released and re-taken in between survives.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from azure.core import MatchConditions
@@ -21,9 +18,10 @@ from azure.core.exceptions import (
 
 from shared.errors import ConcurrencyConflict
 from shared.storage.keys import normalize_environment_id, validate_operation_id
+from shared.storage.tables import OneTable
 
 if TYPE_CHECKING:
-    from azure.data.tables import TableClient
+    from shared.runtime import AppContext
 
 LOCK_PARTITION = "lock"
 # A lock that is released and re-taken between our insert and our read is vanishingly rare;
@@ -31,56 +29,13 @@ LOCK_PARTITION = "lock"
 _ROUNDS = 10
 
 
-class RequestClaims:
-    def __init__(self, table: Callable[[], TableClient], clock: Callable[[], datetime]) -> None:
-        self._table = table
-        self._clock = clock
-
-    def claim(self, key: str, operation_id: str) -> str:
-        """The id of the operation that owns `key`: `operation_id` if this call claimed it.
-
-        The key is stored only as its SHA-256 (it may be any caller-chosen text, so it is
-        hashed into key-safe characters), partitioned by the first byte to spread load.
-        """
-        validate_operation_id(operation_id)
-        digest = _digest(key)
-        table = self._table()
-        try:
-            table.create_entity(
-                {
-                    "PartitionKey": digest[:2],
-                    "RowKey": digest,
-                    "operationId": operation_id,
-                    "claimedAt": self._clock(),
-                }
-            )
-        except ResourceExistsError:
-            return str(table.get_entity(digest[:2], digest)["operationId"])
-        return operation_id
-
-    def owner(self, key: str) -> str | None:
-        """The id of the operation that owns `key`, or None; claims nothing."""
-        digest = _digest(key)
-        try:
-            return str(self._table().get_entity(digest[:2], digest)["operationId"])
-        except ResourceNotFoundError:
-            return None
-
-
-def _digest(key: str) -> str:
-    if not isinstance(key, str) or not key:
-        raise ValueError("an idempotency key must be a non-empty string")
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-class EnvironmentLocks:
+class EnvironmentLocks(OneTable):
     """One restore per environment at a time; the row names the operation holding the lock."""
 
-    def __init__(self, table: Callable[[], TableClient], clock: Callable[[], datetime]) -> None:
-        self._table = table
-        self._clock = clock
+    TABLE = "Locks"
 
     def try_acquire(self, environment_id: str, operation_id: str) -> str:
+        """The lock holder's operation id after trying: ours if we hold it (now or already)."""
         key = _lock_key(environment_id)
         validate_operation_id(operation_id)
         table = self._table()
@@ -141,3 +96,10 @@ def _lock_key(environment_id: str) -> str:
     if key is None:
         raise ValueError(f"not an environment id: {environment_id!r}")
     return key
+
+
+def locks_for(ctx: AppContext) -> EnvironmentLocks:
+    """The locks on the context's storage account and table prefix, built once per context."""
+    from shared.runtime import side_store
+
+    return side_store(ctx, EnvironmentLocks)
