@@ -27,8 +27,8 @@ settings.register_profile(
 # Inputs per surface at scale 1: at least 10,000 in all (tests/fuzz/test_budget.py), in a few
 # minutes; the intake queues and the host cost the most per input (several storage writes each).
 BUDGETS = {
-    "POST /api/backups": 1500,
-    "POST /api/restores": 1500,
+    "POST /api/backups": 1400,
+    "POST /api/restores": 1400,
     "GET /api/operations": 1000,
     "GET /api/operations/{id}": 800,
     "POST /api/operations/{id}/cancel": 800,
@@ -38,7 +38,7 @@ BUDGETS = {
     "queue backup-requests": 800,
     "queue restore-requests": 800,
     "CLI arguments": 900,
-    "local host: HTTP requests": 300,
+    "local host: HTTP requests": 400,
     "local host: intake messages": 300,
 }
 

@@ -122,6 +122,11 @@ routes = st.sampled_from([
     ("GET", "operations/{}"), ("POST", "operations/{}/cancel"), ("PATCH", "operations/{}"),
     ("GET", "environments/{}/backups"), ("DELETE", "environments/{}/backups/{}"),
     ("GET", "operations"), ("POST", "backups"), ("POST", "restores"),
+    # The status page's routes: its JSON views (keyed, and anonymous under ui/data) and assets.
+    ("GET", "operations/{}/next-steps"), ("GET", "ui/data/operations/{}"),
+    ("GET", "ui/data/operations"), ("GET", "ui/data/operations/{}/next-steps"),
+    ("GET", "ui/assets/{}"), ("GET", "ui"), ("GET", "environments"), ("GET", "alerts"),
+    ("GET", "active-operations"),
 ])
 http_bodies = hostile.bodies(hostile.RESTORE_FIELDS, hostile.restore_objects())
 
