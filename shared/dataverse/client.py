@@ -6,8 +6,9 @@ bounded resends of idempotent reads), with these differences:
 * the token audience is the environment's own URL (`<instance URL>/.default`), and a token is
   only ever sent to that environment's hosts, whatever a next or delta link says;
 * a write is never resent once it may have reached the server: one that failed on the way or
-  with a 5xx is OutcomeUnknown, and the caller reads the row to see what happened (with an ETag the first attempt may have changed
-  it, and every write runs plug-ins and audit, so a resend is never free);
+  with a 5xx is OutcomeUnknown, and the caller reads the row to see what happened (with an
+  ETag the first attempt may have changed it, and every write runs plug-ins and audit, so a
+  resend is never free);
 * a 429 is not waited out here: `Throttled.retry_after` goes back to the caller at once, which
   reschedules the step with a delayed message (service protection waits can be minutes);
 * answers are mapped by `shared.dataverse.errors` (expired change tokens, missing privileges,
