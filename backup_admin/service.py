@@ -21,7 +21,7 @@ from backup_admin.guards import (
     restore_refusal,
     system_backup_refusal,
 )
-from restore_orchestrator.config import EngineConfig
+from engine.config import EngineConfig
 from shared.errors import (
     BackupNotFound,
     Busy,

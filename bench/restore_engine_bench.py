@@ -40,11 +40,11 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import UpdateMode
 
 import function_app
+from engine.config import EngineConfig
+from engine.runner import RunnerConfig, use_runner_config
 from ppbackup.azurite import free_port, running_azurite
 from ppbackup.host import LocalHost
-from restore_orchestrator.config import EngineConfig
 from restore_orchestrator.intake import submit_restore
-from restore_orchestrator.runner import RunnerConfig, use_runner_config
 from shared.policy.backoff import Backoff
 from shared.power_platform import NoTokenProvider, PowerPlatformClient
 from shared.queue_names import MAX_DEQUEUE_COUNT, RESTORE_STEPS

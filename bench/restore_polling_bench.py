@@ -28,10 +28,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from engine.runner import handle_step_message
 from ppbackup.azurite import running_azurite
 from ppbackup.simulator import SimOptions, Simulator, run_simulator
 from restore_orchestrator.intake import submit_restore
-from restore_orchestrator.runner import handle_step_message
 from shared.operations import parse_time, to_millis
 from shared.power_platform import (
     LifecycleKind,

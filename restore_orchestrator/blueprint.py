@@ -31,7 +31,7 @@ def restore_request(msg: func.QueueMessage) -> None:
 @bp.function_name("restore_step")
 @bp.queue_trigger(arg_name="msg", queue_name=RESTORE_STEPS, connection=STORAGE)
 def restore_step(msg: func.QueueMessage) -> None:
-    from restore_orchestrator.runner import handle_step_message
+    from engine.runner import handle_step_message
     from shared.runtime import get_context
 
     handle_step_message(get_context(), msg.get_body(), dequeue_count=msg.dequeue_count or 1)
@@ -42,7 +42,7 @@ def restore_step(msg: func.QueueMessage) -> None:
     arg_name="timer", schedule=WATCHDOG_SCHEDULE, run_on_startup=False, use_monitor=True
 )
 def restore_watchdog(timer: func.TimerRequest) -> None:
-    from restore_orchestrator.watchdog import run_watchdog
+    from engine.watchdog import run_watchdog
     from shared.runtime import get_context
 
     run_watchdog(get_context())

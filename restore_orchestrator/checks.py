@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from restore_orchestrator.config import EngineConfig
+from engine.config import EngineConfig
 from restore_orchestrator.state import Problem, Request, Selector
 from shared.operations import format_time
 from shared.power_platform import Backup, Environment

@@ -15,11 +15,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from restore_orchestrator import checks
-from restore_orchestrator.answers import (
+from engine import taking_backup
+from engine.answers import (
     Answer,
-    BackupFound,
-    BackupMade,
     Busy,
     EnvironmentRead,
     LockAcquired,
@@ -31,12 +29,11 @@ from restore_orchestrator.answers import (
     Throttled,
     Unavailable,
 )
-from restore_orchestrator.commands import (
+from engine.commands import (
     AcquireLock,
     CheckRestorable,
     Command,
     CreateBackup,
-    FindBackup,
     InspectEnvironments,
     ListBackups,
     Poll,
@@ -44,7 +41,8 @@ from restore_orchestrator.commands import (
     ReadEnvironment,
     Reconcile,
 )
-from restore_orchestrator.config import EngineConfig
+from engine.config import EngineConfig
+from restore_orchestrator import checks
 from restore_orchestrator.decision import (
     Decision,
     GiveUp,
@@ -63,7 +61,6 @@ from restore_orchestrator.state import Problem, RestoreState, Work
 from restore_orchestrator.switching import MODIFY_SKU, busy, decide_admin_mode, decide_switch
 from restore_orchestrator.validating import decide_validating, decide_waiting_for_backup
 from shared.operations import StepStatus, format_time
-from shared.policy.clock_skew import CLOCK_SKEW
 
 RESTORE_OPERATION = "Restore"
 
@@ -104,7 +101,7 @@ def plan(state: RestoreState, now: datetime, config: EngineConfig) -> Command:
     if phase is Phase.SAFETY_BACKUP:
         if not request.safety_backup or work.intent_at is None:
             return Proceed("no backup requested yet")
-        return FindBackup(target, safety_backup_label(state), work.intent_at - CLOCK_SKEW)
+        return taking_backup.look_first(target, safety_backup_label(state), work.intent_at)
     if phase in (Phase.SWITCHING_TO_SANDBOX, Phase.SWITCHING_TO_PRODUCTION):
         if facts.original_type != checks.PRODUCTION:
             return Proceed("no switch needed")
@@ -173,6 +170,7 @@ def _queued(state: RestoreState, answer: Answer, now: datetime, config: EngineCo
 def _safety_backup(
     state: RestoreState, answer: Answer, now: datetime, config: EngineConfig
 ) -> Decision:
+    """engine/taking_backup.py decides what the platform's answer means; this words it."""
     request, work = state.request, state.work
     label = safety_backup_label(state)
     if isinstance(answer, Proceeded):
@@ -181,30 +179,34 @@ def _safety_backup(
                         step_detail="Not requested (safetyBackup: false).")
         return proceed(state, command=CreateBackup(request.target_id, label),
                        work=replace(work, intent_at=now))
-    if isinstance(answer, BackupMade | BackupFound) and answer.backup is not None:
-        backup = answer.backup
+    outcome = taking_backup.after(
+        answer, environment_id=request.target_id, label=label,
+        tries=work.failures + 1, max_tries=config.max_operation_attempts + 1,
+    )
+    if isinstance(outcome, taking_backup.Made):
+        backup = outcome.backup
         return move(
             state, Event.DONE, now, config, step_status=StepStatus.SUCCEEDED,
             step_detail=f"Backup {backup.id} of {target_name(state)} at "
             f"{format_time(backup.point)}, labeled '{backup.label}'.",
             facts=replace(state.facts, safety_backup_id=backup.id),
         )
-    if isinstance(answer, BackupFound):
-        # The earlier attempt never reached the platform: make the backup now.
-        failures = work.failures + 1
-        if failures > config.max_operation_attempts:
-            return give_up(state, now, config, Problem(
-                "SafetyBackupFailed", "The safety backup could not be made; nothing was changed."))
-        return proceed(state, command=CreateBackup(request.target_id, label),
-                       work=Work(intent_at=now, failures=failures))
-    if isinstance(answer, Refused | Missing):
+    if isinstance(outcome, taking_backup.MakeIt):
+        return proceed(state, command=outcome.command,
+                       work=Work(intent_at=now, failures=outcome.tries - 1))
+    if isinstance(outcome, taking_backup.Exhausted):
+        return give_up(state, now, config, Problem(
+            "SafetyBackupFailed", "The safety backup could not be made; nothing was changed."))
+    if isinstance(outcome, taking_backup.Refusal):
         return give_up(state, now, config, Problem(
             "SafetyBackupFailed",
-            f"The platform refused the safety backup of {target_name(state)}: {answer.message}. "
-            "Nothing was changed."))
-    if isinstance(answer, Busy | Throttled | Unavailable | Lost):
-        return backoff(state, now, answer, config, doing="taking the safety backup",
-                       give_up=GiveUp(state, now, config, "SafetyBackupFailed"))
+            f"The platform refused the safety backup of {target_name(state)}: "
+            f"{outcome.message}. Nothing was changed."))
+    if isinstance(outcome, taking_backup.Retry):
+        # A refused call made nothing: the next one is made without looking first.
+        left = work if outcome.may_exist else replace(work, intent_at=None)
+        return backoff(state, now, outcome.fault, config, doing="taking the safety backup",
+                       give_up=GiveUp(state, now, config, "SafetyBackupFailed"), work=left)
     raise UnexpectedAnswerError(f"{type(answer).__name__} in {state.phase}")
 
 

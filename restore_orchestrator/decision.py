@@ -1,54 +1,31 @@
-"""What a decision is, and the few ways of making one that every phase shares.
+"""The few ways of making a restore decision that every phase shares.
 
-A `Decision` is the new state, the record changes, the table event it took, and what comes next:
-continue now (optionally with the command to run, when it must not be re-planned), continue after
-a delay, or stop. The builders here keep the phase handlers short and make every phase change go
+`Decision` itself is the engine's (engine/decision.py), typed with `RestoreState` here.
+
+The builders here keep the phase handlers short and make every phase change go
 through the transition table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-from restore_orchestrator.answers import Busy, Fault, Lost, Throttled
-from restore_orchestrator.commands import Command, CreateBackup, StartRestore
-from restore_orchestrator.config import EngineConfig
+from engine.answers import Lost
+from engine.commands import Command, CreateBackup, StartRestore
+from engine.config import EngineConfig
+from engine.decision import ContinueNow, Stop, WaitFor
+from engine.decision import Decision as EngineDecision
+from engine.record import Finish, MarkRunning, RecordChange, StepUpdate
+from engine.waiting import Retryable, reason, retry_delay
 from restore_orchestrator.phases import TERMINAL_STATUS, Event, Phase
-from restore_orchestrator.record import Finish, MarkRunning, RecordChange, StepUpdate
 from restore_orchestrator.state import Problem, RestoreState, Work
 from restore_orchestrator.transitions import next_phase
 from shared.operations import OperationError, OperationStatus, StepStatus, format_time
 
-
-@dataclass(frozen=True, slots=True)
-class ContinueNow:
-    """Run the next step right away. `command` is set when the step must not be re-planned: the
-    call whose intent this very checkpoint records (re-planning would look before leaping)."""
-
-    command: Command | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class WaitFor:
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Stop:
-    pass
-
-
-Next = ContinueNow | WaitFor | Stop
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    state: RestoreState
-    event: Event
-    changes: tuple[RecordChange, ...] = ()
-    next: Next = ContinueNow()
+# A type only: constructing through the alias would set `__orig_class__` on a slotted value.
+Decision = EngineDecision[RestoreState]
 
 
 class UnexpectedAnswerError(RuntimeError):
@@ -101,7 +78,7 @@ def wait(
     step = state.phase.step
     text = f"{detail} Next check in {in_words(seconds)}." if seconds > 0 else detail
     extra = (StepUpdate(step, detail=text, start=start_step),) if step else ()
-    return Decision(new, Event.WAIT, (*changes, *extra), WaitFor(seconds))
+    return EngineDecision(new, Event.WAIT, (*changes, *extra), WaitFor(seconds))
 
 
 def proceed(
@@ -113,13 +90,13 @@ def proceed(
 ) -> Decision:
     """Stay in the phase and run its next step now (the state changed, e.g. an intent)."""
     new = replace(state, wake_at=None, **updates)  # type: ignore[arg-type]
-    return Decision(new, Event.WAIT, changes, ContinueNow(command))
+    return EngineDecision(new, Event.WAIT, changes, ContinueNow(command))
 
 
 def backoff(
     state: RestoreState,
     now: datetime,
-    fault: Fault,
+    fault: Retryable,
     config: EngineConfig,
     *,
     doing: str,
@@ -139,23 +116,13 @@ def backoff(
     if isinstance(fault, Lost):
         # The call may have been carried out: look for its effect before anything else.
         return wait(
-            state, now, config.reconcile_retry_seconds,
+            state, now, retry_delay(fault, attempts, config),
             f"The platform's answer to {doing} was lost ({fault.message}); checking what it did.",
             work=replace(base, attempts=attempts),
         )
-    retry_after = getattr(fault, "retry_after", None)
-    if isinstance(fault, Throttled):
-        delay = config.backoff.delay(attempts, retry_after)
-    else:
-        delay = config.backoff.delay_at_least(attempts, retry_after)
-    if isinstance(fault, Busy):
-        reason = "another lifecycle operation is running on the environment"
-    elif isinstance(fault, Throttled):
-        reason = "the platform is throttling requests"
-    else:
-        reason = f"the platform is unavailable ({fault.message})"
     return wait(
-        state, now, delay, f"Waiting before {doing}: {reason} (attempt {attempts}).",
+        state, now, retry_delay(fault, attempts, config),
+        f"Waiting before {doing}: {reason(fault)} (attempt {attempts}).",
         work=replace(base, attempts=attempts),
     )
 
@@ -213,9 +180,9 @@ def move(
         all_changes.append(
             Finish(status, _ending_error(new, status), skipped_detail=_skipped(status))
         )
-        return Decision(new, event, tuple(all_changes), Stop())
+        return EngineDecision(new, event, tuple(all_changes), Stop())
     new, command, entry = _enter(new, now, config)
-    return Decision(new, event, (*all_changes, *entry), ContinueNow(command))
+    return EngineDecision(new, event, (*all_changes, *entry), ContinueNow(command))
 
 
 def _enter(

@@ -12,14 +12,14 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
+from engine.answers import Proceeded
+from engine.config import EngineConfig
+from engine.messages import send_step
+from engine.record import SetOption, apply_changes
 from notifications.outbox import announce
-from restore_orchestrator.answers import Proceeded
-from restore_orchestrator.config import EngineConfig
 from restore_orchestrator.decide import decide
 from restore_orchestrator.locks import release_and_wake_next
-from restore_orchestrator.messages import send_step
 from restore_orchestrator.phases import CANCELLABLE, Phase
-from restore_orchestrator.record import SetOption, apply_changes
 from restore_orchestrator.state import Request, RestoreState, Selector
 from shared import errors
 from shared.intake import admit, read_intake_message, request_key
@@ -31,7 +31,7 @@ from shared.operations import (
     new_operation,
     to_millis,
 )
-from shared.queue_names import RESTORE_REQUESTS
+from shared.queue_names import RESTORE_REQUESTS, RESTORE_STEPS
 from shared.runtime import AppContext
 from shared.storage.history import StoredOperation
 from shared.validation import RestoreRequest, parse_restore_request
@@ -70,7 +70,9 @@ def submit_restore(
     if operation.status is OperationStatus.QUEUED:
         # Also for a request seen before: its first message may be the one that got lost.
         try:
-            send_step(ctx, operation.operation_id, int(stored.internal.get("seq", 0)))
+            send_step(
+                ctx, RESTORE_STEPS, operation.operation_id, int(stored.internal.get("seq", 0))
+            )
         except Exception:
             # The restore is admitted (that is what a caller's 202 promises); a Queued restore
             # without its message is the watchdog's to start, a grace period from now.
@@ -197,7 +199,7 @@ def cancel_restore(
             announce(ctx, operation, stored.operation)
         except errors.ConcurrencyConflict:
             continue  # the engine moved on meanwhile: look again
-        send_step(ctx, operation_id, flagged.seq)
+        send_step(ctx, RESTORE_STEPS, operation_id, flagged.seq)
         log.info("restore.cancel_requested", extra={"operationId": operation_id, "by": by})
         return CancelOutcome(
             True, stored.operation,

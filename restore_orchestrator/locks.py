@@ -1,6 +1,6 @@
 """One restore per target environment at a time, oldest request first (docs/orchestrator.md).
 
-The lock is a row per environment taken with insert-if-absent (`shared/storage/locks.py`);
+The lock is a row per environment taken with insert-if-absent (`HistoryStore.try_acquire_lock`);
 it names the operation holding it. A lock whose holder has ended (a crash between its last
 checkpoint and the release) is taken over. Before taking a free lock, a restore checks that no
 older restore of the same target is still waiting: the lock goes to them in request order.
@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from restore_orchestrator.answers import LockAcquired, LockBusy
-from restore_orchestrator.nudge import nudge
+from engine.answers import LockAcquired, LockBusy
+from engine.nudge import nudge
 from restore_orchestrator.state import RestoreState, StateUnreadableError
 from shared.errors import OperationNotFound
 from shared.operations import Operation, OperationKind, OperationStatus, operation_id_instant
+from shared.queue_names import RESTORE_STEPS
 from shared.runtime import AppContext
 from shared.storage.history import MAX_PAGE_SIZE
-from shared.storage.locks import locks_for
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +26,9 @@ _ROUNDS = 3
 
 
 def acquire_lock(ctx: AppContext, target_id: str, operation_id: str) -> LockAcquired | LockBusy:
-    locks = locks_for(ctx)
+    history = ctx.history
     for _ in range(_ROUNDS):
-        holder = locks.holder(target_id)
+        holder = history.lock_holder(target_id)
         if holder == operation_id:
             return LockAcquired()
         if holder is not None:
@@ -38,12 +38,12 @@ def acquire_lock(ctx: AppContext, target_id: str, operation_id: str) -> LockAcqu
                 "restore.lock_taken_over",
                 extra={"operationId": operation_id, "environmentId": target_id, "from": holder},
             )
-            locks.release(target_id, holder)
+            history.release_lock(target_id, holder)
             continue
         older = oldest_waiting(ctx, target_id, before=operation_id)
         if older is not None:
             return LockBusy(older.operation_id, first_in_line=True)
-        holder = locks.try_acquire(target_id, operation_id)
+        holder = history.try_acquire_lock(target_id, operation_id)
         if holder == operation_id:
             log.info("restore.lock_acquired",
                      extra={"operationId": operation_id, "environmentId": target_id})
@@ -53,7 +53,7 @@ def acquire_lock(ctx: AppContext, target_id: str, operation_id: str) -> LockAcqu
 
 def release_and_wake_next(ctx: AppContext, target_id: str, operation_id: str) -> None:
     """Release our lock (if we hold it) and nudge the oldest restore waiting for the target."""
-    locks_for(ctx).release(target_id, operation_id)
+    ctx.history.release_lock(target_id, operation_id)
     following = oldest_waiting(ctx, target_id)
     if following is None:
         return
@@ -64,7 +64,8 @@ def release_and_wake_next(ctx: AppContext, target_id: str, operation_id: str) ->
         return
     # A checkpoint, not just a message: the waiting restore's own message is delayed by its
     # lock-retry wait, and a bare message would be taken for an early arrival and sent on.
-    if stored.operation.status is OperationStatus.QUEUED and nudge(ctx, stored, state):
+    queued = stored.operation.status is OperationStatus.QUEUED
+    if queued and nudge(ctx, RESTORE_STEPS, stored, state):
         log.info("restore.next_woken",
                  extra={"operationId": following.operation_id, "environmentId": target_id,
                         "after": operation_id})

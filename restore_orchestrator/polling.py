@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from restore_orchestrator.config import EngineConfig
+from engine.config import EngineConfig
 from restore_orchestrator.state import ProgressMark
 
 _GROWTH = 4.0  # interval = time in the stage / 4

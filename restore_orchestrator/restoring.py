@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from restore_orchestrator.answers import (
+from engine.answers import (
     Answer,
     Busy,
     Lost,
@@ -20,8 +20,9 @@ from restore_orchestrator.answers import (
     Throttled,
     Unavailable,
 )
-from restore_orchestrator.commands import StartRestore
-from restore_orchestrator.config import EngineConfig
+from engine.commands import StartRestore
+from engine.config import EngineConfig
+from engine.record import StepUpdate
 from restore_orchestrator.decision import (
     Decision,
     GiveUp,
@@ -37,7 +38,6 @@ from restore_orchestrator.decision import (
 )
 from restore_orchestrator.phases import Event
 from restore_orchestrator.polling import estimated_end, poll_delay
-from restore_orchestrator.record import StepUpdate
 from restore_orchestrator.state import Problem, ProgressMark, RestoreState, Work
 from restore_orchestrator.switching import adopt, busy
 from restore_orchestrator.validating import not_a_candidate

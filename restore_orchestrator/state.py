@@ -14,15 +14,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from engine.state import StateUnreadableError
 from restore_orchestrator.phases import Phase
 from shared.operations import format_time, parse_time
 from shared.power_platform import OperationHandle
 
 STATE_VERSION = 1
 
-
-class StateUnreadableError(ValueError):
-    """The stored state is missing, malformed, or written by a newer version of the app."""
+__all__ = ["STATE_VERSION", "RestoreState", "StateUnreadableError"]
 
 
 class Selector(StrEnum):

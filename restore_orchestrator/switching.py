@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from restore_orchestrator.answers import (
+from engine.answers import (
     AdminWindow,
     Answer,
     Busy,
@@ -26,9 +26,10 @@ from restore_orchestrator.answers import (
     Throttled,
     Unavailable,
 )
+from engine.commands import ChangeType, SetRuntimeState
+from engine.config import EngineConfig
+from engine.record import StepUpdate
 from restore_orchestrator.checks import PRODUCTION, SANDBOX
-from restore_orchestrator.commands import ChangeType, SetRuntimeState
-from restore_orchestrator.config import EngineConfig
 from restore_orchestrator.decision import (
     Decision,
     GiveUp,
@@ -42,7 +43,6 @@ from restore_orchestrator.decision import (
 )
 from restore_orchestrator.phases import Event, Phase
 from restore_orchestrator.polling import poll_delay
-from restore_orchestrator.record import StepUpdate
 from restore_orchestrator.state import Problem, RestoreState, Work
 from shared.operations import StepStatus, format_time
 from shared.power_platform import Environment, OperationHandle, PlatformOperation

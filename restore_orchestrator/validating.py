@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from restore_orchestrator import checks
-from restore_orchestrator.answers import (
+from engine.answers import (
     Answer,
     BackupsListed,
     Busy,
@@ -20,7 +19,9 @@ from restore_orchestrator.answers import (
     Throttled,
     Unavailable,
 )
-from restore_orchestrator.config import EngineConfig
+from engine.config import EngineConfig
+from engine.record import RecordChange, SetFacts, SetOption, StepUpdate
+from restore_orchestrator import checks
 from restore_orchestrator.decision import (
     Decision,
     GiveUp,
@@ -35,7 +36,6 @@ from restore_orchestrator.decision import (
     wait,
 )
 from restore_orchestrator.phases import Event
-from restore_orchestrator.record import RecordChange, SetFacts, SetOption, StepUpdate
 from restore_orchestrator.state import Problem, RestoreState, Selector
 from shared.operations import RESTORE_STEPS, StepStatus, format_time
 from shared.power_platform import Backup

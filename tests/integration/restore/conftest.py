@@ -21,10 +21,10 @@ import httpx
 import pytest
 
 import function_app
+from engine.runner import RunnerConfig, use_runner_config
+from engine.watchdog import run_watchdog
 from ppbackup.host import LocalHost
 from ppbackup.simulator import SimOptions, Simulator, run_simulator
-from restore_orchestrator.runner import RunnerConfig, use_runner_config
-from restore_orchestrator.watchdog import run_watchdog
 from shared.operations import Operation, to_millis
 from shared.power_platform import NoTokenProvider, PowerPlatformClient, RetryPolicy
 from shared.queue_names import MAX_DEQUEUE_COUNT, RESTORE_STEPS

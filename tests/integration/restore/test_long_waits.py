@@ -6,9 +6,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engine.runner import run_steps
 from restore_orchestrator.intake import submit_restore
 from restore_orchestrator.phases import Phase
-from restore_orchestrator.runner import run_steps
 from restore_orchestrator.state import RestoreState
 from shared.power_platform import NoTokenProvider, PowerPlatformClient
 from shared.queue_names import RESTORE_STEPS

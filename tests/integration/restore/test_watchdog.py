@@ -7,7 +7,6 @@ from datetime import timedelta
 
 from shared.operations import OperationKind, OperationStatus, finish, new_operation
 from shared.queue_names import RESTORE_STEPS
-from shared.storage.locks import locks_for
 from tests.integration.restore.conftest import Stack, restore_body
 
 
@@ -75,7 +74,7 @@ def test_a_restore_whose_steps_keep_going_missing_is_handed_to_a_person(
     """Every step message is lost: re-driven a bounded number of times, then NeedsAttention."""
     from dataclasses import replace
 
-    from restore_orchestrator.runner import runner_config, use_runner_config
+    from engine.runner import runner_config, use_runner_config
 
     stack = make_stack()
     uat = stack.add_env("Contoso UAT", type="Sandbox")
@@ -88,13 +87,13 @@ def test_a_restore_whose_steps_keep_going_missing_is_handed_to_a_person(
     assert record["status"] == "NeedsAttention"
     assert record["error"]["code"] == "EngineFault"
     assert "went missing 2 times" in record["error"]["message"]
-    assert locks_for(stack.ctx).holder(uat) is None  # newer restores are not blocked
+    assert stack.ctx.history.lock_holder(uat) is None  # newer restores are not blocked
 
 
 def test_a_restore_whose_state_cannot_be_read_is_handed_to_a_person(
     make_stack: Callable[..., Stack],
 ) -> None:
-    from restore_orchestrator.watchdog import run_watchdog
+    from engine.watchdog import run_watchdog
 
     stack = make_stack()
     uat = stack.add_env("Contoso UAT", type="Sandbox")

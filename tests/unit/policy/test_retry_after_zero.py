@@ -15,10 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backup_triggers.outcomes import RetryLater, after_platform_error
+from engine import answers as a
+from engine.decision import WaitFor
 from notifications.retry_policy import Retryable, backoff_seconds, next_delay
-from restore_orchestrator import answers as a
 from restore_orchestrator.decide import decide
-from restore_orchestrator.decision import WaitFor
 from restore_orchestrator.phases import Phase
 from restore_orchestrator.polling import poll_delay
 from shared import errors

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from restore_orchestrator.config import EngineConfig
+from engine.config import EngineConfig
 from restore_orchestrator.phases import Phase
 from restore_orchestrator.state import Facts, Request, RestoreState, Selector, Work
 from shared.power_platform import (

@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from restore_orchestrator import answers as a
-from restore_orchestrator import commands as c
+from engine import answers as a
+from engine import commands as c
+from engine.decision import ContinueNow, Stop, WaitFor
+from engine.record import Finish, SetOption, StepUpdate
 from restore_orchestrator.decide import decide, plan
-from restore_orchestrator.decision import ContinueNow, Decision, Stop, WaitFor
+from restore_orchestrator.decision import Decision
 from restore_orchestrator.phases import Event, Phase
-from restore_orchestrator.record import Finish, SetOption, StepUpdate
 from restore_orchestrator.state import Problem, RestoreState, Selector
 from shared.operations import OperationStatus, StepStatus
 from shared.power_platform import LifecycleKind, PlatformStatus

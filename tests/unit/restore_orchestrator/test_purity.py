@@ -13,17 +13,23 @@ from pathlib import Path
 
 import pytest
 
+import engine
 import restore_orchestrator
 
 PACKAGE = Path(restore_orchestrator.__file__).parent
 PURE = (
-    "phases", "transitions", "state", "commands", "answers", "decide", "decision",
-    "validating", "switching", "restoring", "checks", "polling", "record", "config",
+    "phases", "transitions", "state", "decide", "decision",
+    "validating", "switching", "restoring", "checks", "polling",
+)
+# The engine's values: what a decision, a record change, a state and the tunables are.
+ENGINE = Path(engine.__file__).parent
+ENGINE_PURE = (
+    "answers", "commands", "config", "decision", "record", "state", "taking_backup", "waiting",
 )
 # Values and pure policies only: the record, the platform's frozen models, settings values, errors.
 ALLOWED_PROJECT = (
     "shared.operations", "shared.power_platform", "shared.settings", "shared.policy",
-    "shared.errors",
+    "shared.errors", *(f"engine.{name}" for name in ENGINE_PURE),
 )
 # Standard-library modules that reach outside the process or read the time or chance.
 IMPURE_STDLIB = frozenset(
@@ -41,7 +47,7 @@ def imports_of(tree: ast.AST) -> set[str]:
             found.add(node.module)
             # `from restore_orchestrator import checks` imports the module `checks`.
             found.update(f"{node.module}.{alias.name}" for alias in node.names
-                         if node.module == "restore_orchestrator")
+                         if node.module in ("restore_orchestrator", "engine"))
     return found
 
 
@@ -65,7 +71,9 @@ def problems(source: str) -> list[str]:
         if top == "restore_orchestrator":
             if module != "restore_orchestrator" and module.split(".")[1] not in PURE:
                 found.append(f"imports {module}")
-        elif top == "shared":
+        elif module == "engine":
+            continue  # `from engine import x`: the module x is checked on its own
+        elif top in ("shared", "engine"):
             if not module.startswith(ALLOWED_PROJECT):
                 found.append(f"imports {module}")
         elif top == "__future__":
@@ -81,11 +89,17 @@ def test_decision_modules_import_no_io_and_read_no_clock(name: str) -> None:
     assert problems((PACKAGE / f"{name}.py").read_text(encoding="utf-8")) == []
 
 
+@pytest.mark.parametrize("name", ENGINE_PURE)
+def test_the_engine_values_import_no_io_and_read_no_clock(name: str) -> None:
+    assert problems((ENGINE / f"{name}.py").read_text(encoding="utf-8")) == []
+
+
 @pytest.mark.parametrize(
     ("source", "problem"),
     [
         ("from shared.storage.history import HistoryStore", "imports shared.storage.history"),
-        ("from restore_orchestrator import runner", "imports restore_orchestrator.runner"),
+        ("from restore_orchestrator import locks", "imports restore_orchestrator.locks"),
+        ("from engine.runner import run_steps", "imports engine.runner"),
         ("import httpx", "imports httpx"),
         ("import time", "imports time"),
         ("from datetime import datetime\nx = datetime.now()", "reads a clock: datetime.now()"),

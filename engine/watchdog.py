@@ -6,11 +6,12 @@ message that continues it, or the message was lost or poisoned. Unfinished opera
 got a due time (a Queued one whose intake died before sending its message) are overdue a grace
 after their last update.
 
-Restores are re-driven like a cancel would: a checkpoint (seq + 1, so a late original message is
-stale) and a fresh step message. Backups get their work message again (a duplicate backup attempt
-is harmless: it looks for the backup before making one). A backup deletion the platform did not
-answer is sent again (a delete is idempotent). It alerts on nothing itself; what it did
-is logged and noted on the operation.
+An operation of a kind the engine drives (`engine/kinds.py`) is re-driven the one way: a
+checkpoint (seq + 1, so a late original message is stale) and a fresh step message; after
+`max_watchdog_nudges` it is handed to a person. Backups get their work message again
+(a duplicate backup attempt is harmless: it looks for the backup before making one). A backup
+deletion the platform did not answer is sent again (a delete is idempotent). It alerts on nothing
+itself; what it did is logged and noted on the operation.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from backup_admin.service import resume_deletion
-from restore_orchestrator.nudge import nudge
-from restore_orchestrator.record import SetOption, apply_changes
-from restore_orchestrator.runner import RunnerConfig, end_needing_attention, runner_config
-from restore_orchestrator.state import RestoreState, StateUnreadableError
+from engine.kind import Kind
+from engine.kinds import kind_for
+from engine.nudge import nudge
+from engine.record import SetOption, apply_changes
+from engine.runner import RunnerConfig, end_needing_attention, runner_config
+from engine.state import S, StateUnreadableError
 from shared.errors import ConcurrencyConflict, OperationNotFound
 from shared.operations import OperationKind, format_time, operation_id_instant, to_millis
 from shared.queue_names import BACKUP_WORK
@@ -101,13 +104,15 @@ def _look_at(
         # One idempotent platform call: the deletion's own use case carries it on (or ends it).
         resume_deletion(ctx, stored)
         return "redriven"
-    if operation.kind is OperationKind.RESTORE:
-        return _redrive_restore(ctx, stored, now, overdue_since, grace, config)
+    kind = kind_for(operation.kind)
+    if kind is not None:
+        return _redrive(ctx, kind, stored, now, overdue_since, grace, config)
     return _redrive_backup(ctx, stored, now, overdue_since, grace)
 
 
-def _redrive_restore(
+def _redrive(
     ctx: AppContext,
+    kind: Kind[S],
     stored: StoredOperation,
     now: datetime,
     overdue_since: datetime,
@@ -116,11 +121,9 @@ def _redrive_restore(
 ) -> str:
     operation = stored.operation
     try:
-        state = RestoreState.from_json(stored.internal)
+        state = kind.read_state(stored.internal)
     except StateUnreadableError:
-        end_needing_attention(
-            ctx, stored, "The orchestrator cannot read this restore's saved state."
-        )
+        end_needing_attention(ctx, stored, "The engine cannot read this operation's saved state.")
         return "handed_over"
     nudges = state.watchdog_nudges + 1
     if nudges > config.max_watchdog_nudges:
@@ -143,13 +146,14 @@ def _redrive_restore(
     )
     # The due time first: should the send below fail, the next round tries again after a grace.
     ctx.history.set_next_due(operation.operation_id, now + grace)
-    moved = nudge(ctx, stored, state, changes=(note,), watchdog_nudges=nudges)
+    moved = nudge(ctx, kind.queue, stored, state, changes=(note,), watchdog_nudges=nudges)
     if moved is None:
         return "busy"  # a worker just checkpointed it: it is moving after all
     log.warning(
-        "watchdog.restore_redriven",
+        "watchdog.redriven",
         extra={
             "operationId": operation.operation_id,
+            "kind": operation.kind.value,
             "phase": state.phase.value,
             "seq": moved.seq,
             "overdueSince": format_time(overdue_since),

@@ -1,44 +1,42 @@
-"""The step engine: the one impure part of the orchestrator (docs/orchestrator.md, "One step").
+"""The runner: the one impure loop every kind of operation runs in.
 
-For each `restore-steps` message:
+The design is docs/orchestrator.md, "One step". For each step message (`{"operationId", "seq"}`,
+on the kind's queue):
 
     load (one point read, with the ETag) -> stale or finished? drop
-    plan -> execute (platform calls, recorded) -> decide
+    plan -> execute (platform calls, recorded) -> decide          (the kind's, from `engine.kinds`)
     checkpoint (ETag-guarded write: record + state, seq + 1; next due time for the watchdog)
     continue in this invocation, or send the next message (delayed), or stop
 
 A lost ETag race means another worker owns the step: this one stops without sending anything.
 A crash before the checkpoint re-runs the step from the stored state (every command is
 idempotent or reconciled); a crash after it leaves an operation whose next step is overdue, which
-the watchdog re-drives.
+the watchdog re-drives. Faults are handled here, once for every kind: an answer is a value, a
+storage failure propagates (the queue delivers again), and on the last delivery the failure is
+recorded on the operation before the host poisons the message (`record_engine_fault`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic
 
+from engine.config import EngineConfig
+from engine.decision import ContinueNow, Stop, WaitFor
+from engine.kind import Kind
+from engine.kinds import kind_for
+from engine.messages import decode_step, send_step
+from engine.record import StepUpdate, apply_changes
+from engine.state import S, StateUnreadableError
 from notifications.outbox import announce
-from restore_orchestrator.commands import Command
-from restore_orchestrator.config import EngineConfig
-from restore_orchestrator.decide import decide, plan
-from restore_orchestrator.decision import ContinueNow, Stop, WaitFor
-from restore_orchestrator.execute import execute
-from restore_orchestrator.locks import release_and_wake_next
-from restore_orchestrator.messages import decode_step, send_step
-from restore_orchestrator.phases import Phase
-from restore_orchestrator.record import Finish, StepUpdate, apply_changes
-from restore_orchestrator.state import RestoreState, StateUnreadableError
 from shared.errors import ConcurrencyConflict, OperationNotFound
 from shared.operations import (
-    Operation,
     OperationError,
-    OperationKind,
     OperationStatus,
     add_request_ids,
     finish,
@@ -102,22 +100,33 @@ def handle_step_message(
     dequeue_count: int,
     config: RunnerConfig | None = None,
 ) -> None:
-    """`restore-steps`: run the step the message continues."""
+    """A step message of any kind: run the steps it continues."""
     config = config or runner_config()
     try:
         message = decode_step(body)
     except ValueError as error:
         # Only this app writes the queue; a malformed message is a bug. Logged loudly, dropped
         # (the watchdog still drives the operation it may have been for).
-        log.error("restore.step_message_malformed", extra={"error": str(error)})
+        log.error("engine.step_message_malformed", extra={"error": str(error)})
         return
+    run_guarded(ctx, message.operation_id, message.seq, dequeue_count=dequeue_count, config=config)
+
+
+def run_guarded(
+    ctx: AppContext,
+    operation_id: str,
+    seq: int,
+    *,
+    dequeue_count: int,
+    config: RunnerConfig | None = None,
+) -> None:
+    """`run_steps`; on the message's last delivery, record the failure before it is poisoned."""
+    config = config or runner_config()
     try:
-        run_steps(ctx, message.operation_id, message.seq, config=config)
+        run_steps(ctx, operation_id, seq, config=config)
     except Exception as error:
         if dequeue_count >= MAX_DEQUEUE_COUNT:
-            record_engine_fault(
-                ctx, message.operation_id, error, dequeue_count, seq=message.seq, config=config
-            )
+            record_engine_fault(ctx, operation_id, error, dequeue_count, seq=seq, config=config)
         raise
 
 
@@ -128,16 +137,24 @@ def run_steps(
     try:
         stored = ctx.history.get(operation_id)
     except OperationNotFound:
-        log.error("restore.step_for_unknown_operation", extra={"operationId": operation_id})
+        log.error("engine.step_for_unknown_operation", extra={"operationId": operation_id})
         return
     operation = stored.operation
-    if operation.kind is not OperationKind.RESTORE or operation.status.terminal:
-        log.info("restore.step_after_end", extra={"operationId": operation_id, "seq": seq})
+    kind = kind_for(operation.kind)
+    if kind is None or operation.status.terminal:
+        log.info("engine.step_after_end", extra={"operationId": operation_id, "seq": seq})
         return
-    state = RestoreState.from_json(stored.internal)
+    _run_kind(ctx, kind, stored, seq, config)
+
+
+def _run_kind(
+    ctx: AppContext, kind: Kind[S], stored: StoredOperation, seq: int, config: RunnerConfig
+) -> None:
+    operation_id = stored.operation.operation_id
+    state = kind.read_state(stored.internal)
     if state.seq != seq:
         log.info(
-            "restore.stale_message",
+            "engine.stale_message",
             extra={"operationId": operation_id, "seq": seq, "storedSeq": state.seq},
         )
         return
@@ -145,22 +162,27 @@ def run_steps(
     if state.wake_at is not None and (state.wake_at - now).total_seconds() > 1.0:
         # A wait longer than the queue can delay a message: send it on for the rest.
         remaining = (state.wake_at - now).total_seconds()
-        send_step(ctx, operation_id, seq, remaining)
+        send_step(ctx, kind.queue, operation_id, seq, remaining)
         log.info(
-            "restore.wait_chained",
+            "engine.wait_chained",
             extra={"operationId": operation_id, "remainingSeconds": round(remaining)},
         )
         return
-    _Run(ctx, stored, state, config).steps()
+    _Run(ctx, kind, stored, state, config).steps()
 
 
-class _Run:
+class _Run(Generic[S]):
     """One invocation's steps for one operation."""
 
     def __init__(
-        self, ctx: AppContext, stored: StoredOperation, state: RestoreState, config: RunnerConfig
+        self,
+        ctx: AppContext,
+        kind: Kind[S],
+        stored: StoredOperation,
+        state: S,
+        config: RunnerConfig,
     ) -> None:
-        self.ctx, self.stored, self.state, self.config = ctx, stored, state, config
+        self.ctx, self.kind, self.stored, self.state, self.config = ctx, kind, stored, state, config
         self.engine = config.engine_for(ctx)
         self.started = time.monotonic()
         self.operation_id = stored.operation.operation_id
@@ -170,7 +192,7 @@ class _Run:
 
     def steps(self) -> None:
         try:
-            command: Command | None = None
+            command: Any = None
             while True:
                 next_step = self._step(command)
                 if next_step is None:
@@ -180,7 +202,7 @@ class _Run:
                     self.ctx.history.set_next_due(
                         self.operation_id, _now(self.ctx) + self.config.grace(self.ctx)
                     )
-                    send_step(self.ctx, self.operation_id, self.state.seq)
+                    send_step(self.ctx, self.kind.queue, self.operation_id, self.state.seq)
                     return
                 command = next_step.command
         finally:
@@ -192,19 +214,19 @@ class _Run:
                 self.ctx.history.append_calls(self.operation_id, step, calls)
             except Exception:
                 # The log is for people; losing a few lines must not fail the step.
-                log.exception("restore.call_log_failed", extra={"operationId": self.operation_id})
+                log.exception("engine.call_log_failed", extra={"operationId": self.operation_id})
         self.calls.clear()
 
-    def _step(self, command: Command | None) -> ContinueNow | None:
-        ctx, state = self.ctx, self.state
+    def _step(self, command: Any) -> ContinueNow | None:
+        ctx, kind, state = self.ctx, self.kind, self.state
         phase = state.phase
         now = _now(ctx)
-        command = command or plan(state, now, self.engine)
+        command = command or kind.plan(state, now, self.engine)
         with recording_calls() as calls:
-            answer = execute(ctx, command, operation_id=self.operation_id)
+            answer = kind.execute(ctx, command, self.operation_id)
         now = _now(ctx)
-        decision = decide(state, answer, now, self.engine)
-        step = phase.step or "validate"
+        decision = kind.decide(state, answer, now, self.engine)
+        step = kind.step_of(state)
         operation = apply_changes(self.stored.operation, decision.changes, now)
         operation = add_request_ids(
             operation, step, tuple(call.request_id for call in calls if call.request_id)
@@ -215,7 +237,7 @@ class _Run:
             self.stored = ctx.history.update(self.stored, operation, internal=new_state.to_json())
         except ConcurrencyConflict:
             log.info(
-                "restore.step_lost_race",
+                "engine.step_lost_race",
                 extra={"operationId": self.operation_id, "phase": phase.value},
             )
             return None
@@ -224,9 +246,10 @@ class _Run:
         if calls:
             self.calls.setdefault(step, []).extend(c.to_log_entry() for c in calls)
         log.info(
-            "restore.step",
+            "engine.step",
             extra={
                 "operationId": self.operation_id,
+                "kind": kind.operation_kind.value,
                 "seq": new_state.seq,
                 "phase": phase.value,
                 "command": type(command).__name__,
@@ -241,29 +264,24 @@ class _Run:
         if isinstance(following, WaitFor) and following.seconds <= 0:
             following = ContinueNow()  # a wait of nothing is not worth a queue round trip
         if isinstance(following, Stop):
-            self._ended(operation)
+            log.info(
+                "engine.ended",
+                extra={
+                    "operationId": self.operation_id,
+                    "status": operation.status.value,
+                    "code": operation.error.code if operation.error else None,
+                },
+            )
+            _ended(ctx, kind, new_state, self.operation_id)
             return None
         if isinstance(following, WaitFor):
             # The watchdog's due time moves only with a wait: while this invocation keeps
             # stepping (for less than the grace), the due time it started under still holds.
             due = (new_state.wake_at or now) + self.config.grace(ctx)
             ctx.history.set_next_due(self.operation_id, due)
-            send_step(ctx, self.operation_id, new_state.seq, following.seconds)
+            send_step(ctx, kind.queue, self.operation_id, new_state.seq, following.seconds)
             return None
         return following
-
-    def _ended(self, operation: Operation) -> None:
-        state = self.state
-        log.info(
-            "restore.ended",
-            extra={
-                "operationId": self.operation_id,
-                "status": operation.status.value,
-                "code": operation.error.code if operation.error else None,
-            },
-        )
-        if not state.request.dry_run:
-            _release(self.ctx, state.request.target_id, self.operation_id)
 
 
 def record_engine_fault(
@@ -276,50 +294,57 @@ def record_engine_fault(
     config: RunnerConfig | None = None,
 ) -> None:
     """The host is about to poison a step message: say so on the operation, and hand it to the
-    watchdog to try again later, or to a person when it keeps happening."""
+    watchdog to try again later, or end it when it keeps happening (the kind's `abandon`)."""
     config = config or runner_config()
     summary = f"{type(error).__name__}: {error}"[:500]
     try:
         stored = ctx.history.get(operation_id)
     except OperationNotFound:
-        log.exception("restore.engine_fault_unrecorded", extra={"operationId": operation_id})
+        log.exception("engine.fault_unrecorded", extra={"operationId": operation_id})
         return
-    if stored.operation.status.terminal:
+    kind = kind_for(stored.operation.kind)
+    if kind is None or stored.operation.status.terminal:
         return
+    _record_fault(ctx, kind, stored, summary, dequeue_count, seq, config)
+
+
+def _record_fault(
+    ctx: AppContext,
+    kind: Kind[S],
+    stored: StoredOperation,
+    summary: str,
+    dequeue_count: int,
+    seq: int | None,
+    config: RunnerConfig,
+) -> None:
+    operation_id = stored.operation.operation_id
     try:
-        state = RestoreState.from_json(stored.internal)
+        state = kind.read_state(stored.internal)
     except StateUnreadableError:
         end_needing_attention(
-            ctx, stored, f"The orchestrator cannot read this restore's saved state ({summary})."
+            ctx, stored, f"The engine cannot read this operation's saved state ({summary})."
         )
         return
     if seq is not None and state.seq != seq:
-        return  # a stale message failing says nothing about the restore that moved on
+        return  # a stale message failing says nothing about the operation that moved on
     now = _now(ctx)
     faults = state.engine_faults + 1
-    step = state.phase.step or "validate"
-    text = f"This step failed {dequeue_count} times in a row ({summary})."
-    if faults >= config.max_engine_faults:
+    step = kind.step_of(state)
+    text = f"This step failed {dequeue_count} times in a row; the message goes to the poison " \
+        f"queue ({summary})."
+    allowed = kind.max_engine_faults or config.max_engine_faults
+    if faults >= allowed:
         message = (
-            f"{text} The orchestrator gave up after {faults} such rounds; check the environment "
-            "(its type, administration mode) and the app's log."
+            f"{text} Gave up after {faults} such rounds; check the environment and the app's log."
         )
-        changes: Sequence[StepUpdate | Finish] = (
-            StepUpdate(step, detail=message),
-            Finish(
-                OperationStatus.NEEDS_ATTENTION,
-                OperationError("EngineFault", message),
-                skipped_detail="Not run: the orchestrator gave up.",
-            ),
-        )
-        new_state = replace(
-            state, seq=state.seq + 1, engine_faults=faults, phase=Phase.NEEDS_ATTENTION
-        )
+        new_state, changes = kind.abandon(state, message)
+        changes = (StepUpdate(step, detail=message), *changes)
     else:
         retry_at = now + config.grace(ctx)
         message = f"{text} Trying again from {format_time(retry_at)}."
         changes = (StepUpdate(step, detail=message),)
-        new_state = replace(state, seq=state.seq + 1, engine_faults=faults, wake_at=None)
+        new_state = replace(state, wake_at=None)
+    new_state = replace(new_state, seq=state.seq + 1, engine_faults=faults)
     operation = apply_changes(stored.operation, changes, now)
     try:
         ctx.history.update(stored, operation, internal=new_state.to_json())
@@ -327,23 +352,22 @@ def record_engine_fault(
         return  # someone else advanced it: not stuck after all
     announce(ctx, stored.operation, operation)
     log.error(
-        "restore.engine_fault",
+        "engine.fault",
         extra={"operationId": operation_id, "faults": faults, "error": summary},
     )
     if operation.status.terminal:
-        if not state.request.dry_run:
-            _release(ctx, state.request.target_id, operation_id)
+        _ended(ctx, kind, new_state, operation_id)
     else:
         ctx.history.set_next_due(operation_id, now + config.grace(ctx))
 
 
 def end_needing_attention(ctx: AppContext, stored: StoredOperation, message: str) -> None:
-    """Hand a restore the engine cannot drive on to a person: NeedsAttention (which alerts) and
-    its target's lock released, so newer restores of that environment are not blocked by it."""
+    """Hand an operation the engine cannot drive on to a person: NeedsAttention (which alerts),
+    and what it held released, so newer operations of that environment are not blocked by it."""
     now = _now(ctx)
     text = (
         f"{message} Check the environment now (its type, administration mode) and the app's log; "
-        "the orchestrator will not drive this restore any further."
+        "the engine will not drive this operation any further."
     )
     ended = finish(
         stored.operation,
@@ -356,17 +380,23 @@ def end_needing_attention(ctx: AppContext, stored: StoredOperation, message: str
     except ConcurrencyConflict:
         return  # it moved after all
     announce(ctx, stored.operation, ended)
-    log.error("restore.handed_to_a_person", extra={"operationId": ended.operation_id})
-    _release(ctx, ended.environment_id, ended.operation_id)
+    log.error("engine.handed_to_a_person", extra={"operationId": ended.operation_id})
+    kind = kind_for(ended.kind)
+    if kind is not None:
+        _guarded(kind.released, ctx, ended.environment_id, ended.operation_id)
 
 
-def _release(ctx: AppContext, target_id: str, operation_id: str) -> None:
+def _ended(ctx: AppContext, kind: Kind[S], state: S, operation_id: str) -> None:
+    _guarded(kind.ended, ctx, state, operation_id)
+
+
+def _guarded(release: Any, *args: Any) -> None:
     try:
-        release_and_wake_next(ctx, target_id, operation_id)
+        release(*args)
     except Exception:
-        # The restore has ended either way; a lock left behind is taken over by the next
-        # restore of the target, since its holder has ended.
-        log.exception("restore.release_failed", extra={"operationId": operation_id})
+        # The operation has ended either way; what it held (a restore's lock) is taken over by
+        # the next operation that needs it, since its holder has ended.
+        log.exception("engine.release_failed", extra={"operationId": args[-1]})
 
 
 def _now(ctx: AppContext) -> datetime:

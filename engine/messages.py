@@ -1,4 +1,6 @@
-"""The `restore-steps` message: `{"operationId", "seq"}`, nothing else (state lives in the table).
+"""The step message: `{"operationId", "seq"}`, nothing else (state lives in the table).
+
+Each kind has its queue (`Kind.queue`: `restore-steps`, `backup-work`); the message is the same.
 
 `seq` is the checkpoint the message continues from: a message whose `seq` is not the stored one
 is stale (a duplicate, or overtaken by a cancel or the watchdog) and is dropped unread.
@@ -8,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.queue_names import RESTORE_STEPS
 from shared.runtime import AppContext
 from shared.storage.queues import MAX_DELAY_SECONDS, decode_message_body
 
@@ -32,12 +33,14 @@ def decode_step(body: bytes | str) -> StepMessage:
     return StepMessage(operation_id, seq)
 
 
-def send_step(ctx: AppContext, operation_id: str, seq: int, delay_seconds: float = 0.0) -> float:
+def send_step(
+    ctx: AppContext, queue: str, operation_id: str, seq: int, delay_seconds: float = 0.0
+) -> float:
     """Send the continuation, `delay_seconds` of the app's clock from now.
 
     The queue delays a message by at most about 7 days; a longer wait is chained by the runner
     (the message arrives early and is sent on). Returns the real delay used.
     """
     real = min(ctx.real_delay(delay_seconds), float(MAX_DELAY_SECONDS))
-    ctx.queues.send(RESTORE_STEPS, {"operationId": operation_id, "seq": seq}, delay_seconds=real)
+    ctx.queues.send(queue, {"operationId": operation_id, "seq": seq}, delay_seconds=real)
     return real

@@ -1,15 +1,18 @@
-"""Carrying out a command: the platform (and lock) calls behind each one, and the answer.
+"""Carrying out a platform command: the calls behind each one, and the answer (every kind).
 
 Every platform refusal and fault becomes an `Answer` here, so the decision function sees values,
 never exceptions. Storage failures are not answers: they propagate, and the queue delivers the
-message again (the step re-runs from the stored state).
+message again (the step re-runs from the stored state). A command that is not the platform's (a
+restore's lock) is carried out by its kind (`Kind.execute`), which hands the rest to this one.
+
+A backup made or found is claimed for the operation (`platform-backup:<id>`): two requests may
+share a label on one environment, and a reconciliation must never adopt another's backup.
 """
 
 from __future__ import annotations
 
-from restore_orchestrator import answers as a
-from restore_orchestrator import commands as c
-from restore_orchestrator.locks import acquire_lock
+from engine import answers as a
+from engine import commands as c
 from shared import errors
 from shared.policy.clock_skew import CLOCK_SKEW
 from shared.power_platform import Backup, Environment, PlatformOperation
@@ -50,8 +53,6 @@ def _carry_out(ctx: AppContext, command: c.Command, operation_id: str) -> a.Answ
     platform = ctx.platform
     if isinstance(command, c.Proceed):
         return a.Proceeded()
-    if isinstance(command, c.AcquireLock):
-        return acquire_lock(ctx, command.target_id, operation_id)
     if isinstance(command, c.InspectEnvironments):
         target = _environment(ctx, command.target_id, "target")
         source = target
@@ -63,11 +64,11 @@ def _carry_out(ctx: AppContext, command: c.Command, operation_id: str) -> a.Answ
     if isinstance(command, c.ReadEnvironment):
         return a.EnvironmentRead(platform.get_environment(command.environment_id))
     if isinstance(command, c.CreateBackup):
-        return a.BackupMade(platform.create_backup(command.environment_id, command.label))
+        backup = platform.create_backup(command.environment_id, command.label)
+        _claim(ctx, backup, operation_id)  # ours by construction; claimed against adoption
+        return a.BackupMade(backup)
     if isinstance(command, c.FindBackup):
-        return a.BackupFound(
-            _newest_backup(platform.list_backups(command.environment_id), command.label, command)
-        )
+        return a.BackupFound(_own_backup(ctx, command, operation_id))
     if isinstance(command, c.ChangeType):
         return a.OperationStarted(
             platform.begin_change_type(command.environment_id, command.environment_type)
@@ -118,9 +119,24 @@ def _environment(ctx: AppContext, environment_id: str, role: str) -> Environment
         ) from error
 
 
-def _newest_backup(backups: list[Backup], label: str, command: c.FindBackup) -> Backup | None:
-    found = [b for b in backups if b.label == label and b.point >= command.since]
-    return max(found, key=lambda b: b.point, default=None)
+def _own_backup(ctx: AppContext, command: c.FindBackup, operation_id: str) -> Backup | None:
+    """The newest backup with the label made since `command.since` that this operation can
+    claim (a match by label and time is only a candidate: another request may share the label)."""
+    candidates = sorted(
+        (
+            b
+            for b in ctx.platform.list_backups(command.environment_id)
+            if b.label == command.label and b.point >= command.since
+        ),
+        key=lambda b: b.point,
+        reverse=True,
+    )
+    return next((b for b in candidates if _claim(ctx, b, operation_id)), None)
+
+
+def _claim(ctx: AppContext, backup: Backup, operation_id: str) -> bool:
+    """Make `backup` this operation's for good; False if another operation owns it already."""
+    return ctx.history.claim_request(f"platform-backup:{backup.id}", operation_id) == operation_id
 
 
 def _started_since(ctx: AppContext, command: c.Reconcile) -> PlatformOperation | None:

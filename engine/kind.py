@@ -1,0 +1,50 @@
+"""What a kind of long-running operation gives the engine: its state type and its decisions.
+
+The engine knows an operation's state only through `EngineState` (engine/state.py); everything
+else is the kind's own business, reached through the `Kind` record of callables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic
+
+from engine.config import EngineConfig
+from engine.decision import Decision
+from engine.record import RecordChange
+from engine.state import S
+from shared.operations import OperationKind
+from shared.runtime import AppContext
+
+
+@dataclass(frozen=True, slots=True)
+class Kind(Generic[S]):
+    """One kind of operation, as the engine drives it.
+
+    `plan`, `decide` and `abandon` are pure; `execute`, `ended` and `released` do the I/O the
+    kind needs (platform calls; a lock released when an operation ends).
+    """
+
+    operation_kind: OperationKind
+    # The queue that carries this kind's step messages (`{"operationId", "seq"}`).
+    queue: str
+    read_state: Callable[[Mapping[str, Any]], S]
+    plan: Callable[[S, datetime, EngineConfig], Any]
+    decide: Callable[[S, Any, datetime, EngineConfig], Decision[S]]
+    execute: Callable[[AppContext, Any, str], Any]
+    # The record's step a state reports on (platform request ids and engine faults go there).
+    step_of: Callable[[S], str]
+    # The state ended by the engine itself (faults or lost steps beyond their budget), and the
+    # record changes that say so (a `Finish` among them).
+    abandon: Callable[[S, str], tuple[S, tuple[RecordChange, ...]]]
+    # After the operation ended (any terminal checkpoint): release what it held. Never raises
+    # for a missing resource; exceptions are logged by the runner.
+    ended: Callable[[AppContext, S, str], None]
+    # After an operation whose state could not be read was ended: release by what the record
+    # says (operation id, environment id).
+    released: Callable[[AppContext, str, str], None]
+    # Messages poisoned (rounds of failed deliveries) before the engine abandons the operation;
+    # None: the runner's `max_engine_faults`.
+    max_engine_faults: int | None = None

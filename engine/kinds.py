@@ -1,0 +1,22 @@
+"""The table of kinds the engine drives: one line per kind of long-running operation.
+
+A new kind (data_backup next) is a state type, a phase module per phase, and a line here.
+Operations of a kind not in the table (a backup deletion: one idempotent call, resumed by the
+watchdog through its own use case) are not stepped by the runner.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.kind import Kind
+from restore_orchestrator.kind import RESTORE
+from shared.operations import OperationKind
+
+KINDS: dict[OperationKind, Kind[Any]] = {
+    OperationKind.RESTORE: RESTORE,
+}
+
+
+def kind_for(operation_kind: OperationKind) -> Kind[Any] | None:
+    return KINDS.get(operation_kind)
