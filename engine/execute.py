@@ -17,6 +17,7 @@ from shared import errors
 from shared.policy.clock_skew import CLOCK_SKEW
 from shared.power_platform import Backup, Environment, PlatformOperation
 from shared.runtime import AppContext
+from shared.storage.claims import claims_for
 
 # An operation found in a list may have started a little before our clock said we asked.
 
@@ -136,7 +137,7 @@ def _own_backup(ctx: AppContext, command: c.FindBackup, operation_id: str) -> Ba
 
 def _claim(ctx: AppContext, backup: Backup, operation_id: str) -> bool:
     """Make `backup` this operation's for good; False if another operation owns it already."""
-    return ctx.history.claim_request(f"platform-backup:{backup.id}", operation_id) == operation_id
+    return claims_for(ctx).claim(f"platform-backup:{backup.id}", operation_id) == operation_id
 
 
 def _started_since(ctx: AppContext, command: c.Reconcile) -> PlatformOperation | None:

@@ -1,6 +1,6 @@
 """One restore per target environment at a time, oldest request first (docs/orchestrator.md).
 
-The lock is a row per environment taken with insert-if-absent (`HistoryStore.try_acquire_lock`);
+The lock is a row per environment taken with insert-if-absent (`shared/storage/locks.py`);
 it names the operation holding it. A lock whose holder has ended (a crash between its last
 checkpoint and the release) is taken over. Before taking a free lock, a restore checks that no
 older restore of the same target is still waiting: the lock goes to them in request order.
@@ -19,6 +19,7 @@ from shared.operations import Operation, OperationKind, OperationStatus, operati
 from shared.queue_names import RESTORE_STEPS
 from shared.runtime import AppContext
 from shared.storage.history import MAX_PAGE_SIZE
+from shared.storage.locks import locks_for
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +27,9 @@ _ROUNDS = 3
 
 
 def acquire_lock(ctx: AppContext, target_id: str, operation_id: str) -> LockAcquired | LockBusy:
-    history = ctx.history
+    locks = locks_for(ctx)
     for _ in range(_ROUNDS):
-        holder = history.lock_holder(target_id)
+        holder = locks.holder(target_id)
         if holder == operation_id:
             return LockAcquired()
         if holder is not None:
@@ -38,12 +39,12 @@ def acquire_lock(ctx: AppContext, target_id: str, operation_id: str) -> LockAcqu
                 "restore.lock_taken_over",
                 extra={"operationId": operation_id, "environmentId": target_id, "from": holder},
             )
-            history.release_lock(target_id, holder)
+            locks.release(target_id, holder)
             continue
         older = oldest_waiting(ctx, target_id, before=operation_id)
         if older is not None:
             return LockBusy(older.operation_id, first_in_line=True)
-        holder = history.try_acquire_lock(target_id, operation_id)
+        holder = locks.try_acquire(target_id, operation_id)
         if holder == operation_id:
             log.info("restore.lock_acquired",
                      extra={"operationId": operation_id, "environmentId": target_id})
@@ -53,7 +54,7 @@ def acquire_lock(ctx: AppContext, target_id: str, operation_id: str) -> LockAcqu
 
 def release_and_wake_next(ctx: AppContext, target_id: str, operation_id: str) -> None:
     """Release our lock (if we hold it) and nudge the oldest restore waiting for the target."""
-    ctx.history.release_lock(target_id, operation_id)
+    locks_for(ctx).release(target_id, operation_id)
     following = oldest_waiting(ctx, target_id)
     if following is None:
         return

@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.errors import RequestInvalid
+from shared.history_api import find_request
 from shared.inputs import decode_json, usable_request_id
 from shared.operations import OperationKind, OperationStatus
 from shared.queue_names import BACKUP_REQUESTS, RESTORE_REQUESTS
@@ -33,7 +34,7 @@ _message_ids = itertools.count()
 
 def owner_of(ctx: AppContext, kind: OperationKind, key: str) -> str | None:
     """The operation admitted under an idempotency key, if any."""
-    found = ctx.history.find_request(key)
+    found = find_request(ctx, key)
     return found.operation.operation_id if found else None
 
 

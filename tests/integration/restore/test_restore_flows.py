@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shared.operations import parse_time
+from shared.storage.locks import locks_for
 from tests.integration.restore.conftest import Stack, restore_body, statuses, steps_by_name
 
 
@@ -111,7 +112,7 @@ def test_dry_run_records_the_plan_and_changes_nothing(make_stack: Callable[..., 
     assert stack.platform_ops(prod, "ModifySku") == []
     assert stack.platform_ops(prod, "Restore") == []
     assert stack.sim.backups(prod) == backups_before
-    assert stack.ctx.history.lock_holder(prod) is None
+    assert locks_for(stack.ctx).holder(prod) is None
 
 
 def test_guardrails_reject_a_production_target_without_confirmation(
@@ -131,7 +132,7 @@ def test_guardrails_reject_a_production_target_without_confirmation(
     assert statuses(not_allowed)["validate"] == "Failed"
     assert set(list(statuses(not_allowed).values())[1:]) == {"Skipped"}
     assert stack.platform_ops(prod, "ModifySku") == []
-    assert stack.ctx.history.lock_holder(prod) is None
+    assert locks_for(stack.ctx).holder(prod) is None
 
 
 def test_invalid_requests_are_rejected_at_the_door(make_stack: Callable[..., Stack]) -> None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from shared.operations import parse_time
 from shared.queue_names import RESTORE_REQUESTS
+from shared.storage.locks import locks_for
 from tests.integration.restore.conftest import (
     Stack,
     StackOptions,
@@ -39,7 +40,7 @@ def test_cancel_while_queued_ends_at_once(make_stack: Callable[..., Stack]) -> N
     assert set(statuses(record).values()) == {"Skipped"}
     # The first one is untouched and still holds the target.
     assert stack.record(first)["status"] == "Running"
-    assert stack.ctx.history.lock_holder(prod) == first
+    assert locks_for(stack.ctx).holder(prod) == first
 
 
 def test_cancel_during_the_switch_still_switches_back(make_stack: Callable[..., Stack]) -> None:
@@ -115,7 +116,7 @@ def test_switch_back_failing_needs_attention(make_stack: Callable[..., Stack]) -
     assert statuses(record)["restore"] == "Succeeded"
     assert statuses(record)["switch_to_production"] == "Failed"
     assert len(stack.platform_ops(prod, "ModifySku")) == 1 + 6  # the switch, 6 tries back
-    assert stack.ctx.history.lock_holder(prod) is None
+    assert locks_for(stack.ctx).holder(prod) is None
 
 
 def test_administration_mode_refused_for_a_while(make_stack: Callable[..., Stack]) -> None:

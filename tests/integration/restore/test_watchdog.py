@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from shared.operations import OperationKind, OperationStatus, finish, new_operation
 from shared.queue_names import RESTORE_STEPS
+from shared.storage.locks import locks_for
 from tests.integration.restore.conftest import Stack, restore_body
 
 
@@ -87,7 +88,7 @@ def test_a_restore_whose_steps_keep_going_missing_is_handed_to_a_person(
     assert record["status"] == "NeedsAttention"
     assert record["error"]["code"] == "EngineFault"
     assert "went missing 2 times" in record["error"]["message"]
-    assert stack.ctx.history.lock_holder(uat) is None  # newer restores are not blocked
+    assert locks_for(stack.ctx).holder(uat) is None  # newer restores are not blocked
 
 
 def test_a_restore_whose_state_cannot_be_read_is_handed_to_a_person(
