@@ -163,8 +163,12 @@ class DataStore:
             )
             for shard, e in by_shard.items()
         }
-        with ThreadPoolExecutor(_APPEND_WORKERS) as pool:
-            list(pool.map(lambda item: self._append(env, table, *item), blocks.items()))
+        if len(blocks) <= 2:  # a handful of changed rows: a pool costs more than it saves
+            for shard, block in blocks.items():
+                self._append(env, table, shard, block)
+        else:
+            with ThreadPoolExecutor(_APPEND_WORKERS) as pool:
+                list(pool.map(lambda item: self._append(env, table, *item), blocks.items()))
         return FileEntry(chunk, digest, len(encoded.data), encoded.rows, write_id)
 
     def _append(self, env: str, table: str, shard: int, block: bytes) -> None:
