@@ -42,9 +42,7 @@ def test_initial_sync_plus_deltas_equals_the_table(ops: list[Op], first_page: in
                                f"odata.track-changes,odata.maxpagesize={first_page}")
         assert delta is not None
         replica = {r["accountid"]: r["name"] for r in rows}
-        counter = 0
-        for op in ops:
-            counter += 1
+        for counter, op in enumerate(ops):
             live = sorted(r["accountid"] for r in http.get(
                 f"{root}accounts?$select=name").json()["value"])
             if op[0] == "create":

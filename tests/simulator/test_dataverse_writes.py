@@ -177,3 +177,38 @@ def test_a_deleted_row_can_be_created_again_with_its_id(sim: Simulator, dv: Data
                              headers={"If-None-Match": "*"})
     assert restored.status_code == 204
     assert dv.http.get(f"accounts({row_id})").json()["name"] == name
+
+
+def test_many_to_many_rows_are_associated_through_ref(sim: Simulator, dv: Dataverse) -> None:
+    project = first_id(dv, "new_projects", "new_projectid")
+    contact = dv.http.post("contacts", json={"lastname": "Member"}).headers["OData-EntityId"]
+    contact_id = contact.rsplit("(", 1)[1].rstrip(")")
+    direct = dv.http.post("new_project_contactset", json={"new_projectid": project,
+                                                          "contactid": contact_id})
+    assert direct.status_code == 400
+    assert "$ref" in direct.json()["error"]["message"]
+    link = f"new_projects({project})/new_project_contact/$ref"
+    assert dv.http.post(link, json={"@odata.id": contact}).status_code == 204
+    pairs = dv.http.get("new_project_contactset", params={
+        "$filter": f"contactid eq {contact_id}"}).json()["value"]
+    assert [(p["new_projectid"], p["contactid"]) for p in pairs] == [(project, contact_id)]
+    assert dv.http.post(link, json={"@odata.id": contact}).status_code == 412
+    # From the other side, by key; then it is gone.
+    unlink = dv.http.delete(f"contacts({contact_id})/new_project_contact({project})/$ref")
+    assert unlink.status_code == 204
+    assert dv.http.get("new_project_contactset", params={
+        "$filter": f"contactid eq {contact_id}"}).json()["value"] == []
+    assert dv.http.delete(link, params={"$id": contact}).status_code == 404
+    actions = [w["action"] for w in sim.dataverse_writes(dv.env)]
+    assert actions == ["create", "associate", "disassociate"]
+
+
+def test_single_valued_lookup_through_ref(dv: Dataverse) -> None:
+    account = first_id(dv, "accounts", "accountid")
+    contact = dv.http.post("contacts", json={"lastname": "Ref"}).headers["OData-EntityId"]
+    ref = f"{contact}/parentcustomerid_account/$ref"
+    put = dv.http.put(ref, json={"@odata.id": f"{dv.url}/api/data/v9.2/accounts({account})"})
+    assert put.status_code == 204
+    assert dv.http.get(contact).json()["_parentcustomerid_value"] == account
+    assert dv.http.delete(ref).status_code == 204
+    assert dv.http.get(contact).json()["_parentcustomerid_value"] is None

@@ -32,6 +32,8 @@ ORG_PREFIX = "/orgs/"
 API_ROOT = "/api/data/v9.2/"
 _PATH = re.compile(r"^/orgs/(?P<env>[^/]+)(?P<rest>/.*)?$")
 _ROW = re.compile(r"^(?P<set>[A-Za-z_]\w*)(?:\((?P<key>[^)]*)\))?$")
+_REF = re.compile(r"^(?P<set>[A-Za-z_]\w*)\((?P<key>[^)]*)\)/(?P<nav>\w+)"
+                  r"(?:\((?P<ref>[^)]*)\))?/\$ref$")
 _METADATA = re.compile(
     r"^EntityDefinitions(?:\((?P<key>[^)]*)\))?"
     r"(?:/(?P<nav>Attributes|ManyToOneRelationships|OneToManyRelationships|"
@@ -59,6 +61,8 @@ def route_name(request: Request) -> str:
         return "dv.metadata"
     if tail.startswith("WhoAmI"):
         return "dv.whoami"
+    if _REF.match(tail):
+        return "dv.ref"
     row = _ROW.match(tail)
     if row is None:
         return "dv.unknown"
@@ -172,13 +176,18 @@ class DataverseApi:
             return Response(200, {"@odata.context": f"{base}$metadata", "value": [
                 {"name": d.table.entity_set, "kind": "EntitySet", "url": d.table.entity_set}
                 for d in org.tables.values()]}), 0
-        match = _ROW.match(tail)
-        if match is None:
-            raise dverr.resource_not_found(tail.split("/")[0].split("(")[0] or tail)
         prefer = parse_prefer(request.headers)
         api = TableApi(org, base, self.state.now(),
                        expire_days=self.state.options.dataverse_change_tracking_days,
                        content_ids=content_ids)
+        ref = _REF.match(tail)
+        if ref is not None:
+            response = api.reference(ref.group("set"), ref.group("key"), ref.group("nav"),
+                                     ref.group("ref"), request)
+            return response, api.rows_touched
+        match = _ROW.match(tail)
+        if match is None:
+            raise dverr.resource_not_found(tail.split("/")[0].split("(")[0] or tail)
         entity_set, key = match.group("set"), match.group("key")
         if key is None:
             if method == "GET":

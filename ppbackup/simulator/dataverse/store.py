@@ -128,7 +128,7 @@ class WriteRecord:
     table: str
     row_id: str
     action: str
-    """"create", "update" or "delete"."""
+    """"create", "update", "delete", "associate" or "disassociate"."""
     body: dict[str, Any]
 
 

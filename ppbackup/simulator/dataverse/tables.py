@@ -42,6 +42,7 @@ from ppbackup.simulator.dataverse.schema import (
     UNIQUEIDENTIFIER,
     Column,
     Table,
+    many_to_many,
 )
 from ppbackup.simulator.dataverse.store import Org, TableData, WriteRecord
 from ppbackup.simulator.errors import SimError
@@ -295,6 +296,7 @@ class TableApi:
 
     def create(self, entity_set: str, request: Request, prefer: Prefer) -> Response:
         data = self.table(entity_set)
+        _not_intersect(data.table, "Create")
         self._check(data, "Create")
         body = _json_object(request)
         given = body.get(data.table.primary_id)
@@ -308,6 +310,7 @@ class TableApi:
     def upsert(self, entity_set: str, key: str, request: Request, prefer: Prefer) -> Response:
         data = self.table(entity_set)
         table = data.table
+        _not_intersect(table, "Update")
         row_id = parse_key(key, table.primary_id, entity_set)
         body = _json_object(request)
         given = body.get(table.primary_id)
@@ -341,6 +344,7 @@ class TableApi:
 
     def delete(self, entity_set: str, key: str, request: Request) -> Response:
         data = self.table(entity_set)
+        _not_intersect(data.table, "Delete")
         self._check(data, "Delete")
         row_id = parse_key(key, data.table.primary_id, entity_set)
         if not data.exists(row_id):
@@ -351,6 +355,86 @@ class TableApi:
                            "RowVersion property provided.")
         self.org.remove(data, row_id)
         self._log(data, row_id, "delete", {})
+        return Response(204)
+
+    # ------------------------------------------------------------------ $ref
+
+    def reference(self, entity_set: str, key: str, nav: str, ref_key: str | None,
+                  request: Request) -> Response:
+        """`<set>(<id>)/<nav>/$ref`: N:N associate (POST) and disassociate (DELETE), or set
+        (PUT) and clear (DELETE) a single-valued lookup (reference §5.5)."""
+        data = self.table(entity_set)
+        table = data.table
+        row_id = parse_key(key, table.primary_id, entity_set)
+        if not data.exists(row_id):
+            raise dverr.does_not_exist(table.logical_name, row_id)
+        single = table.navigation().get(nav)
+        if single is not None:
+            if request.method == "PUT":
+                body = _json_object(request)
+                return self._patch_raw(data, row_id, {f"{nav}@odata.bind": body.get(
+                    "@odata.id")}, body)
+            if request.method == "DELETE" and ref_key is None:
+                return self._patch_raw(data, row_id, {f"{nav}@odata.bind": None}, {})
+            raise SimError(405, "0x0", f"{request.method} is not allowed on {nav}/$ref.")
+        relationship = next((r for r in many_to_many(table, self.org.schema)
+                             if r["SchemaName"] == nav), None)
+        if relationship is None:
+            raise dverr.resource_not_found(nav)
+        mine_is_1 = relationship["Entity1LogicalName"] == table.logical_name
+        other = relationship["Entity2LogicalName" if mine_is_1 else "Entity1LogicalName"]
+        mine_col = relationship["Entity1IntersectAttribute" if mine_is_1
+                                else "Entity2IntersectAttribute"]
+        other_col = relationship["Entity2IntersectAttribute" if mine_is_1
+                                 else "Entity1IntersectAttribute"]
+        inter = self.org.tables[relationship["IntersectEntityName"]]
+        other_data = self.org.tables[other]
+        if request.method == "POST" and ref_key is None:
+            target = self._target_id(other_data, _json_object(request).get("@odata.id"))
+        elif request.method == "DELETE":
+            target = (parse_key(ref_key, other_data.table.primary_id, nav) if ref_key
+                      else self._target_id(other_data, request.param("$id")))
+        else:
+            raise SimError(405, "0x0", f"{request.method} is not allowed on {nav}/$ref.")
+        pair = {mine_col: row_id, other_col: target}
+        found = next((i for _, i in inter.positions(-1)
+                      if {k: (self.org.raw(inter, i) or {}).get(k) for k in pair} == pair),
+                     None)
+        if request.method == "POST":
+            if found is not None:
+                raise SimError(412, dverr.DUPLICATE_RECORD,
+                               "A record with matching key values already exists.")
+            new_id = str(uuid.uuid4())
+            self.org.put(inter, new_id, dict(pair))
+            self._log(inter, new_id, "associate", {"@odata.id": target, "from": row_id})
+            return Response(204)
+        if found is None:
+            raise dverr.does_not_exist(inter.table.logical_name, target)
+        self.org.remove(inter, found)
+        self._log(inter, found, "disassociate", {"@odata.id": target, "from": row_id})
+        return Response(204)
+
+    def _target_id(self, data: TableData, reference: Any) -> str:
+        if not isinstance(reference, str) or "(" not in reference:
+            raise dverr.bad_query("The body needs an '@odata.id' naming the related row, e.g. "
+                                  f"\"{self.base}{data.table.entity_set}(<id>)\".")
+        path = reference.split("/api/data/v9.2/", 1)[-1].lstrip("/")
+        entity_set, _, rest = path.partition("(")
+        if entity_set != data.table.entity_set or not rest.endswith(")"):
+            raise dverr.bad_query(f"'{reference}' is not a {data.table.logical_name} row.")
+        row_id = parse_key(rest[:-1], data.table.primary_id, entity_set)
+        if not data.exists(row_id):
+            raise dverr.does_not_exist(data.table.logical_name, row_id)
+        return row_id
+
+    def _patch_raw(self, data: TableData, row_id: str, changes_body: dict[str, Any],
+                   logged: dict[str, Any]) -> Response:
+        self._check(data, "Write")
+        raw = self.org.raw(data, row_id)
+        assert raw is not None
+        raw.update(self._columns(data.table, changes_body, creating=False))
+        raw["modifiedon"] = _fmt(self.now)
+        self._store(data, row_id, raw, "update", logged or changes_body)
         return Response(204)
 
     def _write_new(self, data: TableData, row_id: str, body: dict[str, Any], request: Request,
@@ -447,6 +531,14 @@ class TableApi:
         if not data.exists(row_id):
             raise dverr.does_not_exist(data.table.logical_name, row_id)
         return data.table.logical_name, row_id
+
+
+def _not_intersect(table: Table, message: str) -> None:
+    if table.intersect:
+        raise SimError(400, dverr.UNKNOWN_PROPERTY,
+                       f"The '{message}' method does not support entities of type "
+                       f"'{table.logical_name}'. Associate and disassociate the rows through "
+                       "the relationship's $ref instead.")
 
 
 def _header(request: Request, name: str) -> str | None:
