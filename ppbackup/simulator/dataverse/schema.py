@@ -149,16 +149,28 @@ class Table:
         del self.columns[name]
 
 
+def _dates() -> list[Column]:
+    return [
+        Column("createdon", DATETIME, create=False, update=False),
+        Column("modifiedon", DATETIME, create=False, update=False),
+        Column("versionnumber", BIGINT, create=False, update=False),
+    ]
+
+
+def _owned() -> list[Column]:
+    return [
+        Column("ownerid", OWNER, targets=("systemuser", "team"), required="SystemRequired"),
+        Column("overriddencreatedon", DATETIME, update=False),
+        *_dates(),
+    ]
+
+
 def _common(state_options: tuple[int, ...] = (0, 1),
             status_options: tuple[int, ...] = (1, 2)) -> list[Column]:
     return [
         Column("statecode", STATE, options=state_options, required="SystemRequired"),
         Column("statuscode", STATUS, options=status_options),
-        Column("ownerid", OWNER, targets=("systemuser", "team"), required="SystemRequired"),
-        Column("createdon", DATETIME, create=False, update=False),
-        Column("modifiedon", DATETIME, create=False, update=False),
-        Column("overriddencreatedon", DATETIME, update=False),
-        Column("versionnumber", BIGINT, create=False, update=False),
+        *_owned(),
     ]
 
 
@@ -188,16 +200,12 @@ def build_schema() -> dict[str, Table]:
             Column("firstname", STRING), Column("lastname", STRING),
             Column("domainname", STRING), Column("applicationid", UNIQUEIDENTIFIER),
             Column("isdisabled", BOOLEAN),
-            Column("createdon", DATETIME, create=False, update=False),
-            Column("modifiedon", DATETIME, create=False, update=False),
-            Column("versionnumber", BIGINT, create=False, update=False),
+            *_dates(),
         ], primary_name="fullname", ownership="BusinessOwned"),
         _table("team", "teams", "Team", 9, [
             Column("name", STRING, required="SystemRequired"),
             Column("teamtype", PICKLIST, options=(0, 1, 2, 3)),
-            Column("createdon", DATETIME, create=False, update=False),
-            Column("modifiedon", DATETIME, create=False, update=False),
-            Column("versionnumber", BIGINT, create=False, update=False),
+            *_dates(),
         ], primary_name="name", ownership="BusinessOwned"),
         _table("account", "accounts", "Account", 1, [
             Column("name", STRING, required="ApplicationRequired"),
@@ -235,11 +243,7 @@ def build_schema() -> dict[str, Table]:
             Column("mimetype", STRING),
             Column("objectid", LOOKUP, targets=("account", "contact", "new_project")),
             Column("objecttypecode", STRING, update=False),
-            Column("ownerid", OWNER, targets=("systemuser", "team"), required="SystemRequired"),
-            Column("createdon", DATETIME, create=False, update=False),
-            Column("modifiedon", DATETIME, create=False, update=False),
-            Column("overriddencreatedon", DATETIME, update=False),
-            Column("versionnumber", BIGINT, create=False, update=False),
+            *_owned(),
         ], primary_name="subject"),
         _table("new_project_contact", "new_project_contactset", "new_project_contact", 10011, [
             Column("new_projectid", UNIQUEIDENTIFIER, update=False),
