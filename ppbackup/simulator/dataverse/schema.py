@@ -109,12 +109,23 @@ class Table:
     """statecode -> the statuscode a write of statecode alone gets (reference §5.6)."""
     nav_names: dict[tuple[str, str | None], str] = field(default_factory=dict)
     """(lookup column, target) -> nav property name, where it is not the column's name."""
+    _navs: dict[str, NavProperty] | None = None
+    _nav_by_target: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def metadata_id(self) -> str:
         return str(uuid.uuid5(_META, self.logical_name))
 
     def navigation(self) -> dict[str, NavProperty]:
+        """Nav property name -> what it writes (cached: rows render it for every lookup)."""
+        if self._navs is None:
+            self._navs = self._build_navigation()
+            self._nav_by_target = {(n.column, t): n.name for n in self._navs.values()
+                                   for t in (self.columns[n.column].targets
+                                             if n.target is None else (n.target,))}
+        return self._navs
+
+    def _build_navigation(self) -> dict[str, NavProperty]:
         navs: dict[str, NavProperty] = {}
         for col in self.columns.values():
             if not col.is_lookup or not (col.create or col.update):
@@ -130,15 +141,14 @@ class Table:
         return navs
 
     def nav_for(self, column: str, target: str) -> str:
-        for nav in self.navigation().values():
-            if nav.column == column and nav.target in (target, None):
-                return nav.name
-        return column
+        self.navigation()
+        return self._nav_by_target.get((column, target), column)
 
     def add_column(self, column: Column) -> None:
         if column.name in self.columns:
             raise ValueError(f"{self.logical_name} already has a column {column.name!r}")
         self.columns[column.name] = column
+        self._navs = None
 
     def remove_column(self, name: str) -> None:
         col = self.columns.get(name)
@@ -147,6 +157,7 @@ class Table:
         if name == self.primary_id or name in SYSTEM_COLUMNS:
             raise ValueError(f"{name!r} cannot be removed from {self.logical_name}")
         del self.columns[name]
+        self._navs = None
 
 
 def _dates() -> list[Column]:

@@ -32,6 +32,8 @@ _SUFFIX = ("Ltd", "GmbH", "Inc.", "SA", "BV", "AB", "plc", "Oy")
 _CITY = ("Lisbon", "Berlin", "Seattle", "Paris", "Oslo", "Madrid", "Tokyo", "Utrecht",
          "Kraków", "Copenhagen", "Lyon", "Dublin")
 _JOB = ("Buyer", "CFO", "Engineer", "Account Manager", "Analyst", "Director", "Planner")
+_USERS = (("#", "ppbackup"), ("Ana", "Almeida"), ("Ben", "Brandt"))  # the first: the app user
+_TEAM = "Contoso Sales"
 _CONNECTORS = (
     ("new_sharedcommondataserviceforapps_1", "Dataverse",
      "/providers/Microsoft.PowerApps/apis/shared_commondataserviceforapps"),
@@ -65,6 +67,24 @@ def _date(i: int, days_back: int = 900) -> str:
     return f"{year}-{month:02d}-{mday:02d}T{_mix(i, 8) % 24:02d}:{_mix(i, 9) % 60:02d}:00Z"
 
 
+def seeded_name(table: str, i: int) -> str | None:
+    """The primary name of seeded row `i` alone (a lookup's formatted value), cheaply.
+
+    None for tables whose name needs the whole row (`seeded_row` then)."""
+    if table == "account":
+        return f"{_pick(_COMPANY, i, 1)} {_pick(_CITY, i, 2)} {_pick(_SUFFIX, i, 3)} {i:06d}"
+    if table == "contact":
+        return f"{_pick(_FIRST, i, 1)} {_pick(_LAST, i, 2)}"
+    if table == "new_project":
+        return f"Project {_pick(_CITY, i, 4)} {i:06d}"
+    if table == "systemuser":
+        given, family = _USERS[i % len(_USERS)]
+        return f"{given} {family}"
+    if table == "team":
+        return _TEAM
+    return None
+
+
 IdOf = Callable[[str, int], str]
 """(table, index) -> id of a seeded row."""
 
@@ -76,17 +96,17 @@ def seeded_row(table: str, i: int, counts: dict[str, int], id_of: IdOf) -> dict[
         return (target, id_of(target, index % n)) if n else None
 
     owner = ref("systemuser", _mix(i, 3) % 2 + 1) if _mix(i, 4) % 10 else ref("team", 0)
+    stamp = _date(i)
     inactive = _mix(i, 5) % 10 == 0
     common: dict[str, Any] = {
         "statecode": 1 if inactive else 0, "statuscode": 2 if inactive else 1,
-        "ownerid": owner, "createdon": _date(i), "modifiedon": _date(i),
+        "ownerid": owner, "createdon": stamp, "modifiedon": stamp,
         "overriddencreatedon": None,
     }
     first, last = _pick(_FIRST, i, 1), _pick(_LAST, i, 2)
     if table == "account":
-        name = f"{_pick(_COMPANY, i, 1)} {_pick(_CITY, i, 2)} {_pick(_SUFFIX, i, 3)} {i:06d}"
         return {
-            "name": name, "accountnumber": f"ACC-{i:07d}",
+            "name": seeded_name(table, i), "accountnumber": f"ACC-{i:07d}",
             "telephone1": f"+1-555-{_mix(i, 6) % 10000:04d}",
             "emailaddress1": f"info{i}@{_pick(_COMPANY, i, 1).lower().replace(' ', '')}.example",
             "address1_city": _pick(_CITY, i, 2),
@@ -100,7 +120,7 @@ def seeded_row(table: str, i: int, counts: dict[str, int], id_of: IdOf) -> dict[
     if table == "contact":
         parent = ref("account", i) if i % 10 else (ref("contact", i - 1) if i else None)
         return {
-            "fullname": f"{first} {last}", "firstname": first, "lastname": last,
+            "fullname": seeded_name(table, i), "firstname": first, "lastname": last,
             "emailaddress1": f"{first.lower()}.{i}@example.com",
             "telephone1": f"+44-20-{_mix(i, 6) % 10_000_000:07d}",
             "jobtitle": _pick(_JOB, i, 3), "birthdate": _date(i, 20000)[:10] + "T00:00:00Z",
@@ -108,7 +128,7 @@ def seeded_row(table: str, i: int, counts: dict[str, int], id_of: IdOf) -> dict[
         }
     if table == "new_project":
         return {
-            "new_name": f"Project {_pick(_CITY, i, 4)} {i:06d}", "new_code": f"PRJ-{i:06d}",
+            "new_name": seeded_name(table, i), "new_code": f"PRJ-{i:06d}",
             "new_budget": float(_mix(i, 10) % 1_000_000), "new_startdate": _date(i),
             "new_progress": round((_mix(i, 11) % 1000) / 10, 1),
             "new_parentprojectid": ref("new_project", i // 4) if i % 4 and i >= 4 else None,
@@ -122,7 +142,7 @@ def seeded_row(table: str, i: int, counts: dict[str, int], id_of: IdOf) -> dict[
                          f"Follow-up #{_mix(i, 12) % 100}: send the revised quote."),
             "isdocument": False, "filename": None, "mimetype": None,
             "objectid": ref(target, i), "objecttypecode": target,
-            "ownerid": owner, "createdon": _date(i), "modifiedon": _date(i),
+            "ownerid": owner, "createdon": stamp, "modifiedon": stamp,
             "overriddencreatedon": None,
         }
     if table == "new_project_contact":
@@ -139,16 +159,15 @@ def seeded_row(table: str, i: int, counts: dict[str, int], id_of: IdOf) -> dict[
             **common,
         }
     if table == "systemuser":
-        people = (("#", "ppbackup"), ("Ana", "Almeida"), ("Ben", "Brandt"))
-        given, family = people[i % 3]
+        given, family = _USERS[i % len(_USERS)]
         return {
-            "fullname": f"{given} {family}", "firstname": given, "lastname": family,
+            "fullname": seeded_name(table, i), "firstname": given, "lastname": family,
             "domainname": f"{given.lower()}@contoso.example" if i else "",
             "applicationid": "5f8e3c1a-7b2d-4e6f-9a0b-1c2d3e4f5a6b" if i == 0 else None,
             "isdisabled": False, "createdon": SEEDED_AT, "modifiedon": SEEDED_AT,
         }
     if table == "team":
-        return {"name": "Contoso Sales", "teamtype": 0, "createdon": SEEDED_AT,
+        return {"name": _TEAM, "teamtype": 0, "createdon": SEEDED_AT,
                 "modifiedon": SEEDED_AT}
     if table == "connectionreference":
         logical, display, connector = _CONNECTORS[i % len(_CONNECTORS)]

@@ -215,6 +215,21 @@ class Org:
             out["versionnumber"] = data.version(row_id)
         return out
 
+    def name(self, table: str, row_id: str) -> str | None:
+        """A row's primary name (a lookup's formatted value), without building seeded rows
+        where the name alone can be generated."""
+        data = self.tables.get(table)
+        if data is None or not data.exists(row_id):
+            return None
+        index = data.seeded_index(row_id) if row_id not in data.overrides else None
+        if index is not None:
+            quick = seeding.seeded_name(table, index)
+            if quick is not None:
+                return quick
+        raw = self.raw(data, row_id)
+        value = raw.get(data.table.primary_name) if raw else None
+        return str(value) if value is not None else None
+
     # ------------------------------------------------------------------ writes
 
     def put(self, data: TableData, row_id: str, raw: dict[str, Any]) -> int:

@@ -84,19 +84,13 @@ class TableApi:
             app_user = self.org.id_of("systemuser", 0)
             raise dverr.privilege_denied(app_user, privilege, data.table.logical_name)
 
-    def _name_of(self, table: str, row_id: str) -> str | None:
-        data = self.org.tables.get(table)
-        raw = self.org.raw(data, row_id) if data is not None else None
-        value = raw.get(data.table.primary_name) if raw and data else None
-        return str(value) if value is not None else None
-
     def _render(self, data: TableData, row_id: str, select: tuple[str, ...] | None,
                 prefer: Prefer) -> dict[str, Any] | None:
         raw = self.org.raw(data, row_id)
         if raw is None:
             return None
         self.rows_touched += 1
-        return row_json(data.table, raw, data.version(row_id), select, prefer, self._name_of)
+        return row_json(data.table, raw, data.version(row_id), select, prefer, self.org.name)
 
     @staticmethod
     def _select(table: Table, request: Request) -> tuple[str, ...] | None:
