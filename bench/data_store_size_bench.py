@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             store.write_rows(ENV, full, "account", seq, page, id_column="accountid")
         store.commit_point(ENV, full, at, None,
                            [TableCommit("account", FULL, "accountid", len(pages))])
-        container = store._container  # the bench counts what is there, as a bill would
+        container = store.container  # the bench counts what is there, as a bill would
         full_bytes = sum(b.size for b in container.list_blobs(name_starts_with=f"{ENV}/"))
 
         changed = [dict(r, name=r["name"] + " (changed)")

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         built = time.perf_counter() - began
         print(f"built {args.points} points of {args.rows:,} rows in {built:.0f} s")
 
-        container = store._container
+        container = store.container
         container.upload_blob("floor/one-kib", b"x" * 1024, overwrite=True)
         floor_blob = container.get_blob_client("floor/one-kib")
         lookups: list[float] = []

@@ -67,11 +67,25 @@ def decode_blocks(data: bytes, *, only_hash: int | None = None) -> Iterator[Inde
         (header_size,) = _LENGTH.unpack_from(payload, 0)
         header = json.loads(payload[_LENGTH.size : _LENGTH.size + header_size])
         body = zlib.decompress(payload[_LENGTH.size + header_size :])
-        entries = []
-        for start in range(0, len(body), _ENTRY.size):
-            hashed, kind, offset, length = _ENTRY.unpack_from(body, start)
-            if only_hash is None or hashed == only_hash:
-                entries.append(IndexEntry(hashed, kind, offset, length))
+        entries = _all_entries(body) if only_hash is None else _entries_of(body, only_hash)
         yield IndexBlock(
-            header["p"], header["t"], header["c"], header["w"], header["i"], tuple(entries)
+            header["p"], header["t"], header["c"], header["w"], header["i"], entries
         )
+
+
+def _all_entries(body: bytes) -> tuple[IndexEntry, ...]:
+    return tuple(IndexEntry(*_ENTRY.unpack_from(body, start))
+                 for start in range(0, len(body), _ENTRY.size))
+
+
+def _entries_of(body: bytes, hashed: int) -> tuple[IndexEntry, ...]:
+    # A year of points puts millions of entries in a shard; searching the bytes for the one
+    # hash (and keeping only hits on an entry boundary) is what keeps a lookup cheap.
+    needle = hashed.to_bytes(4, "big")
+    found = []
+    position = body.find(needle)
+    while position != -1:
+        if position % _ENTRY.size == 0:
+            found.append(IndexEntry(*_ENTRY.unpack_from(body, position)))
+        position = body.find(needle, position + 1)
+    return tuple(found)

@@ -107,6 +107,10 @@ class DataStore:
         self._container = container
         self._before_write = before_write or (lambda _name: None)
 
+    @property
+    def container(self) -> ContainerClient:
+        return self._container
+
     def ensure_container(self) -> None:
         from azure.core.exceptions import ResourceExistsError
 

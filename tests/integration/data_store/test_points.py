@@ -175,10 +175,10 @@ def test_a_crash_between_any_two_writes_never_leaves_a_complete_looking_point(
         target.commit_point(ENV, point, at, None, commit)
 
     writes: list[str] = []
-    run(DataStore(store._container, before_write=writes.append))
+    run(DataStore(store.container, before_write=writes.append))
     total = len(writes)
     assert total >= 4  # chunk, its index, deleted chunk, its index, manifest
-    store._container.delete_blob(layout.manifest_name(ENV, point))
+    store.container.delete_blob(layout.manifest_name(ENV, point))
 
     for crash_at in range(total):
         # Each attempt crashes before its n-th write; nothing may look complete.
@@ -189,7 +189,7 @@ def test_a_crash_between_any_two_writes_never_leaves_a_complete_looking_point(
                 raise Crash(name)
 
         with pytest.raises(Crash):
-            run(DataStore(store._container, before_write=before))
+            run(DataStore(store.container, before_write=before))
         assert point not in {e.point_id for e in store.list_points(ENV)}
         assert not store.is_complete(ENV, point)
     run(store)  # the re-run completes the point over the leftovers

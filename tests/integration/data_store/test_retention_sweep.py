@@ -70,6 +70,6 @@ def test_three_years_of_daily_points_leave_exactly_what_the_rule_keeps(store: Da
     for point in sorted(keep | held):
         assert canonical(store.read_table(ENV, point, "account")) == expected[point], point
     # Nothing of a deleted point is left behind.
-    leftover = {n.split("/")[2] for n in store._container.list_blob_names(
+    leftover = {n.split("/")[2] for n in store.container.list_blob_names(
         name_starts_with=f"{ENV}/points/")}
     assert leftover == keep | held
