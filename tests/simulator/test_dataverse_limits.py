@@ -25,9 +25,13 @@ def test_requests_per_window(sim: Simulator, dv: Dataverse) -> None:
     assert refused.json()["error"]["code"] == "0x80072322"
     assert "Number of requests exceeded the limit of 3" in refused.json()["error"]["message"]
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
-    # Limits are per user: another caller (another token) is not refused.
+    # Limits are per user: another caller (another token) is not refused; the informational
+    # headers tell each what is left.
     other = dv.http.get("WhoAmI", headers={"Authorization": "Bearer other-user"})
     assert other.status_code == 200
+    assert other.headers["x-ms-ratelimit-burst-remaining-xrm-requests"] == "2"
+    assert float(other.headers["x-ms-ratelimit-time-remaining-xrm-requests"]) > 0
+    assert "ARRAffinity=" in other.headers["set-cookie"]
 
 
 def test_window_slides_so_a_client_that_waits_gets_through(sim: Simulator,

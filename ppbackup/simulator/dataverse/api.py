@@ -41,6 +41,7 @@ _METADATA = re.compile(
     r"(?:\((?P<akey>[^)]*)\))?)?$"
 )
 _NAME_KEY = re.compile(r"^LogicalName\s*=\s*'(?P<name>[^']*)'$")
+_AFFINITY = "5f2c0e7d1b9a4c3e8d6f0a1b2c3d4e5f"
 _BUSINESS_UNIT = uuid.UUID("3d1f2a4b-5c6d-4e7f-8a9b-0c1d2e3f4a5b")
 
 
@@ -127,6 +128,7 @@ class DataverseApi:
             return self.error_response(error)
         started = time.monotonic()
         rows = 0
+        info: dict[str, str] = {}
         try:
             with org.lock:
                 response, rows = self.execute(org, env_id, request, tail, {})
@@ -134,9 +136,12 @@ class DataverseApi:
             response = self.error_response(error)
         finally:
             cost = rows * self.state.options.dataverse_row_cost_ms / 1000
-            self.limits.leave(user, time.monotonic() - started + cost)
-        for name, value in self.headers().items():
+            info = self.limits.leave(user, time.monotonic() - started + cost)
+        for name, value in {**self.headers(), **info}.items():
             response.headers.setdefault(name, value)
+        # Server affinity, as the platform sets it; clients that want every web server's limits
+        # do not send it back (reference §7.3).
+        response.headers.setdefault("Set-Cookie", f"ARRAffinity={_AFFINITY}; Path=/; HttpOnly")
         return response
 
     @staticmethod

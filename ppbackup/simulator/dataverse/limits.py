@@ -80,11 +80,19 @@ class ServiceProtection:
             user.requests.append(now)
             user.in_flight += 1
 
-    def leave(self, user_key: str, seconds: float) -> None:
+    def leave(self, user_key: str, seconds: float) -> dict[str, str]:
+        """Close a request; returns the informational `x-ms-ratelimit-*` headers (what is left
+        in the window: requests, and execution time in milliseconds; reference §7.2)."""
+        o = self._options
         with self._lock:
             user = self._users[user_key]
             user.in_flight -= 1
             user.spent.append((self._monotonic(), seconds))
+            left = o.dataverse_requests_per_window - len(user.requests)
+            spent = sum(s for _, s in user.spent)
+        time_left = max(0.0, o.dataverse_execution_seconds_per_window - spent) * 1000
+        return {"x-ms-ratelimit-burst-remaining-xrm-requests": str(max(0, left)),
+                "x-ms-ratelimit-time-remaining-xrm-requests": f"{time_left:.2f}"}
 
 
 class Throttled(SimError):
