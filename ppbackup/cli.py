@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import (
     BackupNotFound,
@@ -24,6 +24,9 @@ from shared.errors import (
     RequestRefused,
 )
 from shared.operations import OperationStatus
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -78,11 +81,13 @@ def build_context(args: argparse.Namespace) -> Any:
     return AppContext.from_settings(settings)
 
 
-def emit(args: argparse.Namespace, document: Any, human: Callable[[], str]) -> None:
+def emit(args: argparse.Namespace, document: Any, human: Callable[[], RenderableType]) -> None:
     if getattr(args, "json", False):
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     else:
-        sys.stdout.write(human() + "\n")
+        from ppbackup.render import show
+
+        show(human())
     sys.stdout.flush()
 
 

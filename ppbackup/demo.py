@@ -206,20 +206,20 @@ def _wait_for_history(host: Any, *, kind: str, at_least: int, timeout: float) ->
 
 
 def _print_history(host: Any, *, kind: str | None) -> None:
-    from ppbackup.render import history_table
+    from ppbackup.render import history_table, show
 
-    say(history_table(_history(kind)))
+    show(history_table(_history(kind)))
 
 
 def _print_backups(api: str, environment_id: str) -> None:
-    from ppbackup.render import backups_table
+    from ppbackup.render import backups_table, show
 
     listing = httpx.get(f"{api}/environments/{environment_id}/backups", timeout=30).json()
-    say(backups_table(environment_id, listing["backups"]))
+    show(backups_table(environment_id, listing["backups"]))
 
 
 def _follow(api: str, operation_id: str, *, timeout: float) -> dict[str, Any]:
-    from ppbackup.render import operation_detail
+    from ppbackup.render import operation_detail, show
     from shared.operations import OperationStatus
 
     deadline = time.monotonic() + timeout
@@ -234,7 +234,7 @@ def _follow(api: str, operation_id: str, *, timeout: float) -> dict[str, Any]:
                 say(f"  {step['name']:<21} {step['status']:<9}{detail}")
         if OperationStatus(record["status"]).terminal:
             say()
-            say(operation_detail(record))
+            show(operation_detail(record))
             return record
         time.sleep(0.25)
     raise TimeoutError(f"the restore did not end within {timeout:.0f}s")

@@ -1,9 +1,9 @@
 """`--follow`: watch an operation's steps live until it ends (contract section 5).
 
-On a terminal, the step timeline is redrawn in place every refresh, with running steps' elapsed
-time ticking and the platform's progress (the restore step's detail) as it comes. Anywhere else
-(a pipeline's log), one line per change is appended instead, so the log reads as a timeline.
-Everything goes to stderr; stdout stays for the final document.
+On a terminal, the step timeline is a rich live view redrawn in place, with running steps'
+elapsed time ticking every second between polls and the platform's progress (the restore step's
+detail) as it comes. Anywhere else (a pipeline's log), one line per change is appended instead,
+so the log reads as a timeline. Everything goes to stderr; stdout stays for the final document.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from ppbackup.render import duration, operation_detail
+from rich.console import RenderableType
+from rich.live import Live
+
+from ppbackup.render import console, duration, operation_detail
 from shared.operations import OperationStatus, parse_time
 
 Record = dict[str, Any]
@@ -37,31 +40,32 @@ class Follower:
         self.live = self.out.isatty() if live is None else live
         self.clock = clock
         self.sleep = sleep
-        self._drawn_lines = 0
         self._seen: dict[str, tuple[str, str]] = {}
         self._status = ""
 
     def run(self) -> Record:
+        return self._run_live() if self.live else self._run_log()
+
+    # -- a terminal: a live view, redrawn in place -------------------------------------------
+
+    def _run_live(self) -> Record:
+        view = _Timeline(self.fetch(), self.clock)
+        # Refreshed once a second on its own (the elapsed times tick) and at once after a poll.
+        with Live(view, console=console(self.out, terminal=True), refresh_per_second=1,
+                  redirect_stdout=False, redirect_stderr=False) as live:
+            while not OperationStatus(view.record["status"]).terminal:
+                self.sleep(self.interval)
+                view.record = self.fetch()
+                live.refresh()
+        return view.record
+
+    def _run_log(self) -> Record:
         while True:
             record = self.fetch()
-            if self.live:
-                self._redraw(record)
-            else:
-                self._append_changes(record)
+            self._append_changes(record)
             if OperationStatus(record["status"]).terminal:
                 return record
             self.sleep(self.interval)
-
-    # -- a terminal: redraw in place ---------------------------------------------------------
-
-    def _redraw(self, record: Record) -> None:
-        text = operation_detail(record, now=self.clock())
-        if self._drawn_lines:
-            # Up to the first line drawn last time, then clear to the end of the screen.
-            self.out.write(f"\x1b[{self._drawn_lines}F\x1b[J")
-        self.out.write(text + "\n")
-        self.out.flush()
-        self._drawn_lines = text.count("\n") + 1
 
     # -- a log: one line per change ----------------------------------------------------------
 
@@ -102,3 +106,14 @@ def step_change(step: Mapping[str, Any], now: datetime) -> str:
 def _elapsed(record: Mapping[str, Any], now: datetime) -> str:
     created = parse_time(record.get("createdAt"))
     return duration((now - created).total_seconds()) if created else "-"
+
+
+class _Timeline:
+    """What the live view draws: the latest record, timed by the clock at each refresh."""
+
+    def __init__(self, record: Record, clock: Callable[[], datetime]) -> None:
+        self.record = record
+        self.clock = clock
+
+    def __rich__(self) -> RenderableType:
+        return operation_detail(self.record, now=self.clock())

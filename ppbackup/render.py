@@ -1,27 +1,57 @@
-"""Human-readable output for the CLI: tables and operation timelines (stdlib only)."""
+"""Human-readable output for the CLI: tables and operation timelines, drawn with rich.
+
+rich lays the tables out (column widths, clipping, the terminal's width) and draws `--follow`'s
+live view (ppbackup/follow.py); no ANSI code is written by hand. It is a CLI-only library: the
+function app never imports `ppbackup`, so rich never loads there (tests/contract checks it).
+Markup and emoji codes are off: labels, notes and platform text are data, printed as given.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
 
 from shared.operations import parse_time
 
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, max_width: int = 48) -> str:
-    cells = [[_clip(str(c), max_width) for c in row] for row in rows]
-    widths = [len(h) for h in headers]
-    for row in cells:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(cell))
-    line = "  ".join(h.ljust(widths[i]) for i, h in enumerate(headers))
-    rule = "  ".join("-" * w for w in widths)
-    body = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip() for row in cells]
-    return "\n".join([line.rstrip(), rule, *body])
+# Where the output is not a terminal (a pipe, a log), lines are not folded to 80 columns: a table
+# row stays one line, as scripts that grep it expect.
+UNFOLDED_WIDTH = 1000
 
 
-def history_table(records: Sequence[Mapping[str, Any]]) -> str:
+def console(file: TextIO | None = None, *, terminal: bool | None = None) -> Console:
+    """The CLI's console on `file` (stdout by default): data printed as given, never as markup."""
+    out = file or sys.stdout
+    live = out.isatty() if terminal is None else terminal
+    return Console(
+        file=out, force_terminal=live, width=None if live else UNFOLDED_WIDTH,
+        markup=False, emoji=False, highlight=False,
+    )
+
+
+def show(renderable: RenderableType, file: TextIO | None = None) -> None:
+    console(file).print(renderable)
+
+
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], *, max_width: int = 48
+) -> Table:
+    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for header in headers:
+        grid.add_column(header, no_wrap=True, overflow="ellipsis", max_width=max_width)
+    for row in rows:
+        grid.add_row(*(str(cell) for cell in row))
+    return grid
+
+
+def history_table(records: Sequence[Mapping[str, Any]]) -> RenderableType:
     if not records:
         return "No operations recorded yet."
     rows = [
@@ -54,7 +84,9 @@ def history_table(records: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def backups_table(environment_id: str, backups: Sequence[Mapping[str, Any]]) -> str:
+def backups_table(
+    environment_id: str, backups: Sequence[Mapping[str, Any]]
+) -> RenderableType:
     """`ppbackup backups`: one line per backup, newest first, the ledger's facts beside the
     platform's; where the ledger's label was edited, both labels show."""
     if not backups:
@@ -83,7 +115,9 @@ def backups_table(environment_id: str, backups: Sequence[Mapping[str, Any]]) -> 
     )
 
 
-def operation_detail(record: Mapping[str, Any], *, now: datetime | None = None) -> str:
+def operation_detail(
+    record: Mapping[str, Any], *, now: datetime | None = None
+) -> RenderableType:
     """The record as a person reads it: header facts, then the step timeline."""
     now = now or datetime.now(UTC)
     lines = [
@@ -126,12 +160,12 @@ def operation_detail(record: Mapping[str, Any], *, now: datetime | None = None) 
                 for name, change in (edit.get("changes") or {}).items()
             )
             lines.append(f"    {_short_time(edit.get('at')) or '-'} by {edit.get('by')}: {changed}")
+    header = Text("\n".join(lines))
     steps = record.get("steps") or []
     if len(steps) > 1 or (steps and steps[0].get("detail")):
-        lines.append("  steps:")
-        for step in steps:
-            lines.append("    " + step_line(step, now=now))
-    return "\n".join(lines)
+        timeline = Padding(steps_table(steps, now=now), (0, 0, 0, 4), expand=False)
+        return Group(header, Text("  steps:"), timeline)
+    return header
 
 
 _MARKS = {
@@ -141,20 +175,34 @@ _MARKS = {
     "Failed": "[!]",
     "Skipped": "[-]",
 }
+_STYLES = {"Running": "cyan", "Succeeded": "green", "Failed": "red", "Skipped": "dim"}
 
 
-def step_line(step: Mapping[str, Any], *, now: datetime) -> str:
-    status = step.get("status", "Pending")
+def steps_table(steps: Sequence[Mapping[str, Any]], *, now: datetime) -> Table:
+    """The step timeline: mark, step, status, time taken (or elapsed so far), the step's detail."""
+    grid = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1))
+    grid.add_column("mark")
+    grid.add_column("step", min_width=21)
+    grid.add_column("status", min_width=9)
+    grid.add_column("took", justify="right", min_width=14)
+    grid.add_column("detail")
+    for step in steps:
+        status = str(step.get("status", "Pending"))
+        grid.add_row(
+            _MARKS.get(status, "[?]"), str(step["name"]), status, step_took(step, now=now),
+            str(step.get("detail") or ""), style=_STYLES.get(status),
+        )
+    return grid
+
+
+def step_took(step: Mapping[str, Any], *, now: datetime) -> str:
     started = parse_time(step.get("startedAt"))
     ended = parse_time(step.get("endedAt"))
-    took = ""
     if started and ended:
-        took = duration((ended - started).total_seconds())
-    elif started:
-        took = duration((now - started).total_seconds()) + " so far"
-    detail = step.get("detail") or ""
-    text = f"{_MARKS.get(status, '[?]')} {step['name']:<21} {status:<9} {took:>14}"
-    return f"{text}  {detail}".rstrip()
+        return duration((ended - started).total_seconds())
+    if started:
+        return duration((now - started).total_seconds()) + " so far"
+    return ""
 
 
 def duration(seconds: object) -> str:
@@ -175,7 +223,3 @@ def _short_time(value: object) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ")
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
