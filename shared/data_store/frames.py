@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +51,7 @@ class EncodedChunk:
     raw_bytes: int
 
 
-def encode_chunk(rows: Iterable[Row], key_of: Any) -> EncodedChunk:
+def encode_chunk(rows: Iterable[Row], key_of: Callable[[Row], Any]) -> EncodedChunk:
     """Compress rows into frames; `key_of(row)` names each row's record id."""
     out = bytearray()
     frames: list[Frame] = []

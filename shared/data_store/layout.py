@@ -15,6 +15,8 @@ import re
 import secrets
 from datetime import UTC, datetime
 
+from shared.inputs import is_guid
+
 INDEX_SHARDS = 64
 TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
 POINT_ID = re.compile(r"^\d{8}T\d{6}\d{3}Z-[0-9a-f]{8}$")
@@ -40,8 +42,16 @@ def check_point_id(point_id: str) -> str:
     return point_id
 
 
+def _env(env: str) -> str:
+    # Every name starts here: an environment is a GUID, in one case, so a caller's spelling can
+    # never split one environment's points over two folders (or reach outside its own).
+    if not is_guid(env):
+        raise ValueError(f"{env!r} is not an environment id (GUID)")
+    return env.strip().lower()
+
+
 def manifest_prefix(env: str) -> str:
-    return f"{env}/manifests/"
+    return f"{_env(env)}/manifests/"
 
 
 def manifest_name(env: str, point_id: str) -> str:
@@ -49,7 +59,11 @@ def manifest_name(env: str, point_id: str) -> str:
 
 
 def point_prefix(env: str, point_id: str) -> str:
-    return f"{env}/points/{point_id}/"
+    return f"{points_root(env)}{point_id}/"
+
+
+def points_root(env: str) -> str:
+    return f"{_env(env)}/points/"
 
 
 def chunk_name(env: str, point_id: str, table: str, kind: str, seq: int) -> str:
@@ -58,16 +72,8 @@ def chunk_name(env: str, point_id: str, table: str, kind: str, seq: int) -> str:
     return f"{point_prefix(env, point_id)}{table}/{kind}-{seq:06d}.zz"
 
 
-def parse_chunk_name(name: str) -> tuple[str, str, int] | None:
-    """`(table, kind, seq)` of a chunk blob name, or None for anything else."""
-    match = re.search(r"/points/[^/]+/([a-z0-9_]+)/(rows|deleted)-(\d{6})\.zz$", name)
-    if match is None:
-        return None
-    return match.group(1), match.group(2), int(match.group(3))
-
-
 def index_name(env: str, table: str, shard: int) -> str:
-    return f"{env}/index/{table}/{shard:02x}"
+    return f"{_env(env)}/index/{table}/{shard:02x}"
 
 
 def record_hash(record_id: str) -> int:

@@ -418,14 +418,15 @@ class DataStore:
 
     def sweep(
         self, env: str, policy: retention.RetentionPolicy, now: datetime,
-        *, grace: timedelta = timedelta(days=2),
+        *, grace: timedelta = timedelta(days=7),
     ) -> SweepResult:
         """Delete the points the policy no longer keeps, and leftovers of points never committed.
 
         A point a kept point's chain reads is held, whatever its own expiry. A deleted point
         loses its manifest first, so a crash mid-sweep leaves an incomplete point (ignored by
         every reader, and removed by the next sweep), never a complete-looking one with holes.
-        Leftovers younger than `grace` may belong to a backup still writing, and stay.
+        Leftovers younger than `grace` may belong to a backup still writing, and stay (a backup
+        that resumes after the sweep took them gets `IncompletePoint` and writes them again).
         """
         result = SweepResult()
         summaries = {s.point_id: s for s in self.summaries(env)}
@@ -447,7 +448,7 @@ class DataStore:
                 result.deleted_points.append(point_id)
             except Exception as error:  # noqa: BLE001 (immutability, or a blip: report and go on)
                 result.failures.append(f"{point_id}: {error.__class__.__name__}")
-        points_root = f"{env}/points/"
+        points_root = layout.points_root(env)
         leftovers: dict[str, list[str]] = defaultdict(list)
         for name in self._container.list_blob_names(name_starts_with=points_root):
             leftovers[name[len(points_root):].split("/", 1)[0]].append(name)

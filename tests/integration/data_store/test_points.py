@@ -17,6 +17,7 @@ from shared.data_store import (
     ChainBroken,
     DataStore,
     IncompletePoint,
+    RetentionPolicy,
     TableCommit,
     layout,
     new_point_id,
@@ -209,3 +210,25 @@ def test_committing_twice_is_one_point(store: DataStore) -> None:
     again = store.commit_point(ENV, point, T0, "two", commit)
     assert again == first
     assert len(store.list_points(ENV)) == 1
+
+
+def test_an_environment_is_a_guid_in_one_case(store: DataStore) -> None:
+    point = new_point_id(T0)
+    with pytest.raises(ValueError, match="is not an environment id"):
+        store.write_rows("../other", point, "account", 0, [], id_column="accountid")
+    store.write_rows(ENV.upper(), point, "account", 0, [{"accountid": "a"}],
+                     id_column="accountid")
+    store.commit_point(ENV, point, T0, None, [TableCommit("account", FULL, "accountid", 1)])
+    assert [e.point_id for e in store.list_points(ENV.upper())] == [point]
+
+
+def test_the_sweep_leaves_a_point_being_written_and_removes_it_once_abandoned(
+    store: DataStore,
+) -> None:
+    point = new_point_id(T0)
+    store.write_rows(ENV, point, "account", 0, [{"accountid": "a"}], id_column="accountid")
+    store.sweep(ENV, RetentionPolicy(), T0 + timedelta(hours=1))
+    assert list(store.container.list_blob_names(name_starts_with=f"{ENV}/points/"))
+    result = store.sweep(ENV, RetentionPolicy(), T0 + timedelta(days=8))
+    assert not list(store.container.list_blob_names(name_starts_with=f"{ENV}/points/"))
+    assert result.deleted_blobs == 1 and result.deleted_points == []
