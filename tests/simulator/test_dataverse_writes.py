@@ -212,3 +212,19 @@ def test_single_valued_lookup_through_ref(dv: Dataverse) -> None:
     assert dv.http.get(contact).json()["_parentcustomerid_value"] == account
     assert dv.http.delete(ref).status_code == 204
     assert dv.http.get(contact).json()["_parentcustomerid_value"] is None
+
+
+def test_lengths_and_state_status_pairs_are_validated(dv: Dataverse) -> None:
+    too_long = dv.http.post("accounts", json={"name": "x" * 161})
+    assert too_long.status_code == 400
+    assert too_long.json()["error"]["code"] == "0x80044331"
+    assert "maximum allowed length of '160'" in too_long.json()["error"]["message"]
+    attrs = dv.http.get("EntityDefinitions(LogicalName='account')/Attributes/"
+                        "Microsoft.Dynamics.CRM.StringAttributeMetadata",
+                        params={"$select": "LogicalName,MaxLength"}).json()["value"]
+    assert next(a for a in attrs if a["LogicalName"] == "name")["MaxLength"] == 160
+    mismatch = dv.http.post("accounts", json={"name": "x", "statecode": 0, "statuscode": 2})
+    assert mismatch.status_code == 400
+    assert mismatch.json()["error"]["code"] == "0x8004431a"
+    both = dv.http.post("accounts", json={"name": "x", "statecode": 1, "statuscode": 2})
+    assert both.status_code == 204

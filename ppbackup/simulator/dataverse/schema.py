@@ -71,6 +71,14 @@ class Column:
     """`RequiredLevel`: None, ApplicationRequired, SystemRequired."""
     options: tuple[int, ...] = ()
     """Valid values of a State/Status/Picklist column."""
+    length: int | None = None
+    """`MaxLength` of a String/Memo column; None = the type's default."""
+
+    @property
+    def max_length(self) -> int | None:
+        if self.length is not None:
+            return self.length
+        return {STRING: 200, MEMO: 1_048_576}.get(self.type)  # Memo: Dataverse's maximum
 
     @property
     def is_lookup(self) -> bool:
@@ -219,8 +227,8 @@ def build_schema() -> dict[str, Table]:
             *_dates(),
         ], primary_name="name", ownership="BusinessOwned"),
         _table("account", "accounts", "Account", 1, [
-            Column("name", STRING, required="ApplicationRequired"),
-            Column("accountnumber", STRING), Column("telephone1", STRING),
+            Column("name", STRING, required="ApplicationRequired", length=160),
+            Column("accountnumber", STRING, length=20), Column("telephone1", STRING),
             Column("emailaddress1", STRING), Column("address1_city", STRING),
             Column("revenue", MONEY), Column("numberofemployees", INTEGER),
             Column("industrycode", PICKLIST, options=tuple(range(1, 34))),
@@ -272,14 +280,14 @@ def build_schema() -> dict[str, Table]:
             Column("name", STRING, required="SystemRequired"),
             Column("category", PICKLIST, options=(0, 1, 2, 3, 4, 5, 6), update=False),
             Column("type", PICKLIST, options=(1, 2, 3)),
-            Column("primaryentity", STRING), Column("clientdata", MEMO),
+            Column("primaryentity", STRING), Column("clientdata", MEMO, length=1_073_741_823),
             Column("description", MEMO),
             *_common(state_options=(0, 1, 2), status_options=(1, 2, 3)),
         ], primary_name="name", status_defaults={0: 1, 1: 2, 2: 3}),
         _table("connectionreference", "connectionreferences", "ConnectionReference", 10161, [
             Column("connectionreferencelogicalname", STRING, required="SystemRequired"),
             Column("connectionreferencedisplayname", STRING),
-            Column("connectorid", STRING), Column("connectionid", STRING),
+            Column("connectorid", STRING, length=1000), Column("connectionid", STRING, length=1000),
             *_common(),
         ], primary_name="connectionreferencedisplayname"),
     ]
@@ -341,6 +349,8 @@ def attribute_metadata(table: Table, column: Column) -> dict[str, Any]:
     }
     if column.is_lookup:
         body["Targets"] = list(column.targets)
+    if column.max_length is not None:
+        body["MaxLength"] = column.max_length
     return body
 
 

@@ -330,6 +330,7 @@ class TableApi:
         raw.update(changes)
         raw["modifiedon"] = _fmt(self.now)
         _derive(table, raw)
+        _check_status(table, raw)
         self._store(data, row_id, raw, "update", body)
         if prefer.return_representation:
             row = self._render(data, row_id, self._select(table, request), prefer)
@@ -428,6 +429,7 @@ class TableApi:
         assert raw is not None
         raw.update(self._columns(data.table, changes_body, creating=False))
         raw["modifiedon"] = _fmt(self.now)
+        _check_status(data.table, raw)
         self._store(data, row_id, raw, "update", logged or changes_body)
         return Response(204)
 
@@ -446,6 +448,7 @@ class TableApi:
             # The platform keeps the given date as createdon and the real one aside (§5.7).
             raw["createdon"], raw["overriddencreatedon"] = raw["overriddencreatedon"], now
         _derive(table, raw)
+        _check_status(table, raw)
         self._store(data, row_id, raw, "create", body)
         entity_id = f"{self.base}{table.entity_set}({row_id})"
         if prefer.return_representation:
@@ -571,6 +574,11 @@ def _check_value(table: Table, col: Column, value: Any) -> Any:
     if check is not None and not check(value):
         raise dverr.bad_query(f"Cannot convert the literal '{value}' to the type of "
                               f"'{table.logical_name}.{col.name}' ({col.type}).")
+    if col.max_length is not None and len(value) > col.max_length:
+        raise SimError(400, "0x80044331",
+                       f"A validation error occurred. The length of the '{col.name}' attribute "
+                       f"of the '{table.logical_name}' entity exceeded the maximum allowed length "
+                       f"of '{col.max_length}'.")
     if col.options and value not in col.options:
         raise SimError(400, "0x8004431a", f"{value} is not a valid value for {col.name} "
                        f"(valid: {', '.join(map(str, col.options))}).")
@@ -593,6 +601,17 @@ def _is_guid_text(value: Any) -> bool:
     except SimError:
         return False
     return True
+
+
+def _check_status(table: Table, raw: dict[str, Any]) -> None:
+    """Each statecode has its statuscode (reference §5.6); a pair that does not match is refused."""
+    state, status = raw.get("statecode"), raw.get("statuscode")
+    if state is None or status is None or not table.status_defaults:
+        return
+    if table.status_defaults.get(state) != status:
+        raise SimError(400, "0x8004431a",
+                       f"{status} is not a valid status code for state code "
+                       f"{table.schema_name}State.{state} on {table.logical_name}.")
 
 
 def _derive(table: Table, raw: dict[str, Any]) -> None:
