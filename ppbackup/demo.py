@@ -44,7 +44,8 @@ def run_demo(*, keep_running: bool = False) -> int:
     heading("Starting Azurite, the Power Platform simulator and the notification receiver")
     with contextlib.ExitStack() as stack:
         azurite = stack.enter_context(running_azurite())
-        say(f"Azurite queues+tables on 127.0.0.1:{azurite.queue_port}/{azurite.table_port}")
+        say(f"Azurite queues+tables+blobs on 127.0.0.1:{azurite.queue_port}/"
+            f"{azurite.table_port}/{azurite.blob_port}")
         sim = stack.enter_context(run_simulator(
             port=0, speed=SPEED, populate=False, options=SimOptions(system_backups=True)))
         envs = sim.seed_default()
