@@ -15,8 +15,6 @@ ETag-guarded replace (412 for the loser), never a read-then-write.
 from __future__ import annotations
 
 import contextlib
-import threading
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -343,24 +341,17 @@ def _optional_int(value: object) -> int | None:
     return None if value is None else int(str(value))
 
 
-# ----------------------------------------------------------------------- one store per process
-
-_lock = threading.Lock()
-# Keyed by the context's history store: one notification store per context (so per process in
-# the app), and a test's fresh context (on freshly wiped storage) gets fresh table clients.
-_stores: weakref.WeakKeyDictionary[object, NotificationStore] = weakref.WeakKeyDictionary()
+# ----------------------------------------------------------------------- one store per context
 
 
 def store_for(ctx: AppContext) -> NotificationStore:
     """The store on the context's storage account and table prefix, built once per context."""
-    from shared.storage.connection import table_service
+    from shared.runtime import side_store
 
-    store = _stores.get(ctx.history)
-    if store is None:
-        with _lock:
-            store = _stores.get(ctx.history)
-            if store is None:
-                connection = ctx.settings.storage_connection.reveal()
-                store = NotificationStore(table_service(connection), prefix=ctx.history.prefix)
-                _stores[ctx.history] = store
-    return store
+    return side_store(ctx, _build)
+
+
+def _build(
+    table_service: TableServiceClient, prefix: str, _clock: Callable[[], datetime]
+) -> NotificationStore:
+    return NotificationStore(table_service, prefix=prefix)
