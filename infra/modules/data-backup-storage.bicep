@@ -31,7 +31,9 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
       immutabilityPolicy: {
         immutabilityPeriodSinceCreationInDays: immutabilityDays
         state: 'Unlocked' // lock it once the retention is agreed; a locked policy cannot shrink
-        allowProtectedAppendWrites: false
+        // The record index is append blobs (docs/data-store.md): new blocks may be added to them,
+        // nothing written can be changed or deleted.
+        allowProtectedAppendWrites: true
       }
     }
   }

@@ -45,6 +45,11 @@ class IncompletePoint(RuntimeError):
     """The chunks a commit names are not all there (a page was never written)."""
 
 
+class PointAlreadyComplete(RuntimeError):
+    """A page written to a point that is committed (a late duplicate of an earlier invocation):
+    refused, so it cannot change what the manifest's checksums describe."""
+
+
 class ChainBroken(RuntimeError):
     """An incremental names a previous point that does not exist or does not hold the table."""
 
@@ -143,6 +148,8 @@ class DataStore:
     ) -> FileEntry:
         layout.check_point_id(point_id)
         layout.check_table(table)
+        if self.is_complete(env, point_id):
+            raise PointAlreadyComplete(f"point {point_id} is complete; its chunks stay as they are")
         encoded = frames.encode_chunk(rows, key_of)
         name = layout.chunk_name(env, point_id, table, kind, seq)
         write_id = secrets.token_hex(8)

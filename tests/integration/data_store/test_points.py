@@ -17,6 +17,7 @@ from shared.data_store import (
     ChainBroken,
     DataStore,
     IncompletePoint,
+    PointAlreadyComplete,
     RetentionPolicy,
     TableCommit,
     layout,
@@ -210,6 +211,9 @@ def test_committing_twice_is_one_point(store: DataStore) -> None:
     again = store.commit_point(ENV, point, T0, "two", commit)
     assert again == first
     assert len(store.list_points(ENV)) == 1
+    with pytest.raises(PointAlreadyComplete):  # a late duplicate of a page write
+        store.write_rows(ENV, point, "account", 0, [{"accountid": "b"}], id_column="accountid")
+    assert list(store.read_table(ENV, point, "account")) == [{"accountid": "a"}]
 
 
 def test_an_environment_is_a_guid_in_one_case(store: DataStore) -> None:
