@@ -327,7 +327,8 @@ class SimulatorApp:
         }
 
     def save_state(self, path: Path) -> None:
-        persistence.save_state(self.state, path)
+        persistence.save_state(self.state, path, {"dataverse": self.dataverse.dump()})
 
     def load_state(self, path: Path) -> None:
-        persistence.load_state(self.state, path)
+        saved = persistence.load_state(self.state, path)
+        self.dataverse.load(saved.get("dataverse", []))

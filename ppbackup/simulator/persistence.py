@@ -1,9 +1,10 @@
 """Save and load a tenant as JSON (`ppbackup simulator --state FILE`).
 
-Saved: environments (with their data history), unexpired backups, operations and the simulated
-time. Loading resumes the clock at the later of the saved time and now: the platform "kept
-running" while the simulator was off, so operations that were due have finished and backups that
-were due have expired. Options and faults are not state and are not saved.
+Saved: environments (with their data history), unexpired backups, operations, the simulated
+time, and each Dataverse organisation in use (its changes since the seed). Loading resumes the
+clock at the later of the saved time and now: the platform "kept running" while the simulator
+was off, so operations that were due have finished and backups that were due have expired.
+Options and faults are not state and are not saved.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -142,11 +144,13 @@ def restore_state(state: SimState, data: dict[str, Any]) -> None:
         state.settle()
 
 
-def save_state(state: SimState, path: Path) -> None:
-    """Write atomically (temp file + rename), so Ctrl-C mid-save never leaves half a file."""
+def save_state(state: SimState, path: Path, extra: Mapping[str, Any] | None = None) -> None:
+    """Write atomically (temp file + rename), so Ctrl-C mid-save never leaves half a file.
+
+    `extra`: more top-level keys (the Dataverse organisations, `dataverse/persist.py`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = json.dumps(dump_state(state), indent=2)
+    payload = json.dumps({**dump_state(state), **(extra or {})}, indent=2)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -157,5 +161,8 @@ def save_state(state: SimState, path: Path) -> None:
         raise
 
 
-def load_state(state: SimState, path: Path) -> None:
-    restore_state(state, json.loads(Path(path).read_text(encoding="utf-8")))
+def load_state(state: SimState, path: Path) -> dict[str, Any]:
+    """Restore the tenant from `path`; returns the whole file (for the `extra` keys)."""
+    data: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+    restore_state(state, data)
+    return data

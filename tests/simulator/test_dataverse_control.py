@@ -5,10 +5,11 @@ memory a million seeded rows cost."""
 from __future__ import annotations
 
 import tracemalloc
+from pathlib import Path
 
 import httpx
 
-from ppbackup.simulator import Simulator
+from ppbackup.simulator import Simulator, run_simulator
 from ppbackup.simulator.dataverse import Org
 
 from .conftest import Dataverse
@@ -106,3 +107,32 @@ def test_a_million_rows_cost_little_memory() -> None:
     assert sum(d.count() for d in org.tables.values()) > 1_000_000
     assert last is not None and last["accountnumber"] == "ACC-0199999"
     assert peak < 2_000_000, f"{peak} bytes for seeded rows that should be generated on demand"
+
+
+def test_state_file_keeps_dataverse_changes(sim: Simulator, dv: Dataverse, tmp_path: Path) -> None:
+    made = dv.http.post("contacts", json={
+        "lastname": "Saved", "parentcustomerid_account@odata.bind":
+            f"/accounts({dv.http.get('accounts?$top=1').json()['value'][0]['accountid']})"},
+        headers={"Prefer": "return=representation"}).json()
+    gone = dv.http.get("contacts?$top=1").json()["value"][0]["contactid"]
+    dv.http.delete(f"contacts({gone})")
+    delta = dv.http.get("contacts?$select=lastname",
+                        headers={"Prefer": "odata.track-changes"}).json()["@odata.deltaLink"]
+    sim.dataverse_add_column(dv.env, "contact", "new_nickname", "String")
+    sim.dataverse_revoke(dv.env, "annotation", "Read")
+    path = tmp_path / "sim.json"
+    sim.save_state(path)
+    with run_simulator(speed=0, populate=False, state_file=path) as again, \
+            httpx.Client(base_url=f"{again.dataverse_url(dv.env)}/api/data/v9.2/") as http:
+        row = http.get(f"contacts({made['contactid']})").json()
+        assert row["lastname"] == "Saved" and row["new_nickname"] is None
+        assert row["_parentcustomerid_value"] == made["_parentcustomerid_value"]
+        assert row["@odata.etag"] == made["@odata.etag"]
+        assert http.get(f"contacts({gone})").status_code == 404
+        assert http.get("annotations").status_code == 403
+        assert [w["action"] for w in again.dataverse_writes(dv.env)] == ["create", "delete"]
+        # Change tracking goes on from the saved versions.
+        again.dataverse_change(dv.env, "contact", "update", made["contactid"],
+                               {"lastname": "After restart"})
+        changes = http.get(delta.replace(sim.url, again.url)).json()["value"]
+        assert [c["lastname"] for c in changes] == ["After restart"]

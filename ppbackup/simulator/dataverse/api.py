@@ -99,6 +99,21 @@ class DataverseApi:
             self.orgs.clear()
         self.limits.reset()
 
+    def dump(self) -> list[dict[str, Any]]:
+        """The organisations in use, as `--state` saves them."""
+        from ppbackup.simulator.dataverse.persist import dump_org
+
+        with self._lock:
+            orgs = list(self.orgs.values())
+        return [dump_org(org) for org in orgs]
+
+    def load(self, saved: list[dict[str, Any]]) -> None:
+        from ppbackup.simulator.dataverse.persist import load_org
+
+        loaded = [load_org(data) for data in saved]
+        with self._lock:
+            self.orgs = {org.env_id: org for org in loaded}
+
     # ------------------------------------------------------------------ pipeline
 
     def headers(self) -> dict[str, str]:

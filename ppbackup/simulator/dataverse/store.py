@@ -137,6 +137,7 @@ class Org:
 
     def __init__(self, env_id: str, rows: int) -> None:
         self.env_id = env_id
+        self.rows = rows
         self.lock = threading.RLock()
         self.schema: dict[str, Table] = build_schema()
         counts = {name: seeding.FIXED_COUNTS.get(name, rows) for name in self.schema}
@@ -190,6 +191,11 @@ class Org:
     def version(self) -> int:
         """The latest version handed out (a delta token's stamp)."""
         return self._version
+
+    def restore_counters(self, version: int, expired_through: int) -> None:
+        """Resume a saved organisation's version counter (`persist.py`)."""
+        self._version = max(version, FIRST_VERSION)
+        self.expired_through = expired_through
 
     def expire_tokens(self) -> None:
         """Every delta token handed out so far is expired; later ones are not."""

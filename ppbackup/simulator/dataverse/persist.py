@@ -1,0 +1,68 @@
+"""An organisation as JSON, for `--state FILE`: only what changed since the seed (the seeded rows
+are regenerated), so a saved million-row environment stays small."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from ppbackup.simulator.dataverse.schema import Column, build_schema
+from ppbackup.simulator.dataverse.store import Org, WriteRecord
+
+
+def dump_org(org: Org) -> dict[str, Any]:
+    with org.lock:
+        base = build_schema()
+        schema = {}
+        for name, table in org.schema.items():
+            added = [[c.name, c.type] for c in table.columns.values()
+                     if c.name not in base[name].columns]
+            removed = [c for c in base[name].columns if c not in table.columns]
+            if added or removed:
+                schema[name] = {"added": added, "removed": removed}
+        return {
+            "environmentId": org.env_id,
+            "rows": org.rows,
+            "version": org.version,
+            "expiredThrough": org.expired_through,
+            "revoked": {t: sorted(p) for t, p in org.revoked.items() if p},
+            "schema": schema,
+            "tables": {
+                name: {
+                    "overrides": d.overrides, "deletedSeeded": sorted(d.deleted_seeded),
+                    "created": d.created, "versions": d.versions,
+                    "log": [list(entry) for entry in d.log],
+                }
+                for name, d in org.tables.items()
+                if d.overrides or d.deleted_seeded or d.created or d.log
+            },
+            "writes": [asdict(w) for w in org.writes],
+        }
+
+
+def load_org(data: dict[str, Any]) -> Org:
+    org = Org(str(data["environmentId"]), int(data["rows"]))
+    for name, change in data.get("schema", {}).items():
+        table = org.schema[name]
+        for column in change.get("removed", []):
+            table.remove_column(column)
+        for column, column_type in change.get("added", []):
+            table.add_column(Column(column, column_type))
+    for name, saved in data.get("tables", {}).items():
+        d = org.tables[name]
+        lookups = [c.name for c in d.table.columns.values() if c.is_lookup]
+        for row_id, raw in saved["overrides"].items():
+            for column in lookups:
+                # JSON turned the (table, id) pair into a list.
+                if isinstance(raw.get(column), list):
+                    raw[column] = tuple(raw[column])
+            d.overrides[row_id] = raw
+        d.deleted_seeded = set(saved["deletedSeeded"])
+        d.created = list(saved["created"])
+        d.created_slot = {row_id: slot for slot, row_id in enumerate(d.created) if row_id}
+        d.versions = {k: int(v) for k, v in saved["versions"].items()}
+        d.log = [(int(v), str(i)) for v, i in saved["log"]]
+    org.restore_counters(int(data["version"]), int(data.get("expiredThrough", 0)))
+    org.revoked = {t: set(p) for t, p in data.get("revoked", {}).items()}
+    org.writes = [WriteRecord(**w) for w in data.get("writes", [])]
+    return org
