@@ -78,6 +78,18 @@ class CatalogEntry:
     expires_at: datetime
     kept: bool  # False: past its expiry, still here until the next sweep (or held by a chain)
 
+    def to_json(self) -> dict[str, Any]:
+        """The point as `ppbackup data points --json` and `GET /api/data-backups` show it."""
+        doc: dict[str, Any] = {
+            "pointId": self.point_id, "pointTime": _iso(self.point_time),
+            "environmentId": self.environment_id, "expiresAt": _iso(self.expires_at),
+        }
+        if self.label is not None:
+            doc["label"] = self.label
+        doc["tables"] = [{"table": t.table, "rows": t.rows, "mode": t.mode}
+                         for t in sorted(self.tables.values(), key=lambda t: t.table)]
+        return doc
+
 
 @dataclass(frozen=True, slots=True)
 class RecordVersion:
@@ -85,6 +97,17 @@ class RecordVersion:
     point_time: datetime
     state: str  # "present" or "deleted"
     row: Row | None
+
+    def to_json(self) -> dict[str, Any]:
+        """One entry of `versions` in `ppbackup data record --json` (contract section 9)."""
+        return {"pointId": self.point_id, "pointTime": _iso(self.point_time),
+                "state": self.state, "row": self.row}
+
+
+def _iso(moment: datetime) -> str:
+    from shared.operations import format_time  # the one way times are written in the contract
+
+    return format_time(moment) or ""
 
 
 @dataclass(slots=True)

@@ -128,6 +128,12 @@ def test_the_catalog_lists_points_newest_first_from_metadata_alone(store: DataSt
     assert entries[0].expires_at == datetime(2033, 1, 1, tzinfo=UTC)
     assert entries[1].expires_at == datetime(2027, 1, 18, tzinfo=UTC)
     assert [e.point_id for e in store.list_points(ENV, table="contact")] == [first]
+    assert entries[1].to_json() == {
+        "pointId": first, "pointTime": "2026-11-01T02:00:00.000Z", "environmentId": ENV,
+        "expiresAt": "2027-01-18T00:00:00.000Z", "label": "Before import — Ünïcødé",
+        "tables": [{"table": "account", "rows": 5, "mode": "full"},
+                   {"table": "contact", "rows": 1, "mode": "full"}]}
+    assert "label" not in entries[0].to_json()
 
 
 def test_an_incremental_needs_a_previous_point_that_holds_the_table(store: DataStore) -> None:

@@ -90,6 +90,8 @@ def test_versions_newest_first_across_full_and_incremental_points(
     counting, requests = counting_store(storage)
     versions = counting.record_versions(ENV, "account", record)
     assert [(v.point_id, v.state, v.row) for v in versions] == history[::-1]
+    assert versions[-1].to_json() == {"pointId": p0, "pointTime": "2026-01-01T02:00:00.000Z",
+                                      "state": "present", "row": target}
     # One listing, one shard read, one ranged read per point that names the record.
     gets = [r for r in requests if r.startswith("GET")]
     assert len(gets) == 2 + 4 and len(requests) == len(gets), requests
