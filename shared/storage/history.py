@@ -35,7 +35,8 @@ Consistency between the truth and the copies (no cross-table transactions exist)
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -50,7 +51,7 @@ from azure.data.tables import UpdateMode
 
 from shared.errors import ConcurrencyConflict, OperationNotFound
 from shared.inputs import quote
-from shared.operations import Operation, OperationKind, OperationStatus, utcnow
+from shared.operations import Operation, OperationKind, OperationStatus
 from shared.storage.active import ActiveEntry, ActiveIndex
 from shared.storage.calls import CallLog
 from shared.storage.connection import table_service
@@ -63,10 +64,10 @@ from shared.storage.keys import (
     row_key,
     row_key_or_none,
 )
-from shared.storage.tables import LazyTables, upsert_batches, validate_prefix
+from shared.storage.tables import TableStore, upsert_batches
 
 if TYPE_CHECKING:
-    from azure.data.tables import TableClient, TableEntity, TableServiceClient
+    from azure.data.tables import TableClient, TableEntity
 
 MAIN_PARTITION = "ops"
 # Marks an environment copy written ahead of its row: readers must check the row exists.
@@ -94,20 +95,14 @@ class Page:
     continuation: str | None
 
 
-class HistoryStore:
-    def __init__(
-        self,
-        table_service: TableServiceClient,
-        *,
-        prefix: str = "ppb",
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.prefix = validate_prefix(prefix)
-        self.table_service = table_service
-        self._tables = LazyTables(table_service)
-        self._clock = clock
-        self._active = ActiveIndex(lambda: self._tables(f"{prefix}Active"))
-        self._calls = CallLog(lambda: self._tables(f"{prefix}OperationCalls"), clock)
+class HistoryStore(TableStore):
+    @functools.cached_property
+    def _active(self) -> ActiveIndex:
+        return ActiveIndex(lambda: self._tables(f"{self.prefix}Active"))
+
+    @functools.cached_property
+    def _calls(self) -> CallLog:
+        return CallLog(lambda: self._tables(f"{self.prefix}OperationCalls"), self._clock)
 
     @classmethod
     def from_connection(cls, connection: str, *, prefix: str = "ppb") -> HistoryStore:

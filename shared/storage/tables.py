@@ -59,14 +59,8 @@ class LazyTables:
         return client
 
 
-class OneTable:
-    """A store kept in a single table, `{prefix}{TABLE}`, created on first use.
-
-    The side tables (locks, claims, the environment directory) are each such a store, built on
-    the same table service and prefix as the history (see `shared.runtime.side_store`).
-    """
-
-    TABLE: ClassVar[str]
+class TableStore:
+    """Tables named `{prefix}...` on one table service, each created on first use."""
 
     def __init__(
         self,
@@ -74,12 +68,23 @@ class OneTable:
         prefix: str = "ppb",
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self.prefix = validate_prefix(prefix)
+        self.table_service = table_service
         self._tables = LazyTables(table_service)
-        self._name = f"{validate_prefix(prefix)}{self.TABLE}"
         self._clock = clock
 
+
+class OneTable(TableStore):
+    """A store kept in a single table, `{prefix}{TABLE}`.
+
+    The side tables (locks, claims, the environment directory) are each such a store, built on
+    the same table service and prefix as the history (see `shared.runtime.side_store`).
+    """
+
+    TABLE: ClassVar[str]
+
     def _table(self) -> TableClient:
-        return self._tables(self._name)
+        return self._tables(f"{self.prefix}{self.TABLE}")
 
 
 def upsert_batches(table: TableClient, entities: Iterable[Mapping[str, Any]]) -> int:
