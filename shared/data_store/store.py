@@ -113,7 +113,7 @@ def _iso(moment: datetime) -> str:
 @dataclass(slots=True)
 class SweepResult:
     kept: list[str] = field(default_factory=list)
-    held_by_chain: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # expired, but read by a kept or the next point
     deleted_points: list[str] = field(default_factory=list)
     deleted_blobs: int = 0
     failures: list[str] = field(default_factory=list)
@@ -452,7 +452,9 @@ class DataStore:
     ) -> SweepResult:
         """Delete the points the policy no longer keeps, and leftovers of points never committed.
 
-        A point a kept point's chain reads is held, whatever its own expiry. A deleted point
+        Held, whatever their own expiry: the points a kept point's chain reads, and the newest
+        point holding each table with its chain (the next incremental of that table is written
+        on top of it, possibly while this sweep runs). A deleted point
         loses its manifest first, so a crash mid-sweep leaves an incomplete point (ignored by
         every reader, and removed by the next sweep), never a complete-looking one with holes.
         Leftovers younger than `grace` may belong to a backup still writing, and stay (a backup
@@ -462,14 +464,17 @@ class DataStore:
         summaries = {s.point_id: s for s in self.summaries(env)}
         times = {p: s.point_time for p, s in summaries.items()}
         keep = retention.kept(policy, times, now)
-        held: set[str] = set()
-        for point_id in keep:
+        newest_with: dict[str, str] = {}
+        for point_id in sorted(summaries, key=lambda p: (times[p], p)):
+            newest_with.update(dict.fromkeys(summaries[point_id].tables or {}, point_id))
+        held: set[str] = set(newest_with.values())
+        for point_id in keep | held:
             tables = summaries[point_id].tables or {}
             if any(t.mode == INCREMENTAL for t in tables.values()):
                 for entry in self.manifest(env, point_id).tables.values():
                     held.update(entry.chain)
         result.kept = sorted(keep)
-        result.held_by_chain = sorted(held - keep)
+        result.held = sorted(held - keep)
         doomed = sorted(set(summaries) - keep - held)
         for point_id in doomed:
             try:

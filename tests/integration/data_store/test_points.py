@@ -242,3 +242,13 @@ def test_the_sweep_leaves_a_point_being_written_and_removes_it_once_abandoned(
     result = store.sweep(ENV, RetentionPolicy(), T0 + timedelta(days=8))
     assert not list(store.container.list_blob_names(name_starts_with=f"{ENV}/points/"))
     assert result.deleted_blobs == 1 and result.deleted_points == []
+
+
+def test_the_newest_point_holding_a_table_is_held_past_its_expiry(store: DataStore) -> None:
+    old = write_point(store, T0, {"account": [[{"accountid": "a"}]]})
+    later = [write_point(store, T0 + timedelta(days=400 + n), {"contact": [[{"contactid": "c"}]]})
+             for n in range(3)]  # account failed to copy ever since
+    result = store.sweep(ENV, RetentionPolicy(1, 0, 0, 0), T0 + timedelta(days=403))
+    assert result.held == [old]
+    assert result.deleted_points == later[:2]
+    assert list(store.read_table(ENV, old, "account")) == [{"accountid": "a"}]

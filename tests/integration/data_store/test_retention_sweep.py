@@ -65,7 +65,7 @@ def test_three_years_of_daily_points_leave_exactly_what_the_rule_keeps(store: Da
     held = {p for k in keep for p in chains[k]} - keep
     remaining = {e.point_id for e in store.list_points(ENV, now=now)}
     assert remaining == keep | held
-    assert set(result.kept) == keep and set(result.held_by_chain) == held
+    assert set(result.kept) == keep and set(result.held) == held
     assert len(keep) == 64 and not result.failures
     for point in sorted(keep | held):
         assert canonical(store.read_table(ENV, point, "account")) == expected[point], point
