@@ -83,6 +83,7 @@ class SimulatorApp:
         self.base_url = "http://127.0.0.1"
         self.api = PlatformApi(self.state, self.faults, lambda: self.base_url)
         self.dataverse = DataverseApi(self.state, lambda: self.base_url)
+        self.state.restore_hook = self.dataverse.on_restore
         self._bucket_lock = threading.Lock()
         self._bucket: TokenBucket | None = None
         self._bucket_key: tuple[float, int] | None = None

@@ -43,6 +43,9 @@ _SYSTEM_BACKUPS = uuid.UUID("0f4c2b1e-9d7a-4e3b-8c6f-5a2d1e0b9c8d")  # namespace
 DEFAULT_ENVIRONMENT_AGE = timedelta(days=120)
 
 FailureHook = Callable[[OperationKind, str], bool]
+RestoreHook = Callable[[str, str, datetime], None]
+"""(source id, target id, restore point): an environment restore finished; the Dataverse data
+follows it (`DataverseApi.on_restore`)."""
 
 
 def _raise(problem: SimError | None) -> None:
@@ -76,6 +79,7 @@ class SimState:
         self.options = options or SimOptions()
         self.tenant_id = tenant_id
         self.failure_hook = failure_hook
+        self.restore_hook: RestoreHook | None = None
         self.lock = threading.RLock()
         self.environments: dict[str, Environment] = {}
         self.backups: dict[str, Backup] = {}
@@ -426,6 +430,8 @@ class SimState:
         data = source.content_at(point)
         if data is not None:
             target.record_content(op.ends_at, data.marker)
+        if self.restore_hook is not None:
+            self.restore_hook(source.id, target.id, point)
         # "The newly restored environment is placed in administration mode" (reference §3.3).
         target.runtime_state = "AdminMode"
         target.background_operations = "Disabled"

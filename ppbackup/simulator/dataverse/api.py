@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from ppbackup.simulator.dataverse import errors as dverr
@@ -87,6 +88,9 @@ class DataverseApi:
     def org(self, env_id: str) -> Org:
         """The environment's organisation, seeded on first use (404 for an unknown one)."""
         self.state.environment(env_id)
+        return self._ensure(env_id)
+
+    def _ensure(self, env_id: str) -> Org:
         with self._lock:
             org = self.orgs.get(env_id)
             if org is None:
@@ -98,6 +102,16 @@ class DataverseApi:
         with self._lock:
             self.orgs.clear()
         self.limits.reset()
+
+    def on_restore(self, source_id: str, target_id: str, point: datetime) -> None:
+        """An environment restore finished: the target's Dataverse becomes the source's as it
+        stood at `point` (same ids; the target's change tracking tokens expire). Called from
+        `SimState.settle` with the state lock held: takes only organisation locks, and no
+        organisation lock holder waits for the state lock (`handle` reads the clock first)."""
+        source = self._ensure(source_id)  # not `org`: it would settle again, re-entering here
+        restored = source.as_of(target_id, point)
+        with self._lock:
+            self.orgs[target_id] = restored
 
     def dump(self) -> list[dict[str, Any]]:
         """The organisations in use, as `--state` saves them."""
@@ -145,8 +159,9 @@ class DataverseApi:
         rows = 0
         info: dict[str, str] = {}
         try:
+            now = self.state.now()  # before the organisation lock: see `on_restore`
             with org.lock:
-                response, rows = self.execute(org, env_id, request, tail, {})
+                response, rows = self.execute(org, env_id, request, tail, {}, now)
         except SimError as error:
             response = self.error_response(error)
         finally:
@@ -170,7 +185,7 @@ class DataverseApi:
         return match.group("env"), rest[len(API_ROOT):]
 
     def execute(self, org: Org, env_id: str, request: Request, tail: str,
-                content_ids: Mapping[str, str]) -> tuple[Response, int]:
+                content_ids: Mapping[str, str], now: datetime) -> tuple[Response, int]:
         """One request (top-level or inside a `$batch`); returns it with the rows it touched."""
         base = f"{self.org_url(env_id)}{API_ROOT}"
         method = request.method
@@ -179,7 +194,7 @@ class DataverseApi:
                 raise SimError(405, "0x0", "$batch accepts POST only.")
             from ppbackup.simulator.dataverse.batch import run_batch
 
-            return run_batch(self, org, env_id, request)
+            return run_batch(self, org, env_id, request, now)
         if tail.startswith("EntityDefinitions"):
             _only(method, "GET")
             return Response(200, self._metadata(org, base, tail, request)), 0
@@ -197,7 +212,7 @@ class DataverseApi:
                 {"name": d.table.entity_set, "kind": "EntitySet", "url": d.table.entity_set}
                 for d in org.tables.values()]}), 0
         prefer = parse_prefer(request.headers)
-        api = TableApi(org, base, self.state.now(),
+        api = TableApi(org, base, now,
                        expire_days=self.state.options.dataverse_change_tracking_days,
                        content_ids=content_ids)
         ref = _REF.match(tail)

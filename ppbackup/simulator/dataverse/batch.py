@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
@@ -149,7 +150,7 @@ def _resolve_url(url: str, content_ids: dict[str, str]) -> tuple[str, str]:
     return path.lstrip("/"), query
 
 
-def run_batch(api: DataverseApi, org: Org, env_id: str, request: Request
+def run_batch(api: DataverseApi, org: Org, env_id: str, request: Request, now: datetime
               ) -> tuple[Response, int]:
     content_type = next((v for k, v in request.headers.items()
                          if k.lower() == "content-type"), "")
@@ -164,7 +165,7 @@ def run_batch(api: DataverseApi, org: Org, env_id: str, request: Request
         try:
             tail, query = _resolve_url(part.url, content_ids)
             inner = Request(part.method, f"/{tail}", query, part.headers, part.body)
-            response, touched = api.execute(org, env_id, inner, tail, content_ids)
+            response, touched = api.execute(org, env_id, inner, tail, content_ids, now)
             rows += touched
         except SimError as error:
             return Response(error.status, dverr.error_body(error))

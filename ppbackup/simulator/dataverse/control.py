@@ -77,7 +77,7 @@ def change_row(org: Org, table: str, action: str, row_id: str | None,
         if exists == (action == "create"):
             raise ValueError(f"{table} row {row_id} {'exists' if exists else 'does not exist'}")
         if action == "delete":
-            org.remove(data, row_id)
+            org.remove(data, row_id, now)
             return row_id
         raw = org.raw(data, row_id) or {c: None for c in data.table.columns}
         for name, value in values.items():
@@ -95,7 +95,7 @@ def change_row(org: Org, table: str, action: str, row_id: str | None,
             raw["createdon"] = stamp
         raw.pop(data.table.primary_id, None)
         raw.pop("versionnumber", None)
-        org.put(data, row_id, raw)
+        org.put(data, row_id, raw, now)
         return row_id
 
 

@@ -23,6 +23,7 @@ def dump_org(org: Org) -> dict[str, Any]:
         return {
             "environmentId": org.env_id,
             "rows": org.rows,
+            "seed": org.seed,
             "version": org.version,
             "expiredThrough": org.expired_through,
             "revoked": {t: sorted(p) for t, p in org.revoked.items() if p},
@@ -41,7 +42,7 @@ def dump_org(org: Org) -> dict[str, Any]:
 
 
 def load_org(data: dict[str, Any]) -> Org:
-    org = Org(str(data["environmentId"]), int(data["rows"]))
+    org = Org(str(data["environmentId"]), int(data["rows"]), seed=data.get("seed"))
     for name, change in data.get("schema", {}).items():
         table = org.schema[name]
         for column in change.get("removed", []):

@@ -16,7 +16,9 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Iterator
+from copy import deepcopy
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ppbackup.simulator.dataverse import seeding
@@ -135,17 +137,22 @@ class WriteRecord:
 class Org:
     """The Dataverse organisation of one environment."""
 
-    def __init__(self, env_id: str, rows: int) -> None:
+    def __init__(self, env_id: str, rows: int, *, seed: str | None = None) -> None:
         self.env_id = env_id
         self.rows = rows
+        self.seed = seed or env_id
+        """Whose seeded rows these are: an environment restored from another keeps its ids."""
         self.lock = threading.RLock()
         self.schema: dict[str, Table] = build_schema()
         counts = {name: seeding.FIXED_COUNTS.get(name, rows) for name in self.schema}
         self.counts = counts
         self.tables = {
-            name: TableData(table, seeding.table_prefix(env_id, name), counts[name])
+            name: TableData(table, seeding.table_prefix(self.seed, name), counts[name])
             for name, table in self.schema.items()
         }
+        self.history: list[tuple[datetime, str, str, RowState]] = []
+        """(when, table, id, the row before) of every write, oldest first: what `as_of` undoes.
+        Not saved with `--state`."""
         self._version = FIRST_VERSION
         self.writes: list[WriteRecord] = []
         self.expired_through = 0
@@ -156,25 +163,59 @@ class Org:
 
     # ------------------------------------------------------------------ change sets
 
-    def begin(self) -> int:
+    def begin(self) -> tuple[int, int]:
         """Start recording undo information (a `$batch` change set); returns a mark."""
         self._undo = []
-        return len(self.writes)
+        return len(self.writes), len(self.history)
 
     def commit(self) -> None:
         self._undo = None
 
-    def rollback(self, mark: int) -> None:
+    def rollback(self, mark: tuple[int, int]) -> None:
         """Put back every row the change set touched, newest first, and forget its writes."""
         for data, row_id, state, log_len in reversed(self._undo or []):
             data.restore(row_id, state)
             del data.log[log_len:]
-        del self.writes[mark:]
+        del self.writes[mark[0]:]
+        del self.history[mark[1]:]
         self._undo = None
 
-    def _remember(self, data: TableData, row_id: str) -> None:
+    def _remember(self, data: TableData, row_id: str, at: datetime) -> None:
+        before = data.snapshot(row_id)
+        self.history.append((at, data.table.logical_name, row_id, before))
         if self._undo is not None:
-            self._undo.append((data, row_id, data.snapshot(row_id), len(data.log)))
+            self._undo.append((data, row_id, before, len(data.log)))
+
+    # ------------------------------------------------------------------ environment restore
+
+    def as_of(self, env_id: str, moment: datetime) -> Org:
+        """A copy of this organisation as it stood at `moment`, for environment `env_id` (what
+        an environment restore puts there): same ids and versions; every change tracking token
+        handed out before expires (a restored database is a new one)."""
+        with self.lock:
+            copy = Org(env_id, self.rows, seed=self.seed)
+            copy.schema = deepcopy(self.schema)
+            for name, data in self.tables.items():
+                twin = copy.tables[name]
+                twin.table = copy.schema[name]
+                twin.overrides = {k: dict(v) for k, v in data.overrides.items()}
+                twin.deleted_seeded = set(data.deleted_seeded)
+                twin.created = list(data.created)
+                twin.created_slot = dict(data.created_slot)
+                twin.versions = dict(data.versions)
+                twin.log = list(data.log)
+            keep = len(self.history)
+            while keep and self.history[keep - 1][0] > moment:
+                keep -= 1
+            for _, table, row_id, before in reversed(self.history[keep:]):
+                twin = copy.tables[table]
+                twin.restore(row_id, before)
+            for twin in copy.tables.values():
+                twin.log = [(v, i) for v, i in twin.log if twin.versions.get(i, 0) >= v]
+            copy.history = list(self.history[:keep])
+            copy.restore_counters(self._version, self._version)
+            copy.next_version()
+            return copy
 
     # ------------------------------------------------------------------ lookup
 
@@ -238,9 +279,10 @@ class Org:
 
     # ------------------------------------------------------------------ writes
 
-    def put(self, data: TableData, row_id: str, raw: dict[str, Any]) -> int:
-        """Store `raw` as the row's columns (create or update); returns its new version."""
-        self._remember(data, row_id)
+    def put(self, data: TableData, row_id: str, raw: dict[str, Any], at: datetime) -> int:
+        """Store `raw` as the row's columns (create or update) at simulated time `at`; returns
+        its new version."""
+        self._remember(data, row_id, at)
         version = self.next_version()
         index = data.seeded_index(row_id)
         if index is not None:
@@ -253,8 +295,8 @@ class Org:
         data.log.append((version, row_id))
         return version
 
-    def remove(self, data: TableData, row_id: str) -> int:
-        self._remember(data, row_id)
+    def remove(self, data: TableData, row_id: str, at: datetime) -> int:
+        self._remember(data, row_id, at)
         version = self.next_version()
         index = data.seeded_index(row_id)
         if index is not None:

@@ -348,7 +348,7 @@ class TableApi:
         if if_match not in (None, "*") and if_match != etag(data.version(row_id)):
             raise SimError(412, "", "The version of the existing record doesn't match the "
                            "RowVersion property provided.")
-        self.org.remove(data, row_id)
+        self.org.remove(data, row_id, self.now)
         self._log(data, row_id, "delete", {})
         return Response(204)
 
@@ -400,12 +400,12 @@ class TableApi:
                 raise SimError(412, dverr.DUPLICATE_RECORD,
                                "A record with matching key values already exists.")
             new_id = str(uuid.uuid4())
-            self.org.put(inter, new_id, dict(pair))
+            self.org.put(inter, new_id, dict(pair), self.now)
             self._log(inter, new_id, "associate", {"@odata.id": target, "from": row_id})
             return Response(204)
         if found is None:
             raise dverr.does_not_exist(inter.table.logical_name, target)
-        self.org.remove(inter, found)
+        self.org.remove(inter, found, self.now)
         self._log(inter, found, "disassociate", {"@odata.id": target, "from": row_id})
         return Response(204)
 
@@ -463,7 +463,7 @@ class TableApi:
         raw = dict(raw)
         raw.pop(data.table.primary_id, None)
         raw.pop("versionnumber", None)
-        self.org.put(data, row_id, raw)
+        self.org.put(data, row_id, raw, self.now)
         self._log(data, row_id, action, body)
 
     def _log(self, data: TableData, row_id: str, action: str, body: dict[str, Any]) -> None:
