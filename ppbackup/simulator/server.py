@@ -235,7 +235,8 @@ def run_simulator(
 def _announce(sim: Simulator) -> None:
     print(
         f"ppbackup simulator listening on {sim.url} (speed x{sim.clock.speed:g}); "
-        f"set PP_API_URL and PP_BAP_URL to it, PP_AUTH=none. Ctrl-C to stop.",
+        f"set PP_API_URL and PP_BAP_URL to it, PP_AUTH=none. Each environment's Dataverse: "
+        f"{sim.url}/orgs/<environment id>/api/data/v9.2/. Ctrl-C to stop.",
         flush=True,
     )
 
