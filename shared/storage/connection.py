@@ -7,6 +7,7 @@ settings builds from `AzureWebJobsStorage__accountName`), so local and cloud run
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -139,4 +140,7 @@ def _credential() -> TokenCredential:
     # Imported lazily: azure.identity is heavy and only the identity-based path needs it.
     from azure.identity import DefaultAzureCredential
 
-    return DefaultAzureCredential()
+    # A user-assigned identity (infra/) must be named, or DefaultAzureCredential asks for the
+    # system-assigned one the app does not have; the Functions host reads the same setting.
+    client_id = os.environ.get("AzureWebJobsStorage__clientId") or None
+    return DefaultAzureCredential(managed_identity_client_id=client_id)
