@@ -43,7 +43,7 @@ def show(renderable: RenderableType, file: TextIO | None = None) -> None:
 def table(
     headers: Sequence[str], rows: Sequence[Sequence[str]], *, max_width: int = 48
 ) -> Table:
-    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     for header in headers:
         grid.add_column(header, no_wrap=True, overflow="ellipsis", max_width=max_width)
     for row in rows:
