@@ -1,7 +1,10 @@
-"""Notifications without I/O: events, Teams cards and signed webhook payloads.
+"""Notifications: what an operation's end, a backup round and an alert tell people, and how.
 
-Sending them (through the outbox queue) lives elsewhere; everything here is a pure function of
-its inputs, so the same event always renders to the same message and the same event id.
+The feature has triggers of its own (blueprint.py: the outbox queue's delivery, the alerts
+timer). `outbox.announce` is what the other features call; delivery, its store, the transport and
+the round/alert sweeps do the I/O. Events, Teams cards and signed webhook payloads (the names
+exported here) are pure functions of their inputs, so the same event always renders to the same
+message and the same event id (tests/unit/notifications/test_package_is_pure.py, .importlinter).
 
 The package itself imports nothing up front: the function app imports its blueprint at start-up,
 and these names load on first use (PEP 562), which keeps indexing the app fast.
