@@ -228,3 +228,44 @@ def test_lengths_and_state_status_pairs_are_validated(dv: Dataverse) -> None:
     assert mismatch.json()["error"]["code"] == "0x8004431a"
     both = dv.http.post("accounts", json={"name": "x", "statecode": 1, "statuscode": 2})
     assert both.status_code == 204
+
+
+def test_bulk_messages_are_all_or_nothing(sim: Simulator, dv: Dataverse) -> None:
+    kind = "Microsoft.Dynamics.CRM.account"
+    known = str(uuid.uuid4())
+    made = dv.http.post("accounts/Microsoft.Dynamics.CRM.CreateMultiple", json={"Targets": [
+        {"@odata.type": kind, "name": "Bulk 1", "accountid": known},
+        {"@odata.type": kind, "name": "Bulk 2"},
+    ]})
+    assert made.status_code == 200
+    ids = made.json()["Ids"]
+    assert ids[0] == known and len(ids) == 2
+    assert made.json()["@odata.context"].endswith("CreateMultipleResponse")
+    updated = dv.http.post("accounts/Microsoft.Dynamics.CRM.UpdateMultiple", json={"Targets": [
+        {"@odata.type": kind, "accountid": ids[0], "name": "Bulk 1b"},
+        {"@odata.type": kind, "accountid": ids[1], "name": "Bulk 2b"},
+    ]})
+    assert updated.status_code == 204
+    assert dv.http.get(f"accounts({ids[1]})").json()["name"] == "Bulk 2b"
+    writes_before = len(sim.dataverse_writes(dv.env))
+    # One bad target (no @odata.type; then a missing row for UpdateMultiple): nothing happens.
+    for message, targets in (
+        ("CreateMultiple", [{"@odata.type": kind, "name": "never"}, {"name": "no type"}]),
+        ("UpdateMultiple", [{"@odata.type": kind, "accountid": ids[0], "name": "never"},
+                            {"@odata.type": kind, "accountid": str(uuid.uuid4()),
+                             "name": "missing"}]),
+    ):
+        refused = dv.http.post(f"accounts/Microsoft.Dynamics.CRM.{message}",
+                               json={"Targets": targets})
+        assert refused.status_code in (400, 404), refused.text
+    assert len(sim.dataverse_writes(dv.env)) == writes_before
+    assert dv.http.get(f"accounts({ids[0]})").json()["name"] == "Bulk 1b"
+    names = {r["name"] for r in dv.http.get("accounts?$select=name").json()["value"]}
+    assert "never" not in names
+    upserted = dv.http.post("accounts/Microsoft.Dynamics.CRM.UpsertMultiple", json={"Targets": [
+        {"@odata.type": kind, "accountid": ids[0], "name": "Upserted"},
+        {"@odata.type": kind, "accountid": str(uuid.uuid4()), "name": "Upsert-created"},
+    ]})
+    assert upserted.status_code == 204
+    assert dv.http.post("accounts/Microsoft.Dynamics.CRM.DeleteMultiple",
+                        json={"Targets": []}).status_code == 400

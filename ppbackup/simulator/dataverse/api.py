@@ -33,6 +33,7 @@ ORG_PREFIX = "/orgs/"
 API_ROOT = "/api/data/v9.2/"
 _PATH = re.compile(r"^/orgs/(?P<env>[^/]+)(?P<rest>/.*)?$")
 _ROW = re.compile(r"^(?P<set>[A-Za-z_]\w*)(?:\((?P<key>[^)]*)\))?$")
+_BULK = re.compile(r"^(?P<set>[A-Za-z_]\w*)/Microsoft\.Dynamics\.CRM\.(?P<message>\w+)$")
 _REF = re.compile(r"^(?P<set>[A-Za-z_]\w*)\((?P<key>[^)]*)\)/(?P<nav>\w+)"
                   r"(?:\((?P<ref>[^)]*)\))?/\$ref$")
 _METADATA = re.compile(
@@ -65,6 +66,8 @@ def route_name(request: Request) -> str:
         return "dv.whoami"
     if _REF.match(tail):
         return "dv.ref"
+    if _BULK.match(tail):
+        return "dv.bulk"
     row = _ROW.match(tail)
     if row is None:
         return "dv.unknown"
@@ -215,6 +218,11 @@ class DataverseApi:
         api = TableApi(org, base, now,
                        expire_days=self.state.options.dataverse_change_tracking_days,
                        content_ids=content_ids)
+        bulk = _BULK.match(tail)
+        if bulk is not None:
+            _only(method, "POST")
+            response = api.bulk(bulk.group("set"), bulk.group("message"), request)
+            return response, api.rows_touched
         ref = _REF.match(tail)
         if ref is not None:
             response = api.reference(ref.group("set"), ref.group("key"), ref.group("nav"),

@@ -195,7 +195,7 @@ def run_batch(api: DataverseApi, org: Org, env_id: str, request: Request, now: d
                 org.rollback(mark)
                 results = results[-1:]
             else:
-                org.commit()
+                org.commit(mark)
             inner_boundary = f"changesetresponse_{uuid.uuid4()}"
             part_text = (f"Content-Type: multipart/mixed; boundary={inner_boundary}\r\n\r\n"
                          + _envelope([_render_part(r, p.content_id) for p, r in results],

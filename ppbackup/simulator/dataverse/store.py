@@ -122,6 +122,16 @@ class TableData:
 
 
 @dataclass(frozen=True, slots=True)
+class Mark:
+    """Where an all-or-nothing unit started (`Org.begin`)."""
+
+    writes: int
+    history: int
+    undo: int
+    nested: bool
+
+
+@dataclass(frozen=True, slots=True)
 class WriteRecord:
     """One write a client made through the Web API (the write log tests read)."""
 
@@ -163,22 +173,29 @@ class Org:
 
     # ------------------------------------------------------------------ change sets
 
-    def begin(self) -> tuple[int, int]:
-        """Start recording undo information (a `$batch` change set); returns a mark."""
-        self._undo = []
-        return len(self.writes), len(self.history)
+    def begin(self) -> Mark:
+        """Start an all-or-nothing unit (a `$batch` change set, a bulk message; they nest);
+        returns its mark for `commit` or `rollback`."""
+        outer = self._undo is not None
+        if self._undo is None:
+            self._undo = []
+        return Mark(len(self.writes), len(self.history), len(self._undo), outer)
 
-    def commit(self) -> None:
-        self._undo = None
+    def commit(self, mark: Mark) -> None:
+        if not mark.nested:
+            self._undo = None
 
-    def rollback(self, mark: tuple[int, int]) -> None:
-        """Put back every row the change set touched, newest first, and forget its writes."""
-        for data, row_id, state, log_len in reversed(self._undo or []):
+    def rollback(self, mark: Mark) -> None:
+        """Put back every row the unit touched, newest first, and forget its writes."""
+        undo = self._undo or []
+        for data, row_id, state, log_len in reversed(undo[mark.undo:]):
             data.restore(row_id, state)
             del data.log[log_len:]
-        del self.writes[mark[0]:]
-        del self.history[mark[1]:]
-        self._undo = None
+        del undo[mark.undo:]
+        del self.writes[mark.writes:]
+        del self.history[mark.history:]
+        if not mark.nested:
+            self._undo = None
 
     def _remember(self, data: TableData, row_id: str, at: datetime) -> None:
         before = data.snapshot(row_id)

@@ -352,6 +352,61 @@ class TableApi:
         self._log(data, row_id, "delete", {})
         return Response(204)
 
+    # ------------------------------------------------------------------ bulk messages
+
+    def bulk(self, entity_set: str, message: str, request: Request) -> Response:
+        """`<set>/Microsoft.Dynamics.CRM.{Create,Update,Upsert}Multiple` (reference §7.4): every
+        target needs `@odata.type` naming the table; one transaction on a standard table, so
+        any failing target rolls the whole request back."""
+        data = self.table(entity_set)
+        table = data.table
+        if message == "DeleteMultiple":
+            raise SimError(400, "0x0", "DeleteMultiple has not yet been implemented for "
+                           f"standard tables such as '{table.logical_name}'; use BulkDelete.")
+        if message not in ("CreateMultiple", "UpdateMultiple", "UpsertMultiple"):
+            raise dverr.resource_not_found(f"Microsoft.Dynamics.CRM.{message}")
+        targets = _json_object(request).get("Targets")
+        if not isinstance(targets, list) or not targets:
+            raise dverr.bad_query(f"{message} needs a non-empty 'Targets' array.")
+        wanted = f"Microsoft.Dynamics.CRM.{table.logical_name}"
+        mark = self.org.begin()
+        ids: list[str] = []
+        try:
+            for index, target in enumerate(targets):
+                if not isinstance(target, dict) or target.get("@odata.type", "").lstrip(
+                        "#") != wanted:
+                    raise dverr.bad_query(f"Targets[{index}] needs \"@odata.type\": "
+                                          f"\"{wanted}\".")
+                ids.append(self._bulk_one(entity_set, message, target, request))
+        except SimError:
+            self.org.rollback(mark)
+            raise
+        self.org.commit(mark)
+        if message == "CreateMultiple":
+            return Response(200, {
+                "@odata.context":
+                    f"{self.base}$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse",
+                "Ids": ids,
+            })
+        return Response(204)
+
+    def _bulk_one(self, entity_set: str, message: str, target: dict[str, Any],
+                  request: Request) -> str:
+        data = self.table(entity_set)
+        pk = data.table.primary_id
+        body = json.dumps(target).encode()
+        if message == "CreateMultiple":
+            inner = Request("POST", request.path, "", {}, body)
+            created = self.create(entity_set, inner, Prefer())
+            return created.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+        if target.get(pk) is None:
+            raise dverr.bad_query(f"Each target of {message} needs its primary key '{pk}'.")
+        row_id = parse_guid(target[pk], pk)
+        headers = {"If-Match": "*"} if message == "UpdateMultiple" else {}
+        self.upsert(entity_set, row_id, Request("PATCH", request.path, "", headers, body),
+                    Prefer())
+        return row_id
+
     # ------------------------------------------------------------------ $ref
 
     def reference(self, entity_set: str, key: str, nav: str, ref_key: str | None,
