@@ -326,13 +326,13 @@ class Org:
         data.log.append((version, row_id))
         return version
 
-    def changes_since(self, data: TableData, since: int, upto: int) -> list[tuple[int, str]]:
-        """(version, id) of rows whose latest write is in (since, upto], in version order."""
+    def changes_since(self, data: TableData, since: int, upto: int) -> Iterator[tuple[int, str]]:
+        """(version, id) of rows whose latest write is in (since, upto], in version order;
+        lazily, from a bisection, so a page of a large delta costs a page."""
         start = bisect.bisect_right(data.log, (since, "\uffff"))
-        out = []
-        for version, row_id in data.log[start:]:
+        for index in range(start, len(data.log)):
+            version, row_id = data.log[index]
             if version > upto:
-                break
+                return
             if data.versions.get(row_id) == version:
-                out.append((version, row_id))
-        return out
+                yield version, row_id

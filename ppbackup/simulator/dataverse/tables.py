@@ -8,6 +8,7 @@ org's write log, and renders answers with `render.py`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections.abc import Callable, Mapping
@@ -236,12 +237,16 @@ class TableApi:
             issued_text = str(state["i"])
         except (KeyError, TypeError, ValueError) as exc:
             raise dverr.invalid_token("$skiptoken") from exc
-        changes = self.org.changes_since(data, since, upto)
-        upserts = [(v, i) for v, i in changes if data.exists(i)]
-        deletes = [(v, i) for v, i in changes if not data.exists(i)]
-        ordered = [(0, v, i) for v, i in upserts] + [(1, v, i) for v, i in deletes]
-        pending = [(p, v, i) for p, v, i in ordered if (p, v) > (phase, last)]
-        page, rest = pending[:page_size], pending[page_size:]
+        # New and changed rows first, then deletes (reference §4.7): two passes over the log,
+        # each resuming after the last version handed out in its phase.
+        upserts = ((0, v, i) for v, i in self.org.changes_since(
+            data, last if phase == 0 else upto, upto) if data.exists(i))
+        deletes = ((1, v, i) for v, i in self.org.changes_since(
+            data, last if phase == 1 else since, upto) if not data.exists(i))
+        pending = itertools.islice(itertools.chain(upserts, deletes), page_size + 1)
+        page = list(pending)
+        rest = page[page_size:]
+        page = page[:page_size]
         deleted_context = f"{self.base}$metadata#{table.entity_set}/$deletedEntity"
         value: list[dict[str, Any]] = []
         for p, _v, row_id in page:
