@@ -36,6 +36,18 @@ param restoreTimeoutHours string = '48'
 @description('Data backup points kept: daily=N,weekly=N,monthly=N,yearly=N (keep daily >= the immutability days).')
 param dataBackupRetention string = 'daily=35,weekly=12,monthly=24,yearly=7'
 
+@description('Environments the data backup timer covers (same syntax as backupScope); empty: no timer rounds.')
+param dataBackupScope string = ''
+
+@description('NCRONTAB of the data backup timer (UTC).')
+param dataBackupSchedule string = '0 0 2 * * *'
+
+@description('Tables a data backup copies: all (less the documented exclusions) or logical names.')
+param dataBackupTables string = 'all'
+
+@description('Tables left out even when dataBackupTables is all (logical names).')
+param dataBackupExcludeTables string = ''
+
 @description('Teams Workflows webhook URL; stored in Key Vault, never in app settings.')
 @secure()
 param teamsWebhookUrl string = ''
@@ -135,6 +147,10 @@ module app 'modules/function-app.bicep' = {
       RESTORE_ALLOW_PRODUCTION: restoreAllowProduction
       RESTORE_TIMEOUT_HOURS: restoreTimeoutHours
       DATA_BACKUP_RETENTION: dataBackupRetention
+      DATA_BACKUP_SCOPE: dataBackupScope
+      DATA_BACKUP_SCHEDULE: dataBackupSchedule
+      DATA_BACKUP_TABLES: dataBackupTables
+      DATA_BACKUP_EXCLUDE_TABLES: dataBackupExcludeTables
     }
     // Only secrets that were given become Key Vault references; the app treats the rest as unset.
     secretSettings: {

@@ -27,6 +27,15 @@ DEFAULT_BACKUP_SCOPE = "type:Production"
 DEFAULT_BACKUP_LABEL_TEMPLATE = "Pre-update {date} {time}Z"
 DEFAULT_RESTORE_TIMEOUT_HOURS = 48.0
 DEFAULT_DATA_BACKUP_CONTAINER = "ppbackup-data"
+DEFAULT_DATA_BACKUP_SCHEDULE = "0 0 2 * * *"
+# Left out of DATA_BACKUP_TABLES=all: system tables whose rows are logs, caches or platform
+# bookkeeping (large, rewritten constantly, and nothing a person restores a record of).
+DEFAULT_DATA_BACKUP_EXCLUSIONS = frozenset({
+    "activitypointer", "asyncoperation", "audit", "bulkdeletefailure", "duplicaterecord",
+    "importlog", "mailboxtrackingfolder", "plugintracelog", "principalobjectaccess",
+    "processsession", "sdkmessageprocessingstep", "solutioncomponent", "subscription",
+    "syncerror", "traceregarding", "workflowlog",
+})
 # Blob container names: 3-63 of a-z 0-9 and single hyphens, starting with a letter or digit.
 _CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:-?[a-z0-9])*$")
 
@@ -121,6 +130,12 @@ class Settings:
     data_backup_blob_service_uri: str | None = None
     data_backup_container: str = DEFAULT_DATA_BACKUP_CONTAINER
     data_backup_retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    # DATA_BACKUP_SCOPE: empty (the default) means no data backup timer rounds.
+    data_backup_scope: BackupScope = field(default_factory=BackupScope)
+    data_backup_schedule: str = DEFAULT_DATA_BACKUP_SCHEDULE
+    # DATA_BACKUP_TABLES: None is `all` (less the exclusions); else the logical names, in order.
+    data_backup_tables: tuple[str, ...] | None = None
+    data_backup_exclude_tables: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -195,6 +210,20 @@ class Settings:
             problems.append(f"BACKUP_SCHEDULE {error}")
 
         scope = parse_backup_scope(get("BACKUP_SCOPE") or DEFAULT_BACKUP_SCOPE, problems)
+        data_scope = BackupScope()
+        if get("DATA_BACKUP_SCOPE") is not None:
+            data_scope = parse_backup_scope(
+                get("DATA_BACKUP_SCOPE") or "", problems, name="DATA_BACKUP_SCOPE"
+            )
+        data_schedule = get("DATA_BACKUP_SCHEDULE") or DEFAULT_DATA_BACKUP_SCHEDULE
+        try:
+            ncrontab.Ncrontab.parse(data_schedule, zone, seconds=True)
+        except ValueError as error:
+            problems.append(f"DATA_BACKUP_SCHEDULE {error}")
+        data_tables = parse_table_names(get("DATA_BACKUP_TABLES") or "all", "DATA_BACKUP_TABLES",
+                                        problems, allow_all=True)
+        excluded = parse_table_names(get("DATA_BACKUP_EXCLUDE_TABLES") or "",
+                                     "DATA_BACKUP_EXCLUDE_TABLES", problems)
 
         template = get("BACKUP_LABEL_TEMPLATE") or DEFAULT_BACKUP_LABEL_TEMPLATE
         unknown = set(re.findall(r"{([^{}]*)}", template)) - LABEL_PLACEHOLDERS
@@ -276,10 +305,14 @@ class Settings:
             data_backup_blob_service_uri=data_uri,
             data_backup_container=container,
             data_backup_retention=retention,
+            data_backup_scope=data_scope,
+            data_backup_schedule=data_schedule,
+            data_backup_tables=data_tables,
+            data_backup_exclude_tables=frozenset(excluded or ()),
         )
 
 
-def parse_backup_scope(raw: str, problems: list[str]) -> BackupScope:
+def parse_backup_scope(raw: str, problems: list[str], *, name: str = "BACKUP_SCOPE") -> BackupScope:
     ids: set[str] = set()
     types: set[str] = set()
     everything = False
@@ -293,7 +326,7 @@ def parse_backup_scope(raw: str, problems: list[str]) -> BackupScope:
             match = next((t for t in ENVIRONMENT_TYPES if t.lower() == wanted.lower()), None)
             if match is None:
                 problems.append(
-                    f"BACKUP_SCOPE selector {item!r} names no environment type; "
+                    f"{name} selector {item!r} names no environment type; "
                     f"use one of {', '.join('type:' + t for t in ENVIRONMENT_TYPES)}"
                 )
             else:
@@ -302,12 +335,35 @@ def parse_backup_scope(raw: str, problems: list[str]) -> BackupScope:
             ids.add(item.lower())
         else:
             problems.append(
-                f"BACKUP_SCOPE entry {item!r} is neither an environment id (GUID), "
+                f"{name} entry {item!r} is neither an environment id (GUID), "
                 "a 'type:<EnvironmentType>' selector nor 'all'"
             )
     if not (ids or types or everything):
-        problems.append("BACKUP_SCOPE selects nothing; use e.g. 'type:Production'")
+        problems.append(f"{name} selects nothing; use e.g. 'type:Production'")
     return BackupScope(frozenset(ids), frozenset(types), everything)
+
+
+# A Dataverse logical name: lowercase letters, digits and '_' (what the Web API accepts).
+_LOGICAL_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
+
+
+def parse_table_names(
+    raw: str, name: str, problems: list[str], *, allow_all: bool = False
+) -> tuple[str, ...] | None:
+    """Comma-separated logical names, in order, without repeats; `all` (when allowed) is None."""
+    items = [part.strip().lower() for part in raw.split(",") if part.strip()]
+    if allow_all and items == ["all"]:
+        return None
+    bad = [item for item in items if not _LOGICAL_NAME.match(item)]
+    if bad:
+        problems.append(
+            f"{name} must be {'all or ' if allow_all else ''}table logical names (lowercase "
+            f"letters, digits and '_'), comma-separated; got "
+            + ", ".join(repr(b[:60]) for b in bad[:5])
+        )
+    if allow_all and not items:
+        problems.append(f"{name} names no table; use 'all' or logical names such as account")
+    return tuple(dict.fromkeys(items))
 
 
 def parse_allow_list(raw: str, problems: list[str]) -> ProductionAllowList:

@@ -85,6 +85,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'DATA_BACKUP_STORAGE__blobServiceUri', value: dataBackupBlobEndpoint }
         { name: 'DATA_BACKUP_CONTAINER', value: dataBackupContainer }
         { name: 'DATA_BACKUP_RETENTION', value: settings.DATA_BACKUP_RETENTION }
+        { name: 'DATA_BACKUP_SCOPE', value: settings.DATA_BACKUP_SCOPE }
+        { name: 'DATA_BACKUP_SCHEDULE', value: settings.DATA_BACKUP_SCHEDULE }
+        { name: 'DATA_BACKUP_TABLES', value: settings.DATA_BACKUP_TABLES }
+        { name: 'DATA_BACKUP_EXCLUDE_TABLES', value: settings.DATA_BACKUP_EXCLUDE_TABLES }
       ],
       empty(secretSettings.TEAMS_WEBHOOK_URL) ? [] : [
         { name: 'TEAMS_WEBHOOK_URL', value: '@Microsoft.KeyVault(SecretUri=${secretSettings.TEAMS_WEBHOOK_URL})' }
