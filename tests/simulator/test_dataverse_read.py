@@ -178,3 +178,29 @@ def test_select_filter_and_single_row(dv: Dataverse) -> None:
     gone = dv.http.get("accounts(00000000-0000-0000-0000-000000000001)")
     assert gone.status_code == 404
     assert gone.json()["error"]["code"] == "0x80040217"
+
+
+def test_filter_on_other_columns_and_combinations(dv: Dataverse) -> None:
+    inactive = dv.http.get("accounts", params={"$select": "statecode,statuscode",
+                                               "$filter": "statecode eq 1"}).json()["value"]
+    assert inactive and all(r["statecode"] == 1 and r["statuscode"] == 2 for r in inactive)
+    owner = dv.http.get("accounts", params={"$top": "1"}).json()["value"][0]["_ownerid_value"]
+    both = dv.http.get("accounts", params={
+        "$select": "statecode,_ownerid_value",
+        "$filter": f"(statecode eq 0 or statecode eq 1) and _ownerid_value eq {owner}"})
+    assert both.status_code == 200
+    assert all(r["_ownerid_value"] == owner for r in both.json()["value"])
+    unsupported = dv.http.get("accounts", params={"$filter": "contains(name,'a')"})
+    assert unsupported.status_code == 400
+    assert dv.http.get("accounts", params={"$orderby": "name"}).status_code == 400
+
+
+def test_never_304_with_annotations(dv: Dataverse) -> None:
+    row = dv.http.get("accounts", params={"$top": "1"}).json()["value"][0]
+    url = f"accounts({row['accountid']})"
+    tag = row["@odata.etag"]
+    assert dv.http.get(url, headers={"If-None-Match": tag}).status_code == 304
+    annotated = dv.http.get(url, headers={"If-None-Match": tag,
+                                          "Prefer": 'odata.include-annotations="*"'})
+    assert annotated.status_code == 200
+    assert dv.http.get(url, headers={"If-None-Match": "null"}).status_code == 200

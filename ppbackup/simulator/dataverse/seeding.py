@@ -50,10 +50,11 @@ def table_prefix(env_id: str, table: str) -> str:
 
 
 def _mix(i: int, salt: int) -> int:
-    x = (i * 0x9E3779B1 + salt * 0x85EBCA6B) & 0xFFFFFFFF
-    x ^= x >> 15
-    x = (x * 0x2C1B3C6D) & 0xFFFFFFFF
-    return x ^ (x >> 12)
+    """splitmix64 of (i, salt): well spread even for small consecutive `i`."""
+    x = (i * 0x9E3779B97F4A7C15 + (salt + 1) * 0xD1B54A32D192ED03) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return x ^ (x >> 31)
 
 
 def _pick(options: tuple[str, ...], i: int, salt: int) -> str:
