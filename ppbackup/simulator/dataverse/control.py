@@ -19,7 +19,6 @@ the Web API.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +52,7 @@ def summary(org: Org) -> dict[str, Any]:
 
 def writes(org: Org) -> list[dict[str, Any]]:
     with org.lock:
-        return [asdict(w) for w in org.writes]
+        return [w.as_json() for w in org.writes]
 
 
 def clear_writes(org: Org) -> None:

@@ -3,7 +3,7 @@ are regenerated), so a saved million-row environment stays small."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import json
 from typing import Any
 
 from ppbackup.simulator.dataverse.schema import Column, build_schema
@@ -37,7 +37,7 @@ def dump_org(org: Org) -> dict[str, Any]:
                 for name, d in org.tables.items()
                 if d.overrides or d.deleted_seeded or d.created or d.log
             },
-            "writes": [asdict(w) for w in org.writes],
+            "writes": [w.as_json() for w in org.writes],
         }
 
 
@@ -65,5 +65,10 @@ def load_org(data: dict[str, Any]) -> Org:
         d.log = [(int(v), str(i)) for v, i in saved["log"]]
     org.restore_counters(int(data["version"]), int(data.get("expiredThrough", 0)))
     org.revoked = {t: set(p) for t, p in data.get("revoked", {}).items()}
-    org.writes = [WriteRecord(**w) for w in data.get("writes", [])]
+    org.writes = [
+        WriteRecord(seq=int(w["seq"]), at=str(w["at"]), table=str(w["table"]),
+                    row_id=str(w["row_id"]), action=str(w["action"]),
+                    body_json=json.dumps(w["body"], separators=(",", ":")))
+        for w in data.get("writes", [])
+    ]
     return org

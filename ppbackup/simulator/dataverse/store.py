@@ -14,6 +14,7 @@ and come in the next delta.
 from __future__ import annotations
 
 import bisect
+import json
 import threading
 from collections.abc import Iterator
 from copy import deepcopy
@@ -141,7 +142,13 @@ class WriteRecord:
     row_id: str
     action: str
     """"create", "update", "delete", "associate" or "disassociate"."""
-    body: dict[str, Any]
+    body_json: str
+    """The request body as sent, compact JSON (a million-row restore's log stays small)."""
+
+    def as_json(self) -> dict[str, Any]:
+        """The record as `dataverse_writes` and `/_sim/dataverse/{env}/writes` show it."""
+        return {"seq": self.seq, "at": self.at, "table": self.table, "row_id": self.row_id,
+                "action": self.action, "body": json.loads(self.body_json)}
 
 
 class Org:

@@ -530,7 +530,7 @@ class TableApi:
         self.rows_touched += 1
         self.org.writes.append(WriteRecord(
             seq=len(self.org.writes) + 1, at=_fmt(self.now), table=data.table.logical_name,
-            row_id=row_id, action=action, body=body,
+            row_id=row_id, action=action, body_json=json.dumps(body, separators=(",", ":")),
         ))
 
     def _columns(self, table: Table, body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
