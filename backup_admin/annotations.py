@@ -9,18 +9,18 @@ first, the newest MAX_ANNOTATIONS of them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, PlainValidator
 
 from backup_admin.guards import Refusal
 from shared.errors import RequestInvalid
-from shared.inputs import parse_text, quote
+from shared.inputs import parse_text
 from shared.operations import Operation, OperationKind, format_time
-from shared.validation import MAX_LABEL, MAX_NOTES, MAX_REQUESTED_BY
+from shared.validation import MAX_LABEL, MAX_REQUESTED_BY, Notes, validate_object
 
-ANNOTATION_FIELDS = ("label", "notes")
 MAX_ANNOTATIONS = 20
 HISTORY_KEY = "annotations"
 
@@ -35,38 +35,34 @@ class Annotation:
     set_notes: bool = False
 
 
+def _label(value: object) -> str:
+    label = parse_text(value, max_length=MAX_LABEL)
+    if label is None:
+        raise ValueError("must not be empty (a backup is found by its label)")
+    return label
+
+
+class AnnotationBody(BaseModel):
+    """The body `{"label"?, "notes"?}`. A label cannot be emptied (a backup is found by it);
+    notes can (`""` or null). Which members were sent is `model_fields_set`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label: Annotated[str | None, PlainValidator(_label)] = None
+    notes: Notes = None
+
+
 def parse_annotation(data: object) -> Annotation:
-    """The body `{"label"?, "notes"?}`: at least one; unknown fields refused. A label cannot be
-    emptied (a backup is found by it); notes can (`""` or null)."""
-    if not isinstance(data, Mapping):
+    """The edit a PATCH body asks for: at least one of label and notes; unknown fields refused."""
+    body = validate_object(AnnotationBody, data, "annotation")
+    sent = body.model_fields_set
+    if not sent:
         raise RequestInvalid(
-            "InvalidRequest", 'The body must be a JSON object: {"label"?: "...", "notes"?: "..."}.'
+            "InvalidRequest", "The annotation is invalid: name label, notes or both.",
+            {"body": "name label, notes or both"},
         )
-    problems: dict[str, str] = {}
-    for name in sorted(set(data) - set(ANNOTATION_FIELDS))[:5]:
-        problems[quote(str(name))[1:-1]] = "unknown field; allowed fields are label, notes"
-    if not set(data) & set(ANNOTATION_FIELDS) and not problems:
-        problems["body"] = "name label, notes or both"
-    label: str | None = None
-    if "label" in data:
-        try:
-            label = parse_text(data["label"], max_length=MAX_LABEL)
-        except ValueError as error:
-            problems["label"] = str(error)
-        else:
-            if label is None:
-                problems["label"] = "must not be empty (a backup is found by its label)"
-    notes: str | None = None
-    if "notes" in data and data["notes"] is not None:
-        try:
-            notes = parse_text(data["notes"], max_length=MAX_NOTES, multiline=True)
-        except ValueError as error:
-            problems["notes"] = str(error)
-    if problems:
-        summary = "; ".join(f"{k}: {v}" for k, v in problems.items())
-        raise RequestInvalid("InvalidRequest", f"The annotation is invalid: {summary}", problems)
-    return Annotation(label=label, notes=notes, set_label="label" in data,
-                      set_notes="notes" in data)
+    return Annotation(label=body.label, notes=body.notes, set_label="label" in sent,
+                      set_notes="notes" in sent)
 
 
 def annotation_problem(operation: Operation) -> Refusal | None:

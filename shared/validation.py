@@ -1,16 +1,24 @@
 """Validation of intake requests (contract section 3), shared by the queue, HTTP and CLI paths.
 
-Pure functions: a decoded JSON value in, a typed request out, or one `RequestInvalid` that names
-every bad field, so a person fixes the request in one go. Unknown fields are refused (a typo such
-as `lable` must not silently produce an unlabeled backup).
+The requests are pydantic dataclasses: a decoded JSON value in, a typed request out, or one
+`RequestInvalid` that names every bad field, so a person fixes the request in one go (pydantic
+reads every field before it reports). Unknown fields are refused (a typo such as `lable` must not
+silently produce an unlabeled backup). Each field's rule is `shared.inputs`'s parser for its kind,
+attached with `Annotated`: the models say which member is which kind, the parsers say what a kind
+accepts, and the messages are theirs ("<field> must be ...").
+
+pydantic takes about 0.2 s to import: this module is imported inside function bodies, on first
+use, never when the host indexes the app (tests/contract/test_cold_imports.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, Final, TypeVar
+
+from pydantic import ConfigDict, Field, PlainValidator, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
 
 from shared.errors import RequestInvalid
 from shared.inputs import (
@@ -35,209 +43,251 @@ MAX_CONFIRMATION = 256
 _UNKNOWN_NAMED = 5
 
 
-@dataclass(frozen=True, slots=True)
-class BackupRequest:
-    environment_id: str
-    label: str
-    notes: str | None = None
-    requested_by: str | None = None
-    request_id: str | None = None
+# --------------------------------------------------------------------------------- field kinds
+# A JSON null is an absent member everywhere: a required field "is required", an optional one
+# takes its default. Each is a PlainValidator: the parser alone decides, pydantic adds no
+# coercion of its own.
 
 
-@dataclass(frozen=True, slots=True)
-class RestoreRequest:
-    target_environment_id: str
-    source_environment_id: str
-    backup_id: str | None = None
-    backup_label: str | None = None
-    restore_point: datetime | None = None
-    latest: bool = False
-    skip_audit_data: bool = True
-    safety_backup: bool = True
-    confirm_production: str | None = None
-    dry_run: bool = False
-    requested_by: str | None = None
-    reason: str | None = None
-    request_id: str | None = None
-
-    @property
-    def source_kind(self) -> str:
-        if self.backup_id is not None:
-            return "backupId"
-        if self.backup_label is not None:
-            return "backupLabel"
-        if self.restore_point is not None:
-            return "restorePointDateTime"
-        return "latest"
-
-
-class _Fields:
-    """Collects field problems while reading a JSON object."""
-
-    def __init__(self, data: Mapping[str, Any], allowed: frozenset[str]) -> None:
-        self.data = data
-        self.problems: dict[str, str] = {}
-        unknown = sorted(set(data) - allowed)
-        for name in unknown[:_UNKNOWN_NAMED]:
-            self.problems[quote(name)[1:-1]] = (
-                f"unknown field; allowed fields are {', '.join(sorted(allowed))}"
-            )
-        if len(unknown) > _UNKNOWN_NAMED:
-            self.problems["(more)"] = f"{len(unknown) - _UNKNOWN_NAMED} more unknown fields"
-
-    def string(
-        self, name: str, *, required: bool = False, max_length: int, multiline: bool = False
-    ) -> str | None:
-        value = self.data.get(name)
-        text: str | None = None
-        if value is not None:
-            try:
-                text = parse_text(value, max_length=max_length, multiline=multiline)
-            except ValueError as error:
-                self.problems[name] = str(error)
-                return None
-        if text is None and required:
-            self.problems[name] = "is required" if value is None else "must not be empty"
-        return text
-
-    def parsed(self, name: str, parse: Callable[[object], T]) -> T | None:
-        """`parse` of the field, None when it is absent; a ValueError is the field's problem."""
-        value = self.data.get(name)
+def _required(parse: Callable[[object], T | None]) -> PlainValidator:
+    def required(value: object) -> T:
         if value is None:
-            return None
-        try:
-            return parse(value)
-        except ValueError as error:
-            self.problems[name] = str(error)
-            return None
+            raise ValueError("is required")
+        parsed = parse(value)
+        if parsed is None:
+            raise ValueError("must not be empty")
+        return parsed
 
-    def guid(self, name: str, *, required: bool = False) -> str | None:
-        value = self.data.get(name)
-        if value is None:
-            if required:
-                self.problems[name] = "is required"
-            return None
-        try:
-            return parse_guid(value)
-        except ValueError:
-            self.problems[name] = (
-                "must be an environment id (a GUID such as 00000000-0000-0000-0000-000000000000)"
-            )
-            return None
-
-    def boolean(self, name: str, default: bool) -> bool:
-        value = self.data.get(name)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self.problems[name] = f"must be true or false, not {json_type(value)}"
-            return default
-        return value
-
-    def raise_if_any(self, what: str) -> None:
-        if self.problems:
-            summary = "; ".join(f"{k}: {v}" for k, v in self.problems.items())
-            raise RequestInvalid(
-                "InvalidRequest", f"The {what} is invalid: {summary}", self.problems
-            )
+    return PlainValidator(required)
 
 
-BACKUP_FIELDS = frozenset({"environmentId", "label", "notes", "requestedBy", "requestId"})
-RESTORE_FIELDS = frozenset(
-    {
-        "targetEnvironmentId",
-        "sourceEnvironmentId",
-        "backupId",
-        "backupLabel",
-        "restorePointDateTime",
-        "latest",
-        "skipAuditData",
-        "safetyBackup",
-        "confirmProduction",
-        "dryRun",
-        "requestedBy",
-        "reason",
-        "requestId",
-    }
-)
+def _optional(parse: Callable[[object], T | None]) -> PlainValidator:
+    return PlainValidator(lambda value: None if value is None else parse(value))
 
 
-def parse_backup_request(data: object) -> BackupRequest:
-    obj = _object(data, "backup request")
-    fields = _Fields(obj, BACKUP_FIELDS)
-    environment_id = fields.guid("environmentId", required=True)
-    label = fields.string("label", required=True, max_length=MAX_LABEL)
-    notes = fields.string("notes", max_length=MAX_NOTES, multiline=True)
-    requested_by = fields.string("requestedBy", max_length=MAX_REQUESTED_BY)
-    request_id = fields.parsed("requestId", parse_request_id)
-    fields.raise_if_any("backup request")
-    # Narrowing only: a missing field was reported above.
-    assert environment_id is not None
-    assert label is not None
-    return BackupRequest(environment_id, label, notes, requested_by, request_id)
+def _text(max_length: int, *, multiline: bool = False) -> Callable[[object], str | None]:
+    return lambda value: parse_text(value, max_length=max_length, multiline=multiline)
 
 
-def parse_restore_request(data: object) -> RestoreRequest:
-    obj = _object(data, "restore request")
-    fields = _Fields(obj, RESTORE_FIELDS)
-    target = fields.guid("targetEnvironmentId", required=True)
-    source = fields.guid("sourceEnvironmentId")
-    backup_id = fields.string("backupId", max_length=MAX_BACKUP_ID)
-    backup_label = fields.string("backupLabel", max_length=MAX_LABEL)
-    restore_point = fields.parsed("restorePointDateTime", parse_timestamp)
-    latest = fields.boolean("latest", False)
-    chosen = [
-        name
-        for name, present in (
-            ("backupId", backup_id is not None),
-            ("backupLabel", backup_label is not None),
-            ("restorePointDateTime", restore_point is not None),
-            ("latest", latest),
-        )
-        if present
-    ]
-    if len(chosen) != 1 and not any(
-        k in fields.problems for k in ("backupId", "backupLabel", "restorePointDateTime", "latest")
-    ):
-        what = "none was given" if not chosen else f"got {', '.join(chosen)}"
-        fields.problems["source"] = (
-            "give exactly one of backupId, backupLabel, restorePointDateTime or latest: true "
-            f"({what})"
-        )
-    request = RestoreRequest(
-        target_environment_id=target or "",
-        source_environment_id=source or target or "",
-        backup_id=backup_id,
-        backup_label=backup_label,
-        restore_point=restore_point,
-        latest=latest,
-        skip_audit_data=fields.boolean("skipAuditData", True),
-        safety_backup=fields.boolean("safetyBackup", True),
-        confirm_production=fields.string("confirmProduction", max_length=MAX_CONFIRMATION),
-        dry_run=fields.boolean("dryRun", False),
-        requested_by=fields.string("requestedBy", max_length=MAX_REQUESTED_BY),
-        reason=fields.string("reason", max_length=MAX_REASON, multiline=True),
-        request_id=fields.parsed("requestId", parse_request_id),
-    )
-    fields.raise_if_any("restore request")
-    return request
-
-
-def parse_requested_by(value: object) -> str | None:
-    """Who asks, where a caller names it outside a request (a cancel body, a CLI option)."""
-    if value is None:
-        return None
+def _environment_id(value: object) -> str:
     try:
-        return parse_text(value, max_length=MAX_REQUESTED_BY)
-    except ValueError as error:
-        raise RequestInvalid(
-            "InvalidRequest", f"requestedBy {error}.", {"requestedBy": str(error)}
+        return parse_guid(value)
+    except ValueError:
+        raise ValueError(
+            "must be an environment id (a GUID such as 00000000-0000-0000-0000-000000000000)"
         ) from None
 
 
-def _object(data: object, what: str) -> Mapping[str, Any]:
+def _flag(default: bool) -> PlainValidator:
+    def flag(value: object) -> bool:
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise ValueError(f"must be true or false, not {json_type(value)}")
+        return value
+
+    return PlainValidator(flag)
+
+
+RequestedBy = Annotated[
+    str | None, Field(alias="requestedBy"), _optional(_text(MAX_REQUESTED_BY))
+]
+RequestId = Annotated[str | None, Field(alias="requestId"), _optional(parse_request_id)]
+# A backup's notes: in a backup request, and in the edit of a backup's label and notes.
+Notes = Annotated[str | None, _optional(_text(MAX_NOTES, multiline=True))]
+
+# The JSON request is camelCase (the contract), Python snake_case; only the contract's names are
+# read: a snake_case member is an unknown field.
+_CONFIG = ConfigDict(extra="forbid", validate_by_alias=True, validate_by_name=False)
+
+
+@dataclass(frozen=True, slots=True, config=_CONFIG)
+class BackupRequest:
+    environment_id: Annotated[str, Field(alias="environmentId"), _required(_environment_id)]
+    label: Annotated[str, Field(alias="label"), _required(_text(MAX_LABEL))]
+    notes: Notes = None
+    requested_by: RequestedBy = None
+    request_id: RequestId = None
+
+
+# The restore's four ways to name its source; exactly one is given.
+BackupId = Annotated[str | None, Field(alias="backupId"), _optional(_text(MAX_BACKUP_ID))]
+BackupLabel = Annotated[str | None, Field(alias="backupLabel"), _optional(_text(MAX_LABEL))]
+RestorePoint = Annotated[
+    datetime | None, Field(alias="restorePointDateTime"), _optional(parse_timestamp)
+]
+Latest = Annotated[bool, Field(alias="latest"), _flag(False)]
+
+
+@dataclass(frozen=True, slots=True, config=_CONFIG)
+class RestoreRequest:
+    target_environment_id: Annotated[
+        str, Field(alias="targetEnvironmentId"), _required(_environment_id)
+    ]
+    # Empty when not given: then it is the target (a restore in place), see __post_init__.
+    source_environment_id: Annotated[
+        str,
+        Field(alias="sourceEnvironmentId"),
+        PlainValidator(lambda value: "" if value is None else _environment_id(value)),
+    ] = ""
+    backup_id: BackupId = None
+    backup_label: BackupLabel = None
+    restore_point: RestorePoint = None
+    latest: Latest = False
+    skip_audit_data: Annotated[bool, Field(alias="skipAuditData"), _flag(True)] = True
+    safety_backup: Annotated[bool, Field(alias="safetyBackup"), _flag(True)] = True
+    confirm_production: Annotated[
+        str | None, Field(alias="confirmProduction"), _optional(_text(MAX_CONFIRMATION))
+    ] = None
+    dry_run: Annotated[bool, Field(alias="dryRun"), _flag(False)] = False
+    requested_by: RequestedBy = None
+    reason: Annotated[
+        str | None, Field(alias="reason"), _optional(_text(MAX_REASON, multiline=True))
+    ] = None
+    request_id: RequestId = None
+
+    def __post_init__(self) -> None:
+        if not self.source_environment_id:
+            object.__setattr__(self, "source_environment_id", self.target_environment_id)
+
+    @property
+    def source_kind(self) -> str:
+        return next(iter(_sources(self)), "latest")
+
+
+@dataclass(frozen=True, slots=True, config=ConfigDict(extra="ignore"))
+class _RestoreSource:
+    """The source members alone, read when another member of a restore request is bad: the
+    one-source rule is still checked, so every problem is reported at once."""
+
+    backup_id: BackupId = None
+    backup_label: BackupLabel = None
+    restore_point: RestorePoint = None
+    latest: Latest = False
+
+
+SOURCE_FIELDS: Final = ("backupId", "backupLabel", "restorePointDateTime", "latest")
+
+
+def _sources(request: RestoreRequest | _RestoreSource) -> list[str]:
+    """The source members a request gives (a valid one, exactly one)."""
+    given = (
+        request.backup_id is not None,
+        request.backup_label is not None,
+        request.restore_point is not None,
+        request.latest,
+    )
+    return [name for name, present in zip(SOURCE_FIELDS, given, strict=True) if present]
+
+
+def parse_backup_request(data: object) -> BackupRequest:
+    return validate_object(BackupRequest, data, "backup request")
+
+
+def parse_restore_request(data: object) -> RestoreRequest:
+    what = "restore request"
+    try:
+        request = validate_object(RestoreRequest, data, what)
+    except RequestInvalid as error:
+        if error.fields and not error.fields.keys() & set(SOURCE_FIELDS):
+            # Other members are bad; the source rule is still named with them.
+            source = _adapter(_RestoreSource).validate_python(data)
+            problem = _source_problem(_sources(source))
+            if problem is not None:
+                raise _invalid(what, {**error.fields, "source": problem}) from None
+        raise
+    problem = _source_problem(_sources(request))
+    if problem is not None:
+        raise _invalid(what, {"source": problem})
+    return request
+
+
+def _source_problem(chosen: list[str]) -> str | None:
+    if len(chosen) == 1:
+        return None
+    what = "none was given" if not chosen else f"got {', '.join(chosen)}"
+    return (
+        "give exactly one of backupId, backupLabel, restorePointDateTime or latest: true "
+        f"({what})"
+    )
+
+
+@dataclass(frozen=True, slots=True, config=_CONFIG)
+class CancelRequest:
+    """The optional body of `POST /api/operations/{id}/cancel`: who asks."""
+
+    requested_by: RequestedBy = None
+
+
+def parse_cancel_request(data: object) -> CancelRequest:
+    return validate_object(CancelRequest, data, "cancel body")
+
+
+def parse_requested_by(value: object) -> str | None:
+    """Who asks, where a caller names it outside a request body (a CLI option)."""
+    return validate_object(CancelRequest, {"requestedBy": value}, "caller's name").requested_by
+
+
+# ------------------------------------------------------------------------------------ reporting
+
+
+def validate_object(model: type[T], data: object, what: str) -> T:
+    """`data` (a decoded JSON value) read as `model`; one RequestInvalid naming every problem
+    otherwise, `what` saying what was sent ("backup request")."""
     if not isinstance(data, Mapping):
         raise RequestInvalid(
             "InvalidRequest", f"The {what} must be a JSON object, not {json_type(data)}"
         )
-    return data
+    try:
+        return _adapter(model).validate_python(dict(data))
+    except ValidationError as error:
+        raise _invalid(what, field_problems(error, fields_of(model))) from None
+
+
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+
+
+def _adapter(model: type[T]) -> TypeAdapter[T]:
+    """The model's validator, built once (building one costs a few milliseconds)."""
+    adapter = _ADAPTERS.get(model)
+    if adapter is None:
+        adapter = _ADAPTERS[model] = TypeAdapter(model)
+    return adapter
+
+
+def fields_of(model: type) -> frozenset[str]:
+    """The JSON members `model` reads."""
+    fields: dict[str, Any] = model.__pydantic_fields__  # type: ignore[attr-defined]
+    return frozenset(info.alias or name for name, info in fields.items())
+
+
+BACKUP_FIELDS = fields_of(BackupRequest)
+RESTORE_FIELDS = fields_of(RestoreRequest)
+
+
+def field_problems(error: ValidationError, allowed: frozenset[str]) -> dict[str, str]:
+    """What pydantic found, keyed by the JSON member: unknown members first (the first few by
+    name, the rest counted), then each bad field with its parser's message."""
+    unknown: list[str] = []
+    problems: dict[str, str] = {}
+    for item in error.errors(include_url=False):
+        name = str(item["loc"][0]) if item["loc"] else "body"
+        if item["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
+            unknown.append(name)
+        elif item["type"] == "missing":
+            problems[name] = "is required"
+        else:
+            cause = (item.get("ctx") or {}).get("error")
+            problems[name] = str(cause) if isinstance(cause, ValueError) else item["msg"]
+    named = {
+        quote(name)[1:-1]: f"unknown field; allowed fields are {', '.join(sorted(allowed))}"
+        for name in sorted(unknown)[:_UNKNOWN_NAMED]
+    }
+    if len(unknown) > _UNKNOWN_NAMED:
+        named["(more)"] = f"{len(unknown) - _UNKNOWN_NAMED} more unknown fields"
+    return {**named, **problems}
+
+
+def _invalid(what: str, problems: Mapping[str, str]) -> RequestInvalid:
+    summary = "; ".join(f"{k}: {v}" for k, v in problems.items())
+    return RequestInvalid("InvalidRequest", f"The {what} is invalid: {summary}", problems)
