@@ -136,3 +136,22 @@ def test_state_file_keeps_dataverse_changes(sim: Simulator, dv: Dataverse, tmp_p
                                {"lastname": "After restart"})
         changes = http.get(delta.replace(sim.url, again.url)).json()["value"]
         assert [c["lastname"] for c in changes] == ["After restart"]
+
+
+def test_written_rows_are_stored_compactly() -> None:
+    from datetime import UTC, datetime
+
+    from ppbackup.simulator.dataverse import control as dataverse_control
+
+    org = Org("compact", 10)
+    now = datetime.now(UTC)
+    tracemalloc.start()
+    try:
+        for i in range(5000):
+            dataverse_control.change_row(org, "account", "create", None,
+                                         {"name": f"Row {i}", "telephone1": "555"}, now)
+        used, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Values, version, change log and history of a 24-column row, not a dict per row.
+    assert used / 5000 < 1200, f"{used / 5000:.0f} bytes per written row"

@@ -30,7 +30,8 @@ def dump_org(org: Org) -> dict[str, Any]:
             "schema": schema,
             "tables": {
                 name: {
-                    "overrides": d.overrides, "deletedSeeded": sorted(d.deleted_seeded),
+                    "overrides": {k: d.stored(k) for k in d.overrides},
+                    "deletedSeeded": sorted(d.deleted_seeded),
                     "created": d.created, "versions": d.versions,
                     "log": [list(entry) for entry in d.log],
                 }
@@ -57,7 +58,7 @@ def load_org(data: dict[str, Any]) -> Org:
                 # JSON turned the (table, id) pair into a list.
                 if isinstance(raw.get(column), list):
                     raw[column] = tuple(raw[column])
-            d.overrides[row_id] = raw
+            d.overrides[row_id] = d.pack(raw)
         d.deleted_seeded = set(saved["deletedSeeded"])
         d.created = list(saved["created"])
         d.created_slot = {row_id: slot for slot, row_id in enumerate(d.created) if row_id}

@@ -29,11 +29,15 @@ from ppbackup.simulator.dataverse.schema import Table, build_schema
 FIRST_VERSION = 1 << 40
 
 
+Stored = tuple[tuple[str, ...], tuple[Any, ...]]
+"""A stored row: its column names (shared) and values."""
+
+
 @dataclass(slots=True)
 class RowState:
     """Everything about one row a change set may have to put back (rollback)."""
 
-    raw: dict[str, Any] | None
+    raw: Stored | None
     version: int | None
     deleted_seeded: bool
     created_slot: int | None
@@ -44,13 +48,24 @@ class TableData:
     table: Table
     prefix: str
     seeded: int
-    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    overrides: dict[str, Stored] = field(default_factory=dict)
+    """Created and updated rows, compact: (column names, values); the names tuple is shared by
+    every row written with the same columns (`pack`)."""
+    _layouts: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)
     deleted_seeded: set[int] = field(default_factory=set)
     created: list[str | None] = field(default_factory=list)
     created_slot: dict[str, int] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
     log: list[tuple[int, str]] = field(default_factory=list)
     """(version, id) of every write, in version order; deletes included."""
+
+    def pack(self, raw: dict[str, Any]) -> Stored:
+        names = tuple(raw)
+        return self._layouts.setdefault(names, names), tuple(raw.values())
+
+    def stored(self, row_id: str) -> dict[str, Any] | None:
+        entry = self.overrides.get(row_id)
+        return dict(zip(*entry, strict=True)) if entry is not None else None
 
     def seeded_index(self, row_id: str) -> int | None:
         if len(row_id) != 36 or not row_id.startswith(self.prefix):
@@ -222,7 +237,7 @@ class Org:
             for name, data in self.tables.items():
                 twin = copy.tables[name]
                 twin.table = copy.schema[name]
-                twin.overrides = {k: dict(v) for k, v in data.overrides.items()}
+                twin.overrides = dict(data.overrides)  # stored rows are immutable tuples
                 twin.deleted_seeded = set(data.deleted_seeded)
                 twin.created = list(data.created)
                 twin.created_slot = dict(data.created_slot)
@@ -275,7 +290,7 @@ class Org:
         """The row's raw columns (primary id and versionnumber included), or None if gone."""
         if not data.exists(row_id):
             return None
-        row = data.overrides.get(row_id)
+        row = data.stored(row_id)
         if row is None:
             index = data.seeded_index(row_id)
             assert index is not None
@@ -314,7 +329,7 @@ class Org:
         elif row_id not in data.created_slot:
             data.created_slot[row_id] = len(data.created)
             data.created.append(row_id)
-        data.overrides[row_id] = raw
+        data.overrides[row_id] = data.pack(raw)
         data.versions[row_id] = version
         data.log.append((version, row_id))
         return version
