@@ -1,7 +1,8 @@
 """Backup triggers: the pre-update timer, the `backup-requests` intake queue, the internal
 `backup-work` queue, and the HTTP route that requests a backup (operation routes: operations_api).
 
-Each function parses its input and calls one service function; the logic lives in `service.py`.
+Each function parses its input and calls one use case: intake and the timer round in `service.py`;
+`backup-work` carries the engine's step messages (engine/runner.py, backup_triggers/backing_up.py).
 The service modules are imported on first invocation, not here: the worker imports this file only
 to index the functions, and that must stay fast (bench/coldstart_bench.py).
 """
@@ -52,10 +53,10 @@ def backup_request(msg: func.QueueMessage) -> None:
 @bp.function_name("backup_work")
 @bp.queue_trigger(arg_name="msg", queue_name=BACKUP_WORK, connection=STORAGE)
 def backup_work(msg: func.QueueMessage) -> None:
-    from backup_triggers import service
+    from engine.runner import handle_step_message
     from shared.runtime import get_context
 
-    service.handle_work_message(get_context(), msg.get_body(), dequeue_count=msg.dequeue_count or 1)
+    handle_step_message(get_context(), msg.get_body(), dequeue_count=msg.dequeue_count or 1)
 
 
 @bp.function_name("post_backup")

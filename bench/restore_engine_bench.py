@@ -32,12 +32,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from azure.core import MatchConditions
-from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import UpdateMode
+from round_trips import TRIPS, count_round_trips  # bench/round_trips.py (run as a script)
 
 import function_app
 from engine.config import EngineConfig
@@ -60,39 +59,6 @@ BATCH_SIZE = 32
 NEW_BATCH_THRESHOLD = 16
 CONCURRENCY = BATCH_SIZE + NEW_BATCH_THRESHOLD  # the host's in-flight limit per queue function
 STEPS_PER_RESTORE = 20  # about what one in-place restore takes; sizes the floor's run alike
-
-
-# --- counting round trips at the transport --------------------------------------------------------
-
-
-class RoundTrips:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.counts: Counter[str] = Counter()
-        self.on = False
-
-    def add(self, kind: str) -> None:
-        # The main thread only watches (polls for the end); its reads are not the engine's.
-        if self.on and threading.current_thread() is not threading.main_thread():
-            with self.lock:
-                self.counts[kind] += 1
-
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-
-TRIPS = RoundTrips()
-_original_send = RequestsTransport.send
-
-
-def _counting_send(self: RequestsTransport, request: Any, **kwargs: Any) -> Any:
-    url = urlsplit(request.url)
-    service = "queue" if "/messages" in url.path or url.port == QUEUE_PORT[0] else "table"
-    TRIPS.add(f"{service} {request.method}")
-    return _original_send(self, request, **kwargs)
-
-
-QUEUE_PORT = [0]
 
 
 # --- the engine run -----------------------------------------------------------------------------
@@ -281,9 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--restores", type=int, default=200)
     args = parser.parse_args(argv)
-    RequestsTransport.send = _counting_send  # type: ignore[method-assign]
     with running_azurite() as endpoints:
-        QUEUE_PORT[0] = endpoints.queue_port
+        count_round_trips(endpoints.queue_port)
         storage = endpoints.connection_string
         # The floor first, on a fresh Azurite: the engine's history then cannot slow it down.
         floor_steps, floor_elapsed, floor_counts = run_floor(

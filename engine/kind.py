@@ -6,7 +6,7 @@ else is the kind's own business, reached through the `Kind` record of callables.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic
@@ -17,6 +17,7 @@ from engine.record import RecordChange
 from engine.state import S
 from shared.operations import OperationKind
 from shared.runtime import AppContext
+from shared.storage.history import StoredOperation
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,8 @@ class Kind(Generic[S]):
     operation_kind: OperationKind
     # The queue that carries this kind's step messages (`{"operationId", "seq"}`).
     queue: str
-    read_state: Callable[[Mapping[str, Any]], S]
+    # The state stored with the operation (raises StateUnreadableError).
+    read_state: Callable[[StoredOperation], S]
     plan: Callable[[S, datetime, EngineConfig], Any]
     decide: Callable[[S, Any, datetime, EngineConfig], Decision[S]]
     execute: Callable[[AppContext, Any, str], Any]

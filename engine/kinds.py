@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from backup_triggers.kind import BACKUP
 from engine.kind import Kind
 from restore_orchestrator.kind import RESTORE
 from shared.operations import OperationKind
 
 KINDS: dict[OperationKind, Kind[Any]] = {
+    OperationKind.BACKUP: BACKUP,
     OperationKind.RESTORE: RESTORE,
 }
 

@@ -46,6 +46,15 @@ class SetFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class SetBackup:
+    """The backup an operation made (a backup's result, shown on its record)."""
+
+    backup_id: str
+    point: datetime
+    expiry: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SetOption:
     """An entry of the record's `options` (e.g. the dry run's plan); JSON values only."""
 
@@ -61,7 +70,7 @@ class Finish:
     skipped_detail: str | None = None
 
 
-RecordChange = StepUpdate | MarkRunning | SetFacts | SetOption | Finish
+RecordChange = StepUpdate | MarkRunning | SetFacts | SetBackup | SetOption | Finish
 
 
 def apply_changes(
@@ -101,6 +110,14 @@ def _apply(operation: Operation, change: RecordChange, now: datetime) -> Operati
             environment_name=change.environment_name or operation.environment_name,
             backup_id=change.backup_id or operation.backup_id,
             restore_point=change.restore_point or operation.restore_point,
+            updated_at=now,
+        )
+    if isinstance(change, SetBackup):
+        return replace(
+            operation,
+            backup_id=change.backup_id,
+            backup_point=change.point,
+            backup_expiry=change.expiry,
             updated_at=now,
         )
     if isinstance(change, SetOption):

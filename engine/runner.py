@@ -130,6 +130,36 @@ def run_guarded(
         raise
 
 
+def run_admitted(
+    ctx: AppContext,
+    stored: StoredOperation,
+    *,
+    dequeue_count: int,
+    first: Any = None,
+    config: RunnerConfig | None = None,
+) -> None:
+    """Run an operation its intake has just admitted, from the stored state (no re-read).
+
+    `first`: the command whose intent the admission itself checkpointed, run without planning;
+    only for the invocation that made the admission (anyone else plans, and looks first).
+
+    Also for an intake message delivered again: its earlier delivery failed, so no worker drives
+    the operation on its behalf. On the last delivery the failure is recorded whatever the state
+    moved to meanwhile (the intake message names the operation, not a checkpoint).
+    """
+    config = config or runner_config()
+    operation = stored.operation
+    kind = kind_for(operation.kind)
+    if kind is None or operation.status.terminal:
+        return
+    try:
+        _run_kind(ctx, kind, stored, None, config, first=first)
+    except Exception as error:
+        if dequeue_count >= MAX_DEQUEUE_COUNT:
+            record_engine_fault(ctx, operation.operation_id, error, dequeue_count, config=config)
+        raise
+
+
 def run_steps(
     ctx: AppContext, operation_id: str, seq: int, *, config: RunnerConfig | None = None
 ) -> None:
@@ -148,10 +178,18 @@ def run_steps(
 
 
 def _run_kind(
-    ctx: AppContext, kind: Kind[S], stored: StoredOperation, seq: int, config: RunnerConfig
+    ctx: AppContext,
+    kind: Kind[S],
+    stored: StoredOperation,
+    seq: int | None,
+    config: RunnerConfig,
+    *,
+    first: Any = None,
 ) -> None:
+    """`seq`: the checkpoint the message continues (None: whatever is stored)."""
     operation_id = stored.operation.operation_id
-    state = kind.read_state(stored.internal)
+    state = kind.read_state(stored)
+    seq = state.seq if seq is None else seq
     if state.seq != seq:
         log.info(
             "engine.stale_message",
@@ -168,7 +206,7 @@ def _run_kind(
             extra={"operationId": operation_id, "remainingSeconds": round(remaining)},
         )
         return
-    _Run(ctx, kind, stored, state, config).steps()
+    _Run(ctx, kind, stored, state, config).steps(first)
 
 
 class _Run(Generic[S]):
@@ -190,9 +228,8 @@ class _Run(Generic[S]):
         # several (the request ids are in the record's steps at every checkpoint anyway).
         self.calls: dict[str, list[dict[str, Any]]] = {}
 
-    def steps(self) -> None:
+    def steps(self, command: Any = None) -> None:
         try:
-            command: Any = None
             while True:
                 next_step = self._step(command)
                 if next_step is None:
@@ -319,7 +356,7 @@ def _record_fault(
 ) -> None:
     operation_id = stored.operation.operation_id
     try:
-        state = kind.read_state(stored.internal)
+        state = kind.read_state(stored)
     except StateUnreadableError:
         end_needing_attention(
             ctx, stored, f"The engine cannot read this operation's saved state ({summary})."

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from engine.answers import Answer, BackupFound, BackupMade, Lost, Missing, Refused
+from engine.answers import Answer, BackupFound, BackupMade, Busy, Missing, Refused
 from engine.commands import CreateBackup, FindBackup
 from engine.waiting import RETRYABLE, Retryable
 from shared.policy.clock_skew import CLOCK_SKEW
@@ -41,7 +41,11 @@ class MakeIt:
 @dataclass(frozen=True, slots=True)
 class Retry:
     """The platform could not serve the call now: wait it out (the kind's backoff).
-    `may_exist`: the call may have been carried out, so the next step looks first."""
+
+    `may_exist`: the backup may have been made, so the next step looks first. Only a busy
+    environment (409) proves it was not: that is the create's answer (a listing never answers
+    409), and it started nothing. Any other fault may be the lookup's, after a create whose
+    answer was lost, so the intent stays."""
 
     fault: Retryable
     may_exist: bool
@@ -89,5 +93,5 @@ def after(
             f"{answer.message}",
         )
     if isinstance(answer, RETRYABLE):
-        return Retry(answer, may_exist=isinstance(answer, Lost))
+        return Retry(answer, may_exist=not isinstance(answer, Busy))
     return None

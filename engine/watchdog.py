@@ -8,10 +8,9 @@ after their last update.
 
 An operation of a kind the engine drives (`engine/kinds.py`) is re-driven the one way: a
 checkpoint (seq + 1, so a late original message is stale) and a fresh step message; after
-`max_watchdog_nudges` it is handed to a person. Backups get their work message again
-(a duplicate backup attempt is harmless: it looks for the backup before making one). A backup
-deletion the platform did not answer is sent again (a delete is idempotent). It alerts on nothing
-itself; what it did is logged and noted on the operation.
+`max_watchdog_nudges` it is handed to a person. A backup
+deletion the platform did not answer is sent again through its own use case (a delete is
+idempotent). It alerts on nothing itself; what it did is logged and noted on the operation.
 """
 
 from __future__ import annotations
@@ -24,12 +23,11 @@ from backup_admin.service import resume_deletion
 from engine.kind import Kind
 from engine.kinds import kind_for
 from engine.nudge import nudge
-from engine.record import SetOption, apply_changes
+from engine.record import SetOption
 from engine.runner import RunnerConfig, end_needing_attention, runner_config
 from engine.state import S, StateUnreadableError
-from shared.errors import ConcurrencyConflict, OperationNotFound
+from shared.errors import OperationNotFound
 from shared.operations import OperationKind, format_time, operation_id_instant, to_millis
-from shared.queue_names import BACKUP_WORK
 from shared.runtime import AppContext
 from shared.storage.active import ActiveEntry
 from shared.storage.history import StoredOperation
@@ -105,9 +103,10 @@ def _look_at(
         resume_deletion(ctx, stored)
         return "redriven"
     kind = kind_for(operation.kind)
-    if kind is not None:
-        return _redrive(ctx, kind, stored, now, overdue_since, grace, config)
-    return _redrive_backup(ctx, stored, now, overdue_since, grace)
+    if kind is None:
+        log.error("watchdog.unknown_kind", extra={"operationId": operation.operation_id})
+        return "skipped"
+    return _redrive(ctx, kind, stored, now, overdue_since, grace, config)
 
 
 def _redrive(
@@ -121,7 +120,7 @@ def _redrive(
 ) -> str:
     operation = stored.operation
     try:
-        state = kind.read_state(stored.internal)
+        state = kind.read_state(stored)
     except StateUnreadableError:
         end_needing_attention(ctx, stored, "The engine cannot read this operation's saved state.")
         return "handed_over"
@@ -156,41 +155,6 @@ def _redrive(
             "kind": operation.kind.value,
             "phase": state.phase.value,
             "seq": moved.seq,
-            "overdueSince": format_time(overdue_since),
-        },
-    )
-    return "redriven"
-
-
-def _redrive_backup(
-    ctx: AppContext,
-    stored: StoredOperation,
-    now: datetime,
-    overdue_since: datetime,
-    grace: timedelta,
-) -> str:
-    operation = stored.operation
-    nudges = int((operation.options.get("watchdog") or {}).get("nudges", 0)) + 1
-    note = SetOption(
-        "watchdog",
-        {
-            "nudges": nudges,
-            "lastAt": format_time(now),
-            "reason": f"no attempt ran since {format_time(overdue_since)}; work message re-sent",
-        },
-    )
-    try:
-        ctx.history.update(stored, apply_changes(operation, (note,), now))
-    except ConcurrencyConflict:
-        return "busy"
-    # Before the send: a crash in between must not make the next round send it twice at once.
-    ctx.history.set_next_due(operation.operation_id, now + grace)
-    ctx.queues.send(BACKUP_WORK, {"operationId": operation.operation_id})
-    log.warning(
-        "watchdog.backup_redriven",
-        extra={
-            "operationId": operation.operation_id,
-            "status": operation.status.value,
             "overdueSince": format_time(overdue_since),
         },
     )

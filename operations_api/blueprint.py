@@ -45,7 +45,7 @@ def list_operations(req: func.HttpRequest) -> func.HttpResponse:
 )
 @handles_errors
 def cancel_operation(req: func.HttpRequest) -> func.HttpResponse:
-    from restore_orchestrator.intake import cancel_restore
+    from restore_orchestrator.cancelling import cancel_restore
     from shared.runtime import get_context
 
     operation_id = req.route_params.get("operationId", "")

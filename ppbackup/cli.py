@@ -249,7 +249,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     from ppbackup.render import operation_detail
-    from restore_orchestrator.intake import cancel_restore
+    from restore_orchestrator.cancelling import cancel_restore
     from shared.validation import parse_requested_by
 
     by = parse_requested_by(args.requested_by) or _whoami()

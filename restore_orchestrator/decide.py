@@ -12,28 +12,17 @@ transition table (`transitions.py`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 
 from engine import taking_backup
 from engine.answers import (
     Answer,
-    Busy,
-    EnvironmentRead,
-    LockAcquired,
-    LockBusy,
-    Lost,
-    Missing,
     Proceeded,
-    Refused,
-    Throttled,
-    Unavailable,
 )
 from engine.commands import (
     AcquireLock,
     CheckRestorable,
     Command,
-    CreateBackup,
     InspectEnvironments,
     ListBackups,
     Poll,
@@ -43,24 +32,21 @@ from engine.commands import (
 )
 from engine.config import EngineConfig
 from restore_orchestrator import checks
+from restore_orchestrator.admin_mode import decide_admin_mode
 from restore_orchestrator.decision import (
     Decision,
-    GiveUp,
-    UnexpectedAnswerError,
-    backoff,
-    give_up,
     move,
-    proceed,
     safety_backup_label,
-    target_name,
-    wait,
 )
 from restore_orchestrator.phases import CANCELLABLE, Event, Phase
+from restore_orchestrator.queued import decide_queued
 from restore_orchestrator.restoring import decide_prechecking, decide_restoring
-from restore_orchestrator.state import Problem, RestoreState, Work
-from restore_orchestrator.switching import MODIFY_SKU, busy, decide_admin_mode, decide_switch
+from restore_orchestrator.safety_backup import decide_safety_backup
+from restore_orchestrator.state import RestoreState
+from restore_orchestrator.switching import MODIFY_SKU, decide_switch
 from restore_orchestrator.validating import decide_validating, decide_waiting_for_backup
-from shared.operations import StepStatus, format_time
+from restore_orchestrator.verifying import decide_verifying
+from shared.operations import StepStatus
 
 RESTORE_OPERATION = "Restore"
 
@@ -153,131 +139,19 @@ def _honour_cancel(state: RestoreState, now: datetime, config: EngineConfig) -> 
     )
 
 
-def _queued(state: RestoreState, answer: Answer, now: datetime, config: EngineConfig) -> Decision:
-    if isinstance(answer, LockAcquired | Proceeded):
-        return move(state, Event.STARTED, now, config)
-    if isinstance(answer, LockBusy):
-        why = (
-            f"Waiting for restore {answer.holder_id}, which holds {target_name(state)}, to end."
-            if not answer.first_in_line
-            else f"Waiting for the older restore {answer.holder_id} of {target_name(state)} to "
-            "go first."
-        )
-        return wait(state, now, config.lock_retry_seconds, why, start_step=False)
-    raise UnexpectedAnswerError(f"{type(answer).__name__} in {state.phase}")
-
-
-def _safety_backup(
-    state: RestoreState, answer: Answer, now: datetime, config: EngineConfig
-) -> Decision:
-    """engine/taking_backup.py decides what the platform's answer means; this words it."""
-    request, work = state.request, state.work
-    label = safety_backup_label(state)
-    if isinstance(answer, Proceeded):
-        if not request.safety_backup:
-            return move(state, Event.DONE, now, config, step_status=StepStatus.SKIPPED,
-                        step_detail="Not requested (safetyBackup: false).")
-        return proceed(state, command=CreateBackup(request.target_id, label),
-                       work=replace(work, intent_at=now))
-    outcome = taking_backup.after(
-        answer, environment_id=request.target_id, label=label,
-        tries=work.failures + 1, max_tries=config.max_operation_attempts + 1,
-    )
-    if isinstance(outcome, taking_backup.Made):
-        backup = outcome.backup
-        return move(
-            state, Event.DONE, now, config, step_status=StepStatus.SUCCEEDED,
-            step_detail=f"Backup {backup.id} of {target_name(state)} at "
-            f"{format_time(backup.point)}, labeled '{backup.label}'.",
-            facts=replace(state.facts, safety_backup_id=backup.id),
-        )
-    if isinstance(outcome, taking_backup.MakeIt):
-        return proceed(state, command=outcome.command,
-                       work=Work(intent_at=now, failures=outcome.tries - 1))
-    if isinstance(outcome, taking_backup.Exhausted):
-        return give_up(state, now, config, Problem(
-            "SafetyBackupFailed", "The safety backup could not be made; nothing was changed."))
-    if isinstance(outcome, taking_backup.Refusal):
-        return give_up(state, now, config, Problem(
-            "SafetyBackupFailed",
-            f"The platform refused the safety backup of {target_name(state)}: "
-            f"{outcome.message}. Nothing was changed."))
-    if isinstance(outcome, taking_backup.Retry):
-        # A refused call made nothing: the next one is made without looking first.
-        left = work if outcome.may_exist else replace(work, intent_at=None)
-        return backoff(state, now, outcome.fault, config, doing="taking the safety backup",
-                       give_up=GiveUp(state, now, config, "SafetyBackupFailed"), work=left)
-    raise UnexpectedAnswerError(f"{type(answer).__name__} in {state.phase}")
-
-
-def _verifying(
-    state: RestoreState, answer: Answer, now: datetime, config: EngineConfig
-) -> Decision:
-    if isinstance(answer, EnvironmentRead):
-        env = answer.environment
-        facts = state.facts
-        problems: list[str] = []
-        if facts.original_type and env.type != facts.original_type:
-            problems.append(f"it is a {env.type} environment, not {facts.original_type} as before")
-        if facts.restore_requested:
-            if env.admin_mode:
-                problems.append("it is still in administration mode")
-            if env.background_operations_enabled is False:
-                problems.append("background operations are disabled")
-        name = target_name(state)
-        if problems and state.work.attempts < config.confirm_max_attempts and busy(env):
-            return wait(state, now, config.confirm_retry_seconds,
-                        f"{name} is still settling; checking again.",
-                        work=replace(state.work, attempts=state.work.attempts + 1))
-        if problems:
-            problem = Problem("VerificationFailed", f"{name}: " + "; ".join(problems) + ".")
-            return move(state, Event.NEEDS_ATTENTION, now, config,
-                        step_status=StepStatus.FAILED, step_detail=problem.message,
-                        attention=state.attention or problem)
-        checked = f"{name} is {env.type}"
-        if facts.restore_requested:
-            checked += ", out of administration mode, with background operations on"
-        detail = checked + "."
-        if state.attention is not None:
-            event = Event.NEEDS_ATTENTION
-        elif state.failure is not None:
-            event = Event.CONCLUDED_FAILED
-        elif state.cancelled:
-            event = Event.CONCLUDED_CANCELLED
-        else:
-            event = Event.VERIFIED
-        return move(state, event, now, config, step_status=StepStatus.SUCCEEDED,
-                    step_detail=detail)
-    if isinstance(answer, Refused | Missing):
-        return give_up_verify(state, now, config, answer.message)
-    if isinstance(answer, Busy | Throttled | Unavailable | Lost):
-        return backoff(state, now, answer, config, doing="verifying the environment",
-                       give_up=lambda message: give_up_verify(state, now, config, message))
-    raise UnexpectedAnswerError(f"{type(answer).__name__} in {state.phase}")
-
-
-def give_up_verify(
-    state: RestoreState, now: datetime, config: EngineConfig, message: str
-) -> Decision:
-    problem = Problem("VerificationImpossible",
-                      f"{target_name(state)} could not be read to verify it: {message}")
-    return move(state, Event.NEEDS_ATTENTION, now, config, step_status=StepStatus.FAILED,
-                step_detail=problem.message, attention=state.attention or problem)
-
-
 Handler = Callable[[RestoreState, Answer, datetime, EngineConfig], Decision]
 
 _HANDLERS: dict[Phase, Handler] = {
-    Phase.QUEUED: _queued,
+    Phase.QUEUED: decide_queued,
     Phase.VALIDATING: decide_validating,
     Phase.WAITING_FOR_BACKUP: decide_waiting_for_backup,
-    Phase.SAFETY_BACKUP: _safety_backup,
+    Phase.SAFETY_BACKUP: decide_safety_backup,
     Phase.SWITCHING_TO_SANDBOX: decide_switch,
     Phase.PRECHECKING: decide_prechecking,
     Phase.RESTORING: decide_restoring,
     Phase.SWITCHING_TO_PRODUCTION: decide_switch,
     Phase.DISABLING_ADMIN_MODE: decide_admin_mode,
-    Phase.VERIFYING: _verifying,
+    Phase.VERIFYING: decide_verifying,
 }
 
 __all__ = ["Decision", "cancel_pending", "decide", "plan"]

@@ -50,7 +50,7 @@ def _released(ctx: AppContext, target_id: str, operation_id: str) -> None:
 RESTORE: Kind[RestoreState] = Kind(
     operation_kind=OperationKind.RESTORE,
     queue=RESTORE_STEPS,
-    read_state=RestoreState.from_json,
+    read_state=lambda stored: RestoreState.from_json(stored.internal),
     plan=plan,
     decide=decide,
     execute=_execute,

@@ -277,8 +277,9 @@ def test_a_lost_answer_is_reconciled_not_repeated(
 
 def test_two_requests_with_one_label_never_share_a_backup(sim: Simulator, ctx: AppContext) -> None:
     """Both attempts lost their answer; the one backup the platform shows goes to one of them."""
-    from backup_triggers.service import run_backup, submit_backup
-    from shared.operations import format_time
+    from backup_triggers.service import submit_backup
+    from backup_triggers.state import BackupState
+    from engine.runner import run_steps
     from shared.validation import BackupRequest
 
     env = sim.seed_many(1, type="Production")[0]
@@ -287,19 +288,15 @@ def test_two_requests_with_one_label_never_share_a_backup(sim: Simulator, ctx: A
     started = ctx.clock()
     for operation in (first, second):
         stored = ctx.history.get(operation.operation_id)
-        ctx.history.update(
-            stored,
-            stored.operation,
-            internal={
-                "attempt": 1,
-                "attemptStartedAt": format_time(started),
-                "attemptInFlight": False,
-            },
-        )
+        # Each checkpointed its intent and lost the answer to its create call.
+        lost = BackupState(env, "Same label", seq=1, intent_at=started, tries=1)
+        ctx.history.update(stored, stored.operation, internal=lost.to_json())
     sim.add_backup(env, "Same label")  # what one of the two lost attempts made
 
-    adopted = run_backup(ctx, first.operation_id)
-    other = run_backup(ctx, second.operation_id)
+    run_steps(ctx, first.operation_id, 1)
+    run_steps(ctx, second.operation_id, 1)
+    adopted = ctx.history.get(first.operation_id).operation
+    other = ctx.history.get(second.operation_id).operation
 
     assert adopted.status is OperationStatus.SUCCEEDED
     assert other.status is OperationStatus.SUCCEEDED

@@ -14,15 +14,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backup_triggers.outcomes import RetryLater, after_platform_error
+from backup_triggers import backing_up
+from backup_triggers.state import BackupState
 from engine import answers as a
 from engine.decision import WaitFor
 from notifications.retry_policy import Retryable, backoff_seconds, next_delay
 from restore_orchestrator.decide import decide
 from restore_orchestrator.phases import Phase
 from restore_orchestrator.polling import poll_delay
-from shared import errors
-from shared.policy.backoff import Backoff
 from tests.unit.power_platform.conftest import ENV, Harness
 from tests.unit.restore_orchestrator.builders import CONFIG, NOW, state
 
@@ -47,23 +46,25 @@ def test_the_platform_client_backs_off_instead_of_resending_at_once(
         assert full / 2 <= slept <= full
 
 
+def backing_up_state(attempts: int) -> BackupState:
+    return BackupState(ENV, "x", seq=3, intent_at=NOW, tries=1, attempts=attempts)
+
+
 @given(st.integers(min_value=1, max_value=39))
 def test_a_throttled_backup_attempt_waits_its_backoff(attempt: int) -> None:
-    backoff = Backoff()
-    error = errors.Throttled("Rate limit exceeded", status=429, retry_after=0.0)
-    outcome = after_platform_error(error, attempt=attempt, backoff=backoff)
-    assert isinstance(outcome, RetryLater)
-    assert outcome.delay_seconds == backoff.delay(attempt)
+    throttled = a.Throttled("Rate limit exceeded", retry_after=0.0)
+    decision = backing_up.decide(backing_up_state(attempt - 1), throttled, NOW, CONFIG)
+    assert isinstance(decision.next, WaitFor)
+    assert decision.next.seconds == CONFIG.backoff.delay(attempt)
 
 
 def test_forty_throttled_backup_attempts_span_hours_not_an_instant() -> None:
-    backoff = Backoff()
-    error = errors.Throttled("Rate limit exceeded", status=429, retry_after=0.0)
+    throttled = a.Throttled("Rate limit exceeded", retry_after=0.0)
     total = 0.0
-    for attempt in range(1, backoff.max_attempts):
-        outcome = after_platform_error(error, attempt=attempt, backoff=backoff)
-        assert isinstance(outcome, RetryLater)
-        total += outcome.delay_seconds
+    for attempt in range(1, CONFIG.backoff.max_attempts):
+        decision = backing_up.decide(backing_up_state(attempt - 1), throttled, NOW, CONFIG)
+        assert isinstance(decision.next, WaitFor)
+        total += decision.next.seconds
     assert total >= 3 * 3600
 
 

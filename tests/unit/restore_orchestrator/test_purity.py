@@ -18,7 +18,8 @@ import restore_orchestrator
 
 PACKAGE = Path(restore_orchestrator.__file__).parent
 PURE = (
-    "phases", "transitions", "state", "decide", "decision",
+    "phases", "transitions", "state", "decide", "decision", "queued", "safety_backup",
+    "verifying", "admin_mode",
     "validating", "switching", "restoring", "checks", "polling",
 )
 # The engine's values: what a decision, a record change, a state and the tunables are.
