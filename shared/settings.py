@@ -1,8 +1,10 @@
-"""App settings (contract section 2), loaded once and validated together.
+"""App settings (contract section 2): what they are, loaded once and validated together.
 
-Every problem is collected before anything is raised, so an operator fixing a deployment sees every
-bad setting in one message instead of one per restart. Secret values live in `Secret`, whose
-`repr`/`str` never show the value, so a settings object can be logged or printed safely.
+`Settings.from_env` reads them through one pydantic model (shared/app_settings.py), which reports
+every problem at once, so an operator fixing a deployment sees every bad setting in one message
+instead of one per restart. Secret values live in `Secret`, whose `repr`/`str` never show the
+value, so a settings object can be logged or printed safely. This module stays light: the host
+imports it while it indexes the functions.
 """
 
 from __future__ import annotations
@@ -15,10 +17,8 @@ from datetime import UTC, tzinfo
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from shared.data_store.retention import DEFAULT_RETENTION, RetentionPolicy
-from shared.errors import ConfigError
+from shared.data_store.retention import RetentionPolicy
 from shared.inputs import is_guid
-from shared.policy import ncrontab
 
 DEFAULT_PP_API_URL = "https://api.powerplatform.com"
 DEFAULT_PP_BAP_URL = "https://api.bap.microsoft.com"
@@ -36,8 +36,6 @@ DEFAULT_DATA_BACKUP_EXCLUSIONS = frozenset({
     "processsession", "sdkmessageprocessingstep", "solutioncomponent", "subscription",
     "syncerror", "traceregarding", "workflowlog",
 })
-# Blob container names: 3-63 of a-z 0-9 and single hyphens, starting with a letter or digit.
-_CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:-?[a-z0-9])*$")
 
 # The label placeholders the timer understands; anything else in braces is a typo worth refusing.
 LABEL_PLACEHOLDERS = frozenset({"date", "time", "env"})
@@ -140,176 +138,11 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build settings from app settings; raise one `ConfigError` naming every bad one."""
-        problems: list[str] = []
+        # pydantic reads them (shared/app_settings.py), loaded here on first use: this module
+        # is imported while the host indexes the functions, and must stay light.
+        from shared.app_settings import settings_from_env
 
-        def get(name: str) -> str | None:
-            value = environ.get(name)
-            if value is None:
-                return None
-            value = value.strip()
-            return value or None
-
-        storage = get("AzureWebJobsStorage")
-        if storage is None and get("AzureWebJobsStorage__accountName") is None:
-            problems.append(
-                "AzureWebJobsStorage is required: a storage connection string, "
-                "'UseDevelopmentStorage=true' for Azurite, or set AzureWebJobsStorage__accountName "
-                "for an identity-based connection"
-            )
-        if storage is None:
-            account = get("AzureWebJobsStorage__accountName")
-            storage = f"AccountName={account}" if account else ""
-
-        api_url = _url(get("PP_API_URL") or DEFAULT_PP_API_URL, "PP_API_URL", problems)
-        bap_url = _url(get("PP_BAP_URL") or DEFAULT_PP_BAP_URL, "PP_BAP_URL", problems)
-
-        auth_raw = (get("PP_AUTH") or AuthMode.MANAGED_IDENTITY.value).lower()
-        auth_mode = AuthMode.MANAGED_IDENTITY
-        try:
-            auth_mode = AuthMode(auth_raw)
-        except ValueError:
-            problems.append(
-                f"PP_AUTH must be one of {', '.join(m.value for m in AuthMode)}; got {auth_raw!r}"
-            )
-
-        tenant_id = get("PP_TENANT_ID")
-        client_id = get("PP_CLIENT_ID")
-        secret = get("PP_CLIENT_SECRET")
-        cert_path = get("PP_CLIENT_CERTIFICATE_PATH")
-        cert_password = get("PP_CLIENT_CERTIFICATE_PASSWORD")
-        for name, value in (("PP_TENANT_ID", tenant_id), ("PP_CLIENT_ID", client_id)):
-            if value is not None and not is_guid(value):
-                problems.append(f"{name} must be a GUID; got a value of {len(value)} characters")
-        if auth_mode in (AuthMode.CLIENT_SECRET, AuthMode.CERTIFICATE):
-            if tenant_id is None:
-                problems.append(f"PP_TENANT_ID is required when PP_AUTH={auth_mode.value}")
-            if client_id is None:
-                problems.append(f"PP_CLIENT_ID is required when PP_AUTH={auth_mode.value}")
-        if auth_mode is AuthMode.CLIENT_SECRET and secret is None:
-            problems.append(
-                "PP_CLIENT_SECRET is required when PP_AUTH=client_secret "
-                "(in Azure, use a Key Vault reference)"
-            )
-        if auth_mode is AuthMode.CERTIFICATE and cert_path is None:
-            problems.append("PP_CLIENT_CERTIFICATE_PATH is required when PP_AUTH=certificate")
-        if auth_mode is AuthMode.NONE and not (_is_loopback(api_url) and _is_loopback(bap_url)):
-            problems.append(
-                "PP_AUTH=none sends no token and is refused unless PP_API_URL and PP_BAP_URL "
-                "are both loopback addresses (the local simulator)"
-            )
-
-        zone: tzinfo = UTC
-        try:
-            zone = ncrontab.time_zone(get("WEBSITE_TIME_ZONE"))
-        except ValueError as error:
-            problems.append(str(error))
-        schedule = get("BACKUP_SCHEDULE") or DEFAULT_BACKUP_SCHEDULE
-        try:
-            ncrontab.Ncrontab.parse(schedule, zone, seconds=True)
-        except ValueError as error:
-            problems.append(f"BACKUP_SCHEDULE {error}")
-
-        scope = parse_backup_scope(get("BACKUP_SCOPE") or DEFAULT_BACKUP_SCOPE, problems)
-        data_scope = BackupScope()
-        if get("DATA_BACKUP_SCOPE") is not None:
-            data_scope = parse_backup_scope(
-                get("DATA_BACKUP_SCOPE") or "", problems, name="DATA_BACKUP_SCOPE"
-            )
-        data_schedule = get("DATA_BACKUP_SCHEDULE") or DEFAULT_DATA_BACKUP_SCHEDULE
-        try:
-            ncrontab.Ncrontab.parse(data_schedule, zone, seconds=True)
-        except ValueError as error:
-            problems.append(f"DATA_BACKUP_SCHEDULE {error}")
-        data_tables = parse_table_names(get("DATA_BACKUP_TABLES") or "all", "DATA_BACKUP_TABLES",
-                                        problems, allow_all=True)
-        excluded = parse_table_names(get("DATA_BACKUP_EXCLUDE_TABLES") or "",
-                                     "DATA_BACKUP_EXCLUDE_TABLES", problems)
-
-        template = get("BACKUP_LABEL_TEMPLATE") or DEFAULT_BACKUP_LABEL_TEMPLATE
-        unknown = set(re.findall(r"{([^{}]*)}", template)) - LABEL_PLACEHOLDERS
-        if unknown:
-            problems.append(
-                f"BACKUP_LABEL_TEMPLATE has unknown placeholders {sorted(unknown)}; "
-                "use {date}, {time} and {env}"
-            )
-
-        allow = parse_allow_list(get("RESTORE_ALLOW_PRODUCTION") or "", problems)
-
-        timeout = DEFAULT_RESTORE_TIMEOUT_HOURS
-        raw_timeout = get("RESTORE_TIMEOUT_HOURS")
-        if raw_timeout is not None:
-            try:
-                timeout = float(raw_timeout)
-            except ValueError:
-                timeout = -1.0
-            if not 0 < timeout <= 24 * 30:
-                problems.append(
-                    f"RESTORE_TIMEOUT_HOURS must be a number of hours between 0 and 720; "
-                    f"got {raw_timeout!r}"
-                )
-
-        teams = get("TEAMS_WEBHOOK_URL")
-        if teams is not None:
-            _webhook_url(teams, "TEAMS_WEBHOOK_URL", problems)
-        hook = get("NOTIFY_WEBHOOK_URL")
-        hook_secret = get("NOTIFY_WEBHOOK_SECRET")
-        if hook is not None:
-            _webhook_url(hook, "NOTIFY_WEBHOOK_URL", problems)
-            if hook_secret is None:
-                problems.append(
-                    "NOTIFY_WEBHOOK_SECRET is required with NOTIFY_WEBHOOK_URL "
-                    "(receivers verify the HMAC-SHA256 signature with it)"
-                )
-            elif len(hook_secret) < 16:
-                problems.append("NOTIFY_WEBHOOK_SECRET must be at least 16 characters long")
-
-        data_storage = get("DATA_BACKUP_STORAGE") or storage
-        data_uri = get("DATA_BACKUP_STORAGE__blobServiceUri")
-        if data_uri is not None:
-            data_uri = _url(data_uri, "DATA_BACKUP_STORAGE__blobServiceUri", problems)
-        container = get("DATA_BACKUP_CONTAINER") or DEFAULT_DATA_BACKUP_CONTAINER
-        if not _CONTAINER_NAME.match(container):
-            problems.append(
-                f"DATA_BACKUP_CONTAINER {container!r} is not a blob container name: 3-63 "
-                "lowercase letters, digits and single hyphens, starting with a letter or digit"
-            )
-        retention = RetentionPolicy()
-        try:
-            retention = RetentionPolicy.parse(get("DATA_BACKUP_RETENTION") or DEFAULT_RETENTION)
-        except ValueError as error:
-            problems.append(f"DATA_BACKUP_RETENTION: {error}")
-
-        if problems:
-            raise ConfigError(problems)
-
-        return cls(
-            storage_connection=Secret(storage),
-            pp_api_url=api_url,
-            pp_bap_url=bap_url,
-            auth_mode=auth_mode,
-            tenant_id=tenant_id,
-            client_id=client_id,
-            client_secret=Secret(secret) if secret else None,
-            client_certificate_path=cert_path,
-            client_certificate_password=Secret(cert_password) if cert_password else None,
-            backup_schedule=schedule,
-            time_zone=zone,
-            backup_scope=scope,
-            backup_label_template=template,
-            restore_allow_production=allow,
-            restore_timeout_hours=timeout,
-            teams_webhook_url=Secret(teams) if teams else None,
-            notify_webhook_url=Secret(hook) if hook else None,
-            notify_webhook_secret=Secret(hook_secret) if hook_secret else None,
-            data_backup_storage=Secret(data_storage),
-            data_backup_blob_service_uri=data_uri,
-            data_backup_container=container,
-            data_backup_retention=retention,
-            data_backup_scope=data_scope,
-            data_backup_schedule=data_schedule,
-            data_backup_tables=data_tables,
-            data_backup_exclude_tables=frozenset(excluded or ()),
-        )
+        return settings_from_env(environ)
 
 
 def parse_backup_scope(raw: str, problems: list[str], *, name: str = "BACKUP_SCOPE") -> BackupScope:
@@ -398,23 +231,3 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _url(value: str, name: str, problems: list[str]) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        problems.append(f"{name} must be an absolute http(s) URL; got {value!r}")
-    elif parts.scheme == "http" and not _is_loopback(value):
-        problems.append(f"{name} must use https (plain http is accepted only for loopback)")
-    return value.rstrip("/")
-
-
-def _webhook_url(value: str, name: str, problems: list[str]) -> None:
-    # The value is a secret (it carries a signature), so messages never echo it.
-    parts = urlsplit(value)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and _is_loopback(value):
-        return
-    problems.append(f"{name} must be an https URL (plain http only for loopback)")
-

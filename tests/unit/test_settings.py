@@ -116,3 +116,23 @@ def test_secrets_never_appear_in_repr(secret: str) -> None:
     assert secret not in repr(settings)
     assert secret not in str(settings)
     assert settings.client_secret is not None and settings.client_secret.reveal() == secret
+
+
+def test_a_blank_setting_is_an_unset_one() -> None:
+    blank = {name: " " for name in (
+        "PP_API_URL", "PP_AUTH", "PP_TENANT_ID", "WEBSITE_TIME_ZONE", "BACKUP_SCHEDULE",
+        "BACKUP_SCOPE", "RESTORE_ALLOW_PRODUCTION", "RESTORE_TIMEOUT_HOURS", "TEAMS_WEBHOOK_URL",
+        "DATA_BACKUP_SCOPE", "DATA_BACKUP_TABLES", "DATA_BACKUP_EXCLUDE_TABLES",
+    )}
+    storage = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
+    assert Settings.from_env({**storage, **blank}) == Settings.from_env(storage)
+
+
+def test_each_bad_entry_of_a_list_setting_is_its_own_problem() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**LOCAL, "BACKUP_SCOPE": "type:Prod, nonsense, all",
+                           "RESTORE_ALLOW_PRODUCTION": "contoso, *"})
+    assert [p.split(" ")[0:2] for p in caught.value.problems] == [
+        ["BACKUP_SCOPE", "selector"], ["BACKUP_SCOPE", "entry"],
+        ["RESTORE_ALLOW_PRODUCTION", "entry"],
+    ]
