@@ -63,15 +63,9 @@ def _requested_by(req: func.HttpRequest) -> str | None:
     """The optional body `{"requestedBy": "..."}`; as everywhere, unknown fields are refused."""
     if not req.get_body():
         return None
-    body = read_json(req)
-    if not isinstance(body, dict) or set(body) - {"requestedBy"}:
-        raise RequestInvalid(
-            "InvalidRequest", 'The cancel body is optional; if sent, it is {"requestedBy": "..."}.',
-            {"body": "only requestedBy is allowed"},
-        )
-    from shared.validation import parse_requested_by
+    from shared.validation import parse_cancel_request
 
-    return parse_requested_by(body.get("requestedBy"))
+    return parse_cancel_request(read_json(req)).requested_by
 
 
 @bp.function_name("annotate_operation")
