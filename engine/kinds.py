@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from backup_triggers.kind import BACKUP
+from data_backups.kind import DATA_BACKUP
 from engine.kind import Kind
 from restore_orchestrator.kind import RESTORE
 from shared.operations import OperationKind
@@ -17,6 +18,7 @@ from shared.operations import OperationKind
 KINDS: dict[OperationKind, Kind[Any]] = {
     OperationKind.BACKUP: BACKUP,
     OperationKind.RESTORE: RESTORE,
+    OperationKind.DATA_BACKUP: DATA_BACKUP,
 }
 
 

@@ -55,6 +55,16 @@ class SetBackup:
 
 
 @dataclass(frozen=True, slots=True)
+class SetDataPoint:
+    """A data backup's tables as the record shows them (contract section 9), and its point once
+    committed (None before: a point is named only when it is complete)."""
+
+    tables: tuple[Mapping[str, Any], ...]
+    point_id: str | None = None
+    point_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SetOption:
     """An entry of the record's `options` (e.g. the dry run's plan); JSON values only."""
 
@@ -70,7 +80,9 @@ class Finish:
     skipped_detail: str | None = None
 
 
-RecordChange = StepUpdate | MarkRunning | SetFacts | SetBackup | SetOption | Finish
+RecordChange = (
+    StepUpdate | MarkRunning | SetFacts | SetBackup | SetDataPoint | SetOption | Finish
+)
 
 
 def apply_changes(
@@ -118,6 +130,14 @@ def _apply(operation: Operation, change: RecordChange, now: datetime) -> Operati
             backup_id=change.backup_id,
             backup_point=change.point,
             backup_expiry=change.expiry,
+            updated_at=now,
+        )
+    if isinstance(change, SetDataPoint):
+        return replace(
+            operation,
+            point_id=change.point_id or operation.point_id,
+            point_time=change.point_time or operation.point_time,
+            tables=change.tables,
             updated_at=now,
         )
     if isinstance(change, SetOption):

@@ -112,7 +112,7 @@ def record_rejected(
     invalid request is caller text that must not reach storage (it is named in the reason).
     """
     fields: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    env_field = "environmentId" if kind is OperationKind.BACKUP else "targetEnvironmentId"
+    env_field = "targetEnvironmentId" if kind is OperationKind.RESTORE else "environmentId"
     now = ctx.clock()
     operation = new_operation(
         kind,

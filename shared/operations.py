@@ -26,6 +26,7 @@ class OperationKind(StrEnum):
     BACKUP = "backup"
     RESTORE = "restore"
     BACKUP_DELETE = "backup_delete"
+    DATA_BACKUP = "data_backup"
 
 
 class OperationStatus(StrEnum):
@@ -63,6 +64,7 @@ class StepStatus(StrEnum):
 
 BACKUP_STEPS = ("backup",)
 BACKUP_DELETE_STEPS = ("delete",)
+DATA_BACKUP_STEPS = ("plan", "copy", "commit", "retention")
 RESTORE_STEPS = (
     "validate",
     "safety_backup",
@@ -142,6 +144,10 @@ class Operation:
     # Request-level options that are not part of the contract's record shape but which the
     # orchestrator and the record's readers need (e.g. dryRun, skipAuditData, the plan).
     options: Mapping[str, Any] = field(default_factory=dict)
+    # A data backup's point and its tables (contract section 9), as the record shows them.
+    point_id: str | None = None
+    point_time: datetime | None = None
+    tables: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def duration_seconds(self) -> float | None:
@@ -183,6 +189,10 @@ class Operation:
         }
         if self.options:
             record["options"] = dict(self.options)
+        if self.kind is OperationKind.DATA_BACKUP:
+            record["pointId"] = self.point_id
+            record["pointTime"] = format_time(self.point_time)
+            record["tables"] = [dict(t) for t in self.tables]
         return _compact(record, keep=("operationId", "kind", "status", "environmentId", "steps"))
 
     @classmethod
@@ -210,6 +220,9 @@ class Operation:
             error=OperationError(str(error["code"]), str(error["message"])) if error else None,
             steps=tuple(Step.from_record(s) for s in data.get("steps") or ()),
             options=dict(data.get("options") or {}),
+            point_id=data.get("pointId"),
+            point_time=parse_time(data.get("pointTime")),
+            tables=tuple(dict(t) for t in data.get("tables") or ()),
         )
 
 
@@ -248,6 +261,7 @@ def new_operation(
         OperationKind.BACKUP: BACKUP_STEPS,
         OperationKind.RESTORE: RESTORE_STEPS,
         OperationKind.BACKUP_DELETE: BACKUP_DELETE_STEPS,
+        OperationKind.DATA_BACKUP: DATA_BACKUP_STEPS,
     }[kind]
     now = to_millis(now)
     return Operation(

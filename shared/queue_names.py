@@ -8,6 +8,9 @@ RESTORE_REQUESTS = "restore-requests"
 BACKUP_WORK = "backup-work"
 # Internal: the restore orchestrator's progress messages.
 RESTORE_STEPS = "restore-steps"
+# Data backups (contract section 9): the public intake queue, and the engine's step messages.
+DATA_BACKUP_REQUESTS = "data-backup-requests"
+DATA_BACKUP_WORK = "data-backup-work"
 # Internal: the notification outbox.
 NOTIFICATIONS = "notifications"
 

@@ -1,0 +1,141 @@
+"""A data backup's commands (what a step asks the executor to do) and their answers (values).
+
+Platform faults come back as the engine's answers (`engine.answers`: `Throttled`, `Unavailable`,
+`Refused`, ...), per table where a table's page failed, so a decision never sees an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine.answers import Answer
+
+
+@dataclass(frozen=True, slots=True)
+class ReadTables:
+    """The environment's Dataverse, its tables, and the newest point holding each."""
+
+    environment_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TableFacts:
+    table: str
+    entity_set: str | None
+    id_column: str
+    change_tracking: bool
+    readable: bool
+    # The newest complete point holding the table, its chain length and its delta link.
+    previous: str | None = None
+    chain_length: int | None = None
+    delta_link: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TablesRead:
+    api_url: str
+    instance_url: str
+    point_id: str
+    tables: tuple[TableFacts, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PageJob:
+    """Read one page of one table and write it to the point (chunk numbers from the state, so a
+    step run again after a crash rewrites the same chunks)."""
+
+    table: str
+    entity_set: str
+    id_column: str
+    mode: str
+    cursor: Mapping[str, Any] | None
+    since: str | None
+    row_seq: int
+    deleted_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class CopyPages:
+    environment_id: str
+    api_url: str
+    instance_url: str
+    point_id: str
+    page_size: int
+    jobs: tuple[PageJob, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PageCopied:
+    rows: int
+    deleted: int
+    bytes: int
+    next_cursor: Mapping[str, Any] | None
+    dop_hint: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenExpired:
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PagesCopied:
+    """Per table: `PageCopied`, `TokenExpired`, or the engine's fault answer."""
+
+    results: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TableToCommit:
+    table: str
+    mode: str
+    id_column: str
+    row_chunks: int
+    deleted_chunks: int
+    previous: str | None
+    rows: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CommitPoint:
+    environment_id: str
+    point_id: str
+    point_time: datetime
+    label: str | None
+    tables: tuple[TableToCommit, ...]
+    failed: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """Per table: (rows, bytes) as the manifest holds them."""
+
+    tables: Mapping[str, tuple[int | None, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class CommitRefused:
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    environment_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Swept:
+    deleted_points: int
+    failures: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Nothing:
+    """No I/O: the step decides on what the state already knows."""
+
+
+Command = ReadTables | CopyPages | CommitPoint | Sweep | Nothing
+DataAnswer = TablesRead | PagesCopied | Committed | CommitRefused | Swept | Answer

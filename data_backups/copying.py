@@ -1,0 +1,149 @@
+"""Copying: one page of each of up to `concurrency` tables per step, then a checkpoint (pure).
+
+    plan:   CopyPages for the tables not done yet (their cursors; chunk numbers from the state)
+    decide: a page written -> its cursor moves on (the last page ends the table); an expired
+            change token -> that table starts again as a full copy; a table refused (no read
+            privilege, gone) -> Failed with the reason and the fix, the others go on; throttled
+            or unavailable -> a delayed message (Retry-After honoured), boundedly; all done ->
+            Committing (or Failed when no table could be copied)
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from data_backups.commands import CopyPages, PageCopied, PageJob, PagesCopied, TokenExpired
+from data_backups.faults import fail, wait_or_give_up
+from data_backups.planning import FULL
+from data_backups.state import DataBackupState, Event, Phase, TableStatus, TableWork
+from engine.answers import Missing, Refused
+from engine.config import EngineConfig
+from engine.decision import ContinueNow, Decision, WaitFor
+from engine.record import SetDataPoint, StepUpdate
+from engine.waiting import RETRYABLE, Retryable, reason, retry_delay
+from shared.operations import StepStatus
+
+STEP = "copy"
+# Tables read at once in one step: the server's x-ms-dop-hint, never more than this.
+MAX_CONCURRENCY = 8
+
+
+def plan(state: DataBackupState, now: datetime, config: EngineConfig) -> CopyPages:
+    if state.point_id is None or state.api_url is None:
+        raise ValueError("a data backup copies only after it was planned")
+    todo = [t for t in state.tables if not t.status.done][: max(1, state.concurrency)]
+    return CopyPages(
+        state.environment_id, state.api_url, state.instance_url or state.api_url,
+        state.point_id, state.page_size,
+        tuple(PageJob(t.table, t.entity_set, t.id_column, t.mode, t.cursor, t.since,
+                      t.row_chunks, t.deleted_chunks) for t in todo),
+    )
+
+
+def decide(
+    state: DataBackupState, answer: object, now: datetime, config: EngineConfig
+) -> Decision[DataBackupState]:
+    if isinstance(answer, RETRYABLE):
+        return wait_or_give_up(state, answer, now, config, STEP)
+    if isinstance(answer, Refused | Missing):
+        return fail(state, getattr(answer, "code", "Missing"), answer.message, STEP)
+    if not isinstance(answer, PagesCopied):
+        raise ValueError(f"{type(answer).__name__} is no answer to copying pages")
+    tables: list[TableWork] = []
+    faults: list[Retryable] = []
+    progressed = False
+    hint: int | None = None
+    for work in state.tables:
+        result = answer.results.get(work.table)
+        if result is None:
+            tables.append(work)
+        elif isinstance(result, PageCopied):
+            tables.append(_copied(work, result))
+            hint = result.dop_hint or hint
+            progressed = True
+        elif isinstance(result, TokenExpired):
+            tables.append(restart_full(work, "the change tracking token expired"))
+            progressed = True
+        elif isinstance(result, RETRYABLE):
+            faults.append(result)
+            tables.append(work)
+        else:
+            message = getattr(result, "message", type(result).__name__)
+            tables.append(replace(work, status=TableStatus.FAILED, cursor=None, detail=message))
+            progressed = True
+    concurrency = min(MAX_CONCURRENCY, hint) if hint else state.concurrency
+    moved = replace(state, tables=tuple(tables), concurrency=concurrency,
+                    attempts=0 if progressed else state.attempts, wake_at=None)
+    if faults:
+        return _wait(moved, faults, now, config)
+    return after_copy(moved)
+
+
+def _copied(work: TableWork, page: PageCopied) -> TableWork:
+    done = page.next_cursor is None
+    changed = work.changed + page.rows
+    return replace(
+        work,
+        row_chunks=work.row_chunks + (1 if page.rows else 0),
+        deleted_chunks=work.deleted_chunks + (1 if page.deleted else 0),
+        changed=changed, deleted=work.deleted + page.deleted, bytes=work.bytes + page.bytes,
+        cursor=page.next_cursor,
+        status=TableStatus.COPIED if done else TableStatus.COPYING,
+        rows=changed if work.mode == FULL and done else work.rows,
+    )
+
+
+def restart_full(work: TableWork, why: str) -> TableWork:
+    """Start the table again as a full copy of this point (chunks from 0 are rewritten; the
+    commit reads only as many as it declares)."""
+    return replace(
+        work, mode=FULL, previous=None, since=None, cursor=None, row_chunks=0, deleted_chunks=0,
+        rows=None, changed=0, deleted=0, bytes=0, status=TableStatus.PENDING,
+        detail=f"Full copy: {why}.",
+    )
+
+
+def _wait(
+    state: DataBackupState, faults: list[Retryable], now: datetime, config: EngineConfig
+) -> Decision[DataBackupState]:
+    attempts = state.attempts + 1
+    if attempts > config.backoff.max_attempts:
+        # Nothing moved for the whole budget: those tables fail, the others are done already.
+        stuck = tuple(
+            work if work.status.done else replace(
+                work, status=TableStatus.FAILED, cursor=None,
+                detail=f"Gave up after {attempts - 1} attempts: {faults[-1].message}")
+            for work in state.tables
+        )
+        return after_copy(replace(state, tables=stuck, attempts=0))
+    delay = max(retry_delay(fault, attempts, config) for fault in faults)
+    waiting = replace(state, attempts=attempts, wake_at=now + timedelta(seconds=delay))
+    detail = f"Waiting: {reason(faults[0])}; going on in {delay:.0f}s."
+    return Decision(waiting, Event.WAIT, (
+        StepUpdate(STEP, detail=detail), SetDataPoint(waiting.table_records()),
+    ), WaitFor(delay))
+
+
+def after_copy(state: DataBackupState) -> Decision[DataBackupState]:
+    records = SetDataPoint(state.table_records())
+    if not all(t.status.done for t in state.tables):
+        copied = sum(t.changed for t in state.tables)
+        return Decision(state, Event.COPIED, (
+            StepUpdate(STEP, detail=f"{copied} row(s) read so far."), records,
+        ), ContinueNow())
+    failed = [t for t in state.tables if t.status is TableStatus.FAILED]
+    if len(failed) == len(state.tables):
+        reasons = "; ".join(f"{t.table}: {t.detail}" for t in failed)
+        return fail(state, "NoTableCopied", f"No table could be copied: {reasons}", STEP)
+    committing = replace(state, phase=Phase.COMMITTING)
+    return Decision(committing, Event.COPIED, (
+        StepUpdate(STEP, status=StepStatus.SUCCEEDED, detail=_summary(state)), records,
+    ), ContinueNow())
+
+
+def _summary(state: DataBackupState) -> str:
+    copied = [t for t in state.tables if t.status is TableStatus.COPIED]
+    failed = len(state.tables) - len(copied)
+    text = f"{len(copied)} table(s) copied, {sum(t.changed for t in copied)} row(s) written"
+    return text + (f"; {failed} table(s) failed." if failed else ".")

@@ -1,0 +1,72 @@
+"""Data backup intake (queue, HTTP, CLI): admit once per request key with the initial state,
+then send the first step message; the engine does the rest (data_backups/kind.py). Safe to run
+twice for one message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from data_backups.state import DataBackupState
+from engine.messages import send_step
+from shared.intake import admit, read_intake_message, request_key
+from shared.operations import Operation, OperationKind, OperationStatus, new_operation
+from shared.queue_names import DATA_BACKUP_REQUESTS, DATA_BACKUP_WORK
+from shared.runtime import AppContext
+from shared.settings import DEFAULT_DATA_BACKUP_EXCLUSIONS
+
+if TYPE_CHECKING:
+    from data_backups.request import DataBackupRequest
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 5000
+
+
+def submit_data_backup(
+    ctx: AppContext,
+    request: DataBackupRequest,
+    *,
+    dedup_key: str | None = None,
+    page_size: int = PAGE_SIZE,
+) -> Operation:
+    """Admit once per key and send the first step (again for a request seen before and still
+    Queued: its first message may be the one that got lost; a second one is stale or loses)."""
+    settings = ctx.settings
+    now = ctx.clock()
+    candidate = new_operation(
+        OperationKind.DATA_BACKUP, request.environment_id, now, label=request.label,
+        requested_by=request.requested_by, request_id=request.request_id,
+    )
+    state = DataBackupState(
+        request.environment_id, request.label,
+        requested=request.tables if request.tables is not None else settings.data_backup_tables,
+        excluded=DEFAULT_DATA_BACKUP_EXCLUSIONS | settings.data_backup_exclude_tables,
+        full=request.full, page_size=page_size,
+    )
+    stored, _ = admit(
+        ctx, candidate,
+        dedup_key=dedup_key or request_key(OperationKind.DATA_BACKUP, request.request_id),
+        internal=state.to_json(),
+    )
+    if stored.operation.status is OperationStatus.QUEUED:
+        send_step(ctx, DATA_BACKUP_WORK, stored.operation.operation_id,
+                  int(stored.internal["seq"]))
+    return stored.operation
+
+
+def handle_data_backup_message(
+    ctx: AppContext, body: bytes | str, *, message_id: str, page_size: int = PAGE_SIZE
+) -> Operation | None:
+    """`data-backup-requests`: validate (invalid -> Rejected, on record), admit once, start."""
+    from data_backups.request import parse_data_backup_request
+
+    read = read_intake_message(
+        ctx, OperationKind.DATA_BACKUP, body, parse_data_backup_request,
+        queue=DATA_BACKUP_REQUESTS, message_id=message_id,
+    )
+    if read is None:
+        return None
+    request, key = read
+    return submit_data_backup(ctx, request, dedup_key=key, page_size=page_size)

@@ -1,0 +1,71 @@
+"""The data backup, as the engine drives it (engine/kinds.py): its state, its phases, no lock."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from data_backups import committing, copying, planning
+from data_backups.execute import execute
+from data_backups.faults import abandon_changes
+from data_backups.state import PHASE_STEP, DataBackupState, Phase
+from engine.config import EngineConfig
+from engine.decision import Decision
+from engine.kind import Kind
+from engine.record import RecordChange
+from shared.operations import OperationKind
+from shared.queue_names import DATA_BACKUP_WORK
+from shared.runtime import AppContext
+from shared.storage.history import StoredOperation
+
+_PHASES: dict[Phase, Any] = {
+    Phase.PLANNING: planning,
+    Phase.COPYING: copying,
+    Phase.COMMITTING: committing,
+    Phase.SWEEPING: committing,
+}
+
+
+def read_state(stored: StoredOperation) -> DataBackupState:
+    return DataBackupState.from_json(stored.internal)
+
+
+def plan(state: DataBackupState, now: datetime, config: EngineConfig) -> Any:
+    if state.phase.terminal:
+        raise ValueError(f"a {state.phase} data backup has nothing left to do")
+    return _PHASES[state.phase].plan(state, now, config)
+
+
+def decide(
+    state: DataBackupState, answer: Any, now: datetime, config: EngineConfig
+) -> Decision[DataBackupState]:
+    if state.phase.terminal:
+        raise ValueError(f"a {state.phase} data backup takes no more decisions")
+    decision: Decision[DataBackupState] = _PHASES[state.phase].decide(state, answer, now, config)
+    return decision
+
+
+def _abandon(
+    state: DataBackupState, message: str
+) -> tuple[DataBackupState, tuple[RecordChange, ...]]:
+    ended = replace(state, phase=Phase.FAILED, wake_at=None)
+    return ended, abandon_changes(ended, "GaveUp", message, PHASE_STEP[state.phase])
+
+
+def _nothing_held(ctx: AppContext, *args: Any) -> None:
+    """A data backup holds no lock; an uncommitted point's files are the sweep's to remove."""
+
+
+DATA_BACKUP: Kind[DataBackupState] = Kind(
+    operation_kind=OperationKind.DATA_BACKUP,
+    queue=DATA_BACKUP_WORK,
+    read_state=read_state,
+    plan=plan,
+    decide=decide,
+    execute=execute,
+    step_of=lambda state: PHASE_STEP[state.phase],
+    abandon=_abandon,
+    ended=_nothing_held,
+    released=_nothing_held,
+)
