@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from notifications.events import (
         BackupExpiringAlert,
         BackupRoundSummary,
+        DataBackupOverdueAlert,
         NotificationEvent,
         OperationEvent,
         Outcome,
@@ -48,6 +49,7 @@ _EXPORTS = {
     "BackupExpiringAlert": "notifications.events",
     "BackupRoundSummary": "notifications.events",
     "DEFAULT_MAX_BYTES": "notifications.cards",
+    "DataBackupOverdueAlert": "notifications.events",
     "MIN_MAX_BYTES": "notifications.cards",
     "NotificationEvent": "notifications.events",
     "OperationEvent": "notifications.events",
@@ -75,6 +77,7 @@ __all__ = [
     "TIMESTAMP_HEADER",
     "BackupExpiringAlert",
     "BackupRoundSummary",
+    "DataBackupOverdueAlert",
     "NotificationEvent",
     "OperationEvent",
     "Outcome",

@@ -16,10 +16,16 @@ from notifications._parts import (
 from notifications.advice import (
     HISTORY_COMMAND,
     backup_expiring_steps,
+    data_backup_overdue_steps,
     round_steps,
     still_sandbox_steps,
 )
-from notifications.events import BackupExpiringAlert, BackupRoundSummary, StillSandboxAlert
+from notifications.events import (
+    BackupExpiringAlert,
+    BackupRoundSummary,
+    DataBackupOverdueAlert,
+    StillSandboxAlert,
+)
 from notifications.text import format_duration, format_instant, inert
 
 
@@ -119,5 +125,29 @@ def expiring_body(event: BackupExpiringAlert, d: Detail) -> list[el.Element]:
                 "warning"),
         el.fact_set([(t, v) for t, v in facts if v]),
         *advice_section(advice, d),
+        footer(event),
+    ]
+
+
+def data_overdue_body(event: DataBackupOverdueAlert, d: Detail) -> list[el.Element]:
+    env = env_text(event.environment_name, event.environment_id, d)
+    if event.last_point is None:
+        summary = (f"{env} is in DATA_BACKUP_SCOPE but has no complete data backup point "
+                   f"(in scope since {format_instant(event.since)}).")
+    else:
+        summary = (f"The newest complete data backup point of {env} is from "
+                   f"{format_instant(event.last_point)}: the last two scheduled rounds did not "
+                   "complete one. Changes since then are not backed up.")
+    facts: list[tuple[str, str | None]] = [
+        ("Environment", opt(event.environment_name, d.name)),
+        ("Environment id", opt(event.environment_id, ID_CHARS)),
+        ("Newest point", format_instant(event.last_point) if event.last_point else "none"),
+        ("Overdue since", format_instant(event.due)),
+    ]
+    return [
+        banner(f"Data backup overdue — {env}", summary, "attention"),
+        el.fact_set([(t, v) for t, v in facts if v]),
+        *advice_section(data_backup_overdue_steps(event.environment_name, event.environment_id),
+                        d),
         footer(event),
     ]

@@ -84,6 +84,20 @@ def backup_expiring_steps(
     )
 
 
+def data_backup_overdue_steps(
+    environment_name: str | None, environment_id: str
+) -> tuple[str, ...]:
+    env = _env(environment_name, environment_id)
+    return (
+        f"See why the recent data backups of {env} did not complete: ppbackup history --env "
+        f"{environment_id} --kind data_backup",
+        "A table the application user cannot read fails with a 403: assign it a security role "
+        "that can read every table (Power Platform admin center > Environments > Settings > "
+        "Application users).",
+        f"Once fixed, take a point now: ppbackup data backup {environment_id} --wait",
+    )
+
+
 def round_steps(failed_count: int, pending_count: int) -> tuple[str, ...]:
     advice = []
     if failed_count:

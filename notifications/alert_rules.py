@@ -5,6 +5,8 @@
   While that lasts, backups older than 7 days are deleted, so it repeats once a day.
 * Backup expiring: the newest backup this app took of an environment in scope expires within a
   day and nothing newer exists, so the environment is about to have no restore point at all.
+* Data backup overdue: an environment in DATA_BACKUP_SCOPE has had no complete data backup point
+  for more than two schedule periods (plus time for the round in progress to finish).
 
 Each alert's event id is derived from what identifies the situation, so the timer that asks every
 few minutes fires each alert once (the caller claims the id before sending).
@@ -17,8 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from notifications.events import BackupExpiringAlert, StillSandboxAlert
+from notifications.events import BackupExpiringAlert, DataBackupOverdueAlert, StillSandboxAlert
 from shared.operations import Operation, OperationKind, OperationStatus, Step, StepStatus
+from shared.policy.ncrontab import Ncrontab
 
 # Long enough for a switch back that is merely slow (the platform takes minutes), short enough
 # that a person still acts on the same day's backups.
@@ -28,6 +31,10 @@ REMINDER_INTERVAL = timedelta(hours=24)
 # and reminders have been sent every day of it.
 RESTORE_LOOKBACK = timedelta(days=14)
 EXPIRY_WARNING = timedelta(days=1)
+DATA_OVERDUE_PERIODS = 2
+# A quarter of a period, at most six hours: a daily round has until 08:00 to commit a 02:00 point.
+DATA_OVERDUE_GRACE = 0.25
+ROUND_GRACE = timedelta(hours=6)
 SANDBOX = "sandbox"
 
 
@@ -132,6 +139,26 @@ def expiring_alert(
         newest.environment_id, environment_name or newest.environment_name, newest.label,
         newest.backup_id, expiry,
     )
+
+
+def data_backup_overdue(
+    schedule: Ncrontab, environment_id: str, environment_name: str | None,
+    last_point: datetime | None, watched_since: datetime, now: datetime,
+) -> DataBackupOverdueAlert | None:
+    """The alert if no complete point is newer than DATA_OVERDUE_PERIODS schedule periods.
+
+    Counted from the newest point, or for an environment that never had one, from when the
+    check first saw it in scope. A period is the gap between the first two slots after that
+    instant (NCRONTAB schedules need not be regular); the grace lets the round that runs at the
+    deadline finish before a point is called missing.
+    """
+    since = last_point or watched_since
+    first = schedule.next_after(since)
+    period = schedule.next_after(first) - first
+    due = since + DATA_OVERDUE_PERIODS * period + min(period * DATA_OVERDUE_GRACE, ROUND_GRACE)
+    if now <= due:
+        return None
+    return DataBackupOverdueAlert(environment_id, environment_name, last_point, since, due)
 
 
 def _changed_type(restore: Operation) -> bool:

@@ -1,4 +1,5 @@
-"""The alerts timer: still-Sandbox environments, expiring last backups, overdue round summaries.
+"""The alerts timer: still-Sandbox environments, expiring last backups, overdue data backups,
+overdue round summaries.
 
 Runs every few minutes (the `notification_alerts` timer). The decisions are in `alert_rules` and
 `round_rules`; this module reads history and the platform, and emits each alert once: the alert's
@@ -16,13 +17,14 @@ from datetime import datetime, timedelta
 from notifications.alert_rules import (
     RESTORE_LOOKBACK,
     PlatformBackup,
+    data_backup_overdue,
     expiring_alert,
     newest_backup,
     sandbox_suspects,
     still_sandbox_alert,
 )
-from notifications.events import BackupExpiringAlert, StillSandboxAlert
-from notifications.messages import ExpiringNotice, Notice, StillSandboxNotice
+from notifications.events import BackupExpiringAlert, DataBackupOverdueAlert, StillSandboxAlert
+from notifications.messages import DataOverdueNotice, ExpiringNotice, Notice, StillSandboxNotice
 from notifications.outbox import send_notice
 from notifications.rounds import sweep_overdue
 from notifications.store import NotificationStore, store_for
@@ -36,6 +38,10 @@ log = logging.getLogger(__name__)
 # platform one backup listing per environment in scope every few minutes).
 EXPIRY_CHECK_EVERY = timedelta(hours=1)
 EXPIRY_CHECK = "backup-expiry"
+# Overdue is counted in schedule periods (a day by default); an hour late is on time enough, and
+# the check lists the backup store's manifests once per environment in DATA_BACKUP_SCOPE.
+DATA_OVERDUE_CHECK_EVERY = timedelta(hours=1)
+DATA_OVERDUE_CHECK = "data-backup-overdue"
 _RESTORE_PAGE = 100
 _MAX_RESTORE_PAGES = 20
 _BACKUPS_PER_ENVIRONMENT = 5
@@ -48,6 +54,8 @@ class AlertReport:
     still_sandbox: list[str] = field(default_factory=list)  # event ids emitted
     expiring: list[str] = field(default_factory=list)
     expiry_checked: bool = False
+    data_overdue: list[str] = field(default_factory=list)
+    data_overdue_checked: bool = False
     rounds_summarised: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -77,6 +85,13 @@ def run_alert_checks(ctx: AppContext) -> AlertReport:
             report.expiring.extend(_check_expiring(ctx, store, now))
 
     guarded("backup_expiring", expiry)
+
+    def data_overdue() -> None:
+        if store.due(DATA_OVERDUE_CHECK, DATA_OVERDUE_CHECK_EVERY, now):
+            report.data_overdue_checked = True
+            report.data_overdue.extend(_check_data_overdue(ctx, store, now))
+
+    guarded("data_backup_overdue", data_overdue)
 
     def rounds() -> None:
         report.rounds_summarised = sweep_overdue(ctx, store, now)
@@ -165,13 +180,62 @@ def _expiring_notice(
     )
 
 
+# ------------------------------------------------------------------------------ data backups
+
+
+def _check_data_overdue(ctx: AppContext, store: NotificationStore, now: datetime) -> list[str]:
+    emitted = []
+    for environment_id, name, alert in data_backup_overdue_alerts(ctx, now, store.first_seen,
+                                                                  store.forget_seen):
+        if alert is not None and _emit(ctx, store, alert, DataOverdueNotice(
+            event_id=alert.event_id, environment_id=environment_id, environment_name=name,
+            last_point=alert.last_point, since=alert.since, due=alert.due, occurred_at=now,
+        )):
+            emitted.append(alert.event_id)
+    return emitted
+
+
+def data_backup_overdue_alerts(
+    ctx: AppContext, now: datetime,
+    first_seen: Callable[[str, datetime], datetime] | None = None,
+    forget_seen: Callable[[str], None] | None = None,
+) -> Iterator[tuple[str, str | None, DataBackupOverdueAlert | None]]:
+    """Each environment in DATA_BACKUP_SCOPE with its overdue alert (None: not overdue), from
+    the store's catalog (one manifest listing per environment). An environment that never had a
+    point is counted from when `first_seen` first saw it; without `first_seen` (the status
+    page, which writes nothing), from now, so it is not called overdue."""
+    from shared.data_store import data_store_from_settings
+    from shared.policy.ncrontab import Ncrontab
+
+    settings = ctx.settings
+    scope = settings.data_backup_scope
+    if not (scope.everything or scope.environment_ids or scope.types):
+        return
+    schedule = Ncrontab.parse(settings.data_backup_schedule, settings.time_zone, seconds=True)
+    data = data_store_from_settings(settings)
+    for environment in ctx.platform.list_environments():
+        environment_id = environment.id.lower()
+        if not scope.includes(environment_id, environment.type or ""):
+            continue
+        newest = max((s.point_time for s in data.summaries(environment_id)), default=None)
+        watch = f"data:{environment_id}"
+        if newest is not None:
+            if forget_seen is not None:
+                forget_seen(watch)
+            watched = newest
+        else:
+            watched = first_seen(watch, now) if first_seen is not None else now
+        yield environment_id, environment.display_name, data_backup_overdue(
+            schedule, environment_id, environment.display_name, newest, watched, now)
+
+
 # ------------------------------------------------------------------------------ emitting
 
 
 def _emit(
     ctx: AppContext,
     store: NotificationStore,
-    alert: StillSandboxAlert | BackupExpiringAlert,
+    alert: StillSandboxAlert | BackupExpiringAlert | DataBackupOverdueAlert,
     notice: Notice,
 ) -> bool:
     """Claim the alert's event id, then send its message; False if it was emitted before."""

@@ -18,6 +18,7 @@ from notifications import _elements as el
 from notifications._operation_card import operation_body, operation_title
 from notifications._parts import LEVELS, Detail, banner, footer, ident
 from notifications._summary_cards import (
+    data_overdue_body,
     expiring_body,
     round_body,
     round_title,
@@ -27,6 +28,7 @@ from notifications.advice import HISTORY_COMMAND
 from notifications.events import (
     BackupExpiringAlert,
     BackupRoundSummary,
+    DataBackupOverdueAlert,
     NotificationEvent,
     OperationEvent,
     StillSandboxAlert,
@@ -92,6 +94,8 @@ def _body(event: NotificationEvent, d: Detail) -> list[el.Element]:
         return still_sandbox_body(event, d)
     if isinstance(event, BackupExpiringAlert):
         return expiring_body(event, d)
+    if isinstance(event, DataBackupOverdueAlert):
+        return data_overdue_body(event, d)
     assert_never(event)
 
 
@@ -108,8 +112,9 @@ def _minimal_body(event: NotificationEvent) -> list[el.Element]:
     if isinstance(event, BackupRoundSummary):
         title = round_title(event)[0]
         key, command = ("Round id", ident(event.round_id, 100)), HISTORY_COMMAND
-    elif isinstance(event, BackupExpiringAlert):
-        title = "Backup expiring"
+    elif isinstance(event, BackupExpiringAlert | DataBackupOverdueAlert):
+        title = ("Backup expiring" if isinstance(event, BackupExpiringAlert)
+                 else "Data backup overdue")
         key = ("Environment id", ident(event.environment_id, 100))
         command = f"ppbackup history --env {key[1]}"
     else:

@@ -33,6 +33,7 @@ from notifications.events import (
 )
 from notifications.failures import DeliveryProblem, with_problems
 from notifications.messages import (
+    DataOverdueNotice,
     Envelope,
     ExpiringNotice,
     OperationNotice,
@@ -159,6 +160,8 @@ def _load(ctx: AppContext, store: NotificationStore, envelope: Envelope) -> Load
         return Loaded(summary, summary.ended_at, None)
     if isinstance(notice, ExpiringNotice):
         return Loaded(notice.alert(), notice.occurred_at, notice.operation_id)
+    if isinstance(notice, DataOverdueNotice):
+        return Loaded(notice.alert(), notice.occurred_at, None)
     try:
         operation = ctx.history.get(notice.operation_id).operation
     except OperationNotFound:

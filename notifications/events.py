@@ -209,8 +209,34 @@ class BackupExpiringAlert:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class DataBackupOverdueAlert:
+    """An environment in DATA_BACKUP_SCOPE has had no complete data backup point for more than
+    two schedule periods. `last_point` is its newest point (None: it never had one, and
+    `since` is when the check first saw it in scope). One episode, one event: the id is built
+    from the environment and `since`, so a new point ends the episode."""
+
+    environment_id: str
+    environment_name: str | None
+    last_point: datetime | None
+    since: datetime
+    due: datetime
+
+    def __post_init__(self) -> None:
+        _require_aware(self.since, self.due, *([self.last_point] if self.last_point else []))
+
+    @property
+    def event(self) -> str:
+        return "alert.data_backup_overdue"
+
+    @property
+    def event_id(self) -> str:
+        return _event_id(self.event, self.environment_id.lower(), format_time(self.since) or "")
+
+
 NotificationEvent: TypeAlias = (
     OperationEvent | BackupRoundSummary | StillSandboxAlert | BackupExpiringAlert
+    | DataBackupOverdueAlert
 )
 
 

@@ -20,6 +20,7 @@ from typing import Any, TypeAlias
 from notifications.events import (
     ROUND_FINISHED,
     BackupExpiringAlert,
+    DataBackupOverdueAlert,
     OperationEvent,
     Outcome,
     StillSandboxAlert,
@@ -109,7 +110,29 @@ class ExpiringNotice:
         )
 
 
-Notice: TypeAlias = OperationNotice | RoundNotice | StillSandboxNotice | ExpiringNotice
+@dataclass(frozen=True, slots=True)
+class DataOverdueNotice:
+    """The alert's facts travel in the message: they come from the store's catalog, which
+    delivery need not read again."""
+
+    event_id: str
+    environment_id: str
+    environment_name: str | None
+    last_point: datetime | None
+    since: datetime
+    due: datetime
+    occurred_at: datetime
+
+    event = "alert.data_backup_overdue"
+
+    def alert(self) -> DataBackupOverdueAlert:
+        return DataBackupOverdueAlert(self.environment_id, self.environment_name,
+                                      self.last_point, self.since, self.due)
+
+
+Notice: TypeAlias = (
+    OperationNotice | RoundNotice | StillSandboxNotice | ExpiringNotice | DataOverdueNotice
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +222,13 @@ def to_payload(envelope: Envelope) -> dict[str, Any]:
             since=format_time(notice.since), reminder=notice.reminder,
             occurredAt=format_time(notice.occurred_at),
         )
+    elif isinstance(notice, DataOverdueNotice):
+        payload.update(
+            type="data_backup_overdue", environmentId=notice.environment_id,
+            environmentName=notice.environment_name, lastPoint=format_time(notice.last_point),
+            since=format_time(notice.since), due=format_time(notice.due),
+            occurredAt=format_time(notice.occurred_at),
+        )
     else:
         payload.update(
             type="backup_expiring", operationId=notice.operation_id,
@@ -255,6 +285,12 @@ def _notice(p: Mapping[str, Any]) -> Notice:
             environment_name=p.get("environmentName"), backup_label=p.get("backupLabel"),
             backup_id=p.get("backupId"), expires_at=_time(p, "expiresAt"),
             occurred_at=_time(p, "occurredAt"),
+        )
+    if kind == "data_backup_overdue":
+        return DataOverdueNotice(
+            event_id=event_id, environment_id=_text(p, "environmentId"),
+            environment_name=p.get("environmentName"), last_point=parse_time(p.get("lastPoint")),
+            since=_time(p, "since"), due=_time(p, "due"), occurred_at=_time(p, "occurredAt"),
         )
     raise ValueError(f"unknown notification type {kind!r}")
 

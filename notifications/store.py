@@ -3,6 +3,7 @@
     {prefix}Deliveries  PK <event id>, RK "claim"             emitted once (alerts)
                         PK <event id>, RK "teams"|"webhook"   that event's delivery to that target
                         PK "schedule", RK <check name>        when a periodic check last ran
+                        PK "seen", RK <name>                  since when a check has watched it
     {prefix}Rounds      PK "open", RK <round id>              not summarised yet (the sweep's list)
                         PK <round id>, RK "~round"            when the timer fired
                         PK <round id>, RK "~summary"          summarised once, frozen at endedAt
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 CLAIM = "claim"
 SCHEDULE = "schedule"
+SEEN = "seen"
 OPEN = "open"
 ROUND = "~round"
 SUMMARY = "~summary"
@@ -183,6 +185,20 @@ class NotificationStore:
         return [DeliveryRow.from_entity(r) for r in rows]
 
     # -- periodic checks -------------------------------------------------------------------------
+
+    def first_seen(self, name: str, now: datetime) -> datetime:
+        """When `name` was first asked about (insert-if-absent: concurrent callers agree)."""
+        table = self._deliveries()
+        try:
+            table.create_entity({"PartitionKey": SEEN, "RowKey": name, "seenAt": now})
+        except ResourceExistsError:
+            return from_table_time(table.get_entity(SEEN, name).get("seenAt")) or now
+        return now
+
+    def forget_seen(self, name: str) -> None:
+        """`name` is fine again (a point exists): the next absence starts a new watch."""
+        with contextlib.suppress(ResourceNotFoundError):
+            self._deliveries().delete_entity(SEEN, name)
 
     def due(self, name: str, every: timedelta, now: datetime) -> bool:
         """True (and the run recorded) if `name` last ran at least `every` ago, for one caller."""

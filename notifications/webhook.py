@@ -25,6 +25,7 @@ from typing import Any
 from notifications.events import (
     BackupExpiringAlert,
     BackupRoundSummary,
+    DataBackupOverdueAlert,
     NotificationEvent,
     OperationEvent,
     StillSandboxAlert,
@@ -81,6 +82,15 @@ def build_webhook_payload(event: NotificationEvent, *, occurred_at: datetime) ->
             "backupLabel": event.backup_label,
             "backupId": event.backup_id,
             "expiresAt": format_time(event.expires_at),
+        }
+    elif isinstance(event, DataBackupOverdueAlert):
+        payload["alert"] = {
+            "type": "data_backup_overdue",
+            "environmentId": event.environment_id,
+            "environmentName": event.environment_name,
+            "lastPointTime": format_time(event.last_point),
+            "since": format_time(event.since),
+            "overdueSince": format_time(event.due),
         }
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("ascii")
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from notifications.advice import (
     backup_expiring_steps,
+    data_backup_overdue_steps,
     next_steps,
     still_sandbox_steps,
 )
@@ -21,7 +22,7 @@ from notifications.alert_rules import (
     sandbox_suspects,
     still_sandbox_alert,
 )
-from notifications.alerts import recent_restores
+from notifications.alerts import data_backup_overdue_alerts, recent_restores
 from shared.errors import OperationNotFound
 from shared.history_api import get_record
 from shared.operations import Operation, OperationKind, OperationStatus, format_time
@@ -157,7 +158,21 @@ def open_alerts(ctx: AppContext) -> dict[str, Any]:
                 expiring.environment_name, expiring.environment_id, expires
             )),
         })
-    # Data backups (contract section 9) are not built yet, so none can be overdue.
+    for environment_id, name, overdue in data_backup_overdue_alerts(ctx, now):
+        if overdue is None:
+            continue
+        last = format_time(overdue.last_point) if overdue.last_point else None
+        alerts.append({
+            "type": "data_backup_overdue",
+            "environmentId": environment_id,
+            "environmentName": name,
+            "lastPointTime": last,
+            "since": format_time(overdue.due),
+            "message": (f"No complete data backup point since {last}" if last else
+                        "No complete data backup point yet") +
+                       f"; overdue since {format_time(overdue.due)}.",
+            "nextSteps": list(data_backup_overdue_steps(name, environment_id)),
+        })
     return {"alerts": alerts, "asOf": format_time(now)}
 
 

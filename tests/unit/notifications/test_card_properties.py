@@ -11,6 +11,7 @@ from notifications import (
     DEFAULT_MAX_BYTES,
     MIN_MAX_BYTES,
     BackupExpiringAlert,
+    DataBackupOverdueAlert,
     NotificationEvent,
     StillSandboxAlert,
     build_teams_message,
@@ -18,6 +19,7 @@ from notifications import (
     event_for,
     message_size,
 )
+from notifications._parts import ID_CHARS
 from notifications.text import inert
 from shared.operations import Operation
 from tests.unit.notifications.builders import (
@@ -89,3 +91,14 @@ def test_any_backup_expiring_alert_renders_within_budget(
     assume(label or backup_id)
     assert_fits_and_valid(BackupExpiringAlert(env_id, name, label, backup_id, expires), budget,
                           None)
+
+
+@slow
+@given(texts, optional_texts, st.none() | instants, instants, budgets)
+def test_any_data_backup_overdue_alert_renders_within_budget(
+    env_id: str, name: str | None, last_point: Any, since: Any, budget: int
+) -> None:
+    alert = DataBackupOverdueAlert(env_id, name, last_point, since, since)
+    message = assert_fits_and_valid(alert, budget, None)
+    # The environment id (shortened as every id is) is on every card, down to the minimal one.
+    assert any(inert(env_id, ID_CHARS) in t for t in card_texts(message))
