@@ -78,21 +78,25 @@ def _environment_id(value: object) -> str:
         ) from None
 
 
-def _flag(default: bool) -> PlainValidator:
-    def flag(value: object) -> bool:
+def flag(default: bool) -> PlainValidator:
+    """A JSON boolean; null or absent is `default`."""
+
+    def read(value: object) -> bool:
         if value is None:
             return default
         if not isinstance(value, bool):
             raise ValueError(f"must be true or false, not {json_type(value)}")
         return value
 
-    return PlainValidator(flag)
+    return PlainValidator(read)
 
 
 RequestedBy = Annotated[
     str | None, Field(alias="requestedBy"), _optional(_text(MAX_REQUESTED_BY))
 ]
 RequestId = Annotated[str | None, Field(alias="requestId"), _optional(parse_request_id)]
+# A required environment id, in its canonical spelling.
+EnvironmentId = Annotated[str, _required(_environment_id)]
 # A backup's notes: in a backup request, and in the edit of a backup's label and notes.
 Notes = Annotated[str | None, _optional(_text(MAX_NOTES, multiline=True))]
 
@@ -103,7 +107,7 @@ _CONFIG = ConfigDict(extra="forbid", validate_by_alias=True, validate_by_name=Fa
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)
 class BackupRequest:
-    environment_id: Annotated[str, Field(alias="environmentId"), _required(_environment_id)]
+    environment_id: Annotated[EnvironmentId, Field(alias="environmentId")]
     label: Annotated[str, Field(alias="label"), _required(_text(MAX_LABEL))]
     notes: Notes = None
     requested_by: RequestedBy = None
@@ -116,14 +120,12 @@ BackupLabel = Annotated[str | None, Field(alias="backupLabel"), _optional(_text(
 RestorePoint = Annotated[
     datetime | None, Field(alias="restorePointDateTime"), _optional(parse_timestamp)
 ]
-Latest = Annotated[bool, Field(alias="latest"), _flag(False)]
+Latest = Annotated[bool, Field(alias="latest"), flag(False)]
 
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)
 class RestoreRequest:
-    target_environment_id: Annotated[
-        str, Field(alias="targetEnvironmentId"), _required(_environment_id)
-    ]
+    target_environment_id: Annotated[EnvironmentId, Field(alias="targetEnvironmentId")]
     # Empty when not given: then it is the target (a restore in place), see __post_init__.
     source_environment_id: Annotated[
         str,
@@ -134,12 +136,12 @@ class RestoreRequest:
     backup_label: BackupLabel = None
     restore_point: RestorePoint = None
     latest: Latest = False
-    skip_audit_data: Annotated[bool, Field(alias="skipAuditData"), _flag(True)] = True
-    safety_backup: Annotated[bool, Field(alias="safetyBackup"), _flag(True)] = True
+    skip_audit_data: Annotated[bool, Field(alias="skipAuditData"), flag(True)] = True
+    safety_backup: Annotated[bool, Field(alias="safetyBackup"), flag(True)] = True
     confirm_production: Annotated[
         str | None, Field(alias="confirmProduction"), _optional(_text(MAX_CONFIRMATION))
     ] = None
-    dry_run: Annotated[bool, Field(alias="dryRun"), _flag(False)] = False
+    dry_run: Annotated[bool, Field(alias="dryRun"), flag(False)] = False
     requested_by: RequestedBy = None
     reason: Annotated[
         str | None, Field(alias="reason"), _optional(_text(MAX_REASON, multiline=True))
