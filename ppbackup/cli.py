@@ -357,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = with_storage(sub.add_parser("history", help="list operations, newest first"))
     p.add_argument("--env", metavar="ENV_ID")
-    p.add_argument("--kind", choices=["backup", "restore", "backup_delete"])
+    p.add_argument("--kind", choices=["backup", "restore", "backup_delete", "data_backup"])
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--request-id", help="the operation a requestId was admitted as (also a "
                    "rejected one)")
@@ -392,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_restore_commands(sub, with_storage)
     _add_backup_admin_commands(sub, with_storage)
+    from ppbackup.data_commands import add_data_commands  # it imports this module
+
+    add_data_commands(sub, with_storage)
     return parser
 
 

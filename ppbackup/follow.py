@@ -83,6 +83,11 @@ class Follower:
                 continue
             self._seen[step["name"]] = key
             lines.append(step_change(step, now))
+        for table in record.get("tables") or ():  # a data backup: rows read per table
+            key = (str(table.get("status")), str(table.get("rows")))
+            if self._seen.get(f"table:{table['table']}") != key:
+                self._seen[f"table:{table['table']}"] = key
+                lines.append(table_change(table))
         if lines:
             stamp = now.astimezone(UTC).strftime("%H:%M:%S")
             elapsed = _elapsed(record, now)
@@ -101,6 +106,13 @@ def step_change(step: Mapping[str, Any], now: datetime) -> str:
         took = f" for {duration((now - started).total_seconds())}"
     detail = f": {step['detail']}" if step.get("detail") else ""
     return f"{step['name']} {step.get('status', 'Pending')}{took}{detail}"
+
+
+def table_change(table: Mapping[str, Any]) -> str:
+    rows = table.get("rows")
+    read = f": {rows:,} rows" if isinstance(rows, int) else ""
+    detail = f" ({table['detail']})" if table.get("detail") else ""
+    return f"table {table['table']} {table.get('status') or 'Pending'}{read}{detail}"
 
 
 def _elapsed(record: Mapping[str, Any], now: datetime) -> str:

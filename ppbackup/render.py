@@ -136,6 +136,8 @@ def operation_detail(
         ("backup point", record.get("backupPointDateTime")),
         ("expires", record.get("backupExpiryDateTime")),
         ("restore point", record.get("restorePointDateTime")),
+        ("data point", record.get("pointId")),
+        ("point time", record.get("pointTime")),
         ("requested by", record.get("requestedBy")),
         ("reason", record.get("reason")),
         ("request id", record.get("requestId")),
@@ -160,12 +162,15 @@ def operation_detail(
                 for name, change in (edit.get("changes") or {}).items()
             )
             lines.append(f"    {_short_time(edit.get('at')) or '-'} by {edit.get('by')}: {changed}")
-    header = Text("\n".join(lines))
+    parts: list[RenderableType] = [Text("\n".join(lines))]
     steps = record.get("steps") or []
     if len(steps) > 1 or (steps and steps[0].get("detail")):
-        timeline = Padding(steps_table(steps, now=now), (0, 0, 0, 4), expand=False)
-        return Group(header, Text("  steps:"), timeline)
-    return header
+        parts += [Text("  steps:"),
+                  Padding(steps_table(steps, now=now), (0, 0, 0, 4), expand=False)]
+    if record.get("tables"):  # a data backup: rows per table as they are read
+        parts += [Text("  tables:"),
+                  Padding(data_tables(record["tables"]), (0, 0, 0, 4), expand=False)]
+    return Group(*parts) if len(parts) > 1 else parts[0]
 
 
 _MARKS = {
@@ -223,3 +228,82 @@ def _short_time(value: object) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ")
+
+
+def points_table(
+    environment_id: str, points: Sequence[Mapping[str, Any]], *, only: str | None = None
+) -> RenderableType:
+    """`ppbackup data points`: one line per complete point, newest first, with its expiry."""
+    if not points:
+        held = f" holding {only}" if only else ""
+        return f"No data backup point{held} of {environment_id} yet."
+    rows = []
+    for p in points:
+        tables = p.get("tables") or []
+        shown = [t for t in tables if only is None or t["table"] == only]
+        rows.append([
+            _short_time(p.get("pointTime")) or "-",
+            p.get("label") or "-",
+            str(len(tables)),
+            _count(sum(t["rows"] for t in shown if t.get("rows") is not None)),
+            ", ".join(f"{t['table']} {_count(t.get('rows'))} {t['mode']}" for t in shown),
+            _short_time(p.get("expiresAt")) or "-",
+            p["pointId"],
+        ])
+    return table(["POINT TIME", "LABEL", "TABLES", "ROWS", "PER TABLE", "EXPIRES", "POINT"],
+                 rows, max_width=60)
+
+
+def record_history(document: Mapping[str, Any]) -> RenderableType:
+    """`ppbackup data record`: a record's versions, newest first, each with what changed since
+    the version before it (annotations such as @odata.etag left out: they change every write)."""
+    versions = document.get("versions") or []
+    title = f"{document['table']} {document['recordId']} in {document['environmentId']}"
+    if not versions:
+        return f"No data backup point holds {title}."
+    rows = []
+    for newer, older in zip(versions, [*versions[1:], None], strict=True):
+        rows.append([
+            _short_time(newer.get("pointTime")) or "-",
+            newer["state"],
+            _changes(older.get("row") if older else None, newer.get("row"),
+                     first=older is None),
+            newer["pointId"],
+        ])
+    count = f"{len(versions)} version{'s' if len(versions) != 1 else ''}"
+    return Group(Text(f"{title}: {count}, newest first"),
+                 table(["POINT TIME", "STATE", "CHANGES", "POINT"], rows, max_width=100))
+
+
+def _changes(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, *,
+             first: bool) -> str:
+    if after is None:
+        return "deleted"
+    columns = [c for c in after if "@" not in c]
+    if first or before is None:
+        shown = [f"{c}={after[c]!r}" for c in columns if after[c] is not None]
+        return ("first seen: " if first else "back: ") + ", ".join(shown)
+    changed = [f"{c}: {before.get(c)!r} -> {after[c]!r}" for c in columns
+               if before.get(c) != after[c]]
+    gone = [f"{c} removed" for c in before if "@" not in c and c not in after]
+    return ", ".join(changed + gone) or "no column changed"
+
+
+def data_tables(tables: Sequence[Mapping[str, Any]]) -> Table:
+    """A data backup's tables as they are read: rows so far, changed, deleted, status."""
+    grid = Table(box=None, show_header=True, pad_edge=False, padding=(0, 1))
+    for header, right in (("table", False), ("mode", False), ("rows", True), ("changed", True),
+                          ("deleted", True), ("status", False), ("detail", False)):
+        grid.add_column(header, justify="right" if right else "left")
+    for t in tables:
+        status = str(t.get("status") or "Pending")
+        grid.add_row(
+            str(t["table"]), str(t.get("mode") or "-"), _count(t.get("rows")),
+            _count(t.get("changed")), _count(t.get("deleted")), status,
+            str(t.get("detail") or ""), style=_STYLES.get(status),
+        )
+    return grid
+
+
+def _count(value: object) -> str:
+    return "-" if value is None else f"{int(value):,}"  # type: ignore[call-overload]
