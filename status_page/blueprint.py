@@ -116,6 +116,22 @@ def _operations(req: func.HttpRequest) -> Any:
     return history_api.list_records(get_context(), query)
 
 
+def _data_backups(req: func.HttpRequest) -> Any:
+    from data_backups import catalog
+    from shared.errors import RequestInvalid
+    from shared.inputs import parse_guid
+    from shared.runtime import get_context
+
+    try:
+        environment_id = parse_guid(req.params.get("environmentId"))
+    except ValueError:
+        raise RequestInvalid("InvalidQuery", "environmentId must be a GUID.", {
+            "environmentId": "must be a GUID such as 00000000-0000-0000-0000-000000000000"},
+        ) from None
+    points, token = catalog.list_points(get_context(), environment_id, limit=1)
+    return {"points": points, "continuationToken": token}
+
+
 serve_twice("list_environments", "environments", _environments)
 serve_twice("list_alerts", "alerts", _alerts)
 serve_twice("list_active_operations", "active-operations", _active_operations)
@@ -126,9 +142,9 @@ serve_twice("get_next_steps", "operations/{operationId}/next-steps", _next_steps
 # blueprint; the page reads the same use cases (shared.history_api) through these two.
 serve_to_page("get_operation", "operations/{operationId}", _operation)
 serve_to_page("list_operations", "operations", _operations)
-# The page also asks `ui/data/data-backups?environmentId=` for each environment's newest data
-# backup point and shows "no data backups" while that route is absent (404). Data backups
-# (contract section 9) add it with serve_to_page("list_data_backups", "data-backups", <view>).
+# Each environment's newest data backup point and its expiry: the first point of the catalog
+# `GET /api/data-backups` (data_backups/blueprint.py) answers from.
+serve_to_page("list_data_backups", "data-backups", _data_backups)
 
 
 # -------------------------------------------------------------------------------- the page

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
 
 from backup_triggers.service import run_backup_round
+from shared.data_store import FULL, TableCommit, data_store_from_settings, new_point_id
 from shared.operations import OperationKind, OperationStatus
+from shared.runtime import use_context
+from shared.settings import BackupScope
 from tests.integration.restore.conftest import Stack, restore_body
 
 
@@ -75,3 +80,33 @@ def test_an_environment_left_a_sandbox_is_an_open_alert(make_stack: Callable[...
     stack.sim.advance(10 * 60)
     assert stack.env_type(prod) == "Production"
     assert stack.http.get("/api/alerts").json()["alerts"] == []
+
+
+def test_newest_data_backup_point_and_the_overdue_alert(make_stack: Callable[..., Stack]) -> None:
+    stack = make_stack()
+    prod = stack.add_env("Contoso Prod")
+    store = data_store_from_settings(stack.ctx.settings)
+    store.ensure_container()
+    older, newer = (stack.ctx.clock() - timedelta(days=days) for days in (4, 3))
+    made = []
+    for at in (older, newer):
+        point_id = new_point_id(at)
+        store.write_rows(prod, point_id, "account", 0, [{"accountid": "a", "name": "x"}],
+                         id_column="accountid")
+        store.commit_point(prod, point_id, at, None,
+                           [TableCommit("account", FULL, "accountid", 1)])
+        made.append(point_id)
+
+    answer = stack.http.get("/api/ui/data/data-backups", params={"environmentId": prod}).json()
+    assert [p["pointId"] for p in answer["points"]] == [made[1]]  # the page shows the newest
+    assert answer["points"][0]["expiresAt"] > answer["points"][0]["pointTime"]
+    bad = stack.http.get("/api/ui/data/data-backups", params={"environmentId": "nope"})
+    assert bad.status_code == 400 and "environmentId" in bad.json()["error"]["fields"]
+
+    assert stack.http.get("/api/alerts").json()["alerts"] == []  # DATA_BACKUP_SCOPE is empty
+    scoped = replace(stack.ctx.settings,
+                     data_backup_scope=BackupScope(environment_ids=frozenset({prod})))
+    with use_context(replace(stack.ctx, settings=scoped)):  # the host reads the process's
+        alerts = stack.http.get("/api/alerts").json()["alerts"]
+    assert [(a["type"], a["environmentId"]) for a in alerts] == [("data_backup_overdue", prod)]
+    assert any(f"ppbackup data backup {prod}" in step for step in alerts[0]["nextSteps"])
