@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -49,7 +49,7 @@ class Ledger:
         sent: Hostile,
     ) -> None:
         message_id = f"fuzz-{next(_message_ids)}"
-        deliver(kind, message, message_id)  # must not raise
+        deliver(queue, message, message_id)  # must not raise
         raw: object = None
         try:
             raw = decode_json(message, base64_fallback=True)
@@ -80,23 +80,32 @@ class Ledger:
 def ledger(ctx: AppContext) -> Iterator[Ledger]:
     yield Ledger()
     # After all of it, a valid request on each queue is still admitted.
-    for kind, body in (
-        (OperationKind.BACKUP, {"environmentId": hostile.ENV, "label": "after"}),
-        (OperationKind.RESTORE, {"targetEnvironmentId": hostile.OTHER_ENV, "latest": True}),
+    for queue, kind, body in (
+        (BACKUP_REQUESTS, OperationKind.BACKUP, {"environmentId": hostile.ENV, "label": "after"}),
+        (RESTORE_REQUESTS, OperationKind.RESTORE,
+         {"targetEnvironmentId": hostile.OTHER_ENV, "latest": True}),
     ):
-        deliver(kind, json.dumps({**body, "requestId": "after-the-fuzz"}).encode(), "after")
+        deliver(queue, json.dumps({**body, "requestId": "after-the-fuzz"}).encode(), "after")
         owner = owner_of(ctx, kind, f"{kind.value}:after-the-fuzz")
         assert owner is not None
         assert ctx.history.get(owner).operation.status is not OperationStatus.REJECTED
 
 
-def deliver(kind: OperationKind, body: bytes, message_id: str) -> None:
+def trigger_of(queue: str) -> Callable[[QueueMessage], None]:
+    """The decorated function the host calls for a message on `queue`."""
     from backup_triggers.blueprint import backup_request
     from restore_orchestrator.blueprint import restore_request
 
+    triggers: dict[str, Callable[[QueueMessage], None]] = {
+        BACKUP_REQUESTS: backup_request, RESTORE_REQUESTS: restore_request,
+    }
+    return triggers[queue]
+
+
+def deliver(queue: str, body: bytes, message_id: str) -> None:
     # The worker's own message type: it carries the dequeue count the handlers read.
     message = QueueMessage(id=message_id, body=body, dequeue_count=1)  # type: ignore[no-untyped-call]
-    (backup_request if kind is OperationKind.BACKUP else restore_request)(message)
+    trigger_of(queue)(message)
 
 
 @fuzz(f"queue {BACKUP_REQUESTS}")
