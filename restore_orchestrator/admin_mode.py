@@ -25,7 +25,6 @@ from engine.config import EngineConfig
 from restore_orchestrator.decision import (
     Decision,
     GiveUp,
-    UnexpectedAnswerError,
     backoff,
     give_up,
     move,
@@ -42,7 +41,7 @@ from shared.operations import StepStatus, format_time
 
 def decide_admin_mode(
     state: RestoreState, answer: Answer, now: datetime, config: EngineConfig
-) -> Decision:
+) -> Decision | None:
     name = target_name(state)
     work = state.work
     doing = f"turning administration mode off on {name}"
@@ -121,7 +120,7 @@ def decide_admin_mode(
         return _admin_failed(state, now, config, f"The platform refused {doing}: {answer.message}")
     if isinstance(answer, Busy | Throttled | Unavailable | Lost):
         return backoff(state, now, answer, config, doing=doing, give_up=failed)
-    raise UnexpectedAnswerError(f"{type(answer).__name__} in {state.phase}")
+    return None
 
 
 def _admin_failed(

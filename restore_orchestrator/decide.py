@@ -12,6 +12,7 @@ transition table (`transitions.py`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from engine import taking_backup
@@ -31,10 +32,14 @@ from engine.commands import (
     Reconcile,
 )
 from engine.config import EngineConfig
+from engine.waiting import RETRYABLE
 from restore_orchestrator import checks
 from restore_orchestrator.admin_mode import decide_admin_mode
 from restore_orchestrator.decision import (
     Decision,
+    UnexpectedAnswerError,
+    backoff,
+    give_up,
     move,
     safety_backup_label,
 )
@@ -42,10 +47,10 @@ from restore_orchestrator.phases import CANCELLABLE, Event, Phase
 from restore_orchestrator.queued import decide_queued
 from restore_orchestrator.restoring import decide_prechecking, decide_restoring
 from restore_orchestrator.safety_backup import decide_safety_backup
-from restore_orchestrator.state import RestoreState
+from restore_orchestrator.state import Problem, RestoreState
 from restore_orchestrator.switching import MODIFY_SKU, decide_switch
 from restore_orchestrator.validating import decide_validating, decide_waiting_for_backup
-from restore_orchestrator.verifying import decide_verifying
+from restore_orchestrator.verifying import decide_verifying, give_up_verify
 from shared.operations import StepStatus
 
 RESTORE_OPERATION = "Restore"
@@ -125,7 +130,16 @@ def decide(
         raise ValueError(f"a {state.phase} restore takes no more decisions")
     if cancel_pending(state) and isinstance(answer, Proceeded):
         return _honour_cancel(state, now, config)
-    return _HANDLERS[state.phase](state, answer, now, config)
+    handler, retrying = _PHASES[state.phase]
+    decision = handler(state, answer, now, config)
+    if decision is not None:
+        return decision
+    # The fault-handling tail every phase shared: a platform that cannot serve the step now is
+    # waited out (the shared backoff, bounded), then the phase gives up its own way.
+    if retrying is not None and isinstance(answer, RETRYABLE):
+        return backoff(state, now, answer, config, doing=retrying.doing,
+                       give_up=lambda message: retrying.give_up(state, now, config, message))
+    raise UnexpectedAnswerError(f"{type(answer).__name__} in {state.phase}")
 
 
 def _honour_cancel(state: RestoreState, now: datetime, config: EngineConfig) -> Decision:
@@ -139,19 +153,38 @@ def _honour_cancel(state: RestoreState, now: datetime, config: EngineConfig) -> 
     )
 
 
-Handler = Callable[[RestoreState, Answer, datetime, EngineConfig], Decision]
+Handler = Callable[[RestoreState, Answer, datetime, EngineConfig], Decision | None]
 
-_HANDLERS: dict[Phase, Handler] = {
-    Phase.QUEUED: decide_queued,
-    Phase.VALIDATING: decide_validating,
-    Phase.WAITING_FOR_BACKUP: decide_waiting_for_backup,
-    Phase.SAFETY_BACKUP: decide_safety_backup,
-    Phase.SWITCHING_TO_SANDBOX: decide_switch,
-    Phase.PRECHECKING: decide_prechecking,
-    Phase.RESTORING: decide_restoring,
-    Phase.SWITCHING_TO_PRODUCTION: decide_switch,
-    Phase.DISABLING_ADMIN_MODE: decide_admin_mode,
-    Phase.VERIFYING: decide_verifying,
+
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    """How a phase waits out busy, throttled, unavailable or lost answers its handler leaves to
+    the dispatcher: what it was doing (for the record), and how it gives up."""
+
+    doing: str
+    give_up: Callable[[RestoreState, datetime, EngineConfig, str], Decision]
+
+
+def _gives_up(code: str) -> Callable[[RestoreState, datetime, EngineConfig, str], Decision]:
+    return lambda state, now, config, message: give_up(state, now, config, Problem(code, message))
+
+
+# Each phase's handler (its own module), and the retry rule the dispatcher applies for it; None:
+# the handler waits out faults its own way (a switch: a 409 is the platform still switching).
+_PHASES: dict[Phase, tuple[Handler, Retrying | None]] = {
+    Phase.QUEUED: (decide_queued, None),
+    Phase.VALIDATING: (decide_validating,
+                       Retrying("validating the request", _gives_up("ValidationFailed"))),
+    Phase.WAITING_FOR_BACKUP: (decide_waiting_for_backup, None),
+    Phase.SAFETY_BACKUP: (decide_safety_backup, None),
+    Phase.SWITCHING_TO_SANDBOX: (decide_switch, None),
+    Phase.PRECHECKING: (decide_prechecking,
+                        Retrying("checking the restore with the platform",
+                                 _gives_up("PrecheckFailed"))),
+    Phase.RESTORING: (decide_restoring, None),
+    Phase.SWITCHING_TO_PRODUCTION: (decide_switch, None),
+    Phase.DISABLING_ADMIN_MODE: (decide_admin_mode, None),
+    Phase.VERIFYING: (decide_verifying, Retrying("verifying the environment", give_up_verify)),
 }
 
 __all__ = ["Decision", "cancel_pending", "decide", "plan"]

@@ -13,7 +13,6 @@ from engine.answers import (
 from engine.config import EngineConfig
 from restore_orchestrator.decision import (
     Decision,
-    UnexpectedAnswerError,
     move,
     target_name,
     wait,
@@ -24,7 +23,7 @@ from restore_orchestrator.state import RestoreState
 
 def decide_queued(
     state: RestoreState, answer: Answer, now: datetime, config: EngineConfig
-) -> Decision:
+) -> Decision | None:
     if isinstance(answer, LockAcquired | Proceeded):
         return move(state, Event.STARTED, now, config)
     if isinstance(answer, LockBusy):
@@ -35,4 +34,4 @@ def decide_queued(
             "go first."
         )
         return wait(state, now, config.lock_retry_seconds, why, start_step=False)
-    raise UnexpectedAnswerError(f"{type(answer).__name__} in {state.phase}")
+    return None

@@ -48,7 +48,7 @@ from shared.power_platform import PlatformOperation
 
 def decide_prechecking(
     state: RestoreState, answer: Answer, now: datetime, config: EngineConfig
-) -> Decision:
+) -> Decision | None:
     if isinstance(answer, Restorable):
         if not answer.listed:
             return _refuse_restore(state, now, config, not_a_candidate(state))
@@ -65,10 +65,7 @@ def decide_prechecking(
             answer.code, f"The platform refused the restore: {answer.message}"))
     if isinstance(answer, Missing):
         return _refuse_restore(state, now, config, Problem("EnvironmentNotFound", answer.message))
-    if isinstance(answer, Busy | Throttled | Unavailable | Lost):
-        return backoff(state, now, answer, config, doing="checking the restore with the platform",
-                       give_up=GiveUp(state, now, config, "PrecheckFailed"))
-    raise UnexpectedAnswerError(f"{type(answer).__name__} in {state.phase}")
+    return None  # faults: the dispatcher's (decide.py)
 
 
 def _refuse_restore(
@@ -80,7 +77,7 @@ def _refuse_restore(
 
 def decide_restoring(
     state: RestoreState, answer: Answer, now: datetime, config: EngineConfig
-) -> Decision:
+) -> Decision | None:
     request, facts, work = state.request, state.facts, state.work
     if isinstance(answer, Proceeded):
         point = facts.restore_point
@@ -147,7 +144,7 @@ def decide_restoring(
             return _time_out(state, now, config)
         return backoff(state, now, answer, config, doing="following the restore",
                        give_up=GiveUp(state, now, config, "RestoreUnknown"))
-    raise UnexpectedAnswerError(f"{type(answer).__name__} in {state.phase}")
+    return None
 
 
 def _followed_restore(

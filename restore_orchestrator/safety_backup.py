@@ -18,7 +18,6 @@ from engine.config import EngineConfig
 from restore_orchestrator.decision import (
     Decision,
     GiveUp,
-    UnexpectedAnswerError,
     backoff,
     give_up,
     move,
@@ -33,7 +32,7 @@ from shared.operations import StepStatus, format_time
 
 def decide_safety_backup(
     state: RestoreState, answer: Answer, now: datetime, config: EngineConfig
-) -> Decision:
+) -> Decision | None:
     """engine/taking_backup.py decides what the platform's answer means; this words it."""
     request, work = state.request, state.work
     label = safety_backup_label(state)
@@ -71,4 +70,4 @@ def decide_safety_backup(
         left = work if outcome.may_exist else replace(work, intent_at=None)
         return backoff(state, now, outcome.fault, config, doing="taking the safety backup",
                        give_up=GiveUp(state, now, config, "SafetyBackupFailed"), work=left)
-    raise UnexpectedAnswerError(f"{type(answer).__name__} in {state.phase}")
+    return None

@@ -78,7 +78,7 @@ def adopt(kind: PlatformKind, environment_id: str, operation: PlatformOperation,
 
 def decide_switch(
     state: RestoreState, answer: Answer, now: datetime, config: EngineConfig
-) -> Decision:
+) -> Decision | None:
     back = state.phase is Phase.SWITCHING_TO_PRODUCTION
     wanted = PRODUCTION if back else SANDBOX
     name = target_name(state)
@@ -165,7 +165,7 @@ def decide_switch(
         fault = answer if not isinstance(answer, AdminWindow) else Unavailable(answer.message)
         return backoff(state, now, fault, config, doing=doing,
                        give_up=_switch_give_up(state, now, config))
-    raise UnexpectedAnswerError(f"{type(answer).__name__} in {state.phase}")
+    return None
 
 
 def _followed(

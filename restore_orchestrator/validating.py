@@ -9,24 +9,17 @@ from datetime import datetime
 from engine.answers import (
     Answer,
     BackupsListed,
-    Busy,
     EnvironmentsRead,
-    Lost,
     Missing,
     Proceeded,
     Refused,
     Restorable,
-    Throttled,
-    Unavailable,
 )
 from engine.config import EngineConfig
 from engine.record import RecordChange, SetFacts, SetOption, StepUpdate
 from restore_orchestrator import checks
 from restore_orchestrator.decision import (
     Decision,
-    GiveUp,
-    UnexpectedAnswerError,
-    backoff,
     give_up,
     move,
     proceed,
@@ -43,7 +36,7 @@ from shared.power_platform import Backup
 
 def decide_validating(
     state: RestoreState, answer: Answer, now: datetime, config: EngineConfig
-) -> Decision:
+) -> Decision | None:
     request = state.request
     if isinstance(answer, EnvironmentsRead):
         target, source = answer.target, answer.source
@@ -76,10 +69,7 @@ def decide_validating(
         if answer.code in ("Forbidden", "AuthenticationFailed"):
             return give_up(state, now, config, Problem(answer.code, answer.message))
         return _refuse(state, now, config, Problem(answer.code, answer.message))
-    if isinstance(answer, Busy | Throttled | Unavailable | Lost):
-        return backoff(state, now, answer, config, doing="validating the request",
-                       give_up=GiveUp(state, now, config, "ValidationFailed"))
-    raise UnexpectedAnswerError(f"{type(answer).__name__} in {state.phase}")
+    return None  # faults: the dispatcher's (decide.py)
 
 
 def _resolved(
@@ -216,9 +206,9 @@ def _dry_run_done(
 
 def decide_waiting_for_backup(
     state: RestoreState, answer: Answer, now: datetime, config: EngineConfig
-) -> Decision:
+) -> Decision | None:
     if not isinstance(answer, Proceeded):
-        raise UnexpectedAnswerError(f"{type(answer).__name__} in {state.phase}")
+        return None
     ready = state.facts.restorable_at
     if ready is not None and ready > now:
         return wait(state, now, (ready - now).total_seconds(),

@@ -7,19 +7,13 @@ from datetime import datetime
 
 from engine.answers import (
     Answer,
-    Busy,
     EnvironmentRead,
-    Lost,
     Missing,
     Refused,
-    Throttled,
-    Unavailable,
 )
 from engine.config import EngineConfig
 from restore_orchestrator.decision import (
     Decision,
-    UnexpectedAnswerError,
-    backoff,
     move,
     target_name,
     wait,
@@ -32,7 +26,7 @@ from shared.operations import StepStatus
 
 def decide_verifying(
     state: RestoreState, answer: Answer, now: datetime, config: EngineConfig
-) -> Decision:
+) -> Decision | None:
     if isinstance(answer, EnvironmentRead):
         env = answer.environment
         facts = state.facts
@@ -70,10 +64,7 @@ def decide_verifying(
                     step_detail=detail)
     if isinstance(answer, Refused | Missing):
         return give_up_verify(state, now, config, answer.message)
-    if isinstance(answer, Busy | Throttled | Unavailable | Lost):
-        return backoff(state, now, answer, config, doing="verifying the environment",
-                       give_up=lambda message: give_up_verify(state, now, config, message))
-    raise UnexpectedAnswerError(f"{type(answer).__name__} in {state.phase}")
+    return None  # faults: the dispatcher's (decide.py)
 
 
 def give_up_verify(
