@@ -17,6 +17,7 @@ from notifications.advice import (
     HISTORY_COMMAND,
     backup_expiring_steps,
     data_backup_overdue_steps,
+    data_round_steps,
     round_steps,
     still_sandbox_steps,
 )
@@ -32,12 +33,19 @@ from notifications.text import format_duration, format_instant, inert
 def round_body(event: BackupRoundSummary, d: Detail) -> list[el.Element]:
     failures = event.failures
     title, style = round_title(event)
-    summary = f"{event.succeeded_count} of {event.total} environments were backed up"
+    what = "have a new data backup point" if event.is_data else "were backed up"
+    summary = f"{event.succeeded_count} of {event.total} environments {what}"
     if failures:
         summary += f", {len(failures)} failed"
     if event.pending_count:
         summary += f", {event.pending_count} still running"
+    if event.is_data:
+        summary += (f". {event.tables_count:,} tables, {event.rows_count:,} rows copied; "
+                    f"{len(event.table_failures)} tables failed")
+    data_facts = [("Tables copied", f"{event.tables_count:,}"), ("Rows", f"{event.rows_count:,}"),
+                  ("Tables failed", str(len(event.table_failures)))] if event.is_data else []
     facts = [
+        *data_facts,
         ("Scheduled for", format_instant(event.scheduled_for)),
         ("Started", format_instant(event.started_at)),
         ("Ended", format_instant(event.ended_at)),
@@ -64,9 +72,26 @@ def round_body(event: BackupRoundSummary, d: Detail) -> list[el.Element]:
                 f"…and {len(failures) - len(shown)} more. See every result with: "
                 f"{HISTORY_COMMAND}"
             ))
-    advice = round_steps(len(failures), event.pending_count)
+    tables = event.table_failures
+    if tables:
+        shown_tables = tables[: d.failures]
+        body += [
+            el.heading("Failed tables"),
+            el.fact_set([
+                (env_text(f.environment_name, f.environment_id, d), inert(f.message, d.item))
+                for f in shown_tables
+            ]),
+        ]
+        if len(tables) > len(shown_tables):
+            body.append(el.text_block(
+                f"…and {len(tables) - len(shown_tables)} more. See every table with: "
+                "ppbackup history --kind data_backup"
+            ))
+    advice = (data_round_steps(len(failures), len(tables), event.pending_count) if event.is_data
+              else round_steps(len(failures), event.pending_count))
     if event.total == 0:
-        advice = ("No environment matched BACKUP_SCOPE, so nothing was backed up; check the "
+        scope = "DATA_BACKUP_SCOPE" if event.is_data else "BACKUP_SCOPE"
+        advice = (f"No environment matched {scope}, so nothing was backed up; check the "
                   "setting.",)
     body += advice_section(advice, d)
     body.append(footer(event))
@@ -75,13 +100,16 @@ def round_body(event: BackupRoundSummary, d: Detail) -> list[el.Element]:
 
 def round_title(event: BackupRoundSummary) -> tuple[str, el.ContainerStyle]:
     failed = len(event.failed)
+    name = "Data backup round" if event.is_data else "Backup round"
     if failed:
-        return f"Backup round finished — {failed} of {event.total} failed", "attention"
+        return f"{name} finished — {failed} of {event.total} failed", "attention"
+    if event.table_failures:
+        return f"{name} finished — {len(event.table_failures)} tables failed", "attention"
     if event.pending_count:
-        return f"Backup round finished — {event.pending_count} still running", "warning"
+        return f"{name} finished — {event.pending_count} still running", "warning"
     if event.total == 0:
-        return "Backup round finished — nothing to back up", "warning"
-    return f"Backup round finished — all {event.total} succeeded", "good"
+        return f"{name} finished — nothing to back up", "warning"
+    return f"{name} finished — all {event.total} succeeded", "good"
 
 
 def still_sandbox_body(event: StillSandboxAlert, d: Detail) -> list[el.Element]:

@@ -98,6 +98,29 @@ def data_backup_overdue_steps(
     )
 
 
+def data_round_steps(
+    failed_count: int, failed_tables: int, pending_count: int
+) -> tuple[str, ...]:
+    advice = []
+    if failed_tables:
+        advice.append(
+            "A table that failed with 403 is one the application user cannot read: assign it a "
+            "security role that can (admin center > Environments > Settings > Application "
+            "users). The other tables of the point were copied."
+        )
+    if failed_count or failed_tables:
+        advice.append(
+            "Once the cause is fixed, take a point now with: ppbackup data backup <environment "
+            "id> --wait (see each one with: ppbackup history --kind data_backup)"
+        )
+    if pending_count:
+        advice.append(
+            f"{pending_count} data backup(s) were still running when the round was summarised; "
+            "check them later with: ppbackup history --kind data_backup"
+        )
+    return tuple(advice)
+
+
 def round_steps(failed_count: int, pending_count: int) -> tuple[str, ...]:
     advice = []
     if failed_count:

@@ -25,6 +25,10 @@ _SEPARATOR = "\x1f"
 
 
 ROUND_FINISHED = "backup_round.finished"
+DATA_ROUND_FINISHED = "data_backup_round.finished"
+# A data backup round's id is its slot with this prefix (data_backups/rounds.py), so the two
+# timers' rounds never share an id even when their schedules fire at the same instant.
+DATA_ROUND_PREFIX = "data-"
 
 
 class Outcome(StrEnum):
@@ -117,10 +121,17 @@ class BackupRoundSummary:
     pending_count: int
     started_at: datetime
     ended_at: datetime
+    # A data backup round (`data-` round ids): tables and rows in the new points, and each
+    # table that failed as (environment id, name, "table: why").
+    tables_count: int = 0
+    rows_count: int = 0
+    failed_tables: Sequence[tuple[str, str | None, str]] = ()
 
     def __post_init__(self) -> None:
         failures = tuple(RoundFailure(*f) for f in self.failed)
         object.__setattr__(self, "failed", failures)
+        object.__setattr__(self, "failed_tables",
+                           tuple(RoundFailure(*f) for f in self.failed_tables))
         counts = (self.total, self.succeeded_count, self.pending_count)
         if min(counts) < 0:
             raise ValueError("round counts cannot be negative")
@@ -137,8 +148,16 @@ class BackupRoundSummary:
         return cast(tuple[RoundFailure, ...], self.failed)
 
     @property
+    def table_failures(self) -> tuple[RoundFailure, ...]:
+        return cast(tuple[RoundFailure, ...], self.failed_tables)
+
+    @property
+    def is_data(self) -> bool:
+        return self.round_id.startswith(DATA_ROUND_PREFIX)
+
+    @property
     def event(self) -> str:
-        return ROUND_FINISHED
+        return round_event_name(self.round_id)
 
     @property
     def event_id(self) -> str:
@@ -246,7 +265,13 @@ def operation_event_id(kind: OperationKind, outcome: Outcome, operation_id: str)
     return _event_id(f"{kind.value}.{Outcome(outcome).value}", operation_id)
 
 
+def round_event_name(round_id: str) -> str:
+    return DATA_ROUND_FINISHED if round_id.startswith(DATA_ROUND_PREFIX) else ROUND_FINISHED
+
+
 def round_event_id(round_id: str) -> str:
+    # Built on ROUND_FINISHED for both kinds of round: the round ids differ already, and the ids
+    # of backup rounds' events must stay what they were.
     return _event_id(ROUND_FINISHED, round_id)
 
 

@@ -18,21 +18,23 @@ from enum import StrEnum
 from typing import Any, TypeAlias
 
 from notifications.events import (
-    ROUND_FINISHED,
     BackupExpiringAlert,
     DataBackupOverdueAlert,
     OperationEvent,
     Outcome,
     StillSandboxAlert,
     event_for,
+    round_event_name,
 )
 from shared.operations import Operation, OperationKind, OperationStatus, format_time, parse_time
 
 MESSAGE_VERSION = 1
 
 # What the backup timer puts in requestId (backup_triggers.rounds.timer_request_id): the round
-# id is the schedule slot, so a backup knows its round without a lookup.
-_TIMER_REQUEST = re.compile(r"timer:(\d{8}T\d{6}Z):([0-9a-z][0-9a-z_.:-]{0,127})")
+# id is the schedule slot, so a backup knows its round without a lookup. The data backup timer
+# puts the same with `data-` before it (data_backups/rounds.py), and its round id is `data-<slot>`.
+_TIMER_REQUEST = re.compile(r"(data-)?timer:(\d{8}T\d{6}Z):([0-9a-z][0-9a-z_.:-]{0,127})")
+_ROUND_KINDS = {None: OperationKind.BACKUP, "data-": OperationKind.DATA_BACKUP}
 
 
 class Target(StrEnum):
@@ -64,7 +66,9 @@ class RoundNotice:
     event_id: str
     round_id: str
 
-    event = ROUND_FINISHED
+    @property
+    def event(self) -> str:
+        return round_event_name(self.round_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,11 +156,13 @@ class Envelope:
 
 
 def timer_round(operation: Operation) -> tuple[str, str] | None:
-    """(round id, environment id) for a backup the timer requested, else None."""
-    if operation.kind is not OperationKind.BACKUP or not operation.request_id:
+    """(round id, environment id) for a backup or data backup the timer requested, else None."""
+    if not operation.request_id:
         return None
     match = _TIMER_REQUEST.fullmatch(operation.request_id)
-    return None if match is None else (match.group(1), match.group(2))
+    if match is None or _ROUND_KINDS[match.group(1)] is not operation.kind:
+        return None
+    return (match.group(1) or "") + match.group(2), match.group(3)
 
 
 def operation_notice(before: Operation | None, after: Operation) -> OperationNotice | None:

@@ -19,6 +19,7 @@ from notifications.round_rules import (
     Member,
     build_summary,
     frozen_end,
+    is_data_round,
     round_deadline,
 )
 from notifications.store import NotificationStore, store_for
@@ -124,12 +125,17 @@ def _emit(ctx: AppContext, store: NotificationStore, round_id: str, ended_at: da
 
 def _record(store: NotificationStore, round_id: str, env: str, operation: Operation) -> None:
     error = operation.error
+    copied = [t for t in operation.tables if t.get("status") == "Succeeded"]
     store.finish_member(
         round_id, env,
         status=operation.status,
         operation_id=operation.operation_id,
         ended_at=operation.ended_at or operation.updated_at,
         message=(error.message or error.code) if error else None,
+        tables=len(copied),
+        rows=sum(int(t.get("rows") or 0) for t in copied),
+        failed_tables=[f"{t.get('table')}: {t.get('detail') or t.get('status')}"
+                       for t in operation.tables if t.get("status") == "Failed"],
     )
 
 
@@ -151,9 +157,8 @@ def _reconciled(ctx: AppContext, store: NotificationStore, round_id: str) -> lis
 
 def _find_member_backup(ctx: AppContext, round_id: str, env: str) -> Operation | None:
     try:
-        page = ctx.history.list(
-            environment_id=env, kind=OperationKind.BACKUP, limit=_LOOKUP_LIMIT
-        )
+        kind = OperationKind.DATA_BACKUP if is_data_round(round_id) else OperationKind.BACKUP
+        page = ctx.history.list(environment_id=env, kind=kind, limit=_LOOKUP_LIMIT)
     except Exception as error:  # noqa: BLE001 - the summary then counts it as pending
         log.warning("notifications.member_lookup_failed",
                     extra={"round": round_id, "error": type(error).__name__})

@@ -16,6 +16,7 @@ ETag-guarded replace (412 for the loser), never a read-then-write.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -49,6 +50,8 @@ PLANNED = "planned"
 DONE = "done"
 # Cap on texts kept per member (a platform error can be 10,000 characters; a card shows 300).
 _MESSAGE_CHARS = 1000
+# Failed tables kept per member (a card lists a few; 30 KB of an entity's 1 MB at most).
+_FAILED_TABLES = 30
 
 
 class DeliveryState:
@@ -283,6 +286,9 @@ class NotificationStore:
         operation_id: str,
         ended_at: datetime,
         message: str | None,
+        tables: int = 0,
+        rows: int = 0,
+        failed_tables: Sequence[str] = (),
     ) -> None:
         entity: dict[str, Any] = {
             "PartitionKey": round_id, "RowKey": environment_id, "state": DONE,
@@ -290,6 +296,12 @@ class NotificationStore:
         }
         if message:
             entity["message"] = message[:_MESSAGE_CHARS]
+        if tables:
+            # Rows as text: a count past 2**31 would not fit the Int32 a Python int is sent as.
+            entity.update(tables=tables, rows=str(rows))
+        if failed_tables:
+            entity["failedTables"] = json.dumps(
+                [t[:_MESSAGE_CHARS] for t in failed_tables[:_FAILED_TABLES]])
         # MERGE keeps the name the timer recorded.
         self._rounds().upsert_entity(entity, mode=UpdateMode.MERGE)
 
@@ -318,6 +330,9 @@ class NotificationStore:
                 status=OperationStatus(status) if status else None,
                 ended_at=from_table_time(row.get("endedAt")),
                 message=row.get("message"),
+                tables=int(row.get("tables") or 0),
+                rows=int(row.get("rows") or 0),
+                failed_tables=tuple(json.loads(row.get("failedTables") or "[]")),
             ))
         return found
 

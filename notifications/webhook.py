@@ -154,6 +154,17 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def _summary(event: BackupRoundSummary) -> dict[str, Any]:
+    summary = _round_summary(event)
+    if event.is_data:
+        summary.update(tables=event.tables_count, rows=event.rows_count, failedTables=[
+            {"environmentId": f.environment_id, "environmentName": f.environment_name,
+             "table": f.message.split(":", 1)[0], "message": f.message}
+            for f in event.table_failures
+        ])
+    return summary
+
+
+def _round_summary(event: BackupRoundSummary) -> dict[str, Any]:
     return {
         "roundId": event.round_id,
         "scheduledFor": format_time(event.scheduled_for),

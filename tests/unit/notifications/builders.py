@@ -194,8 +194,14 @@ def round_summaries(draw: st.DrawFn) -> BackupRoundSummary:
     succeeded = draw(st.integers(0, 2_000))
     pending = draw(st.integers(0, 50))
     start = draw(instants)
+    data = draw(st.booleans())  # a data backup round: tables, rows and failed tables too
+    failed_tables = draw(st.sampled_from([0, 1, 40, 3_000])) if data else 0
     return BackupRoundSummary(
-        round_id=draw(operation_ids),
+        round_id=("data-" if data else "") + draw(operation_ids),
+        tables_count=draw(st.integers(0, 10**5)) if data else 0,
+        rows_count=draw(st.integers(0, 10**12)) if data else 0,
+        failed_tables=[(f"{ENV_ID[:-5]}{i:05d}", name, f"table_{i}: {message}")
+                       for i in range(failed_tables)],
         scheduled_for=start,
         total=succeeded + failed + pending,
         succeeded_count=succeeded,
