@@ -1,0 +1,177 @@
+"""The data backup's decisions, pure: which tables and how, what a page's answer means, waits."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from data_backups import copying, planning
+from data_backups.commands import PageCopied, PagesCopied, TableFacts, TablesRead, TokenExpired
+from data_backups.state import DataBackupState, Phase, TableStatus, TableWork
+from engine.answers import Refused, Throttled, Unavailable
+from engine.config import EngineConfig
+from engine.decision import ContinueNow, Stop, WaitFor
+from engine.record import Finish
+from shared.operations import OperationStatus
+from shared.policy.backoff import Backoff
+
+NOW = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
+CONFIG = EngineConfig(backoff=Backoff(base_seconds=15, cap_seconds=600, max_attempts=3))
+ENV = "6b1c2d3e-0000-4000-8000-00000000e001"
+
+
+def facts(name: str, **overrides: object) -> TableFacts:
+    values: dict[str, object] = {
+        "table": name, "entity_set": f"{name}s", "id_column": f"{name}id",
+        "change_tracking": True, "readable": True,
+    }
+    values.update(overrides)
+    return TableFacts(**values)  # type: ignore[arg-type]
+
+
+def read(*tables: TableFacts) -> TablesRead:
+    return TablesRead("https://org.example", "https://org.example", "20261203T020000000Z-0a0b0c0d",
+                      tables)
+
+
+def test_named_tables_that_cannot_be_read_fail_with_the_reason_and_the_rest_go_on() -> None:
+    state = DataBackupState(ENV, requested=("account", "nosuch", "virtualthing"))
+    decision = planning.decide(state, read(
+        facts("account"), facts("virtualthing", entity_set=None, readable=False)), NOW, CONFIG)
+    tables = {t.table: t for t in decision.state.tables}
+    assert decision.state.phase is Phase.COPYING
+    assert tables["account"].status is TableStatus.PENDING
+    assert tables["nosuch"].status is TableStatus.FAILED
+    assert "logical name" in (tables["nosuch"].detail or "")
+    assert tables["virtualthing"].status is TableStatus.FAILED
+    assert isinstance(decision.next, ContinueNow)
+
+
+def test_a_request_that_names_nothing_readable_is_rejected() -> None:
+    state = DataBackupState(ENV, requested=("nosuch",))
+    decision = planning.decide(state, read(facts("account")), NOW, CONFIG)
+    assert decision.state.phase is Phase.REJECTED
+    assert isinstance(decision.next, Stop)
+    [finish] = [c for c in decision.changes if isinstance(c, Finish)]
+    assert finish.status is OperationStatus.REJECTED and finish.error is not None
+    assert "nosuch" in finish.error.message
+
+
+def test_all_means_every_readable_table_less_the_exclusions() -> None:
+    state = DataBackupState(ENV, excluded=frozenset({"audit"}))
+    decision = planning.decide(state, read(
+        facts("contact"), facts("audit"), facts("account"),
+        facts("virtual", entity_set=None, readable=False)), NOW, CONFIG)
+    assert [t.table for t in decision.state.tables] == ["account", "contact"]
+
+
+def test_full_or_incremental() -> None:
+    state = DataBackupState(ENV)
+    earlier = {"previous": "20261202T020000000Z-0a0b0c0d", "delta_link": "https://org.example/d"}
+    decision = planning.decide(state, read(
+        facts("first"),
+        facts("tracked", chain_length=3, **earlier),
+        facts("untracked", change_tracking=False, chain_length=0, **earlier),
+        facts("longchain", chain_length=30, **earlier),
+        facts("nolink", chain_length=0, previous=earlier["previous"]),
+    ), NOW, CONFIG)
+    modes = {t.table: t.mode for t in decision.state.tables}
+    assert modes == {"first": "full", "tracked": "incremental", "untracked": "full",
+                     "longchain": "full", "nolink": "full"}
+    tracked = next(t for t in decision.state.tables if t.table == "tracked")
+    assert (tracked.previous, tracked.since) == (earlier["previous"], earlier["delta_link"])
+    forced = planning.decide(replace(state, full=True), read(
+        facts("tracked", chain_length=3, **earlier)), NOW, CONFIG)
+    assert forced.state.tables[0].mode == "full"
+
+
+def copying_state(*names: str) -> DataBackupState:
+    return DataBackupState(
+        ENV, phase=Phase.COPYING, api_url="https://org.example", point_id="p", point_time=NOW,
+        tables=tuple(TableWork(n, f"{n}s", f"{n}id") for n in names), concurrency=8,
+    )
+
+
+def test_a_page_moves_the_cursor_and_the_last_page_ends_the_table() -> None:
+    state = copying_state("account", "contact")
+    decision = copying.decide(state, PagesCopied({
+        "account": PageCopied(5, 0, 100, {"url": "https://org.example/next", "pageSize": 5,
+                                          "trackChanges": True}, dop_hint=2),
+        "contact": PageCopied(3, 0, 60, None),
+    }), NOW, CONFIG)
+    account, contact = decision.state.tables
+    assert account.status is TableStatus.COPYING and account.cursor is not None
+    assert (account.row_chunks, account.changed) == (1, 5)
+    assert contact.status is TableStatus.COPIED and contact.rows == 3
+    assert decision.state.concurrency == 2  # the server's hint
+    assert isinstance(decision.next, ContinueNow)
+    last = copying.decide(decision.state, PagesCopied({"account": PageCopied(2, 0, 40, None)}),
+                          NOW, CONFIG)
+    assert last.state.phase is Phase.COMMITTING
+    assert last.state.tables[0].rows == 7
+
+
+def test_throttling_waits_for_retry_after_and_gives_up_per_table_after_the_budget() -> None:
+    state = copying_state("account", "contact")
+    throttled = PagesCopied({"account": Throttled("429", retry_after=120.0),
+                             "contact": PageCopied(1, 0, 10, None)})
+    decision = copying.decide(state, throttled, NOW, CONFIG)
+    assert isinstance(decision.next, WaitFor) and decision.next.seconds >= 120
+    assert decision.state.attempts == 1  # contact moved on: the count starts again
+    stuck = decision.state
+    for attempt in range(2, CONFIG.backoff.max_attempts + 1):
+        decision = copying.decide(stuck, PagesCopied({"account": Unavailable("503")}), NOW, CONFIG)
+        assert isinstance(decision.next, WaitFor)
+        assert decision.state.attempts == attempt
+        stuck = decision.state
+    ended = copying.decide(stuck, PagesCopied({"account": Unavailable("503")}), NOW, CONFIG)
+    account, contact = ended.state.tables
+    assert account.status is TableStatus.FAILED and "Gave up" in (account.detail or "")
+    assert contact.status is TableStatus.COPIED
+    assert ended.state.phase is Phase.COMMITTING  # the point holds contact
+
+
+def test_an_expired_token_restarts_the_table_as_a_full_copy() -> None:
+    state = copying_state("account")
+    state = replace(state, tables=(replace(
+        state.tables[0], mode="incremental", previous="x", since="https://org.example/d",
+        row_chunks=2, changed=9),))
+    decision = copying.decide(state, PagesCopied({"account": TokenExpired("expired")}), NOW,
+                              CONFIG)
+    [account] = decision.state.tables
+    assert (account.mode, account.previous, account.since, account.cursor) == (
+        "full", None, None, None)
+    assert (account.row_chunks, account.changed, account.status) == (0, 0, TableStatus.PENDING)
+
+
+def test_a_refused_table_fails_and_when_every_table_failed_the_backup_fails() -> None:
+    state = copying_state("account")
+    decision = copying.decide(state, PagesCopied({"account": Refused(
+        "Forbidden", "Assign the application user a security role")}), NOW, CONFIG)
+    assert decision.state.phase is Phase.FAILED
+    assert decision.state.tables[0].detail == "Assign the application user a security role"
+
+
+names = st.from_regex(r"[a-z_][a-z0-9_]{0,20}", fullmatch=True)
+works = st.builds(
+    TableWork, table=names, entity_set=names, id_column=names,
+    mode=st.sampled_from(["full", "incremental"]), previous=st.none() | names,
+    since=st.none() | st.just("https://org.example/d?$deltatoken=1"),
+    row_chunks=st.integers(0, 10**6), changed=st.integers(0, 10**9),
+    rows=st.none() | st.integers(0, 10**9), status=st.sampled_from(list(TableStatus)),
+    detail=st.none() | st.text(max_size=50),
+)
+
+
+@given(st.builds(
+    DataBackupState, environment_id=st.just(ENV), label=st.none() | st.text(max_size=20),
+    requested=st.none() | st.tuples(names), excluded=st.frozensets(names, max_size=3),
+    full=st.booleans(), seq=st.integers(0, 10**6), phase=st.sampled_from(list(Phase)),
+    tables=st.tuples(works, works), concurrency=st.integers(1, 8),
+    attempts=st.integers(0, 40),
+))
+def test_the_state_survives_its_json(state: DataBackupState) -> None:
+    assert DataBackupState.from_json(state.to_json()) == state
