@@ -71,7 +71,7 @@ def operation_body(event: OperationEvent, d: Detail) -> list[el.Element]:
 
 def operation_title(event: OperationEvent, d: Detail) -> str:
     op = event.operation
-    title = f"{op.kind.value.capitalize()} {_OUTCOME_WORDS[event.outcome]}"
+    title = f"{op.kind.value.replace('_', ' ').capitalize()} {_OUTCOME_WORDS[event.outcome]}"
     if op.options.get("dryRun") is True:
         title += " (dry run)"
     if op.environment_name or op.environment_id:
@@ -81,7 +81,7 @@ def operation_title(event: OperationEvent, d: Detail) -> str:
 
 def _what_happened(event: OperationEvent, env: str) -> str:
     op, outcome = event.operation, event.outcome
-    noun = op.kind.value
+    noun = op.kind.value.replace("_", " ")
     if outcome is Outcome.REJECTED:
         return f"The {noun} request for {env} was rejected; nothing was changed."
     if outcome is Outcome.CANCELLED:
@@ -89,6 +89,8 @@ def _what_happened(event: OperationEvent, env: str) -> str:
     if outcome is Outcome.STARTED:
         return (f"The restore of {env} has started. Restores often take 8-24 hours or more; "
                 "another card follows when it ends.")
+    if op.kind is OperationKind.DATA_BACKUP:
+        return _data_backup_outcome(op, outcome, env)
     if op.kind is OperationKind.BACKUP:
         if outcome is Outcome.SUCCEEDED:
             return f"A backup of {env} was taken."
@@ -102,6 +104,22 @@ def _what_happened(event: OperationEvent, env: str) -> str:
     if outcome is Outcome.FAILED:
         return " ".join([f"The restore of {env} failed{where}.", *_restore_state(op)])
     return " ".join([f"The restore of {env} needs a person{where}.", *_restore_state(op)])
+
+
+def _data_backup_outcome(op: Operation, outcome: Outcome, env: str) -> str:
+    copied = [t for t in op.tables if t.get("status") == "Succeeded"]
+    failed = [str(t.get("table")) for t in op.tables if t.get("status") == "Failed"]
+    changed = sum(int(t.get("changed") or 0) for t in copied)
+    if outcome is Outcome.SUCCEEDED and op.point_id:
+        text = (f"A data backup point of {env} is complete: {len(copied)} table(s), "
+                f"{changed:,} row(s) copied.")
+    else:
+        ended = "failed" if outcome is Outcome.FAILED else "needs a person"
+        text = f"The data backup of {env} {ended}."
+    if failed:
+        text += (f" Not copied: {', '.join(failed)} (the operation says why; a 403 means the "
+                 "application user needs a security role that can read the table).")
+    return text
 
 
 def _restore_state(op: Operation) -> list[str]:

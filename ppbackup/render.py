@@ -245,7 +245,9 @@ def points_table(
             _short_time(p.get("pointTime")) or "-",
             p.get("label") or "-",
             str(len(tables)),
-            _count(sum(t["rows"] for t in shown if t.get("rows") is not None)),
+            # An incremental table's count may be unknown: then no total rather than a wrong one.
+            _count(None if any(t.get("rows") is None for t in shown)
+                   else sum(t["rows"] for t in shown)),
             ", ".join(f"{t['table']} {_count(t.get('rows'))} {t['mode']}" for t in shown),
             _short_time(p.get("expiresAt")) or "-",
             p["pointId"],

@@ -56,3 +56,19 @@ def test_summary_counts_tables_rows_and_failed_tables() -> None:
     payload = build_webhook_payload(summary, occurred_at=end)
     assert b'"event":"data_backup_round.finished"' in payload
     assert b'"rows":1200300' in payload and b'"table":"salesorder"' in payload
+
+
+def test_an_on_demand_data_backup_card_says_what_was_copied_and_what_was_not() -> None:
+    from notifications import event_for
+    from shared.operations import finish
+
+    op = replace(new_operation(OperationKind.DATA_BACKUP, ENV_ID, T0, label="Before import"),
+                 point_id="20261121T020000000Z-1a2b3c4d", tables=(
+                     {"table": "account", "status": "Succeeded", "changed": 1200},
+                     {"table": "salesorder", "status": "Failed", "detail": "403"}))
+    event = event_for(finish(op, OperationStatus.SUCCEEDED, T0 + timedelta(minutes=5)))
+    assert event is not None
+    shown = " ".join(texts(build_teams_message(event)))
+    assert "Data backup succeeded" in shown
+    assert "1 table(s), 1,200 row(s) copied" in shown and "Not copied: salesorder" in shown
+    assert "restored" not in shown
