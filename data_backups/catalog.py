@@ -1,10 +1,25 @@
-"""Reading the backup store for the routes: an environment's points, one record's versions."""
+"""Reading the backup store for the routes: an environment's points, one record's versions.
+
+A store that has no container yet (no data backup ever ran) holds no point: an empty answer.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from shared.runtime import AppContext
+
+T = TypeVar("T")
+
+
+def _or_nothing(read: Callable[[], list[T]]) -> list[T]:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return read()
+    except ResourceNotFoundError:
+        return []
 
 
 def list_points(
@@ -15,9 +30,10 @@ def list_points(
     point id of the page (the next page starts after it)."""
     from data_backups.execute import store_for
 
-    entries = store_for(ctx).list_points(
+    store = store_for(ctx)
+    entries = _or_nothing(lambda: store.list_points(
         environment_id, table=table, policy=ctx.settings.data_backup_retention, now=ctx.clock()
-    )
+    ))
     if after is not None:
         entries = [e for e in entries if e.point_id < after]
     page = entries[:limit]
@@ -30,7 +46,8 @@ def record_history(
 ) -> dict[str, Any]:
     from data_backups.execute import store_for
 
-    versions = store_for(ctx).record_versions(environment_id, table, record_id)
+    store = store_for(ctx)
+    versions = _or_nothing(lambda: store.record_versions(environment_id, table, record_id))
     versions.sort(key=lambda v: (v.point_time, v.point_id), reverse=True)
     return {"environmentId": environment_id, "table": table, "recordId": record_id,
             "versions": [v.to_json() for v in versions]}

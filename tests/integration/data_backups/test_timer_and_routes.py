@@ -151,3 +151,14 @@ def test_a_bad_post_is_a_400_naming_every_field(ctx: AppContext) -> None:
         "POST", "data-backups", {"environmentId": "x", "tables": [1], "full": "yes"})))
     assert status == 400
     assert set(body["error"]["fields"]) >= {"environmentId", "tables", "full"}  # type: ignore[index,arg-type]
+
+
+def test_before_any_data_backup_the_routes_answer_nothing_not_an_error(
+    ctx: AppContext, env_id: str
+) -> None:
+    status, listing = answer(list_data_backups(request(
+        "GET", "data-backups", params={"environmentId": env_id})))
+    assert (status, listing) == (200, {"points": [], "continuationToken": None})
+    status, history = answer(record_versions(request("GET", "records", route_params={
+        "environmentId": env_id, "table": "account", "recordId": env_id})))
+    assert status == 200 and history["versions"] == []
