@@ -20,9 +20,9 @@ from engine.answers import (
     Throttled,
     Unavailable,
 )
-from engine.commands import SetRuntimeState
+from engine.commands import Command, Poll, Proceed, ReadEnvironment, SetRuntimeState
 from engine.config import EngineConfig
-from restore_orchestrator.decision import (
+from restore_orchestrator.moves import (
     Decision,
     GiveUp,
     backoff,
@@ -37,6 +37,15 @@ from restore_orchestrator.polling import poll_delay
 from restore_orchestrator.state import Problem, RestoreState, Work
 from restore_orchestrator.switching import busy, step_detail
 from shared.operations import StepStatus, format_time
+
+
+def plan_admin_mode(state: RestoreState, now: datetime, config: EngineConfig) -> Command:
+    work = state.work
+    if not state.facts.restore_requested:
+        return Proceed("no restore ran")
+    if work.handle is not None and not work.confirming:
+        return Poll(work.handle)
+    return ReadEnvironment(state.request.target_id)
 
 
 def decide_admin_mode(

@@ -12,48 +12,54 @@ transition table (`transitions.py`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from engine import taking_backup
 from engine.answers import (
     Answer,
     Proceeded,
 )
 from engine.commands import (
-    AcquireLock,
-    CheckRestorable,
     Command,
-    InspectEnvironments,
-    ListBackups,
-    Poll,
     Proceed,
-    ReadEnvironment,
-    Reconcile,
 )
 from engine.config import EngineConfig
+from engine.decision import ContinueNow
 from engine.waiting import RETRYABLE
-from restore_orchestrator import checks
-from restore_orchestrator.admin_mode import decide_admin_mode
-from restore_orchestrator.decision import (
+from restore_orchestrator.admin_mode import decide_admin_mode, plan_admin_mode
+from restore_orchestrator.moves import (
     Decision,
+    Entry,
     UnexpectedAnswerError,
     backoff,
     give_up,
     move,
-    safety_backup_label,
 )
 from restore_orchestrator.phases import CANCELLABLE, Event, Phase
-from restore_orchestrator.queued import decide_queued
-from restore_orchestrator.restoring import decide_prechecking, decide_restoring
-from restore_orchestrator.safety_backup import decide_safety_backup
+from restore_orchestrator.queued import decide_queued, plan_queued
+from restore_orchestrator.restoring import (
+    decide_prechecking,
+    decide_restoring,
+    enter_restoring,
+    plan_prechecking,
+    plan_restoring,
+)
+from restore_orchestrator.safety_backup import (
+    decide_safety_backup,
+    enter_safety_backup,
+    plan_safety_backup,
+)
 from restore_orchestrator.state import Problem, RestoreState
-from restore_orchestrator.switching import MODIFY_SKU, decide_switch
-from restore_orchestrator.validating import decide_validating, decide_waiting_for_backup
-from restore_orchestrator.verifying import decide_verifying, give_up_verify
+from restore_orchestrator.switching import decide_switch, plan_switch
+from restore_orchestrator.validating import (
+    decide_validating,
+    decide_waiting_for_backup,
+    enter_validating,
+    plan_validating,
+    plan_waiting_for_backup,
+)
+from restore_orchestrator.verifying import decide_verifying, give_up_verify, plan_verifying
 from shared.operations import StepStatus
-
-RESTORE_OPERATION = "Restore"
 
 
 def cancel_pending(state: RestoreState) -> bool:
@@ -69,55 +75,11 @@ def cancel_pending(state: RestoreState) -> bool:
 
 def plan(state: RestoreState, now: datetime, config: EngineConfig) -> Command:
     """The command the phase needs, from the stored state alone (also after a crash)."""
-    phase, request, facts, work = state.phase, state.request, state.facts, state.work
-    target, source = request.target_id, request.source_id
-    if phase.terminal:
-        raise ValueError(f"a {phase} restore has nothing left to do")
+    if state.phase.terminal:
+        raise ValueError(f"a {state.phase} restore has nothing left to do")
     if cancel_pending(state):
         return Proceed("honour the cancel request")
-    if phase is Phase.QUEUED:
-        if request.dry_run:
-            return Proceed("a dry run changes nothing and needs no lock")
-        return AcquireLock(target)
-    if phase is Phase.VALIDATING:
-        if facts.original_type is None:
-            return InspectEnvironments(target, source)
-        if facts.restore_point is None:
-            return ListBackups(source)
-        if request.dry_run and facts.original_type == checks.SANDBOX:
-            return CheckRestorable(target, source, facts.restore_point, request.skip_audit_data)
-        return Proceed("conclude the validation")
-    if phase is Phase.WAITING_FOR_BACKUP:
-        return Proceed("the backup may be restorable now")
-    if phase is Phase.SAFETY_BACKUP:
-        if not request.safety_backup or work.intent_at is None:
-            return Proceed("no backup requested yet")
-        return taking_backup.look_first(target, safety_backup_label(state), work.intent_at)
-    if phase in (Phase.SWITCHING_TO_SANDBOX, Phase.SWITCHING_TO_PRODUCTION):
-        if facts.original_type != checks.PRODUCTION:
-            return Proceed("no switch needed")
-        if work.handle is not None and not work.confirming:
-            return Poll(work.handle)
-        if work.intent_at is not None and work.handle is None and not work.confirming:
-            return Reconcile(target, MODIFY_SKU, work.intent_at)
-        return ReadEnvironment(target)
-    if phase is Phase.PRECHECKING:
-        if facts.restore_point is None:
-            raise ValueError("Prechecking without a restore point")
-        return CheckRestorable(target, source, facts.restore_point, request.skip_audit_data)
-    if phase is Phase.RESTORING:
-        if work.handle is not None:
-            return Poll(work.handle)
-        if work.intent_at is not None:
-            return Reconcile(target, RESTORE_OPERATION, work.intent_at)
-        return Proceed("no restore requested yet")
-    if phase is Phase.DISABLING_ADMIN_MODE:
-        if not facts.restore_requested:
-            return Proceed("no restore ran")
-        if work.handle is not None and not work.confirming:
-            return Poll(work.handle)
-        return ReadEnvironment(target)
-    return ReadEnvironment(target)  # Verifying
+    return _PHASES[state.phase].plan(state, now, config)
 
 
 # --- decide -------------------------------------------------------------------------------------
@@ -126,12 +88,35 @@ def plan(state: RestoreState, now: datetime, config: EngineConfig) -> Command:
 def decide(
     state: RestoreState, answer: Answer, now: datetime, config: EngineConfig
 ) -> Decision:
+    return _entered(state, _decided(state, answer, now, config), now, config)
+
+
+def _entered(
+    before: RestoreState, decision: Decision, now: datetime, config: EngineConfig
+) -> Decision:
+    """A move into a working phase enters it the phase's way: a non-idempotent first call gets
+    its intent checkpointed by the same write that records the phase change, and runs right
+    after it."""
+    phase = decision.state.phase
+    enter = None if phase.terminal or phase is before.phase else _PHASES[phase].enter
+    if enter is None:
+        return decision
+    entered, command, changes = enter(decision.state, now, config)
+    return replace(
+        decision, state=entered, changes=(*decision.changes, *changes), next=ContinueNow(command)
+    )
+
+
+def _decided(
+    state: RestoreState, answer: Answer, now: datetime, config: EngineConfig
+) -> Decision:
     if state.phase.terminal:
         raise ValueError(f"a {state.phase} restore takes no more decisions")
     if cancel_pending(state) and isinstance(answer, Proceeded):
         return _honour_cancel(state, now, config)
-    handler, retrying = _PHASES[state.phase]
-    decision = handler(state, answer, now, config)
+    rules = _PHASES[state.phase]
+    retrying = rules.retrying
+    decision = rules.decide(state, answer, now, config)
     if decision is not None:
         return decision
     # The fault-handling tail every phase shared: a platform that cannot serve the step now is
@@ -169,22 +154,43 @@ def _gives_up(code: str) -> Callable[[RestoreState, datetime, EngineConfig, str]
     return lambda state, now, config, message: give_up(state, now, config, Problem(code, message))
 
 
-# Each phase's handler (its own module), and the retry rule the dispatcher applies for it; None:
-# the handler waits out faults its own way (a switch: a 409 is the platform still switching).
-_PHASES: dict[Phase, tuple[Handler, Retrying | None]] = {
-    Phase.QUEUED: (decide_queued, None),
-    Phase.VALIDATING: (decide_validating,
-                       Retrying("validating the request", _gives_up("ValidationFailed"))),
-    Phase.WAITING_FOR_BACKUP: (decide_waiting_for_backup, None),
-    Phase.SAFETY_BACKUP: (decide_safety_backup, None),
-    Phase.SWITCHING_TO_SANDBOX: (decide_switch, None),
-    Phase.PRECHECKING: (decide_prechecking,
-                        Retrying("checking the restore with the platform",
-                                 _gives_up("PrecheckFailed"))),
-    Phase.RESTORING: (decide_restoring, None),
-    Phase.SWITCHING_TO_PRODUCTION: (decide_switch, None),
-    Phase.DISABLING_ADMIN_MODE: (decide_admin_mode, None),
-    Phase.VERIFYING: (decide_verifying, Retrying("verifying the environment", give_up_verify)),
+Planner = Callable[[RestoreState, datetime, EngineConfig], Command]
+Enterer = Callable[[RestoreState, datetime, EngineConfig], Entry]
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseRules:
+    """A phase, as its module gives it: what it plans, how it decides, and the retry rule the
+    dispatcher applies for it (None: the handler waits out faults its own way; a switch, say,
+    reads a 409 as the platform still switching)."""
+
+    plan: Planner
+    decide: Handler
+    retrying: Retrying | None = None
+    enter: Enterer | None = None
+
+
+_PHASES: dict[Phase, PhaseRules] = {
+    Phase.QUEUED: PhaseRules(plan_queued, decide_queued),
+    Phase.VALIDATING: PhaseRules(
+        plan_validating, decide_validating,
+        Retrying("validating the request", _gives_up("ValidationFailed")), enter_validating,
+    ),
+    Phase.WAITING_FOR_BACKUP: PhaseRules(plan_waiting_for_backup, decide_waiting_for_backup),
+    Phase.SAFETY_BACKUP: PhaseRules(
+        plan_safety_backup, decide_safety_backup, enter=enter_safety_backup
+    ),
+    Phase.SWITCHING_TO_SANDBOX: PhaseRules(plan_switch, decide_switch),
+    Phase.PRECHECKING: PhaseRules(
+        plan_prechecking, decide_prechecking,
+        Retrying("checking the restore with the platform", _gives_up("PrecheckFailed")),
+    ),
+    Phase.RESTORING: PhaseRules(plan_restoring, decide_restoring, enter=enter_restoring),
+    Phase.SWITCHING_TO_PRODUCTION: PhaseRules(plan_switch, decide_switch),
+    Phase.DISABLING_ADMIN_MODE: PhaseRules(plan_admin_mode, decide_admin_mode),
+    Phase.VERIFYING: PhaseRules(
+        plan_verifying, decide_verifying, Retrying("verifying the environment", give_up_verify)
+    ),
 }
 
 __all__ = ["Decision", "cancel_pending", "decide", "plan"]

@@ -10,8 +10,9 @@ from engine.answers import (
     LockBusy,
     Proceeded,
 )
+from engine.commands import AcquireLock, Command, Proceed
 from engine.config import EngineConfig
-from restore_orchestrator.decision import (
+from restore_orchestrator.moves import (
     Decision,
     move,
     target_name,
@@ -19,6 +20,13 @@ from restore_orchestrator.decision import (
 )
 from restore_orchestrator.phases import Event
 from restore_orchestrator.state import RestoreState
+
+
+def plan_queued(state: RestoreState, now: datetime, config: EngineConfig) -> Command:
+    """The lock (a dry run needs none)."""
+    if state.request.dry_run:
+        return Proceed("a dry run changes nothing and needs no lock")
+    return AcquireLock(state.request.target_id)
 
 
 def decide_queued(

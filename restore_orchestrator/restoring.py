@@ -20,11 +20,12 @@ from engine.answers import (
     Throttled,
     Unavailable,
 )
-from engine.commands import StartRestore
+from engine.commands import CheckRestorable, Command, Poll, Proceed, Reconcile, StartRestore
 from engine.config import EngineConfig
 from engine.record import StepUpdate
-from restore_orchestrator.decision import (
+from restore_orchestrator.moves import (
     Decision,
+    Entry,
     GiveUp,
     UnexpectedAnswerError,
     backoff,
@@ -44,6 +45,46 @@ from restore_orchestrator.validating import not_a_candidate
 from shared.operations import StepStatus, format_time
 from shared.power_platform import LifecycleKind as PlatformKind
 from shared.power_platform import PlatformOperation
+
+RESTORE_OPERATION = "Restore"
+
+
+def plan_prechecking(state: RestoreState, now: datetime, config: EngineConfig) -> Command:
+    request, point = state.request, state.facts.restore_point
+    if point is None:
+        raise ValueError("Prechecking without a restore point")
+    return CheckRestorable(request.target_id, request.source_id, point, request.skip_audit_data)
+
+
+def plan_restoring(state: RestoreState, now: datetime, config: EngineConfig) -> Command:
+    """Follow the restore; an intent without a handle (a crash): look for it before asking again."""
+    work = state.work
+    if work.handle is not None:
+        return Poll(work.handle)
+    if work.intent_at is not None:
+        return Reconcile(state.request.target_id, RESTORE_OPERATION, work.intent_at)
+    return Proceed("no restore requested yet")
+
+
+
+def enter_restoring(state: RestoreState, now: datetime, config: EngineConfig) -> Entry:
+    """The restore's intent is checkpointed by the same write that enters the phase (from then on
+    a cancel is refused); the call runs right after it."""
+    request, facts = state.request, state.facts
+    point = facts.restore_point
+    if point is None:
+        raise UnexpectedAnswerError("entering Restoring without a restore point")
+    entered = replace(
+        state,
+        work=Work(intent_at=now),
+        facts=replace(facts, restore_requested_at=facts.restore_requested_at or now),
+    )
+    restore = StartRestore(request.target_id, request.source_id, point, request.skip_audit_data)
+    detail = (
+        f"Starting the restore of {source_name(state)} at {format_time(point)} into "
+        f"{target_name(state)}."
+    )
+    return entered, restore, (StepUpdate("restore", detail=detail),)
 
 
 def decide_prechecking(

@@ -12,11 +12,15 @@ from engine.answers import (
     Proceeded,
 )
 from engine.commands import (
+    Command,
     CreateBackup,
+    Proceed,
 )
 from engine.config import EngineConfig
-from restore_orchestrator.decision import (
+from engine.record import StepUpdate
+from restore_orchestrator.moves import (
     Decision,
+    Entry,
     GiveUp,
     backoff,
     give_up,
@@ -28,6 +32,29 @@ from restore_orchestrator.decision import (
 from restore_orchestrator.phases import Event
 from restore_orchestrator.state import Problem, RestoreState, Work
 from shared.operations import StepStatus, format_time
+
+
+def plan_safety_backup(state: RestoreState, now: datetime, config: EngineConfig) -> Command:
+    """Nothing asked yet: the decision asks (intent first); an intent: look before leaping."""
+    request, work = state.request, state.work
+    if not request.safety_backup or work.intent_at is None:
+        return Proceed("no backup requested yet")
+    return taking_backup.look_first(request.target_id, safety_backup_label(state), work.intent_at)
+
+
+
+def enter_safety_backup(state: RestoreState, now: datetime, config: EngineConfig) -> Entry:
+    """The backup's intent is checkpointed by the same write that enters the phase; the call
+    runs right after it."""
+    request = state.request
+    if not request.safety_backup:
+        return state, None, ()
+    label = safety_backup_label(state)
+    detail = f"Taking a safety backup of {target_name(state)}, labeled '{label}'."
+    entered = replace(state, work=Work(intent_at=now))
+    return entered, CreateBackup(request.target_id, label), (
+        StepUpdate("safety_backup", detail=detail),
+    )
 
 
 def decide_safety_backup(

@@ -26,11 +26,11 @@ from engine.answers import (
     Throttled,
     Unavailable,
 )
-from engine.commands import ChangeType
+from engine.commands import ChangeType, Command, Poll, Proceed, ReadEnvironment, Reconcile
 from engine.config import EngineConfig
 from engine.record import StepUpdate
 from restore_orchestrator.checks import PRODUCTION, SANDBOX
-from restore_orchestrator.decision import (
+from restore_orchestrator.moves import (
     Decision,
     GiveUp,
     UnexpectedAnswerError,
@@ -74,6 +74,20 @@ def adopt(kind: PlatformKind, environment_id: str, operation: PlatformOperation,
 
 
 # --- switching the environment type ----------------------------------------------------------
+
+
+
+def plan_switch(state: RestoreState, now: datetime, config: EngineConfig) -> Command:
+    """A Sandbox target needs no switch; otherwise follow the change, reconcile an intent
+    without a handle (a crash), or read the environment (to start or to confirm)."""
+    target, facts, work = state.request.target_id, state.facts, state.work
+    if facts.original_type != PRODUCTION:
+        return Proceed("no switch needed")
+    if work.handle is not None and not work.confirming:
+        return Poll(work.handle)
+    if work.intent_at is not None and work.handle is None and not work.confirming:
+        return Reconcile(target, MODIFY_SKU, work.intent_at)
+    return ReadEnvironment(target)
 
 
 def decide_switch(

@@ -15,11 +15,13 @@ from engine.answers import (
     Refused,
     Restorable,
 )
+from engine.commands import CheckRestorable, Command, InspectEnvironments, ListBackups, Proceed
 from engine.config import EngineConfig
-from engine.record import RecordChange, SetFacts, SetOption, StepUpdate
+from engine.record import MarkRunning, RecordChange, SetFacts, SetOption, StepUpdate
 from restore_orchestrator import checks
-from restore_orchestrator.decision import (
+from restore_orchestrator.moves import (
     Decision,
+    Entry,
     give_up,
     move,
     proceed,
@@ -32,6 +34,32 @@ from restore_orchestrator.phases import Event
 from restore_orchestrator.state import Problem, RestoreState, Selector
 from shared.operations import RESTORE_STEPS, StepStatus, format_time
 from shared.power_platform import Backup
+
+
+def plan_validating(state: RestoreState, now: datetime, config: EngineConfig) -> Command:
+    """Read the environments, then the source's backups, then (a dry run into a Sandbox) ask the
+    platform whether it would restore; then conclude."""
+    request, facts = state.request, state.facts
+    target, source = request.target_id, request.source_id
+    if facts.original_type is None:
+        return InspectEnvironments(target, source)
+    if facts.restore_point is None:
+        return ListBackups(source)
+    if request.dry_run and facts.original_type == checks.SANDBOX:
+        return CheckRestorable(target, source, facts.restore_point, request.skip_audit_data)
+    return Proceed("conclude the validation")
+
+
+def plan_waiting_for_backup(state: RestoreState, now: datetime, config: EngineConfig) -> Command:
+    return Proceed("the backup may be restorable now")
+
+
+
+def enter_validating(state: RestoreState, now: datetime, config: EngineConfig) -> Entry:
+    return state, None, (
+        MarkRunning(),
+        StepUpdate("validate", detail="Checking the environments and the restore point."),
+    )
 
 
 def decide_validating(

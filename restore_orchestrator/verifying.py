@@ -11,8 +11,9 @@ from engine.answers import (
     Missing,
     Refused,
 )
+from engine.commands import Command, ReadEnvironment
 from engine.config import EngineConfig
-from restore_orchestrator.decision import (
+from restore_orchestrator.moves import (
     Decision,
     move,
     target_name,
@@ -22,6 +23,10 @@ from restore_orchestrator.phases import Event
 from restore_orchestrator.state import Problem, RestoreState
 from restore_orchestrator.switching import busy
 from shared.operations import StepStatus
+
+
+def plan_verifying(state: RestoreState, now: datetime, config: EngineConfig) -> Command:
+    return ReadEnvironment(state.request.target_id)
 
 
 def decide_verifying(

@@ -15,7 +15,7 @@ from engine import commands as c
 from engine.decision import ContinueNow, Stop, WaitFor
 from engine.record import Finish, SetOption, StepUpdate
 from restore_orchestrator.decide import decide, plan
-from restore_orchestrator.decision import Decision
+from restore_orchestrator.moves import Decision
 from restore_orchestrator.phases import Event, Phase
 from restore_orchestrator.state import Problem, RestoreState, Selector
 from shared.operations import OperationStatus, StepStatus

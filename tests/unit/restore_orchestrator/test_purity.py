@@ -18,7 +18,7 @@ import restore_orchestrator
 
 PACKAGE = Path(restore_orchestrator.__file__).parent
 PURE = (
-    "phases", "transitions", "state", "decide", "decision", "queued", "safety_backup",
+    "phases", "transitions", "state", "decide", "moves", "queued", "safety_backup",
     "verifying", "admin_mode",
     "validating", "switching", "restoring", "checks", "polling",
 )

@@ -1,4 +1,4 @@
-"""The few ways of making a restore decision that every phase shares.
+"""How a restore phase moves: `wait`, `proceed`, `backoff`, `give_up` stay in it; `move` leaves it.
 
 `Decision` itself is the engine's (engine/decision.py), typed with `RestoreState` here.
 
@@ -13,16 +13,19 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from engine.answers import Lost
-from engine.commands import Command, CreateBackup, StartRestore
+from engine.commands import Command
 from engine.config import EngineConfig
 from engine.decision import ContinueNow, Stop, WaitFor
 from engine.decision import Decision as EngineDecision
-from engine.record import Finish, MarkRunning, RecordChange, StepUpdate
+from engine.record import Finish, RecordChange, StepUpdate
 from engine.waiting import Retryable, reason, retry_delay
 from restore_orchestrator.phases import TERMINAL_STATUS, Event, Phase
 from restore_orchestrator.state import Problem, RestoreState, Work
 from restore_orchestrator.transitions import next_phase
 from shared.operations import OperationError, OperationStatus, StepStatus, format_time
+
+# How a phase is entered: the state with its first call's intent, that call, the record changes.
+Entry = tuple[RestoreState, "Command | None", tuple[RecordChange, ...]]
 
 # A type only: constructing through the alias would set `__orig_class__` on a slotted value.
 Decision = EngineDecision[RestoreState]
@@ -181,45 +184,9 @@ def move(
             Finish(status, _ending_error(new, status), skipped_detail=_skipped(status))
         )
         return EngineDecision(new, event, tuple(all_changes), Stop())
-    new, command, entry = _enter(new, now, config)
-    return EngineDecision(new, event, (*all_changes, *entry), ContinueNow(command))
-
-
-def _enter(
-    state: RestoreState, now: datetime, config: EngineConfig
-) -> tuple[RestoreState, Command | None, tuple[RecordChange, ...]]:
-    """The first step of a phase. A non-idempotent first call gets its intent checkpointed by the
-    same write that records the phase change, and runs right after it."""
-    request, facts = state.request, state.facts
-    if state.phase is Phase.VALIDATING:
-        return state, None, (
-            MarkRunning(),
-            StepUpdate("validate", detail="Checking the environments and the restore point."),
-        )
-    if state.phase is Phase.SAFETY_BACKUP and request.safety_backup:
-        label = safety_backup_label(state)
-        detail = f"Taking a safety backup of {target_name(state)}, labeled '{label}'."
-        new = replace(state, work=Work(intent_at=now))
-        backup = CreateBackup(request.target_id, label)
-        return new, backup, (StepUpdate("safety_backup", detail=detail),)
-    if state.phase is Phase.RESTORING:
-        point = facts.restore_point
-        if point is None:
-            raise UnexpectedAnswerError("entering Restoring without a restore point")
-        new = replace(
-            state,
-            work=Work(intent_at=now),
-            facts=replace(facts, restore_requested_at=facts.restore_requested_at or now),
-        )
-        restore = StartRestore(
-            request.target_id, request.source_id, point, request.skip_audit_data
-        )
-        detail = (
-            f"Starting the restore of {source_name(state)} at {format_time(point)} into "
-            f"{target_name(state)}."
-        )
-        return new, restore, (StepUpdate("restore", detail=detail),)
-    return state, None, ()
+    # Entering the next phase (its first call, its record) is the phase's own: decide.py applies
+    # it to every move.
+    return EngineDecision(new, event, tuple(all_changes), ContinueNow())
 
 
 def _ending_error(state: RestoreState, status: OperationStatus) -> OperationError | None:
