@@ -194,3 +194,38 @@ def test_history_pages_back_and_a_status_filter_reads_on_to_old_matches(
     wait_history(page, "status", "Failed")
     assert row_ids(page) == failed  # newest first, found on the third page
     assert page.locator("#more").is_hidden()  # history is read to its end
+
+
+def test_newest_data_backup_point_and_the_overdue_alert(
+    make_stack: Callable[..., Stack], page: Any,
+) -> None:
+    from dataclasses import replace
+
+    from shared.data_store import FULL, TableCommit, data_store_from_settings, new_point_id
+    from shared.runtime import use_context
+    from shared.settings import BackupScope
+
+    stack = make_stack()
+    prod, other = tenant(stack)
+    store = data_store_from_settings(stack.ctx.settings)
+    store.ensure_container()
+    at = stack.ctx.clock() - timedelta(days=3)  # three daily rounds without a point: overdue
+    point_id = new_point_id(at)
+    store.write_rows(prod, point_id, "account", 0, [{"accountid": "a", "name": "x"}],
+                     id_column="accountid")
+    store.commit_point(prod, point_id, at, None, [TableCommit("account", FULL, "accountid", 1)])
+    scoped = replace(stack.ctx.settings,
+                     data_backup_scope=BackupScope(environment_ids=frozenset({prod})))
+    with use_context(replace(stack.ctx, settings=scoped)):  # the host reads the process's
+        open_page(page, stack)
+        alert = page.wait_for_selector('#alerts li[data-alert="data_backup_overdue"]',
+                                       timeout=WAIT_MS)
+        assert alert is not None and "Data backup overdue: Contoso Prod" in alert.inner_text()
+        assert f"ppbackup data backup {prod}" in alert.inner_text()
+        cells = page.eval_on_selector_all(
+            "#environments tbody tr[data-environment-id]",
+            "rows => rows.map(r => [r.dataset.environmentId, r.cells[r.cells.length - 1]"
+            ".textContent])")
+        shown = dict(cells)
+        assert "(expires " in shown[prod]
+        assert shown[other] == "no data backups"
