@@ -14,7 +14,7 @@ from datetime import datetime
 from data_backups.commands import ReadTables, TableFacts, TablesRead
 from data_backups.faults import fail, wait_or_give_up
 from data_backups.state import DataBackupState, Event, Phase, TableStatus, TableWork
-from engine.answers import Refused
+from engine.answers import Missing, Refused
 from engine.config import EngineConfig
 from engine.decision import ContinueNow, Decision, Stop
 from engine.record import Finish, MarkRunning, SetDataPoint, StepUpdate
@@ -39,6 +39,10 @@ def decide(
         return wait_or_give_up(state, answer, now, config, STEP)
     if isinstance(answer, Refused):
         return fail(state, answer.code, answer.message, STEP)
+    if isinstance(answer, Missing):
+        return fail(state, "EnvironmentNotFound", (
+            f"The platform has no environment {state.environment_id} ({answer.message}); "
+            "check the environment id."), STEP)
     message = getattr(answer, "message", type(answer).__name__)
     return fail(state, "EnvironmentUnavailable", f"The environment cannot be backed up: {message}",
                 STEP)

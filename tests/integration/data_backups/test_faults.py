@@ -180,3 +180,14 @@ def test_a_column_added_or_removed_between_points_is_kept_per_point(
     assert stored_rows(store, env_id, first.point_id or "", "account", "accountid") == before
     assert stored_rows(store, env_id, second.point_id or "", "account", "accountid")[some] == \
         after[some]
+
+
+def test_an_unknown_environment_fails_at_once_saying_so(
+    ctx: AppContext, clock: Clock, store: DataStore
+) -> None:
+    unknown = "6b1c2d3e-0000-4000-8000-0000000000ff"
+    done = backup(ctx, clock, unknown, "unknown-env")
+    assert done.status is OperationStatus.FAILED
+    assert done.error is not None and done.error.code == "EnvironmentNotFound"
+    assert unknown in done.error.message
+    assert store.list_points(unknown) == []
