@@ -79,3 +79,29 @@ def test_a_request_seen_twice_is_one_backup(
     one = request(ctx, env_id, "same")
     assert request(ctx, env_id, "same") == one
     assert drive(ctx, clock, one).status is OperationStatus.SUCCEEDED
+
+
+def test_every_step_delivered_twice_at_once_makes_one_correct_point(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from data_backups.kind import read_state
+    from engine.runner import run_steps
+
+    before = snapshot(sim, env_id)
+    operation_id = request(ctx, env_id, "twice")
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(500):
+            stored = ctx.history.get(operation_id)
+            if stored.operation.status.terminal:
+                break
+            state = read_state(stored)
+            clock.reach(state.wake_at)
+            # Two workers take the same message: one wins each checkpoint, the other stops.
+            list(pool.map(lambda seq: run_steps(ctx, operation_id, seq), [state.seq] * 2))
+    done = ctx.history.get(operation_id).operation
+    assert done.status is OperationStatus.SUCCEEDED, done.error
+    assert [p.point_id for p in store.list_points(env_id)] == [done.point_id]
+    for table, (_, id_column) in TABLES.items():
+        assert stored_rows(store, env_id, done.point_id or "", table, id_column) == before[table]
