@@ -102,49 +102,62 @@ def ideal_reader(rows: int, scale: float, row_cost_ms: float) -> tuple[int, floa
         return total, elapsed, throttled[0]
 
 
-def app_export(rows: int, scale: float, row_cost_ms: float) -> dict[str, Any]:
-    """One data backup of the 5 tables through the app, on Azurite; its figures as a dict."""
+def run_data_backup(ctx: Any, env: str, *, full: bool, key: str) -> dict[str, Any]:
+    """One data backup of the 5 tables, run as the queue would: each step by the engine's own
+    step function (`run_steps`), a delayed step started when its message would become visible.
+    Returns its record, seconds, steps and the seconds spent waiting for delayed steps."""
     from data_backups.intake import handle_data_backup_message
     from data_backups.kind import read_state
     from engine.runner import run_steps
+
+    started = time.perf_counter()
+    body = json.dumps({"environmentId": env, "tables": list(TABLES), "full": full})
+    operation = handle_data_backup_message(ctx, body, message_id=key)
+    assert operation is not None
+    steps, waited = 0, 0.0
+    while True:
+        stored = ctx.history.get(operation.operation_id)
+        if stored.operation.status.terminal:
+            break
+        state = read_state(stored)
+        if state.wake_at is not None:
+            wait = max(0.0, (state.wake_at - datetime.now(UTC)).total_seconds())
+            waited += wait
+            time.sleep(wait)
+        run_steps(ctx, operation.operation_id, state.seq)
+        steps += 1
+    return {"record": stored.operation.to_record(), "seconds": time.perf_counter() - started,
+            "steps": steps, "waited": waited}
+
+
+def bench_context(azurite: Any, sim: Any) -> Any:
+    from shared.runtime import AppContext
+    from shared.settings import Settings
+
+    return AppContext.from_settings(Settings.from_env({
+        "AzureWebJobsStorage": azurite.connection_string, "PP_API_URL": sim.url,
+        "PP_BAP_URL": sim.url, "PP_AUTH": "none",
+    }))
+
+
+def app_export(rows: int, scale: float, row_cost_ms: float) -> dict[str, Any]:
+    """One full data backup of the 5 tables through the app, on Azurite; its figures."""
     from ppbackup.azurite import running_azurite
     from ppbackup.simulator import run_simulator
-    from shared.runtime import AppContext, use_context
-    from shared.settings import Settings
+    from shared.runtime import use_context
 
     with running_azurite() as azurite, run_simulator(
         port=0, speed=0, populate=False, seed=11, options=sim_options(rows, scale, row_cost_ms),
     ) as sim:
         env = sim.add_environment(ENV_NAME, type="Production", location="europe")
-        settings = Settings.from_env({
-            "AzureWebJobsStorage": azurite.connection_string, "PP_API_URL": sim.url,
-            "PP_BAP_URL": sim.url, "PP_AUTH": "none",
-        })
-        ctx = AppContext.from_settings(settings)
+        ctx = bench_context(azurite, sim)
         with use_context(ctx):
-            started = time.perf_counter()
-            body = json.dumps({"environmentId": env, "tables": list(TABLES), "full": True})
-            operation = handle_data_backup_message(ctx, body, message_id="bench")
-            assert operation is not None
-            steps, waited = 0, 0.0
-            while True:
-                stored = ctx.history.get(operation.operation_id)
-                if stored.operation.status.terminal:
-                    break
-                state = read_state(stored)
-                if state.wake_at is not None:  # a delayed message becomes visible then
-                    wait = max(0.0, (state.wake_at - datetime.now(UTC)).total_seconds())
-                    waited += wait
-                    time.sleep(wait)
-                run_steps(ctx, operation.operation_id, state.seq)
-                steps += 1
-            elapsed = time.perf_counter() - started
-        record = stored.operation.to_record()
-        copied = sum(int(t.get("rows") or 0) for t in record.get("tables", []))
+            run = run_data_backup(ctx, env, full=True, key="bench")
+        tables = run["record"].get("tables", [])
         stats = sim.stats()
-    return {"status": record["status"], "rows": copied, "seconds": elapsed, "steps": steps,
-            "waited": waited,
-            "bytes": sum(int(t.get("bytes") or 0) for t in record.get("tables", [])),
+    return {"status": run["record"]["status"], "seconds": run["seconds"], "steps": run["steps"],
+            "waited": run["waited"], "rows": sum(int(t.get("rows") or 0) for t in tables),
+            "bytes": sum(int(t.get("bytes") or 0) for t in tables),
             "throttled": stats.get("throttled"),
             "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
 

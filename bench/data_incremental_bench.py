@@ -21,7 +21,6 @@ import json
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,36 +30,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from data_export_bench import ENV_NAME, PAGE, TABLES, sim_options  # noqa: E402
+from data_export_bench import (  # noqa: E402
+    ENV_NAME,
+    PAGE,
+    TABLES,
+    bench_context,
+    run_data_backup,
+    sim_options,
+)
 
 TARGET_FLOOR = 1.3
 TARGET_FULL = 0.05
 
 
 def backup(ctx: Any, sim: Any, env: str, *, full: bool) -> dict[str, Any]:
-    """One data backup of the 5 tables: its record, seconds and the requests it made."""
-    from data_backups.intake import handle_data_backup_message
-    from data_backups.kind import read_state
-    from engine.runner import run_steps
-
+    """One data backup of the 5 tables, and the requests it made."""
     before = sim.stats()["requests"]
-    started = time.perf_counter()
-    body = json.dumps({"environmentId": env, "tables": list(TABLES), "full": full})
-    operation = handle_data_backup_message(ctx, body, message_id=f"bench-{full}")
-    assert operation is not None
-    waited = 0.0
-    while True:
-        stored = ctx.history.get(operation.operation_id)
-        if stored.operation.status.terminal:
-            break
-        state = read_state(stored)
-        if state.wake_at is not None:  # a delayed message becomes visible then
-            wait = max(0.0, (state.wake_at - datetime.now(UTC)).total_seconds())
-            waited += wait
-            time.sleep(wait)
-        run_steps(ctx, operation.operation_id, state.seq)
-    return {"record": stored.operation.to_record(), "seconds": time.perf_counter() - started,
-            "requests": sim.stats()["requests"] - before, "waited": waited}
+    run = run_data_backup(ctx, env, full=full, key=f"bench-{full}")
+    return {**run, "requests": sim.stats()["requests"] - before}
 
 
 def read_changes(sim: Any, links: list[str]) -> tuple[int, int, float]:
@@ -95,8 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     from ppbackup.azurite import running_azurite
     from ppbackup.simulator import run_simulator
     from shared.data_store.layout import point_prefix
-    from shared.runtime import AppContext, use_context
-    from shared.settings import Settings
+    from shared.runtime import use_context
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -114,10 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         options=sim_options(args.rows, args.scale, args.row_cost_ms),
     ) as sim:
         env = sim.add_environment(ENV_NAME, type="Production", location="europe")
-        ctx = AppContext.from_settings(Settings.from_env({
-            "AzureWebJobsStorage": azurite.connection_string, "PP_API_URL": sim.url,
-            "PP_BAP_URL": sim.url, "PP_AUTH": "none",
-        }))
+        ctx = bench_context(azurite, sim)
         with use_context(ctx):
             full = backup(ctx, sim, env, full=True)
             point = full["record"]["pointId"]
