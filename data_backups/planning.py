@@ -76,9 +76,10 @@ def choose_tables(
 
 def _work(state: DataBackupState, facts: TableFacts) -> TableWork:
     why_full = needs_full_copy(
-        facts.chain_length if facts.delta_link or not facts.change_tracking else None,
-        DEFAULT_CHAIN_BOUND, change_tracking=facts.change_tracking,
+        facts.chain_length, DEFAULT_CHAIN_BOUND, change_tracking=facts.change_tracking
     )
+    if why_full is None and facts.delta_link is None:
+        why_full = "the previous point kept no change token for it"
     if state.full:
         why_full = "a full copy was asked for"
     base = TableWork(facts.table, entity_set=facts.entity_set or "", id_column=facts.id_column)
