@@ -19,6 +19,7 @@ from shared.dataverse.batch import (
 from shared.dataverse.client import API_PATH, DataverseClient, WriteResult
 from shared.dataverse.errors import (
     ChangeTokenExpired,
+    ConnectionMissing,
     NoDataverse,
     PreconditionFailed,
     TableNotFound,
@@ -41,6 +42,7 @@ __all__ = [
     "ChangeSet",
     "ChangeTokenExpired",
     "ColumnInfo",
+    "ConnectionMissing",
     "DataverseClient",
     "DeletedRow",
     "LookupRelationship",

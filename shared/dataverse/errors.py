@@ -9,12 +9,15 @@ only Dataverse gives and that a caller handles differently:
     ├── ChangeTokenExpired     the delta link is too old: take a full copy instead
     ├── PreconditionFailed     412: a conditional write lost (the row changed, or exists already)
     ├── Forbidden              403 / privilege codes: the message names the fix (a security role)
+    ├── ValidationFailed
+    │   └── ConnectionMissing  a flow cannot turn on: a connection reference has no connection
     └── NotFound
         └── TableNotFound      no such entity set or table
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from shared.errors import (
@@ -22,6 +25,7 @@ from shared.errors import (
     Forbidden,
     NotFound,
     PowerPlatformError,
+    ValidationFailed,
 )
 from shared.power_platform._errors import CallContext, parse_error_body, platform_error
 
@@ -33,6 +37,9 @@ _PRIVILEGE_CODES = frozenset({"0x80040220", "0x80048306", "0x80040299"})
 # "Resource not found for the segment": a wrong (case-sensitive) entity set name.
 _UNKNOWN_SEGMENT = "0x8006088a"
 _MISSING_TABLE_TEXTS = ("resource not found for the segment", "could not find entity")
+# Power Automate's inner code, carried in the text of Dataverse's wrapper (reference §9.2).
+_CONNECTION_MISSING = "xrmconnectionreferencemissingconnection"
+_LOGICAL_NAME = re.compile(r"connection reference logical name '([^']+)'", re.IGNORECASE)
 
 
 class NoDataverse(PowerPlatformError):
@@ -49,6 +56,17 @@ class PreconditionFailed(PowerPlatformError):
 
 class TableNotFound(NotFound):
     code = "TableNotFound"
+
+
+class ConnectionMissing(ValidationFailed):
+    """A cloud flow could not be turned on: `connection_reference` has no connection."""
+
+    code = "ConnectionReferenceMissingConnection"
+
+    def __init__(self, message: str, *, connection_reference: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.connection_reference = connection_reference
 
 
 def role_hint(app_id: str | None) -> str:
@@ -109,6 +127,14 @@ def dataverse_error(
             )
         if status == 412:
             return PreconditionFailed(f"{context.what}: {said}", **common)
+        if _CONNECTION_MISSING in f"{code} {said.lower()}":
+            found = _LOGICAL_NAME.search(said)
+            logical = found.group(1) if found else None
+            return ConnectionMissing(
+                f"its connection reference {logical or '(unnamed)'} has no connection",
+                connection_reference=logical,
+                **{**common, "error_code": "XrmConnectionReferenceMissingConnection"},
+            )
     return platform_error(
         context,
         status=status,

@@ -6,6 +6,7 @@ conditional-write answers of §5.3 are documented with `"code": ""`).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ppbackup.simulator.errors import SimError
@@ -20,6 +21,9 @@ EXPIRED_VERSION_STAMP = "0x80044352"
 REQUESTS_EXCEEDED = "0x80072322"
 EXECUTION_TIME_EXCEEDED = "0x80072321"
 CONCURRENCY_EXCEEDED = "0x80072326"
+# The outer code of Power Automate's wrapper is not documented [inferred]; clients read the inner
+# code the wrapper's message carries (reference §9.2).
+FLOW_CLIENT_ERROR = "0x80060467"
 
 EXPIRED_MESSAGE = (
     "Version stamp associated with the client has expired. Please perform a full sync."
@@ -64,3 +68,13 @@ def expired_version_stamp() -> SimError:
     # The HTTP status is not documented (reference §4.5 / §12); 400 is the stricter reading of
     # "a 4xx": a client that retries 4xx answers would loop, one that reads the code copes.
     return SimError(400, EXPIRED_VERSION_STAMP, EXPIRED_MESSAGE)
+
+
+def connection_missing(logical_name: str) -> SimError:
+    """Turning on a flow whose connection reference has no connection (reference §9.2)."""
+    inner = json.dumps({"error": {
+        "code": "XrmConnectionReferenceMissingConnection",
+        "message": f"Connection Id missing for connection reference logical name "
+                   f"'{logical_name}'."}}, separators=(",", ":"))
+    return SimError(400, FLOW_CLIENT_ERROR,
+                    f'Flow client error returned with status code "BadRequest" and details {inner}')

@@ -254,7 +254,22 @@ class Org:
             copy.history = list(self.history[:keep])
             copy.restore_counters(self._version, self._version)
             copy.next_version()
+            copy.turn_flows_off(moment)
             return copy
+
+    def turn_flows_off(self, at: datetime) -> None:
+        """What a platform restore does to solution cloud flows (reference §9.4): every one
+        comes back off. Not a client write: the write log does not show it."""
+        data = self.tables.get("workflow")
+        if data is None:
+            return
+        for _, row_id in list(data.positions(-1)):
+            raw = self.raw(data, row_id)
+            if raw and raw.get("category") == 5 and raw.get("statecode") != 0:
+                raw.update(statecode=0, statuscode=1)
+                raw.pop(data.table.primary_id, None)
+                raw.pop("versionnumber", None)
+                self.put(data, row_id, raw, at)
 
     # ------------------------------------------------------------------ lookup
 

@@ -332,6 +332,8 @@ class TableApi:
         raw = self.org.raw(data, row_id)
         assert raw is not None
         changes = self._columns(table, body, creating=False)
+        if table.logical_name == "workflow" and changes.get("statecode") == 1:
+            self._check_connections(raw)
         raw.update(changes)
         raw["modifiedon"] = _fmt(self.now)
         _derive(table, raw)
@@ -341,6 +343,25 @@ class TableApi:
             row = self._render(data, row_id, self._select(table, request), prefer)
             return Response(200, row, {"Preference-Applied": "return=representation"})
         return Response(204, headers={"OData-EntityId": f"{self.base}{entity_set}({row_id})"})
+
+    def _check_connections(self, flow: dict[str, Any]) -> None:
+        """A cloud flow turns on only when every connection reference it uses has a
+        connection (reference §9.2; a reference that does not exist counts as unbound)."""
+        if flow.get("category") != 5 or not flow.get("clientdata"):
+            return
+        try:
+            used = json.loads(flow["clientdata"])["properties"]["connectionReferences"]
+        except (ValueError, KeyError, TypeError):
+            return
+        refs = self.org.tables["connectionreference"]
+        bound: dict[str, bool] = {}
+        for _, ref_id in refs.positions(-1):
+            row = self.org.raw(refs, ref_id) or {}
+            bound[str(row.get("connectionreferencelogicalname"))] = bool(row.get("connectionid"))
+        for entry in used.values():
+            logical = (entry.get("connection") or {}).get("connectionReferenceLogicalName")
+            if logical and not bound.get(logical, False):
+                raise dverr.connection_missing(logical)
 
     def delete(self, entity_set: str, key: str, request: Request) -> Response:
         data = self.table(entity_set)
