@@ -234,17 +234,24 @@ def cmd_restore(args: argparse.Namespace) -> int:
         body["requestId"] = args.request_id
     request = parse_restore_request(body)
     ctx = build_context(args)
-    operation = submit_restore(ctx, request)
-    record = operation.to_record()
-    if args.follow:
-        record = _follow(ctx, operation.operation_id, args, show=not args.json)
-    elif not args.json:
+    record = submitted(ctx, submit_restore(ctx, request), args, follow=args.follow)
+    emit(args, record, lambda: operation_detail(record))
+    return exit_code_for(record["status"])
+
+
+def submitted(ctx: Any, operation: Any, args: argparse.Namespace, *, follow: bool
+              ) -> dict[str, Any]:
+    """The record of an operation just admitted: followed to its end (live on stderr unless
+    --json), or as it stands with a note on how to follow it."""
+    if follow:
+        return _follow(ctx, operation.operation_id, args, show=not args.json)
+    if not args.json:
         note(
             f"Queued as {operation.operation_id}; the function app carries it out. "
             f"Follow it with: ppbackup status {operation.operation_id} --follow"
         )
-    emit(args, record, lambda: operation_detail(record))
-    return exit_code_for(record["status"])
+    record: dict[str, Any] = operation.to_record()
+    return record
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:

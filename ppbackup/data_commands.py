@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from ppbackup.cli import CliError, build_context, emit, exit_code_for, note
+from ppbackup.cli import CliError, build_context, emit, exit_code_for
 
 _T = TypeVar("_T")
 
@@ -21,7 +21,7 @@ _T = TypeVar("_T")
 def cmd_data_backup(args: argparse.Namespace) -> int:
     from data_backups.intake import submit_data_backup
     from data_backups.request import parse_data_backup_request
-    from ppbackup.cli import _follow, _whoami
+    from ppbackup.cli import _whoami, submitted
     from ppbackup.render import operation_detail
 
     body: dict[str, Any] = {"environmentId": args.environment_id, "full": args.full,
@@ -34,13 +34,7 @@ def cmd_data_backup(args: argparse.Namespace) -> int:
         body["requestId"] = args.request_id
     request = parse_data_backup_request(body)
     ctx = build_context(args)
-    operation = submit_data_backup(ctx, request)
-    record = operation.to_record()
-    if args.wait:
-        record = _follow(ctx, operation.operation_id, args, show=not args.json)
-    elif not args.json:
-        note(f"Queued as {operation.operation_id}; the function app carries it out. "
-             f"Follow it with: ppbackup status {operation.operation_id} --follow")
+    record = submitted(ctx, submit_data_backup(ctx, request), args, follow=args.wait)
     emit(args, record, lambda: operation_detail(record))
     return exit_code_for(record["status"])
 
