@@ -57,7 +57,8 @@ def in_scope(known: Iterable[KnownEnvironment], scope: BackupScope) -> list[Know
 
 
 def environments(ctx: AppContext) -> dict[str, Any]:
-    """`GET /api/environments`: each environment in scope with its newest backup and expiry."""
+    """`GET /api/environments`: each environment in BACKUP_SCOPE or DATA_BACKUP_SCOPE with its
+    newest backup and expiry (the page asks the data route for its newest data point)."""
     now = ctx.clock()
     return {"environments": [row for row, _ in _environment_rows(ctx, now)],
             "asOf": format_time(now)}
@@ -67,7 +68,13 @@ def _environment_rows(
     ctx: AppContext, now: datetime
 ) -> list[tuple[dict[str, Any], Operation | None]]:
     rows = []
-    for environment in in_scope(directory_for(ctx).list(), ctx.settings.backup_scope):
+    known = directory_for(ctx).list()
+    # Environments whose data only is backed up (DATA_BACKUP_SCOPE) are shown too.
+    chosen = {e.environment_id: e for scope in (ctx.settings.backup_scope,
+                                                ctx.settings.data_backup_scope)
+              for e in in_scope(known, scope)}
+    ordered = sorted(chosen.values(), key=lambda e: (e.name.lower() or "~", e.environment_id))
+    for environment in ordered:
         newest = _newest_backup(ctx, environment.environment_id)
         rows.append(({
             "environmentId": environment.environment_id,

@@ -108,5 +108,7 @@ def test_newest_data_backup_point_and_the_overdue_alert(make_stack: Callable[...
                      data_backup_scope=BackupScope(environment_ids=frozenset({prod})))
     with use_context(replace(stack.ctx, settings=scoped)):  # the host reads the process's
         alerts = stack.http.get("/api/alerts").json()["alerts"]
+        shown = stack.http.get("/api/environments").json()["environments"]
+    assert [e["environmentId"] for e in shown] == [prod]  # in DATA_BACKUP_SCOPE: on the page
     assert [(a["type"], a["environmentId"]) for a in alerts] == [("data_backup_overdue", prod)]
     assert any(f"ppbackup data backup {prod}" in step for step in alerts[0]["nextSteps"])
