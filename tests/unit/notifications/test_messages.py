@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from notifications import event_for
 from notifications.events import Outcome, operation_event_id, round_event_id
 from notifications.messages import (
+    DataOverdueNotice,
     Envelope,
     ExpiringNotice,
     OperationNotice,
@@ -106,6 +107,10 @@ def _envelopes() -> list[Envelope]:
                                     "Contoso Prod", T0, 2, T0 + timedelta(hours=1))),
         Envelope(ExpiringNotice("e3", None, ENV_ID, None, "Pre-update", "b-1",
                                 T0 + timedelta(days=1), T0), (Target.TEAMS,)),
+        Envelope(RoundNotice(round_event_id("data-20261121T020000Z"), "data-20261121T020000Z")),
+        Envelope(DataOverdueNotice("e4", ENV_ID, "Contoso Prod", T0 - timedelta(days=3),
+                                   T0 - timedelta(days=3), T0, T0 + timedelta(hours=1))),
+        Envelope(DataOverdueNotice("e5", ENV_ID, None, None, T0, T0, T0)),
     ]
 
 
