@@ -27,17 +27,21 @@ settings.register_profile(
 # Inputs per surface at scale 1: at least 10,000 in all (tests/fuzz/test_budget.py), in a few
 # minutes; the intake queues and the host cost the most per input (several storage writes each).
 BUDGETS = {
-    "POST /api/backups": 1400,
-    "POST /api/restores": 1400,
-    "GET /api/operations": 1000,
+    "POST /api/backups": 1200,
+    "POST /api/restores": 1200,
+    "GET /api/operations": 800,
     "GET /api/operations/{id}": 800,
     "POST /api/operations/{id}/cancel": 800,
     "PATCH /api/operations/{id}": 800,
     "GET /api/environments/{id}/backups": 600,
     "DELETE /api/environments/{id}/backups/{backupId}": 600,
-    "queue backup-requests": 800,
-    "queue restore-requests": 800,
-    "CLI arguments": 900,
+    "queue backup-requests": 700,
+    "queue restore-requests": 700,
+    "queue data-backup-requests": 400,
+    "POST /api/data-backups": 500,
+    "GET /api/data-backups": 300,
+    "GET /api/records/{environmentId}/{table}/{recordId}": 300,
+    "CLI arguments": 800,
     "local host: HTTP requests": 400,
     "local host: intake messages": 300,
 }

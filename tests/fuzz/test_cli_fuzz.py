@@ -39,8 +39,12 @@ COMMANDS = {
     "backups": ["--json"],
     "delete-backup": ["--yes", "--requested-by", "--json"],
     "annotate": ["--label", "--notes", "--requested-by", "--json"],
+    "data backup": ["--table", "--full", "--label", "--requested-by", "--request-id", "--json"],
+    "data points": ["--table", "--json"],
+    "data record": ["--json"],
 }
-FLAGS = {"--json", "--latest", "--keep-audit-data", "--no-safety-backup", "--dry-run", "--yes"}
+FLAGS = {"--json", "--latest", "--keep-audit-data", "--no-safety-backup", "--dry-run", "--yes",
+         "--full"}
 
 
 def _text_argument(draw: st.DrawFn) -> str:
@@ -59,7 +63,7 @@ text_argument = st.composite(_text_argument)()
 
 def _argv(draw: st.DrawFn) -> list[str]:
     command = draw(st.sampled_from(sorted(COMMANDS)))
-    argv = [command]
+    argv = command.split()
     for _ in range(draw(st.integers(0, 3))):
         argv.append(draw(text_argument))
     for option in draw(st.lists(st.sampled_from(COMMANDS[command]), max_size=5)):
@@ -67,7 +71,8 @@ def _argv(draw: st.DrawFn) -> list[str]:
         if option not in FLAGS:
             argv.append(draw(text_argument))
     if draw(st.booleans()):
-        argv = [command, *draw(st.permutations(argv[1:]))]
+        words = len(command.split())
+        argv = [*argv[:words], *draw(st.permutations(argv[words:]))]
     return argv
 
 

@@ -26,15 +26,20 @@ from hypothesis import strategies as st
 
 from ppbackup.app_host import HOST_JSON
 from ppbackup.host import LocalHost
-from shared.queue_names import BACKUP_REQUESTS, RESTORE_REQUESTS, poison_queue
+from shared.queue_names import (
+    BACKUP_REQUESTS,
+    DATA_BACKUP_REQUESTS,
+    RESTORE_REQUESTS,
+    poison_queue,
+)
 from shared.runtime import AppContext
 from shared.storage.connection import queue_service
 from tests.fuzz import hostile
 from tests.fuzz.budget import counted, fuzz
 
 T = TypeVar("T")
-INTAKE = (BACKUP_REQUESTS, RESTORE_REQUESTS)
-TIMERS = ("backup_timer", "restore_watchdog", "notification_alerts")
+INTAKE = (BACKUP_REQUESTS, RESTORE_REQUESTS, DATA_BACKUP_REQUESTS)
+TIMERS = ("backup_timer", "restore_watchdog", "notification_alerts", "data_backup_timer")
 
 
 @contextmanager
@@ -126,7 +131,8 @@ routes = st.sampled_from([
     ("GET", "operations/{}/next-steps"), ("GET", "ui/data/operations/{}"),
     ("GET", "ui/data/operations"), ("GET", "ui/data/operations/{}/next-steps"),
     ("GET", "ui/assets/{}"), ("GET", "ui"), ("GET", "environments"), ("GET", "alerts"),
-    ("GET", "active-operations"),
+    ("GET", "active-operations"), ("POST", "data-backups"), ("GET", "data-backups"),
+    ("GET", "records/{}/account/{}"), ("GET", "records/{}/{}/" + hostile.ENV),
 ])
 http_bodies = hostile.bodies(hostile.RESTORE_FIELDS, hostile.restore_objects())
 
