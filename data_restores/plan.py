@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from data_restores.counts import ACTIONS, empty_counts
+from data_restores.counts import count, empty_summary
 from data_restores.schema import (
     LOOKUP_TABLE,
     OWNER,
@@ -343,16 +343,16 @@ def plan_restore(
     `exists` answers whether a row is in the target now (a lookup's target)."""
     only = {norm(i) for i in record_ids} if record_ids else None
     kept: list[RowPlan] = []
-    counts: dict[str, dict[str, int]] = {}
+    counts = empty_summary()
 
     def run(table: str, narrow: Collection[str] | None) -> None:
         shape = schema.tables[table]
-        table_counts = counts.setdefault(table, empty_counts())
+        count(counts, table, "unchanged", 0)
         for plan in diff_table(
             shape, schema, read_point(table), read_target(table), mode=mode, only=narrow
         ):
             if plan.action == "unchanged":
-                table_counts["unchanged"] += 1
+                count(counts, table, "unchanged")  # counted, not kept: memory stays flat
             else:
                 kept.append(plan)
 
@@ -377,6 +377,5 @@ def plan_restore(
                 run(table, extra)
     rows = settle(kept, schema, exists)
     for plan in rows:
-        counts.setdefault(plan.table, empty_counts())[plan.action] += 1
-    total = {a: sum(c[a] for c in counts.values()) for a in ACTIONS}
-    return RestorePlan(rows, {"total": total, "tables": counts})
+        count(counts, plan.table, plan.action)
+    return RestorePlan(rows, counts)
