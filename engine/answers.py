@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.flows import FlowsSeen
 from shared.power_platform import Backup, Environment, OperationHandle, PlatformOperation
 
 # --- successes ------------------------------------------------------------------------------------
@@ -134,6 +135,19 @@ class AdminWindow:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class FlowsRead:
+    seen: FlowsSeen
+
+
+@dataclass(frozen=True, slots=True)
+class FlowOn:
+    """The flow is on; `already`: it was before this call (nothing was written)."""
+
+    flow_id: str
+    already: bool
+
+
 Answer = (
     Proceeded
     | LockAcquired
@@ -147,6 +161,8 @@ Answer = (
     | Reconciled
     | Polled
     | Restorable
+    | FlowsRead
+    | FlowOn
     | Refused
     | Missing
     | Busy

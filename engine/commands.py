@@ -107,6 +107,21 @@ class SetRuntimeState:
     environment_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class ReadFlows:
+    """The environment's solution cloud flows and unbound connection references (a read)."""
+
+    environment_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFlowOn:
+    """Turn one cloud flow on, looking first (an end state: resendable, written once)."""
+
+    environment_id: str
+    flow_id: str
+
+
 Command = (
     Proceed
     | AcquireLock
@@ -121,4 +136,6 @@ Command = (
     | CheckRestorable
     | StartRestore
     | SetRuntimeState
+    | ReadFlows
+    | TurnFlowOn
 )

@@ -104,8 +104,28 @@ def _carry_out(ctx: AppContext, command: c.Command, operation_id: str) -> a.Answ
                 command.environment_id, admin_mode=False, background_operations=True
             )
         )
+    if isinstance(command, c.ReadFlows | c.TurnFlowOn):
+        return _flows(ctx, command)
     # Never a default: an unmapped command must not turn into some platform call.
     raise TypeError(f"no executor for command {type(command).__name__}")
+
+
+def _flows(ctx: AppContext, command: c.ReadFlows | c.TurnFlowOn) -> a.Answer:
+    from shared.dataverse import DataverseClient, NoDataverse
+    from shared.dataverse.flows import read_flows, turn_on
+    from shared.flows import FlowsSeen
+
+    environment = ctx.platform.get_environment(command.environment_id)
+    try:
+        client = DataverseClient.from_settings(ctx.settings, environment)
+    except NoDataverse:
+        if isinstance(command, c.TurnFlowOn):
+            raise
+        return a.FlowsRead(FlowsSeen(()))  # no Dataverse: no cloud flows
+    with client:
+        if isinstance(command, c.ReadFlows):
+            return a.FlowsRead(read_flows(client))
+        return a.FlowOn(command.flow_id, turn_on(client, command.flow_id))
 
 
 def _environment(ctx: AppContext, environment_id: str, role: str) -> Environment:

@@ -15,6 +15,7 @@ from shared.operations import (
     Operation,
     OperationError,
     OperationStatus,
+    Step,
     StepStatus,
     finish,
     update_step,
@@ -73,6 +74,13 @@ class SetOption:
 
 
 @dataclass(frozen=True, slots=True)
+class SetFlows:
+    """A restore's cloud flows as the record shows them (contract section 11)."""
+
+    flows: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Finish:
     status: OperationStatus
     error: OperationError | None = None
@@ -81,7 +89,8 @@ class Finish:
 
 
 RecordChange = (
-    StepUpdate | MarkRunning | SetFacts | SetBackup | SetDataPoint | SetOption | Finish
+    StepUpdate | MarkRunning | SetFacts | SetBackup | SetDataPoint | SetOption | SetFlows
+    | Finish
 )
 
 
@@ -95,6 +104,9 @@ def apply_changes(
 
 def _apply(operation: Operation, change: RecordChange, now: datetime) -> Operation:
     if isinstance(change, StepUpdate):
+        if all(s.name != change.name for s in operation.steps):
+            # A record made before the step existed (a restore in flight across a deployment).
+            operation = replace(operation, steps=(*operation.steps, Step(change.name)))
         step = operation.step(change.name)
         fields: dict[str, Any] = {}
         status = change.status
@@ -140,6 +152,8 @@ def _apply(operation: Operation, change: RecordChange, now: datetime) -> Operati
             tables=change.tables,
             updated_at=now,
         )
+    if isinstance(change, SetFlows):
+        return replace(operation, flows=change.flows, updated_at=now)
     if isinstance(change, SetOption):
         options: Mapping[str, Any] = {**operation.options, change.key: change.value}
         return replace(operation, options=options, updated_at=now)

@@ -37,6 +37,12 @@ from restore_orchestrator.moves import (
 )
 from restore_orchestrator.phases import CANCELLABLE, Event, Phase
 from restore_orchestrator.queued import decide_queued, plan_queued
+from restore_orchestrator.reactivating import (
+    decide_reactivating,
+    enter_reactivating,
+    give_up_reactivating,
+    plan_reactivating,
+)
 from restore_orchestrator.restoring import (
     decide_prechecking,
     decide_restoring,
@@ -55,6 +61,7 @@ from restore_orchestrator.validating import (
     decide_validating,
     decide_waiting_for_backup,
     enter_validating,
+    give_up_validating,
     plan_validating,
     plan_waiting_for_backup,
 )
@@ -174,7 +181,7 @@ _PHASES: dict[Phase, PhaseRules] = {
     Phase.QUEUED: PhaseRules(plan_queued, decide_queued),
     Phase.VALIDATING: PhaseRules(
         plan_validating, decide_validating,
-        Retrying("validating the request", _gives_up("ValidationFailed")), enter_validating,
+        Retrying("validating the request", give_up_validating), enter_validating,
     ),
     Phase.WAITING_FOR_BACKUP: PhaseRules(plan_waiting_for_backup, decide_waiting_for_backup),
     Phase.SAFETY_BACKUP: PhaseRules(
@@ -190,6 +197,10 @@ _PHASES: dict[Phase, PhaseRules] = {
     Phase.DISABLING_ADMIN_MODE: PhaseRules(plan_admin_mode, decide_admin_mode),
     Phase.VERIFYING: PhaseRules(
         plan_verifying, decide_verifying, Retrying("verifying the environment", give_up_verify)
+    ),
+    Phase.REACTIVATING_FLOWS: PhaseRules(
+        plan_reactivating, decide_reactivating,
+        Retrying("turning the cloud flows back on", give_up_reactivating), enter_reactivating,
     ),
 }
 

@@ -109,6 +109,7 @@ def initial_state(operation_id: str, request: RestoreRequest) -> RestoreState:
             safety_backup=request.safety_backup,
             confirm_production=request.confirm_production,
             dry_run=request.dry_run,
+            reactivate_flows=request.reactivate_flows,
         )
     )
 
@@ -120,6 +121,8 @@ def _options(request: RestoreRequest) -> dict[str, Any]:
     }
     if request.dry_run:
         options["dryRun"] = True
+    if request.reactivate_flows != "previous":
+        options["reactivateFlows"] = request.reactivate_flows
     if request.latest:
         options["latest"] = True
     return options

@@ -23,6 +23,7 @@ class Phase(StrEnum):
     SWITCHING_TO_PRODUCTION = "SwitchingToProduction"
     DISABLING_ADMIN_MODE = "DisablingAdminMode"
     VERIFYING = "Verifying"
+    REACTIVATING_FLOWS = "ReactivatingFlows"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     NEEDS_ATTENTION = "NeedsAttention"
@@ -80,6 +81,7 @@ PHASE_STEP: dict[Phase, str] = {
     Phase.SWITCHING_TO_PRODUCTION: "switch_to_production",
     Phase.DISABLING_ADMIN_MODE: "disable_admin_mode",
     Phase.VERIFYING: "verify",
+    Phase.REACTIVATING_FLOWS: "reactivate_flows",
 }
 
 # Before the platform restore is requested a cancel is honoured; from then on it is refused.

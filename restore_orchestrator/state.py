@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.state import StateUnreadableError
 from restore_orchestrator.phases import Phase
+from shared.flows import FlowsSeen
 from shared.operations import format_time, parse_time
 from shared.power_platform import OperationHandle
 
@@ -48,10 +49,21 @@ class Request:
     safety_backup: bool = True
     confirm_production: str | None = None
     dry_run: bool = False
+    reactivate_flows: str = "previous"
 
     @property
     def in_place(self) -> bool:
         return self.source_id == self.target_id
+
+
+@dataclass(frozen=True, slots=True)
+class FlowResult:
+    """What turning one flow on came to: `after` is on, off or absent; `reason` when it is not
+    on (in plain words, with what to do)."""
+
+    flow_id: str
+    after: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +85,12 @@ class Facts:
     restore_operation_id: str | None = None
     restore_started_at: datetime | None = None
     restore_ended_at: datetime | None = None
+    # The target's cloud flows before the overwrite (recorded while validating; None: not yet,
+    # or a state written before this was recorded), and what the step after the restore did.
+    flows_before: FlowsSeen | None = None
+    flows_before_unreadable: str | None = None
+    flows_after: FlowsSeen | None = None
+    flow_results: tuple[FlowResult, ...] = ()
 
     @property
     def restore_requested(self) -> bool:
@@ -159,6 +177,9 @@ class RestoreState:
                         "safetyBackup": r.safety_backup,
                         "confirmProduction": r.confirm_production,
                         "dryRun": r.dry_run,
+                        "reactivateFlows": (
+                            r.reactivate_flows if r.reactivate_flows != "previous" else None
+                        ),
                     }
                 ),
                 "facts": _compact(
@@ -176,6 +197,13 @@ class RestoreState:
                         "restoreOperationId": f.restore_operation_id,
                         "restoreStartedAt": format_time(f.restore_started_at),
                         "restoreEndedAt": format_time(f.restore_ended_at),
+                        "flowsBefore": f.flows_before.to_json() if f.flows_before else None,
+                        "flowsBeforeUnreadable": f.flows_before_unreadable,
+                        "flowsAfter": f.flows_after.to_json() if f.flows_after else None,
+                        "flowResults": [
+                            _compact({"id": x.flow_id, "after": x.after, "reason": x.reason})
+                            for x in f.flow_results
+                        ] or None,
                     }
                 ),
                 "work": _compact(
@@ -246,6 +274,7 @@ def _read(data: Mapping[str, Any]) -> RestoreState:
             safety_backup=bool(r.get("safetyBackup", True)),
             confirm_production=r.get("confirmProduction"),
             dry_run=bool(r.get("dryRun", False)),
+            reactivate_flows=str(r.get("reactivateFlows") or "previous"),
         ),
         facts=Facts(
             target_name=f.get("targetName"),
@@ -261,6 +290,13 @@ def _read(data: Mapping[str, Any]) -> RestoreState:
             restore_operation_id=f.get("restoreOperationId"),
             restore_started_at=parse_time(f.get("restoreStartedAt")),
             restore_ended_at=parse_time(f.get("restoreEndedAt")),
+            flows_before=_flows(f.get("flowsBefore")),
+            flows_before_unreadable=f.get("flowsBeforeUnreadable"),
+            flows_after=_flows(f.get("flowsAfter")),
+            flow_results=tuple(
+                FlowResult(str(x["id"]), str(x["after"]), x.get("reason"))
+                for x in f.get("flowResults") or ()
+            ),
         ),
         work=Work(
             intent_at=parse_time(w.get("intentAt")),
@@ -285,6 +321,10 @@ def _read(data: Mapping[str, Any]) -> RestoreState:
         engine_faults=int(data.get("engineFaults", 0)),
         watchdog_nudges=int(data.get("watchdogNudges", 0)),
     )
+
+
+def _flows(value: object) -> FlowsSeen | None:
+    return FlowsSeen.from_json(value) if isinstance(value, Mapping) else None
 
 
 def _optional_float(value: object) -> float | None:

@@ -51,7 +51,9 @@ _MOVES: dict[tuple[Phase, Event], Phase] = {
     # Administration mode that will not turn off is reported by the verification that follows.
     (P.DISABLING_ADMIN_MODE, E.DONE): P.VERIFYING,
     (P.DISABLING_ADMIN_MODE, E.GAVE_UP): P.VERIFYING,
-    (P.VERIFYING, E.VERIFIED): P.SUCCEEDED,
+    (P.VERIFYING, E.VERIFIED): P.REACTIVATING_FLOWS,
+    # Flows that will not turn on are listed on the record; they never fail the restore.
+    (P.REACTIVATING_FLOWS, E.DONE): P.SUCCEEDED,
     (P.VERIFYING, E.CONCLUDED_FAILED): P.FAILED,
     (P.VERIFYING, E.CONCLUDED_CANCELLED): P.CANCELLED,
     (P.VERIFYING, E.NEEDS_ATTENTION): P.NEEDS_ATTENTION,

@@ -10,12 +10,20 @@ from engine.answers import (
     Answer,
     BackupsListed,
     EnvironmentsRead,
+    FlowsRead,
     Missing,
     Proceeded,
     Refused,
     Restorable,
 )
-from engine.commands import CheckRestorable, Command, InspectEnvironments, ListBackups, Proceed
+from engine.commands import (
+    CheckRestorable,
+    Command,
+    InspectEnvironments,
+    ListBackups,
+    Proceed,
+    ReadFlows,
+)
 from engine.config import EngineConfig
 from engine.record import MarkRunning, RecordChange, SetFacts, SetOption, StepUpdate
 from restore_orchestrator import checks
@@ -37,12 +45,15 @@ from shared.power_platform import Backup
 
 
 def plan_validating(state: RestoreState, now: datetime, config: EngineConfig) -> Command:
-    """Read the environments, then the source's backups, then (a dry run into a Sandbox) ask the
-    platform whether it would restore; then conclude."""
+    """Read the environments, then the target's cloud flows (kept for the step after the
+    restore), then the source's backups, then (a dry run into a Sandbox) ask the platform
+    whether it would restore; then conclude."""
     request, facts = state.request, state.facts
     target, source = request.target_id, request.source_id
     if facts.original_type is None:
         return InspectEnvironments(target, source)
+    if not flows_recorded(state):
+        return ReadFlows(target)  # while the target still holds its current data
     if facts.restore_point is None:
         return ListBackups(source)
     if request.dry_run and facts.original_type == checks.SANDBOX:
@@ -89,6 +100,12 @@ def decide_validating(
         if not answer.listed:
             return _refuse(state, now, config, not_a_candidate(state))
         return _dry_run_done(state, now, config)
+    if isinstance(answer, FlowsRead):
+        return _flows_recorded(replace(state, facts=replace(state.facts,
+                                                            flows_before=answer.seen)),
+                               now, config)
+    if isinstance(answer, Refused | Missing) and _reading_flows(state):
+        return _flows_unreadable(state, now, config, answer.message)
     if isinstance(answer, Proceeded):
         return _conclude_validation(state, now, config)
     if isinstance(answer, Missing):
@@ -129,9 +146,54 @@ def _resolved(
         StepUpdate("validate", detail=f"Restore point: {format_time(result.restore_point)} "
                                       f"({result.description})."),
     )
-    if state.request.dry_run and facts.original_type == checks.SANDBOX:
-        return proceed(resolved, changes=more)  # the platform's own checks come next
+    if not flows_recorded(resolved) or _platform_checks_next(resolved):
+        return proceed(resolved, changes=more)  # the flows, the platform's own checks next
     return _conclude_validation(resolved, now, config, more)
+
+
+def flows_recorded(state: RestoreState) -> bool:
+    facts = state.facts
+    return facts.flows_before is not None or facts.flows_before_unreadable is not None
+
+
+def _reading_flows(state: RestoreState) -> bool:
+    return state.facts.original_type is not None and not flows_recorded(state)
+
+
+def _platform_checks_next(state: RestoreState) -> bool:
+    return state.request.dry_run and state.facts.original_type == checks.SANDBOX
+
+
+def _flows_recorded(state: RestoreState, now: datetime, config: EngineConfig) -> Decision:
+    """The target's flows are on the state (its checkpoint keeps them for the step after the
+    restore, however long that takes); validation goes on."""
+    seen = state.facts.flows_before
+    if seen is None:
+        detail = f"{target_name(state)}'s cloud flows could not be read before the restore."
+    else:
+        on = sum(1 for f in seen.flows if f.on)
+        detail = (f"Recorded {target_name(state)}'s cloud flows before the restore: {on} on, "
+                  f"{len(seen.flows) - on} off.")
+    changes = (StepUpdate("validate", detail=detail),)
+    if state.facts.restore_point is None or _platform_checks_next(state):
+        return proceed(state, changes=changes)  # the backups, or the platform's checks, next
+    return _conclude_validation(state, now, config, changes)
+
+
+def _flows_unreadable(
+    state: RestoreState, now: datetime, config: EngineConfig, message: str
+) -> Decision:
+    """Flows that cannot be read never stop a restore: the step after it says so."""
+    facts = replace(state.facts, flows_before_unreadable=message)
+    return _flows_recorded(replace(state, facts=facts), now, config)
+
+
+def give_up_validating(
+    state: RestoreState, now: datetime, config: EngineConfig, message: str
+) -> Decision:
+    if _reading_flows(state):
+        return _flows_unreadable(state, now, config, message)
+    return give_up(state, now, config, Problem("ValidationFailed", message))
 
 
 def _conclude_validation(
@@ -214,6 +276,7 @@ def _dry_run_done(
             f"turn administration mode off and background operations on in {name}"
         ),
         "verify": f"check {name}'s type, administration mode and background operations",
+        "reactivate_flows": _would_reactivate(state),
     }
     if facts.restorable_at is not None and facts.restorable_at > now:
         would["restore"] += f", after waiting until {format_time(facts.restorable_at)}"
@@ -230,6 +293,22 @@ def _dry_run_done(
         step_status=StepStatus.SUCCEEDED,
         step_detail=f"{_validation_summary(state)} Dry run: nothing was changed.",
     )
+
+
+def _would_reactivate(state: RestoreState) -> str:
+    mode, seen = state.request.reactivate_flows, state.facts.flows_before
+    if mode == "none":
+        return "leave every cloud flow off (reactivateFlows: none) and list them"
+    if mode == "all":
+        return "turn on every cloud flow that comes with the restore, child flows first"
+    if seen is None:
+        return ("turn on again the cloud flows that were on before (they could not be read: "
+                f"{state.facts.flows_before_unreadable})")
+    on = [f.name for f in seen.flows if f.on]
+    if not on:
+        return f"turn no cloud flow on: none is on in {target_name(state)} now"
+    return (f"turn on again the {len(on)} cloud flows on in {target_name(state)} now, if the "
+            f"restore has them: {', '.join(on)}")
 
 
 def decide_waiting_for_backup(

@@ -73,6 +73,7 @@ RESTORE_STEPS = (
     "switch_to_production",
     "disable_admin_mode",
     "verify",
+    "reactivate_flows",
 )
 
 
@@ -148,6 +149,8 @@ class Operation:
     point_id: str | None = None
     point_time: datetime | None = None
     tables: tuple[Mapping[str, Any], ...] = ()
+    # A restore's solution cloud flows, before and after it (contract section 11).
+    flows: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def duration_seconds(self) -> float | None:
@@ -193,6 +196,8 @@ class Operation:
             record["pointId"] = self.point_id
             record["pointTime"] = format_time(self.point_time)
             record["tables"] = [dict(t) for t in self.tables]
+        if self.kind is OperationKind.RESTORE and self.flows:
+            record["flows"] = [dict(f) for f in self.flows]
         return _compact(record, keep=("operationId", "kind", "status", "environmentId", "steps"))
 
     @classmethod
@@ -223,6 +228,7 @@ class Operation:
             point_id=data.get("pointId"),
             point_time=parse_time(data.get("pointTime")),
             tables=tuple(dict(t) for t in data.get("tables") or ()),
+            flows=tuple(dict(f) for f in data.get("flows") or ()),
         )
 
 

@@ -91,6 +91,20 @@ def flag(default: bool) -> PlainValidator:
     return PlainValidator(read)
 
 
+def choice(*values: str) -> PlainValidator:
+    """One of `values` (a JSON string, exactly as spelled); null or absent is the first."""
+
+    def read(value: object) -> str:
+        if value is None:
+            return values[0]
+        if not isinstance(value, str) or value not in values:
+            shown = value if isinstance(value, str) else json_type(value)
+            raise ValueError(f"must be one of {', '.join(values)}; got {shown!r}")
+        return value
+
+    return PlainValidator(read)
+
+
 RequestedBy = Annotated[
     str | None, Field(alias="requestedBy"), _optional(_text(MAX_REQUESTED_BY))
 ]
@@ -142,6 +156,10 @@ class RestoreRequest:
         str | None, Field(alias="confirmProduction"), _optional(_text(MAX_CONFIRMATION))
     ] = None
     dry_run: Annotated[bool, Field(alias="dryRun"), flag(False)] = False
+    # Which cloud flows the step after the restore turns on (contract sections 3 and 11).
+    reactivate_flows: Annotated[
+        str, Field(alias="reactivateFlows"), choice("previous", "all", "none")
+    ] = "previous"
     requested_by: RequestedBy = None
     reason: Annotated[
         str | None, Field(alias="reason"), _optional(_text(MAX_REASON, multiline=True))

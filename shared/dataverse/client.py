@@ -316,6 +316,14 @@ class DataverseClient:
             yield page
             next_cursor = page.next
 
+    def read_row(
+        self, entity_set: str, record_id: str, *, select: Sequence[str] = ()
+    ) -> Mapping[str, Any]:
+        """One row by id (NotFound when it does not exist)."""
+        columns = ",".join(check_name(c, "column name") for c in select)
+        params = {"$select": columns} if columns else {}
+        return _body(self._get(self._row_url(entity_set, record_id), params))
+
     # --- writes ----------------------------------------------------------------------------------
 
     def create(

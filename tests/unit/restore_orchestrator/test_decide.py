@@ -17,13 +17,23 @@ from engine.record import Finish, SetOption, StepUpdate
 from restore_orchestrator.decide import decide, plan
 from restore_orchestrator.moves import Decision
 from restore_orchestrator.phases import Event, Phase
-from restore_orchestrator.state import Problem, RestoreState, Selector
+from restore_orchestrator.reactivating import pending
+from restore_orchestrator.state import FlowResult, Problem, RestoreState, Selector
+from shared.flows import CloudFlow, FlowsSeen
 from shared.operations import OperationStatus, StepStatus
 from shared.power_platform import LifecycleKind, PlatformStatus
 
 from .builders import CONFIG, NOW, SOURCE, TARGET, backup, env, handle, op, state
 
 H = timedelta(hours=1)
+# The target's flows were read (right after the environments).
+FLOWS_READ: dict[str, Any] = {"flows_before": FlowsSeen(())}
+# Before the restore: a parent flow on that calls a child flow also on; a flow off.
+BEFORE = FlowsSeen((CloudFlow("p1", "A parent", True, calls=("c1",)),
+                    CloudFlow("c1", "Z child", True), CloudFlow("o1", "Off one", False)))
+AFTER = FlowsSeen(tuple(replace(f, on=False) for f in BEFORE.flows))
+MISSING_CONNECTION = a.Refused("XrmConnectionReferenceMissingConnection",
+                               "its connection reference new_teams has no connection")
 M = timedelta(minutes=1)
 
 
@@ -116,7 +126,7 @@ CASES = [
          check=lambda d: "Locked by policy" in finish_of(d).error.message),  # type: ignore[union-attr]
     Case("newest backup with the label wins; old enough: on to the safety backup",
          state(Phase.VALIDATING, facts={"original_type": "Production", "target_name": "P",
-                                        "source_retention_days": 28.0}),
+                                        "source_retention_days": 28.0, **FLOWS_READ}),
          a.BackupsListed((backup("Before release 4.2", 3 * H, backup_id="old"),
                           backup("Before release 4.2", 2 * H, backup_id="new"),
                           backup("Other", 1 * H))),
@@ -126,12 +136,12 @@ CASES = [
                           and d.state.work.intent_at == NOW)),
     Case("a backup made five minutes ago is waited for, not failed",
          state(Phase.VALIDATING, facts={"original_type": "Production",
-                                        "source_retention_days": 28.0}),
+                                        "source_retention_days": 28.0, **FLOWS_READ}),
          a.BackupsListed((backup("Before release 4.2", 5 * M),)),
          Phase.WAITING_FOR_BACKUP, Event.BACKUP_NOT_READY, "continue"),
     Case("no backup with the label: rejected with the labels there are",
          state(Phase.VALIDATING, facts={"original_type": "Production",
-                                        "source_retention_days": 28.0}),
+                                        "source_retention_days": 28.0, **FLOWS_READ}),
          a.BackupsListed((backup("Nightly", H),)), Phase.REJECTED, Event.REFUSED, "stop",
          check=lambda d: "'Nightly'" in finish_of(d).error.message),  # type: ignore[union-attr]
     Case("a point older than retention: rejected as expired",
@@ -148,12 +158,24 @@ CASES = [
          state(Phase.VALIDATING, request_changes={
              "selector": Selector.POINT, "restore_point": NOW - timedelta(days=10),
              "source_id": SOURCE}),
-         a.EnvironmentsRead(PROD, PROD_SOURCE), Phase.SAFETY_BACKUP, Event.DONE, "continue",
-         command=c.CreateBackup),
+         a.EnvironmentsRead(PROD, PROD_SOURCE), Phase.VALIDATING, Event.WAIT, "continue",
+         check=lambda d: d.state.facts.restore_point == NOW - timedelta(days=10)),
+    Case("the target's flows recorded, the point known: on to the safety backup",
+         state(Phase.VALIDATING, facts={"original_type": "Production", "target_name": "P",
+                                        "restore_point": NOW - 2 * H}),
+         a.FlowsRead(FlowsSeen((CloudFlow("f1", "Notify", True),
+                                CloudFlow("f2", "Digest", False)))),
+         Phase.SAFETY_BACKUP, Event.DONE, "continue", command=c.CreateBackup,
+         check=lambda d: d.state.facts.flows_before is not None
+         and [f.id for f in d.state.facts.flows_before.flows if f.on] == ["f1"]),
+    Case("flows that cannot be read never stop the restore: noted, validation goes on",
+         state(Phase.VALIDATING, facts={"original_type": "Production", "target_name": "P"}),
+         a.Refused("Forbidden", "no read on workflow"), Phase.VALIDATING, Event.WAIT, "continue",
+         check=lambda d: d.state.facts.flows_before_unreadable == "no read on workflow"),
     Case("latest: the newest restorable point",
          state(Phase.VALIDATING, request_changes={"selector": Selector.LATEST,
                                                   "backup_label": None}),
-         a.EnvironmentsRead(PROD, PROD), Phase.SAFETY_BACKUP, Event.DONE, "continue",
+         a.EnvironmentsRead(PROD, PROD), Phase.VALIDATING, Event.WAIT, "continue",
          check=lambda d: (NOW - d.state.facts.restore_point)  # type: ignore[operator]
          == timedelta(seconds=CONFIG.backup_settle_seconds + CONFIG.backup_settle_margin_seconds)),
     Case("environment not found: rejected",
@@ -168,7 +190,7 @@ CASES = [
     Case("dry run of a production target: plan recorded, nothing changed",
          state(Phase.VALIDATING, request_changes={"dry_run": True},
                facts={"original_type": "Production", "source_retention_days": 28.0,
-                      "target_name": "Contoso Prod"}),
+                      "target_name": "Contoso Prod", **FLOWS_READ}),
          a.BackupsListed((backup("Before release 4.2", 2 * H),)), Phase.SUCCEEDED,
          Event.DRY_RUN_DONE, "stop",
          steps={"validate": StepStatus.SUCCEEDED, "switch_to_sandbox": StepStatus.SKIPPED,
@@ -178,7 +200,7 @@ CASES = [
                              for ch in d.changes)),
     Case("dry run of a sandbox target asks the platform too",
          state(Phase.VALIDATING, request_changes={"dry_run": True},
-               facts={"original_type": "Sandbox", "source_retention_days": 7.0}),
+               facts={"original_type": "Sandbox", "source_retention_days": 7.0, **FLOWS_READ}),
          a.BackupsListed((backup("Before release 4.2", 2 * H),)), Phase.VALIDATING, Event.WAIT,
          "continue"),
     # --- Waiting for the backup ---------------------------------------------------------------
@@ -366,9 +388,9 @@ CASES = [
          Phase.VERIFYING, Event.DONE, "continue",
          steps={"disable_admin_mode": StepStatus.SKIPPED}),
     # --- Verifying ----------------------------------------------------------------------------
-    Case("all as before: succeeded", state(Phase.VERIFYING), a.EnvironmentRead(PROD),
-         Phase.SUCCEEDED, Event.VERIFIED, "stop", steps={"verify": StepStatus.SUCCEEDED},
-         finish=OperationStatus.SUCCEEDED),
+    Case("all as before: on to the flows", state(Phase.VERIFYING), a.EnvironmentRead(PROD),
+         Phase.REACTIVATING_FLOWS, Event.VERIFIED, "continue",
+         steps={"verify": StepStatus.SUCCEEDED}),
     Case("restore had failed, environment back in shape: Failed",
          state(Phase.VERIFYING, failure=Problem("RestoreFailed", "x")),
          a.EnvironmentRead(PROD), Phase.FAILED, Event.CONCLUDED_FAILED, "stop",
@@ -385,6 +407,42 @@ CASES = [
          state(Phase.VERIFYING, attention=Problem("RestoreTimedOut", "x")),
          a.EnvironmentRead(PROD), Phase.NEEDS_ATTENTION, Event.NEEDS_ATTENTION, "stop",
          check=lambda d: error_code(d) == "RestoreTimedOut"),
+    # --- Reactivating flows ------------------------------------------------------------------
+    Case("the flows after the restore are read: the child before the flow that calls it",
+         state(Phase.REACTIVATING_FLOWS, facts={"flows_before": BEFORE}), a.FlowsRead(AFTER),
+         Phase.REACTIVATING_FLOWS, Event.WAIT, "continue",
+         check=lambda d: pending(d.state) == ("c1", "p1")),
+    Case("reactivateFlows none: nothing to turn on",
+         state(Phase.REACTIVATING_FLOWS, request_changes={"reactivate_flows": "none"},
+               facts={"flows_before": BEFORE}), a.FlowsRead(AFTER),
+         Phase.REACTIVATING_FLOWS, Event.WAIT, "continue",
+         check=lambda d: pending(d.state) == ()),
+    Case("a flow turned on is checkpointed before the next",
+         state(Phase.REACTIVATING_FLOWS, facts={"flows_before": BEFORE, "flows_after": AFTER}),
+         a.FlowOn("c1", already=False), Phase.REACTIVATING_FLOWS, Event.WAIT, "continue",
+         check=lambda d: pending(d.state) == ("p1",)),
+    Case("a connection reference without a connection: listed with the reason, next flow",
+         state(Phase.REACTIVATING_FLOWS, facts={"flows_before": BEFORE, "flows_after": AFTER,
+                                                "flow_results": (FlowResult("c1", "on"),)}),
+         MISSING_CONNECTION, Phase.REACTIVATING_FLOWS, Event.WAIT, "continue",
+         check=lambda d: "new_teams has no connection" in (d.state.facts.flow_results[-1].reason
+                                                           or "")),
+    Case("throttled while turning a flow on: backed off like every step",
+         state(Phase.REACTIVATING_FLOWS, facts={"flows_before": BEFORE, "flows_after": AFTER}),
+         a.Throttled("429", 10.0), Phase.REACTIVATING_FLOWS, Event.WAIT, "wait",
+         check=lambda d: d.state.work.attempts == 1),
+    Case("one flow could not be turned on: the step Failed, the restore Succeeded",
+         state(Phase.REACTIVATING_FLOWS, facts={
+             "flows_before": BEFORE, "flows_after": AFTER,
+             "flow_results": (FlowResult("c1", "on"), FlowResult("p1", "off", "no connection"))}),
+         a.Proceeded(), Phase.SUCCEEDED, Event.DONE, "stop",
+         steps={"reactivate_flows": StepStatus.FAILED}, finish=OperationStatus.SUCCEEDED),
+    Case("every flow on again: the step Succeeded",
+         state(Phase.REACTIVATING_FLOWS, facts={
+             "flows_before": BEFORE, "flows_after": AFTER,
+             "flow_results": (FlowResult("c1", "on"), FlowResult("p1", "on"))}),
+         a.Proceeded(), Phase.SUCCEEDED, Event.DONE, "stop",
+         steps={"reactivate_flows": StepStatus.SUCCEEDED}, finish=OperationStatus.SUCCEEDED),
 ]
 
 
@@ -420,7 +478,16 @@ PLANS = [
     (state(), c.AcquireLock),
     (state(request_changes={"dry_run": True}), c.Proceed),
     (state(Phase.VALIDATING), c.InspectEnvironments),
-    (state(Phase.VALIDATING, facts={"original_type": "Production"}), c.ListBackups),
+    (state(Phase.VALIDATING, facts={"original_type": "Production"}), c.ReadFlows),
+    (state(Phase.VALIDATING, facts={"original_type": "Production", **FLOWS_READ}),
+     c.ListBackups),
+    (state(Phase.REACTIVATING_FLOWS), c.ReadFlows),
+    (state(Phase.REACTIVATING_FLOWS, facts={"flows_before": BEFORE, "flows_after": AFTER}),
+     c.TurnFlowOn),
+    (state(Phase.REACTIVATING_FLOWS, facts={"flows_before": BEFORE, "flows_after": AFTER,
+                                            "flow_results": (FlowResult("c1", "on"),
+                                                             FlowResult("p1", "on"))}),
+     c.Proceed),
     (state(Phase.SAFETY_BACKUP, work={"intent_at": NOW}), c.FindBackup),
     (state(Phase.SWITCHING_TO_SANDBOX), c.ReadEnvironment),
     (state(Phase.SWITCHING_TO_SANDBOX, work={"intent_at": NOW}), c.Reconcile),

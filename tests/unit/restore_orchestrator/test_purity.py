@@ -20,7 +20,7 @@ PACKAGE = Path(restore_orchestrator.__file__).parent
 PURE = (
     "phases", "transitions", "state", "decide", "moves", "queued", "safety_backup",
     "verifying", "admin_mode",
-    "validating", "switching", "restoring", "checks", "polling",
+    "validating", "switching", "restoring", "checks", "polling", "reactivating",
 )
 # The engine's values: what a decision, a record change, a state and the tunables are.
 ENGINE = Path(engine.__file__).parent
@@ -30,7 +30,7 @@ ENGINE_PURE = (
 # Values and pure policies only: the record, the platform's frozen models, settings values, errors.
 ALLOWED_PROJECT = (
     "shared.operations", "shared.power_platform", "shared.settings", "shared.policy",
-    "shared.errors", *(f"engine.{name}" for name in ENGINE_PURE),
+    "shared.errors", "shared.flows", *(f"engine.{name}" for name in ENGINE_PURE),
 )
 # Standard-library modules that reach outside the process or read the time or chance.
 IMPURE_STDLIB = frozenset(

@@ -1,0 +1,129 @@
+"""Solution cloud flows and connection references, as a restore needs them (reference §9):
+values, and how a `workflows` row is read into one (the reads themselves: shared.dataverse.flows).
+
+A flow is a `workflows` row with category 5; it is on when its statecode is 1. The connection
+references it uses, and the child flows it calls, are read from its `clientdata` (a JSON string:
+`properties.connectionReferences`, and actions of type `Workflow` naming the child by
+`inputs.host.workflowReferenceName`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+CLOUD_FLOW = 5
+ON, OFF = 1, 0
+ACTIVATED, DRAFT = 2, 1
+
+
+@dataclass(frozen=True, slots=True)
+class CloudFlow:
+    id: str
+    name: str
+    on: bool
+    unique_name: str | None = None
+    owner: str | None = None
+    references: tuple[str, ...] = ()
+    """Logical names of the connection references it uses."""
+    calls: tuple[str, ...] = ()
+    """Ids (or unique names) of the child flows it calls."""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "name": self.name, "on": self.on}
+        if self.unique_name:
+            out["uniqueName"] = self.unique_name
+        if self.owner:
+            out["owner"] = self.owner
+        if self.references:
+            out["references"] = list(self.references)
+        if self.calls:
+            out["calls"] = list(self.calls)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CloudFlow:
+        return cls(
+            id=str(data["id"]), name=str(data["name"]), on=bool(data["on"]),
+            unique_name=data.get("uniqueName"), owner=data.get("owner"),
+            references=tuple(str(r) for r in data.get("references") or ()),
+            calls=tuple(str(c) for c in data.get("calls") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FlowsSeen:
+    """An environment's solution cloud flows, and its connection references without a
+    connection (logical names), at one moment."""
+
+    flows: tuple[CloudFlow, ...]
+    unbound: tuple[str, ...] = ()
+    complete: bool = True
+    """False when the read stopped at its bound (MAX_PAGES): some flows are not listed."""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"flows": [f.to_json() for f in self.flows]}
+        if self.unbound:
+            out["unbound"] = list(self.unbound)
+        if not self.complete:
+            out["complete"] = False
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FlowsSeen:
+        return cls(
+            flows=tuple(CloudFlow.from_json(f) for f in data.get("flows") or ()),
+            unbound=tuple(str(u) for u in data.get("unbound") or ()),
+            complete=bool(data.get("complete", True)),
+        )
+
+
+def cloud_flow(row: Mapping[str, Any]) -> CloudFlow | None:
+    """The flow a `workflows` row is, or None when it is not a cloud flow."""
+    if row.get("category") != CLOUD_FLOW:
+        return None
+    references: tuple[str, ...] = ()
+    calls: tuple[str, ...] = ()
+    clientdata = row.get("clientdata")
+    if isinstance(clientdata, str) and clientdata:
+        try:
+            parsed = json.loads(clientdata)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, Mapping):
+            properties = parsed.get("properties") or {}
+            refs = properties.get("connectionReferences") or {}
+            if isinstance(refs, Mapping):
+                references = tuple(sorted(
+                    str(logical) for entry in refs.values() if isinstance(entry, Mapping)
+                    if (logical := (entry.get("connection") or {}).get(
+                        "connectionReferenceLogicalName"))
+                ))
+            calls = tuple(sorted(set(_child_flows(properties.get("definition")))))
+    owner = row.get("_ownerid_value")
+    return CloudFlow(
+        id=str(row["workflowid"]),
+        name=str(row.get("name") or row["workflowid"]),
+        on=row.get("statecode") == ON,
+        unique_name=row.get("uniquename"),
+        owner=str(owner) if owner else None,
+        references=references,
+        calls=calls,
+    )
+
+
+def _child_flows(node: Any) -> Iterator[str]:
+    """Every child flow an action calls (`"type": "Workflow"`), nested scopes included."""
+    if isinstance(node, Mapping):
+        if node.get("type") == "Workflow":
+            host = (node.get("inputs") or {}).get("host") or {}
+            child = host.get("workflowReferenceName") if isinstance(host, Mapping) else None
+            if child:
+                yield str(child)
+        for value in node.values():
+            yield from _child_flows(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _child_flows(value)
