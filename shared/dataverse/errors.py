@@ -27,7 +27,12 @@ from shared.errors import (
     PowerPlatformError,
     ValidationFailed,
 )
-from shared.power_platform._errors import CallContext, parse_error_body, platform_error
+from shared.power_platform._errors import (
+    CallContext,
+    Failure,
+    parse_error_body,
+    platform_error,
+)
 
 # ExpiredVersionStamp; only its code and text are documented, not the HTTP status (reference §4.5).
 EXPIRED_VERSION_STAMP = "0x80044352"
@@ -81,26 +86,18 @@ def role_hint(app_id: str | None) -> str:
     )
 
 
-def dataverse_error(
-    context: CallContext,
-    *,
-    status: int | None,
-    body_text: str = "",
-    request_id: str | None,
-    retry_after: float | None = None,
-    may_have_reached_server: bool = True,
-    cause: str | None = None,
-) -> PowerPlatformError:
+def dataverse_error(context: CallContext, failure: Failure) -> PowerPlatformError:
     """The exception for one failed Dataverse exchange (an `ErrorMapper`)."""
+    status = failure.status
     if status is not None:
-        body = parse_error_body(body_text)
+        body = parse_error_body(failure.body_text)
         code = (body.code or "").lower()
         said = body.message or body.code or f"{context.what} answered HTTP {status}"
         common: dict[str, Any] = {
             "status": status,
             "error_code": body.code,
-            "request_id": request_id,
-            "retry_after": retry_after,
+            "request_id": failure.request_id,
+            "retry_after": failure.retry_after,
         }
         if code == EXPIRED_VERSION_STAMP or _EXPIRED_TEXT in said.lower():
             return ChangeTokenExpired(
@@ -135,12 +132,4 @@ def dataverse_error(
                 connection_reference=logical,
                 **{**common, "error_code": "XrmConnectionReferenceMissingConnection"},
             )
-    return platform_error(
-        context,
-        status=status,
-        body_text=body_text,
-        request_id=request_id,
-        retry_after=retry_after,
-        may_have_reached_server=may_have_reached_server,
-        cause=cause,
-    )
+    return platform_error(context, failure)

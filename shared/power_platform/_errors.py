@@ -6,7 +6,7 @@ The table is docs/platform-wire.md "Errors"; keep the two in step.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,27 +114,36 @@ def registration_hint(app_id: str | None, bap_url: str) -> str:
     )
 
 
-def platform_error(
-    context: CallContext,
-    *,
-    status: int | None,
-    body_text: str = "",
-    request_id: str | None,
-    retry_after: float | None = None,
-    may_have_reached_server: bool = True,
-    cause: str | None = None,
-) -> PowerPlatformError:
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One failed exchange: the answer, or for `status=None` the lack of one."""
+
+    status: int | None
+    request_id: str | None
+    body_text: str = ""
+    retry_after: float | None = None
+    may_have_reached_server: bool = True
+    cause: str | None = None
+
+
+# Turns one failed exchange into the exception the caller handles (`platform_error`, or the
+# Dataverse client's own mapping, which falls back to it).
+ErrorMapper = Callable[[CallContext, Failure], PowerPlatformError]
+
+
+def platform_error(context: CallContext, failure: Failure) -> PowerPlatformError:
     """Map one failed exchange to the exception the caller handles.
 
     `status=None` is a transport failure (timeout, connection error); `may_have_reached_server`
     says whether the request could have been acted on, which decides OutcomeUnknown for calls
     that must not be resent.
     """
-    common: dict[str, Any] = {"request_id": request_id, "retry_after": retry_after}
+    status, body_text = failure.status, failure.body_text
+    common: dict[str, Any] = {"request_id": failure.request_id, "retry_after": failure.retry_after}
 
     if status is None:
-        reason = cause or "no answer"
-        if not context.idempotent and may_have_reached_server:
+        reason = failure.cause or "no answer"
+        if not context.idempotent and failure.may_have_reached_server:
             return OutcomeUnknown(
                 f"{context.what}: the answer was lost ({reason}); the platform may or may not "
                 "have acted on the request, which is not resent. Check what it did.",

@@ -18,14 +18,20 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from shared.errors import PowerPlatformError
 from shared.policy.retry_after import parse_retry_after
-from shared.power_platform._errors import CallContext, platform_error, request_id_from
+from shared.power_platform._errors import (
+    CallContext,
+    ErrorMapper,
+    Failure,
+    platform_error,
+    request_id_from,
+)
 from shared.power_platform._recording import PlatformCall, record_call
 from shared.power_platform._retry import RetryPolicy, is_retryable_status
 from shared.power_platform.auth import TokenProvider, scope_for_url
@@ -45,22 +51,6 @@ def user_agent() -> str:
         return f"ppbackup/{version('ppbackup')}"
     except PackageNotFoundError:
         return "ppbackup/0+unknown"
-
-
-class ErrorMapper(Protocol):
-    """Turns one failed exchange into the exception the caller handles (`platform_error`)."""
-
-    def __call__(
-        self,
-        context: CallContext,
-        *,
-        status: int | None,
-        body_text: str = "",
-        request_id: str | None,
-        retry_after: float | None = None,
-        may_have_reached_server: bool = True,
-        cause: str | None = None,
-    ) -> PowerPlatformError: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +122,12 @@ class HttpCore:
         """The mapped exception for a passed-through answer the caller decided is a failure."""
         return self._map_error(
             self.context(reply.method, reply.url, idempotent=idempotent),
-            status=reply.status,
-            body_text=reply.text,
-            request_id=reply.request_id,
-            retry_after=reply.retry_after,
+            Failure(
+                status=reply.status,
+                body_text=reply.text,
+                request_id=reply.request_id,
+                retry_after=reply.retry_after,
+            ),
         )
 
     def send(
@@ -217,12 +209,14 @@ class HttpCore:
             if not retryable or give_up:
                 raise self._map_error(
                     context,
-                    status=status,
-                    body_text=response.text,
-                    request_id=request_id,
-                    # Giving up on a retryable answer: tell the caller how long we would have
-                    # waited, so it can reschedule instead of sleeping.
-                    retry_after=wait if retryable else retry_after,
+                    Failure(
+                        status=status,
+                        body_text=response.text,
+                        request_id=request_id,
+                        # Giving up on a retryable answer: tell the caller how long we would
+                        # have waited, so it can reschedule instead of sleeping.
+                        retry_after=wait if retryable else retry_after,
+                    ),
                 )
             self._wait(context.what, attempt, wait, f"HTTP {status}")
 
@@ -242,11 +236,13 @@ class HttpCore:
         if not resendable or give_up:
             raise self._map_error(
                 context,
-                status=None,
-                request_id=client_request_id,
-                retry_after=wait if resendable else None,
-                may_have_reached_server=reached,
-                cause=f"{type(exc).__name__}: {str(exc)[:200]}",
+                Failure(
+                    status=None,
+                    request_id=client_request_id,
+                    retry_after=wait if resendable else None,
+                    may_have_reached_server=reached,
+                    cause=f"{type(exc).__name__}: {str(exc)[:200]}",
+                ),
             ) from exc
         return wait
 
