@@ -1,0 +1,9 @@
+"""Record restores plan from the points the data backup tests make: the same fixtures."""
+
+from tests.integration.data_backups.conftest import (  # noqa: F401  (fixtures)
+    clock,
+    ctx,
+    env_id,
+    sim,
+    store,
+)
