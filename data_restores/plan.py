@@ -1,7 +1,8 @@
 """The record restore plan (pure): what each row of a point needs to look as it did then.
 
 Inputs are streams: a table's rows at the point and its rows in the target now, both sorted by
-id in the same order (`guid_order`, the order Dataverse pages a table by its primary key). The
+id in the same order (`guid_order`, SQL Server's order of a primary key; docs/record-restore.md,
+"Memory", says how each side is sorted). The
 two are merged like a sorted join, so a table of any size is compared in constant memory; what
 is kept is only what must be written (creates, updates, rows that cannot be restored) and the
 counts. The ids that must be indexed are indexed on purpose: `recordIds`, the rows the
@@ -34,8 +35,8 @@ ETAG = "@odata.etag"
 
 
 def guid_order(record_id: str) -> tuple[str, ...]:
-    """SQL Server's order of uniqueidentifier values (the order Dataverse pages a table by
-    its primary key): the last group first, then the fourth, third, second and first."""
+    """SQL Server's order of uniqueidentifier values (an `$orderby` on a primary key): the last
+    group first, then the fourth, third, second and first."""
     parts = record_id.strip().lower().split("-")
     return tuple(reversed(parts)) if len(parts) == 5 else (record_id.strip().lower(),)
 
