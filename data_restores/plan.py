@@ -2,8 +2,8 @@
 
 Inputs are streams: a table's rows at the point and its rows in the target now, both sorted by
 id in the same order (`guid_order`, SQL Server's order of a primary key; docs/record-restore.md,
-"Memory", says how each side is sorted). The
-two are merged like a sorted join, so a table of any size is compared in constant memory; what
+"Memory", says how each side is sorted). The two are merged like a sorted join, so a table of
+any size is compared in constant memory; what
 is kept is only what must be written (creates, updates, rows that cannot be restored) and the
 counts. The ids that must be indexed are indexed on purpose: `recordIds`, the rows the
 related-rows walk collects, and the rows being created (a lookup may point to one of them).

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from data_restores.counts import ACTIONS
 from data_restores.plan import Reference, RestorePlan, diff_table, plan_restore
@@ -193,3 +195,34 @@ def test_unsorted_input_and_an_unknown_mode_are_refused() -> None:
         list(diff_table(ACCOUNT, SCHEMA, rows, [], mode="missing"))
     with pytest.raises(ValueError, match="mode must be one of"):
         list(diff_table(ACCOUNT, SCHEMA, [], [], mode="some"))  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.sampled_from(["same", "edited", "gone"])),
+             unique_by=lambda t: t[0], max_size=30),
+    st.lists(st.integers(100, 140), unique=True, max_size=5),
+    st.sampled_from(["missing", "changed", "all"]),
+)
+def test_the_sorted_merge_classifies_every_row_as_a_lookup_by_id_would(
+    rows: list[tuple[int, str]], newer: list[int], mode: str
+) -> None:
+    point = [account(n) for n, _ in rows]
+    now = [dict(account(n), name="edited") if fate == "edited" else account(n)
+           for n, fate in rows if fate != "gone"] + [account(n) for n in newer]
+    target = Side({"account": now})
+    by_id = {r["accountid"]: r for r in now}
+    got = {p.record_id: p.action
+           for p in diff_table(ACCOUNT, SCHEMA, Side({"account": point}).read("account"),
+                               target.read("account"), mode=mode)}  # type: ignore[arg-type]
+    expected: dict[str, str] = {}
+    for row in point:
+        there = by_id.get(row["accountid"])
+        if there is None:
+            if mode != "changed":
+                expected[row["accountid"]] = "create"
+        elif mode == "missing" or there == row:
+            expected[row["accountid"]] = "unchanged"
+        else:
+            expected[row["accountid"]] = "update"
+    assert got == expected
