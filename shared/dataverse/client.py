@@ -61,7 +61,7 @@ from shared.dataverse.pages import (
 )
 from shared.errors import NotFound, PowerPlatformError
 from shared.inputs import parse_guid
-from shared.power_platform._http import HttpCore, Reply
+from shared.power_platform._http import HttpCore, OwnsHttpClient, Reply
 from shared.power_platform._retry import RetryPolicy
 from shared.power_platform._time import utcnow
 from shared.power_platform.auth import TokenProvider, token_host, token_provider_from_settings
@@ -131,7 +131,7 @@ class WriteResult:
     request_id: str
 
 
-class DataverseClient:
+class DataverseClient(OwnsHttpClient):
     def __init__(
         self,
         api_url: str,
@@ -149,8 +149,7 @@ class DataverseClient:
         if urlsplit(api).scheme not in ("http", "https") or not urlsplit(api).hostname:
             raise ValueError(f"the Dataverse URL must be absolute http(s); got {api_url!r}")
         self._root = f"{api}{API_PATH}"
-        self._owns_http = http_client is None
-        self._http_client = http_client if http_client is not None else _default_http_client()
+        super().__init__(http_client, _default_http_client)
         self.recommended_concurrency: int | None = None
         self._core = HttpCore(
             self._http_client,
@@ -205,16 +204,6 @@ class DataverseClient:
             http_client=http_client,
             bap_url=settings.pp_bap_url,
         )
-
-    def close(self) -> None:
-        if self._owns_http:
-            self._http_client.close()
-
-    def __enter__(self) -> DataverseClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     @property
     def root(self) -> str:

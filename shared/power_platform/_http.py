@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -51,6 +51,27 @@ def user_agent() -> str:
         return f"ppbackup/{version('ppbackup')}"
     except PackageNotFoundError:
         return "ppbackup/0+unknown"
+
+
+class OwnsHttpClient:
+    """The httpx client a platform client sends through: its own one (closed with the client, or
+    at the end of a `with` block) unless the caller passed one in, which the caller closes."""
+
+    def __init__(
+        self, http_client: httpx.Client | None, make_default: Callable[[], httpx.Client]
+    ) -> None:
+        self._owns_http = http_client is None
+        self._http_client = http_client if http_client is not None else make_default()
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http_client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 @dataclass(frozen=True, slots=True)

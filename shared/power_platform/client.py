@@ -20,7 +20,7 @@ import httpx
 from shared.errors import NotFound, PowerPlatformError, ValidationFailed
 from shared.policy.clock_skew import CLOCK_SKEW
 from shared.power_platform._errors import parse_error_body
-from shared.power_platform._http import HttpCore, Reply
+from shared.power_platform._http import HttpCore, OwnsHttpClient, Reply
 from shared.power_platform._ids import validate_environment_id, validate_opaque_id
 from shared.power_platform._retry import RetryPolicy
 from shared.power_platform._time import format_timestamp, utcnow
@@ -66,7 +66,7 @@ def _default_http_client() -> httpx.Client:
     )
 
 
-class PowerPlatformClient:
+class PowerPlatformClient(OwnsHttpClient):
     def __init__(
         self,
         api_url: str,
@@ -82,8 +82,7 @@ class PowerPlatformClient:
     ) -> None:
         self._api = api_url.rstrip("/")
         self._bap = bap_url.rstrip("/")
-        self._owns_http = http_client is None
-        self._http_client = http_client if http_client is not None else _default_http_client()
+        super().__init__(http_client, _default_http_client)
         self._now = now
         self._grace = timedelta(seconds=not_visible_grace_seconds)
         self._core = HttpCore(
@@ -106,16 +105,6 @@ class PowerPlatformClient:
             token_provider=token_provider_from_settings(settings),
             http_client=http_client,
         )
-
-    def close(self) -> None:
-        if self._owns_http:
-            self._http_client.close()
-
-    def __enter__(self) -> PowerPlatformClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # --- environments ----------------------------------------------------------------------------
 
