@@ -26,15 +26,28 @@ def _sorted(rows: Iterable[dict[str, Any]], id_column: str) -> list[dict[str, An
     return sorted(rows, key=lambda r: guid_order(r[id_column]))
 
 
-def test_a_deleted_account_with_its_contacts_and_notes_and_an_edited_one(
-    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore
-) -> None:
-    body = json.dumps({"environmentId": env_id, "tables": list(TABLES), "requestId": "point"})
+def make_point(ctx: AppContext, clock: Clock, env_id: str, tables: list[str]) -> str:
+    body = json.dumps({"environmentId": env_id, "tables": tables, "requestId": "point"})
     operation = handle_data_backup_message(ctx, body, message_id="m-point", page_size=PAGE)
     assert operation is not None
     done = drive(ctx, clock, operation.operation_id)
     assert done.status is OperationStatus.SUCCEEDED, done.error
-    point_id = done.point_id or ""
+    return done.point_id or ""
+
+
+def target_schema(sim: Simulator, env_id: str, tables: Iterable[str]) -> Schema:
+    with dataverse(sim, env_id) as client:
+        return Schema(
+            {t: TableShape(client.table(t), tuple(client.columns(t)),
+                           tuple(client.lookup_relationships(t))) for t in tables},
+            {t.logical_name: t.entity_set for t in client.tables() if t.entity_set},
+        )
+
+
+def test_a_deleted_account_with_its_contacts_and_notes_and_an_edited_one(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore
+) -> None:
+    point_id = make_point(ctx, clock, env_id, list(TABLES))
     at_point = {t: live_rows(sim, env_id, s, i) for t, (s, i) in TABLES.items()}
 
     # An import deletes one account, the contacts under it (at any depth) and their notes.
@@ -61,14 +74,9 @@ def test_a_deleted_account_with_its_contacts_and_notes_and_an_edited_one(
     sim.dataverse_change(env_id, "account", "update", edited, {"name": "Renamed by an import"})
 
     now = {t: live_rows(sim, env_id, s, i) for t, (s, i) in TABLES.items()}
-    with dataverse(sim, env_id) as client:
-        schema = Schema(
-            {t: TableShape(client.table(t), tuple(client.columns(t)),
-                           tuple(client.lookup_relationships(t))) for t in TABLES},
-            {t.logical_name: t.entity_set for t in client.tables() if t.entity_set},
-        )
-        owners = {t: live_rows(sim, env_id, schema.entity_sets[t], f"{t}id")
-                  for t in ("systemuser", "team")}
+    schema = target_schema(sim, env_id, TABLES)
+    owners = {t: live_rows(sim, env_id, schema.entity_sets[t], f"{t}id")
+              for t in ("systemuser", "team")}
 
     def exists(table: str, record_id: str) -> bool:
         rows = now.get(table) or owners.get(table) or {}
@@ -101,3 +109,27 @@ def test_a_deleted_account_with_its_contacts_and_notes_and_an_edited_one(
     order = [s.table for s in stages if s.pass_name == "rows"]
     assert order.index("account") < order.index("contact") < order.index("annotation")
     assert sim.dataverse_writes(env_id) == [], "a plan writes nothing"
+
+
+def test_rows_that_held_a_column_the_target_no_longer_has_are_not_restorable(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore
+) -> None:
+    point_id = make_point(ctx, clock, env_id, ["account"])
+    at_point = live_rows(sim, env_id, "accounts", "accountid")
+    gone = sorted(at_point)[:2]
+    for record_id in gone:
+        sim.dataverse_change(env_id, "account", "delete", record_id)
+    sim.dataverse_remove_column(env_id, "account", "telephone1")
+    now = live_rows(sim, env_id, "accounts", "accountid")
+    result = plan_restore(
+        tables=["account"], mode="missing", record_ids=None, with_related=False,
+        schema=target_schema(sim, env_id, ["account"]), point_tables=["account"],
+        read_point=lambda t: _sorted(store.read_table(env_id, point_id, t), "accountid"),
+        read_target=lambda t: _sorted(now.values(), "accountid"),
+        exists=lambda t, i: True,
+    )
+    assert {p.record_id: p.action for p in result.rows} == dict.fromkeys(gone, "notRestorable")
+    assert {p.reasons for p in result.rows} == {
+        ("column telephone1 no longer exists in account",)}
+    assert result.counts["total"]["notRestorable"] == 2
+    assert result.counts["total"]["unchanged"] == len(now)
