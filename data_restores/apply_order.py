@@ -117,17 +117,19 @@ def write_stages(
                 and position.get(ref.target, -1) >= position[plan.table]
             )
             (later if waits else first)[key] = value
+        state: dict[str, Any] = {}
+        if plan.state is not None:
+            state = {"statecode": plan.state[0], "statuscode": plan.state[1]}
+        if plan.action == "update" and not later:
+            first.update(state)  # the row exists and nothing follows: one write sets it all
+            state = {}
         bodies: list[tuple[str, dict[str, Any]]] = []
         if plan.action == "create" or first:
             bodies.append(("rows", first))
         if later:
             bodies.append(("references", later))
-        if plan.state is not None:
-            state = {"statecode": plan.state[0], "statuscode": plan.state[1]}
-            if plan.action == "update" and not later and bodies:
-                bodies[0][1].update(state)  # the row exists: one write sets it all
-            else:
-                bodies.append(("states", state))
+        if state:
+            bodies.append(("states", state))
         entity_set = schema.entity_set(plan.table)
         url = f"{entity_set}({plan.record_id})"
         for n, (pass_name, body) in enumerate(bodies):

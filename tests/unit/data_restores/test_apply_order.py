@@ -205,3 +205,14 @@ def test_no_write_ever_points_to_a_row_not_yet_written(
             considered = (point.ids(table) & target.ids(table) if mode == "changed"
                           else point.ids(table))
             assert sum(counts.values()) == len(considered)
+
+
+def test_an_update_of_the_state_alone_is_one_write_under_the_etag_read() -> None:
+    was = account(1, statecode=1, statuscode=2)
+    now = dict(account(1), **{"@odata.etag": 'W/"8"'})
+    _, stages = stages_of(Side({"account": [was]}), Side({"account": [now]}), ["account"],
+                          mode="changed")
+    assert [(s.pass_name, s.table) for s in stages] == [("rows", "account")]
+    (write,) = stages[0].batches[0]
+    assert write.headers == {"If-Match": 'W/"8"'}
+    assert write.body == {"statecode": 1, "statuscode": 2}
