@@ -18,7 +18,7 @@ def next_steps(operation: Operation) -> tuple[str, ...]:
     """Concrete advice for `operation`, most urgent first; empty when nothing needs doing."""
     env = _env(operation.environment_name, operation.environment_id)
     if operation.status is OperationStatus.SUCCEEDED:
-        return (_after_restore(env),) if operation.kind is OperationKind.RESTORE else ()
+        return _after_restore(operation, env) if operation.kind is OperationKind.RESTORE else ()
     if not operation.status.terminal:
         return ()
     code = operation.error.code if operation.error else ""
@@ -211,10 +211,19 @@ def _timeout(env: str) -> str:
     )
 
 
-def _after_restore(env: str) -> str:
-    return (
-        f"Before handing {env} back to its users: flows in solutions come back turned off and "
-        "connection references need new connections; turn on and reconnect what is needed."
+def _after_restore(operation: Operation, env: str) -> tuple[str, ...]:
+    """Every cloud flow the restore left off that someone may want on, with the reason and
+    what to do (contract section 11); the general reminder when no flows were recorded."""
+    if not operation.flows:
+        return (
+            f"Before handing {env} back to its users: flows in solutions come back turned off "
+            "and connection references need new connections; turn on and reconnect what is "
+            "needed.",
+        )
+    return tuple(
+        f"Cloud flow '{shorten(str(flow.get('name') or flow.get('id')), _NAME_CHARS)}' in {env} "
+        f"is {flow.get('after')}: {flow['reason']}"
+        for flow in operation.flows if flow.get("reason")
     )
 
 

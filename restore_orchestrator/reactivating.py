@@ -125,8 +125,8 @@ def _left_as_is(state: RestoreState, was: str, now: str, wanted: bool) -> str | 
         return None
     mode = state.request.reactivate_flows
     if was == ON and now == ABSENT:
-        return ("It was on before the restore, but the backup did not have it, so it is gone. "
-                "Import its solution again if it is still needed.")
+        return ("It was on before the restore, but what was restored does not have it, so it is "
+                "gone. Import its solution again if it is still needed.")
     if was == ON and mode == "none":
         return ("Left off as asked (reactivateFlows: none). Turn it on when the environment is "
                 "ready.")
