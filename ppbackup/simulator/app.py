@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from ppbackup.simulator import persistence, seed, wire
 from ppbackup.simulator._config import apply_changes, as_json
@@ -35,7 +35,7 @@ from ppbackup.simulator.faults import FaultInjector
 from ppbackup.simulator.messages import Request, Response
 from ppbackup.simulator.model import SKU_SANDBOX
 from ppbackup.simulator.options import SimOptions
-from ppbackup.simulator.state import SimState
+from ppbackup.simulator.state import EnvironmentDetails, SimState
 from ppbackup.simulator.stats import Stats
 from ppbackup.simulator.throttle import TokenBucket
 
@@ -168,22 +168,11 @@ class SimulatorApp:
     # ------------------------------------------------------------------ tenant helpers
 
     def add_environment(
-        self,
-        display_name: str,
-        *,
-        type: str = SKU_SANDBOX,
-        location: str = "unitedstates",
-        azure_region: str | None = None,
-        managed: bool = False,
-        is_default: bool = False,
-        env_id: str | None = None,
-        content: str | None = None,
+        self, display_name: str, *, type: str = SKU_SANDBOX, **details: Unpack[EnvironmentDetails]
     ) -> str:
-        """Add an environment; returns its id (`Default-<tenant>` for the default one)."""
-        return self.state.add_environment(
-            display_name, sku=type, location=location, azure_region=azure_region,
-            managed=managed, is_default=is_default, env_id=env_id, content=content,
-        ).id
+        """Add an environment (`SimState.add_environment`); returns its id (`Default-<tenant>` for
+        the default one)."""
+        return self.state.add_environment(display_name, sku=type, **details).id
 
     def seed_default(self) -> dict[str, str]:
         return seed.default_seed(self.state)

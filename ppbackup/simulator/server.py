@@ -14,7 +14,7 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -213,23 +213,9 @@ class Simulator(SimulatorApp):
         self.stop()
 
 
-@contextlib.contextmanager
-def run_simulator(
-    *,
-    host: str = DEFAULT_HOST,
-    port: int = 0,
-    speed: float = 1.0,
-    seed: int | None = None,
-    options: SimOptions | None = None,
-    start: datetime | None = None,
-    populate: bool = True,
-    state_file: Path | None = None,
-) -> Iterator[Simulator]:
-    """Run a simulator for the duration of a `with` block (port 0 = a free port)."""
-    sim = Simulator(host=host, port=port, speed=speed, seed=seed, options=options, start=start,
-                    populate=populate, state_file=state_file)
-    with sim:
-        yield sim
+# `with run_simulator(port=0) as sim:` starts the simulator and stops it at the end of the block
+# (port 0 = a free port): the Simulator is its own context manager, so this is the same class.
+run_simulator = Simulator
 
 
 def _announce(sim: Simulator) -> None:

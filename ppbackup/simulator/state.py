@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from ppbackup.simulator import rules
 from ppbackup.simulator.clock import SimClock
@@ -62,6 +62,17 @@ class RestoreRequest:
     skip_audit_data: bool = False
     environment_name_to_override: str | None = None
     security_group_id_to_override: str | None = None
+
+
+class EnvironmentDetails(TypedDict, total=False):
+    """The optional details of a new environment, as `SimState.add_environment` takes them."""
+
+    location: str
+    azure_region: str | None
+    managed: bool
+    is_default: bool
+    env_id: str | None
+    content: str | None
 
 
 class SimState:
