@@ -13,22 +13,17 @@ from typing import Annotated
 from pydantic import ConfigDict, Field, PlainValidator
 from pydantic.dataclasses import dataclass
 
-from shared.inputs import json_type, parse_guid, parse_text
-from shared.validation import MAX_LABEL, RequestedBy, RequestId, validate_object
+from shared.inputs import json_type, parse_text
+from shared.validation import (
+    MAX_LABEL,
+    EnvironmentId,
+    RequestedBy,
+    RequestId,
+    validate_object,
+)
 
 MAX_TABLES = 500
 _TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
-
-
-def _environment(value: object) -> str:
-    if value is None:
-        raise ValueError("is required")
-    try:
-        return parse_guid(value)
-    except ValueError:
-        raise ValueError(
-            "must be an environment id (a GUID such as 00000000-0000-0000-0000-000000000000)"
-        ) from None
 
 
 def _tables(value: object) -> tuple[str, ...] | None:
@@ -67,7 +62,7 @@ _CONFIG = ConfigDict(extra="forbid", validate_by_alias=True, validate_by_name=Fa
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)
 class DataBackupRequest:
-    environment_id: Annotated[str, Field(alias="environmentId"), PlainValidator(_environment)]
+    environment_id: Annotated[EnvironmentId, Field(alias="environmentId")]
     tables: Annotated[tuple[str, ...] | None, PlainValidator(_tables)] = None
     full: Annotated[bool, PlainValidator(_full)] = False
     label: Annotated[str | None, PlainValidator(_label)] = None
