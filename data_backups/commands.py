@@ -40,6 +40,9 @@ class TablesRead:
     instance_url: str
     point_id: str
     tables: tuple[TableFacts, ...]
+    # The server's x-ms-dop-hint, when its answer carried one: the first copy step reads no
+    # more tables at once than this.
+    recommended_concurrency: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

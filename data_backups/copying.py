@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from data_backups.commands import CopyPages, PageCopied, PageJob, PagesCopied, TokenExpired
 from data_backups.faults import fail, wait_or_give_up
-from data_backups.planning import FULL
+from data_backups.planning import FULL, MAX_CONCURRENCY
 from data_backups.state import DataBackupState, Event, Phase, TableStatus, TableWork
 from engine.answers import Missing, Refused
 from engine.config import EngineConfig
@@ -25,8 +25,6 @@ from engine.waiting import RETRYABLE, Retryable, reason, retry_delay
 from shared.operations import StepStatus
 
 STEP = "copy"
-# Tables read at once in one step: the server's x-ms-dop-hint, never more than this.
-MAX_CONCURRENCY = 8
 
 
 def plan(state: DataBackupState, now: datetime, config: EngineConfig) -> CopyPages:

@@ -68,6 +68,7 @@ def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
     environment = ctx.platform.get_environment(command.environment_id)
     with DataverseClient.from_settings(ctx.settings, environment) as client:
         infos = client.tables()
+        hint = client.recommended_concurrency
     api_url = environment.instance_api_url or environment.instance_url or ""
     store = store_for(ctx)
     store.ensure_container()  # once per point, before its first write
@@ -88,7 +89,7 @@ def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
         facts.append(c.TableFacts(info.logical_name, info.entity_set, info.primary_id,
                                   info.change_tracking, info.readable, previous, chain, delta))
     return c.TablesRead(api_url, environment.instance_url or api_url, new_point_id(ctx.clock()),
-                        tuple(facts))
+                        tuple(facts), hint)
 
 
 def _delta_link(store: DataStore, env: str, point_id: str, table: str) -> str | None:

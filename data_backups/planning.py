@@ -23,6 +23,8 @@ from shared.data_store.retention import DEFAULT_CHAIN_BOUND, needs_full_copy
 from shared.operations import OperationError, OperationStatus, StepStatus
 
 STEP = "plan"
+# Tables read at once in one step: the server's x-ms-dop-hint, never more than this.
+MAX_CONCURRENCY = 8
 FULL, INCREMENTAL = "full", "incremental"
 
 
@@ -103,9 +105,13 @@ def _planned(
             Finish(OperationStatus.REJECTED, OperationError("NoTables", message),
                    skipped_detail="Nothing to copy."),
         ), Stop())
+    concurrency = state.concurrency
+    if read.recommended_concurrency:
+        concurrency = min(MAX_CONCURRENCY, read.recommended_concurrency)
     copying = replace(
         state, phase=Phase.COPYING, api_url=read.api_url, instance_url=read.instance_url,
-        point_id=read.point_id, point_time=now, tables=tables, attempts=0, wake_at=None,
+        point_id=read.point_id, point_time=now, tables=tables, concurrency=concurrency,
+        attempts=0, wake_at=None,
     )
     count = sum(1 for t in tables if t.status is TableStatus.PENDING)
     failed = len(tables) - count

@@ -175,3 +175,13 @@ works = st.builds(
 ))
 def test_the_state_survives_its_json(state: DataBackupState) -> None:
     assert DataBackupState.from_json(state.to_json()) == state
+
+
+def test_the_first_copy_step_reads_no_more_tables_at_once_than_the_server_recommends() -> None:
+    many = tuple(facts(f"t{i}") for i in range(12))
+    hinted = replace(read(*many), recommended_concurrency=2)
+    assert planning.decide(DataBackupState(ENV), hinted, NOW, CONFIG).state.concurrency == 2
+    eager = replace(read(*many), recommended_concurrency=50)
+    state = planning.decide(DataBackupState(ENV), eager, NOW, CONFIG).state
+    assert state.concurrency == copying.MAX_CONCURRENCY
+    assert len(copying.plan(state, NOW, CONFIG).jobs) == copying.MAX_CONCURRENCY
