@@ -10,11 +10,13 @@ Until that manifest exists the point is not in the catalog, whatever else was wr
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import secrets
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -37,8 +39,19 @@ if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
 
 Row = dict[str, Any]
-# Appends of one chunk's index entries go out in parallel: they touch up to INDEX_SHARDS blobs.
-_APPEND_WORKERS = 8
+# A chunk and its index appends (up to INDEX_SHARDS blobs) go out at once, from one pool shared
+# by every table's page in flight, so a step's writes cost about one round trip, not 65.
+_WRITE_WORKERS = 32
+_write_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _writes() -> ThreadPoolExecutor:
+    global _write_pool
+    with _pool_lock:
+        if _write_pool is None:
+            _write_pool = ThreadPoolExecutor(_WRITE_WORKERS, thread_name_prefix="data-store")
+        return _write_pool
 
 
 class IncompletePoint(RuntimeError):
@@ -177,11 +190,6 @@ class DataStore:
         name = layout.chunk_name(env, point_id, table, kind, seq)
         write_id = secrets.token_hex(8)
         digest = hashlib.sha256(encoded.data).hexdigest()
-        self._before_write(name)
-        self._container.upload_blob(
-            name, encoded.data, overwrite=True,
-            metadata={"sha256": digest, "rows": str(encoded.rows), "writeid": write_id},
-        )
         entry_kind = record_index.KIND_ROW if kind == layout.ROWS else record_index.KIND_DELETED
         by_shard: dict[int, list[record_index.IndexEntry]] = defaultdict(list)
         for frame in encoded.frames:
@@ -197,12 +205,29 @@ class DataStore:
             )
             for shard, e in by_shard.items()
         }
-        if len(blocks) <= 2:  # a handful of changed rows: a pool costs more than it saves
-            for shard, block in blocks.items():
-                self._append(env, table, shard, block)
+
+        def upload() -> None:
+            self._before_write(name)
+            self._container.upload_blob(
+                name, encoded.data, overwrite=True,
+                metadata={"sha256": digest, "rows": str(encoded.rows), "writeid": write_id},
+            )
+
+        # The index blocks need not wait for the chunk: a block counts only while the chunk's
+        # writeid is its own (`_look_up`), and only for chunks a manifest commits, which happens
+        # after every write of the page returned.
+        writes: list[Callable[[], None]] = [upload]
+        writes += [functools.partial(self._append, env, table, shard, block)
+                   for shard, block in blocks.items()]
+        if len(writes) <= 3:  # a handful of changed rows: a pool costs more than it saves
+            for write in writes:
+                write()
         else:
-            with ThreadPoolExecutor(_APPEND_WORKERS) as pool:
-                list(pool.map(lambda item: self._append(env, table, *item), blocks.items()))
+            pool = _writes()
+            futures = [pool.submit(write) for write in writes]
+            wait(futures)  # all settled before any failure is raised: no write lands later
+            for future in futures:
+                future.result()
         return FileEntry(chunk, digest, len(encoded.data), encoded.rows, write_id)
 
     def _append(self, env: str, table: str, shard: int, block: bytes) -> None:
