@@ -79,6 +79,7 @@ def run_demo(*, keep_running: bool = False) -> int:
         api = f"{host.http_url}/api"
         say(f"Function app running in the local host: {api} ({len(host.functions)} functions)")
 
+        _add_flows(sim, prod)
         heading("1. The pre-update timer fires a backup round over every Production environment")
         say(f"BACKUP_SCHEDULE is set to fire at {fire_at:%H:%M:%S}Z ...")
         _wait_for_history(host, kind="backup", at_least=2, timeout=60)
@@ -125,6 +126,7 @@ def run_demo(*, keep_running: bool = False) -> int:
             f"runtime {env['states']['runtime']['id']}, background operations "
             f"{env['linkedEnvironmentMetadata']['backgroundOperationsState']}."
         )
+        _print_flows(record)
         host.wait_until_idle(timeout=60)
 
         heading("4. History, newest first (ppbackup history)")
@@ -148,6 +150,31 @@ def run_demo(*, keep_running: bool = False) -> int:
         status = record["status"]
     say(f"Done. The restore ended {status}.")
     return 0 if status == "Succeeded" else 1
+
+
+def _add_flows(sim: Any, environment_id: str) -> None:
+    """Two more solution cloud flows, on, using the Dataverse connection (which has its
+    connection): with the seeded ones, four flows are on; one of them, 'Sync projects to
+    SharePoint', uses the Teams reference that has no connection."""
+    import json
+
+    clientdata = json.dumps({"properties": {"connectionReferences": {
+        "shared_commondataserviceforapps": {"connection": {
+            "connectionReferenceLogicalName": "new_sharedcommondataserviceforapps_1"}}},
+        "definition": {"triggers": {}, "actions": {}}}})
+    for name in ("Approve price list changes", "Escalate overdue cases"):
+        sim.dataverse_change(environment_id, "workflow", "create", values={
+            "name": name, "category": 5, "type": 1, "primaryentity": "none",
+            "clientdata": clientdata, "statecode": 1, "statuscode": 2})
+
+
+def _print_flows(record: dict[str, Any]) -> None:
+    say()
+    say("Cloud flows (the record's `flows`; the platform restore turned every one off):")
+    for flow in record.get("flows") or ():
+        say(f"  {flow['name']:<32} before {flow['before']:<6} after {flow['after']}")
+        if flow.get("reason"):
+            say(f"    -> {flow['reason']}")
 
 
 @contextlib.contextmanager
