@@ -21,13 +21,11 @@ One instance per environment, shared by threads: it holds no per-call state; the
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from http.cookiejar import Cookie, CookieJar
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, Unpack
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -61,15 +59,13 @@ from shared.dataverse.pages import (
 )
 from shared.errors import NotFound, PowerPlatformError
 from shared.inputs import parse_guid
-from shared.power_platform._http import HttpCore, OwnsHttpClient, Reply
+from shared.power_platform._http import DEFAULT_RETRY, HttpCore, OwnsHttpClient, Pacing, Reply
 from shared.power_platform._retry import RetryPolicy
-from shared.power_platform._time import utcnow
 from shared.power_platform.auth import TokenProvider, token_host, token_provider_from_settings
 from shared.power_platform.models import Environment
 from shared.settings import Settings
 
 API_PATH = "/api/data/v9.2"
-DEFAULT_RETRY = RetryPolicy()
 # A logical name or entity set name: safe as a URL segment and inside an OData string literal.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 # Batch answers that may carry a multipart body (a failing request stops the batch with its
@@ -139,11 +135,8 @@ class DataverseClient(OwnsHttpClient):
         instance_url: str | None = None,
         token_provider: TokenProvider,
         http_client: httpx.Client | None = None,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = utcnow,
         bap_url: str = "https://api.bap.microsoft.com",
+        **pacing: Unpack[Pacing],
     ) -> None:
         api = api_url.rstrip("/")
         if urlsplit(api).scheme not in ("http", "https") or not urlsplit(api).hostname:
@@ -154,14 +147,11 @@ class DataverseClient(OwnsHttpClient):
         self._core = HttpCore(
             self._http_client,
             token_provider=token_provider,
-            retry=retry,
-            sleep=sleep,
-            clock=clock,
-            now=now,
             bap_url=bap_url,
             scope_for=scope_for_instance(instance_url or api, api),
             map_error=dataverse_error,
             resend_throttled=False,
+            **pacing,
         )
 
     @classmethod

@@ -14,11 +14,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, Self, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import httpx
@@ -34,6 +35,7 @@ from shared.power_platform._errors import (
 )
 from shared.power_platform._recording import PlatformCall, record_call
 from shared.power_platform._retry import RetryPolicy, is_retryable_status
+from shared.power_platform._time import utcnow
 from shared.power_platform.auth import TokenProvider, scope_for_url
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,19 @@ def user_agent() -> str:
         return f"ppbackup/{version('ppbackup')}"
     except PackageNotFoundError:
         return "ppbackup/0+unknown"
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+class Pacing(TypedDict, total=False):
+    """How a client resends and tells time (tests pass their own sleep and clocks); each key has
+    a default in `HttpCore`."""
+
+    retry: RetryPolicy
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+    now: Callable[[], datetime]
 
 
 class OwnsHttpClient:
@@ -105,14 +120,11 @@ class HttpCore:
         http_client: httpx.Client,
         *,
         token_provider: TokenProvider,
-        retry: RetryPolicy,
-        sleep: Callable[[float], None],
-        clock: Callable[[], float],
-        now: Callable[[], datetime],
         bap_url: str,
         scope_for: Callable[[str], str | None] = scope_for_url,
         map_error: ErrorMapper = platform_error,
         resend_throttled: bool = True,
+        **pacing: Unpack[Pacing],
     ) -> None:
         # `scope_for`, `map_error` and `resend_throttled` let the Dataverse client share this
         # loop: its token audience is the environment's own URL, its errors have their own
@@ -122,14 +134,19 @@ class HttpCore:
         self._resend_throttled = resend_throttled
         self._http = http_client
         self._tokens = token_provider
-        self._retry = retry
-        self._sleep = sleep
-        self._clock = clock
-        self._now = now
+        self._retry = pacing.get("retry", DEFAULT_RETRY)
+        self._sleep = pacing.get("sleep", time.sleep)
+        self._clock = pacing.get("clock", time.monotonic)
+        self._now = pacing.get("now", utcnow)
         self._bap_url = bap_url
         # Only providers that know it expose client_id; used in the registration hint.
         app_id = getattr(token_provider, "client_id", None)
         self._app_id = app_id if isinstance(app_id, str) else None
+
+    @property
+    def now(self) -> Callable[[], datetime]:
+        """The wall clock this core reads (the client's own time checks use the same one)."""
+        return self._now
 
     def context(self, method: str, url: str, *, idempotent: bool) -> CallContext:
         return CallContext(

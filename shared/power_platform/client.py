@@ -7,12 +7,11 @@ token providers are thread-safe), and call recording is per context (`recording_
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 from urllib.parse import urljoin
 
 import httpx
@@ -20,10 +19,9 @@ import httpx
 from shared.errors import NotFound, PowerPlatformError, ValidationFailed
 from shared.policy.clock_skew import CLOCK_SKEW
 from shared.power_platform._errors import parse_error_body
-from shared.power_platform._http import HttpCore, OwnsHttpClient, Reply
+from shared.power_platform._http import HttpCore, OwnsHttpClient, Pacing, Reply
 from shared.power_platform._ids import validate_environment_id, validate_opaque_id
-from shared.power_platform._retry import RetryPolicy
-from shared.power_platform._time import format_timestamp, utcnow
+from shared.power_platform._time import format_timestamp
 from shared.power_platform.auth import TokenProvider, token_provider_from_settings
 from shared.power_platform.models import (
     Backup,
@@ -54,7 +52,6 @@ _STATUS_HEADERS = ("Location", "Operation-Location", "Azure-AsyncOperation")
 _MAX_PAGES = 1000
 _CHANGEABLE_TYPES = frozenset({"Sandbox", "Production"})
 
-DEFAULT_RETRY = RetryPolicy()
 DEFAULT_NOT_VISIBLE_GRACE_SECONDS = 300.0
 
 
@@ -74,26 +71,17 @@ class PowerPlatformClient(OwnsHttpClient):
         *,
         token_provider: TokenProvider,
         http_client: httpx.Client | None = None,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = utcnow,
         not_visible_grace_seconds: float = DEFAULT_NOT_VISIBLE_GRACE_SECONDS,
+        **pacing: Unpack[Pacing],
     ) -> None:
         self._api = api_url.rstrip("/")
         self._bap = bap_url.rstrip("/")
         super().__init__(http_client, _default_http_client)
-        self._now = now
         self._grace = timedelta(seconds=not_visible_grace_seconds)
         self._core = HttpCore(
-            self._http_client,
-            token_provider=token_provider,
-            retry=retry,
-            sleep=sleep,
-            clock=clock,
-            now=now,
-            bap_url=self._bap,
+            self._http_client, token_provider=token_provider, bap_url=self._bap, **pacing
         )
+        self._now = self._core.now
 
     @classmethod
     def from_settings(
