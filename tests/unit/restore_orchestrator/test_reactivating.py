@@ -1,0 +1,122 @@
+"""The flow step's pure parts: which flows, in which order, and what the record says."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from restore_orchestrator.phases import Phase
+from restore_orchestrator.reactivating import children_first, flow_list, in_plain_words, to_turn_on
+from restore_orchestrator.state import FlowResult, RestoreState
+from shared.errors import RequestInvalid
+from shared.flows import CloudFlow, FlowsSeen, cloud_flow
+from shared.validation import parse_restore_request
+
+from .builders import TARGET, state
+
+# Flow i may call any flow with a smaller index (no cycles), by id or by unique name.
+calls_graph = st.integers(min_value=1, max_value=8).flatmap(lambda n: st.tuples(
+    st.just(n),
+    st.lists(st.lists(st.integers(min_value=0, max_value=n - 1), max_size=3),
+             min_size=n, max_size=n),
+    st.lists(st.booleans(), min_size=n, max_size=n),
+))
+
+
+@given(calls_graph)
+def test_a_child_always_comes_before_the_flows_that_call_it(graph: tuple) -> None:
+    n, calls, by_unique_name = graph
+    flows = [
+        CloudFlow(f"id-{i}", f"flow {(i * 5) % n}", True, unique_name=f"u{i}",
+                  calls=tuple(f"u{c}" if by_unique_name[i] else f"ID-{c}"
+                              for c in calls[i] if c < i))
+        for i in range(n)
+    ]
+    ordered = [f.id for f in children_first(flows)]
+    assert sorted(ordered) == sorted(f.id for f in flows)
+    for i, flow_calls in enumerate(calls):
+        for c in flow_calls:
+            if c < i:
+                assert ordered.index(f"id-{c}") < ordered.index(f"id-{i}")
+
+
+def test_a_cycle_is_broken_and_every_flow_still_listed_once() -> None:
+    a = CloudFlow("a", "A", True, calls=("b",))
+    b = CloudFlow("b", "B", True, calls=("a",))
+    assert sorted(f.id for f in children_first([a, b])) == ["a", "b"]
+
+
+def test_child_flows_and_references_are_read_from_clientdata() -> None:
+    clientdata = ('{"properties": {"connectionReferences": {"x": {"connection": '
+                  '{"connectionReferenceLogicalName": "new_x"}}}, "definition": {"actions": '
+                  '{"Scope": {"type": "Scope", "actions": {"Run child": {"type": "Workflow", '
+                  '"inputs": {"host": {"workflowReferenceName": "child-id"}}}}}}}}}')
+    flow = cloud_flow({"workflowid": "p", "name": "Parent", "category": 5, "statecode": 1,
+                       "clientdata": clientdata, "_ownerid_value": "u1"})
+    assert flow == CloudFlow("p", "Parent", True, owner="u1", references=("new_x",),
+                             calls=("child-id",))
+    assert cloud_flow({"workflowid": "w", "category": 0, "statecode": 1}) is None
+
+
+def _reactivating(mode: str = "previous", **facts: object) -> RestoreState:
+    s = state(Phase.REACTIVATING_FLOWS, request_changes={"reactivate_flows": mode})
+    return replace(s, facts=replace(s.facts, **facts))  # type: ignore[arg-type]
+
+
+BEFORE = FlowsSeen((CloudFlow("on", "On", True), CloudFlow("off", "Off", False),
+                    CloudFlow("gone", "Gone", True)))
+AFTER = FlowsSeen((CloudFlow("on", "On", False), CloudFlow("off", "Off", False),
+                   CloudFlow("new", "New", False)))
+
+
+@pytest.mark.parametrize(("mode", "expected"), [
+    ("previous", ("on",)), ("all", ("new", "off", "on")), ("none", ()),
+])
+def test_which_flows_the_step_turns_on(mode: str, expected: tuple[str, ...]) -> None:
+    assert to_turn_on(_reactivating(mode, flows_before=BEFORE, flows_after=AFTER)) == expected
+
+
+def test_the_record_lists_every_flow_before_and_after_with_reasons() -> None:
+    s = _reactivating(flows_before=BEFORE, flows_after=AFTER,
+                      flow_results=(FlowResult("on", "off", "no connection"),))
+    listed = {f["id"]: f for f in flow_list(s)}
+    assert {i: (f["before"], f["after"]) for i, f in listed.items()} == {
+        "on": ("on", "off"), "off": ("off", "off"), "gone": ("on", "absent"),
+        "new": ("absent", "off"),
+    }
+    assert listed["on"]["reason"] == "no connection"
+    assert "is gone" in listed["gone"]["reason"]
+    assert "came with the restore" in listed["new"]["reason"]
+    assert "reason" not in listed["off"]
+
+
+@pytest.mark.parametrize(("code", "message", "words"), [
+    ("XrmConnectionReferenceMissingConnection",
+     "its connection reference new_x has no connection", "give it a connection"),
+    ("Forbidden", "ConnectionAuthorizationFailed: not shared", "connection's owner"),
+    ("ValidationFailed", "The owner has no valid license for this flow", "licence"),
+    ("ValidationFailed", "Connector shared_contoso was not found", "connector"),
+    ("ValidationFailed", "Something else", "The platform refused"),
+])
+def test_refusals_in_plain_words_with_what_to_do(code: str, message: str, words: str) -> None:
+    assert words in in_plain_words(code, message)
+
+
+def test_the_state_keeps_the_flows_through_its_json() -> None:
+    s = _reactivating("all", flows_before=BEFORE, flows_after=AFTER,
+                      flows_before_unreadable=None,
+                      flow_results=(FlowResult("on", "off", "why"),))
+    assert RestoreState.from_json(s.to_json()) == s
+
+
+def test_reactivate_flows_in_the_request() -> None:
+    body = {"targetEnvironmentId": TARGET, "latest": True}
+    assert parse_restore_request(body).reactivate_flows == "previous"
+    assert parse_restore_request({**body, "reactivateFlows": "all"}).reactivate_flows == "all"
+    with pytest.raises(RequestInvalid) as raised:
+        parse_restore_request({**body, "reactivateFlows": "some"})
+    assert "reactivateFlows" in raised.value.fields
+    assert "previous, all, none" in raised.value.fields["reactivateFlows"]
