@@ -13,9 +13,10 @@ MODULE = ROOT / "infra" / "modules" / "function-app.bicep"
 MAIN = ROOT / "infra" / "main.bicep"
 
 # Read by the Functions host (identity-based storage connection, telemetry), not by the app.
+# (AzureWebJobsStorage__clientId is read by both: the app's storage clients name the same
+# user-assigned identity.)
 HOST_SETTINGS = {
     "AzureWebJobsStorage__credential",
-    "AzureWebJobsStorage__clientId",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
 }
@@ -56,8 +57,10 @@ def app_packages() -> set[str]:
 
 
 def settings_the_app_reads() -> set[str]:
-    names = set(re.findall(r'\bget\("([A-Za-z0-9_]+)"\)',
-                           (ROOT / "shared" / "settings.py").read_text()))
+    from shared.app_settings import AppSettings
+
+    # Every app setting is a field of the settings model, by its name (the alias).
+    names = {field.alias for field in AppSettings.model_fields.values() if field.alias}
     for package in app_packages():
         for path in (ROOT / package).rglob("*.py"):
             names |= set(re.findall(r'os\.environ\.get\("([A-Za-z0-9_]+)"', path.read_text()))
