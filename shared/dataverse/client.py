@@ -264,7 +264,11 @@ class DataverseClient(OwnsHttpClient):
     def read_page(self, cursor: PageCursor) -> Page:
         """One page: one request. Links are followed verbatim. ChangeTokenExpired when a delta
         link is too old; Throttled (with retry_after) when service protection refuses."""
-        prefer = [f"odata.maxpagesize={cursor.page_size}", 'odata.include-annotations="*"']
+        # Only the lookup annotations the backup keeps: formatted values would almost triple every
+        # page (labels derived from the columns, dropped by `clean_row` anyway) and have been
+        # reported to lose the last page's delta link (reference 3.2).
+        prefer = [f"odata.maxpagesize={cursor.page_size}",
+                  'odata.include-annotations="Microsoft.Dynamics.CRM.*"']
         if cursor.track_changes:
             prefer.append("odata.track-changes")
         reply = self._core.send(

@@ -54,14 +54,16 @@ def page(*rows: dict[str, Any], **links: str) -> httpx.Response:
     return httpx.Response(200, json=body, headers={"x-ms-service-request-id": "req-1"})
 
 
-def test_first_page_asks_for_a_page_size_and_every_annotation(make: Make) -> None:
+def test_first_page_asks_for_a_page_size_and_the_lookup_annotations_only(make: Make) -> None:
     h = make(page(account()))
     cursor = h.client.first_page("accounts", select=["name", "revenue"], page_size=500)
     result = h.client.read_page(cursor)
 
     sent = h.requests[0]
     assert str(sent.url) == f"{ROOT}/accounts?$select=name,revenue"
-    assert sent.headers["Prefer"] == 'odata.maxpagesize=500,odata.include-annotations="*"'
+    # Not the formatted values: the backup drops them, and they nearly triple a page.
+    assert sent.headers["Prefer"] == \
+        'odata.maxpagesize=500,odata.include-annotations="Microsoft.Dynamics.CRM.*"'
     assert sent.headers["OData-Version"] == "4.0"
     assert sent.headers["OData-MaxVersion"] == "4.0"
     assert sent.headers["Accept"] == "application/json"
