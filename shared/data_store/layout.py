@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from shared.inputs import is_guid
 
-INDEX_SHARDS = 64
+INDEX_SHARDS = 16
 TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
 POINT_ID = re.compile(r"^\d{8}T\d{6}\d{3}Z-[0-9a-f]{8}$")
 ROWS = "rows"
