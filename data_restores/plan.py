@@ -73,6 +73,31 @@ class RowPlan:
     reasons: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
+    def to_json(self) -> dict[str, Any]:
+        """The row as the diff files hold it (`ppbackup data diff` reads these names)."""
+        values: dict[str, Any] = {
+            "table": self.table, "id": self.record_id, "action": self.action,
+            "values": dict(self.values) or None,
+            "references": [[r.column, r.target, r.record_id] for r in self.references] or None,
+            "state": list(self.state) if self.state is not None else None,
+            "before": dict(self.before) or None, "etag": self.etag,
+            "reasons": list(self.reasons) or None, "notes": list(self.notes) or None,
+        }
+        return {k: v for k, v in values.items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RowPlan:
+        state = data.get("state")
+        return cls(
+            str(data["table"]), str(data["id"]), str(data["action"]),
+            values=dict(data.get("values") or {}),
+            references=tuple(Reference(str(c), str(t), i) for c, t, i in
+                             data.get("references") or ()),
+            state=(state[0], state[1]) if state else None,
+            before=dict(data.get("before") or {}), etag=data.get("etag"),
+            reasons=tuple(data.get("reasons") or ()), notes=tuple(data.get("notes") or ()),
+        )
+
 
 def _is_data(key: str) -> bool:
     return "@" not in key

@@ -66,6 +66,16 @@ class SetDataPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class SetRestoreCounts:
+    """A record restore's point, tables and counts (contract section 10); None keeps a value."""
+
+    point_id: str | None = None
+    tables: tuple[str, ...] | None = None
+    plan: Mapping[str, Any] | None = None
+    applied: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SetOption:
     """An entry of the record's `options` (e.g. the dry run's plan); JSON values only."""
 
@@ -89,8 +99,8 @@ class Finish:
 
 
 RecordChange = (
-    StepUpdate | MarkRunning | SetFacts | SetBackup | SetDataPoint | SetOption | SetFlows
-    | Finish
+    StepUpdate | MarkRunning | SetFacts | SetBackup | SetDataPoint | SetRestoreCounts
+    | SetOption | SetFlows | Finish
 )
 
 
@@ -150,6 +160,15 @@ def _apply(operation: Operation, change: RecordChange, now: datetime) -> Operati
             point_id=change.point_id or operation.point_id,
             point_time=change.point_time or operation.point_time,
             tables=change.tables,
+            updated_at=now,
+        )
+    if isinstance(change, SetRestoreCounts):
+        return replace(
+            operation,
+            point_id=change.point_id or operation.point_id,
+            tables=change.tables if change.tables is not None else operation.tables,
+            plan=change.plan if change.plan is not None else operation.plan,
+            applied=change.applied if change.applied is not None else operation.applied,
             updated_at=now,
         )
     if isinstance(change, SetFlows):

@@ -27,6 +27,7 @@ class OperationKind(StrEnum):
     RESTORE = "restore"
     BACKUP_DELETE = "backup_delete"
     DATA_BACKUP = "data_backup"
+    DATA_RESTORE = "data_restore"
 
 
 class OperationStatus(StrEnum):
@@ -65,6 +66,7 @@ class StepStatus(StrEnum):
 BACKUP_STEPS = ("backup",)
 BACKUP_DELETE_STEPS = ("delete",)
 DATA_BACKUP_STEPS = ("plan", "copy", "commit", "retention")
+DATA_RESTORE_STEPS = ("validate", "plan", "apply")
 RESTORE_STEPS = (
     "validate",
     "safety_backup",
@@ -148,9 +150,13 @@ class Operation:
     # A data backup's point and its tables (contract section 9), as the record shows them.
     point_id: str | None = None
     point_time: datetime | None = None
-    tables: tuple[Mapping[str, Any], ...] = ()
+    # (A record restore's are table names.)
+    tables: tuple[Any, ...] = ()
     # A restore's solution cloud flows, before and after it (contract section 11).
     flows: tuple[Mapping[str, Any], ...] = ()
+    # A record restore's counts (contract section 10): `{"total": COUNTS, "tables": {...}}`.
+    plan: Mapping[str, Any] | None = None
+    applied: Mapping[str, Any] | None = None
 
     @property
     def duration_seconds(self) -> float | None:
@@ -196,6 +202,11 @@ class Operation:
             record["pointId"] = self.point_id
             record["pointTime"] = format_time(self.point_time)
             record["tables"] = [dict(t) for t in self.tables]
+        if self.kind is OperationKind.DATA_RESTORE:
+            record["pointId"] = self.point_id
+            record["tables"] = list(self.tables)
+            record["plan"] = dict(self.plan) if self.plan is not None else None
+            record["applied"] = dict(self.applied) if self.applied is not None else None
         if self.kind is OperationKind.RESTORE and self.flows:
             record["flows"] = [dict(f) for f in self.flows]
         return _compact(record, keep=("operationId", "kind", "status", "environmentId", "steps"))
@@ -227,7 +238,11 @@ class Operation:
             options=dict(data.get("options") or {}),
             point_id=data.get("pointId"),
             point_time=parse_time(data.get("pointTime")),
-            tables=tuple(dict(t) for t in data.get("tables") or ()),
+            tables=tuple(
+                dict(t) if isinstance(t, Mapping) else t for t in data.get("tables") or ()
+            ),
+            plan=data.get("plan"),
+            applied=data.get("applied"),
             flows=tuple(dict(f) for f in data.get("flows") or ()),
         )
 
@@ -268,6 +283,7 @@ def new_operation(
         OperationKind.RESTORE: RESTORE_STEPS,
         OperationKind.BACKUP_DELETE: BACKUP_DELETE_STEPS,
         OperationKind.DATA_BACKUP: DATA_BACKUP_STEPS,
+        OperationKind.DATA_RESTORE: DATA_RESTORE_STEPS,
     }[kind]
     now = to_millis(now)
     return Operation(

@@ -11,6 +11,9 @@ RESTORE_STEPS = "restore-steps"
 # Data backups (contract section 9): the public intake queue, and the engine's step messages.
 DATA_BACKUP_REQUESTS = "data-backup-requests"
 DATA_BACKUP_WORK = "data-backup-work"
+# Record restores (contract section 10): the public intake queue, and the engine's step messages.
+DATA_RESTORE_REQUESTS = "data-restore-requests"
+DATA_RESTORE_WORK = "data-restore-work"
 # Internal: the notification outbox.
 NOTIFICATIONS = "notifications"
 

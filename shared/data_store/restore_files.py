@@ -1,0 +1,129 @@
+"""A record restore's files in the backup store, under `restores/<operationId>/`.
+
+    plan/<table>/<unit>.jsonl.zz     the rows a planning job found to write (before `settle`)
+    related.json.zz                  the ids the related-rows walk holds: {"<table>": [ids]}
+    diff/<table>.jsonl.zz            the settled plan: every row's action and difference (the
+                                     `ppbackup data diff` view; kept with the points' immutability)
+    writes/<stage>.json.zz           a stage of writes: {"pass", "table", "batches": [[write]]}
+    outcomes/<stage>-<batch>.json.zz what a batch's rows came to, where it is not plain success
+
+Every name is derived from the state's counters, so a step run again after a crash rewrites the
+same blob with the same content (overwrite is harmless) and nothing is written twice under two
+names. Rows are JSON lines in zlib frames (shared.data_store.frames), like the points.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from shared.data_store import frames
+
+if TYPE_CHECKING:
+    from shared.data_store.store import DataStore
+
+ROOT = "restores"
+
+
+def _prefix(operation_id: str) -> str:
+    if not operation_id or "/" in operation_id or operation_id.startswith("."):
+        raise ValueError(f"not an operation id: {operation_id!r}")
+    return f"{ROOT}/{operation_id}/"
+
+
+def _table(table: str) -> str:
+    from shared.data_store.layout import check_table
+
+    return check_table(table)
+
+
+class RestoreFiles:
+    """One operation's files; `store` is the backup store (its container)."""
+
+    def __init__(self, store: DataStore, operation_id: str) -> None:
+        self._store = store
+        self._prefix = _prefix(operation_id)
+
+    # -- rows (plan chunks, the diff) ---------------------------------------------------------
+
+    def _put_rows(self, name: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        encoded = frames.encode_chunk((dict(r) for r in rows), lambda r: r.get("id", ""))
+        self._store.container.upload_blob(self._prefix + name, encoded.data, overwrite=True)
+        return encoded.rows
+
+    def _rows(self, name: str) -> Iterator[dict[str, Any]]:
+        data = self._get(name)
+        if data is not None:
+            yield from frames.iter_chunk(data)
+
+    def put_plan_chunk(self, table: str, unit: int, rows: Iterable[Mapping[str, Any]]) -> int:
+        return self._put_rows(f"plan/{_table(table)}/{unit:06d}.jsonl.zz", rows)
+
+    def plan_rows(self) -> Iterator[dict[str, Any]]:
+        """Every planning job's rows, table by table, unit by unit."""
+        for name in self._names("plan/"):
+            yield from self._rows(name)
+
+    def put_diff(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        return self._put_rows(f"diff/{_table(table)}.jsonl.zz", rows)
+
+    def diff_rows(self, table: str | None = None) -> Iterator[dict[str, Any]]:
+        """The settled plan's rows (all tables, or one): `{"table", "id", "action", "values",
+        "before", "references", "state", "reasons", "notes"}`. Empty before the plan settled."""
+        names = self._names("diff/")
+        for name in names:
+            if table is None or name == f"diff/{table}.jsonl.zz":
+                yield from self._rows(name)
+
+    # -- JSON documents ----------------------------------------------------------------------
+
+    def _put_json(self, name: str, value: Any) -> None:
+        data = zlib.compress(json.dumps(value, separators=(",", ":")).encode(), 6)
+        self._store.container.upload_blob(self._prefix + name, data, overwrite=True)
+
+    def _json(self, name: str) -> Any:
+        data = self._get(name)
+        return None if data is None else json.loads(zlib.decompress(data))
+
+    def put_related(self, ids: Mapping[str, Iterable[str]]) -> None:
+        self._put_json("related.json.zz", {t: sorted(v) for t, v in sorted(ids.items())})
+
+    def related(self) -> dict[str, set[str]]:
+        value = self._json("related.json.zz") or {}
+        return {str(t): set(v) for t, v in value.items()}
+
+    def put_stage(self, stage: int, value: Mapping[str, Any]) -> None:
+        self._put_json(f"writes/{stage:05d}.json.zz", dict(value))
+
+    def stage(self, stage: int) -> dict[str, Any]:
+        value = self._json(f"writes/{stage:05d}.json.zz")
+        if not isinstance(value, dict):
+            raise LookupError(f"stage {stage} of {self._prefix} was never written")
+        return value
+
+    def put_outcomes(self, stage: int, batch: int, outcomes: Mapping[str, Any]) -> None:
+        self._put_json(f"outcomes/{stage:05d}-{batch:06d}.json.zz", dict(outcomes))
+
+    def outcomes(self) -> Iterator[dict[str, Any]]:
+        """Every batch's recorded outcomes, in stage and batch order."""
+        for name in self._names("outcomes/"):
+            value = self._json(name)
+            if isinstance(value, dict):
+                yield value
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _names(self, under: str) -> list[str]:
+        start = len(self._prefix)
+        return sorted(b.name[start:] for b in self._store.container.list_blobs(
+            name_starts_with=self._prefix + under))
+
+    def _get(self, name: str) -> bytes | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self._store.container.download_blob(self._prefix + name).readall()
+        except ResourceNotFoundError:
+            return None
