@@ -97,6 +97,8 @@ class DataRestoreState:
     record_ids: tuple[str, ...] | None = None
     with_related: bool = False
     apply: bool = False
+    # The request's confirmation of a Production target (checked by the validating phase).
+    confirm_production: str | None = None
     version: int = STATE_VERSION
     seq: int = 0
     phase: Phase = Phase.VALIDATING
@@ -133,6 +135,7 @@ class DataRestoreState:
             "mode": self.mode, "pointId": self.point_id, "at": format_time(self.at),
             "recordIds": list(self.record_ids) if self.record_ids is not None else None,
             "withRelated": self.with_related or None, "apply": self.apply or None,
+            "confirmProduction": self.confirm_production,
             "apiUrl": self.api_url, "instanceUrl": self.instance_url,
             "pointTime": format_time(self.point_time),
             "pointTables": list(self.point_tables) or None,
@@ -162,6 +165,7 @@ class DataRestoreState:
                 point_id=data.get("pointId"), at=parse_time(data.get("at")),
                 record_ids=tuple(record_ids) if record_ids is not None else None,
                 with_related=bool(data.get("withRelated")), apply=bool(data.get("apply")),
+                confirm_production=data.get("confirmProduction"),
                 seq=int(data["seq"]), phase=Phase(data["phase"]),
                 api_url=data.get("apiUrl"), instance_url=data.get("instanceUrl"),
                 point_time=parse_time(data.get("pointTime")),
