@@ -31,6 +31,14 @@ from shared.dataverse.metadata import (
     navigation_property,
 )
 from shared.dataverse.pages import MAX_PAGE_SIZE, DeletedRow, Page, PageCursor
+from shared.dataverse.restore_calls import (
+    RestoreOutcome,
+    WriteOutcome,
+    in_recycle_bin,
+    restore_deleted,
+    rows_by_ids,
+    write_batch,
+)
 
 __all__ = [
     "API_PATH",
@@ -50,10 +58,16 @@ __all__ = [
     "Page",
     "PageCursor",
     "PreconditionFailed",
+    "RestoreOutcome",
     "TableInfo",
     "TableNotFound",
+    "WriteOutcome",
     "WriteResult",
     "decode_batch",
     "encode_batch",
+    "in_recycle_bin",
     "navigation_property",
+    "restore_deleted",
+    "rows_by_ids",
+    "write_batch",
 ]

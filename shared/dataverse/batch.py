@@ -72,6 +72,13 @@ class BatchResponse:
     def ok(self) -> bool:
         return 200 <= self.status < 300
 
+    @property
+    def text(self) -> str:
+        """The body as text (JSON written back), for the error mapping and its messages."""
+        if self.body is None:
+            return ""
+        return self.body if isinstance(self.body, str) else json.dumps(self.body)
+
 
 def count_requests(items: Sequence[BatchItem]) -> int:
     return sum(len(i.requests) if isinstance(i, ChangeSet) else 1 for i in items)

@@ -32,6 +32,7 @@ import httpx
 
 from shared.dataverse.batch import (
     BatchItem,
+    BatchRequest,
     BatchResponse,
     ChangeSet,
     count_requests,
@@ -50,6 +51,7 @@ from shared.dataverse.metadata import (
     lookup_targets,
 )
 from shared.dataverse.pages import (
+    LOOKUP_ANNOTATIONS,
     MAX_PAGE_SIZE,
     Page,
     PageCursor,
@@ -59,6 +61,7 @@ from shared.dataverse.pages import (
 )
 from shared.errors import NotFound, PowerPlatformError
 from shared.inputs import parse_guid
+from shared.policy.retry_after import parse_retry_after
 from shared.power_platform._http import DEFAULT_RETRY, HttpCore, OwnsHttpClient, Pacing, Reply
 from shared.power_platform._retry import RetryPolicy
 from shared.power_platform.auth import TokenProvider, token_host, token_provider_from_settings
@@ -264,11 +267,7 @@ class DataverseClient(OwnsHttpClient):
     def read_page(self, cursor: PageCursor) -> Page:
         """One page: one request. Links are followed verbatim. ChangeTokenExpired when a delta
         link is too old; Throttled (with retry_after) when service protection refuses."""
-        # Only the lookup annotations the backup keeps: formatted values would almost triple every
-        # page (labels derived from the columns, dropped by `clean_row` anyway) and have been
-        # reported to lose the last page's delta link (reference 3.2).
-        prefer = [f"odata.maxpagesize={cursor.page_size}",
-                  'odata.include-annotations="Microsoft.Dynamics.CRM.*"']
+        prefer = [f"odata.maxpagesize={cursor.page_size}", LOOKUP_ANNOTATIONS]
         if cursor.track_changes:
             prefer.append("odata.track-changes")
         reply = self._core.send(
@@ -383,6 +382,7 @@ class DataverseClient(OwnsHttpClient):
             content=body,
             passthrough=_BATCH_PASSTHROUGH,
         )
+        self._note_dop_hint(reply)
         answer_type = reply.header("content-type") or ""
         if reply.status >= 400 and "multipart/" not in answer_type:
             raise self._core.error_for(reply, idempotent=not writes)
@@ -401,6 +401,21 @@ class DataverseClient(OwnsHttpClient):
                 request_id=reply.request_id,
             )
         return responses
+
+    def part_error(self, request: BatchRequest, response: BatchResponse) -> PowerPlatformError:
+        """The exception a failed part of a batch means, mapped as the same request sent alone
+        would be (a 412 is PreconditionFailed, a 429 Throttled with its Retry-After, ...)."""
+        reply = Reply(
+            method=request.method,
+            url=f"{self._root}/{request.url}",
+            status=response.status,
+            headers=httpx.Headers(dict(response.headers)),
+            text=response.text,
+            request_id=response.request_id or "",
+            retry_after=parse_retry_after(response.headers.get("retry-after"),
+                                          now=self._core.now()),
+        )
+        return self._core.error_for(reply, idempotent=request.method == "GET")
 
     def bind(self, navigation_property: str, entity_set: str, record_id: str) -> dict[str, str]:
         """The member that sets a lookup in a create or update body."""

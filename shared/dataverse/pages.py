@@ -14,6 +14,11 @@ from typing import Any
 
 MAX_PAGE_SIZE = 5000  # the Web API's default and maximum (reference §3.1)
 FORMATTED_VALUE = "@OData.Community.Display.V1.FormattedValue"
+# The `Prefer` member of every row read: only the lookup annotations the backup keeps (target
+# table, navigation property). Formatted values would almost triple every answer (labels derived
+# from the columns, dropped by `clean_row` anyway) and have been reported to lose the last page's
+# delta link (reference 3.2). `@odata.etag` comes without asking.
+LOOKUP_ANNOTATIONS = 'odata.include-annotations="Microsoft.Dynamics.CRM.*"'
 _DELETED_CONTEXT = "$deletedEntity"
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import json
 from collections.abc import Callable
 from email.message import Message
@@ -21,7 +19,15 @@ from shared.dataverse import (
     encode_batch,
 )
 from shared.errors import OutcomeUnknown, PowerPlatformError
-from tests.unit.dataverse.conftest import ACCOUNT, API, CONTACT, ROOT, Harness
+from tests.unit.dataverse.conftest import (
+    ACCOUNT,
+    API,
+    CONTACT,
+    ROOT,
+    Harness,
+    inner_request,
+    parse_request,
+)
 
 Make = Callable[..., Harness]
 
@@ -141,23 +147,6 @@ def test_row_ids_are_checked_before_going_into_a_url(make: Make, bad: str) -> No
 
 
 # --- $batch ---------------------------------------------------------------------------------------
-
-
-def parse_request(content_type: str, body: bytes) -> Message:
-    """The batch as an independent MIME parser reads it (not our decoder)."""
-    head = f"Content-Type: {content_type}\r\n\r\n".encode()
-    return email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
-
-
-def inner_request(part: Message) -> tuple[str, dict[str, str], str]:
-    """(request line, headers, body) of one application/http part."""
-    payload = part.get_payload(decode=True)
-    assert isinstance(payload, bytes)
-    text = payload.decode().replace("\r\n", "\n")
-    head, _, body = text.partition("\n\n")
-    line, *header_lines = head.split("\n")
-    headers = dict(h.split(": ", 1) for h in header_lines)
-    return line, headers, body.strip()
 
 
 def test_batch_envelope_as_a_mime_parser_reads_it() -> None:
