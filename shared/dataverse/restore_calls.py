@@ -46,13 +46,12 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class WriteOutcome:
-    """What one write of a batch answered: its status, the row's new ETag when the part names
-    it, and for a failure the platform's code and message from the part's error body (the
-    code may be empty in Dataverse's answers, then None) and a part's own Retry-After."""
+class PartOutcome:
+    """What one request of a batch answered: its status and request id, and for a failure the
+    platform's code and message from the part's error body (the code may be empty in
+    Dataverse's answers, then None) and the part's own Retry-After."""
 
     status: int
-    etag: str | None = None
     error_code: str | None = None
     message: str | None = None
     request_id: str | None = None
@@ -64,19 +63,16 @@ class WriteOutcome:
 
 
 @dataclass(frozen=True, slots=True)
-class RestoreOutcome:
-    """What the platform's `Restore` of one deleted row answered: restored (`ok`), or its code
-    and message (not in the bin `0x80049959`, a duplicate `0x80044a02` / `0x80049929`, ...)."""
+class WriteOutcome(PartOutcome):
+    """One write's outcome, with the row's new ETag when the part names it."""
 
-    status: int
-    error_code: str | None = None
-    message: str | None = None
-    request_id: str | None = None
-    retry_after: float | None = None
+    etag: str | None = None
 
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
+
+@dataclass(frozen=True, slots=True)
+class RestoreOutcome(PartOutcome):
+    """The platform's `Restore` of one deleted row: restored (`ok`), or its code and message
+    (not in the bin `0x80049959`, a duplicate `0x80044a02` / `0x80049929`, ...)."""
 
 
 def rows_by_ids(
