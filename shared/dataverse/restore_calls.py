@@ -151,16 +151,13 @@ def in_recycle_bin(
         for group in _chunks(wanted, IDS_PER_FETCH)
     ]
     held: set[str] = set()
+    no_bin: BatchResponse | None = None
     for batch in _chunks(requests, MAX_BATCH_REQUESTS):
         # continue-on-error: each part is judged on its own answer, none is left unasked.
         responses = client.batch(batch, continue_on_error=True)
         for request, response in _answered(client, batch, responses):
             if response.status in _NO_BIN_STATUSES:
-                said = parse_error_body(response.text)
-                logger.info(
-                    "No recycle bin answer for %s (HTTP %s %s: %s); restoring its rows from "
-                    "the backup", table, response.status, said.code or "", said.message or "",
-                )
+                no_bin = no_bin or response
                 continue
             if not response.ok:
                 raise client.part_error(request, response)
@@ -168,6 +165,12 @@ def in_recycle_bin(
                 row_id = row.get(id_column)
                 if isinstance(row_id, str) and row_id.lower() in wanted:
                     held.add(row_id.lower())
+    if no_bin is not None:  # once a call, not once a part: every part of a table answers alike
+        said = parse_error_body(no_bin.text)
+        logger.info(
+            "The recycle bin answered no rows of %s (HTTP %s %s: %s); they count as not in "
+            "the bin", table, no_bin.status, said.code or "", said.message or "",
+        )
     return held
 
 
