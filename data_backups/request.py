@@ -7,7 +7,6 @@ Imported inside function bodies only (pydantic loads with it).
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import ConfigDict, Field, PlainValidator
@@ -19,30 +18,15 @@ from shared.validation import (
     EnvironmentId,
     RequestedBy,
     RequestId,
+    parse_table_names,
     validate_object,
 )
-
-MAX_TABLES = 500
-_TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
 
 
 def _tables(value: object) -> tuple[str, ...] | None:
     if value is None:
         return None
-    if not isinstance(value, list):
-        raise ValueError(f"must be a list of table logical names, not {json_type(value)}")
-    if not value or len(value) > MAX_TABLES:
-        raise ValueError(f"must name 1 to {MAX_TABLES} tables (omit it for every table)")
-    names = []
-    for item in value:
-        if not isinstance(item, str) or not _TABLE.match(item.strip().lower()):
-            shown = item[:60] if isinstance(item, str) else json_type(item)
-            raise ValueError(
-                f"must hold table logical names (letters, digits and '_', e.g. account); "
-                f"got {shown!r}"
-            )
-        names.append(item.strip().lower())
-    return tuple(dict.fromkeys(names))
+    return parse_table_names(value, when_omitted=" (omit it for every table)")
 
 
 def _full(value: object) -> bool:

@@ -34,6 +34,13 @@ from shared.validation import MAX_LABEL
 
 log = logging.getLogger(__name__)
 
+# Where a request names the environment its record is filed under (the target), in order; a
+# record restore's target defaults to its source.
+_ENVIRONMENT_FIELDS = {
+    OperationKind.RESTORE: ("targetEnvironmentId",),
+    OperationKind.DATA_RESTORE: ("targetEnvironmentId", "sourceEnvironmentId"),
+}
+
 
 
 class _Request(Protocol):
@@ -112,11 +119,14 @@ def record_rejected(
     invalid request is caller text that must not reach storage (it is named in the reason).
     """
     fields: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    env_field = "targetEnvironmentId" if kind is OperationKind.RESTORE else "environmentId"
+    environment = next(
+        (env for name in _ENVIRONMENT_FIELDS.get(kind, ("environmentId",))
+         if (env := _lenient(parse_guid, fields.get(name)))), "",
+    )
     now = ctx.clock()
     operation = new_operation(
         kind,
-        _lenient(parse_guid, fields.get(env_field)) or "",
+        environment,
         now,
         label=_text(fields.get("label") or fields.get("backupLabel")),
         requested_by=_text(fields.get("requestedBy")),

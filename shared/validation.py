@@ -13,6 +13,7 @@ use, never when the host indexes the app (tests/contract/test_cold_imports.py).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, Final, TypeVar
@@ -38,6 +39,8 @@ MAX_REASON = 2000
 MAX_REQUESTED_BY = 256
 MAX_BACKUP_ID = 200
 MAX_CONFIRMATION = 256
+MAX_TABLES = 500
+_TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
 # Unknown fields named in one refusal; the rest are counted (a hostile body can hold thousands,
 # and the refusal is kept in history, whose rows have a size limit).
 _UNKNOWN_NAMED = 5
@@ -91,6 +94,25 @@ def flag(default: bool) -> PlainValidator:
     return PlainValidator(read)
 
 
+def parse_table_names(value: object, *, when_omitted: str = "") -> tuple[str, ...]:
+    """1 to MAX_TABLES Dataverse logical names, trimmed and lower-cased, each once (in order);
+    `when_omitted` says what leaving the field out would mean, where it may be left out."""
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list of table logical names, not {json_type(value)}")
+    if not value or len(value) > MAX_TABLES:
+        raise ValueError(f"must name 1 to {MAX_TABLES} tables{when_omitted}")
+    names = []
+    for item in value:
+        if not isinstance(item, str) or not _TABLE_NAME.match(item.strip().lower()):
+            shown = item[:60] if isinstance(item, str) else json_type(item)
+            raise ValueError(
+                f"must hold table logical names (letters, digits and '_', e.g. account); "
+                f"got {shown!r}"
+            )
+        names.append(item.strip().lower())
+    return tuple(dict.fromkeys(names))
+
+
 def choice(*values: str) -> PlainValidator:
     """One of `values` (a JSON string, exactly as spelled); null or absent is the first."""
 
@@ -107,6 +129,12 @@ def choice(*values: str) -> PlainValidator:
 
 RequestedBy = Annotated[
     str | None, Field(alias="requestedBy"), _optional(_text(MAX_REQUESTED_BY))
+]
+Reason = Annotated[
+    str | None, Field(alias="reason"), _optional(_text(MAX_REASON, multiline=True))
+]
+ConfirmProduction = Annotated[
+    str | None, Field(alias="confirmProduction"), _optional(_text(MAX_CONFIRMATION))
 ]
 RequestId = Annotated[str | None, Field(alias="requestId"), _optional(parse_request_id)]
 # A required environment id, in its canonical spelling.
@@ -152,18 +180,14 @@ class RestoreRequest:
     latest: Latest = False
     skip_audit_data: Annotated[bool, Field(alias="skipAuditData"), flag(True)] = True
     safety_backup: Annotated[bool, Field(alias="safetyBackup"), flag(True)] = True
-    confirm_production: Annotated[
-        str | None, Field(alias="confirmProduction"), _optional(_text(MAX_CONFIRMATION))
-    ] = None
+    confirm_production: ConfirmProduction = None
     dry_run: Annotated[bool, Field(alias="dryRun"), flag(False)] = False
     # Which cloud flows the step after the restore turns on (contract sections 3 and 11).
     reactivate_flows: Annotated[
         str, Field(alias="reactivateFlows"), choice("previous", "all", "none")
     ] = "previous"
     requested_by: RequestedBy = None
-    reason: Annotated[
-        str | None, Field(alias="reason"), _optional(_text(MAX_REASON, multiline=True))
-    ] = None
+    reason: Reason = None
     request_id: RequestId = None
 
     def __post_init__(self) -> None:
@@ -214,11 +238,11 @@ def parse_restore_request(data: object) -> RestoreRequest:
             source = _adapter(_RestoreSource).validate_python(data)
             problem = _source_problem(_sources(source))
             if problem is not None:
-                raise _invalid(what, {**error.fields, "source": problem}) from None
+                raise invalid_request(what, {**error.fields, "source": problem}) from None
         raise
     problem = _source_problem(_sources(request))
     if problem is not None:
-        raise _invalid(what, {"source": problem})
+        raise invalid_request(what, {"source": problem})
     return request
 
 
@@ -261,7 +285,7 @@ def validate_object(model: type[T], data: object, what: str) -> T:
     try:
         return _adapter(model).validate_python(dict(data))
     except ValidationError as error:
-        raise _invalid(what, field_problems(error, fields_of(model))) from None
+        raise invalid_request(what, field_problems(error, fields_of(model))) from None
 
 
 _ADAPTERS: dict[type, TypeAdapter[Any]] = {}
@@ -308,6 +332,7 @@ def field_problems(error: ValidationError, allowed: frozenset[str]) -> dict[str,
     return {**named, **problems}
 
 
-def _invalid(what: str, problems: Mapping[str, str]) -> RequestInvalid:
+def invalid_request(what: str, problems: Mapping[str, str]) -> RequestInvalid:
+    """The refusal of a `what` ("restore request") naming each of `problems`."""
     summary = "; ".join(f"{k}: {v}" for k, v in problems.items())
     return RequestInvalid("InvalidRequest", f"The {what} is invalid: {summary}", problems)
