@@ -17,7 +17,7 @@ once (each row appears in one batch of a stage).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,9 @@ from data_restores.schema import Schema
 BATCH_SIZE = 100
 MAX_BATCH_SIZE = 1000
 PASSES = ("rows", "references", "states")
+# Before every pass: rows to create that the target's recycle bin still holds, brought back by
+# the platform (`Restore`), which returns what a backup cannot (attachments, N:N links, audit).
+BIN = "bin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,15 @@ class Write:
     url: str
     headers: Mapping[str, str]
     body: Mapping[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"table": self.table, "id": self.record_id, "action": self.action,
+                "url": self.url, "headers": dict(self.headers), "body": dict(self.body)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Write:
+        return cls(str(data["table"]), str(data["id"]), str(data["action"]), str(data["url"]),
+                   dict(data.get("headers") or {}), dict(data.get("body") or {}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +104,16 @@ def _chunks(writes: Sequence[Write], size: int) -> tuple[tuple[Write, ...], ...]
 
 
 def write_stages(
-    rows: Iterable[RowPlan], schema: Schema, *, batch_size: int = BATCH_SIZE
+    rows: Iterable[RowPlan],
+    schema: Schema,
+    *,
+    batch_size: int = BATCH_SIZE,
+    in_bin: Collection[tuple[str, str]] = (),
 ) -> list[Stage]:
     """The plan's writes as stages (see the module's docstring); rows that are not a create or
-    an update write nothing."""
+    an update write nothing. Rows to create that the recycle bin holds (`in_bin`: (table, id))
+    get a `bin` stage first (the platform's Restore), and their first write is a plain upsert
+    by id: over the restored row when the Restore worked, a create when it did not."""
     if not 1 <= batch_size <= MAX_BATCH_SIZE:
         raise ValueError(f"batch size must be 1 to {MAX_BATCH_SIZE}; got {batch_size}")
     plans = [p for p in rows if p.action in ("create", "update")]
@@ -105,7 +123,8 @@ def write_stages(
         {(p.table, r.target) for p in plans for r in p.references if r.record_id is not None},
     )
     position = {t: n for n, t in enumerate(order)}
-    per_pass: dict[str, dict[str, list[Write]]] = {name: {t: [] for t in order} for name in PASSES}
+    passes = (BIN, *PASSES)
+    per_pass: dict[str, dict[str, list[Write]]] = {name: {t: [] for t in order} for name in passes}
     for plan in plans:
         first: dict[str, Any] = dict(plan.values)
         later: dict[str, Any] = {}
@@ -132,9 +151,16 @@ def write_stages(
             bodies.append(("states", state))
         entity_set = schema.entity_set(plan.table)
         url = f"{entity_set}({plan.record_id})"
+        binned = plan.action == "create" and (plan.table, plan.record_id) in in_bin
+        if binned:
+            per_pass[BIN][plan.table].append(
+                Write(plan.table, plan.record_id, plan.action, url, {}, {})
+            )
         for n, (pass_name, body) in enumerate(bodies):
             if n > 0:
                 headers = {"If-Match": "*"}
+            elif binned:
+                headers = {}
             elif plan.action == "create":
                 headers = {"If-None-Match": "*"}
             elif plan.etag:
@@ -146,7 +172,7 @@ def write_stages(
             )
     return [
         Stage(name, table, _chunks(per_pass[name][table], batch_size))
-        for name in PASSES
+        for name in passes
         for table in order
         if per_pass[name][table]
     ]

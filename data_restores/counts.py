@@ -31,3 +31,23 @@ def tally(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     for table, action in pairs:
         count(summary, table, action)
     return summary
+
+
+def added(summary: Any, tables: Any) -> dict[str, Any]:
+    """A copy of `summary` with `tables` ({table: {action: n}}, n may be negative) added."""
+    result: dict[str, Any] = {
+        "total": dict(summary["total"]),
+        "tables": {t: dict(c) for t, c in summary["tables"].items()},
+    }
+    for table, actions in tables.items():
+        for action, n in actions.items():
+            count(result, table, action, n)
+    return result
+
+
+def only(summary: Any, actions: Iterable[str]) -> dict[str, Any]:
+    """The summary's counts of `actions`, the other actions at zero (tables kept)."""
+    keep = set(actions)
+    return added(empty_summary(), {
+        t: {a: n for a, n in c.items() if a in keep} for t, c in summary["tables"].items()
+    })

@@ -244,12 +244,50 @@ def diff_table(
         if only is not None and norm(str(point[shape.id_column])) not in only:
             continue
         target = current[1] if current is not sentinel and current[0] == key else None
-        if target is None and mode == "changed":
+        plan = _row_plan(shape, schema, point, target, mode)
+        if plan is not None:
+            yield plan
+
+
+def _row_plan(
+    shape: TableShape, schema: Schema, point: Row, target: Row | None, mode: Mode
+) -> RowPlan | None:
+    """A point row's plan under `mode` (None: the mode does not consider it)."""
+    if target is None and mode == "changed":
+        return None
+    if target is not None and mode == "missing":
+        return RowPlan(shape.name, norm(str(point[shape.id_column])), "unchanged")
+    return compare_row(shape, schema, point, target)
+
+
+def plan_rows(
+    shape: TableShape,
+    schema: Schema,
+    point_rows: Iterable[Row],
+    targets: Mapping[str, Row],
+    *,
+    mode: Mode,
+    only: Collection[str] | None = None,
+) -> Iterator[RowPlan]:
+    """`diff_table` for a bounded run of point rows whose target rows were looked up by id
+    (`targets`: lower-case id -> the target's row now; an id absent is gone). Same rules, any
+    order: a record restore's planning job, one stored chunk at a time."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
+    for point in point_rows:
+        record_id = norm(str(point[shape.id_column]))
+        if only is not None and record_id not in only:
             continue
-        if target is not None and mode == "missing":
-            yield RowPlan(shape.name, norm(str(point[shape.id_column])), "unchanged")
-            continue
-        yield compare_row(shape, schema, point, target)
+        plan = _row_plan(shape, schema, point, targets.get(record_id), mode)
+        if plan is not None:
+            yield plan
+
+
+def referencing(
+    row: Row, schema: Schema, table: str, chosen: Mapping[str, Collection[str]]
+) -> bool:
+    """Whether a point row holds a lookup to one of the `chosen` rows (table -> ids)."""
+    return any(i in chosen.get(t, ()) for t, i in _lookups(row, schema, table))
 
 
 def _lookups(row: Row, schema: Schema, table: str) -> Iterator[tuple[str, str]]:
@@ -286,7 +324,7 @@ def related_ids(
                 record_id = norm(str(row[id_column]))
                 if record_id in chosen.get(table, ()):
                     continue
-                if any(i in chosen.get(t, ()) for t, i in _lookups(row, schema, table)):
+                if referencing(row, schema, table, chosen):
                     chosen.setdefault(table, set()).add(record_id)
                     found.setdefault(table, set()).add(record_id)
                     grew = True

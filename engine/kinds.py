@@ -1,6 +1,6 @@
 """The table of kinds the engine drives: one line per kind of long-running operation.
 
-A new kind (data_backup next) is a state type, a phase module per phase, and a line here.
+A new kind is a state type, a phase module per phase, and a line here.
 Operations of a kind not in the table (a backup deletion: one idempotent call, resumed by the
 watchdog through its own use case) are not stepped by the runner.
 """
@@ -11,6 +11,7 @@ from typing import Any
 
 from backup_triggers.kind import BACKUP
 from data_backups.kind import DATA_BACKUP
+from data_restores.kind import DATA_RESTORE
 from engine.kind import Kind
 from restore_orchestrator.kind import RESTORE
 from shared.operations import OperationKind
@@ -19,6 +20,7 @@ KINDS: dict[OperationKind, Kind[Any]] = {
     OperationKind.BACKUP: BACKUP,
     OperationKind.RESTORE: RESTORE,
     OperationKind.DATA_BACKUP: DATA_BACKUP,
+    OperationKind.DATA_RESTORE: DATA_RESTORE,
 }
 
 

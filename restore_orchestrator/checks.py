@@ -71,15 +71,19 @@ def check_environments(
             "a Managed Environment is restored only to or from a Managed Environment.",
         )
     if target.type == PRODUCTION:
-        return _production_guardrail(target, request, allow_production) or _allowed(
+        return production_guardrail(
+            target, request.confirm_production, allow_production
+        ) or _allowed(
             target, "ModifySku", "switch it to Sandbox for the restore"
         )
     return _allowed(target, "Restore", "restore into it")
 
 
-def _production_guardrail(
-    target: Environment, request: Request, allow: ProductionAllowList
+def production_guardrail(
+    target: Environment, confirm_production: str | None, allow: ProductionAllowList
 ) -> Problem | None:
+    """Writing into a Production environment: listed in RESTORE_ALLOW_PRODUCTION and confirmed
+    by this request (its id or display name), for environment and record restores alike."""
     name = describe(target)
     if not allow.allows(target.id):
         return Problem(
@@ -88,7 +92,7 @@ def _production_guardrail(
             "so it is not restored in place. Add its id to RESTORE_ALLOW_PRODUCTION if that is "
             "intended, or restore into a Sandbox.",
         )
-    given = (request.confirm_production or "").strip()
+    given = (confirm_production or "").strip()
     if not given:
         return Problem(
             "ConfirmationRequired",

@@ -1,7 +1,8 @@
 """A record restore's files in the backup store, under `restores/<operationId>/`.
 
-    plan/<table>/<unit>.jsonl.zz     the rows a planning job found to write (before `settle`)
-    related.json.zz                  the ids the related-rows walk holds: {"<table>": [ids]}
+    plan/<table>/<job>.jsonl.zz      the rows a planning job found to write (before `settle`)
+    related.json.zz                  the related-rows walk: {"seed": {...}, "found": {...}},
+                                     each {"<table>": [ids]}
     diff/<table>.jsonl.zz            the settled plan: every row's action and difference (the
                                      `ppbackup data diff` view; kept with the points' immutability)
     writes/<stage>.json.zz           a stage of writes: {"pass", "table", "batches": [[write]]}
@@ -58,8 +59,11 @@ class RestoreFiles:
         if data is not None:
             yield from frames.iter_chunk(data)
 
-    def put_plan_chunk(self, table: str, unit: int, rows: Iterable[Mapping[str, Any]]) -> int:
-        return self._put_rows(f"plan/{_table(table)}/{unit:06d}.jsonl.zz", rows)
+    def put_plan_chunk(self, table: str, job: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        """`job` names the planning job (e.g. `all-000003`): a job run again rewrites its own."""
+        if not job.replace("-", "").isalnum():
+            raise ValueError(f"not a planning job name: {job!r}")
+        return self._put_rows(f"plan/{_table(table)}/{job}.jsonl.zz", rows)
 
     def plan_rows(self) -> Iterator[dict[str, Any]]:
         """Every planning job's rows, table by table, unit by unit."""
@@ -87,12 +91,23 @@ class RestoreFiles:
         data = self._get(name)
         return None if data is None else json.loads(zlib.decompress(data))
 
-    def put_related(self, ids: Mapping[str, Iterable[str]]) -> None:
-        self._put_json("related.json.zz", {t: sorted(v) for t, v in sorted(ids.items())})
+    def put_related(
+        self, seed: Mapping[str, Iterable[str]], found: Mapping[str, Iterable[str]]
+    ) -> None:
+        self._put_json("related.json.zz", {
+            "seed": {t: sorted(v) for t, v in sorted(seed.items())},
+            "found": {t: sorted(v) for t, v in sorted(found.items())},
+        })
 
-    def related(self) -> dict[str, set[str]]:
-        value = self._json("related.json.zz") or {}
-        return {str(t): set(v) for t, v in value.items()}
+    def related(self) -> tuple[dict[str, set[str]], dict[str, set[str]]] | None:
+        """(seed, found) of the related-rows walk; None before it began."""
+        value = self._json("related.json.zz")
+        if not isinstance(value, dict):
+            return None
+        return (
+            {str(t): set(v) for t, v in (value.get("seed") or {}).items()},
+            {str(t): set(v) for t, v in (value.get("found") or {}).items()},
+        )
 
     def put_stage(self, stage: int, value: Mapping[str, Any]) -> None:
         self._put_json(f"writes/{stage:05d}.json.zz", dict(value))

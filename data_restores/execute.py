@@ -1,0 +1,395 @@
+"""Carrying out a record restore's commands: backup store reads, Dataverse reads and writes.
+
+Every Dataverse fault becomes an answer (`engine.execute.fault_answer`), per job where one job
+of several failed; storage failures propagate and the queue delivers the step again. Each step
+is idempotent: what it writes to the store is named by the state's counters, and what it writes
+to Dataverse is conditional (a create never makes a second row: the id is the key and
+`If-None-Match: *` refuses an existing one; an update carries the ETag read at plan time).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from data_backups.execute import store_for
+from data_restores import commands as c
+from data_restores.apply_order import BIN, PASSES, Write, write_stages
+from data_restores.counts import tally
+from data_restores.plan import RowPlan, norm, plan_rows, referencing, settle
+from data_restores.schema import Schema, TableShape
+from data_restores.state import IDS, RELATED, Job
+from engine.answers import Refused
+from engine.execute import fault_answer
+from shared import errors
+from shared.runtime import AppContext
+
+if TYPE_CHECKING:
+    from shared.data_store.restore_files import RestoreFiles
+    from shared.dataverse import DataverseClient
+    from shared.dataverse.metadata import TableInfo
+
+FIRST_PASS = PASSES[0]
+
+
+def execute(ctx: AppContext, command: Any, operation_id: str) -> Any:
+    from shared.dataverse import NoDataverse
+
+    try:
+        return _carry_out(ctx, command, operation_id)
+    except NoDataverse as error:
+        return Refused("NoDataverse", error.message)
+    except errors.PowerPlatformError as error:
+        return fault_answer(error)
+
+
+def _carry_out(ctx: AppContext, command: Any, operation_id: str) -> Any:
+    if isinstance(command, c.Validate):
+        return _validate(ctx, command)
+    from shared.data_store.restore_files import RestoreFiles
+
+    files = RestoreFiles(store_for(ctx), operation_id)
+    with _client(ctx, command.target) as client:
+        if isinstance(command, c.DiffJobs):
+            return _diff(ctx, client, files, command)
+        if isinstance(command, c.RelateJobs):
+            return _relate(ctx, client, files, command)
+        if isinstance(command, c.Settle):
+            return _settle(client, files, command)
+        if isinstance(command, c.ApplyJobs):
+            return _apply(client, files, command)
+    raise TypeError(f"not a record restore command: {type(command).__name__}")
+
+
+def _client(ctx: AppContext, target: c.Target) -> DataverseClient:
+    from shared.dataverse import DataverseClient
+    from shared.power_platform.auth import token_provider_from_settings
+
+    return DataverseClient(
+        target.api_url, instance_url=target.instance_url,
+        token_provider=token_provider_from_settings(ctx.settings),
+        bap_url=ctx.settings.pp_bap_url,
+    )
+
+
+# -- validating -------------------------------------------------------------------------------
+
+
+def _validate(ctx: AppContext, command: c.Validate) -> Any:
+    from shared.data_store.layout import check_point_id
+    from shared.data_store.point_units import PointUnits
+    from shared.dataverse import DataverseClient
+
+    target = ctx.platform.get_environment(command.target_environment_id)
+    store = store_for(ctx)
+    source = command.source_environment_id
+    if command.point_id is not None:
+        check_point_id(command.point_id)
+        if not store.is_complete(source, command.point_id):
+            return c.NoPoint(
+                f"Environment {source} has no complete data backup point {command.point_id}; "
+                f"`ppbackup data points {source}` lists the points kept."
+            )
+        point_id = command.point_id
+    else:
+        found = _point_at(ctx, command)
+        if found is None:
+            return c.NoPoint(
+                f"Environment {source} has no complete data backup point at or before "
+                f"{command.at:%Y-%m-%d %H:%M:%S %Z}; `ppbackup data points {source}` lists them."
+            )
+        point_id = found
+    manifest = store.manifest(source, point_id)
+    with DataverseClient.from_settings(ctx.settings, target) as client:
+        known = {info.logical_name for info in client.tables()}
+    units = PointUnits(store, source, point_id)
+    in_target = {t: units.count(t) for t in manifest.tables if t in known}
+    api_url = target.instance_api_url or target.instance_url or ""
+    return c.Validated(
+        target, api_url, target.instance_url or api_url, point_id, manifest.point_time,
+        in_target, tuple(sorted(t for t in manifest.tables if t not in known)),
+    )
+
+
+def _point_at(ctx: AppContext, command: c.Validate) -> str | None:
+    """The newest point at or before `at` that holds every table asked for (else the newest at
+    or before it: validating then names the tables it lacks)."""
+    entries = [e for e in store_for(ctx).list_points(
+        command.source_environment_id, policy=ctx.settings.data_backup_retention,
+        now=ctx.clock()) if command.at is not None and e.point_time <= command.at]
+    for entry in entries:
+        if all(t in entry.tables for t in command.tables):
+            return entry.point_id
+    return entries[0].point_id if entries else None
+
+
+# -- the target's metadata ---------------------------------------------------------------------
+
+
+def _schema(client: DataverseClient, tables: Iterable[str]) -> tuple[Schema, dict[str, TableInfo]]:
+    """The shapes of `tables` in the target, and every table's info (entity sets and primary
+    ids of the tables a lookup may point to)."""
+    infos = {info.logical_name: info for info in client.tables()}
+    shapes = {}
+    for table in sorted(set(tables)):
+        if table in infos:
+            shapes[table] = TableShape(infos[table], tuple(client.columns(table)),
+                                       tuple(client.lookup_relationships(table)))
+    entity_sets = {name: info.entity_set for name, info in infos.items() if info.entity_set}
+    return Schema(shapes, entity_sets), infos
+
+
+def _each(jobs: tuple[Job, ...], work: Callable[[Job], Any]) -> tuple[Any, ...]:
+    """Run the jobs at once; a job's platform fault is its answer, the others go on."""
+
+    def one(job: Job) -> Any:
+        try:
+            return work(job)
+        except errors.PowerPlatformError as error:
+            return fault_answer(error)
+
+    if len(jobs) == 1:
+        return (one(jobs[0]),)
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        return tuple(pool.map(one, jobs))
+
+
+# -- planning ---------------------------------------------------------------------------------
+
+
+def _diff(
+    ctx: AppContext, client: DataverseClient, files: RestoreFiles, command: c.DiffJobs
+) -> c.Diffed:
+    from shared.data_store.point_units import PointUnits
+    from shared.dataverse import rows_by_ids
+
+    schema, _ = _schema(client, {j.table for j in command.jobs})
+    units = PointUnits(store_for(ctx), command.source_environment_id, command.point_id)
+    walk = files.related() if any(j.narrow == RELATED for j in command.jobs) else None
+    asked = {norm(i) for i in command.record_ids or ()}
+
+    def narrow(job: Job) -> set[str] | None:
+        if job.narrow == IDS:
+            return asked
+        if job.narrow == RELATED:
+            found = walk[1].get(job.table, set()) if walk else set()
+            return found - asked
+        return None
+
+    def diff(job: Job) -> c.JobDiffed:
+        shape = schema.tables[job.table]
+        only = narrow(job)
+        rows = [r for r in units.rows(job.table, job.unit)
+                if only is None or norm(str(r[shape.id_column])) in only]
+        ids = [norm(str(r[shape.id_column])) for r in rows]
+        targets = rows_by_ids(client, shape.info.entity_set or "", shape.id_column, ids) \
+            if ids else {}
+        unchanged = 0
+        kept = []
+        for plan in plan_rows(shape, schema, rows, targets, mode=command.mode):  # type: ignore[arg-type]
+            if plan.action == "unchanged":
+                unchanged += 1
+            else:
+                kept.append(plan.to_json())
+        files.put_plan_chunk(job.table, f"{job.narrow}-{job.unit:06d}", kept)
+        return c.JobDiffed(unchanged, len(kept))
+
+    return c.Diffed(_each(command.jobs, diff))
+
+
+def _relate(
+    ctx: AppContext, client: DataverseClient, files: RestoreFiles, command: c.RelateJobs
+) -> c.Related:
+    from shared.data_store.point_units import PointUnits
+
+    walk = files.related()
+    if walk is None:
+        seed: dict[str, set[str]] = defaultdict(set)
+        if command.record_ids is not None:
+            for table in command.tables:
+                seed[table] = {norm(i) for i in command.record_ids}
+        else:
+            for row in files.plan_rows():
+                if row["action"] in ("create", "update"):
+                    seed[row["table"]].add(row["id"])
+        walk = (dict(seed), {})
+    seed_ids, found = walk
+    chosen: dict[str, set[str]] = defaultdict(set)
+    for ids in (seed_ids, found):
+        for table, values in ids.items():
+            chosen[table] |= values
+    schema, _ = _schema(client, {j.table for j in command.jobs})
+    units = PointUnits(store_for(ctx), command.source_environment_id, command.point_id)
+    with ThreadPoolExecutor(max(1, len(command.jobs))) as pool:
+        chunks = list(pool.map(lambda job: list(units.rows(job.table, job.unit)), command.jobs))
+    for job, rows in zip(command.jobs, chunks, strict=True):
+        shape = schema.tables.get(job.table)
+        if shape is None:
+            continue
+        for row in rows:
+            record_id = norm(str(row[shape.id_column]))
+            if record_id not in chosen[job.table] and referencing(row, schema, job.table, chosen):
+                chosen[job.table].add(record_id)
+                found.setdefault(job.table, set()).add(record_id)
+    files.put_related(seed_ids, found)
+    return c.Related({t: len(v) for t, v in found.items()})
+
+
+# -- settling ---------------------------------------------------------------------------------
+
+
+def _settle(client: DataverseClient, files: RestoreFiles, command: c.Settle) -> c.Settled:
+    from data_restores.apply_order import table_order
+    from shared.dataverse import in_recycle_bin, rows_by_ids
+
+    rows = [RowPlan.from_json(r) for r in files.plan_rows()]
+    schema, infos = _schema(client, {p.table for p in rows})
+    creating = {(p.table, p.record_id) for p in rows if p.action == "create"}
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for plan in rows:
+        for ref in plan.references:
+            if ref.record_id is not None and (ref.target, ref.record_id) not in creating:
+                wanted[ref.target].add(ref.record_id)
+    present: set[tuple[str, str]] = set()
+    for table, ids in wanted.items():
+        info = infos.get(table)
+        if info is not None and info.entity_set:
+            found = rows_by_ids(client, info.entity_set, info.primary_id, ids)
+            present |= {(table, i) for i in found}
+    settled = settle(rows, schema, lambda table, record_id: (table, record_id) in present)
+    by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for plan in settled:
+        by_table[plan.table].append(plan.to_json())
+    for table, plans in by_table.items():
+        files.put_diff(table, plans)
+    counts = tally((p.table, p.action) for p in settled)
+    if not command.apply:
+        return c.Settled(counts)
+    in_bin: set[tuple[str, str]] = set()
+    to_create: dict[str, list[str]] = defaultdict(list)
+    for plan in settled:
+        if plan.action == "create":
+            to_create[plan.table].append(plan.record_id)
+    for table in table_order(to_create, ()):
+        shape = schema.tables[table]
+        binned = in_recycle_bin(client, shape.info.entity_set or "", table, shape.id_column,
+                                to_create[table])
+        in_bin |= {(table, i) for i in binned}
+    stages = write_stages(settled, schema, in_bin=in_bin)
+    laid_out = []
+    for number, stage in enumerate(stages):
+        shape = schema.tables[stage.table]
+        files.put_stage(number, {
+            "pass": stage.pass_name, "table": stage.table,
+            "entitySet": shape.info.entity_set, "idColumn": shape.id_column,
+            "batches": [[w.to_json() for w in batch] for batch in stage.batches],
+        })
+        laid_out.append(c.StagePlan(stage.pass_name, stage.table, len(stage.batches)))
+    return c.Settled(counts, tuple(laid_out))
+
+
+# -- applying ---------------------------------------------------------------------------------
+
+
+def _apply(client: DataverseClient, files: RestoreFiles, command: c.ApplyJobs) -> c.Applied:
+    if not command.jobs:
+        return c.Applied(())
+    stage_number = command.jobs[0].unit
+    stage = files.stage(stage_number)
+    pass_name = str(stage["pass"])
+    skip: set[str] = set()
+    if pass_name not in (BIN, FIRST_PASS):
+        # A row whose first write conflicted or failed gets no later writes: a person's change
+        # stays as it is, and a row never created is not written into.
+        for outcome in files.outcomes():
+            skip |= {i for i, o in outcome.items() if o.get("pass") == FIRST_PASS}
+
+    def send(job: Job) -> c.BatchApplied:
+        writes = [Write.from_json(w) for w in stage["batches"][job.batch]]
+        if pass_name == BIN:
+            return _from_bin(client, files, stage, job, writes)
+        writes = [w for w in writes if w.record_id not in skip]
+        return _write(client, files, stage, job, writes, pass_name)
+
+    return c.Applied(_each(command.jobs, send))
+
+
+def _from_bin(
+    client: DataverseClient, files: RestoreFiles, stage: Mapping[str, Any], job: Job,
+    writes: list[Write],
+) -> c.BatchApplied:
+    """The platform's Restore of the rows its recycle bin holds. A row it cannot restore is
+    noted and then written from the backup by the upsert of the next pass; nothing counts
+    here (the row counts once, by that write)."""
+    from shared.dataverse import restore_deleted
+
+    outcomes = restore_deleted(client, str(stage["entitySet"]), [w.record_id for w in writes])
+    notes = {
+        i: {"table": stage["table"], "pass": BIN, "action": "fromBackup",
+            "message": f"Not restored from the recycle bin ({o.error_code}: {o.message}); "
+                       "written from the backup instead."}
+        for i, o in outcomes.items() if not o.ok
+    }
+    if notes:
+        files.put_outcomes(job.unit, job.batch, notes)
+    return c.BatchApplied({})
+
+
+def _write(
+    client: DataverseClient, files: RestoreFiles, stage: Mapping[str, Any], job: Job,
+    writes: list[Write], pass_name: str,
+) -> c.BatchApplied:
+    from shared.dataverse import BatchRequest, write_batch
+
+    answers = write_batch(client, [
+        BatchRequest("PATCH", w.url, w.body, w.headers) for w in writes
+    ])
+    counts: dict[str, int] = defaultdict(int)
+    problems: dict[str, dict[str, Any]] = {}
+    refused: list[Write] = []
+    first = pass_name == FIRST_PASS
+    for write, answer in zip(writes, answers, strict=True):
+        if answer.ok:
+            if first:
+                counts[write.action] += 1
+        elif first and answer.status == 412:
+            refused.append(write)  # changed since the plan, or our own earlier write: look
+        else:
+            message = f"{answer.status} {answer.error_code or ''}: {answer.message}".strip()
+            if answer.status == 404 and write.action == "update":
+                message = "The row was deleted from the target after the plan was made."
+            problems[write.record_id] = {"table": write.table, "pass": pass_name,
+                                         "action": "failed", "message": message}
+            counts["failed"] += 1
+            if not first:
+                counts[write.action] -= 1  # its first write counted it as written
+    if refused:
+        from shared.dataverse import rows_by_ids
+
+        now = rows_by_ids(client, str(stage["entitySet"]), str(stage["idColumn"]),
+                          [w.record_id for w in refused])
+        for write in refused:
+            row = now.get(write.record_id)
+            if row is not None and _holds(row, write.body):
+                counts[write.action] += 1  # our own write, sent again after a lost answer
+            else:
+                counts["conflict"] += 1
+                problems[write.record_id] = {
+                    "table": write.table, "pass": pass_name, "action": "conflict",
+                    "message": (
+                        "A row with this id exists in the target with other values."
+                        if write.action == "create" else
+                        "The row changed in the target after the plan was made; left as it is."
+                    ),
+                }
+    if problems:
+        files.put_outcomes(job.unit, job.batch, problems)
+    return c.BatchApplied({str(stage["table"]): dict(counts)} if counts else {})
+
+
+def _holds(row: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+    """Whether the row already has every plain value of a write (its binds are not compared:
+    a row that has our values is ours, whoever set its lookups)."""
+    return all(row.get(k) == v for k, v in body.items() if "@" not in k)

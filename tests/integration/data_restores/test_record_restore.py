@@ -1,0 +1,110 @@
+"""Record restores end to end on the engine: Azurite (tables, queues, blobs) and the simulator's
+Dataverse. An import deletes accounts with their contacts and notes and edits others; a record
+restore brings back what was lost, as it was at the point, and nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from data_restores.kind import read_state
+from data_restores.state import DataRestoreState
+from engine.runner import run_steps
+from ppbackup.simulator import Simulator
+from shared.data_store import DataStore
+from shared.data_store.restore_files import RestoreFiles
+from shared.intake import admit
+from shared.operations import Operation, OperationKind, OperationStatus, new_operation
+from shared.runtime import AppContext
+from shared.settings import ProductionAllowList
+from tests.integration.data_backups.conftest import FAST_BACKOFF, Clock, live_rows
+from tests.integration.data_restores.test_plan_from_a_point import TABLES, make_point
+
+SYSTEM = ("modifiedon", "versionnumber", "@odata.etag", "createdon")
+
+
+def allowing(ctx: AppContext, env_id: str) -> AppContext:
+    """The same app with the target on RESTORE_ALLOW_PRODUCTION."""
+    settings = replace(ctx.settings,
+                       restore_allow_production=ProductionAllowList(frozenset({env_id})))
+    return AppContext.from_settings(settings, backoff=FAST_BACKOFF, clock=ctx.clock)
+
+
+def start(ctx: AppContext, source: str, **request: Any) -> str:
+    state = DataRestoreState(source, request.pop("target", source), **request)
+    operation = new_operation(OperationKind.DATA_RESTORE, state.target_environment_id,
+                              ctx.clock(), source_environment_id=source)
+    stored, _ = admit(ctx, operation, dedup_key=None, internal=state.to_json())
+    return stored.operation.operation_id
+
+
+def drive(ctx: AppContext, clock: Clock, operation_id: str, *, max_steps: int = 500,
+          crash_at: int | None = None) -> Operation:
+    for step in range(max_steps):
+        stored = ctx.history.get(operation_id)
+        if stored.operation.status.terminal:
+            return stored.operation
+        state = read_state(stored)
+        clock.reach(state.wake_at)
+        run_steps(ctx, operation_id, state.seq)
+    raise AssertionError(f"{operation_id} did not end in {max_steps} steps")
+
+
+def gone_with_children(at_point: dict[str, dict[str, Any]], accounts: list[str]) -> set[tuple[str, str]]:
+    gone = {("account", a) for a in accounts}
+    grew = True
+    while grew:
+        grew = False
+        for table in ("contact", "annotation"):
+            key = "_parentcustomerid_value" if table == "contact" else "_objectid_value"
+            for record_id, row in at_point[table].items():
+                if (table, record_id) not in gone and any(row.get(key) == i for _, i in gone):
+                    gone.add((table, record_id))
+                    grew = True
+    return gone
+
+
+def data(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in SYSTEM and not k.startswith("@")
+            and "@odata.etag" not in k}
+
+
+def test_deleted_accounts_come_back_with_their_contacts_and_notes(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore
+) -> None:
+    point_id = make_point(ctx, clock, env_id, list(TABLES))
+    at_point = {t: live_rows(sim, env_id, s, i) for t, (s, i) in TABLES.items()}
+    parents = sorted({r["_parentcustomerid_value"] for r in at_point["contact"].values()
+                      if r.get("_parentcustomerid_value") in at_point["account"]})[:3]
+    gone = gone_with_children(at_point, parents)
+    for table in ("annotation", "contact", "account"):
+        for t, record_id in sorted(gone):
+            if t == table:
+                sim.dataverse_change(env_id, table, "delete", record_id)
+
+    dry = drive(ctx, clock, start(ctx, env_id, tables=("account",), point_id=point_id,
+                                  with_related=True))
+    assert dry.status is OperationStatus.SUCCEEDED, dry.error
+    assert dry.plan is not None
+    assert dry.plan["total"]["create"] == len(gone)
+    assert sim.dataverse_writes(env_id) == [], "a dry run writes nothing"
+    diff = list(RestoreFiles(store, dry.operation_id).diff_rows())
+    assert {(r["table"], r["id"]) for r in diff} == {(t, i.lower()) for t, i in gone}
+
+    refused = drive(ctx, clock, start(ctx, env_id, tables=("account",), point_id=point_id,
+                                      with_related=True, apply=True))
+    assert refused.status is OperationStatus.REJECTED
+    assert refused.error is not None and refused.error.code == "ProductionNotAllowed"
+    assert sim.dataverse_writes(env_id) == [], "refused before any write"
+
+    allowed = allowing(ctx, env_id)
+    done = drive(allowed, clock, start(allowed, env_id, tables=("account",),
+                                       point_id=point_id, with_related=True, apply=True,
+                                       confirm_production=env_id))
+    assert done.status is OperationStatus.SUCCEEDED, done.error
+    assert done.applied is not None
+    assert done.applied["total"]["create"] == len(gone)
+    now = {t: live_rows(sim, env_id, s, i) for t, (s, i) in TABLES.items()}
+    for table in TABLES:
+        assert {i: data(r) for i, r in now[table].items()} == \
+            {i: data(r) for i, r in at_point[table].items()}, table
