@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
-import time
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 import pytest
 from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
@@ -20,6 +22,7 @@ from shared.storage.queues import (
     decode_message_body,
     encode_message,
 )
+from tests.integration.host.helpers import wait_for
 
 pytestmark = pytest.mark.azurite
 
@@ -41,16 +44,43 @@ def test_send_creates_the_queue_and_sends_plain_ascii_json(
     assert sender.approximate_count(QUEUE) == 1
 
 
-def test_delayed_message_stays_invisible_until_due(sender: QueueSender) -> None:
-    sender.send(QUEUE, {"n": 1}, delay_seconds=1.2)  # rounded up to 2 s
+def _visible_after(put_answer: str) -> timedelta:
+    """The delay the queue service itself recorded for a message it accepted."""
 
-    started = time.monotonic()
-    assert sender.peek(QUEUE) == []
-    assert sender.approximate_count(QUEUE) == 1  # counted, not visible
-    while not sender.peek(QUEUE):
-        assert time.monotonic() - started < 6, "the delayed message never became visible"
-        time.sleep(0.1)
-    assert time.monotonic() - started >= 1.5
+    def stamp(field: str) -> datetime:
+        found = re.search(f"<{field}>([^<]+)</{field}>", put_answer)
+        assert found is not None, put_answer
+        return parsedate_to_datetime(found[1])
+
+    return stamp("TimeNextVisible") - stamp("InsertionTime")
+
+
+def test_delayed_message_stays_invisible_until_due(storage: str) -> None:
+    target = StorageTarget.parse(storage)
+    assert target.connection_string is not None
+    answers: list[str] = []
+    sender = QueueSender(
+        QueueServiceClient.from_connection_string(
+            target.connection_string,
+            api_version=QUEUE_API_VERSION,
+            raw_response_hook=lambda r: (
+                answers.append(r.http_response.text())
+                if r.http_request.method == "POST"
+                else None
+            ),
+        )
+    )
+    sender.send(QUEUE, {"n": 1}, delay_seconds=1.2)  # rounded up to 2 s
+    sender.send(QUEUE, {"n": 2}, delay_seconds=3600)
+
+    # The service's own times say how long each stays invisible; no clock of ours is read.
+    assert [_visible_after(answer) for answer in answers] == [
+        timedelta(seconds=2),
+        timedelta(hours=1),
+    ]
+    assert sender.approximate_count(QUEUE) == 2  # counted, whether visible or not
+    assert wait_for(lambda: sender.peek(QUEUE) != [], timeout=30), "never became visible"
+    # The first came due; the one delayed an hour is still invisible.
     assert [m.payload for m in sender.peek(QUEUE)] == [{"n": 1}]
 
 
