@@ -364,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = with_storage(sub.add_parser("history", help="list operations, newest first"))
     p.add_argument("--env", metavar="ENV_ID")
-    p.add_argument("--kind", choices=["backup", "restore", "backup_delete", "data_backup"])
+    p.add_argument("--kind", choices=["backup", "restore", "backup_delete", "data_backup",
+                                       "data_restore"])
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--request-id", help="the operation a requestId was admitted as (also a "
                    "rejected one)")

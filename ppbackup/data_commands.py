@@ -1,15 +1,17 @@
-"""`ppbackup data backup|points|record`: data backups from the command line (contract section 9).
+"""`ppbackup data backup|points|record|restore|diff`: data backups and record restores from the
+command line (contract sections 9 and 10).
 
 `data backup` sends a request on the `data-backup-requests` queue, as `ppbackup backup` does for
 the platform's backups, and with `--wait` shows the rows read per table as the operation record
 reports them. `data points` and `data record` read the backup store (`DATA_BACKUP_STORAGE`) with
-the same calls as `GET /api/data-backups` and `GET /api/records/...`.
+the same calls as `GET /api/data-backups` and `GET /api/records/...`. `data restore` admits a
+record restore as `POST /api/data-restores` does; `data diff` reads its plan from the store.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any, TypeVar
 
@@ -67,6 +69,77 @@ def cmd_data_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_restore(args: argparse.Namespace) -> int:
+    from data_restores.intake import submit_data_restore
+    from data_restores.request import parse_data_restore_request
+    from ppbackup.cli import _whoami, submitted
+    from ppbackup.render import operation_detail
+
+    body: dict[str, Any] = {"sourceEnvironmentId": args.source, "tables": list(args.table),
+                            "withRelated": args.with_related, "apply": args.apply,
+                            "requestedBy": args.requested_by or _whoami()}
+    optional = {"targetEnvironmentId": args.target, "pointId": args.point, "at": args.at,
+                "mode": args.mode, "confirmProduction": args.confirm_production,
+                "reason": args.reason, "requestId": args.request_id}
+    body.update({name: value for name, value in optional.items() if value is not None})
+    if args.ids is not None:
+        body["recordIds"] = [i for given in args.ids for i in given.split(",") if i.strip()]
+    request = parse_data_restore_request(body)
+    ctx = build_context(args)
+    record = submitted(ctx, submit_data_restore(ctx, request), args, follow=args.follow)
+    emit(args, record, lambda: operation_detail(record))
+    return exit_code_for(record["status"])
+
+
+def cmd_data_diff(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from ppbackup.render import diff_view
+    from shared.history_api import get_record
+
+    ctx = build_context(args)
+    record = get_record(ctx, args.operation_id)  # unknown: OperationNotFound, exit 2
+    if record["kind"] != "data_restore":
+        raise CliError(f"{args.operation_id} is a {record['kind']}, not a record restore: only "
+                       "a record restore has a diff (ppbackup status shows any operation)")
+    table = _checked(lambda: _table(args.table))
+    rows = restore_diff(ctx, args.operation_id, table)
+    if args.json:  # JSON lines: a plan can hold a million rows
+        for row in rows:
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    else:
+        emit(args, None, lambda: diff_view(args.operation_id, list(rows)))
+    return 0
+
+
+def restore_diff(ctx: Any, operation_id: str, table: str | None) -> Iterator[dict[str, Any]]:
+    """The settled plan's rows, each with what applying made of it where that was not plain
+    success (`outcome`: conflict or failed, with the platform's message)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from data_backups.execute import store_for
+    from shared.data_store.restore_files import RestoreFiles
+
+    files = RestoreFiles(store_for(ctx), operation_id)
+    try:
+        outcomes: dict[str, Any] = {}
+        for document in files.outcomes():
+            outcomes.update(document)
+        for row in files.diff_rows(table):
+            outcome = outcomes.get(str(row.get("id")))
+            yield {**row, "outcome": outcome} if outcome else row
+    except ResourceNotFoundError:  # no data backup store yet: no plan was ever written
+        return
+
+
+def _table(table: str | None) -> str | None:
+    from shared.data_store.layout import check_table
+
+    return None if table is None else check_table(table.strip().lower())
+
+
 def _checked(read: Callable[[], _T]) -> _T:
     """A malformed environment id or table name is bad usage (exit 2), said plainly: the store
     checks every name before it builds a blob name from it."""
@@ -80,7 +153,8 @@ def add_data_commands(
     sub: Any, with_storage: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
 ) -> None:
     data = sub.add_parser(
-        "data", help="data backups: table rows kept for years in your own storage",
+        "data", help="data backups (table rows kept for years in your own storage) and record "
+        "restores",
         description="Data backups copy the rows of Dataverse tables into the backup storage "
         "account (DATA_BACKUP_STORAGE), incrementally; each complete copy is a point.",
     )
@@ -119,3 +193,49 @@ def add_data_commands(
     p.add_argument("record_id", metavar="RECORD_ID")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_data_record)
+
+    p = with_storage(commands.add_parser(
+        "restore", help="bring rows back as they were at a data backup point",
+        description="Queue a record restore: the rows of the --table tables at a point (--point "
+        "or the newest point at or before --at), compared with the target now. Without --apply "
+        "it is a dry run: the plan is recorded (ppbackup data diff shows it), nothing is "
+        "written. Rows are never deleted; a row changed in the target after the plan is a "
+        "conflict, not overwritten.",
+    ))
+    p.add_argument("--source", required=True, metavar="ENV_ID",
+                   help="the environment whose data backup points hold the rows")
+    p.add_argument("--table", required=True, action="append", metavar="T",
+                   help="a table's logical name (repeat for more)")
+    point = p.add_mutually_exclusive_group(required=True)
+    point.add_argument("--point", metavar="ID", help="a point id (ppbackup data points lists them)")
+    point.add_argument("--at", metavar="TIME",
+                       help="the newest point at or before this RFC 3339 time, e.g. "
+                       "2026-11-20T08:00:00Z")
+    p.add_argument("--target", metavar="ENV_ID", help="restore into (default: the source)")
+    p.add_argument("--ids", action="append", metavar="ID,...",
+                   help="only these records (comma-separated GUIDs, up to 1,000)")
+    p.add_argument("--mode", metavar="missing|changed|all",
+                   help="missing (default): rows gone now; changed: rows that differ; all: both")
+    p.add_argument("--with-related", action="store_true",
+                   help="also the rows that referenced them at the point (contacts, notes, ...)")
+    p.add_argument("--apply", action="store_true", help="write (default: a dry run)")
+    p.add_argument("--confirm-production", metavar="TEXT",
+                   help="the target's id or display name: required to apply into Production")
+    p.add_argument("--requested-by", help="who asks (default: your user name)")
+    p.add_argument("--reason", help="why, for the history")
+    p.add_argument("--request-id", help="idempotency key: the same key twice is one restore")
+    p.add_argument("--follow", action="store_true",
+                   help="show the rows planned and written per table until it ends")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_data_restore)
+
+    p = with_storage(commands.add_parser(
+        "diff", help="a record restore's plan, row by row",
+        description="Every row of a record restore's plan: its action, and for an update each "
+        "column's value now -> its value at the point; for a create its values; why a row is "
+        "not restorable; and each conflict and failure of the apply with the platform's message.",
+    ))
+    p.add_argument("operation_id", metavar="OPERATION_ID")
+    p.add_argument("--table", metavar="T", help="only this table's rows")
+    p.add_argument("--json", action="store_true", help="one JSON document per row (JSON lines)")
+    p.set_defaults(handler=cmd_data_diff)

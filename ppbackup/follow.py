@@ -17,7 +17,13 @@ from typing import Any, TextIO
 from rich.console import RenderableType
 from rich.live import Live
 
-from ppbackup.render import console, duration, operation_detail
+from ppbackup.render import (
+    RESTORE_ACTIONS,
+    console,
+    duration,
+    operation_detail,
+    restore_summaries,
+)
 from shared.operations import OperationStatus, parse_time
 
 Record = dict[str, Any]
@@ -83,11 +89,19 @@ class Follower:
                 continue
             self._seen[step["name"]] = key
             lines.append(step_change(step, now))
-        for table in record.get("tables") or ():  # a data backup: rows read per table
-            key = (str(table.get("status")), str(table.get("rows")))
-            if self._seen.get(f"table:{table['table']}") != key:
-                self._seen[f"table:{table['table']}"] = key
-                lines.append(table_change(table))
+        if record.get("kind") == "data_restore":  # rows planned, then written, per table
+            for title, summary in restore_summaries(record):
+                for name, counts in (summary.get("tables") or {}).items():
+                    seen, key = f"{title}:{name}", ("", str(sorted(counts.items())))
+                    if self._seen.get(seen) != key:
+                        self._seen[seen] = key
+                        lines.append(restore_table_change(title, name, counts))
+        else:
+            for table in record.get("tables") or ():  # a data backup: rows read per table
+                key = (str(table.get("status")), str(table.get("rows")))
+                if self._seen.get(f"table:{table['table']}") != key:
+                    self._seen[f"table:{table['table']}"] = key
+                    lines.append(table_change(table))
         if lines:
             stamp = now.astimezone(UTC).strftime("%H:%M:%S")
             elapsed = _elapsed(record, now)
@@ -113,6 +127,11 @@ def table_change(table: Mapping[str, Any]) -> str:
     read = f": {rows:,} rows" if isinstance(rows, int) else ""
     detail = f" ({table['detail']})" if table.get("detail") else ""
     return f"table {table['table']} {table.get('status') or 'Pending'}{read}{detail}"
+
+
+def restore_table_change(title: str, table: str, counts: Mapping[str, Any]) -> str:
+    shown = ", ".join(f"{counts[a]:,} {a}" for a in RESTORE_ACTIONS if counts.get(a))
+    return f"table {table} {title.split(' ')[0]}: {shown or 'no rows'}"
 
 
 def _elapsed(record: Mapping[str, Any], now: datetime) -> str:

@@ -167,7 +167,11 @@ def operation_detail(
     if len(steps) > 1 or (steps and steps[0].get("detail")):
         parts += [Text("  steps:"),
                   Padding(steps_table(steps, now=now), (0, 0, 0, 4), expand=False)]
-    if record.get("tables"):  # a data backup: rows per table as they are read
+    if record.get("kind") == "data_restore":  # rows per table and action, planned and written
+        for title, summary in restore_summaries(record):
+            parts += [Text(f"  {title}:"),
+                      Padding(restore_counts(summary), (0, 0, 0, 4), expand=False)]
+    elif record.get("tables"):  # a data backup: rows per table as they are read
         parts += [Text("  tables:"),
                   Padding(data_tables(record["tables"]), (0, 0, 0, 4), expand=False)]
     return Group(*parts) if len(parts) > 1 else parts[0]
@@ -309,3 +313,80 @@ def data_tables(tables: Sequence[Mapping[str, Any]]) -> Table:
 
 def _count(value: object) -> str:
     return "-" if value is None else f"{int(value):,}"  # type: ignore[call-overload]
+
+
+# ----------------------------------------------------------------------------- record restores
+
+RESTORE_ACTIONS = ("create", "update", "unchanged", "conflict", "failed", "notRestorable")
+
+
+def restore_summaries(record: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """A record restore's counts worth showing: the plan (a dry run's result, an apply's
+    intent), then what was written, once writing began."""
+    shown: list[tuple[str, Mapping[str, Any]]] = []
+    dry_run = bool((record.get("options") or {}).get("dryRun"))
+    plan, applied = record.get("plan") or {}, record.get("applied") or {}
+    if plan.get("tables"):
+        shown.append(("plan (dry run: nothing written)" if dry_run else "plan", plan))
+    if not dry_run and applied.get("tables"):
+        shown.append(("written", applied))
+    return shown
+
+
+def restore_counts(summary: Mapping[str, Any]) -> Table:
+    """COUNTS per table (contract section 10), and the total when there is more than one."""
+    grid = Table(box=None, show_header=True, pad_edge=False, padding=(0, 1))
+    grid.add_column("table")
+    for action in RESTORE_ACTIONS:
+        grid.add_column(action, justify="right")
+    tables: Mapping[str, Any] = summary.get("tables") or {}
+    rows = list(tables.items())
+    if len(rows) > 1:
+        rows.append(("total", summary.get("total") or {}))
+    for name, counts in rows:
+        trouble = any(counts.get(a) for a in ("conflict", "failed", "notRestorable"))
+        grid.add_row(str(name), *(_count(counts.get(a, 0)) for a in RESTORE_ACTIONS),
+                     style="yellow" if trouble else None)
+    return grid
+
+
+def diff_view(operation_id: str, rows: Sequence[Mapping[str, Any]]) -> RenderableType:
+    """`ppbackup data diff`: each row of a record restore's plan as a person reads it: what
+    happens to it, and the columns it gets back (the value now -> the value at the point)."""
+    if not rows:
+        return (f"{operation_id} has no planned rows yet (the plan is written when the plan "
+                "step ends), or its plan changes no row.")
+    lines = [[str(r.get("table")), str(r.get("id")), _action(r), restore_changes(r)]
+             for r in rows]
+    return Group(Text(f"{operation_id}: {len(rows):,} row(s)"),
+                 table(["TABLE", "ID", "ACTION", "CHANGES"], lines, max_width=120))
+
+
+def _action(row: Mapping[str, Any]) -> str:
+    outcome = row.get("outcome") or {}
+    applied = outcome.get("action")
+    return f"{row.get('action')} -> {applied}" if applied else str(row.get("action"))
+
+
+def restore_changes(row: Mapping[str, Any]) -> str:
+    """One planned row's difference in one line (a --json line carries it whole)."""
+    before: Mapping[str, Any] = row.get("before") or {}
+    parts: list[str] = []
+    creating = row.get("action") == "create"
+    for column, value in (row.get("values") or {}).items():
+        parts.append(f"{column}={value!r}" if creating
+                     else f"{column}: {before.get(column)!r} -> {value!r}")
+    for column, target, record_id in row.get("references") or ():
+        was = before.get(f"_{column}_value", before.get(column))
+        point = f"{target} {record_id}"
+        parts.append(f"{column}={point}" if creating else f"{column}: {was!r} -> {point}")
+    state = row.get("state")
+    if state:
+        now = [before.get("statecode"), before.get("statuscode")]
+        parts.append(f"state={state}" if creating else f"state: {now} -> {list(state)}")
+    parts += [f"not restorable: {reason}" for reason in row.get("reasons") or ()]
+    parts += [f"note: {note}" for note in row.get("notes") or ()]
+    outcome = row.get("outcome") or {}
+    if outcome.get("message"):
+        parts.append(f"{outcome.get('action')}: {outcome['message']}")
+    return "; ".join(parts) or "-"
