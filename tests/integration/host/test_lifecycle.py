@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -9,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,16 +85,40 @@ def test_stop_gives_up_after_its_timeout_and_the_message_survives(
 
 
 def test_unreachable_storage_fails_fast_at_start(host_json: Callable[..., Path]) -> None:
-    dead = AzuriteEndpoints(queue_port=free_port(), table_port=free_port()).connection_string
-    started, release = threading.Event(), threading.Event()
-    host = LocalHost(
-        blocking_app(started, release), storage_connection=dead, host_json=host_json(),
-        http_port=None,
-    )
-    begun = time.monotonic()
-    with pytest.raises(HostStartError, match="work"):
-        host.start()
-    assert time.monotonic() - begun < 10
+    # A storage port that takes each connection and hangs up at once: fast failing is one
+    # attempt per queue, not the storage SDK's retries with their back-off (minutes).
+    connections = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as dead:
+        dead.bind(("127.0.0.1", 0))
+        dead.listen()
+        dead.settimeout(0.2)
+        stop = threading.Event()
+
+        def hang_up() -> None:
+            nonlocal connections
+            while not stop.is_set():
+                try:
+                    conn, _ = dead.accept()
+                except TimeoutError:
+                    continue
+                connections += 1
+                conn.close()
+
+        taker = threading.Thread(target=hang_up, daemon=True)
+        taker.start()
+        endpoints = AzuriteEndpoints(queue_port=dead.getsockname()[1], table_port=free_port())
+        started, release = threading.Event(), threading.Event()
+        host = LocalHost(
+            blocking_app(started, release), storage_connection=endpoints.connection_string,
+            host_json=host_json(), http_port=None,
+        )
+        try:
+            with pytest.raises(HostStartError, match="work"):
+                host.start()
+        finally:
+            stop.set()
+            taker.join(5)
+    assert connections == 1
 
 
 def test_port_in_use_fails_at_start() -> None:
@@ -113,16 +137,34 @@ def test_port_in_use_fails_at_start() -> None:
             host.start()
 
 
-def test_stop_waits_for_an_http_request_in_progress() -> None:
+class _Announced(logging.Handler):
+    """Sets `event` when the host logs a record that starts with `message`."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith(self.message):
+            self.event.set()
+
+
+def test_stop_waits_for_an_http_request_in_progress(caplog: pytest.LogCaptureFixture) -> None:
     app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-    entered = threading.Event()
+    entered, release = threading.Event(), threading.Event()
+    order: list[str] = []
 
     @app.route(route="slow")
     def slow(req: func.HttpRequest) -> str:
         entered.set()
-        time.sleep(1)
+        release.wait(10)
+        order.append("request answered")
         return "done"
 
+    caplog.set_level(logging.INFO, logger="ppbackup.host")
+    stopping = _Announced("host.stopping")
+    logging.getLogger("ppbackup.host").addHandler(stopping)
     host = LocalHost(app, storage_connection="UseDevelopmentStorage=true", http_port=0)
     host.start()
     answers: list[httpx.Response] = []
@@ -131,8 +173,23 @@ def test_stop_waits_for_an_http_request_in_progress() -> None:
     )
     caller.start()
     assert entered.wait(5)
-    assert host.stop(timeout=10) is True
-    caller.join(5)
+    drained: list[bool] = []
+
+    def stop() -> None:
+        drained.append(host.stop(timeout=10))
+        order.append("stop returned")
+
+    try:
+        stopper = threading.Thread(target=stop)
+        stopper.start()
+        assert stopping.event.wait(5)  # the stop has begun while the request still runs
+        release.set()
+        stopper.join(10)
+        caller.join(5)
+    finally:
+        logging.getLogger("ppbackup.host").removeHandler(stopping)
+    assert drained == [True]
+    assert order == ["request answered", "stop returned"]
     assert [(r.status_code, r.text) for r in answers] == [(200, "done")]
 
 
