@@ -1,8 +1,10 @@
-"""The card body for one backup or restore: outcome, facts, step timeline, error, advice."""
+"""The card body for one operation: outcome, facts, step timeline (a record restore: its
+counts), error, advice."""
 
 from __future__ import annotations
 
 from notifications import _elements as el
+from notifications._data_restore import data_restore_outcome, data_restore_sections
 from notifications._parts import (
     ID_CHARS,
     Detail,
@@ -60,6 +62,8 @@ def operation_body(event: OperationEvent, d: Detail) -> list[el.Element]:
     ]
     if op.kind is OperationKind.RESTORE and op.steps:
         body += [el.heading("Steps"), el.fact_set(_step_facts(op, d))]
+    if op.kind is OperationKind.DATA_RESTORE and event.outcome is not Outcome.REJECTED:
+        body += data_restore_sections(op, d)
     if op.error:
         error = f"{inert(op.error.message, d.text)} (code: {inert(op.error.code, d.name)})"
         body.append(el.container([el.heading("What went wrong"), el.text_block(error)],
@@ -91,6 +95,8 @@ def _what_happened(event: OperationEvent, env: str) -> str:
                 "another card follows when it ends.")
     if op.kind is OperationKind.DATA_BACKUP:
         return _data_backup_outcome(op, outcome, env)
+    if op.kind is OperationKind.DATA_RESTORE:
+        return data_restore_outcome(op, outcome, env)
     if op.kind is OperationKind.BACKUP:
         if outcome is Outcome.SUCCEEDED:
             return f"A backup of {env} was taken."
@@ -148,6 +154,7 @@ def _operation_facts(op: Operation, d: Detail) -> list[tuple[str, str]]:
         ("Backup label", opt(op.label, d.name)),
         ("Backup id", opt(op.backup_id, ID_CHARS)),
         ("Restore point", when(op.restore_point)),
+        ("Data point", opt(op.point_id, ID_CHARS)),
         ("Backup point", when(op.backup_point)),
         ("Requested by", opt(op.requested_by, d.name)),
     ]

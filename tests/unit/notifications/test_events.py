@@ -166,6 +166,7 @@ def test_events_are_frozen() -> None:
 def test_kinds_cover_the_model() -> None:
     # A new kind or status in the model must be given an event deliberately.
     # backup_delete is recorded in the ledger but announces nothing (README, Managing backups).
-    assert {k.value for k in OperationKind} == {"backup", "restore", "backup_delete", "data_backup"}
+    assert {k.value for k in OperationKind} == {
+        "backup", "restore", "backup_delete", "data_backup", "data_restore"}
     terminal = [s for s in OperationStatus if s.terminal]
     assert all(event_for(restore(ALL_DONE, status=s)) for s in terminal)
