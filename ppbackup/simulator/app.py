@@ -223,6 +223,10 @@ class SimulatorApp:
         """Take `privilege` on `table` from the app user (403 PrivilegeDenied) or give it back."""
         dataverse_control.set_privilege(self.dataverse.org(env_id), table, privilege, revoked)
 
+    def dataverse_recycle_bin(self, env_id: str, enabled: bool = True) -> None:
+        """Keep deleted rows in the environment's recycle bin (off by default) or stop."""
+        dataverse_control.set_recycle_bin(self.dataverse.org(env_id), enabled)
+
     def environment(self, env_id: str) -> dict[str, Any]:
         """The environment as BAP GET shows it."""
         return self.api.environment_json(self.state.environment(env_id))

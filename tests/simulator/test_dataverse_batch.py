@@ -20,11 +20,12 @@ ROOT = "/api/data/v9.2/"
 
 
 def http_part(method: str, url: str, body: dict[str, Any] | None = None,
-              content_id: int | None = None) -> str:
+              content_id: int | None = None, headers: dict[str, str] | None = None) -> str:
     lines = ["Content-Type: application/http", "Content-Transfer-Encoding: binary"]
     if content_id is not None:
         lines.append(f"Content-ID: {content_id}")
     lines += ["", f"{method} {url} HTTP/1.1"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
     if body is not None:
         lines += ["Content-Type: application/json; type=entry", "", json.dumps(body)]
     else:

@@ -19,11 +19,12 @@ from datetime import datetime
 from typing import Any
 
 from ppbackup.simulator.dataverse import errors as dverr
+from ppbackup.simulator.dataverse import recycle_bin
 from ppbackup.simulator.dataverse import schema as meta
 from ppbackup.simulator.dataverse.limits import ServiceProtection, Throttled
 from ppbackup.simulator.dataverse.query import parse_filter, parse_prefer
 from ppbackup.simulator.dataverse.store import Org
-from ppbackup.simulator.dataverse.tables import TableApi
+from ppbackup.simulator.dataverse.tables import TableApi, json_object
 from ppbackup.simulator.errors import SimError
 from ppbackup.simulator.messages import Request, Response
 from ppbackup.simulator.state import SimState
@@ -64,6 +65,8 @@ def route_name(request: Request) -> str:
         return "dv.metadata"
     if tail.startswith("WhoAmI"):
         return "dv.whoami"
+    if tail == "Restore":
+        return "dv.restore"
     if _REF.match(tail):
         return "dv.ref"
     if _BULK.match(tail):
@@ -218,6 +221,10 @@ class DataverseApi:
         api = TableApi(org, base, now,
                        expire_days=self.state.options.dataverse_change_tracking_days,
                        content_ids=content_ids)
+        if tail == "Restore":
+            _only(method, "POST")
+            response = recycle_bin.restore(api, request, json_object(request))
+            return response, api.rows_touched
         bulk = _BULK.match(tail)
         if bulk is not None:
             _only(method, "POST")

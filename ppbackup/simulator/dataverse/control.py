@@ -14,6 +14,7 @@ the Web API.
                                                   or {"table", "remove": name}
     POST /_sim/dataverse/{env}/expire-tokens      every delta token handed out so far expires
     POST /_sim/dataverse/{env}/privileges         {"table", "privilege": "Read", "revoked": bool}
+    POST /_sim/dataverse/{env}/recycle-bin        {"enabled": bool}: keep deleted rows or not
 """
 
 from __future__ import annotations
@@ -41,10 +42,12 @@ def summary(org: Org) -> dict[str, Any]:
             "environmentId": org.env_id,
             "version": org.version,
             "writes": len(org.writes),
+            "recycleBin": org.recycle_bin,
             "tables": {
                 name: {"entitySet": d.table.entity_set, "rows": d.count(),
                        "changeTracking": d.table.change_tracking,
-                       "revoked": sorted(org.revoked.get(name, set()))}
+                       "revoked": sorted(org.revoked.get(name, set())),
+                       "inRecycleBin": len(d.bin)}
                 for name, d in org.tables.items()
             },
         }
@@ -129,6 +132,13 @@ def set_privilege(org: Org, table: str, privilege: str, revoked: bool) -> None:
             held.discard(privilege)
 
 
+def set_recycle_bin(org: Org, enabled: bool) -> None:
+    """Turn "keep deleted records" on or off; turning it off keeps what the bin holds (those
+    rows stay restorable), as the platform keeps them until their retention ends."""
+    with org.lock:
+        org.recycle_bin = enabled
+
+
 def expire_tokens(org: Org) -> None:
     with org.lock:
         org.expire_tokens()
@@ -175,6 +185,12 @@ def handle(api: DataverseApi, request: Request, env_id: str, action: str,
         if not isinstance(revoked, bool):
             raise ValueError("revoked must be a boolean")
         set_privilege(org, _str(data, "table"), _str(data, "privilege"), revoked)
+        return Response(200, summary(org))
+    if action == "recycle-bin" and method == "POST":
+        enabled = data.get("enabled")
+        if not isinstance(enabled, bool):
+            raise ValueError("enabled (true or false) is required")
+        set_recycle_bin(org, enabled)
         return Response(200, summary(org))
     raise SimError(404, "NotFound", f"No control endpoint {method} /_sim/dataverse/{env_id}/"
                                     f"{action}.")

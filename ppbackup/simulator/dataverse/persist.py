@@ -27,6 +27,7 @@ def dump_org(org: Org) -> dict[str, Any]:
             "version": org.version,
             "expiredThrough": org.expired_through,
             "revoked": {t: sorted(p) for t, p in org.revoked.items() if p},
+            "recycleBin": org.recycle_bin,
             "schema": schema,
             "tables": {
                 name: {
@@ -34,9 +35,10 @@ def dump_org(org: Org) -> dict[str, Any]:
                     "deletedSeeded": sorted(d.deleted_seeded),
                     "created": d.created, "versions": d.versions,
                     "log": [list(entry) for entry in d.log],
+                    "bin": {k: d.binned(k) for k in d.bin},
                 }
                 for name, d in org.tables.items()
-                if d.overrides or d.deleted_seeded or d.created or d.log
+                if d.overrides or d.deleted_seeded or d.created or d.log or d.bin
             },
             "writes": [w.as_json() for w in org.writes],
         }
@@ -54,11 +56,9 @@ def load_org(data: dict[str, Any]) -> Org:
         d = org.tables[name]
         lookups = [c.name for c in d.table.columns.values() if c.is_lookup]
         for row_id, raw in saved["overrides"].items():
-            for column in lookups:
-                # JSON turned the (table, id) pair into a list.
-                if isinstance(raw.get(column), list):
-                    raw[column] = tuple(raw[column])
-            d.overrides[row_id] = d.pack(raw)
+            d.overrides[row_id] = d.pack(_lookups_back(raw, lookups))
+        for row_id, raw in saved.get("bin", {}).items():
+            d.bin[row_id] = d.pack(_lookups_back(raw, lookups))
         d.deleted_seeded = set(saved["deletedSeeded"])
         d.created = list(saved["created"])
         d.created_slot = {row_id: slot for slot, row_id in enumerate(d.created) if row_id}
@@ -66,6 +66,7 @@ def load_org(data: dict[str, Any]) -> Org:
         d.log = [(int(v), str(i)) for v, i in saved["log"]]
     org.restore_counters(int(data["version"]), int(data.get("expiredThrough", 0)))
     org.revoked = {t: set(p) for t, p in data.get("revoked", {}).items()}
+    org.recycle_bin = bool(data.get("recycleBin", False))
     org.writes = [
         WriteRecord(seq=int(w["seq"]), at=str(w["at"]), table=str(w["table"]),
                     row_id=str(w["row_id"]), action=str(w["action"]),
@@ -73,3 +74,11 @@ def load_org(data: dict[str, Any]) -> Org:
         for w in data.get("writes", [])
     ]
     return org
+
+
+def _lookups_back(raw: dict[str, Any], lookups: list[str]) -> dict[str, Any]:
+    for column in lookups:
+        # JSON turned the (table, id) pair into a list.
+        if isinstance(raw.get(column), list):
+            raw[column] = tuple(raw[column])
+    return raw

@@ -99,8 +99,9 @@ Predicate = Callable[[Mapping[str, Any]], bool]
 @dataclass(frozen=True, slots=True)
 class Filter:
     predicate: Predicate
-    key_equals: tuple[str, str] | None
-    """(property, guid) when the whole filter is `<property> eq <guid>`: a direct lookup."""
+    key_in: tuple[str, tuple[str, ...]] | None
+    """(property, guids) when the whole filter is `<property> eq <guid>` or a disjunction of
+    such terms on one property (parentheses allowed): answered by direct lookups."""
     properties: tuple[str, ...]
 
 
@@ -210,10 +211,26 @@ def parse_filter(text: str) -> Filter:
     predicate = disjunction()
     if pos != len(tokens):
         raise bad_query(f"Unexpected '{tokens[pos][1]}' in $filter '{text}'.")
-    key = None
-    if len(tokens) == 3 and tokens[1] == ("word", "eq") and tokens[2][0] == "guid":
-        key = (tokens[0][1], tokens[2][1].lower())
-    return Filter(predicate, key, tuple(props))
+    return Filter(predicate, _key_in(tokens), tuple(props))
+
+
+def _key_in(tokens: list[tuple[str, str]]) -> tuple[str, tuple[str, ...]] | None:
+    """`p eq <guid> or (p eq <guid>) or ...` -> (p, guids). With `or` the only connective and
+    `eq` the only comparison, parentheses cannot change the meaning, so they are dropped (the
+    filter already parsed, so they balance)."""
+    bare = [t for t in tokens if t[0] != "paren"]
+    if len(bare) % 4 != 3:
+        return None
+    name = bare[0][1]
+    ids: dict[str, None] = {}
+    for at in range(0, len(bare), 4):
+        prop, op, literal = bare[at:at + 3]
+        if prop != ("word", name) or op != ("word", "eq") or literal[0] != "guid":
+            return None
+        if at + 3 < len(bare) and bare[at + 3] != ("word", "or"):
+            return None
+        ids[literal[1].lower()] = None
+    return name, tuple(ids)
 
 
 # ---------------------------------------------------------------------------- keys

@@ -25,6 +25,9 @@ from typing import Any
 from ppbackup.simulator.dataverse import seeding
 from ppbackup.simulator.dataverse.schema import Table, build_schema
 
+BIN_EXCLUDED = frozenset({"workflow", "connectionreference"})
+"""Tables whose deleted rows the recycle bin never keeps (reference §8's exclusions)."""
+
 # Versions of seeded rows are their index + 1; the counter starts above every seeded version.
 FIRST_VERSION = 1 << 40
 
@@ -41,6 +44,8 @@ class RowState:
     version: int | None
     deleted_seeded: bool
     created_slot: int | None
+    binned: Stored | None
+    """The row's recycle-bin entry (its last values when deleted), if the bin holds it."""
 
 
 @dataclass(slots=True)
@@ -58,6 +63,9 @@ class TableData:
     versions: dict[str, int] = field(default_factory=dict)
     log: list[tuple[int, str]] = field(default_factory=list)
     """(version, id) of every write, in version order; deletes included."""
+    bin: dict[str, Stored] = field(default_factory=dict)
+    """The recycle bin: deleted rows' last raw values (lookups and state included), in the
+    order they were deleted; a row leaves it when `Restore` brings it back."""
 
     def pack(self, raw: dict[str, Any]) -> Stored:
         names = tuple(raw)
@@ -78,6 +86,19 @@ class TableData:
 
     def id_at(self, index: int) -> str:
         return f"{self.prefix}{index:012x}"
+
+    def binned(self, row_id: str) -> dict[str, Any] | None:
+        """The recycle bin's copy of a deleted row (raw, without primary id and version)."""
+        entry = self.bin.get(row_id)
+        return dict(zip(*entry, strict=True)) if entry is not None else None
+
+    def position(self, row_id: str) -> int | None:
+        """A live row's paging position (`positions`), or None when it does not exist."""
+        index = self.seeded_index(row_id)
+        if index is not None:
+            return None if index in self.deleted_seeded else index
+        slot = self.created_slot.get(row_id)
+        return None if slot is None else self.seeded + slot
 
     def exists(self, row_id: str) -> bool:
         index = self.seeded_index(row_id)
@@ -111,7 +132,7 @@ class TableData:
         return RowState(
             raw=self.overrides.get(row_id), version=self.versions.get(row_id),
             deleted_seeded=index is not None and index in self.deleted_seeded,
-            created_slot=self.created_slot.get(row_id),
+            created_slot=self.created_slot.get(row_id), binned=self.bin.get(row_id),
         )
 
     def restore(self, row_id: str, state: RowState) -> None:
@@ -123,6 +144,10 @@ class TableData:
             self.versions.pop(row_id, None)
         else:
             self.versions[row_id] = state.version
+        if state.binned is None:
+            self.bin.pop(row_id, None)
+        else:
+            self.bin[row_id] = state.binned
         index = self.seeded_index(row_id)
         if index is not None:
             if state.deleted_seeded:
@@ -156,7 +181,8 @@ class WriteRecord:
     table: str
     row_id: str
     action: str
-    """"create", "update", "delete", "associate" or "disassociate"."""
+    """"create", "update", "delete", "restore" (from the recycle bin), "associate" or
+    "disassociate"."""
     body_json: str
     """The request body as sent, compact JSON (a million-row restore's log stays small)."""
 
@@ -192,6 +218,9 @@ class Org:
         self.revoked: dict[str, set[str]] = {}
         """table -> privileges revoked from the app user ("Read", "Write", "Create", "Delete")."""
         self._undo: list[tuple[TableData, str, RowState, int]] | None = None
+        self.recycle_bin = False
+        """Keep deleted rows in the recycle bin ("Keep deleted Dataverse records", reference
+        §8); off by default, as on the platform."""
 
     # ------------------------------------------------------------------ change sets
 
@@ -243,6 +272,8 @@ class Org:
                 twin.created_slot = dict(data.created_slot)
                 twin.versions = dict(data.versions)
                 twin.log = list(data.log)
+                twin.bin = dict(data.bin)
+            copy.recycle_bin = self.recycle_bin
             keep = len(self.history)
             while keep and self.history[keep - 1][0] > moment:
                 keep -= 1
@@ -349,8 +380,21 @@ class Org:
         data.log.append((version, row_id))
         return version
 
+    def keeps_deleted(self, data: TableData) -> bool:
+        """Does a delete in this table go to the recycle bin? Not for intersect rows nor the
+        tables the platform leaves out (reference §8: solution components, connection
+        references)."""
+        return (self.recycle_bin and not data.table.intersect
+                and data.table.logical_name not in BIN_EXCLUDED)
+
     def remove(self, data: TableData, row_id: str, at: datetime) -> int:
+        binned = self.raw(data, row_id) if self.keeps_deleted(data) else None
         self._remember(data, row_id, at)
+        if binned is not None:
+            binned.pop(data.table.primary_id, None)
+            binned.pop("versionnumber", None)
+            data.bin.pop(row_id, None)  # deleted again: the newest copy goes last
+            data.bin[row_id] = data.pack(binned)
         version = self.next_version()
         index = data.seeded_index(row_id)
         if index is not None:
@@ -361,6 +405,13 @@ class Org:
         data.overrides.pop(row_id, None)
         data.versions[row_id] = version
         data.log.append((version, row_id))
+        return version
+
+    def undelete(self, data: TableData, row_id: str, raw: dict[str, Any], at: datetime) -> int:
+        """Bring a row back from the recycle bin with `raw` as its columns (a new version: change
+        tracking sees it); returns the version."""
+        version = self.put(data, row_id, raw, at)  # remembers the bin entry for a rollback
+        data.bin.pop(row_id, None)
         return version
 
     def changes_since(self, data: TableData, since: int, upto: int) -> Iterator[tuple[int, str]]:

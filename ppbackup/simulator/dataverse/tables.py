@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ppbackup.simulator.dataverse import errors as dverr
+from ppbackup.simulator.dataverse import recycle_bin
 from ppbackup.simulator.dataverse.query import (
     MAX_PAGE_SIZE,
     Filter,
@@ -80,7 +81,7 @@ class TableApi:
             raise dverr.resource_not_found(entity_set)
         return data
 
-    def _check(self, data: TableData, privilege: str) -> None:
+    def check_privilege(self, data: TableData, privilege: str) -> None:
         if privilege in self.org.revoked.get(data.table.logical_name, set()):
             app_user = self.org.id_of("systemuser", 0)
             raise dverr.privilege_denied(app_user, privilege, data.table.logical_name)
@@ -90,8 +91,20 @@ class TableApi:
         raw = self.org.raw(data, row_id)
         if raw is None:
             return None
+        return self.render_raw(data, row_id, raw, select, prefer)
+
+    def render_raw(self, data: TableData, row_id: str, raw: dict[str, Any],
+                   select: tuple[str, ...] | None, prefer: Prefer) -> dict[str, Any]:
+        """A row's raw columns (live or from the recycle bin) as the Web API shows them."""
         self.rows_touched += 1
         return row_json(data.table, raw, data.version(row_id), select, prefer, self.org.name)
+
+    @staticmethod
+    def finish_row(table: Table, raw: dict[str, Any]) -> None:
+        """What the platform does to a row's columns before storing it: derived columns, and a
+        statecode/statuscode pair that does not match is refused."""
+        _derive(table, raw)
+        _check_status(table, raw)
 
     @staticmethod
     def _select(table: Table, request: Request) -> tuple[str, ...] | None:
@@ -116,7 +129,9 @@ class TableApi:
 
     def read_collection(self, entity_set: str, request: Request, prefer: Prefer) -> Response:
         data = self.table(entity_set)
-        self._check(data, "Read")
+        self.check_privilege(data, "Read")
+        if request.param("fetchXml") is not None:
+            return recycle_bin.query(self, data, request, prefer)
         table = data.table
         select = self._select(table, request)
         params = {k for k in request.query}
@@ -184,10 +199,18 @@ class TableApi:
         rows: list[dict[str, Any]] = []
         more = False
         last = after
-        if filt is not None and filt.key_equals and filt.key_equals[0] == table.primary_id:
-            row = self._render(data, filt.key_equals[1], select, prefer)
-            candidates = [] if row is None or state is not None else [row]
-            rows = [r for r in candidates if filt.predicate(r)]
+        if filt is not None and filt.key_in and filt.key_in[0] == table.primary_id:
+            # Direct lookups, in paging order, so a page token works as it does for a scan.
+            found = sorted((p, i) for i in filt.key_in[1]
+                           if (p := data.position(i)) is not None and p > after)
+            for position, row_id in found:
+                if len(rows) == limit:
+                    more = top_text is None or prefer.max_page_size is not None
+                    break
+                row = self._render(data, row_id, select, prefer)
+                if row is not None:
+                    rows.append(row)
+                    last = position
         else:
             for position, row_id in data.positions(after):
                 row = self._render(data, row_id, select, prefer)
@@ -278,7 +301,7 @@ class TableApi:
 
     def read_one(self, entity_set: str, key: str, request: Request, prefer: Prefer) -> Response:
         data = self.table(entity_set)
-        self._check(data, "Read")
+        self.check_privilege(data, "Read")
         row_id = parse_key(key, data.table.primary_id, entity_set)
         select = self._select(data.table, request)
         row = self._render(data, row_id, select, prefer)
@@ -296,8 +319,8 @@ class TableApi:
     def create(self, entity_set: str, request: Request, prefer: Prefer) -> Response:
         data = self.table(entity_set)
         _not_intersect(data.table, "Create")
-        self._check(data, "Create")
-        body = _json_object(request)
+        self.check_privilege(data, "Create")
+        body = json_object(request)
         given = body.get(data.table.primary_id)
         row_id = parse_guid(given, data.table.primary_id) if given is not None else str(
             uuid.uuid4())
@@ -311,7 +334,7 @@ class TableApi:
         table = data.table
         _not_intersect(table, "Update")
         row_id = parse_key(key, table.primary_id, entity_set)
-        body = _json_object(request)
+        body = json_object(request)
         given = body.get(table.primary_id)
         if given is not None and parse_guid(given, table.primary_id) != row_id:
             raise dverr.bad_query("The primary key in the body does not match the URL.")
@@ -326,18 +349,17 @@ class TableApi:
             raise SimError(412, "", "The version of the existing record doesn't match the "
                            "RowVersion property provided.")
         if not exists:
-            self._check(data, "Create")
+            self.check_privilege(data, "Create")
             return self._write_new(data, row_id, body, request, prefer, status_plain=204)
-        self._check(data, "Write")
+        self.check_privilege(data, "Write")
         raw = self.org.raw(data, row_id)
         assert raw is not None
-        changes = self._columns(table, body, creating=False)
+        changes = self.column_values(table, body, creating=False)
         if table.logical_name == "workflow" and changes.get("statecode") == 1:
             self._check_connections(raw)
         raw.update(changes)
         raw["modifiedon"] = _fmt(self.now)
-        _derive(table, raw)
-        _check_status(table, raw)
+        self.finish_row(table, raw)
         self._store(data, row_id, raw, "update", body)
         if prefer.return_representation:
             row = self._render(data, row_id, self._select(table, request), prefer)
@@ -366,7 +388,7 @@ class TableApi:
     def delete(self, entity_set: str, key: str, request: Request) -> Response:
         data = self.table(entity_set)
         _not_intersect(data.table, "Delete")
-        self._check(data, "Delete")
+        self.check_privilege(data, "Delete")
         row_id = parse_key(key, data.table.primary_id, entity_set)
         if not data.exists(row_id):
             raise dverr.does_not_exist(data.table.logical_name, row_id)
@@ -375,7 +397,7 @@ class TableApi:
             raise SimError(412, "", "The version of the existing record doesn't match the "
                            "RowVersion property provided.")
         self.org.remove(data, row_id, self.now)
-        self._log(data, row_id, "delete", {})
+        self.log_write(data, row_id, "delete", {})
         return Response(204)
 
     # ------------------------------------------------------------------ bulk messages
@@ -391,7 +413,7 @@ class TableApi:
                            f"standard tables such as '{table.logical_name}'; use BulkDelete.")
         if message not in ("CreateMultiple", "UpdateMultiple", "UpsertMultiple"):
             raise dverr.resource_not_found(f"Microsoft.Dynamics.CRM.{message}")
-        targets = _json_object(request).get("Targets")
+        targets = json_object(request).get("Targets")
         if not isinstance(targets, list) or not targets:
             raise dverr.bad_query(f"{message} needs a non-empty 'Targets' array.")
         wanted = f"Microsoft.Dynamics.CRM.{table.logical_name}"
@@ -447,7 +469,7 @@ class TableApi:
         single = table.navigation().get(nav)
         if single is not None:
             if request.method == "PUT":
-                body = _json_object(request)
+                body = json_object(request)
                 return self._patch_raw(data, row_id, {f"{nav}@odata.bind": body.get(
                     "@odata.id")}, body)
             if request.method == "DELETE" and ref_key is None:
@@ -466,7 +488,7 @@ class TableApi:
         inter = self.org.tables[relationship["IntersectEntityName"]]
         other_data = self.org.tables[other]
         if request.method == "POST" and ref_key is None:
-            target = self._target_id(other_data, _json_object(request).get("@odata.id"))
+            target = self._target_id(other_data, json_object(request).get("@odata.id"))
         elif request.method == "DELETE":
             target = (parse_key(ref_key, other_data.table.primary_id, nav) if ref_key
                       else self._target_id(other_data, request.param("$id")))
@@ -482,12 +504,12 @@ class TableApi:
                                "A record with matching key values already exists.")
             new_id = str(uuid.uuid4())
             self.org.put(inter, new_id, dict(pair), self.now)
-            self._log(inter, new_id, "associate", {"@odata.id": target, "from": row_id})
+            self.log_write(inter, new_id, "associate", {"@odata.id": target, "from": row_id})
             return Response(204)
         if found is None:
             raise dverr.does_not_exist(inter.table.logical_name, target)
         self.org.remove(inter, found, self.now)
-        self._log(inter, found, "disassociate", {"@odata.id": target, "from": row_id})
+        self.log_write(inter, found, "disassociate", {"@odata.id": target, "from": row_id})
         return Response(204)
 
     def _target_id(self, data: TableData, reference: Any) -> str:
@@ -505,10 +527,10 @@ class TableApi:
 
     def _patch_raw(self, data: TableData, row_id: str, changes_body: dict[str, Any],
                    logged: dict[str, Any]) -> Response:
-        self._check(data, "Write")
+        self.check_privilege(data, "Write")
         raw = self.org.raw(data, row_id)
         assert raw is not None
-        raw.update(self._columns(data.table, changes_body, creating=False))
+        raw.update(self.column_values(data.table, changes_body, creating=False))
         raw["modifiedon"] = _fmt(self.now)
         _check_status(data.table, raw)
         self._store(data, row_id, raw, "update", logged or changes_body)
@@ -524,12 +546,11 @@ class TableApi:
             raw.update(statecode=0, statuscode=table.status_defaults.get(0))
         if "ownerid" in table.columns:
             raw["ownerid"] = ("systemuser", self.org.id_of("systemuser", 0))
-        raw.update(self._columns(table, body, creating=True))
+        raw.update(self.column_values(table, body, creating=True))
         if raw.get("overriddencreatedon") and "createdon" in table.columns:
             # The platform keeps the given date as createdon and the real one aside (§5.7).
             raw["createdon"], raw["overriddencreatedon"] = raw["overriddencreatedon"], now
-        _derive(table, raw)
-        _check_status(table, raw)
+        self.finish_row(table, raw)
         self._store(data, row_id, raw, "create", body)
         entity_id = f"{self.base}{table.entity_set}({row_id})"
         if prefer.return_representation:
@@ -545,16 +566,17 @@ class TableApi:
         raw.pop(data.table.primary_id, None)
         raw.pop("versionnumber", None)
         self.org.put(data, row_id, raw, self.now)
-        self._log(data, row_id, action, body)
+        self.log_write(data, row_id, action, body)
 
-    def _log(self, data: TableData, row_id: str, action: str, body: dict[str, Any]) -> None:
+    def log_write(self, data: TableData, row_id: str, action: str, body: dict[str, Any]) -> None:
         self.rows_touched += 1
         self.org.writes.append(WriteRecord(
             seq=len(self.org.writes) + 1, at=_fmt(self.now), table=data.table.logical_name,
             row_id=row_id, action=action, body_json=json.dumps(body, separators=(",", ":")),
         ))
 
-    def _columns(self, table: Table, body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    def column_values(self, table: Table, body: dict[str, Any], *,
+                      creating: bool) -> dict[str, Any]:
         """The body's column values in raw form; refuses what the platform refuses."""
         navs = table.navigation()
         out: dict[str, Any] = {}
@@ -626,7 +648,7 @@ def _header(request: Request, name: str) -> str | None:
     return None
 
 
-def _json_object(request: Request) -> dict[str, Any]:
+def json_object(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
