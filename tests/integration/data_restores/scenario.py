@@ -1,0 +1,82 @@
+"""What the record restore tests share: a point of the three related tables, an import that
+deletes accounts with their contacts and notes, and the rows' data as a restore must bring it
+back (system columns aside)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from data_backups.intake import handle_data_backup_message
+from ppbackup.simulator import Simulator
+from shared.operations import OperationStatus
+from shared.runtime import AppContext
+from tests.integration.data_backups.conftest import Clock, drive, live_rows
+from tests.integration.data_restores.test_plan_from_a_point import TABLES
+from tests.integration.data_restores.test_record_restore import data, gone_with_children
+
+Rows = dict[str, dict[str, dict[str, Any]]]
+# Children first: a note regards a contact or an account, a contact belongs to an account.
+DELETE_ORDER = ("annotation", "contact", "account")
+
+
+def point(ctx: AppContext, clock: Clock, env_id: str, *, page_size: int, name: str = "p") -> str:
+    """A full data backup point of the three tables, `page_size` rows a page."""
+    body = json.dumps({"environmentId": env_id, "tables": list(TABLES), "requestId": name,
+                       "full": True})
+    operation = handle_data_backup_message(ctx, body, message_id=f"m-{name}",
+                                           page_size=page_size)
+    assert operation is not None
+    done = drive(ctx, clock, operation.operation_id, max_steps=20_000)
+    assert done.status is OperationStatus.SUCCEEDED, done.error
+    return done.point_id or ""
+
+
+def snapshot(sim: Simulator, env_id: str) -> Rows:
+    """The three tables' rows now, by id, as the Web API returns them."""
+    return {t: live_rows(sim, env_id, s, i) for t, (s, i) in TABLES.items()}
+
+
+def accounts_with_contacts(rows: Rows, count: int) -> list[str]:
+    """`count` accounts that at least one contact belongs to, in id order."""
+    parents = {r["_parentcustomerid_value"] for r in rows["contact"].values()}
+    chosen = sorted(a for a in rows["account"] if a in parents)[:count]
+    assert len(chosen) == count, f"the seed has only {len(chosen)} accounts with contacts"
+    return chosen
+
+
+def delete_with_children(sim: Simulator, env_id: str, rows: Rows,
+                         accounts: Iterable[str]) -> set[tuple[str, str]]:
+    """An import deletes the accounts, the contacts under them (at any depth) and their notes;
+    returns the (table, id) deleted."""
+    gone = gone_with_children(rows, list(accounts))
+    for table in DELETE_ORDER:
+        for t, record_id in sorted(gone):
+            if t == table:
+                sim.dataverse_change(env_id, table, "delete", record_id)
+    return gone
+
+
+def delete_again(sim: Simulator, env_id: str, gone: Iterable[tuple[str, str]]) -> None:
+    for table in DELETE_ORDER:
+        for t, record_id in sorted(gone):
+            if t == table:
+                sim.dataverse_change(env_id, table, "delete", record_id)
+
+
+def as_data(rows: Rows) -> Rows:
+    """The rows' data: what a restore must put back (every column and lookup, with its
+    lookuplogicalname annotation), without what the platform sets (modifiedon, versionnumber,
+    the ETag, createdon)."""
+    return {t: {i: data(r) for i, r in table.items()} for t, table in rows.items()}
+
+
+def creates_per_id(writes: Iterable[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """How many times the write log shows each row created."""
+    made: dict[tuple[str, str], int] = {}
+    for write in writes:
+        if write["action"] == "create":
+            key = (write["table"], write["row_id"])
+            made[key] = made.get(key, 0) + 1
+    return made
