@@ -187,7 +187,8 @@ def test_override_form_sets_values_while_restoring(sim: Simulator, dv: Dataverse
     assert after["telephone1"] == before["telephone1"]
 
 
-def test_lookup_to_a_gone_row_comes_back_cleared(sim: Simulator, dv: Dataverse) -> None:
+def delete_parent_and_child(sim: Simulator, dv: Dataverse) -> tuple[str, str]:
+    """(account, contact): a contact of an account, both deleted into the bin."""
     sim.dataverse_recycle_bin(dv.env)
     account = first_id(dv, "accounts")
     contact = dv.http.post("contacts", json={
@@ -195,18 +196,17 @@ def test_lookup_to_a_gone_row_comes_back_cleared(sim: Simulator, dv: Dataverse) 
     ).headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
     dv.http.delete(f"contacts({contact})")
     dv.http.delete(f"accounts({account})")
+    return account, contact
+
+
+def test_lookup_to_a_gone_row_comes_back_cleared(sim: Simulator, dv: Dataverse) -> None:
+    _, contact = delete_parent_and_child(sim, dv)
     assert restore(dv, {"@odata.id": f"contacts({contact})"}).status_code == 200
     assert dv.http.get(f"contacts({contact})").json()["_parentcustomerid_value"] is None
 
 
 def test_parent_first_keeps_the_lookup(sim: Simulator, dv: Dataverse) -> None:
-    sim.dataverse_recycle_bin(dv.env)
-    account = first_id(dv, "accounts")
-    contact = dv.http.post("contacts", json={
-        "lastname": "Child", "parentcustomerid_account@odata.bind": f"accounts({account})"},
-    ).headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
-    dv.http.delete(f"contacts({contact})")
-    dv.http.delete(f"accounts({account})")
+    account, contact = delete_parent_and_child(sim, dv)
     assert restore(dv, {"@odata.id": f"accounts({account})"}).status_code == 200
     assert restore(dv, {"@odata.id": f"contacts({contact})"}).status_code == 200
     assert dv.http.get(f"contacts({contact})").json()["_parentcustomerid_value"] == account
@@ -309,3 +309,28 @@ def test_environment_restore_copies_the_bin_as_it_stood() -> None:
     assert while_deleted.recycle_bin is True
     after = org.as_of("copy", start + timedelta(hours=3)).tables["account"]
     assert after.exists(row_id) and row_id not in after.bin
+
+
+def test_fetch_top_eq_and_or_conditions(sim: Simulator, dv: Dataverse) -> None:
+    sim.dataverse_recycle_bin(dv.env)
+    ids = [first_id(dv, "accounts", n) for n in range(3)]
+    for row_id in ids:
+        dv.http.delete(f"accounts({row_id})")
+    top = query_bin(dv, "accounts", "<fetch top='2' datasource='bin'><entity name='account'>"
+                    "<all-attributes/></entity></fetch>").json()
+    assert [r["accountid"] for r in top["value"]] == ids[:2], "in the order deleted"
+    assert top["@Microsoft.Dynamics.CRM.morerecords"] is True
+    assert "telephone1" in top["value"][0]
+    either = query_bin(dv, "accounts", (
+        "<fetch datasource='bin'><entity name='account'><filter type='or'>"
+        f"<condition attribute='accountid' operator='eq' value='{ids[2]}'/>"
+        f"<condition attribute='accountid' operator='in'><value>{{{ids[0].upper()}}}</value>"
+        "</condition></filter></entity></fetch>")).json()
+    assert sorted(r["accountid"] for r in either["value"]) == sorted([ids[0], ids[2]])
+    assert "@Microsoft.Dynamics.CRM.morerecords" not in either
+    both = query_bin(dv, "accounts", (
+        "<fetch datasource='bin'><entity name='account'><filter>"
+        f"<condition attribute='accountid' operator='eq' value='{ids[2]}'/>"
+        f"<condition attribute='accountid' operator='in'><value>{ids[0]}</value></condition>"
+        "</filter></entity></fetch>")).json()
+    assert both["value"] == []
