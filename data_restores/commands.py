@@ -40,6 +40,8 @@ class Validated:
     units: Mapping[str, int]
     # Tables the point holds that the target does not know.
     unknown_in_target: tuple[str, ...] = ()
+    # The target's x-ms-dop-hint: batches sent at once.
+    recommended_concurrency: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,12 +65,13 @@ def _carry_out(ctx: AppContext, command: Any, operation_id: str) -> Any:
 
 def _client(ctx: AppContext, target: c.Target) -> DataverseClient:
     from shared.dataverse import DataverseClient
+    from shared.dataverse.client import shared_http_client
     from shared.power_platform.auth import token_provider_from_settings
 
     return DataverseClient(
         target.api_url, instance_url=target.instance_url,
         token_provider=token_provider_from_settings(ctx.settings),
-        bap_url=ctx.settings.pp_bap_url,
+        bap_url=ctx.settings.pp_bap_url, http_client=shared_http_client(),
     )
 
 
@@ -104,12 +105,13 @@ def _validate(ctx: AppContext, command: c.Validate) -> Any:
     manifest = store.manifest(source, point_id)
     with DataverseClient.from_settings(ctx.settings, target) as client:
         known = {info.logical_name for info in client.tables()}
+        hint = client.recommended_concurrency
     units = PointUnits(store, source, point_id)
     in_target = {t: units.count(t) for t in manifest.tables if t in known}
     api_url = target.instance_api_url or target.instance_url or ""
     return c.Validated(
         target, api_url, target.instance_url or api_url, point_id, manifest.point_time,
-        in_target, tuple(sorted(t for t in manifest.tables if t not in known)),
+        in_target, tuple(sorted(t for t in manifest.tables if t not in known)), hint,
     )
 
 
@@ -296,8 +298,7 @@ def _settle(client: DataverseClient, files: RestoreFiles, command: c.Settle) -> 
 def _apply(client: DataverseClient, files: RestoreFiles, command: c.ApplyJobs) -> c.Applied:
     if not command.jobs:
         return c.Applied(())
-    stage_number = command.jobs[0].unit
-    stage = files.stage(stage_number)
+    stage = files.stage(command.jobs[0].unit)
     pass_name = str(stage["pass"])
     skip: set[str] = set()
     if pass_name not in (BIN, FIRST_PASS):

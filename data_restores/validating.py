@@ -26,6 +26,8 @@ from restore_orchestrator.checks import PRODUCTION, production_guardrail
 from shared.operations import StepStatus, format_time
 
 STEP = "validate"
+# Batches (and chunks) at once: the server's x-ms-dop-hint, never more than this.
+MAX_CONCURRENCY = 8
 
 
 def plan(state: DataRestoreState, now: datetime, config: EngineConfig) -> Validate:
@@ -79,6 +81,7 @@ def _validated(
         api_url=found.api_url, instance_url=found.instance_url,
         point_tables=tuple(sorted(found.units)), units=dict(found.units), jobs=jobs, cursor=0,
         attempts=0, wake_at=None,
+        concurrency=min(MAX_CONCURRENCY, found.recommended_concurrency or state.concurrency),
     )
     detail = (f"Point {found.point_id} ({format_time(found.point_time)}) into "
               f"{found.target.display_name}; {len(jobs)} chunk(s) to compare.")

@@ -15,6 +15,7 @@ names. Rows are JSON lines in zlib frames (shared.data_store.frames), like the p
 
 from __future__ import annotations
 
+import functools
 import json
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -113,7 +114,9 @@ class RestoreFiles:
         self._put_json(f"writes/{stage:05d}.json.zz", dict(value))
 
     def stage(self, stage: int) -> dict[str, Any]:
-        value = self._json(f"writes/{stage:05d}.json.zz")
+        """A stage as settling laid it out (the same content however often settling ran, so a
+        process keeps what it read: each step of a stage reads it once, not per batch)."""
+        value = _stages(self._store, self._prefix, stage)
         if not isinstance(value, dict):
             raise LookupError(f"stage {stage} of {self._prefix} was never written")
         return value
@@ -142,3 +145,14 @@ class RestoreFiles:
             return self._store.container.download_blob(self._prefix + name).readall()
         except ResourceNotFoundError:
             return None
+
+
+@functools.lru_cache(maxsize=16)
+def _stages(store: DataStore, prefix: str, stage: int) -> Any:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        data = store.container.download_blob(f"{prefix}writes/{stage:05d}.json.zz").readall()
+    except ResourceNotFoundError:
+        return None
+    return json.loads(zlib.decompress(data))

@@ -20,6 +20,7 @@ One instance per environment, shared by threads: it holds no per-call state; the
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -95,6 +96,14 @@ def _default_http_client() -> httpx.Client:
         follow_redirects=False,
         cookies=_NoCookies(),
     )
+
+
+@functools.lru_cache(maxsize=1)
+def shared_http_client() -> httpx.Client:
+    """One connection pool per process for the clients of long-running operations: building an
+    httpx client (its TLS context) costs far more than a step's request, and a warm pool keeps
+    connections to Dataverse open between steps. Pass it as `http_client` (never closed)."""
+    return _default_http_client()
 
 
 def check_name(value: str, what: str = "table name") -> str:
