@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -189,23 +190,49 @@ def test_message_over_max_dequeue_count_is_poisoned_uninvoked(
         assert stored_texts(storage, "work-poison") == ["crashed the host before"]
 
 
+class _Renewals(logging.Handler):
+    """Counts the host's lease renewals; `enough` is set at `wanted`."""
+
+    def __init__(self, wanted: int) -> None:
+        super().__init__(logging.DEBUG)
+        self.wanted = wanted
+        self.count = 0
+        self.enough = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("queue.lease_renewed"):
+            self.count += 1
+            if self.count >= self.wanted:
+                self.enough.set()
+
+
 def test_lease_is_renewed_while_a_long_function_runs(
-    storage: str, host_json: Callable[..., Path]
+    storage: str, host_json: Callable[..., Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     calls = Calls()
+    # Renewed at half-time (1 s of a 2 s lease): after the third renewal the function has held
+    # the message past two whole leases, which without renewal would have run out.
+    renewals = _Renewals(wanted=3)
+    caplog.set_level(logging.DEBUG, logger="ppbackup.host")
+    logging.getLogger("ppbackup.host").addHandler(renewals)
 
-    def slow(msg: func.QueueMessage) -> None:
+    def long_job(msg: func.QueueMessage) -> None:
         calls.record(msg)
-        time.sleep(4)  # twice the lease below
+        assert renewals.enough.wait(30), "the lease was not renewed"
 
-    app = queue_app(slow)
-    with LocalHost(
-        app, storage_connection=storage, host_json=host_json(), http_port=None, lease_seconds=2
-    ) as host:
-        send(storage, "work", "long job")
-        assert host.wait_until_idle(timeout=20)
+    app = queue_app(long_job)
+    try:
+        with LocalHost(
+            app, storage_connection=storage, host_json=host_json(), http_port=None,
+            lease_seconds=2,
+        ) as host:
+            send(storage, "work", "long job")
+            assert host.wait_until_idle(timeout=40)
+    finally:
+        logging.getLogger("ppbackup.host").removeHandler(renewals)
     # Without renewal the message would have reappeared after 2 s and run a second time.
     assert calls.dequeue_counts() == [1]
+    assert host.queue_counters("work") == Counters(invocations=1, failures=0, poisoned=0)
     assert message_count(storage, "work") == 0
 
 
