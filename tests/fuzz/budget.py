@@ -41,6 +41,8 @@ BUDGETS = {
     "POST /api/data-backups": 500,
     "GET /api/data-backups": 300,
     "GET /api/records/{environmentId}/{table}/{recordId}": 300,
+    "queue data-restore-requests": 400,
+    "POST /api/data-restores": 500,
     "CLI arguments": 800,
     "local host: HTTP requests": 400,
     "local host: intake messages": 300,

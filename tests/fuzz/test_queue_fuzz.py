@@ -22,7 +22,12 @@ from shared.errors import RequestInvalid
 from shared.history_api import find_request
 from shared.inputs import decode_json, usable_request_id
 from shared.operations import OperationKind, OperationStatus
-from shared.queue_names import BACKUP_REQUESTS, DATA_BACKUP_REQUESTS, RESTORE_REQUESTS
+from shared.queue_names import (
+    BACKUP_REQUESTS,
+    DATA_BACKUP_REQUESTS,
+    DATA_RESTORE_REQUESTS,
+    RESTORE_REQUESTS,
+)
 from shared.runtime import AppContext
 from shared.validation import parse_backup_request, parse_restore_request
 from tests.fuzz import hostile
@@ -95,11 +100,12 @@ def trigger_of(queue: str) -> Callable[[QueueMessage], None]:
     """The decorated function the host calls for a message on `queue`."""
     from backup_triggers.blueprint import backup_request
     from data_backups.blueprint import data_backup_request
+    from data_restores.blueprint import data_restore_request
     from restore_orchestrator.blueprint import restore_request
 
     triggers: dict[str, Callable[[QueueMessage], None]] = {
         BACKUP_REQUESTS: backup_request, RESTORE_REQUESTS: restore_request,
-        DATA_BACKUP_REQUESTS: data_backup_request,
+        DATA_BACKUP_REQUESTS: data_backup_request, DATA_RESTORE_REQUESTS: data_restore_request,
     }
     return triggers[queue]
 
