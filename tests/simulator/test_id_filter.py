@@ -8,11 +8,13 @@ import json
 import uuid
 from urllib.parse import quote
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ppbackup.simulator import Simulator
 from ppbackup.simulator.dataverse.query import parse_filter
+from ppbackup.simulator.errors import SimError
 
 from .conftest import Dataverse, read_all
 from .test_dataverse_batch import ROOT, batch, http_part, responses
@@ -123,3 +125,14 @@ def test_key_in_is_none_for_anything_else(ids: list[str], change: str) -> None:
     else:
         text = f"not ({text})"
     assert parse_filter(text).key_in is None
+
+
+@given(st.lists(guids, min_size=2, max_size=10),
+       st.sampled_from(["(", ")", ") or (", " or", "or "]))
+def test_malformed_id_lists_are_still_refused(ids: list[str], broken: str) -> None:
+    text = disjunction(ids)
+    text = {"(": f"({text}", ")": f"{text})", ") or (": text.replace(" or ", ") or (", 1),
+            " or": f"{text} or", "or ": f"or {text}"}[broken]
+    with pytest.raises(SimError) as refused:
+        parse_filter(text)
+    assert refused.value.status == 400

@@ -92,6 +92,12 @@ _TOKEN = re.compile(
     r"|(?P<num>-?\d+(?:\.\d+)?)|(?P<paren>[()])|(?P<word>[A-Za-z_@][\w./@]*))"
 )
 _OPS = {"eq", "ne", "gt", "ge", "lt", "le"}
+_OR = re.compile(r"\s+or\s+")
+_ID_TERM = re.compile(
+    r"^\s*(?P<open>[(\s]*)(?P<name>[A-Za-z_]\w*)\s+eq\s+"
+    r"(?P<guid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+    r"(?P<close>[)\s]*)$"
+)
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 
@@ -158,6 +164,11 @@ def _compare(op: str, left: Any, right: Any) -> bool:
 
 def parse_filter(text: str) -> Filter:
     """`a eq 'x' and (b ne 1 or c/Value eq true)`, `not`; comparisons only (no functions)."""
+    ids = _id_disjunction(text)
+    if ids is not None:
+        name, wanted = ids
+        members = frozenset(wanted)
+        return Filter(lambda row: _lookup(row, name) in members, ids, (name,))
     tokens = _tokens(text)
     pos = 0
     props: list[str] = []
@@ -211,26 +222,27 @@ def parse_filter(text: str) -> Filter:
     predicate = disjunction()
     if pos != len(tokens):
         raise bad_query(f"Unexpected '{tokens[pos][1]}' in $filter '{text}'.")
-    return Filter(predicate, _key_in(tokens), tuple(props))
+    return Filter(predicate, None, tuple(props))
 
 
-def _key_in(tokens: list[tuple[str, str]]) -> tuple[str, tuple[str, ...]] | None:
-    """`p eq <guid> or (p eq <guid>) or ...` -> (p, guids). With `or` the only connective and
-    `eq` the only comparison, parentheses cannot change the meaning, so they are dropped (the
-    filter already parsed, so they balance)."""
-    bare = [t for t in tokens if t[0] != "paren"]
-    if len(bare) % 4 != 3:
-        return None
-    name = bare[0][1]
+def _id_disjunction(text: str) -> tuple[str, tuple[str, ...]] | None:
+    """`p eq <guid> or (p eq <guid>) or ...` -> (p, guids), without the general parser: the
+    record-restore planner sends a million ids this way. With `or` the only connective and `eq`
+    the only comparison, grouping cannot change the meaning; parentheses only have to nest."""
+    name = None
     ids: dict[str, None] = {}
-    for at in range(0, len(bare), 4):
-        prop, op, literal = bare[at:at + 3]
-        if prop != ("word", name) or op != ("word", "eq") or literal[0] != "guid":
+    depth = 0
+    for term in _OR.split(text):
+        match = _ID_TERM.match(term)
+        if match is None or (name is not None and match.group("name") != name):
             return None
-        if at + 3 < len(bare) and bare[at + 3] != ("word", "or"):
+        name = match.group("name")
+        depth += match.group("open").count("(")
+        depth -= match.group("close").count(")")
+        if depth < 0:
             return None
-        ids[literal[1].lower()] = None
-    return name, tuple(ids)
+        ids[match.group("guid").lower()] = None
+    return (name, tuple(ids)) if name is not None and depth == 0 else None
 
 
 # ---------------------------------------------------------------------------- keys
