@@ -137,8 +137,7 @@ def parse_data_restore_request(data: object) -> DataRestoreRequest:
             if problem is not None:
                 raise invalid_request(what, {**error.fields, "point": problem}) from None
         raise
-    assert isinstance(data, Mapping)  # validate_object took it
-    problem = _point_problem(data)
+    problem = _point_problem(data) if isinstance(data, Mapping) else None  # (it is: it validated)
     if problem is not None:
         raise invalid_request(what, {"point": problem})
     return request

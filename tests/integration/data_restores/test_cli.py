@@ -5,6 +5,8 @@ read from the operation's files in the backup store."""
 from __future__ import annotations
 
 import json
+import threading
+from dataclasses import replace
 
 import pytest
 
@@ -13,8 +15,13 @@ from data_restores.state import DataRestoreState
 from ppbackup import cli
 from ppbackup.simulator import Simulator
 from shared.data_store.restore_files import RestoreFiles
+from shared.operations import OperationKind
 from shared.queue_names import DATA_RESTORE_WORK
 from shared.runtime import AppContext
+from shared.settings import ProductionAllowList
+from tests.integration.data_backups.conftest import FAST_BACKOFF, Clock, live_rows
+from tests.integration.data_restores.test_plan_from_a_point import make_point
+from tests.integration.data_restores.test_record_restore import drive
 
 pytestmark = pytest.mark.azurite
 
@@ -140,3 +147,67 @@ def test_diff_of_an_unknown_or_other_operation_is_bad_usage(
     assert cli.main(restore(env_id, "--point", POINT, "--json")) == 0
     operation_id = json.loads(capsys.readouterr().out)["operationId"]
     assert cli.main(["data", "diff", operation_id, "--table", "Not-A-Table"]) == 2
+
+
+def driving(ctx: AppContext, clock: Clock) -> threading.Thread:
+    """A worker that runs the first record restore it finds, as the function app would."""
+
+    def work() -> None:
+        for _ in range(3000):
+            page = ctx.history.list(kind=OperationKind.DATA_RESTORE, limit=5)
+            queued = [o for o in page.items if not o.status.terminal]
+            if queued:
+                drive(ctx, clock, queued[0].operation_id)
+                return
+            threading.Event().wait(0.01)  # the CLI has not written the request yet
+
+    return threading.Thread(target=work, daemon=True)
+
+
+def test_follow_a_dry_run_then_the_apply_and_read_the_diff(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """End to end on the engine: two accounts deleted after the point come back, the dry run
+    writing nothing; --follow shows the rows planned, then written, per table."""
+    monkeypatch.setattr(cli, "FOLLOW_INTERVAL_SECONDS", 0.02)
+    point_id = make_point(ctx, clock, env_id, ["account"])
+    lost = sorted(live_rows(sim, env_id, "accounts", "accountid"))[:2]
+    for record_id in lost:
+        sim.dataverse_change(env_id, "account", "delete", record_id)
+
+    worker = driving(ctx, clock)
+    worker.start()
+    assert cli.main(restore(env_id, "--point", point_id, "--follow")) == 0
+    worker.join(timeout=120)
+    out, err = capsys.readouterr()
+    unchanged = len(live_rows(sim, env_id, "accounts", "accountid"))
+    assert f"table account plan: 2 create, {unchanged} unchanged" in err
+    assert "table account written" not in err
+    assert "plan (dry run: nothing written):" in out and "Succeeded" in out
+    assert sim.dataverse_writes(env_id) == []
+    [dry] = ctx.history.list(kind=OperationKind.DATA_RESTORE).items
+
+    assert cli.main(["data", "diff", dry.operation_id, "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted((r["table"], r["id"], r["action"]) for r in rows) == [
+        ("account", i.lower(), "create") for i in lost]
+
+    # Production: the worker's app has the target on its allow-list; the CLI confirms it.
+    allowed = AppContext.from_settings(
+        replace(ctx.settings,
+                restore_allow_production=ProductionAllowList(frozenset({env_id}))),
+        backoff=FAST_BACKOFF, clock=clock)
+    worker = driving(allowed, clock)
+    worker.start()
+    assert cli.main(restore(env_id, "--point", point_id, "--apply", "--confirm-production",
+                            env_id, "--follow")) == 0
+    worker.join(timeout=120)
+    out, err = capsys.readouterr()
+    assert "table account written: 2 create" in err, err
+    assert "written:" in out and "dry run" not in out
+    done = next(o for o in ctx.history.list(kind=OperationKind.DATA_RESTORE).items
+                if o.operation_id != dry.operation_id)
+    assert done.status.value == "Succeeded" and done.applied is not None
+    assert done.applied["total"]["create"] == 2
+    assert set(lost) <= set(live_rows(sim, env_id, "accounts", "accountid"))
