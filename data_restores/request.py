@@ -18,6 +18,7 @@ from shared.errors import RequestInvalid
 from shared.inputs import json_type, parse_guid, parse_timestamp
 from shared.validation import (
     ConfirmProduction,
+    DefaultedEnvironmentId,
     EnvironmentId,
     Reason,
     RequestedBy,
@@ -39,18 +40,6 @@ def _tables(value: object) -> tuple[str, ...]:
     if value is None:
         raise ValueError("is required: name the tables to restore rows of, e.g. [\"account\"]")
     return parse_table_names(value)
-
-
-def _target(value: object) -> str:
-    # Empty when not given: then it is the source (a restore in place), see __post_init__.
-    if value is None:
-        return ""
-    try:
-        return parse_guid(value)
-    except ValueError:
-        raise ValueError(
-            "must be an environment id (a GUID such as 00000000-0000-0000-0000-000000000000)"
-        ) from None
 
 
 def _point_id(value: object) -> str | None:
@@ -102,8 +91,9 @@ _CONFIG = ConfigDict(extra="forbid", validate_by_alias=True, validate_by_name=Fa
 class DataRestoreRequest:
     source_environment_id: Annotated[EnvironmentId, Field(alias="sourceEnvironmentId")]
     tables: Annotated[tuple[str, ...], PlainValidator(_tables)]
+    # Empty when not given: then it is the source (a restore in place), see __post_init__.
     target_environment_id: Annotated[
-        str, Field(alias="targetEnvironmentId"), PlainValidator(_target)
+        DefaultedEnvironmentId, Field(alias="targetEnvironmentId")
     ] = ""
     point_id: Annotated[str | None, Field(alias="pointId"), PlainValidator(_point_id)] = None
     at: Annotated[datetime | None, Field(alias="at"), PlainValidator(_at)] = None

@@ -139,6 +139,10 @@ ConfirmProduction = Annotated[
 RequestId = Annotated[str | None, Field(alias="requestId"), _optional(parse_request_id)]
 # A required environment id, in its canonical spelling.
 EnvironmentId = Annotated[str, _required(_environment_id)]
+# One that defaults to another member of its request: "" when not given (the model fills it in).
+DefaultedEnvironmentId = Annotated[
+    str, PlainValidator(lambda value: "" if value is None else _environment_id(value))
+]
 # A backup's notes: in a backup request, and in the edit of a backup's label and notes.
 Notes = Annotated[str | None, _optional(_text(MAX_NOTES, multiline=True))]
 
@@ -170,9 +174,7 @@ class RestoreRequest:
     target_environment_id: Annotated[EnvironmentId, Field(alias="targetEnvironmentId")]
     # Empty when not given: then it is the target (a restore in place), see __post_init__.
     source_environment_id: Annotated[
-        str,
-        Field(alias="sourceEnvironmentId"),
-        PlainValidator(lambda value: "" if value is None else _environment_id(value)),
+        DefaultedEnvironmentId, Field(alias="sourceEnvironmentId")
     ] = ""
     backup_id: BackupId = None
     backup_label: BackupLabel = None

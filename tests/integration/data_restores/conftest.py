@@ -7,3 +7,4 @@ from tests.integration.data_backups.conftest import (  # noqa: F401  (fixtures)
     sim,
     store,
 )
+from tests.integration.data_backups.test_hosted import hosted  # noqa: F401  (the hosted app)

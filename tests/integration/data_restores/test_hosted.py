@@ -6,41 +6,19 @@ simulator, the local Functions host)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from ppbackup.app_host import HOST_JSON
 from ppbackup.host import LocalHost
 from ppbackup.host.metadata import QueueTrigger, describe_app
 from ppbackup.simulator import Simulator
 from shared.operations import OperationKind, OperationStatus
 from shared.queue_names import DATA_BACKUP_REQUESTS, DATA_RESTORE_REQUESTS, DATA_RESTORE_WORK
-from shared.runtime import AppContext, use_context
-from tests.integration.data_backups.conftest import FAST_BACKOFF, app_settings, live_rows
+from shared.runtime import AppContext
+from tests.integration.data_backups.conftest import live_rows
 
 pytestmark = pytest.mark.azurite
-
-
-@pytest.fixture
-def hosted(storage: str, sim: Simulator, tmp_path: Path) -> Iterator[tuple[AppContext, LocalHost]]:
-    import function_app
-
-    config: dict[str, Any] = json.loads(HOST_JSON.read_text())
-    config["extensions"]["queues"]["visibilityTimeout"] = "00:00:00"
-    config["extensions"]["queues"]["maxPollingInterval"] = "00:00:00.200"
-    host_json = tmp_path / "host.json"
-    host_json.write_text(json.dumps(config))
-    ctx = AppContext.from_settings(app_settings(storage, sim), backoff=FAST_BACKOFF)
-    disabled = {f"AzureWebJobs.{name}.Disabled": "true" for name in (
-        "backup_timer", "data_backup_timer", "restore_watchdog", "notification_alerts")}
-    with use_context(ctx), LocalHost(function_app.app, storage_connection=storage,
-                                     host_json=host_json, http_port=0,
-                                     environ=disabled) as host:
-        yield ctx, host
 
 
 def test_the_app_declares_the_intake_and_work_queues() -> None:
