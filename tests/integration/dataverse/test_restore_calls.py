@@ -20,7 +20,7 @@ from shared.dataverse import (
     rows_by_ids,
     write_batch,
 )
-from shared.errors import Forbidden, Throttled
+from shared.errors import Forbidden, OutcomeUnknown, Throttled
 from shared.power_platform import recording_calls
 from tests.integration.dataverse.test_client_on_simulator import ROWS, connect, read_all
 
@@ -173,3 +173,19 @@ def test_a_throttled_write_batch_is_handed_back_as_throttled() -> None:
                     break
     assert throttled is not None, "the simulator never refused"
     assert throttled.retry_after is not None and throttled.retry_after > 0
+
+
+def test_a_lost_write_batch_answer_then_a_resend_never_creates_a_row_twice(
+    sim: Simulator, env_id: str, client: DataverseClient
+) -> None:
+    row_id = str(uuid.uuid4())
+    create = BatchRequest("PATCH", f"accounts({row_id})", {"name": "Restored once"},
+                          {"If-None-Match": "*"})
+    sim.set_faults(drop_next=1, drop_method="POST", drop_path=r"/\$batch$")
+    with pytest.raises(OutcomeUnknown):
+        write_batch(client, [create])
+    (again,) = write_batch(client, [create])  # the resumed step sends the same batch
+    assert again.status == 412
+    names = [r["name"] for r in read_all(client, "accounts", 5000)]
+    assert names.count("Restored once") == 1
+    assert rows_by_ids(client, "accounts", "accountid", [row_id]).keys() == {row_id}
