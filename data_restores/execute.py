@@ -347,6 +347,16 @@ def _write(
     answers = write_batch(client, [
         BatchRequest("PATCH", w.url, w.body, w.headers) for w in writes
     ])
+    throttled = [a for a in answers if a.status == 429]
+    if throttled:
+        # Parts refused by service protection must be sent again, not counted as failed: the
+        # whole batch goes again after the wait (the parts that ran answer 412 then, and are
+        # recognised as ours), so nothing of this answer is counted.
+        waits = [a.retry_after for a in throttled if a.retry_after is not None]
+        raise errors.Throttled(
+            f"{len(throttled)} of {len(answers)} writes were throttled",
+            status=429, retry_after=max(waits) if waits else None,
+        )
     counts: dict[str, int] = defaultdict(int)
     problems: dict[str, dict[str, Any]] = {}
     refused: list[Write] = []
