@@ -42,9 +42,13 @@ COMMANDS = {
     "data backup": ["--table", "--full", "--label", "--requested-by", "--request-id", "--json"],
     "data points": ["--table", "--json"],
     "data record": ["--json"],
+    "data restore": ["--source", "--table", "--point", "--at", "--target", "--ids", "--mode",
+                     "--with-related", "--apply", "--confirm-production", "--requested-by",
+                     "--reason", "--request-id", "--json"],
+    "data diff": ["--table", "--json"],
 }
 FLAGS = {"--json", "--latest", "--keep-audit-data", "--no-safety-backup", "--dry-run", "--yes",
-         "--full"}
+         "--full", "--with-related", "--apply"}
 
 
 def _text_argument(draw: st.DrawFn) -> str:

@@ -29,6 +29,7 @@ from ppbackup.host import LocalHost
 from shared.queue_names import (
     BACKUP_REQUESTS,
     DATA_BACKUP_REQUESTS,
+    DATA_RESTORE_REQUESTS,
     RESTORE_REQUESTS,
     poison_queue,
 )
@@ -38,7 +39,7 @@ from tests.fuzz import hostile
 from tests.fuzz.budget import counted, fuzz
 
 T = TypeVar("T")
-INTAKE = (BACKUP_REQUESTS, RESTORE_REQUESTS, DATA_BACKUP_REQUESTS)
+INTAKE = (BACKUP_REQUESTS, RESTORE_REQUESTS, DATA_BACKUP_REQUESTS, DATA_RESTORE_REQUESTS)
 TIMERS = ("backup_timer", "restore_watchdog", "notification_alerts", "data_backup_timer")
 
 
@@ -133,6 +134,7 @@ routes = st.sampled_from([
     ("GET", "ui/assets/{}"), ("GET", "ui"), ("GET", "environments"), ("GET", "alerts"),
     ("GET", "active-operations"), ("POST", "data-backups"), ("GET", "data-backups"),
     ("GET", "records/{}/account/{}"), ("GET", "records/{}/{}/" + hostile.ENV),
+    ("POST", "data-restores"),
 ])
 http_bodies = hostile.bodies(hostile.RESTORE_FIELDS, hostile.restore_objects())
 
