@@ -1,0 +1,219 @@
+"""An apply under faults and races (Azurite and the simulator): a row edited between the plan and
+its write is a conflict and keeps the edit, a crash at any checkpoint of the apply never creates a
+row twice, and a 429 storm is waited out until every row is written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from itertools import count
+from typing import Any
+
+import pytest
+
+import shared.dataverse
+from data_restores.kind import read_state
+from data_restores.state import Phase
+from engine.runner import RunnerConfig, run_steps
+from ppbackup.simulator import Simulator
+from shared.data_store import DataStore
+from shared.data_store.restore_files import RestoreFiles
+from shared.operations import OperationStatus
+from shared.runtime import AppContext
+from tests.integration.data_backups.conftest import Clock
+from tests.integration.data_restores.scenario import (
+    accounts_with_contacts,
+    as_data,
+    creates_per_id,
+    delete_again,
+    delete_with_children,
+    point,
+    snapshot,
+)
+from tests.integration.data_restores.test_record_restore import drive, start
+
+PAGE = 50
+# One step per invocation (the rest handed to a queue message), so a test can stop between two.
+ONE_STEP = RunnerConfig(invocation_budget_seconds=0)
+
+
+class Crash(RuntimeError):
+    pass
+
+
+@pytest.fixture
+def env_id(sim: Simulator) -> str:
+    return sim.add_environment("Sales", type="Sandbox", location="europe")
+
+
+def until_applying(ctx: AppContext, clock: Clock, operation_id: str) -> None:
+    """Run the steps until the plan is laid out and nothing is written yet."""
+    for _ in range(500):
+        stored = ctx.history.get(operation_id)
+        assert not stored.operation.status.terminal, stored.operation.error
+        state = read_state(stored)
+        if state.phase is Phase.APPLYING:
+            return
+        clock.reach(state.wake_at)
+        run_steps(ctx, operation_id, state.seq, config=ONE_STEP)
+    raise AssertionError(f"{operation_id} never reached Applying")
+
+
+def test_a_row_edited_between_plan_and_apply_is_a_conflict_and_keeps_the_edit(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore
+) -> None:
+    point_id = point(ctx, clock, env_id, page_size=PAGE)
+    at_point = snapshot(sim, env_id)
+    gone = delete_with_children(sim, env_id, at_point, accounts_with_contacts(at_point, 1))
+    kept = sorted(set(at_point["account"]) - {i for _, i in gone})
+    raced, recreated, plain = kept[:3]
+    for record_id in (raced, plain):
+        sim.dataverse_change(env_id, "account", "update", record_id, {"name": "Imported"})
+    sim.dataverse_change(env_id, "account", "delete", recreated)
+
+    operation_id = start(ctx, env_id, tables=("account",), point_id=point_id, mode="all",
+                         with_related=True, apply=True)
+    until_applying(ctx, clock, operation_id)
+    # Planned: `raced` to get its name back, `recreated` to be created. Meanwhile a person edits
+    # the first in another column, and makes a row with the second's id.
+    sim.dataverse_change(env_id, "account", "update", raced, {"telephone1": "+1-555-7777"})
+    sim.dataverse_change(env_id, "account", "create", recreated, {"name": "Made by a person"})
+    done = drive(ctx, clock, operation_id)
+
+    assert done.status is OperationStatus.NEEDS_ATTENTION
+    assert done.error is not None and done.error.code == "RowsNotRestored"
+    assert "2 row(s) changed in the target since the plan" in done.error.message
+    assert "conflicts" in done.error.message
+    assert done.applied is not None
+    account = done.applied["tables"]["account"]
+    assert account["conflict"] == 2
+    assert account["update"] == 1, "the other edited row is put back"
+    assert account["create"] == sum(1 for t, _ in gone if t == "account")
+    assert done.applied["total"]["create"] == len(gone)
+    now = snapshot(sim, env_id)["account"]
+    assert now[raced]["name"] == "Imported", "not overwritten"
+    assert now[raced]["telephone1"] == "+1-555-7777", "the person's edit stays"
+    assert now[recreated]["name"] == "Made by a person"
+    assert now[plain]["name"] == at_point["account"][plain]["name"]
+    written = {(w["row_id"], w["action"]) for w in sim.dataverse_writes(env_id)}
+    assert (raced, "update") not in written and (recreated, "create") not in written
+    outcomes = {i: o for batch in RestoreFiles(store, operation_id).outcomes()
+                for i, o in batch.items()}
+    assert {i for i, o in outcomes.items() if o["action"] == "conflict"} == {raced, recreated}
+    assert "changed in the target after the plan" in outcomes[raced]["message"]
+    assert "exists in the target" in outcomes[recreated]["message"]
+
+
+@pytest.fixture
+def hooked(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[Callable[[str], None]], None]:
+    """Install `hook(what)`, called around every checkpoint and after every batch of writes was
+    sent (its answer then lost with the crash)."""
+    current: list[Callable[[str], None]] = [lambda _what: None]
+    update = ctx.history.update
+    send = shared.dataverse.write_batch
+
+    def checkpoint(*args: Any, **kwargs: Any) -> Any:
+        current[0]("before checkpoint")
+        result = update(*args, **kwargs)
+        current[0]("after checkpoint")
+        return result
+
+    def write_batch(*args: Any, **kwargs: Any) -> Any:
+        answers = send(*args, **kwargs)
+        current[0]("after a batch was sent")
+        return answers
+
+    monkeypatch.setattr(ctx.history, "update", checkpoint)
+    monkeypatch.setattr(shared.dataverse, "write_batch", write_batch)
+    return lambda hook: current.__setitem__(0, hook)
+
+
+def test_a_crash_at_any_checkpoint_of_an_apply_never_creates_a_row_twice(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str,
+    hooked: Callable[[Callable[[str], None]], None],
+) -> None:
+    point_id = point(ctx, clock, env_id, page_size=PAGE)
+    at_point = snapshot(sim, env_id)
+    gone = delete_with_children(sim, env_id, at_point, accounts_with_contacts(at_point, 1))
+    assert {t for t, _ in gone} == {"account", "contact", "annotation"}
+    per_table = {t: sum(1 for g, _ in gone if g == t) for t in at_point}
+
+    def restore() -> str:
+        operation_id = start(ctx, env_id, tables=("account",), point_id=point_id,
+                             with_related=True, apply=True)
+        until_applying(ctx, clock, operation_id)
+        return operation_id
+
+    seen: list[str] = []
+    operation_id = restore()
+    hooked(seen.append)
+    clean = drive(ctx, clock, operation_id)
+    hooked(lambda _what: None)
+    assert clean.status is OperationStatus.SUCCEEDED, clean.error
+    assert seen.count("after a batch was sent") >= 3, "rows, references and states passes"
+    total = len(seen)
+
+    for crash_at in range(total):
+        delete_again(sim, env_id, gone)
+        log_start = len(sim.dataverse_writes(env_id))
+        operation_id = restore()
+        counter = count()
+
+        def crash(what: str, crash_at: int = crash_at, counter: Iterator[int] = counter) -> None:
+            if next(counter) == crash_at:
+                raise Crash(what)
+
+        hooked(crash)
+        with pytest.raises(Crash):
+            drive(ctx, clock, operation_id)
+        hooked(lambda _what: None)
+        done = drive(ctx, clock, operation_id)
+
+        where = f"crash {crash_at} ({seen[crash_at]})"
+        assert done.status is OperationStatus.SUCCEEDED, (where, done.error)
+        assert done.applied is not None
+        for table, rows in per_table.items():
+            assert done.applied["tables"][table]["create"] == rows, (where, table)
+        assert done.applied["total"]["update"] == 0, where
+        made = creates_per_id(sim.dataverse_writes(env_id)[log_start:])
+        assert set(made) == gone, where
+        assert set(made.values()) == {1}, (where, "a row created twice")
+        assert as_data(snapshot(sim, env_id)) == as_data(at_point), where
+
+
+def test_a_429_storm_during_the_apply_is_waited_out_until_every_row_is_written(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str
+) -> None:
+    point_id = point(ctx, clock, env_id, page_size=PAGE)
+    at_point = snapshot(sim, env_id)
+    gone = delete_with_children(sim, env_id, at_point, accounts_with_contacts(at_point, 3))
+    operation_id = start(ctx, env_id, tables=("account",), point_id=point_id,
+                         with_related=True, apply=True)
+    until_applying(ctx, clock, operation_id)
+
+    sim.reset_stats()
+    sim.set_faults(throttle_rate=0.7, throttle_retry_after=30, seed=11)
+    waits: list[float] = []
+    try:
+        for _ in range(1000):
+            stored = ctx.history.get(operation_id)
+            if stored.operation.status.terminal:
+                break
+            state = read_state(stored)
+            if state.wake_at is not None and state.wake_at > clock.now:
+                waits.append((state.wake_at - clock.now).total_seconds())
+            clock.reach(state.wake_at)
+            run_steps(ctx, operation_id, state.seq)
+        throttled = sim.stats()["throttled"]
+    finally:
+        sim.clear_faults()  # the test's own reads below are not the app's to weather
+
+    done = ctx.history.get(operation_id).operation
+    assert done.status is OperationStatus.SUCCEEDED, done.error
+    assert throttled >= 3, "the storm throttled the apply"
+    assert len(waits) >= 3 and min(waits) >= 29, "each 429 waited its Retry-After"
+    assert done.applied is not None and done.applied["total"]["create"] == len(gone)
+    made = creates_per_id(sim.dataverse_writes(env_id))
+    assert set(made) == gone and set(made.values()) == {1}
+    assert as_data(snapshot(sim, env_id)) == as_data(at_point)
