@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from azure.data.tables import TableServiceClient
     from azure.storage.blob import BlobServiceClient
     from azure.storage.queue import QueueServiceClient
+
+C = TypeVar("C", bound="_ServiceClient")
 
 # The well-known Azurite development account; public by design, not a secret.
 DEV_ACCOUNT_NAME = "devstoreaccount1"
@@ -68,32 +70,13 @@ DEFAULT_POOL_SIZE = 64
 def table_service(value: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> TableServiceClient:
     from azure.data.tables import TableServiceClient
 
-    target = StorageTarget.parse(value)
-    if target.connection_string is not None:
-        return TableServiceClient.from_connection_string(
-            target.connection_string, transport=_transport(pool_size)
-        )
-    return TableServiceClient(
-        f"https://{target.account_name}.table.core.windows.net",
-        credential=_credential(),
-        transport=_transport(pool_size),
-    )
+    return _service(TableServiceClient, "table", value, pool_size)
 
 
 def queue_service(value: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> QueueServiceClient:
     from azure.storage.queue import QueueServiceClient
 
-    target = StorageTarget.parse(value)
-    if target.connection_string is not None:
-        return QueueServiceClient.from_connection_string(
-            target.connection_string, api_version=QUEUE_API_VERSION, transport=_transport(pool_size)
-        )
-    return QueueServiceClient(
-        f"https://{target.account_name}.queue.core.windows.net",
-        credential=_credential(),
-        api_version=QUEUE_API_VERSION,
-        transport=_transport(pool_size),
-    )
+    return _service(QueueServiceClient, "queue", value, pool_size, api_version=QUEUE_API_VERSION)
 
 
 def blob_service(
@@ -107,15 +90,33 @@ def blob_service(
         return BlobServiceClient(
             service_uri, credential=_credential(), transport=_transport(pool_size)
         )
+    return _service(BlobServiceClient, "blob", value, pool_size)
+
+
+class _ServiceClient(Protocol):
+    """What the three SDKs' service clients have in common here."""
+
+    def __init__(self, account_url: str, *, credential: Any, **options: Any) -> None: ...
+
+    @classmethod
+    def from_connection_string(cls, conn_str: str, **options: Any) -> Self: ...
+
+
+def _service(
+    client: type[C], service: str, value: str, pool_size: int, **options: Any
+) -> C:
+    """`client` from a connection string, or on the account's endpoint with the app's identity."""
     target = StorageTarget.parse(value)
+    transport = _transport(pool_size)
     if target.connection_string is not None:
-        return BlobServiceClient.from_connection_string(
-            target.connection_string, transport=_transport(pool_size)
+        return client.from_connection_string(
+            target.connection_string, transport=transport, **options
         )
-    return BlobServiceClient(
-        f"https://{target.account_name}.blob.core.windows.net",
+    return client(
+        f"https://{target.account_name}.{service}.core.windows.net",
         credential=_credential(),
-        transport=_transport(pool_size),
+        transport=transport,
+        **options,
     )
 
 
