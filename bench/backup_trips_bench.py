@@ -3,7 +3,8 @@
     python bench/backup_trips_bench.py [--backups 50]
 
 Each backup is a `backup-requests` message handled in-process (`handle_backup_message`, as the
-host would), against the simulator with no faults; every request to Azurite in the window is
+host would), against the simulator with no faults, after the environments' names were remembered
+as the timer's round remembers them before it fans out; every request to Azurite in the window is
 counted at the transport (bench/round_trips.py, as bench/restore_engine_bench.py counts per step).
 No timing: the figure is a count, so it holds on a busy machine. The fan-out pace itself is
 bench/fanout_bench.py's.
@@ -23,6 +24,7 @@ from ppbackup.simulator import run_simulator
 from shared.operations import OperationKind, OperationStatus
 from shared.runtime import AppContext, use_context
 from shared.settings import Settings
+from shared.storage.directory import directory_for
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = AppContext.from_settings(settings)
         envs = sim.seed_many(args.backups, type="Production")
         ctx.history.list(limit=1)  # tables created before counting
+        directory_for(ctx).remember((env, f"Env {i}") for i, env in enumerate(envs))
         bodies = [json.dumps({"environmentId": env, "label": "Trips", "requestId": f"trips-{i}"})
                   for i, env in enumerate(envs)]
         with use_context(ctx), ThreadPoolExecutor(max_workers=8) as pool:

@@ -5,26 +5,39 @@ environment, yet history and notifications should say "Contoso Prod", not a GUID
 the app makes anyway (the timer's round, the orchestrator's reads) refreshes this small table, so
 naming an environment costs one point read and no platform call. The status page lists the
 table (environments in scope: their type decides `type:` selectors) for the same reason.
+
+Names also stay in memory for a few minutes, whether read or remembered: a timer round
+remembers every name in scope, and the backups it fans out in the same process then name their
+environments with no storage round trip at all. A name is only a label, so one that changed a
+few minutes ago on another instance is a price worth that trip per backup.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from azure.core.exceptions import ResourceNotFoundError
 
+from shared.operations import utcnow
 from shared.storage.keys import normalize_environment_id
 from shared.storage.tables import OneTable, upsert_batches
 
 if TYPE_CHECKING:
+    from azure.data.tables import TableServiceClient
+
     from shared.runtime import AppContext
 
 PARTITION = "env"
 MAX_NAME = 256
 # A listing reads at most this many rows: tenants have tens to hundreds of environments.
 MAX_LISTED = 2000
+# How long a name read or remembered here is used without reading it again (one entry per
+# environment this process has named: hundreds, a few thousand at most).
+NAME_TTL = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +52,21 @@ class EnvironmentDirectory(OneTable):
 
     TABLE = "Environments"
 
+    def __init__(
+        self,
+        table_service: TableServiceClient,
+        prefix: str = "ppb",
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        super().__init__(table_service, prefix, clock)
+        self._names: dict[str, tuple[str | None, datetime]] = {}
+        self._names_lock = threading.Lock()
+
+    def _keep(self, named: Iterable[tuple[str, str | None]]) -> None:
+        until = self._clock() + NAME_TTL
+        with self._names_lock:
+            self._names.update((key, (name, until)) for key, name in named)
+
     def remember(self, names: Iterable[tuple[str, str] | tuple[str, str, str | None]]) -> int:
         """Upsert (environment id, display name[, type]) tuples; returns how many were written."""
         entities = []
@@ -50,7 +78,11 @@ class EnvironmentDirectory(OneTable):
             if rest and rest[0]:
                 entity["type"] = rest[0][:MAX_NAME]
             entities.append(entity)
-        return upsert_batches(self._table(), entities) if entities else 0
+        if not entities:
+            return 0
+        written = upsert_batches(self._table(), entities)
+        self._keep((e["RowKey"], e["name"]) for e in entities)
+        return written
 
     def list(self, limit: int = MAX_LISTED) -> list[KnownEnvironment]:
         """Every remembered environment (at most `limit`), ordered by id."""
@@ -73,12 +105,17 @@ class EnvironmentDirectory(OneTable):
         key = normalize_environment_id(environment_id)
         if key is None:
             return None
+        with self._names_lock:
+            kept = self._names.get(key)
+        if kept is not None and self._clock() < kept[1]:
+            return kept[0]
         try:
-            entity = self._table().get_entity(PARTITION, key)
+            name = self._table().get_entity(PARTITION, key).get("name")
         except ResourceNotFoundError:
-            return None
-        name = entity.get("name")
-        return str(name) if name else None
+            name = None
+        found = str(name) if name else None
+        self._keep([(key, found)])
+        return found
 
 
 def directory_for(ctx: AppContext) -> EnvironmentDirectory:
