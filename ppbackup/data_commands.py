@@ -13,11 +13,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Iterator
 from functools import partial
+from itertools import islice
 from typing import Any, TypeVar
 
 from ppbackup.cli import CliError, build_context, emit, exit_code_for
 
 _T = TypeVar("_T")
+
+# Rows of `data diff` laid out per table on a terminal.
+DIFF_PAGE = 1000
 
 
 def cmd_data_backup(args: argparse.Namespace) -> int:
@@ -95,7 +99,7 @@ def cmd_data_diff(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from ppbackup.render import diff_view
+    from ppbackup.render import diff_summary, diff_table, show
     from shared.history_api import get_record
 
     ctx = build_context(args)
@@ -109,8 +113,13 @@ def cmd_data_diff(args: argparse.Namespace) -> int:
         for row in rows:
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
         sys.stdout.flush()
-    else:
-        emit(args, None, lambda: diff_view(args.operation_id, list(rows)))
+        return 0
+    count = 0
+    # A page at a time: a plan can hold a million rows, and a table is laid out whole.
+    while page := list(islice(rows, DIFF_PAGE)):
+        show(diff_table(page))
+        count += len(page)
+    show(diff_summary(args.operation_id, count))
     return 0
 
 

@@ -350,16 +350,19 @@ def restore_counts(summary: Mapping[str, Any]) -> Table:
     return grid
 
 
-def diff_view(operation_id: str, rows: Sequence[Mapping[str, Any]]) -> RenderableType:
-    """`ppbackup data diff`: each row of a record restore's plan as a person reads it: what
-    happens to it, and the columns it gets back (the value now -> the value at the point)."""
-    if not rows:
-        return (f"{operation_id} has no planned rows yet (the plan is written when the plan "
-                "step ends), or its plan changes no row.")
+def diff_table(rows: Sequence[Mapping[str, Any]]) -> Table:
+    """`ppbackup data diff`: rows of a record restore's plan as a person reads them: what
+    happens to each, and the columns it gets back (the value now -> the value at the point)."""
     lines = [[str(r.get("table")), str(r.get("id")), _action(r), restore_changes(r)]
              for r in rows]
-    return Group(Text(f"{operation_id}: {len(rows):,} row(s)"),
-                 table(["TABLE", "ID", "ACTION", "CHANGES"], lines, max_width=120))
+    return table(["TABLE", "ID", "ACTION", "CHANGES"], lines, max_width=120)
+
+
+def diff_summary(operation_id: str, count: int) -> str:
+    if not count:
+        return (f"{operation_id} has no planned rows yet (the plan is written when the plan "
+                "step ends), or its plan changes no row.")
+    return f"{operation_id}: {count:,} row(s)"
 
 
 def _action(row: Mapping[str, Any]) -> str:

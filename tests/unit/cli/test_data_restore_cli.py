@@ -9,7 +9,13 @@ from typing import Any
 
 from data_restores.counts import empty_summary, tally
 from ppbackup.follow import Follower
-from ppbackup.render import diff_view, operation_detail, restore_changes, show
+from ppbackup.render import (
+    diff_summary,
+    diff_table,
+    operation_detail,
+    restore_changes,
+    show,
+)
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
@@ -88,13 +94,14 @@ def test_a_diff_line_per_action() -> None:
     assert restore_changes(conflict).endswith(
         "; conflict: The row changed since the plan read it.")
     out = io.StringIO()
-    show(diff_view("data_restore-x", [update, create, lost, conflict]), out)
+    show(diff_table([update, create, lost, conflict]), out)
     text = out.getvalue()
-    assert "data_restore-x: 4 row(s)" in text
     assert "update -> conflict" in text and "notRestorable" in text
+    assert [line.split()[:3] for line in text.splitlines()[2:]] == [
+        ["account", "a1", "update"], ["contact", "c1", "create"],
+        ["note", "n1", "notRestorable"], ["account", "a1", "update"]]
+    assert diff_summary("data_restore-x", 4) == "data_restore-x: 4 row(s)"
 
 
 def test_an_empty_diff_says_why() -> None:
-    out = io.StringIO()
-    show(diff_view("data_restore-x", []), out)
-    assert "no planned rows yet" in out.getvalue()
+    assert "no planned rows yet" in diff_summary("data_restore-x", 0)
