@@ -332,9 +332,11 @@ def test_a_message_arriving_later_is_picked_up_by_the_next_poll_after_backoff(
         http_port=None,
     ):
         # Idle long enough for the back-off to reach maxPollingInterval (less its jitter).
-        assert wait_for(lambda: polls.backed_off(0.8), timeout=10)
-        sent = time.monotonic()
+        assert wait_for(lambda: polls.backed_off(0.8), timeout=30)
         send(storage, "work", "late arrival")
+        # Once the send returned the message is there: every poll begun from now on can see it
+        # (a poll begun while the send was still on its way may rightly come back empty).
+        sent = time.monotonic()
         assert wait_for(lambda: len(calls.bodies()) == 1, timeout=10)
     # No poll after the message arrived came back empty: the next one took it, and a backed-off
     # poller is never more than one interval (at most maxPollingInterval: next_poll_delay's
