@@ -255,9 +255,23 @@ def _row_plan(
     """A point row's plan under `mode` (None: the mode does not consider it)."""
     if target is None and mode == "changed":
         return None
-    if target is not None and mode == "missing":
+    if target is not None and (mode == "missing" or _same(point, target)):
         return RowPlan(shape.name, norm(str(point[shape.id_column])), "unchanged")
     return compare_row(shape, schema, point, target)
+
+
+def _same(point: Row, target: Row) -> bool:
+    """The row was not touched since the point (most rows of a plan): every member equal, its
+    version included, the ETag aside. Anything else is compared column by column."""
+    if len(point) != len(target):
+        return False
+    for key, value in point.items():
+        if key != ETAG and target.get(key, _ABSENT) != value:
+            return False
+    return True
+
+
+_ABSENT = object()
 
 
 def plan_rows(
