@@ -15,6 +15,8 @@ from shared.operations import Operation
 
 # Tables listed one per fact before "…and N more" (a request may name up to 500).
 _MAX_TABLES = 12
+# The error of an apply that ended with rows it could not write (data_restores/applying.py).
+ROWS_NOT_RESTORED = "RowsNotRestored"
 # COUNTS of contract section 10, in the record's order.
 _ACTIONS = ("create", "update", "unchanged", "conflict", "failed", "notRestorable")
 _WORDS = (("create", "created", "to create"), ("update", "updated", "to update"),
@@ -42,13 +44,22 @@ def data_restore_outcome(op: Operation, outcome: Outcome, env: str) -> str:
                     f"The plan: {_phrase(total, dry_run=True)}.")
         ended = "failed" if outcome is Outcome.FAILED else "needs a person"
         return f"The dry run of a record restore into {env} {ended}; nothing was written."
-    if outcome is Outcome.SUCCEEDED:
-        return f"Rows of {tables} were restored into {env}: {_phrase(total, dry_run=False)}."
+    if outcome is Outcome.SUCCEEDED or _ended_with_rows_left(op, outcome):
+        text = f"Rows of {tables} were restored into {env}: {_phrase(total, dry_run=False)}."
+        if outcome is Outcome.NEEDS_ATTENTION:
+            text += " Some rows were not restored and need a person to look at them."
+        return text
     ended = "failed" if outcome is Outcome.FAILED else "needs a person"
     written = total["create"] + total["update"]
     so_far = (f" Before it stopped, {_phrase(total, dry_run=False)}." if written
               else " No row was written.")
     return f"The record restore into {env} {ended}.{so_far}"
+
+
+def _ended_with_rows_left(op: Operation, outcome: Outcome) -> bool:
+    """The apply ran to its end, but rows conflicted or failed (the engine's NeedsAttention)."""
+    return (outcome is Outcome.NEEDS_ATTENTION and op.error is not None
+            and op.error.code == ROWS_NOT_RESTORED)
 
 
 def data_restore_sections(op: Operation, d: Detail) -> list[el.Element]:

@@ -86,6 +86,19 @@ def test_an_apply_counts_what_was_written_and_calls_out_conflicts_and_failures()
     assert f"See each row with: ppbackup data diff {OPERATION_ID}" in shown
 
 
+def test_an_apply_that_left_rows_needs_attention_and_says_what_it_wrote() -> None:
+    applied = tally([("account", "create")] * 5 + [("account", "conflict")])
+    error = OperationError("RowsNotRestored", "5 row(s) created, 0 updated; 1 row(s) changed "
+                           "in the target since the plan were left as they are (conflicts).")
+    shown = card_text(restore(OperationStatus.NEEDS_ATTENTION, dry_run=False, error=error,
+                              applied=applied))
+    assert "Data restore needs attention — Contoso Sandbox" in shown
+    assert "restored into Contoso Sandbox: 5 created, 1 conflict. Some rows were not restored" \
+        in shown
+    assert "Before it stopped" not in shown
+    assert f"See each row with: ppbackup data diff {OPERATION_ID}" in shown
+
+
 def test_a_clean_apply_has_nothing_to_look_at() -> None:
     applied = tally([("account", "create")] * 3)
     shown = card_text(restore(OperationStatus.SUCCEEDED, dry_run=False, applied=applied))
