@@ -400,7 +400,24 @@ def _write(
     return c.BatchApplied({str(stage["table"]): dict(counts)} if counts else {})
 
 
+BIND = "@odata.bind"
+# The annotation a row read carries on each lookup that is set: the navigation property a bind
+# writes it through (`_parentcustomerid_value@...` -> `parentcustomerid_account`).
+NAVIGATION = "@Microsoft.Dynamics.CRM.associatednavigationproperty"
+
+
 def _holds(row: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
-    """Whether the row already has every plain value of a write (its binds are not compared:
-    a row that has our values is ours, whoever set its lookups)."""
-    return all(row.get(k) == v for k, v in body.items() if "@" not in k)
+    """Whether the row already has every value of a write: its plain values, and each lookup it
+    binds pointing where the bind points (or unset, for a bind to null). A write of lookups
+    alone must be compared too: else a row a person edited since the plan would pass for our
+    own write sent again, and its lookups would be counted as put back without being written."""
+    linked = {str(v): str(row.get(k[: -len(NAVIGATION)]) or "").lower()
+              for k, v in row.items() if k.endswith(NAVIGATION)}
+    for key, value in body.items():
+        if key.endswith(BIND):
+            wanted = None if value is None else str(value).rsplit("(", 1)[-1].rstrip(")").lower()
+            if linked.get(key[: -len(BIND)]) != wanted:
+                return False
+        elif "@" not in key and row.get(key) != value:
+            return False
+    return True

@@ -103,6 +103,36 @@ def test_a_row_edited_between_plan_and_apply_is_a_conflict_and_keeps_the_edit(
     assert "exists in the target" in outcomes[recreated]["message"]
 
 
+def test_a_lookup_to_put_back_on_a_row_edited_since_the_plan_is_a_conflict(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore
+) -> None:
+    point_id = point(ctx, clock, env_id, page_size=PAGE)
+    at_point = snapshot(sim, env_id)
+    contact, row = next((i, r) for i, r in sorted(at_point["contact"].items())
+                        if r["_parentcustomerid_value"] in at_point["account"])
+    elsewhere = next(a for a in sorted(at_point["account"]) if a != row["_parentcustomerid_value"])
+    sim.dataverse_change(env_id, "contact", "update", contact,
+                         {"parentcustomerid": {"table": "account", "id": elsewhere}})
+    operation_id = start(ctx, env_id, tables=("contact",), point_id=point_id, mode="changed",
+                         apply=True)
+    until_applying(ctx, clock, operation_id)
+    # Planned: only the lookup goes back. Meanwhile a person edits the contact's phone.
+    sim.dataverse_change(env_id, "contact", "update", contact, {"telephone1": "+44-20-0000000"})
+    done = drive(ctx, clock, operation_id)
+
+    assert done.status is OperationStatus.NEEDS_ATTENTION, done.applied
+    assert done.applied is not None
+    assert done.applied["tables"]["contact"]["conflict"] == 1
+    assert done.applied["tables"]["contact"]["update"] == 0, "nothing was written"
+    assert sim.dataverse_writes(env_id) == []
+    now = snapshot(sim, env_id)["contact"][contact]
+    assert now["_parentcustomerid_value"] == elsewhere
+    assert now["telephone1"] == "+44-20-0000000"
+    outcomes = {i: o for batch in RestoreFiles(store, operation_id).outcomes()
+                for i, o in batch.items()}
+    assert outcomes[contact]["action"] == "conflict"
+
+
 @pytest.fixture
 def hooked(
     ctx: AppContext, monkeypatch: pytest.MonkeyPatch
