@@ -11,6 +11,8 @@ Floor, measured in the same run: an ideal reader of just the changed rows, raw H
 change-tracking delta links the full point kept (full pages, one reader per table), waiting
 exactly Retry-After on a 429. Figures: incremental requests / floor requests and incremental
 time / floor time (target <= 1.3), and incremental time / full copy time (target <= 0.05).
+Requests are Dataverse's (what service protection counts; the floor makes only those); the
+figure with the platform's environment lookup added is printed beside it.
 Smoke it small: `--rows 20000`.
 """
 
@@ -44,10 +46,18 @@ TARGET_FULL = 0.05
 
 
 def backup(ctx: Any, sim: Any, env: str, *, full: bool) -> dict[str, Any]:
-    """One data backup of the 5 tables, and the requests it made."""
-    before = sim.stats()["requests"]
+    """One data backup of the 5 tables, and the requests it made: to Dataverse (what service
+    protection counts, and all the floor makes) and in all (with the platform's environment
+    lookup)."""
+    before = sim.stats()
     run = run_data_backup(ctx, env, full=full, key=f"bench-{full}")
-    return {**run, "requests": sim.stats()["requests"] - before}
+    after = sim.stats()
+    return {**run, "requests": after["requests"] - before["requests"],
+            "dataverse_requests": _dataverse(after) - _dataverse(before)}
+
+
+def _dataverse(stats: dict[str, Any]) -> int:
+    return sum(int(e["count"]) for name, e in stats["endpoints"].items() if name.startswith("dv."))
 
 
 def read_changes(sim: Any, links: list[str]) -> tuple[int, int, float]:
@@ -126,14 +136,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  floor (the changed rows alone): {floor_rows:,} rows, {floor_seconds:.2f}s, "
           f"{floor_requests} requests")
     print(f"  incremental: {changed:,} rows, {incremental['seconds']:.2f}s, "
-          f"{incremental['requests']} requests ({incremental['waited']:.1f}s waiting for "
-          f"delayed steps; {incremental['record']['status']})")
-    by_requests = incremental["requests"] / floor_requests
+          f"{incremental['dataverse_requests']} Dataverse requests, {incremental['requests']} "
+          f"in all ({incremental['waited']:.1f}s waiting for delayed steps; "
+          f"{incremental['record']['status']})")
+    by_requests = incremental["dataverse_requests"] / floor_requests
     by_time = incremental["seconds"] / floor_seconds
     by_full = incremental["seconds"] / full["seconds"]
-    print(f"  figures: requests / floor = {by_requests:.2f}, time / floor = {by_time:.2f} "
-          f"(target <= {TARGET_FLOOR}); time / full copy = {by_full:.3f} "
-          f"(target <= {TARGET_FULL})")
+    print(f"  figures: Dataverse requests / floor = {by_requests:.2f} (all requests, with the "
+          f"platform's environment lookup: {incremental['requests'] / floor_requests:.2f}), "
+          f"time / floor = {by_time:.2f} (target <= {TARGET_FLOOR}); time / full copy = "
+          f"{by_full:.3f} (target <= {TARGET_FULL})")
     ok = (changed == floor_rows and by_requests <= TARGET_FLOOR and by_time <= TARGET_FLOOR
           and by_full <= TARGET_FULL)
     return 0 if ok else 1

@@ -47,8 +47,8 @@ class TablesRead:
 
 @dataclass(frozen=True, slots=True)
 class PageJob:
-    """Read one page of one table and write it to the point (chunk numbers from the state, so a
-    step run again after a crash rewrites the same chunks)."""
+    """Read pages of one table from its cursor on and write each to the point (chunk numbers
+    from the state, so a step run again after a crash rewrites the same chunks)."""
 
     table: str
     entity_set: str
@@ -68,15 +68,25 @@ class CopyPages:
     point_id: str
     page_size: int
     jobs: tuple[PageJob, ...]
+    # A step's bound per table: at most `max_pages` pages, and no read started after
+    # `budget_seconds` (the page in flight is still written).
+    max_pages: int = 1
+    budget_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class PageCopied:
+    """The pages of one table a step wrote: their counts, the cursor after the last of them
+    (None: the table is done), and the fault that stopped the reads before the step's bound."""
+
     rows: int
     deleted: int
     bytes: int
     next_cursor: Mapping[str, Any] | None
+    row_chunks: int
+    deleted_chunks: int
     dop_hint: int | None = None
+    stopped: Any = None
 
 
 @dataclass(frozen=True, slots=True)

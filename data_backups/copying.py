@@ -1,7 +1,10 @@
-"""Copying: one page of each of up to `concurrency` tables per step, then a checkpoint (pure).
+"""Copying: pages of up to `concurrency` tables at once, a bounded run per step, then a
+checkpoint (pure).
 
-    plan:   CopyPages for the tables not done yet (their cursors; chunk numbers from the state)
-    decide: a page written -> its cursor moves on (the last page ends the table); an expired
+    plan:   CopyPages for the tables not done yet (their cursors; chunk numbers from the state;
+            the step's bound: PAGES_PER_STEP pages per table, no read started after
+            STEP_BUDGET_SECONDS)
+    decide: pages written -> the cursor moves on (the last page ends the table); an expired
             change token -> that table starts again as a full copy; a table refused (no read
             privilege, gone) -> Failed with the reason and the fix, the others go on; throttled
             or unavailable -> a delayed message (Retry-After honoured), boundedly; all done ->
@@ -25,6 +28,11 @@ from engine.waiting import RETRYABLE, Retryable, reason, retry_delay
 from shared.operations import StepStatus
 
 STEP = "copy"
+# A step reads and writes up to this many pages per table (the next page is read while the last
+# is written), then checkpoints: ~50,000 rows of a table per checkpoint at full pages. The time
+# budget keeps a slow server's step short; the runner's invocation budget bounds the rest.
+PAGES_PER_STEP = 10
+STEP_BUDGET_SECONDS = 20.0
 
 
 def plan(state: DataBackupState, now: datetime, config: EngineConfig) -> CopyPages:
@@ -36,6 +44,7 @@ def plan(state: DataBackupState, now: datetime, config: EngineConfig) -> CopyPag
         state.point_id, state.page_size,
         tuple(PageJob(t.table, t.entity_set, t.id_column, t.mode, t.cursor, t.since,
                       t.row_chunks, t.deleted_chunks) for t in todo),
+        max_pages=PAGES_PER_STEP, budget_seconds=STEP_BUDGET_SECONDS,
     )
 
 
@@ -54,12 +63,13 @@ def decide(
     hint: int | None = None
     for work in state.tables:
         result = answer.results.get(work.table)
-        if result is None:
-            tables.append(work)
-        elif isinstance(result, PageCopied):
-            tables.append(_copied(work, result))
+        if isinstance(result, PageCopied):
+            work = _copied(work, result)
             hint = result.dop_hint or hint
             progressed = True
+            result = result.stopped  # what ended this step's reads early, if anything
+        if result is None:
+            tables.append(work)
         elif isinstance(result, TokenExpired):
             tables.append(restart_full(work, "the change tracking token expired"))
             progressed = True
@@ -83,8 +93,8 @@ def _copied(work: TableWork, page: PageCopied) -> TableWork:
     changed = work.changed + page.rows
     return replace(
         work,
-        row_chunks=work.row_chunks + (1 if page.rows else 0),
-        deleted_chunks=work.deleted_chunks + (1 if page.deleted else 0),
+        row_chunks=work.row_chunks + page.row_chunks,
+        deleted_chunks=work.deleted_chunks + page.deleted_chunks,
         changed=changed, deleted=work.deleted + page.deleted, bytes=work.bytes + page.bytes,
         cursor=page.next_cursor,
         status=TableStatus.COPIED if done else TableStatus.COPYING,

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import functools
 import json
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 from data_backups import commands as c
@@ -65,31 +68,45 @@ def _carry_out(ctx: AppContext, command: Any) -> Any:
 def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
     from shared.dataverse import DataverseClient
 
-    environment = ctx.platform.get_environment(command.environment_id)
-    with DataverseClient.from_settings(ctx.settings, environment) as client:
-        infos = client.tables()
-        hint = client.recommended_concurrency
-    api_url = environment.instance_api_url or environment.instance_url or ""
-    store = store_for(ctx)
-    store.ensure_container()  # once per point, before its first write
     env = command.environment_id
+    with ThreadPoolExecutor(1) as side:
+        # The store's part needs nothing from Dataverse: read while the metadata is.
+        previous = side.submit(_previous_points, ctx, store_for(ctx), env)
+        environment = ctx.platform.get_environment(env)
+        with DataverseClient.from_settings(ctx.settings, environment) as client:
+            infos = client.tables()
+            hint = client.recommended_concurrency
+        known = previous.result()
+    api_url = environment.instance_api_url or environment.instance_url or ""
+    facts = [
+        c.TableFacts(info.logical_name, info.entity_set, info.primary_id, info.change_tracking,
+                     info.readable, *known.get(info.logical_name, (None, None, None)))
+        for info in infos
+    ]
+    return c.TablesRead(api_url, environment.instance_url or api_url, new_point_id(ctx.clock()),
+                        tuple(facts), hint)
+
+
+def _previous_points(
+    ctx: AppContext, store: DataStore, env: str
+) -> dict[str, tuple[str, int, str | None]]:
+    """Per table: the newest complete point holding it, its chain length and its delta link."""
+    store.ensure_container()  # once per point, before its first write
     newest: dict[str, str] = {}
     for entry in store.list_points(env, policy=ctx.settings.data_backup_retention,
                                    now=ctx.clock()):
         for table in entry.tables:
             newest.setdefault(table, entry.point_id)
-    manifests = {p: store.manifest(env, p) for p in set(newest.values())}
-    facts = []
-    for info in infos:
-        previous = newest.get(info.logical_name)
-        chain = delta = None
-        if previous is not None:
-            chain = manifests[previous].tables[info.logical_name].chain_length
-            delta = _delta_link(store, env, previous, info.logical_name)
-        facts.append(c.TableFacts(info.logical_name, info.entity_set, info.primary_id,
-                                  info.change_tracking, info.readable, previous, chain, delta))
-    return c.TablesRead(api_url, environment.instance_url or api_url, new_point_id(ctx.clock()),
-                        tuple(facts), hint)
+    points = sorted(set(newest.values()))
+    with ThreadPoolExecutor(8) as pool:
+        manifests = dict(zip(points, pool.map(lambda p: store.manifest(env, p), points),
+                             strict=True))
+        links = list(pool.map(lambda item: _delta_link(store, env, item[1], item[0]),
+                              newest.items()))
+    return {
+        table: (point, manifests[point].tables[table].chain_length, link)
+        for (table, point), link in zip(newest.items(), links, strict=True)
+    }
 
 
 def _delta_link(store: DataStore, env: str, point_id: str, table: str) -> str | None:
@@ -108,50 +125,142 @@ def _copy_pages(ctx: AppContext, command: c.CopyPages) -> c.PagesCopied:
     from shared.dataverse import DataverseClient
     from shared.power_platform.auth import token_provider_from_settings
 
-    store = store_for(ctx)
+    workers = max(1, len(command.jobs))
+    # Per table: one thread writes its pages while another reads the next one, so at most one
+    # request per table is in flight (the step's concurrency stays the server's); a page's
+    # deleted ids and the delta link go out beside its rows.
     with DataverseClient(
         command.api_url, instance_url=command.instance_url,
         token_provider=token_provider_from_settings(ctx.settings),
         bap_url=ctx.settings.pp_bap_url,
-    ) as client, ThreadPoolExecutor(max(1, len(command.jobs))) as pool:
-        results = list(pool.map(lambda job: _one_page(client, store, command, job),
-                                command.jobs))
+    ) as client, ThreadPoolExecutor(workers) as tables, ThreadPoolExecutor(workers) as reads, \
+            ThreadPoolExecutor(2 * workers) as writes:
+        step = _Step(client, store_for(ctx), command, reads, writes,
+                     time.monotonic() + command.budget_seconds)
+        results = list(tables.map(step.copy_table, command.jobs))
     return c.PagesCopied({job.table: result for job, result in zip(command.jobs, results,
                                                                     strict=True)})
 
 
-def _one_page(client: Any, store: DataStore, command: c.CopyPages, job: c.PageJob) -> Any:
-    from shared.dataverse import ChangeTokenExpired, PageCursor
+@dataclass(frozen=True, slots=True)
+class _Step:
+    client: Any
+    store: DataStore
+    command: c.CopyPages
+    reads: ThreadPoolExecutor
+    writes: ThreadPoolExecutor
+    deadline: float  # monotonic: no read starts after it
 
-    env, point = command.environment_id, command.point_id
-    try:
+    def copy_table(self, job: c.PageJob) -> Any:
+        """Up to `max_pages` pages of one table, each written while the next is read. The
+        pages' `PageCopied` (with the fault that stopped them, if one did), or the fault alone
+        when not even the first page could be read."""
+        from shared.dataverse import Page, PageCursor
+
+        command = self.command
         if job.cursor is not None:
             cursor = PageCursor.from_dict(job.cursor)
         elif job.since is not None:
-            cursor = client.delta_page(job.since, page_size=command.page_size)
+            cursor = self.client.delta_page(job.since, page_size=command.page_size)
         else:
-            cursor = client.first_page(job.entity_set, page_size=command.page_size,
-                                       track_changes=True)
-        page = client.read_page(cursor)
+            cursor = self.client.first_page(job.entity_set, page_size=command.page_size,
+                                            track_changes=True)
+        progress = _Progress(job.row_seq, job.deleted_seq)
+        pending: Future[Any] | None = self.reads.submit(_read_page, self.client, cursor)
+        while pending is not None:
+            page = pending.result()
+            if not isinstance(page, Page):  # a fault's answer: the pages before it stand
+                return progress.result(stopped=page)
+            more = (page.next is not None and progress.pages + 1 < command.max_pages
+                    and time.monotonic() < self.deadline)
+            # A write that fails propagates (the step runs again and rewrites the same chunks);
+            # the read in flight is waited for by the pool, its page dropped.
+            pending = self.reads.submit(_read_page, self.client, page.next) if more else None
+            progress.add(page, self.write_page(job, progress, page))
+        return progress.result()
+
+    def write_page(self, job: c.PageJob, progress: _Progress, page: Any) -> int:
+        """The page's rows, deleted ids and (last page) delta link, at once: none of them
+        needs another first (the point counts only once its manifest exists). Returns bytes."""
+        env, point, store = self.command.environment_id, self.command.point_id, self.store
+        writes: list[Callable[[], int]] = []
+        if page.rows:
+            writes.append(lambda: store.write_rows(
+                env, point, job.table, progress.row_seq, page.rows, id_column=job.id_column
+            ).bytes)
+        if page.deleted:
+            ids = [d.id for d in page.deleted]
+            writes.append(lambda: store.write_deleted(
+                env, point, job.table, progress.deleted_seq, ids, id_column=job.id_column
+            ).bytes)
+        if page.next is None:
+            # The next point's incremental read starts here; kept with the point it belongs to.
+            link = json.dumps({"deltaLink": page.delta_link}).encode()
+
+            def keep_link() -> int:
+                store.container.upload_blob(
+                    f"{point_prefix(env, point)}{job.table}/{DELTA_LINK}", link, overwrite=True
+                )
+                return 0
+
+            writes.append(keep_link)
+        if len(writes) == 1:
+            return writes[0]()
+        futures = [self.writes.submit(write) for write in writes]
+        wait(futures)  # all settled before a failure is raised: no write lands after the step
+        return sum(future.result() for future in futures)
+
+
+def _read_page(client: Any, cursor: Any) -> Any:
+    """The page, or the answer its fault maps to (TokenExpired, Throttled, Refused, ...)."""
+    from shared.dataverse import ChangeTokenExpired
+
+    try:
+        return client.read_page(cursor)
     except ChangeTokenExpired as error:
         return c.TokenExpired(error.message)
     except errors.PowerPlatformError as error:
         return fault_answer(error)
-    size = 0
-    if page.rows:
-        size += store.write_rows(env, point, job.table, job.row_seq, page.rows,
-                                 id_column=job.id_column).bytes
-    if page.deleted:
-        size += store.write_deleted(env, point, job.table, job.deleted_seq,
-                                    [d.id for d in page.deleted], id_column=job.id_column).bytes
-    if page.next is None:
-        # The next point's incremental read starts here; kept with the point it belongs to.
-        store.container.upload_blob(
-            f"{point_prefix(env, point)}{job.table}/{DELTA_LINK}",
-            json.dumps({"deltaLink": page.delta_link}).encode(), overwrite=True,
-        )
-    return c.PageCopied(len(page.rows), len(page.deleted), size,
-                        page.next.to_dict() if page.next else None, page.dop_hint)
+
+
+@dataclass(slots=True)
+class _Progress:
+    """What one table's pages of this step wrote so far (chunk numbers go on from the state's)."""
+
+    first_row_seq: int
+    first_deleted_seq: int
+    pages: int = 0
+    row_chunks: int = 0
+    deleted_chunks: int = 0
+    rows: int = 0
+    deleted: int = 0
+    bytes: int = 0
+    next_cursor: dict[str, Any] | None = None
+    dop_hint: int | None = None
+
+    @property
+    def row_seq(self) -> int:
+        return self.first_row_seq + self.row_chunks
+
+    @property
+    def deleted_seq(self) -> int:
+        return self.first_deleted_seq + self.deleted_chunks
+
+    def add(self, page: Any, size: int) -> None:
+        self.pages += 1
+        self.row_chunks += 1 if page.rows else 0
+        self.deleted_chunks += 1 if page.deleted else 0
+        self.rows += len(page.rows)
+        self.deleted += len(page.deleted)
+        self.bytes += size
+        self.next_cursor = page.next.to_dict() if page.next else None
+        self.dop_hint = page.dop_hint or self.dop_hint
+
+    def result(self, stopped: Any = None) -> Any:
+        if not self.pages:
+            return stopped
+        return c.PageCopied(self.rows, self.deleted, self.bytes, self.next_cursor,
+                            self.row_chunks, self.deleted_chunks, self.dop_hint, stopped)
 
 
 def _commit(ctx: AppContext, command: c.CommitPoint) -> Any:

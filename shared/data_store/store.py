@@ -309,6 +309,11 @@ class DataStore:
                     f"{commit.table}: point {commit.previous} does not hold this table"
                 ) from error
             chain = (*before.chain, commit.previous)
+            if rows is None and not row_files and not deleted_files:
+                # Nothing changed since: the same count, when that one is known. Otherwise the
+                # count stays unknown: a delta does not tell a created row from an updated one,
+                # and names as deleted a row created after the previous point (docs/data-store.md)
+                rows = before.rows
         elif commit.mode == FULL:
             if deleted_files:
                 raise ValueError(f"{commit.table}: a full copy has no deleted rows")

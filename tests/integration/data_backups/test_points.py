@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
+
+import pytest
 
 from data_backups.intake import handle_data_backup_message
 from ppbackup.simulator import Simulator
@@ -103,5 +106,55 @@ def test_every_step_delivered_twice_at_once_makes_one_correct_point(
     done = ctx.history.get(operation_id).operation
     assert done.status is OperationStatus.SUCCEEDED, done.error
     assert [p.point_id for p in store.list_points(env_id)] == [done.point_id]
+    for table, (_, id_column) in TABLES.items():
+        assert stored_rows(store, env_id, done.point_id or "", table, id_column) == before[table]
+
+
+def test_a_step_copies_a_bounded_run_of_pages_reading_the_next_while_writing_the_last(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ROWS=23 at PAGE=7 is 4 pages per table; at 2 pages per step each table takes 2 copy
+    steps, and while page n is written the read of page n+1 is already under way."""
+    import threading
+
+    from data_backups import copying, execute
+
+    monkeypatch.setattr(copying, "PAGES_PER_STEP", 2)
+    before = snapshot(sim, env_id)
+    steps: list[dict[str, int]] = []
+    copy_pages = execute._copy_pages
+
+    def counted(context: AppContext, command: Any) -> Any:
+        answer = copy_pages(context, command)
+        assert command.max_pages == 2
+        steps.append({table: result.rows for table, result in answer.results.items()})
+        return answer
+
+    reads_started = {table: 0 for table in TABLES}
+    second_read = {table: threading.Event() for table in TABLES}
+    read_page = execute._read_page
+
+    def reading(client: Any, cursor: Any) -> Any:
+        table = next(t for t, (entity_set, _) in TABLES.items() if f"/{entity_set}" in cursor.url)
+        reads_started[table] += 1
+        if reads_started[table] == 2:
+            second_read[table].set()
+        return read_page(client, cursor)
+
+    def before_write(name: str) -> None:
+        for table in TABLES:
+            if f"/{table}/rows-000000" in name:
+                # Without the read ahead, page 2 would be asked for only after this write.
+                assert second_read[table].wait(timeout=30), f"{table}: no read ahead"
+
+    monkeypatch.setattr(execute, "_copy_pages", counted)
+    monkeypatch.setattr(execute, "_read_page", reading)
+    monkeypatch.setattr(execute, "store_for",
+                        lambda _ctx: DataStore(store.container, before_write=before_write))
+    done = drive(ctx, clock, request(ctx, env_id, "bounded"))
+    assert done.status is OperationStatus.SUCCEEDED, done.error
+    rows = {table: len(before[table]) for table in TABLES}
+    assert steps == [{t: 2 * PAGE for t in TABLES}, {t: rows[t] - 2 * PAGE for t in TABLES}]
     for table, (_, id_column) in TABLES.items():
         assert stored_rows(store, env_id, done.point_id or "", table, id_column) == before[table]

@@ -99,8 +99,8 @@ def test_a_page_moves_the_cursor_and_the_last_page_ends_the_table() -> None:
     state = copying_state("account", "contact")
     decision = copying.decide(state, PagesCopied({
         "account": PageCopied(5, 0, 100, {"url": "https://org.example/next", "pageSize": 5,
-                                          "trackChanges": True}, dop_hint=2),
-        "contact": PageCopied(3, 0, 60, None),
+                                          "trackChanges": True}, 1, 0, dop_hint=2),
+        "contact": PageCopied(3, 0, 60, None, 1, 0),
     }), NOW, CONFIG)
     account, contact = decision.state.tables
     assert account.status is TableStatus.COPYING and account.cursor is not None
@@ -108,16 +108,50 @@ def test_a_page_moves_the_cursor_and_the_last_page_ends_the_table() -> None:
     assert contact.status is TableStatus.COPIED and contact.rows == 3
     assert decision.state.concurrency == 2  # the server's hint
     assert isinstance(decision.next, ContinueNow)
-    last = copying.decide(decision.state, PagesCopied({"account": PageCopied(2, 0, 40, None)}),
-                          NOW, CONFIG)
+    last = copying.decide(decision.state,
+                          PagesCopied({"account": PageCopied(2, 0, 40, None, 1, 0)}), NOW, CONFIG)
     assert last.state.phase is Phase.COMMITTING
     assert last.state.tables[0].rows == 7
+
+
+def test_a_step_plans_a_bounded_run_of_pages_per_table() -> None:
+    command = copying.plan(copying_state("account", "contact"), NOW, CONFIG)
+    assert [job.table for job in command.jobs] == ["account", "contact"]
+    assert command.max_pages == copying.PAGES_PER_STEP > 1
+    assert 0 < command.budget_seconds <= 60  # within the runner's invocation budget
+
+
+NEXT = {"url": "https://org.example/next", "pageSize": 5, "trackChanges": True}
+
+
+def test_pages_before_a_fault_are_kept_and_the_fault_is_waited_out_or_fails_the_table() -> None:
+    state = copying_state("account", "contact")
+    state = replace(state, tables=(replace(state.tables[0], row_chunks=2, changed=10),
+                                   state.tables[1]))
+    throttled = copying.decide(state, PagesCopied({
+        "account": PageCopied(15, 2, 300, NEXT, 3, 1, stopped=Throttled("429", retry_after=90)),
+        "contact": PageCopied(5, 0, 50, NEXT, 1, 0),
+    }), NOW, CONFIG)
+    account, contact = throttled.state.tables
+    assert contact.changed == 5 and contact.status is TableStatus.COPYING
+    assert (account.row_chunks, account.deleted_chunks, account.changed, account.deleted) == (
+        5, 1, 25, 2)
+    assert account.cursor == NEXT and account.status is TableStatus.COPYING
+    assert isinstance(throttled.next, WaitFor) and throttled.next.seconds >= 90
+    assert throttled.state.attempts == 1  # pages moved: the count starts again at this wait
+    refused = copying.decide(state, PagesCopied({
+        "account": PageCopied(15, 0, 300, NEXT, 3, 0, stopped=Refused("Forbidden", "no role")),
+    }), NOW, CONFIG)
+    account = refused.state.tables[0]
+    assert (account.status, account.detail, account.row_chunks) == (TableStatus.FAILED,
+                                                                    "no role", 5)
+    assert isinstance(refused.next, ContinueNow)  # contact goes on
 
 
 def test_throttling_waits_for_retry_after_and_gives_up_per_table_after_the_budget() -> None:
     state = copying_state("account", "contact")
     throttled = PagesCopied({"account": Throttled("429", retry_after=120.0),
-                             "contact": PageCopied(1, 0, 10, None)})
+                             "contact": PageCopied(1, 0, 10, None, 1, 0)})
     decision = copying.decide(state, throttled, NOW, CONFIG)
     assert isinstance(decision.next, WaitFor) and decision.next.seconds >= 120
     assert decision.state.attempts == 1  # contact moved on: the count starts again
