@@ -133,6 +133,41 @@ def test_a_lookup_to_put_back_on_a_row_edited_since_the_plan_is_a_conflict(
     assert outcomes[contact]["action"] == "conflict"
 
 
+def test_rows_the_platform_refuses_are_recorded_with_its_message_and_the_others_written(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore
+) -> None:
+    point_id = point(ctx, clock, env_id, page_size=PAGE)
+    at_point = snapshot(sim, env_id)
+    gone = delete_with_children(sim, env_id, at_point, accounts_with_contacts(at_point, 3))
+    notes = {i for t, i in gone if t == "annotation"}
+    assert notes and len(notes) < len(gone)
+    # An admin took the app user's right to create notes: every note's create fails.
+    sim.dataverse_revoke(env_id, "annotation", "Create")
+    operation_id = start(ctx, env_id, tables=("account",), point_id=point_id,
+                         with_related=True, apply=True)
+    done = drive(ctx, clock, operation_id)
+
+    assert done.status is OperationStatus.NEEDS_ATTENTION, done.error
+    assert done.error is not None and f"{len(notes)} could not be written" in done.error.message
+    assert done.applied is not None
+    assert done.applied["tables"]["annotation"]["failed"] == len(notes)
+    assert done.applied["tables"]["annotation"]["create"] == 0
+    assert done.applied["total"]["create"] == len(gone) - len(notes)
+    now = as_data(snapshot(sim, env_id))
+    expected = as_data(at_point)
+    for note in notes:
+        expected["annotation"].pop(note)
+    assert now == expected, "every other row is back"
+    outcomes = {i: o for batch in RestoreFiles(store, operation_id).outcomes()
+                for i, o in batch.items()}
+    assert set(outcomes) == notes
+    for outcome in outcomes.values():
+        assert outcome["action"] == "failed" and outcome["table"] == "annotation"
+        # The platform's own words: its code, and the privilege it says is missing.
+        assert outcome["message"].startswith("403 0x80040220"), outcome["message"]
+        assert "prvCreateannotation" in outcome["message"]
+
+
 @pytest.fixture
 def hooked(
     ctx: AppContext, monkeypatch: pytest.MonkeyPatch
