@@ -14,21 +14,19 @@ few minutes ago on another instance is a price worth that trip per backup.
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.operations import utcnow
 from shared.storage.keys import normalize_environment_id
 from shared.storage.tables import OneTable, upsert_batches
 
 if TYPE_CHECKING:
-    from azure.data.tables import TableServiceClient
-
     from shared.runtime import AppContext
 
 PARTITION = "env"
@@ -38,6 +36,22 @@ MAX_LISTED = 2000
 # How long a name read or remembered here is used without reading it again (one entry per
 # environment this process has named: hundreds, a few thousand at most).
 NAME_TTL = timedelta(minutes=5)
+
+
+class _KeptNames:
+    """Names by environment key, each with the moment it stops being used."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._names: dict[str, tuple[str | None, datetime]] = {}
+
+    def put(self, named: Iterable[tuple[str, str | None]], until: datetime) -> None:
+        with self._lock:
+            self._names.update((key, (name, until)) for key, name in named)
+
+    def get(self, key: str) -> tuple[str | None, datetime] | None:
+        with self._lock:
+            return self._names.get(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,20 +66,14 @@ class EnvironmentDirectory(OneTable):
 
     TABLE = "Environments"
 
-    def __init__(
-        self,
-        table_service: TableServiceClient,
-        prefix: str = "ppb",
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        super().__init__(table_service, prefix, clock)
-        self._names: dict[str, tuple[str | None, datetime]] = {}
-        self._names_lock = threading.Lock()
+    @functools.cached_property
+    def _kept(self) -> _KeptNames:
+        # Made on first use (two threads racing here may each make one; the loser's entries
+        # are only read again from the table).
+        return _KeptNames()
 
     def _keep(self, named: Iterable[tuple[str, str | None]]) -> None:
-        until = self._clock() + NAME_TTL
-        with self._names_lock:
-            self._names.update((key, (name, until)) for key, name in named)
+        self._kept.put(named, self._clock() + NAME_TTL)
 
     def remember(self, names: Iterable[tuple[str, str] | tuple[str, str, str | None]]) -> int:
         """Upsert (environment id, display name[, type]) tuples; returns how many were written."""
@@ -105,8 +113,7 @@ class EnvironmentDirectory(OneTable):
         key = normalize_environment_id(environment_id)
         if key is None:
             return None
-        with self._names_lock:
-            kept = self._names.get(key)
+        kept = self._kept.get(key)
         if kept is not None and self._clock() < kept[1]:
             return kept[0]
         try:
