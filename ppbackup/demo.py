@@ -5,7 +5,8 @@ ports; the real function app runs in the local host; the pre-update timer fires 
 a release pipeline asks for labeled backups by queue and by HTTP; an in-place restore of a
 Production environment runs through every step; the history is printed; a data backup takes a
 full point of two tables, people change rows, an incremental point copies the changes, and one
-record's history is read back. The simulator runs
+record's history is read back; a record restore (a dry run and its diff, then the apply) brings
+back the account deleted between the two points, with its id. The simulator runs
 SPEED times faster than real time, so a restore of simulated hours takes seconds; the app is
 given the simulator's clock, exactly as the tests do, and its logic does not know the difference.
 """
@@ -60,14 +61,12 @@ def run_demo(*, keep_running: bool = False) -> int:
         say(f"Notification receiver on {receiver.url} (prints every card and webhook it gets)")
 
         prod = envs["Contoso Prod"]
-        fire_at = datetime.now(UTC) + timedelta(seconds=4)
         os.environ.update(
             {
                 "AzureWebJobsStorage": azurite.connection_string,
                 "PP_API_URL": sim.url,
                 "PP_BAP_URL": sim.url,
                 "PP_AUTH": "none",
-                "BACKUP_SCHEDULE": f"{fire_at.second} {fire_at.minute} {fire_at.hour} * * *",
                 "BACKUP_SCOPE": "type:Production",
                 "RESTORE_ALLOW_PRODUCTION": prod,
                 "TEAMS_WEBHOOK_URL": f"{receiver.url}/teams",
@@ -75,7 +74,8 @@ def run_demo(*, keep_running: bool = False) -> int:
                 "NOTIFY_WEBHOOK_SECRET": secret,
             }
         )
-        host = stack.enter_context(_app_host(sim, HOST_JSON, azurite.connection_string))
+        host, fire_at = stack.enter_context(
+            _app_host(sim, HOST_JSON, azurite.connection_string))
         api = f"{host.http_url}/api"
         say(f"Function app running in the local host: {api} ({len(host.functions)} functions)")
 
@@ -133,9 +133,11 @@ def run_demo(*, keep_running: bool = False) -> int:
         _print_history(host, kind=None)
         heading("5. The backups of Contoso Prod, manual and system (ppbackup backups)")
         _print_backups(api, prod)
-        _data_backups(api, sim, prod)
+        point_id, deleted = _data_backups(api, sim, prod)
         host.wait_until_idle(timeout=60)
-        heading(f"8. Notifications the receiver got: {len(receiver.received)}")
+        _record_restore(api, sim, prod, point_id, deleted)
+        host.wait_until_idle(timeout=60)
+        heading(f"9. Notifications the receiver got: {len(receiver.received)}")
         say("(each was printed above as it arrived)")
         if keep_running:
             say()
@@ -178,11 +180,21 @@ def _print_flows(record: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def _app_host(sim: Any, host_json: Any, storage: str) -> Iterator[Any]:
+def _app_host(sim: Any, host_json: Any, storage: str) -> Iterator[tuple[Any, datetime]]:
+    """The host, and when its backup timer fires (a few seconds from now).
+
+    The app reads BACKUP_SCHEDULE when it is imported, and a timer whose occurrence passed
+    before the host started never fires it: the libraries that make most of the import's time
+    (seconds on a busy machine) load first, the schedule is set after them."""
+    import azure.functions  # noqa: F401 (most of importing the app: see above)
+
     from ppbackup.host import LocalHost
+    from shared import http_api  # noqa: F401 (ditto)
     from shared.runtime import AppContext, set_context
     from shared.settings import Settings
 
+    fire_at = datetime.now(UTC) + timedelta(seconds=4)
+    os.environ["BACKUP_SCHEDULE"] = f"{fire_at.second} {fire_at.minute} {fire_at.hour} * * *"
     # The app's clock is the simulator's, and delayed messages shrink by its speed.
     settings = Settings.from_env(os.environ)
     set_context(AppContext.from_settings(settings, clock=sim.now, time_scale=SPEED))
@@ -192,14 +204,15 @@ def _app_host(sim: Any, host_json: Any, storage: str) -> Iterator[Any]:
         with LocalHost(
             function_app.app, storage_connection=storage, host_json=host_json, http_port=0
         ) as host:
-            yield host
+            yield host, fire_at
     finally:
         set_context(None)
 
 
-def _data_backups(api: str, sim: Any, environment_id: str) -> None:
+def _data_backups(api: str, sim: Any, environment_id: str) -> tuple[str, dict[str, Any]]:
     """A full point, people changing and deleting rows, an incremental point, then the points
-    and one record's history as `ppbackup data points` and `ppbackup data record` show them."""
+    and one record's history as `ppbackup data points` and `ppbackup data record` show them.
+    Returns the first point's id and the account deleted after it (`accountid`, `name`)."""
     from ppbackup import cli
 
     heading("7. Data backups: table rows kept for years in your own storage account")
@@ -226,6 +239,57 @@ def _data_backups(api: str, sim: Any, environment_id: str) -> None:
     cli.main(["data", "record", environment_id, "account", record_id])
     if first["status"] != "Succeeded" or second["status"] != "Succeeded":
         raise RuntimeError("a data backup of the demo did not succeed")
+    return str(first["pointId"]), deleted
+
+
+def _record_restore(api: str, sim: Any, environment_id: str, point_id: str,
+                    deleted: dict[str, Any]) -> None:
+    """The import's deletion undone from the first point: a dry run and its diff, then the
+    apply (Contoso Prod is in the demo's RESTORE_ALLOW_PRODUCTION, and the request confirms it),
+    then the account read back from the environment with its original id."""
+    from ppbackup import cli
+
+    heading("8. A record restore brings back the account the import deleted")
+    request = {"sourceEnvironmentId": environment_id, "tables": ["account"],
+               "pointId": point_id, "mode": "missing", "withRelated": True,
+               "requestedBy": "demo", "reason": "an import deleted an account"}
+    logged = len(sim.dataverse_writes(environment_id))
+    dry_run = _data_restore(api, request, "dry run: compare and record the plan, write nothing")
+    written = sim.dataverse_writes(environment_id)[logged:]
+    say()
+    say(f"The simulator's write log of Contoso Prod: {len(written)} write(s) by the dry run.")
+    if written:
+        raise RuntimeError(f"the dry run wrote to Contoso Prod: {written}")
+    say()
+    say(f"$ ppbackup data diff {dry_run['operationId']}")
+    cli.main(["data", "diff", dry_run["operationId"]])
+    say()
+    say("Contoso Prod is Production: applying needs it in RESTORE_ALLOW_PRODUCTION (the demo's "
+        "settings list it) and the request's confirmProduction naming it.")
+    applied = _data_restore(
+        api, {**request, "apply": True, "confirmProduction": "Contoso Prod"}, "apply")
+    if dry_run["status"] != "Succeeded" or applied["status"] != "Succeeded":
+        raise RuntimeError("a record restore of the demo did not succeed")
+    say()
+    say("The simulator's write log of Contoso Prod, the apply's writes:")
+    for write in sim.dataverse_writes(environment_id)[logged:]:
+        say(f"  {write['seq']:>4}  {write['action']:<8} {write['table']:<10} {write['row_id']}")
+    account_id = deleted["accountid"]
+    answer = httpx.get(f"{sim.dataverse_url(environment_id)}/api/data/v9.2/accounts({account_id})",
+                       params={"$select": "accountid,name"}, timeout=30)
+    row = answer.json()
+    say()
+    say(f"GET accounts({account_id}) -> {answer.status_code} "
+        f"{ {name: row.get(name) for name in ('accountid', 'name')} }")
+    if answer.status_code != 200 or row.get("name") != deleted["name"]:
+        raise RuntimeError(f"the restored account {account_id} is not back as it was")
+    say(f"Account {deleted['name']!r} is back in Contoso Prod with its original id.")
+
+
+def _data_restore(api: str, request: dict[str, Any], what: str) -> dict[str, Any]:
+    answer = httpx.post(f"{api}/data-restores", json=request, timeout=30)
+    say(f"POST /api/data-restores ({what}) -> {answer.status_code} {answer.json()}")
+    return _follow(api, answer.json()["operationId"], timeout=120)
 
 
 def _data_backup(api: str, environment_id: str, label: str) -> dict[str, Any]:
