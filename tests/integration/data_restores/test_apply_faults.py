@@ -17,7 +17,7 @@ from engine.runner import RunnerConfig, run_steps
 from ppbackup.simulator import Simulator
 from shared.data_store import DataStore
 from shared.data_store.restore_files import RestoreFiles
-from shared.operations import OperationStatus
+from shared.operations import Operation, OperationStatus
 from shared.runtime import AppContext
 from tests.integration.data_backups.conftest import Clock
 from tests.integration.data_restores.scenario import (
@@ -282,3 +282,89 @@ def test_a_429_storm_during_the_apply_is_waited_out_until_every_row_is_written(
     made = creates_per_id(sim.dataverse_writes(env_id))
     assert set(made) == gone and set(made.values()) == {1}
     assert as_data(snapshot(sim, env_id)) == as_data(at_point)
+
+
+@pytest.fixture
+def hooked_plan(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[Callable[[str], None]], None]:
+    """Install `hook(what)`, called around every checkpoint and before every write of the
+    restore's files, until the plan is laid out (the phase is Applying)."""
+    current: list[Callable[[str], None]] = [lambda _what: None]
+    planning = [True]
+    update = ctx.history.update
+
+    def hook(what: str) -> None:
+        if planning[0]:
+            current[0](what)
+
+    def checkpoint(*args: Any, **kwargs: Any) -> Any:
+        hook("before checkpoint")
+        result = update(*args, **kwargs)
+        planning[0] = kwargs.get("internal", {}).get("phase") not in (
+            Phase.APPLYING.value, Phase.SUCCEEDED.value)
+        hook("after checkpoint")
+        return result
+
+    monkeypatch.setattr(ctx.history, "update", checkpoint)
+    # The restore's own files are written straight to the container, not through the store's
+    # before_write: hook their two writers.
+    for writer in ("_put_rows", "_put_json"):
+        real = getattr(RestoreFiles, writer)
+
+        def write(files: RestoreFiles, name: str, value: Any, real: Any = real) -> Any:
+            hook(f"write {name}")
+            return real(files, name, value)
+
+        monkeypatch.setattr(RestoreFiles, writer, write)
+
+    def install(new: Callable[[str], None]) -> None:
+        planning[0] = True
+        current[0] = new
+
+    return install
+
+
+def test_a_crash_at_any_checkpoint_of_the_plan_resumes_to_the_same_plan_and_restore(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str,
+    hooked_plan: Callable[[Callable[[str], None]], None],
+) -> None:
+    point_id = point(ctx, clock, env_id, page_size=PAGE)
+    at_point = snapshot(sim, env_id)
+    gone = delete_with_children(sim, env_id, at_point, accounts_with_contacts(at_point, 1))
+
+    def restore() -> str:
+        return start(ctx, env_id, tables=("account",), point_id=point_id, with_related=True,
+                     apply=True)
+
+    seen: list[str] = []
+    hooked_plan(seen.append)
+    clean: Operation = drive(ctx, clock, restore())
+    assert clean.status is OperationStatus.SUCCEEDED, clean.error
+    for file in ("plan/", "related.json", "diff/", "writes/"):
+        assert any(w.startswith(f"write {file}") for w in seen), file
+    assert "after checkpoint" in seen
+
+    for crash_at in range(len(seen)):
+        delete_again(sim, env_id, gone)
+        log_start = len(sim.dataverse_writes(env_id))
+        counter = count()
+
+        def crash(what: str, crash_at: int = crash_at, counter: Iterator[int] = counter) -> None:
+            if next(counter) == crash_at:
+                raise Crash(what)
+
+        operation_id = restore()
+        hooked_plan(crash)
+        with pytest.raises(Crash):
+            drive(ctx, clock, operation_id)
+        hooked_plan(lambda _what: None)
+        done = drive(ctx, clock, operation_id)
+
+        where = f"crash {crash_at} ({seen[crash_at]})"
+        assert done.status is OperationStatus.SUCCEEDED, (where, done.error)
+        assert done.plan == clean.plan, where
+        assert done.applied == clean.applied, where
+        made = creates_per_id(sim.dataverse_writes(env_id)[log_start:])
+        assert set(made) == gone and set(made.values()) == {1}, where
+        assert as_data(snapshot(sim, env_id)) == as_data(at_point), where
