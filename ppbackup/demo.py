@@ -189,11 +189,11 @@ def _app_host(sim: Any, host_json: Any, storage: str) -> Iterator[tuple[Any, dat
     import azure.functions  # noqa: F401 (most of importing the app: see above)
 
     from ppbackup.host import LocalHost
-    from shared import http_api  # noqa: F401 (ditto)
+    from shared import app_settings, http_api  # noqa: F401 (ditto)
     from shared.runtime import AppContext, set_context
     from shared.settings import Settings
 
-    fire_at = datetime.now(UTC) + timedelta(seconds=4)
+    fire_at = datetime.now(UTC) + timedelta(seconds=5)
     os.environ["BACKUP_SCHEDULE"] = f"{fire_at.second} {fire_at.minute} {fire_at.hour} * * *"
     # The app's clock is the simulator's, and delayed messages shrink by its speed.
     settings = Settings.from_env(os.environ)
