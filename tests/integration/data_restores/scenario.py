@@ -9,8 +9,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from data_backups.intake import handle_data_backup_message
+from data_restores.kind import read_state
+from data_restores.state import Phase
+from engine.runner import RunnerConfig, run_steps
 from ppbackup.simulator import Simulator
-from shared.operations import OperationStatus
+from shared.operations import Operation, OperationStatus
 from shared.runtime import AppContext
 from tests.integration.data_backups.conftest import Clock, drive, live_rows
 from tests.integration.data_restores.test_plan_from_a_point import TABLES
@@ -19,6 +22,8 @@ from tests.integration.data_restores.test_record_restore import data, gone_with_
 Rows = dict[str, dict[str, dict[str, Any]]]
 # Children first: a note regards a contact or an account, a contact belongs to an account.
 DELETE_ORDER = ("annotation", "contact", "account")
+# One step per invocation (the rest handed to a queue message), so a test can stop between two.
+ONE_STEP = RunnerConfig(invocation_budget_seconds=0)
 
 
 def point(ctx: AppContext, clock: Clock, env_id: str, *, page_size: int, name: str = "p") -> str:
@@ -80,3 +85,40 @@ def creates_per_id(writes: Iterable[dict[str, Any]]) -> dict[tuple[str, str], in
             key = (write["table"], write["row_id"])
             made[key] = made.get(key, 0) + 1
     return made
+
+
+def until_applying(ctx: AppContext, clock: Clock, operation_id: str) -> None:
+    """Run the steps until the plan is laid out and nothing is written yet."""
+    for _ in range(500):
+        stored = ctx.history.get(operation_id)
+        assert not stored.operation.status.terminal, stored.operation.error
+        state = read_state(stored)
+        if state.phase is Phase.APPLYING:
+            return
+        clock.reach(state.wake_at)
+        run_steps(ctx, operation_id, state.seq, config=ONE_STEP)
+    raise AssertionError(f"{operation_id} never reached Applying")
+
+
+def through_a_storm(ctx: AppContext, clock: Clock, sim: Simulator, operation_id: str, *,
+                    rate: float = 0.7, retry_after: int = 30,
+                    max_steps: int = 2000) -> tuple[Operation, int, list[float]]:
+    """Drive the operation to its end while the simulator answers `rate` of all requests 429
+    (Retry-After `retry_after`); returns the operation, the 429s and the waits the engine took
+    (moved on the test's clock, never slept)."""
+    sim.reset_stats()
+    sim.set_faults(throttle_rate=rate, throttle_retry_after=retry_after, seed=11)
+    waits: list[float] = []
+    try:
+        for _ in range(max_steps):
+            stored = ctx.history.get(operation_id)
+            if stored.operation.status.terminal:
+                return stored.operation, int(sim.stats()["throttled"]), waits
+            state = read_state(stored)
+            if state.wake_at is not None and state.wake_at > clock.now:
+                waits.append((state.wake_at - clock.now).total_seconds())
+            clock.reach(state.wake_at)
+            run_steps(ctx, operation_id, state.seq)
+    finally:
+        sim.clear_faults()  # the test's own reads after it are not the app's to weather
+    raise AssertionError(f"{operation_id} did not end in {max_steps} steps")

@@ -11,9 +11,7 @@ from typing import Any
 import pytest
 
 import shared.dataverse
-from data_restores.kind import read_state
 from data_restores.state import Phase
-from engine.runner import RunnerConfig, run_steps
 from ppbackup.simulator import Simulator
 from shared.data_store import DataStore
 from shared.data_store.restore_files import RestoreFiles
@@ -28,12 +26,12 @@ from tests.integration.data_restores.scenario import (
     delete_with_children,
     point,
     snapshot,
+    through_a_storm,
+    until_applying,
 )
 from tests.integration.data_restores.test_record_restore import drive, start
 
 PAGE = 50
-# One step per invocation (the rest handed to a queue message), so a test can stop between two.
-ONE_STEP = RunnerConfig(invocation_budget_seconds=0)
 
 
 class Crash(RuntimeError):
@@ -43,19 +41,6 @@ class Crash(RuntimeError):
 @pytest.fixture
 def env_id(sim: Simulator) -> str:
     return sim.add_environment("Sales", type="Sandbox", location="europe")
-
-
-def until_applying(ctx: AppContext, clock: Clock, operation_id: str) -> None:
-    """Run the steps until the plan is laid out and nothing is written yet."""
-    for _ in range(500):
-        stored = ctx.history.get(operation_id)
-        assert not stored.operation.status.terminal, stored.operation.error
-        state = read_state(stored)
-        if state.phase is Phase.APPLYING:
-            return
-        clock.reach(state.wake_at)
-        run_steps(ctx, operation_id, state.seq, config=ONE_STEP)
-    raise AssertionError(f"{operation_id} never reached Applying")
 
 
 def test_a_row_edited_between_plan_and_apply_is_a_conflict_and_keeps_the_edit(
@@ -257,24 +242,8 @@ def test_a_429_storm_during_the_apply_is_waited_out_until_every_row_is_written(
                          with_related=True, apply=True)
     until_applying(ctx, clock, operation_id)
 
-    sim.reset_stats()
-    sim.set_faults(throttle_rate=0.7, throttle_retry_after=30, seed=11)
-    waits: list[float] = []
-    try:
-        for _ in range(1000):
-            stored = ctx.history.get(operation_id)
-            if stored.operation.status.terminal:
-                break
-            state = read_state(stored)
-            if state.wake_at is not None and state.wake_at > clock.now:
-                waits.append((state.wake_at - clock.now).total_seconds())
-            clock.reach(state.wake_at)
-            run_steps(ctx, operation_id, state.seq)
-        throttled = sim.stats()["throttled"]
-    finally:
-        sim.clear_faults()  # the test's own reads below are not the app's to weather
+    done, throttled, waits = through_a_storm(ctx, clock, sim, operation_id)
 
-    done = ctx.history.get(operation_id).operation
     assert done.status is OperationStatus.SUCCEEDED, done.error
     assert throttled >= 3, "the storm throttled the apply"
     assert len(waits) >= 3 and min(waits) >= 29, "each 429 waited its Retry-After"

@@ -3,10 +3,12 @@ every lookup pointing where it pointed (Azurite and the simulator)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 
+from data_restores.kind import read_state
 from ppbackup.simulator import Simulator, run_simulator
 from ppbackup.simulator.options import SimOptions
 from shared.operations import OperationStatus
@@ -19,6 +21,8 @@ from tests.integration.data_restores.scenario import (
     delete_with_children,
     point,
     snapshot,
+    through_a_storm,
+    until_applying,
 )
 from tests.integration.data_restores.test_record_restore import drive, start
 
@@ -66,3 +70,28 @@ def test_a_thousand_deleted_accounts_come_back_with_their_contacts_and_notes(
     made = creates_per_id(sim.dataverse_writes(env_id))
     assert set(made) == gone, "exactly the deleted rows were created"
     assert set(made.values()) == {1}, "none twice"
+
+
+def test_a_429_storm_over_batches_sent_at_once_ends_with_every_row_written_once(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str
+) -> None:
+    point_id = point(ctx, clock, env_id, page_size=2500)
+    at_point = snapshot(sim, env_id)
+    gone = delete_with_children(sim, env_id, at_point, accounts_with_contacts(at_point, 250))
+    operation_id = start(ctx, env_id, tables=("account",), point_id=point_id,
+                         with_related=True, apply=True)
+    until_applying(ctx, clock, operation_id)
+    state = read_state(ctx.history.get(operation_id))
+    stages = Counter(job.unit for job in state.jobs)
+    assert max(stages.values()) >= 3 and state.concurrency >= 3, "batches go out together"
+
+    done, throttled, waits = through_a_storm(ctx, clock, sim, operation_id, rate=0.5)
+
+    assert done.status is OperationStatus.SUCCEEDED, done.error
+    assert throttled >= 10 and len(waits) >= 3
+    assert done.applied is not None
+    assert done.applied["total"]["create"] == len(gone), "each row counted once"
+    assert done.applied["total"]["failed"] == done.applied["total"]["conflict"] == 0
+    made = creates_per_id(sim.dataverse_writes(env_id))
+    assert set(made) == gone and set(made.values()) == {1}
+    assert as_data(snapshot(sim, env_id)) == as_data(at_point)
