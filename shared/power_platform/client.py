@@ -100,7 +100,7 @@ class PowerPlatformClient(OwnsHttpClient):
         url = f"{self._bap}{_BAP_ENVIRONMENTS}"
         return [
             item
-            for reply, page in self._bap_pages(url, {"api-version": BAP_READ_API_VERSION})
+            for reply, page in self._bap_pages(url, _bap_read())
             for item in _parse_items(reply, page, Environment.from_bap)
         ]
 
@@ -121,11 +121,7 @@ class PowerPlatformClient(OwnsHttpClient):
 
     def list_backups(self, environment_id: str) -> list[Backup]:
         url = f"{self._pp_environment_url(environment_id)}/backups"
-        return [
-            item
-            for reply, page in self._pp_pages(url)
-            for item in _parse_items(reply, page, Backup.from_pp)
-        ]
+        return self._pp_list(url, Backup.from_pp)
 
     def delete_backup(self, environment_id: str, backup_id: str) -> None:
         """Delete a backup; one that is already gone (404) counts as deleted."""
@@ -137,11 +133,7 @@ class PowerPlatformClient(OwnsHttpClient):
 
     def list_restore_candidates(self, source_environment_id: str) -> list[RestoreCandidate]:
         url = f"{self._pp_environment_url(source_environment_id)}/restoreCandidates"
-        return [
-            item
-            for reply, page in self._pp_pages(url)
-            for item in _parse_items(reply, page, RestoreCandidate.from_pp)
-        ]
+        return self._pp_list(url, RestoreCandidate.from_pp)
 
     def validate_restore(
         self,
@@ -182,9 +174,9 @@ class PowerPlatformClient(OwnsHttpClient):
         `get_operation(handle)` then finds the operation in the target's operation list."""
         url = f"{self._pp_environment_url(target_id)}/restore"
         body = _restore_body(source_id, restore_point, skip_audit_data, environment_name_override)
-        sent_at = self._now()
-        reply = self._core.send("POST", url, params=_pp(), body=body, idempotent=False)
-        return self._handle(LifecycleKind.RESTORE, target_id, reply, sent_at)
+        return self._begin(
+            LifecycleKind.RESTORE, target_id, "POST", url, _pp(), body, idempotent=False
+        )
 
     def find_restore_operation(
         self, target_id: str, *, not_before: datetime
@@ -223,15 +215,16 @@ class PowerPlatformClient(OwnsHttpClient):
                 f"environment_sku must be Sandbox or Production; got {environment_sku!r}"
             )
         url = f"{self._bap_environment_url(environment_id)}/modifySku"
-        sent_at = self._now()
-        reply = self._core.send(
+        body = {"environmentSku": environment_sku}
+        return self._begin(
+            LifecycleKind.CHANGE_TYPE,
+            environment_id,
             "POST",
             url,
-            params={"api-version": BAP_WRITE_API_VERSION},
-            body={"environmentSku": environment_sku},
+            _bap_write(),
+            body,
             idempotent=False,
         )
-        return self._handle(LifecycleKind.CHANGE_TYPE, environment_id, reply, sent_at)
 
     def begin_set_runtime_state(
         self,
@@ -252,15 +245,16 @@ class PowerPlatformClient(OwnsHttpClient):
                 "backgroundOperationsState": "Enabled" if background_operations else "Disabled"
             }
         url = self._bap_environment_url(environment_id)
-        sent_at = self._now()
-        reply = self._core.send(
+        body = {"properties": properties}
+        return self._begin(
+            LifecycleKind.RUNTIME_STATE,
+            environment_id,
             "PATCH",
             url,
-            params={"api-version": BAP_WRITE_API_VERSION},
-            body={"properties": properties},
+            _bap_write(),
+            body,
             idempotent=True,
         )
-        return self._handle(LifecycleKind.RUNTIME_STATE, environment_id, reply, sent_at)
 
     # --- operations ------------------------------------------------------------------------------
 
@@ -291,11 +285,7 @@ class PowerPlatformClient(OwnsHttpClient):
 
     def list_operations(self, environment_id: str) -> list[PlatformOperation]:
         url = f"{self._pp_environment_url(environment_id)}/operations"
-        return [
-            item
-            for reply, page in self._pp_pages(url)
-            for item in _parse_items(reply, page, PlatformOperation.from_body)
-        ]
+        return self._pp_list(url, PlatformOperation.from_body)
 
     def _discover_restore(self, handle: OperationHandle) -> PlatformOperation:
         found = self.find_restore_operation(handle.environment_id, not_before=handle.accepted_at)
@@ -349,6 +339,22 @@ class PowerPlatformClient(OwnsHttpClient):
         return self._now() - started_at <= self._grace
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    def _begin(
+        self,
+        kind: LifecycleKind,
+        environment_id: str,
+        method: str,
+        url: str,
+        params: dict[str, str],
+        body: dict[str, Any],
+        *,
+        idempotent: bool,
+    ) -> OperationHandle:
+        """Start a lifecycle operation and hand back what to follow it by."""
+        sent_at = self._now()
+        reply = self._core.send(method, url, params=params, body=body, idempotent=idempotent)
+        return self._handle(kind, environment_id, reply, sent_at)
 
     def _handle(
         self, kind: LifecycleKind, environment_id: str, reply: Reply, sent_at: datetime
@@ -410,6 +416,12 @@ class PowerPlatformClient(OwnsHttpClient):
             if next_url is not None:
                 _guard_paging(reply, next_url, seen)
 
+    def _pp_list(self, url: str, parse: Callable[[Mapping[str, Any]], T]) -> list[T]:
+        """Every item of a PP API list, over all its pages."""
+        return [
+            item for reply, page in self._pp_pages(url) for item in _parse_items(reply, page, parse)
+        ]
+
     def _pp_pages(self, url: str) -> Iterator[tuple[Reply, list[Any]]]:
         """PP API lists: `collection` items, then `continuationToken` until it is empty."""
         token: str | None = None
@@ -435,6 +447,10 @@ def _pp() -> dict[str, str]:
 
 def _bap_read() -> dict[str, str]:
     return {"api-version": BAP_READ_API_VERSION}
+
+
+def _bap_write() -> dict[str, str]:
+    return {"api-version": BAP_WRITE_API_VERSION}
 
 
 def _restore_body(
