@@ -16,10 +16,9 @@ from datetime import datetime
 
 from data_restores.commands import Applied, ApplyJobs, BatchApplied
 from data_restores.counts import added
-from data_restores.faults import fail, wait_or_give_up
+from data_restores.faults import fail, on_fault, wait_or_give_up
 from data_restores.planning import target_of
 from data_restores.state import DataRestoreState, Event, Job, Phase
-from engine.answers import Missing, Refused
 from engine.config import EngineConfig
 from engine.decision import ContinueNow, Decision, Stop
 from engine.record import Finish, SetRestoreCounts, StepUpdate
@@ -44,11 +43,7 @@ def decide(
 ) -> Decision[DataRestoreState]:
     if isinstance(answer, Applied):
         return _applied(state, answer, now, config)
-    if isinstance(answer, RETRYABLE):
-        return wait_or_give_up(state, answer, now, config, STEP)
-    if isinstance(answer, Refused | Missing):
-        return fail(state, getattr(answer, "code", "Missing"), answer.message, STEP)
-    raise ValueError(f"{type(answer).__name__} is no answer to {state.phase}")
+    return on_fault(state, answer, now, config, STEP)
 
 
 def _applied(

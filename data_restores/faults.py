@@ -6,10 +6,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from data_restores.state import DataRestoreState, Event, Phase
+from engine.answers import Missing, Refused
 from engine.config import EngineConfig
 from engine.decision import Decision, Stop, WaitFor
 from engine.record import Finish, RecordChange, StepUpdate
-from engine.waiting import Retryable, reason, retry_delay
+from engine.waiting import RETRYABLE, Retryable, reason, retry_delay
 from shared.operations import OperationError, OperationStatus, StepStatus
 
 NOT_REACHED = "Not reached."
@@ -30,6 +31,18 @@ def wait_or_give_up(
     waiting = replace(state, attempts=attempts, wake_at=now + timedelta(seconds=delay))
     detail = f"Waiting: {reason(fault)}; going on in {delay:.0f}s (attempt {attempts})."
     return Decision(waiting, Event.WAIT, (StepUpdate(step, detail=detail),), WaitFor(delay))
+
+
+def on_fault(
+    state: DataRestoreState, answer: object, now: datetime, config: EngineConfig, step: str
+) -> Decision[DataRestoreState]:
+    """Every phase's answer to a platform that cannot serve: wait it out (throttled, busy,
+    unavailable, an answer lost), or fail with the platform's reason (refused, gone)."""
+    if isinstance(answer, RETRYABLE):
+        return wait_or_give_up(state, answer, now, config, step)
+    if isinstance(answer, Refused | Missing):
+        return fail(state, getattr(answer, "code", "Missing"), answer.message, step)
+    raise ValueError(f"{type(answer).__name__} is no answer to {state.phase}")
 
 
 def fail(

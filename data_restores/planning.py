@@ -23,9 +23,8 @@ from data_restores.commands import (
     Target,
 )
 from data_restores.counts import added
-from data_restores.faults import fail, wait_or_give_up
+from data_restores.faults import fail, on_fault, wait_or_give_up
 from data_restores.state import RELATED, DataRestoreState, Event, Job, Phase
-from engine.answers import Missing, Refused
 from engine.config import EngineConfig
 from engine.decision import ContinueNow, Decision
 from engine.record import SetRestoreCounts, StepUpdate
@@ -64,11 +63,7 @@ def decide(
         return _diffed(state, answer, now, config)
     if isinstance(answer, Related):
         return _related(state, answer)
-    if isinstance(answer, RETRYABLE):
-        return wait_or_give_up(state, answer, now, config, STEP)
-    if isinstance(answer, Refused | Missing):
-        return fail(state, getattr(answer, "code", "Missing"), answer.message, STEP)
-    raise ValueError(f"{type(answer).__name__} is no answer to {state.phase}")
+    return on_fault(state, answer, now, config, STEP)
 
 
 def _diffed(

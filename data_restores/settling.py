@@ -15,14 +15,12 @@ from datetime import datetime
 from data_restores.applying import finished
 from data_restores.commands import Settle, Settled
 from data_restores.counts import added, only
-from data_restores.faults import fail, wait_or_give_up
+from data_restores.faults import on_fault
 from data_restores.planning import target_of
 from data_restores.state import DataRestoreState, Event, Job, Phase
-from engine.answers import Missing, Refused
 from engine.config import EngineConfig
 from engine.decision import ContinueNow, Decision, Stop
 from engine.record import Finish, SetRestoreCounts, StepUpdate
-from engine.waiting import RETRYABLE
 from shared.operations import OperationStatus, StepStatus
 
 STEP = "plan"
@@ -39,11 +37,7 @@ def decide(
 ) -> Decision[DataRestoreState]:
     if isinstance(answer, Settled):
         return _settled(state, answer)
-    if isinstance(answer, RETRYABLE):
-        return wait_or_give_up(state, answer, now, config, STEP)
-    if isinstance(answer, Refused | Missing):
-        return fail(state, getattr(answer, "code", "Missing"), answer.message, STEP)
-    raise ValueError(f"{type(answer).__name__} is no answer to {state.phase}")
+    return on_fault(state, answer, now, config, STEP)
 
 
 def describe(summary: dict[str, int]) -> str:
