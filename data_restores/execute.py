@@ -323,15 +323,20 @@ def _from_bin(
 ) -> c.BatchApplied:
     """The platform's Restore of the rows its recycle bin holds. A row it cannot restore is
     noted and then written from the backup by the upsert of the next pass; nothing counts
-    here (the row counts once, by that write)."""
-    from shared.dataverse import restore_deleted
+    here (the row counts once, by that write). A refused row that exists now was restored by
+    this batch sent before (its answer lost with a crash): no note, the bin did bring it back."""
+    from shared.dataverse import restore_deleted, rows_by_ids
 
     outcomes = restore_deleted(client, str(stage["entitySet"]), [w.record_id for w in writes])
+    refused = {i: o for i, o in outcomes.items() if not o.ok}
+    if refused:
+        there = rows_by_ids(client, str(stage["entitySet"]), str(stage["idColumn"]), refused)
+        refused = {i: o for i, o in refused.items() if i not in there}
     notes = {
         i: {"table": stage["table"], "pass": BIN, "action": "fromBackup",
             "message": f"Not restored from the recycle bin ({o.error_code}: {o.message}); "
                        "written from the backup instead."}
-        for i, o in outcomes.items() if not o.ok
+        for i, o in refused.items()
     }
     if notes:
         files.put_outcomes(job.unit, job.batch, notes)
