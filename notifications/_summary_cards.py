@@ -25,6 +25,7 @@ from notifications.events import (
     BackupExpiringAlert,
     BackupRoundSummary,
     DataBackupOverdueAlert,
+    NotificationEvent,
     StillSandboxAlert,
 )
 from notifications.text import format_duration, format_instant, inert
@@ -127,12 +128,7 @@ def still_sandbox_body(event: StillSandboxAlert, d: Detail) -> list[el.Element]:
         ("Operation id", ident(op.operation_id)),
     ]
     advice = still_sandbox_steps(event.environment_name, event.environment_id, op.operation_id)
-    return [
-        banner(f"Still a Sandbox — {env}", summary, "attention"),
-        el.fact_set([(t, v) for t, v in facts if v]),
-        *advice_section(advice, d),
-        footer(event),
-    ]
+    return _alert(event, f"Still a Sandbox — {env}", summary, "attention", facts, advice, d)
 
 
 def expiring_body(event: BackupExpiringAlert, d: Detail) -> list[el.Element]:
@@ -148,13 +144,8 @@ def expiring_body(event: BackupExpiringAlert, d: Detail) -> list[el.Element]:
         ("Expires", expires),
     ]
     advice = backup_expiring_steps(event.environment_name, event.environment_id, expires)
-    return [
-        banner(f"Backup expiring — {env}", f"The backup {backup} of {env} expires at {expires}.",
-                "warning"),
-        el.fact_set([(t, v) for t, v in facts if v]),
-        *advice_section(advice, d),
-        footer(event),
-    ]
+    summary = f"The backup {backup} of {env} expires at {expires}."
+    return _alert(event, f"Backup expiring — {env}", summary, "warning", facts, advice, d)
 
 
 def data_overdue_body(event: DataBackupOverdueAlert, d: Detail) -> list[el.Element]:
@@ -172,10 +163,23 @@ def data_overdue_body(event: DataBackupOverdueAlert, d: Detail) -> list[el.Eleme
         ("Newest point", format_instant(event.last_point) if event.last_point else "none"),
         ("Overdue since", format_instant(event.due)),
     ]
+    advice = data_backup_overdue_steps(event.environment_name, event.environment_id)
+    return _alert(event, f"Data backup overdue — {env}", summary, "attention", facts, advice, d)
+
+
+def _alert(
+    event: NotificationEvent,
+    title: str,
+    summary: str,
+    style: el.ContainerStyle,
+    facts: list[tuple[str, str | None]],
+    advice: tuple[str, ...],
+    d: Detail,
+) -> list[el.Element]:
+    """An alert's card: the banner, the facts that have a value, what to do, the footer."""
     return [
-        banner(f"Data backup overdue — {env}", summary, "attention"),
+        banner(title, summary, style),
         el.fact_set([(t, v) for t, v in facts if v]),
-        *advice_section(data_backup_overdue_steps(event.environment_name, event.environment_id),
-                        d),
+        *advice_section(advice, d),
         footer(event),
     ]
