@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 from data_backups import committing, copying, planning
 from data_backups.execute import execute
 from data_backups.faults import abandon_changes
 from data_backups.state import PHASE_STEP, DataBackupState, Phase
-from engine.config import EngineConfig
-from engine.decision import Decision
 from engine.kind import Kind
+from engine.phases import by_phase
 from engine.record import RecordChange
 from shared.operations import OperationKind
 from shared.queue_names import DATA_BACKUP_WORK
@@ -31,19 +29,7 @@ def read_state(stored: StoredOperation) -> DataBackupState:
     return DataBackupState.from_json(stored.internal)
 
 
-def plan(state: DataBackupState, now: datetime, config: EngineConfig) -> Any:
-    if state.phase.terminal:
-        raise ValueError(f"a {state.phase} data backup has nothing left to do")
-    return _PHASES[state.phase].plan(state, now, config)
-
-
-def decide(
-    state: DataBackupState, answer: Any, now: datetime, config: EngineConfig
-) -> Decision[DataBackupState]:
-    if state.phase.terminal:
-        raise ValueError(f"a {state.phase} data backup takes no more decisions")
-    decision: Decision[DataBackupState] = _PHASES[state.phase].decide(state, answer, now, config)
-    return decision
+plan, decide = by_phase(_PHASES, "data backup")
 
 
 def _abandon(

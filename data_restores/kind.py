@@ -7,16 +7,14 @@ another record restore running at the same time meets conflicts, never lost writ
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 from data_restores import applying, planning, settling, validating
 from data_restores.execute import execute
 from data_restores.faults import abandon_changes
 from data_restores.state import PHASE_STEP, DataRestoreState, Phase
-from engine.config import EngineConfig
-from engine.decision import Decision
 from engine.kind import Kind
+from engine.phases import by_phase
 from engine.record import RecordChange
 from shared.operations import OperationKind
 from shared.queue_names import DATA_RESTORE_WORK
@@ -36,19 +34,7 @@ def read_state(stored: StoredOperation) -> DataRestoreState:
     return DataRestoreState.from_json(stored.internal)
 
 
-def plan(state: DataRestoreState, now: datetime, config: EngineConfig) -> Any:
-    if state.phase.terminal:
-        raise ValueError(f"a {state.phase} record restore has nothing left to do")
-    return _PHASES[state.phase].plan(state, now, config)
-
-
-def decide(
-    state: DataRestoreState, answer: Any, now: datetime, config: EngineConfig
-) -> Decision[DataRestoreState]:
-    if state.phase.terminal:
-        raise ValueError(f"a {state.phase} record restore takes no more decisions")
-    decision: Decision[DataRestoreState] = _PHASES[state.phase].decide(state, answer, now, config)
-    return decision
+plan, decide = by_phase(_PHASES, "record restore")
 
 
 def _abandon(
