@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from ppbackup.simulator import Simulator
+from shared.data_store import DataStore
+from shared.data_store.restore_files import RestoreFiles
 from shared.operations import OperationStatus
 from shared.runtime import AppContext
 from tests.integration.data_backups.conftest import Clock
@@ -168,3 +170,60 @@ def test_a_restore_into_a_sandbox_copy_brings_the_rows_there_with_their_ids(
     assert {(w["table"], w["row_id"]) for w in sim.dataverse_writes(sandbox)} == gone
     assert sim.dataverse_writes(production) == [], "the source is not written"
     assert as_data(snapshot(sim, production)) == as_data(after_import)
+
+
+def test_rows_that_cannot_be_restored_say_why_and_a_gone_owner_is_left_out(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore
+) -> None:
+    point_id = point(ctx, clock, env_id, page_size=PAGE)
+    at_point = snapshot(sim, env_id)
+    users = {r["_ownerid_value"] for r in at_point["contact"].values()
+             if r["_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] == "systemuser"}
+    gone_user = sorted(users)[0]
+    contacts = sorted((i, r) for i, r in at_point["contact"].items()
+                      if r["_parentcustomerid_value"] in at_point["account"])
+    orphan, orphan_row = next((i, r) for i, r in contacts if r["_ownerid_value"] != gone_user)
+    owned = next(i for i, r in contacts if r["_ownerid_value"] == gone_user
+                 and r["_parentcustomerid_value"] != orphan_row["_parentcustomerid_value"])
+    # After the point: the orphan's account goes (and stays gone), the owner's user is removed,
+    # and both contacts are deleted.
+    sim.dataverse_change(env_id, "account", "delete", orphan_row["_parentcustomerid_value"])
+    sim.dataverse_change(env_id, "systemuser", "delete", gone_user)
+    for contact in (orphan, owned):
+        sim.dataverse_change(env_id, "contact", "delete", contact)
+
+    done = drive(ctx, clock, start(ctx, env_id, tables=("contact",), point_id=point_id,
+                                   apply=True))
+
+    assert done.status is OperationStatus.SUCCEEDED, done.error
+    assert done.plan is not None and done.applied is not None
+    assert done.plan["tables"]["contact"]["notRestorable"] == 1
+    assert done.applied["tables"]["contact"]["create"] == 1
+    assert [(w["row_id"], w["action"]) for w in sim.dataverse_writes(env_id)] == [
+        (owned, "create")]
+    diff = {r["id"]: r for r in RestoreFiles(store, done.operation_id).diff_rows("contact")}
+    assert diff[orphan]["action"] == "notRestorable"
+    assert diff[orphan]["reasons"] == [
+        f"lookup parentcustomerid points to account {orphan_row['_parentcustomerid_value']}, "
+        "which is gone and is not being restored"]
+    assert any(gone_user in note and "no longer exists" in note for note in diff[owned]["notes"])
+    now = snapshot(sim, env_id)["contact"]
+    assert orphan not in now
+    assert now[owned]["_ownerid_value"] not in (None, gone_user), "the platform gave it an owner"
+    expected = {k: v for k, v in as_data(at_point)["contact"][owned].items()
+                if not k.startswith("_ownerid_value")}
+    assert {k: v for k, v in as_data({"contact": now})["contact"][owned].items()
+            if not k.startswith("_ownerid_value")} == expected
+
+    # A maker removes a column the point holds values of: a deleted row can no longer be
+    # created as it was, and the plan says which column.
+    sim.dataverse_remove_column(env_id, "contact", "jobtitle")
+    dropped = next(i for i, r in contacts if i not in (orphan, owned) and r["jobtitle"])
+    sim.dataverse_change(env_id, "contact", "delete", dropped)
+    dry = drive(ctx, clock, start(ctx, env_id, tables=("contact",), point_id=point_id,
+                                  record_ids=(dropped,)))
+    assert dry.status is OperationStatus.SUCCEEDED, dry.error
+    assert dry.plan is not None and dry.plan["tables"]["contact"]["notRestorable"] == 1
+    row = next(RestoreFiles(store, dry.operation_id).diff_rows("contact"))
+    assert (row["id"], row["action"]) == (dropped, "notRestorable")
+    assert row["reasons"] == ["column jobtitle no longer exists in contact"]
