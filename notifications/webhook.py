@@ -67,32 +67,40 @@ def build_webhook_payload(event: NotificationEvent, *, occurred_at: datetime) ->
     if isinstance(event, BackupRoundSummary):
         payload["summary"] = _summary(event)
     elif isinstance(event, StillSandboxAlert):
-        payload["alert"] = {
-            "type": "still_sandbox",
-            "environmentId": event.environment_id,
-            "environmentName": event.environment_name,
-            "since": format_time(event.since),
-            "reminder": event.reminder,
-        }
+        payload["alert"] = _alert(
+            "still_sandbox", event, since=format_time(event.since), reminder=event.reminder
+        )
     elif isinstance(event, BackupExpiringAlert):
-        payload["alert"] = {
-            "type": "backup_expiring",
-            "environmentId": event.environment_id,
-            "environmentName": event.environment_name,
-            "backupLabel": event.backup_label,
-            "backupId": event.backup_id,
-            "expiresAt": format_time(event.expires_at),
-        }
+        payload["alert"] = _alert(
+            "backup_expiring",
+            event,
+            backupLabel=event.backup_label,
+            backupId=event.backup_id,
+            expiresAt=format_time(event.expires_at),
+        )
     elif isinstance(event, DataBackupOverdueAlert):
-        payload["alert"] = {
-            "type": "data_backup_overdue",
-            "environmentId": event.environment_id,
-            "environmentName": event.environment_name,
-            "lastPointTime": format_time(event.last_point),
-            "since": format_time(event.since),
-            "overdueSince": format_time(event.due),
-        }
+        payload["alert"] = _alert(
+            "data_backup_overdue",
+            event,
+            lastPointTime=format_time(event.last_point),
+            since=format_time(event.since),
+            overdueSince=format_time(event.due),
+        )
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+def _alert(
+    kind: str,
+    event: StillSandboxAlert | BackupExpiringAlert | DataBackupOverdueAlert,
+    **fields: object,
+) -> dict[str, Any]:
+    """An alert's payload: its type and environment, then its own fields."""
+    return {
+        "type": kind,
+        "environmentId": event.environment_id,
+        "environmentName": event.environment_name,
+        **fields,
+    }
 
 
 def sign(body: bytes, secret: str, timestamp: int) -> dict[str, str]:
