@@ -16,7 +16,7 @@ import secrets
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -259,7 +259,15 @@ class DataStore:
         layout.check_point_id(point_id)
         if self.is_complete(env, point_id):
             return self.manifest(env, point_id)
-        entries = {t.table: self._table_entry(env, point_id, t) for t in tables}
+        # Each table's listing, and each previous point's manifest once, all at the same time.
+        with ThreadPoolExecutor(max(1, min(8, len(tables)))) as pool:
+            previous = {p: pool.submit(self.manifest, env, p)
+                        for p in {t.previous for t in tables if t.mode == INCREMENTAL} if p}
+            entries = dict(zip(
+                (t.table for t in tables),
+                pool.map(lambda t: self._table_entry(env, point_id, t, previous), tables),
+                strict=True,
+            ))
         done = Manifest(env, point_id, point_time, label, entries, dict(failed or {}))
         name = layout.manifest_name(env, point_id)
         self._before_write(name)
@@ -271,7 +279,10 @@ class DataStore:
             return self.manifest(env, point_id)  # a concurrent run committed it first
         return done
 
-    def _table_entry(self, env: str, point_id: str, commit: TableCommit) -> TableEntry:
+    def _table_entry(
+        self, env: str, point_id: str, commit: TableCommit,
+        previous: Mapping[str, Future[Manifest]],
+    ) -> TableEntry:
         layout.check_table(commit.table)
         folder = f"{layout.point_prefix(env, point_id)}{commit.table}/"
         found = {
@@ -303,7 +314,7 @@ class DataStore:
             if commit.previous is None:
                 raise ChainBroken(f"{commit.table}: an incremental point needs a previous point")
             try:
-                before = self.manifest(env, commit.previous).tables[commit.table]
+                before = previous[commit.previous].result().tables[commit.table]
             except (KeyError, _not_found()) as error:
                 raise ChainBroken(
                     f"{commit.table}: point {commit.previous} does not hold this table"
@@ -498,10 +509,11 @@ class DataStore:
         for point_id in sorted(summaries, key=lambda p: (times[p], p)):
             newest_with.update(dict.fromkeys(summaries[point_id].tables or {}, point_id))
         held: set[str] = set(newest_with.values())
-        for point_id in keep | held:
-            tables = summaries[point_id].tables or {}
-            if any(t.mode == INCREMENTAL for t in tables.values()):
-                for entry in self.manifest(env, point_id).tables.values():
+        chained = sorted(p for p in keep | held if any(
+            t.mode == INCREMENTAL for t in (summaries[p].tables or {}).values()))
+        with ThreadPoolExecutor(8) as pool:  # a year of daily points: hundreds of manifests
+            for manifest in pool.map(lambda p: self.manifest(env, p), chained):
+                for entry in manifest.tables.values():
                     held.update(entry.chain)
         result.kept = sorted(keep)
         result.held = sorted(held - keep)
