@@ -121,6 +121,8 @@ def _service(
 
 
 def _transport(pool_size: int) -> RequestsTransport:
+    import urllib.request
+
     import requests
     from azure.core.pipeline.transport import RequestsTransport
     from requests.adapters import HTTPAdapter
@@ -134,7 +136,19 @@ def _transport(pool_size: int) -> RequestsTransport:
     )
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    return RequestsTransport(session=session, session_owner=True)
+    # requests looks for proxies, a CA bundle and ~/.netrc in the environment on every request
+    # (a scan of the environment and a stat, about 0.5 ms of CPU per storage round trip). Read
+    # once here instead: proxies, when set, keep that per-request reading (NO_PROXY and all); a
+    # CA bundle is handed to the SDK once; .netrc never applies (the SDKs sign their requests).
+    proxies = bool(urllib.request.getproxies())
+    session.trust_env = proxies  # the session given, and any the transport makes to reopen
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    return RequestsTransport(
+        session=session,
+        session_owner=True,
+        use_env_settings=proxies,
+        connection_verify=bundle or True,
+    )
 
 
 def _credential() -> TokenCredential:

@@ -9,6 +9,7 @@ from azure.identity import DefaultAzureCredential
 from shared.storage.connection import (
     DEV_ACCOUNT_NAME,
     QUEUE_API_VERSION,
+    _transport,
     blob_service,
     queue_service,
     table_service,
@@ -47,3 +48,36 @@ def test_a_blob_service_uri_wins_over_the_connection_value() -> None:
     )
     assert client.url.rstrip("/") == "https://stbk.blob.core.windows.net"
     assert isinstance(client.credential, DefaultAzureCredential)
+
+
+PROXY_AND_CA_VARIABLES = (
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
+    "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "per_request", "verify"),
+    [
+        (None, None, False, True),
+        ("HTTPS_PROXY", "http://proxy.contoso.example:3128", True, True),
+        ("http_proxy", "http://proxy.contoso.example:3128", True, True),
+        ("REQUESTS_CA_BUNDLE", "/etc/ssl/contoso-ca.pem", False, "/etc/ssl/contoso-ca.pem"),
+        ("CURL_CA_BUNDLE", "/etc/ssl/contoso-ca.pem", False, "/etc/ssl/contoso-ca.pem"),
+    ],
+)
+def test_the_environment_is_read_per_request_only_for_proxies(
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str | None,
+    value: str | None,
+    per_request: bool,
+    verify: bool | str,
+) -> None:
+    for name in PROXY_AND_CA_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    if variable is not None and value is not None:
+        monkeypatch.setenv(variable, value)
+    with _transport(4) as transport:
+        assert transport.session is not None
+        assert transport.session.trust_env is per_request
+        assert transport.connection_config.verify == verify
