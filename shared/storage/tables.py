@@ -95,7 +95,14 @@ def upsert_batches(table: TableClient, entities: Iterable[Mapping[str, Any]]) ->
     """
     count = 0
     for batch in _batches(entities):
-        table.submit_transaction([("upsert", dict(e), {"mode": UpdateMode.REPLACE}) for e in batch])
+        if len(batch) == 1:
+            # One entity is atomic on its own; a transaction of one costs the SDK a multipart
+            # body and a thread pool (about 8 ms of CPU against 4 for the plain upsert).
+            table.upsert_entity(dict(batch[0]), mode=UpdateMode.REPLACE)
+        else:
+            table.submit_transaction(
+                [("upsert", dict(e), {"mode": UpdateMode.REPLACE}) for e in batch]
+            )
         count += len(batch)
     return count
 
