@@ -1,6 +1,8 @@
-"""An apply under faults and races (Azurite and the simulator): a row edited between the plan and
-its write is a conflict and keeps the edit, a crash at any checkpoint of the apply never creates a
-row twice, and a 429 storm is waited out until every row is written."""
+"""A record restore under faults and races (Azurite and the simulator): a row edited between the
+plan and its write is a conflict and keeps the edit (a lookup-only update too), rows the platform
+refuses are recorded with its message while the others are written, a crash at any checkpoint of
+the apply or of the plan never creates a row twice, and a 429 storm is waited out until every row
+is written."""
 
 from __future__ import annotations
 
