@@ -233,9 +233,11 @@ def bench_apply(args: argparse.Namespace) -> int:
         stages = []
         while True:
             try:
-                stages.append(files.stage(len(stages)))
+                stage = files.stage(len(stages))
             except LookupError:
                 break
+            stages.append({**stage, "batches": [files.batch(len(stages), b)
+                                                for b in range(stage["batches"])]})
         throttled_app = sim.stats().get("throttled")
         time.sleep(300.0 / args.scale)  # a fresh service protection window
         ideal_rows, ideal_seconds, ideal_429 = ideal_writer(sim, ideal_target, stages)

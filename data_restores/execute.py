@@ -281,14 +281,19 @@ def _settle(client: DataverseClient, files: RestoreFiles, command: c.Settle) -> 
         in_bin |= {(table, i) for i in binned}
     stages = write_stages(settled, schema, in_bin=in_bin)
     laid_out = []
-    for number, stage in enumerate(stages):
-        shape = schema.tables[stage.table]
-        files.put_stage(number, {
-            "pass": stage.pass_name, "table": stage.table,
-            "entitySet": shape.info.entity_set, "idColumn": shape.id_column,
-            "batches": [[w.to_json() for w in batch] for batch in stage.batches],
-        })
-        laid_out.append(c.StagePlan(stage.pass_name, stage.table, len(stage.batches)))
+    with ThreadPoolExecutor(8) as pool:
+        for number, stage in enumerate(stages):
+            shape = schema.tables[stage.table]
+            # The batches first, the stage that names them last: a stage readable means all of
+            # its batches are (settling run again rewrites the same names).
+            list(pool.map(lambda nb, n=number: files.put_batch(n, nb[0], [
+                w.to_json() for w in nb[1]]), enumerate(stage.batches)))
+            files.put_stage(number, {
+                "pass": stage.pass_name, "table": stage.table,
+                "entitySet": shape.info.entity_set, "idColumn": shape.id_column,
+                "batches": len(stage.batches),
+            })
+            laid_out.append(c.StagePlan(stage.pass_name, stage.table, len(stage.batches)))
     return c.Settled(counts, tuple(laid_out))
 
 
@@ -308,7 +313,7 @@ def _apply(client: DataverseClient, files: RestoreFiles, command: c.ApplyJobs) -
             skip |= {i for i, o in outcome.items() if o.get("pass") == FIRST_PASS}
 
     def send(job: Job) -> c.BatchApplied:
-        writes = [Write.from_json(w) for w in stage["batches"][job.batch]]
+        writes = [Write.from_json(w) for w in files.batch(job.unit, job.batch)]
         if pass_name == BIN:
             return _from_bin(client, files, stage, job, writes)
         writes = [w for w in writes if w.record_id not in skip]

@@ -5,7 +5,10 @@
                                      each {"<table>": [ids]}
     diff/<table>.jsonl.zz            the settled plan: every row's action and difference (the
                                      `ppbackup data diff` view; kept with the points' immutability)
-    writes/<stage>.json.zz           a stage of writes: {"pass", "table", "batches": [[write]]}
+    writes/<stage>.json.zz           a stage of writes: {"pass", "table", "entitySet",
+                                     "idColumn", "batches": <how many>}
+    writes/<stage>-<batch>.json.zz   one batch of a stage: [write] (<= 100; an apply step reads
+                                     the batches it sends, never a whole stage)
     outcomes/<stage>-<batch>.json.zz what a batch's rows came to, where it is not plain success
 
 Every name is derived from the state's counters, so a step run again after a crash rewrites the
@@ -115,10 +118,19 @@ class RestoreFiles:
 
     def stage(self, stage: int) -> dict[str, Any]:
         """A stage as settling laid it out (the same content however often settling ran, so a
-        process keeps what it read: each step of a stage reads it once, not per batch)."""
+        process keeps what it read: each step of a stage reads it once)."""
         value = _stages(self._store, self._prefix, stage)
         if not isinstance(value, dict):
             raise LookupError(f"stage {stage} of {self._prefix} was never written")
+        return value
+
+    def put_batch(self, stage: int, batch: int, writes: list[Mapping[str, Any]]) -> None:
+        self._put_json(f"writes/{stage:05d}-{batch:06d}.json.zz", [dict(w) for w in writes])
+
+    def batch(self, stage: int, batch: int) -> list[dict[str, Any]]:
+        value = self._json(f"writes/{stage:05d}-{batch:06d}.json.zz")
+        if not isinstance(value, list):
+            raise LookupError(f"batch {batch} of stage {stage} of {self._prefix} was never written")
         return value
 
     def put_outcomes(self, stage: int, batch: int, outcomes: Mapping[str, Any]) -> None:

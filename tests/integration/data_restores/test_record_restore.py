@@ -38,9 +38,8 @@ def start(ctx: AppContext, source: str, **request: Any) -> str:
     return stored.operation.operation_id
 
 
-def drive(ctx: AppContext, clock: Clock, operation_id: str, *, max_steps: int = 500,
-          crash_at: int | None = None) -> Operation:
-    for step in range(max_steps):
+def drive(ctx: AppContext, clock: Clock, operation_id: str, *, max_steps: int = 500) -> Operation:
+    for _ in range(max_steps):
         stored = ctx.history.get(operation_id)
         if stored.operation.status.terminal:
             return stored.operation
@@ -50,7 +49,9 @@ def drive(ctx: AppContext, clock: Clock, operation_id: str, *, max_steps: int = 
     raise AssertionError(f"{operation_id} did not end in {max_steps} steps")
 
 
-def gone_with_children(at_point: dict[str, dict[str, Any]], accounts: list[str]) -> set[tuple[str, str]]:
+def gone_with_children(
+    at_point: dict[str, dict[str, Any]], accounts: list[str]
+) -> set[tuple[str, str]]:
     gone = {("account", a) for a in accounts}
     grew = True
     while grew:
