@@ -1,6 +1,6 @@
 """A data backup's private state on the engine: a frozen value stored as versioned JSON beside its
-record, so one ETag-guarded write commits both. Each table's cursor lives here: a step reads one
-page per table and checkpoints where the read goes on."""
+record, so one ETag-guarded write commits both. Each table's cursor lives here: a step reads a
+bounded run of pages per table and checkpoints where the read goes on."""
 
 from __future__ import annotations
 
