@@ -20,7 +20,7 @@ from data_backups.commands import CopyPages, PageCopied, PageJob, PagesCopied, T
 from data_backups.faults import fail, wait_or_give_up
 from data_backups.planning import FULL, MAX_CONCURRENCY
 from data_backups.state import DataBackupState, Event, Phase, TableStatus, TableWork
-from engine.answers import Missing, Refused
+from engine.answers import Missing, Refused, Throttled
 from engine.config import EngineConfig
 from engine.decision import ContinueNow, Decision, WaitFor
 from engine.record import SetDataPoint, StepUpdate
@@ -68,6 +68,8 @@ def decide(
             hint = result.dop_hint or hint
             progressed = True
             result = result.stopped  # what ended this step's reads early, if anything
+            if isinstance(result, Throttled) and result.retry_after == 0:
+                result = None  # its Retry-After passed while the other tables' pages were written
         if result is None:
             tables.append(work)
         elif isinstance(result, TokenExpired):

@@ -12,11 +12,11 @@ import json
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from data_backups import commands as c
-from engine.answers import Refused
+from engine.answers import Refused, Throttled
 from engine.execute import fault_answer
 from shared import errors
 from shared.data_store import ChainBroken, DataStore, IncompletePoint, new_point_id
@@ -138,8 +138,21 @@ def _copy_pages(ctx: AppContext, command: c.CopyPages) -> c.PagesCopied:
         step = _Step(client, store_for(ctx), command, reads, writes,
                      time.monotonic() + command.budget_seconds)
         results = list(tables.map(step.copy_table, command.jobs))
-    return c.PagesCopied({job.table: result for job, result in zip(command.jobs, results,
-                                                                    strict=True)})
+    ended = time.monotonic()
+    return c.PagesCopied({job.table: _waited(result, stopped_at, ended)
+                          for job, (result, stopped_at) in zip(command.jobs, results,
+                                                               strict=True)})
+
+
+def _waited(result: Any, stopped_at: float | None, ended: float) -> Any:
+    """A table throttled after some pages: its Retry-After counts from the 429, not from the
+    step's end (the other tables' pages were written meanwhile, often for longer)."""
+    stopped = getattr(result, "stopped", None)
+    if (not isinstance(result, c.PageCopied) or not isinstance(stopped, Throttled)
+            or stopped.retry_after is None or stopped_at is None):
+        return result
+    left = max(0.0, stopped.retry_after - (ended - stopped_at))
+    return replace(result, stopped=replace(stopped, retry_after=left))
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +164,10 @@ class _Step:
     writes: ThreadPoolExecutor
     deadline: float  # monotonic: no read starts after it
 
-    def copy_table(self, job: c.PageJob) -> Any:
+    def copy_table(self, job: c.PageJob) -> tuple[Any, float | None]:
         """Up to `max_pages` pages of one table, each written while the next is read. The
         pages' `PageCopied` (with the fault that stopped them, if one did), or the fault alone
-        when not even the first page could be read."""
+        when not even the first page could be read; and when the fault came (monotonic)."""
         from shared.dataverse import Page, PageCursor
 
         command = self.command
@@ -170,14 +183,14 @@ class _Step:
         while pending is not None:
             page = pending.result()
             if not isinstance(page, Page):  # a fault's answer: the pages before it stand
-                return progress.result(stopped=page)
+                return progress.result(stopped=page), time.monotonic()
             more = (page.next is not None and progress.pages + 1 < command.max_pages
                     and time.monotonic() < self.deadline)
             # A write that fails propagates (the step runs again and rewrites the same chunks);
             # the read in flight is waited for by the pool, its page dropped.
             pending = self.reads.submit(_read_page, self.client, page.next) if more else None
             progress.add(page, self.write_page(job, progress, page))
-        return progress.result()
+        return progress.result(), None
 
     def write_page(self, job: c.PageJob, progress: _Progress, page: Any) -> int:
         """The page's rows, deleted ids and (last page) delta link, at once: none of them

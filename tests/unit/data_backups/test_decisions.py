@@ -168,6 +168,25 @@ def test_throttling_waits_for_retry_after_and_gives_up_per_table_after_the_budge
     assert ended.state.phase is Phase.COMMITTING  # the point holds contact
 
 
+def test_a_retry_after_counts_from_the_429_and_one_already_over_is_not_waited() -> None:
+    from data_backups.execute import _waited
+
+    pages = PageCopied(10, 0, 100, NEXT, 2, 0, stopped=Throttled("429", retry_after=5.0))
+    assert _waited(pages, 100.0, 103.0).stopped.retry_after == 2.0
+    assert _waited(pages, 100.0, 110.0).stopped.retry_after == 0.0
+    direct = Throttled("429", retry_after=5.0)  # no page read: waited out in full, as before
+    assert _waited(direct, 100.0, 110.0) is direct
+    state = copying_state("account", "contact")
+    decision = copying.decide(state, PagesCopied({
+        "account": _waited(pages, 100.0, 110.0), "contact": PageCopied(5, 0, 50, NEXT, 1, 0),
+    }), NOW, CONFIG)
+    assert isinstance(decision.next, ContinueNow) and decision.state.attempts == 0
+    assert decision.state.tables[0].cursor == NEXT
+    still = copying.decide(state, PagesCopied({"account": _waited(pages, 100.0, 103.0)}), NOW,
+                           CONFIG)
+    assert isinstance(still.next, WaitFor) and still.next.seconds >= 2.0
+
+
 def test_an_expired_token_restarts_the_table_as_a_full_copy() -> None:
     state = copying_state("account")
     state = replace(state, tables=(replace(
