@@ -21,6 +21,7 @@ from engine.execute import fault_answer
 from shared import errors
 from shared.data_store import ChainBroken, DataStore, IncompletePoint, new_point_id
 from shared.data_store.layout import point_prefix
+from shared.policy.backoff import MIN_WAIT_SECONDS
 from shared.runtime import AppContext
 
 DELTA_LINK = "delta-link.json"
@@ -151,7 +152,10 @@ def _waited(result: Any, stopped_at: float | None, ended: float) -> Any:
     if (not isinstance(result, c.PageCopied) or not isinstance(stopped, Throttled)
             or stopped.retry_after is None or stopped_at is None):
         return result
-    left = max(0.0, stopped.retry_after - (ended - stopped_at))
+    left = stopped.retry_after - (ended - stopped_at)
+    # A wait left below the backoff's floor would read as "no usable Retry-After" (and get the
+    # full backoff): wait the floor instead; one already over is none (0).
+    left = 0.0 if left <= 0 else max(left, MIN_WAIT_SECONDS)
     return replace(result, stopped=replace(stopped, retry_after=left))
 
 

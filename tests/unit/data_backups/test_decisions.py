@@ -16,7 +16,7 @@ from engine.config import EngineConfig
 from engine.decision import ContinueNow, Stop, WaitFor
 from engine.record import Finish
 from shared.operations import OperationStatus
-from shared.policy.backoff import Backoff
+from shared.policy.backoff import MIN_WAIT_SECONDS, Backoff
 
 NOW = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
 CONFIG = EngineConfig(backoff=Backoff(base_seconds=15, cap_seconds=600, max_attempts=3))
@@ -174,6 +174,8 @@ def test_a_retry_after_counts_from_the_429_and_one_already_over_is_not_waited() 
     pages = PageCopied(10, 0, 100, NEXT, 2, 0, stopped=Throttled("429", retry_after=5.0))
     assert _waited(pages, 100.0, 103.0).stopped.retry_after == 2.0
     assert _waited(pages, 100.0, 110.0).stopped.retry_after == 0.0
+    # Not below the floor, where it would read as no Retry-After (and get the whole backoff).
+    assert _waited(pages, 100.0, 104.9).stopped.retry_after == MIN_WAIT_SECONDS
     direct = Throttled("429", retry_after=5.0)  # no page read: waited out in full, as before
     assert _waited(direct, 100.0, 110.0) is direct
     state = copying_state("account", "contact")
@@ -182,9 +184,10 @@ def test_a_retry_after_counts_from_the_429_and_one_already_over_is_not_waited() 
     }), NOW, CONFIG)
     assert isinstance(decision.next, ContinueNow) and decision.state.attempts == 0
     assert decision.state.tables[0].cursor == NEXT
-    still = copying.decide(state, PagesCopied({"account": _waited(pages, 100.0, 103.0)}), NOW,
-                           CONFIG)
-    assert isinstance(still.next, WaitFor) and still.next.seconds >= 2.0
+    for ended, wait in ((103.0, 2.0), (104.9, MIN_WAIT_SECONDS)):
+        still = copying.decide(state, PagesCopied({"account": _waited(pages, 100.0, ended)}),
+                               NOW, CONFIG)
+        assert isinstance(still.next, WaitFor) and still.next.seconds == wait
 
 
 def test_an_expired_token_restarts_the_table_as_a_full_copy() -> None:
