@@ -22,11 +22,14 @@ LEVEL = 6
 Row = dict[str, Any]
 
 
+# One encoder for every row: `json.dumps` with options builds a new one per call, a quarter of
+# the encoding time of a page (the same output: dumps is this encoder's `encode`).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def encode_row(row: Row) -> bytes:
     # surrogatepass: a lone surrogate the Web API sent as an escape survives as it came.
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8", "surrogatepass"
-    )
+    return _ENCODER.encode(row).encode("utf-8", "surrogatepass")
 
 
 def decode_row(line: bytes) -> Row:
