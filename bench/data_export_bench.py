@@ -2,13 +2,14 @@
 
     python bench/data_export_bench.py [--rows 1000000] [--small 100000] [--scale 100]
 
-The simulator's Dataverse holds ROWS rows over 5 tables (account, contact, new_project,
-annotation, new_project_contact: ROWS/5 each) and enforces service protection at the
-documented limits (6,000 requests and 1,200 s of execution per 5-minute window, 52 concurrent
-requests, x-ms-dop-hint 8), scaled in time by SCALE (a window of 300/SCALE seconds holding
-6,000/SCALE requests and 1,200/SCALE execution seconds: the same rates, a window short enough to
-be reached in a run). Each row read costs `--row-cost-ms` of simulated execution time, so the
-execution limit binds as it does for real tables.
+The simulator runs in a process of its own (bench/sim_process.py: in the app's process it would
+share the interpreter lock with the code under test). Its Dataverse holds ROWS rows over 5 tables
+(account, contact, new_project, annotation, new_project_contact: ROWS/5 each) and enforces service
+protection at the documented limits (6,000 requests and 1,200 s of execution per 5-minute window,
+52 concurrent requests, x-ms-dop-hint 8), scaled in time by SCALE (a window of 300/SCALE seconds
+holding 6,000/SCALE requests and 1,200/SCALE execution seconds: the same rates, a window short
+enough to be reached in a run). Each row read costs `--row-cost-ms` of simulated execution time,
+so the execution limit binds as it does for real tables.
 
 Measured in the same run, on the same simulator settings:
 - the ceiling: an ideal reader (raw HTTP, full pages of 5,000, one reader per table up to the
@@ -53,10 +54,8 @@ TARGET_MEMORY = 1.2
 ENV_NAME = "Bench Prod"
 
 
-def sim_options(rows: int, scale: float, row_cost_ms: float) -> Any:
-    from ppbackup.simulator.options import SimOptions
-
-    return SimOptions(
+def sim_options(rows: int, scale: float, row_cost_ms: float) -> dict[str, Any]:
+    return dict(
         dataverse_rows=rows // len(TABLES),
         dataverse_window_seconds=300.0 / scale,
         dataverse_requests_per_window=max(1, round(6000 / scale)),
@@ -68,11 +67,10 @@ def sim_options(rows: int, scale: float, row_cost_ms: float) -> Any:
 
 def ideal_reader(rows: int, scale: float, row_cost_ms: float) -> tuple[int, float, int]:
     """(rows read, seconds, 429s) of the ideal reader over a fresh simulator."""
-    from ppbackup.simulator import run_simulator
+    from sim_process import simulator_process
 
-    with run_simulator(port=0, speed=0, populate=False, seed=11,
-                       options=sim_options(rows, scale, row_cost_ms)) as sim:
-        env = sim.add_environment(ENV_NAME, type="Production", location="europe")
+    with simulator_process(**sim_options(rows, scale, row_cost_ms)) as sim:
+        env = sim.add_environment(ENV_NAME, type="Production")
         base = sim.dataverse_url(env) + "/api/data/v9.2/"
         throttled = [0]
         lock = threading.Lock()
@@ -142,14 +140,15 @@ def bench_context(azurite: Any, sim: Any) -> Any:
 
 def app_export(rows: int, scale: float, row_cost_ms: float) -> dict[str, Any]:
     """One full data backup of the 5 tables through the app, on Azurite; its figures."""
+    from sim_process import simulator_process
+
     from ppbackup.azurite import running_azurite
-    from ppbackup.simulator import run_simulator
     from shared.runtime import use_context
 
-    with running_azurite() as azurite, run_simulator(
-        port=0, speed=0, populate=False, seed=11, options=sim_options(rows, scale, row_cost_ms),
+    with running_azurite() as azurite, simulator_process(
+        **sim_options(rows, scale, row_cost_ms)
     ) as sim:
-        env = sim.add_environment(ENV_NAME, type="Production", location="europe")
+        env = sim.add_environment(ENV_NAME, type="Production")
         ctx = bench_context(azurite, sim)
         with use_context(ctx):
             run = run_data_backup(ctx, env, full=True, key="bench")
