@@ -31,6 +31,9 @@ NOT_IN_AZURE = {
     "PP_CLIENT_CERTIFICATE_PASSWORD": "the managed identity signs in, no certificate",
     "WEBSITE_TIME_ZONE": "Linux plans (Flex Consumption) run timers in UTC and do not support "
                          "it; unset, the app reads schedules in UTC as well",
+    "REQUESTS_CA_BUNDLE": "the HTTP stack's own variable for a private CA (a proxy that inspects "
+                          "TLS); Azure's trust store needs none",
+    "CURL_CA_BUNDLE": "the same, under curl's name",
 }
 
 
