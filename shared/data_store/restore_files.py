@@ -7,7 +7,7 @@
                                      `ppbackup data diff` view; kept with the points' immutability)
     writes/<stage>.json.zz           a stage of writes: {"pass", "table", "entitySet",
                                      "idColumn", "batches": <how many>}
-    writes/<stage>-<batch>.json.zz   one batch of a stage: [write] (<= 100; an apply step reads
+    writes/<stage>-<batch>.json.zz   one batch of a stage: [write] (<= 500; an apply step reads
                                      the batches it sends, never a whole stage)
     outcomes/<stage>-<batch>.json.zz what a batch's rows came to, where it is not plain success
 
