@@ -85,7 +85,7 @@ def test_an_update_carries_the_etag_read_and_an_inactive_row_is_deactivated_last
     assert state.body == {"statecode": 1, "statuscode": 2} and state.headers == {"If-Match": "*"}
 
 
-def test_contacts_and_notes_of_1000_accounts_come_after_their_parents_in_batches_of_100() -> None:
+def test_contacts_and_notes_of_1000_accounts_come_after_their_parents_in_full_batches() -> None:
     rows: dict[str, list[Row]] = {t: [] for t in TABLES}
     for n in range(1000):
         a = account(n)
@@ -97,7 +97,8 @@ def test_contacts_and_notes_of_1000_accounts_come_after_their_parents_in_batches
     plans, stages = stages_of(Side(rows), Side({}), ["account"])
     assert [(s.pass_name, s.table) for s in stages] == [
         ("rows", "account"), ("rows", "contact"), ("rows", "annotation")]
-    assert [len(s.batches) for s in stages] == [10, 10, 20]
+    assert [len(s.batches) for s in stages] == [1000 // BATCH_SIZE, 1000 // BATCH_SIZE,
+                                                2000 // BATCH_SIZE]
     assert all(len(b) == BATCH_SIZE for s in stages for b in s.batches)
     assert sum(len(b) for s in stages for b in s.batches) == len(plans) == 4000
 
