@@ -112,6 +112,7 @@ class Settle:
 
     target: Target
     apply: bool
+    batch_size: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -284,7 +284,7 @@ def _settle(client: DataverseClient, files: RestoreFiles, command: c.Settle) -> 
         binned = in_recycle_bin(client, shape.info.entity_set or "", table, shape.id_column,
                                 to_create[table])
         in_bin |= {(table, i) for i in binned}
-    stages = write_stages(settled, schema, in_bin=in_bin)
+    stages = write_stages(settled, schema, batch_size=command.batch_size, in_bin=in_bin)
     laid_out = []
     with ThreadPoolExecutor(8) as pool:
         for number, stage in enumerate(stages):

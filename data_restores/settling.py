@@ -29,7 +29,7 @@ FINAL = ("unchanged", "notRestorable")
 
 
 def plan(state: DataRestoreState, now: datetime, config: EngineConfig) -> Settle:
-    return Settle(target_of(state), state.apply)
+    return Settle(target_of(state), state.apply, state.batch_size)
 
 
 def decide(

@@ -16,6 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from data_restores.apply_order import BATCH_SIZE
 from data_restores.counts import empty_summary
 from engine.state import StateUnreadableError
 from shared.operations import format_time, parse_time
@@ -99,6 +100,8 @@ class DataRestoreState:
     apply: bool = False
     # The request's confirmation of a Production target (checked by the validating phase).
     confirm_production: str | None = None
+    # Writes per $batch (apply_order.BATCH_SIZE; smaller where plug-ins make each write slow).
+    batch_size: int = BATCH_SIZE
     version: int = STATE_VERSION
     seq: int = 0
     phase: Phase = Phase.VALIDATING
@@ -136,6 +139,7 @@ class DataRestoreState:
             "recordIds": list(self.record_ids) if self.record_ids is not None else None,
             "withRelated": self.with_related or None, "apply": self.apply or None,
             "confirmProduction": self.confirm_production,
+            "batchSize": self.batch_size if self.batch_size != BATCH_SIZE else None,
             "apiUrl": self.api_url, "instanceUrl": self.instance_url,
             "pointTime": format_time(self.point_time),
             "pointTables": list(self.point_tables) or None,
@@ -166,6 +170,7 @@ class DataRestoreState:
                 record_ids=tuple(record_ids) if record_ids is not None else None,
                 with_related=bool(data.get("withRelated")), apply=bool(data.get("apply")),
                 confirm_production=data.get("confirmProduction"),
+                batch_size=int(data.get("batchSize", BATCH_SIZE)),
                 seq=int(data["seq"]), phase=Phase(data["phase"]),
                 api_url=data.get("apiUrl"), instance_url=data.get("instanceUrl"),
                 point_time=parse_time(data.get("pointTime")),

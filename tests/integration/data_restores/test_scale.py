@@ -78,8 +78,9 @@ def test_a_429_storm_over_batches_sent_at_once_ends_with_every_row_written_once(
     point_id = point(ctx, clock, env_id, page_size=2500)
     at_point = snapshot(sim, env_id)
     gone = delete_with_children(sim, env_id, at_point, accounts_with_contacts(at_point, 250))
+    # Batches of 100 (the state's knob): several per stage from 250 accounts' rows.
     operation_id = start(ctx, env_id, tables=("account",), point_id=point_id,
-                         with_related=True, apply=True)
+                         with_related=True, apply=True, batch_size=100)
     until_applying(ctx, clock, operation_id)
     state = read_state(ctx.history.get(operation_id))
     stages = Counter(job.unit for job in state.jobs)
