@@ -9,6 +9,7 @@ to Dataverse is conditional (a create never makes a second row: the id is the ke
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -56,7 +57,12 @@ def _carry_out(ctx: AppContext, command: Any, operation_id: str) -> Any:
     files = RestoreFiles(store_for(ctx), operation_id)
     with _client(ctx, command.target) as client:
         if isinstance(command, c.DiffJobs):
-            return _diff(ctx, client, files, command)
+            diffed = _diff(ctx, client, files, command)
+            # The step's HTTP answers (a megabyte per thousand rows looked up) sit in reference
+            # cycles that the collector's oldest generation reaches rarely while rows are being
+            # parsed: a dry run's memory grew with the table (1.7x from 50,000 to 200,000 rows).
+            gc.collect()
+            return diffed
         if isinstance(command, c.RelateJobs):
             return _relate(ctx, client, files, command)
         if isinstance(command, c.Settle):
