@@ -53,6 +53,9 @@ _TIMESTAMP = re.compile(
     r"\s*(?P<zone>[Zz]|(?P<sign>[+-])(?P<oh>\d{2})(?::?(?P<om>\d{2}))?)?",
     re.ASCII,
 )
+# What our own records write (operations.format_time): read by `datetime.fromisoformat`, about a
+# tenth of the general parse's cost; a history listing reads a few hundred of them per page.
+_CANONICAL = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", re.ASCII)
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
 )
@@ -295,6 +298,14 @@ def parse_timestamp(value: object, *, platform: bool = False) -> datetime:
     )
     if not isinstance(value, str):
         raise ValueError(rfc3339)
+    if _CANONICAL.fullmatch(value):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass  # a day that does not exist: the general parse below says which part is wrong
+        else:
+            if parsed.year >= MIN_YEAR:
+                return parsed
     match = _TIMESTAMP.fullmatch(value.strip())
     if match is None:
         raise ValueError(rfc3339)
