@@ -57,7 +57,7 @@ def _carry_out(ctx: AppContext, command: Any, operation_id: str) -> Any:
     files = RestoreFiles(store_for(ctx), operation_id)
     with _client(ctx, command.target) as client:
         if isinstance(command, c.DiffJobs):
-            diffed = _diff(ctx, client, files, command)
+            diffed = _diff(ctx, client, files, command, operation_id)
             # The step's HTTP answers (a megabyte per thousand rows looked up) sit in reference
             # cycles that the collector's oldest generation reaches rarely while rows are being
             # parsed: a dry run's memory grew with the table (1.7x from 50,000 to 200,000 rows).
@@ -66,7 +66,7 @@ def _carry_out(ctx: AppContext, command: Any, operation_id: str) -> Any:
         if isinstance(command, c.RelateJobs):
             return _relate(ctx, client, files, command)
         if isinstance(command, c.Settle):
-            return _settle(client, files, command)
+            return _settle(ctx, client, files, command, operation_id)
         if isinstance(command, c.ApplyJobs):
             return _apply(client, files, command)
     raise TypeError(f"not a record restore command: {type(command).__name__}")
@@ -152,6 +152,24 @@ def _schema(client: DataverseClient, tables: Iterable[str]) -> tuple[Schema, dic
     return Schema(shapes, entity_sets), infos
 
 
+def _gone(
+    ctx: AppContext, operation_id: str, tables: Iterable[str], schema: Schema
+) -> Refused | None:
+    """A table validating found in the target that is no longer there (its solution was
+    uninstalled, or it was deleted, since): the restore cannot go on as asked."""
+    gone = sorted(set(tables) - set(schema.tables))
+    if not gone:
+        return None
+    # Read only on this path: the record names the target (the commands carry its URLs only).
+    target = ctx.history.get(operation_id).operation.environment_id
+    names = ", ".join(gone)
+    return Refused("TableNotFound", (
+        f"Table {names} no longer exists in environment {target}: it was there when the "
+        "restore was validated, and was deleted (or its solution uninstalled) since. Install "
+        f"it in the target again and ask for the restore again, or ask without {names}."
+    ))
+
+
 def _each(jobs: tuple[Job, ...], work: Callable[[Job], Any]) -> tuple[Any, ...]:
     """Run the jobs at once; a job's platform fault is its answer, the others go on."""
 
@@ -171,12 +189,16 @@ def _each(jobs: tuple[Job, ...], work: Callable[[Job], Any]) -> tuple[Any, ...]:
 
 
 def _diff(
-    ctx: AppContext, client: DataverseClient, files: RestoreFiles, command: c.DiffJobs
+    ctx: AppContext, client: DataverseClient, files: RestoreFiles, command: c.DiffJobs,
+    operation_id: str,
 ) -> c.Diffed:
     from shared.data_store.point_units import PointUnits
     from shared.dataverse import rows_by_ids
 
     schema, _ = _schema(client, {j.table for j in command.jobs})
+    gone = _gone(ctx, operation_id, (j.table for j in command.jobs), schema)
+    if gone is not None:
+        return c.Diffed((gone,))
     units = PointUnits(store_for(ctx), command.source_environment_id, command.point_id)
     walk = files.related() if any(j.narrow == RELATED for j in command.jobs) else None
     asked = {norm(i) for i in command.record_ids or ()}
@@ -253,12 +275,18 @@ def _relate(
 # -- settling ---------------------------------------------------------------------------------
 
 
-def _settle(client: DataverseClient, files: RestoreFiles, command: c.Settle) -> c.Settled:
+def _settle(
+    ctx: AppContext, client: DataverseClient, files: RestoreFiles, command: c.Settle,
+    operation_id: str,
+) -> c.Settled | Refused:
     from data_restores.apply_order import table_order
     from shared.dataverse import in_recycle_bin, rows_by_ids
 
     rows = [RowPlan.from_json(r) for r in files.plan_rows()]
     schema, infos = _schema(client, {p.table for p in rows})
+    gone = _gone(ctx, operation_id, (p.table for p in rows), schema)
+    if gone is not None:
+        return gone
     creating = {(p.table, p.record_id) for p in rows if p.action == "create"}
     wanted: dict[str, set[str]] = defaultdict(set)
     for plan in rows:
