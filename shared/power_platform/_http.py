@@ -89,6 +89,19 @@ class OwnsHttpClient:
         self.close()
 
 
+def _unbind_stream(response: httpx.Response) -> None:
+    """Let refcounting free a read answer (and its body) as soon as the last reference goes.
+
+    httpx's client wraps each answer's stream in a `BoundSyncStream` that points back at the
+    answer: a reference cycle, left to the collector's oldest generation, which runs ever more
+    rarely as a long step parses rows, so a record restore's plan held every `$batch` answer of
+    its id lookups (a megabyte per thousand rows) and its memory grew with the table. The body
+    is read and the stream closed by now (`send` without `stream=True`), so the stream is
+    replaced by the bytes, as httpx itself does for a request read into memory.
+    """
+    response.stream = httpx.ByteStream(response.read())
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """A successful (or passed-through) answer."""
@@ -218,6 +231,7 @@ class HttpCore:
                 )
                 self._wait(context.what, attempt, delay, type(exc).__name__)
                 continue
+            _unbind_stream(response)
 
             status = response.status_code
             request_id = request_id_from(response.headers, client_request_id)
