@@ -9,6 +9,7 @@ to Dataverse is conditional (a create never makes a second row: the id is the ke
 
 from __future__ import annotations
 
+import functools
 import gc
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -29,6 +30,7 @@ from shared import errors
 from shared.runtime import AppContext
 
 if TYPE_CHECKING:
+    from shared.data_store import DataStore
     from shared.data_store.restore_files import RestoreFiles
     from shared.dataverse import DataverseClient
     from shared.dataverse.metadata import TableInfo
@@ -68,7 +70,7 @@ def _carry_out(ctx: AppContext, command: Any, operation_id: str) -> Any:
         if isinstance(command, c.Settle):
             return _settle(ctx, client, files, command, operation_id)
         if isinstance(command, c.ApplyJobs):
-            return _apply(client, files, command)
+            return _apply(ctx, client, files, command, operation_id)
     raise TypeError(f"not a record restore command: {type(command).__name__}")
 
 
@@ -339,17 +341,19 @@ def _settle(
 # -- applying ---------------------------------------------------------------------------------
 
 
-def _apply(client: DataverseClient, files: RestoreFiles, command: c.ApplyJobs) -> c.Applied:
+def _apply(
+    ctx: AppContext, client: DataverseClient, files: RestoreFiles, command: c.ApplyJobs,
+    operation_id: str,
+) -> c.Applied:
     if not command.jobs:
         return c.Applied(())
     stage = files.stage(command.jobs[0].unit)
     pass_name = str(stage["pass"])
-    skip: set[str] = set()
+    skip: frozenset[str] = frozenset()
     if pass_name not in (BIN, FIRST_PASS):
         # A row whose first write conflicted or failed gets no later writes: a person's change
         # stays as it is, and a row never created is not written into.
-        for outcome in files.outcomes():
-            skip |= {i for i, o in outcome.items() if o.get("pass") == FIRST_PASS}
+        skip = _first_writes_refused(store_for(ctx), operation_id)
 
     def send(job: Job) -> c.BatchApplied:
         writes = [Write.from_json(w) for w in files.batch(job.unit, job.batch)]
@@ -359,6 +363,19 @@ def _apply(client: DataverseClient, files: RestoreFiles, command: c.ApplyJobs) -
         return _write(client, files, stage, job, writes, pass_name)
 
     return c.Applied(_each(command.jobs, send))
+
+
+@functools.lru_cache(maxsize=4)
+def _first_writes_refused(store: DataStore, operation_id: str) -> frozenset[str]:
+    """The rows whose first write conflicted or failed. Asked only once the first pass is over
+    (the stages run in order), so the answer never changes: a process reads the outcomes once
+    per restore, not once per step of the later passes (a step of a large restore read them
+    all, megabytes where many rows conflicted). Kept for a few restores only: an answer is as
+    large as the rows refused."""
+    from shared.data_store.restore_files import RestoreFiles
+
+    return frozenset(i for outcome in RestoreFiles(store, operation_id).outcomes()
+                     for i, o in outcome.items() if o.get("pass") == FIRST_PASS)
 
 
 def _from_bin(

@@ -155,6 +155,45 @@ def test_rows_the_platform_refuses_are_recorded_with_its_message_and_the_others_
         assert "prvCreateannotation" in outcome["message"]
 
 
+def test_the_later_passes_read_the_first_passs_outcomes_once(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    point_id = point(ctx, clock, env_id, page_size=PAGE)
+    at_point = snapshot(sim, env_id)
+    gone = delete_with_children(sim, env_id, at_point, accounts_with_contacts(at_point, 4))
+    notes = {i for t, i in gone if t == "annotation"}
+    sim.dataverse_revoke(env_id, "annotation", "Create")  # the first pass records failures
+    steps: list[str] = []
+    reads: list[str] = []
+    stage, outcomes = RestoreFiles.stage, RestoreFiles.outcomes
+
+    def stage_read(files: RestoreFiles, number: int) -> dict[str, Any]:
+        value = stage(files, number)
+        steps.append(str(value["pass"]))  # once per apply step
+        return value
+
+    def outcomes_read(files: RestoreFiles) -> Iterator[dict[str, Any]]:
+        reads.append("outcomes")
+        return outcomes(files)
+
+    monkeypatch.setattr(RestoreFiles, "stage", stage_read)
+    monkeypatch.setattr(RestoreFiles, "outcomes", outcomes_read)
+    # Batches of two rows: the later passes (a parent account's link, inactive rows' states)
+    # take several steps.
+    operation_id = start(ctx, env_id, tables=("account",), point_id=point_id,
+                         with_related=True, apply=True, batch_size=2)
+    done = drive(ctx, clock, operation_id)
+
+    assert done.status is OperationStatus.NEEDS_ATTENTION, done.error
+    assert done.applied is not None
+    assert done.applied["tables"]["annotation"]["failed"] == len(notes)
+    later = [p for p in steps if p in ("references", "states")]
+    assert len(later) >= 3, steps
+    assert reads == ["outcomes"], "read once for all the later passes' steps"
+    assert as_data(snapshot(sim, env_id))["account"] == as_data(at_point)["account"]
+
+
 @pytest.fixture
 def hooked(
     ctx: AppContext, monkeypatch: pytest.MonkeyPatch
