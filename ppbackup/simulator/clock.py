@@ -2,9 +2,11 @@
 
 Every duration the simulator models (operation stages, retention, the backup settle time, the
 403 window after a restore) is measured on this clock, so a test can make a 20-hour restore take
-20 real seconds (`speed=3600`) or freeze time entirely (`speed=0`) and step it with `advance()`.
-Only HTTP-level pacing (Retry-After, throttling, latency, early 404s) uses real time, because
-that is what the client experiences.
+20 real seconds (`speed=3600`) or freeze time entirely (`speed=0`) and step it with `advance()` /
+`advance_to()`. A test that counts what happens over simulated time (polls, retries) freezes it:
+at any speed above 0 those counts depend on how fast the machine is. Only HTTP-level pacing
+(Retry-After, throttling, latency, early 404s) uses real time, because that is what the client
+experiences.
 """
 
 from __future__ import annotations
@@ -58,9 +60,13 @@ class SimClock:
             self._base_real = time.monotonic()
             self._speed = speed
 
-    def resume_at(self, moment: datetime) -> None:
-        """Move the clock to `moment` if that is later (used when loading a saved state)."""
+    def advance_to(self, moment: datetime) -> datetime:
+        """Jump forward to `moment` if that is later (a test stepping a frozen clock to the next
+        event; loading a saved state); returns the new now."""
+        if moment.tzinfo is None:
+            raise ValueError("moment must be timezone-aware")
         with self._lock:
             if moment > self._now_locked():
                 self._base_sim = moment.astimezone(UTC)
                 self._base_real = time.monotonic()
+            return self._now_locked()

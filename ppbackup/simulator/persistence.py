@@ -140,7 +140,7 @@ def restore_state(state: SimState, data: dict[str, Any]) -> None:
         state.reindex_active()
         clock = _parse_t(data.get("clock"))
         if clock is not None:
-            state.clock.resume_at(clock)
+            state.clock.advance_to(clock)
         state.settle()
 
 

@@ -34,9 +34,9 @@ def test_clock_runs_at_speed_and_advances(monkeypatch: pytest.MonkeyPatch) -> No
 def test_clock_never_starts_behind_a_saved_time() -> None:
     clock = SimClock(speed=0)
     later = clock.now() + timedelta(days=3)
-    clock.resume_at(later)
+    clock.advance_to(later)
     assert clock.now() == later
-    clock.resume_at(later - timedelta(days=10))
+    clock.advance_to(later - timedelta(days=10))
     assert clock.now() == later
 
 

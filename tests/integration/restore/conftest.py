@@ -2,18 +2,26 @@
 and the real function app's triggers in the local host, with `ctx.clock` = the simulator's clock
 and `ctx.time_scale` = its speed (the orchestrator's logic does not know the difference).
 
+A test that counts what happens over simulated time (polls, retries) asks for a stepped clock
+(`make_stack(stepped=True)`): the simulator's clock stands still, delayed messages (the engine's
+wake-ups) are held back, and `Stack.run_until_ended` moves the clock to the next held message,
+sends it, and waits until the app is idle again. The platform sees the same simulated times
+however fast or busy the machine is, so the counts are the scenario's, not the machine's.
+
 Faults are injected by wrapping the context's history store and queue sender (`Crashes`).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +32,7 @@ import function_app
 from engine.runner import RunnerConfig, use_runner_config
 from engine.watchdog import run_watchdog
 from ppbackup.host import LocalHost
-from ppbackup.simulator import SimOptions, Simulator, run_simulator
+from ppbackup.simulator import SimClock, SimOptions, Simulator, run_simulator
 from shared.operations import Operation, to_millis
 from shared.power_platform import NoTokenProvider, PowerPlatformClient, RetryPolicy
 from shared.queue_names import MAX_DEQUEUE_COUNT, RESTORE_STEPS
@@ -100,18 +108,64 @@ class CrashingHistory(HistoryStore):
         return super().update(stored, operation, internal=internal)
 
 
+@dataclass(frozen=True, slots=True)
+class WakeUp:
+    """A delayed message, held until the stepped clock reaches `due` (simulated time)."""
+
+    due: datetime
+    queue: str
+    payload: dict[str, Any]
+
+
+class HeldMessages:
+    """The delayed messages of a stepped stack, in the order their delays end."""
+
+    def __init__(self, clock: SimClock) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._heap: list[tuple[datetime, int, WakeUp]] = []
+        self._order = itertools.count()  # equal due times keep their sending order
+        self.released: list[WakeUp] = []
+
+    def hold(self, queue: str, payload: dict[str, Any], delay_seconds: float) -> None:
+        wake_up = WakeUp(self.clock.now() + timedelta(seconds=delay_seconds), queue, payload)
+        with self._lock:
+            heapq.heappush(self._heap, (wake_up.due, next(self._order), wake_up))
+
+    def take_next(self) -> list[WakeUp]:
+        """The held messages due first (all of those due at that moment), clock moved there."""
+        with self._lock:
+            if not self._heap:
+                return []
+            due = self._heap[0][0]
+            taken = [heapq.heappop(self._heap)[2]]
+            while self._heap and self._heap[0][0] == due:
+                taken.append(heapq.heappop(self._heap)[2])
+            self.clock.advance_to(due)
+            self.released.extend(taken)
+        return taken
+
+
 class CrashingSender(QueueSender):
     def __init__(self, storage: str, crashes: Crashes) -> None:
         super().__init__(queue_service(storage))
         self.crashes = crashes
+        # A stepped stack holds delayed messages here instead of letting Azurite delay them by
+        # real seconds (the delay is in simulated seconds there: `ctx.time_scale` is 1).
+        self.held: HeldMessages | None = None
 
     def send(self, queue: str, payload: Any, *, delay_seconds: float = 0, **options: Any) -> None:
         if self.crashes.fail_send(queue, dict(payload)):
             self.crashes.note(f"send {queue} {dict(payload)}")
             raise KilledHere("killed between the checkpoint and the next message")
-        super().send(queue, payload, delay_seconds=delay_seconds, **options)
-        if self.crashes.duplicate_sends:
-            super().send(queue, payload, delay_seconds=delay_seconds, **options)
+        for _ in range(2 if self.crashes.duplicate_sends else 1):
+            if self.held is not None and delay_seconds > 0:
+                self.held.hold(queue, dict(payload), delay_seconds)
+            else:
+                super().send(queue, payload, delay_seconds=delay_seconds, **options)
+
+    def release(self, wake_up: WakeUp) -> None:
+        super().send(wake_up.queue, wake_up.payload)
 
 
 def once_per_key(predicate: Callable[..., Any]) -> Callable[..., bool]:
@@ -140,6 +194,7 @@ class Stack:
     host: LocalHost
     crashes: Crashes
     http: httpx.Client
+    queues: CrashingSender
     watchdog_runs: int = 0
     created: list[str] = field(default_factory=list)
 
@@ -203,6 +258,35 @@ class Stack:
         assert self.host.wait_until_idle([RESTORE_STEPS], timeout=30)
         return self.record(operation_id)
 
+    def run_until_ended(self, operation_id: str, *, max_wake_ups: int = 2000) -> dict[str, Any]:
+        """Drive a stepped stack: whenever the app is idle, move the clock to the next held
+        message and send it, until the operation ends. With nothing held and the operation not
+        ended (a lost message), the clock moves to its due time and the watchdog runs."""
+        held = self.queues.held
+        assert held is not None, "run_until_ended needs make_stack(stepped=True)"
+        for _ in range(max_wake_ups):
+            assert self.host.wait_until_idle(timeout=60), "the app did not settle"
+            if self.operation(operation_id).operation.status.terminal:
+                return self.record(operation_id)
+            taken = held.take_next()
+            for wake_up in taken:
+                self.queues.release(wake_up)
+            if not taken:
+                self._watchdog_when_due(operation_id)
+        raise AssertionError(f"{operation_id} still running after {max_wake_ups} wake-ups")
+
+    def released(self) -> list[WakeUp]:
+        """The held messages a stepped stack has sent so far, in order."""
+        assert self.queues.held is not None, "only a stepped stack holds messages"
+        return list(self.queues.held.released)
+
+    def _watchdog_when_due(self, operation_id: str) -> None:
+        due = [e.next_due_at for e in self.ctx.history.list_active()
+               if e.operation_id == operation_id and e.next_due_at is not None]
+        if due:
+            self.sim.clock.advance_to(due[0] + timedelta(milliseconds=1))
+        self.watchdog()
+
     def wait_phase(self, operation_id: str, phase: str, *, timeout: float = 60.0) -> None:
         self.wait_for(
             lambda: self.operation(operation_id).internal.get("phase") == phase, timeout=timeout
@@ -212,6 +296,8 @@ class Stack:
 @dataclass(frozen=True)
 class StackOptions:
     speed: float = 1200.0
+    # The simulator's clock stands still and moves only with `Stack.run_until_ended`.
+    stepped: bool = False
     sim: SimOptions = field(default_factory=lambda: SimOptions(
         restore_seconds=3600.0, modify_sku_seconds=120.0, runtime_state_seconds=30.0,
         queued_seconds=5.0, retry_after=5,
@@ -226,8 +312,11 @@ def make_stack(storage: str, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
 
     def make(**overrides: Any) -> Stack:
         options = replace(StackOptions(), **overrides)
-        sim_cm = run_simulator(speed=options.speed, populate=False, seed=7,
-                               options=replace(options.sim))
+        # A stepped clock starts on a whole second, so simulated times add up exactly.
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+        sim_cm = run_simulator(speed=0.0 if options.stepped else options.speed, populate=False,
+                               seed=7, options=replace(options.sim),
+                               start=start if options.stepped else None)
         sim = sim_cm.__enter__()
         opened.append(sim_cm)
         crashes = Crashes()
@@ -240,6 +329,9 @@ def make_stack(storage: str, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
             "RESTORE_TIMEOUT_HOURS": str(options.restore_timeout_hours),
         })
         clock = lambda: to_millis(sim.clock.now())  # noqa: E731
+        queues = CrashingSender(storage, crashes)
+        if options.stepped:
+            queues.held = HeldMessages(sim.clock)
         platform = PowerPlatformClient(
             sim.url, sim.url, token_provider=NoTokenProvider(),
             retry=RetryPolicy(max_attempts=3, max_total_seconds=3.0, backoff_base_seconds=0.05,
@@ -250,10 +342,10 @@ def make_stack(storage: str, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
             settings=settings,
             platform=platform,
             history=CrashingHistory(storage, crashes),
-            queues=CrashingSender(storage, crashes),
+            queues=queues,
             clock=clock,
             backoff=FAST_BACKOFF,
-            time_scale=options.speed,
+            time_scale=1.0 if options.stepped else options.speed,
         )
         host_json = tmp_path / "host.json"
         host_json.write_text(json.dumps({"version": "2.0", "extensions": {"queues": HOST_QUEUES}}))
@@ -274,7 +366,7 @@ def make_stack(storage: str, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
         opened.append(host)
         http = httpx.Client(base_url=host.http_url, timeout=30)
         opened.append(http)
-        return Stack(storage, sim, ctx, host, crashes, http)
+        return Stack(storage, sim, ctx, host, crashes, http, queues)
 
     yield make
     for item in reversed(opened):

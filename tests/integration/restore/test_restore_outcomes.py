@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import timedelta
 
+from engine.config import EngineConfig
 from shared.operations import parse_time
 from shared.queue_names import RESTORE_REQUESTS
 from shared.storage.locks import locks_for
@@ -120,23 +123,34 @@ def test_switch_back_failing_needs_attention(make_stack: Callable[..., Stack]) -
 
 
 def test_administration_mode_refused_for_a_while(make_stack: Callable[..., Stack]) -> None:
-    # A slower clock, so the 30-second retries are real ones.
-    stack = make_stack(speed=60.0, sim=replace(
+    window = 300.0
+    stack = make_stack(stepped=True, sim=replace(
         StackOptions().sim, restore_seconds=120.0, modify_sku_seconds=30.0,
-        runtime_state_seconds=10.0, admin_mode_forbidden_seconds=300.0, retry_after=1))
+        runtime_state_seconds=10.0, admin_mode_forbidden_seconds=window, retry_after=1))
     uat = stack.add_env("Contoso UAT", type="Sandbox")
     stack.add_backup(uat, "B")
 
-    operation_id = stack.submit(restore_body(uat, backupLabel="B"))
-    record = stack.wait_ended(operation_id, timeout=120)
+    record = stack.run_until_ended(stack.submit(restore_body(uat, backupLabel="B")))
 
     assert record["status"] == "Succeeded", record
-    refused = [c for c in stack.ctx.history.list_calls(operation_id)
-               if c["step"] == "disable_admin_mode" and c["status"] == 403]
-    assert len(refused) >= 3
     step = steps_by_name(record)["disable_admin_mode"]
     assert step["status"] == "Succeeded"
     assert stack.runtime(uat) == "Enabled"
+    # The platform refuses from the restore's end until `window` later; the app tries at once,
+    # then every `forbidden_retry_seconds`, and is let in by the first try after the window.
+    (platform_restore,) = stack.platform_ops(uat, "Restore")
+    forbidden_until = parse_time(platform_restore["endTime"]) + timedelta(seconds=window)
+    first_try = parse_time(step["startedAt"])
+    assert first_try is not None
+    every = EngineConfig().forbidden_retry_seconds
+    expected = math.ceil((forbidden_until - first_try).total_seconds() / every)
+    patches = [c["status"] for c in stack.ctx.history.list_calls(record["operationId"])
+               if c["step"] == "disable_admin_mode" and c["method"] == "PATCH"]
+    assert sorted(patches) == [202] + [403] * expected, patches
+    let_in = first_try + timedelta(seconds=expected * every)
+    tries = [w.due for w in stack.released() if first_try < w.due <= let_in]
+    assert [t for t in tries if (t - first_try).total_seconds() % every == 0] == [
+        first_try + timedelta(seconds=k * every) for k in range(1, expected + 1)]
 
 
 def test_two_restores_of_one_target_run_one_after_the_other(
@@ -163,22 +177,36 @@ def test_two_restores_of_one_target_run_one_after_the_other(
 
 
 def test_a_restore_of_twenty_simulated_hours(make_stack: Callable[..., Stack]) -> None:
-    stack = make_stack(speed=7200.0, sim=replace(
+    stack = make_stack(stepped=True, sim=replace(
         StackOptions().sim, restore_seconds=20 * 3600.0, retry_after=None))
     prod = stack.add_env("Contoso Prod")
     stack.add_backup(prod, "B")
 
-    record = stack.wait_ended(stack.submit(restore_body(
-        prod, backupLabel="B", confirmProduction="Contoso Prod")), timeout=180)
+    record = stack.run_until_ended(stack.submit(restore_body(
+        prod, backupLabel="B", confirmProduction="Contoso Prod")))
 
     assert record["status"] == "Succeeded", record
-    restore = steps_by_name(record)["restore"]
-    took = parse_time(restore["endedAt"]) - parse_time(restore["startedAt"])  # type: ignore[operator]
-    assert took.total_seconds() >= 20 * 3600
-    polls = [c for c in stack.ctx.history.list_calls(record["operationId"])
-             if c["step"] == "restore" and c["method"] == "GET"]
-    assert 10 <= len(polls) <= 300  # neither a fixed fast poller nor blind
     assert stack.env_type(prod) == "Production"
+    restore = steps_by_name(record)["restore"]
+    started, ended = parse_time(restore["startedAt"]), parse_time(restore["endedAt"])
+    assert started is not None
+    assert ended is not None
+    took = (ended - started).total_seconds()
+    assert took >= 20 * 3600
+    polls = [c for c in stack.ctx.history.list_calls(record["operationId"])
+             if c["step"] == "restore" and c["method"] == "GET" and "/operations/" in c["path"]]
+    wake_ups = [w.due for w in stack.released() if started < w.due <= ended]
+    # One look at the platform per wake-up, each wake-up between the least and the most the
+    # poll interval allows after the one before: neither a fast poller nor blind for long.
+    assert len(polls) == len(wake_ups)
+    config = EngineConfig()
+    gaps = [(b - a).total_seconds() for a, b in zip([started, *wake_ups], wake_ups, strict=False)]
+    assert min(gaps) >= config.poll_min_seconds
+    assert max(gaps) <= config.poll_max_seconds
+    # Hence at least took / poll_max polls; a poller at the floor would make took / poll_min,
+    # and this one, widening its interval while a stage cannot end, makes far fewer.
+    assert math.ceil(took / config.poll_max_seconds) <= len(polls)
+    assert len(polls) <= took / config.poll_min_seconds / 4
 
 
 def test_the_request_queue_rejects_an_invalid_message_once(
