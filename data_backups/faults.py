@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from data_backups.state import DataBackupState, Event, Phase
 from engine.config import EngineConfig
-from engine.decision import Decision, Stop, WaitFor
+from engine.decision import Decision, Stop
 from engine.record import Finish, RecordChange, SetDataPoint, StepUpdate
-from engine.waiting import Retryable, reason, retry_delay
+from engine.waiting import Retryable, wait_or_fail
 from shared.operations import OperationError, OperationStatus, StepStatus
 
 
 def wait_or_give_up(
     state: DataBackupState, fault: Retryable, now: datetime, config: EngineConfig, step: str
 ) -> Decision[DataBackupState]:
-    """A delayed message spaced by the shared backoff (a throttle's Retry-After exactly), at most
-    `Backoff.max_attempts` in a row; then the operation fails with the last answer."""
-    attempts = state.attempts + 1
-    if attempts > config.backoff.max_attempts:
-        return fail(state, "GaveUp", (
-            f"Dataverse could not serve this backup for {attempts - 1} attempts in a row; last "
-            f"answer: {fault.message}"), step)
-    delay = retry_delay(fault, attempts, config)
-    waiting = replace(state, attempts=attempts, wake_at=now + timedelta(seconds=delay))
-    detail = f"Waiting: {reason(fault)}; trying again in {delay:.0f}s (attempt {attempts})."
-    return Decision(waiting, Event.WAIT, (StepUpdate(step, detail=detail),), WaitFor(delay))
+    """The engine's wait (`wait_or_fail`); past its budget the backup fails (GaveUp)."""
+    return wait_or_fail(state, fault, now, config, step, what="data backup", event=Event.WAIT,
+                        give_up=lambda message: fail(state, "GaveUp", message, step))
 
 
 def fail(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from data_restores.state import DataRestoreState, Event, Phase
 from engine.answers import Missing, Refused
 from engine.config import EngineConfig
-from engine.decision import Decision, Stop, WaitFor
+from engine.decision import Decision, Stop
 from engine.record import Finish, RecordChange, StepUpdate
-from engine.waiting import RETRYABLE, Retryable, reason, retry_delay
+from engine.waiting import RETRYABLE, Retryable, wait_or_fail
 from shared.operations import OperationError, OperationStatus, StepStatus
 
 NOT_REACHED = "Not reached."
@@ -19,18 +19,10 @@ NOT_REACHED = "Not reached."
 def wait_or_give_up(
     state: DataRestoreState, fault: Retryable, now: datetime, config: EngineConfig, step: str
 ) -> Decision[DataRestoreState]:
-    """A delayed message spaced by the shared backoff (a throttle's Retry-After exactly): a
-    429 storm is waited out, never failed, while it lets anything through; after
-    `Backoff.max_attempts` steps in a row without progress the operation fails."""
-    attempts = state.attempts + 1
-    if attempts > config.backoff.max_attempts:
-        return fail(state, "GaveUp", (
-            f"Dataverse could not serve this restore for {attempts - 1} attempts in a row; last "
-            f"answer: {fault.message}"), step)
-    delay = retry_delay(fault, attempts, config)
-    waiting = replace(state, attempts=attempts, wake_at=now + timedelta(seconds=delay))
-    detail = f"Waiting: {reason(fault)}; going on in {delay:.0f}s (attempt {attempts})."
-    return Decision(waiting, Event.WAIT, (StepUpdate(step, detail=detail),), WaitFor(delay))
+    """The engine's wait (`wait_or_fail`): a 429 storm is waited out while it lets anything
+    through; past the budget the restore fails (GaveUp)."""
+    return wait_or_fail(state, fault, now, config, step, what="record restore", event=Event.WAIT,
+                        give_up=lambda message: fail(state, "GaveUp", message, step))
 
 
 def on_fault(

@@ -7,11 +7,30 @@ lower bound. A lost answer is looked into soon: the call may have been carried o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol, TypeVar
+
 from engine.answers import Busy, Lost, Throttled, Unavailable
 from engine.config import EngineConfig
+from engine.decision import Decision, WaitFor
+from engine.record import StepUpdate
+from engine.state import EngineState
 
 Retryable = Busy | Throttled | Unavailable | Lost
 RETRYABLE = (Busy, Throttled, Unavailable, Lost)
+
+
+class Attempting(EngineState, Protocol):
+    """A state that counts the steps in a row that could not go on (0 after any progress)."""
+
+    @property
+    def attempts(self) -> int: ...
+
+
+A = TypeVar("A", bound=Attempting)
 
 
 def retry_delay(fault: Retryable, attempt: int, config: EngineConfig) -> float:
@@ -31,3 +50,23 @@ def reason(fault: Retryable) -> str:
     if isinstance(fault, Lost):
         return f"the platform's answer was lost ({fault.message})"
     return f"the platform is unavailable ({fault.message})"
+
+
+def wait_or_fail(
+    state: A, fault: Retryable, now: datetime, config: EngineConfig, step: str, *,
+    what: str, event: StrEnum, give_up: Callable[[str], Decision[A]],
+) -> Decision[A]:
+    """Wait out `fault`: a delayed message spaced by the shared backoff (a throttle's Retry-After
+    exactly), so a 429 storm that lets anything through is waited out, never failed; after
+    `Backoff.max_attempts` steps in a row without progress, `give_up` with the reason (`what`:
+    the operation as its user calls it)."""
+    attempts = state.attempts + 1
+    if attempts > config.backoff.max_attempts:
+        return give_up(
+            f"Gave up on this {what} after {attempts - 1} attempts in a row; the platform's "
+            f"last answer: {fault.message}"
+        )
+    delay = retry_delay(fault, attempts, config)
+    waiting = replace(state, attempts=attempts, wake_at=now + timedelta(seconds=delay))
+    detail = f"Waiting: {reason(fault)}; trying again in {delay:.0f}s (attempt {attempts})."
+    return Decision(waiting, event, (StepUpdate(step, detail=detail),), WaitFor(delay))
