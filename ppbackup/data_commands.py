@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from ppbackup.cli import CliError, build_context, emit, exit_code_for
 
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 
 # Rows of `data diff` laid out per table on a terminal.
 DIFF_PAGE = 1000
@@ -27,22 +28,11 @@ DIFF_PAGE = 1000
 def cmd_data_backup(args: argparse.Namespace) -> int:
     from data_backups.intake import submit_data_backup
     from data_backups.request import parse_data_backup_request
-    from ppbackup.cli import _whoami, submitted
-    from ppbackup.render import operation_detail
 
-    body: dict[str, Any] = {"environmentId": args.environment_id, "full": args.full,
-                            "requestedBy": args.requested_by or _whoami()}
-    if args.table:
-        body["tables"] = list(args.table)
-    if args.label is not None:
-        body["label"] = args.label
-    if args.request_id:
-        body["requestId"] = args.request_id
-    request = parse_data_backup_request(body)
-    ctx = build_context(args)
-    record = submitted(ctx, submit_data_backup(ctx, request), args, follow=args.wait)
-    emit(args, record, lambda: operation_detail(record))
-    return exit_code_for(record["status"])
+    body = _request_body(args, {"environmentId": args.environment_id, "full": args.full}, {
+        "tables": list(args.table) if args.table else None, "label": args.label,
+    })
+    return _submit(args, parse_data_backup_request(body), submit_data_backup, follow=args.wait)
 
 
 def cmd_data_points(args: argparse.Namespace) -> int:
@@ -76,21 +66,42 @@ def cmd_data_record(args: argparse.Namespace) -> int:
 def cmd_data_restore(args: argparse.Namespace) -> int:
     from data_restores.intake import submit_data_restore
     from data_restores.request import parse_data_restore_request
-    from ppbackup.cli import _whoami, submitted
+
+    body = _request_body(args, {
+        "sourceEnvironmentId": args.source, "tables": list(args.table),
+        "withRelated": args.with_related, "apply": args.apply,
+    }, {
+        "targetEnvironmentId": args.target, "pointId": args.point, "at": args.at,
+        "mode": args.mode, "confirmProduction": args.confirm_production, "reason": args.reason,
+        "recordIds": None if args.ids is None else [
+            i for given in args.ids for i in given.split(",") if i.strip()],
+    })
+    return _submit(args, parse_data_restore_request(body), submit_data_restore,
+                   follow=args.follow)
+
+
+def _request_body(
+    args: argparse.Namespace, fields: dict[str, Any], optional: dict[str, Any]
+) -> dict[str, Any]:
+    """A request as the queue and the HTTP route take it: `fields`, the `optional` ones given,
+    who asks (default: the user running the CLI) and the idempotency key given."""
+    from ppbackup.cli import _whoami
+
+    given = {**optional, "requestId": args.request_id}
+    return {**fields, "requestedBy": args.requested_by or _whoami(),
+            **{name: value for name, value in given.items() if value is not None}}
+
+
+def _submit(
+    args: argparse.Namespace, request: _R, submit: Callable[[Any, _R], Any], *, follow: bool
+) -> int:
+    """Admit the request as the queue would; print the record (followed to its end with
+    `follow`); the exit code says how it ended."""
+    from ppbackup.cli import submitted
     from ppbackup.render import operation_detail
 
-    body: dict[str, Any] = {"sourceEnvironmentId": args.source, "tables": list(args.table),
-                            "withRelated": args.with_related, "apply": args.apply,
-                            "requestedBy": args.requested_by or _whoami()}
-    optional = {"targetEnvironmentId": args.target, "pointId": args.point, "at": args.at,
-                "mode": args.mode, "confirmProduction": args.confirm_production,
-                "reason": args.reason, "requestId": args.request_id}
-    body.update({name: value for name, value in optional.items() if value is not None})
-    if args.ids is not None:
-        body["recordIds"] = [i for given in args.ids for i in given.split(",") if i.strip()]
-    request = parse_data_restore_request(body)
     ctx = build_context(args)
-    record = submitted(ctx, submit_data_restore(ctx, request), args, follow=args.follow)
+    record = submitted(ctx, submit(ctx, request), args, follow=follow)
     emit(args, record, lambda: operation_detail(record))
     return exit_code_for(record["status"])
 
@@ -179,8 +190,7 @@ def add_data_commands(
                    help="a table's logical name (repeat for more; default: DATA_BACKUP_TABLES)")
     p.add_argument("--full", action="store_true", help="copy every row, not only the changes")
     p.add_argument("--label", metavar="TEXT")
-    p.add_argument("--requested-by", help="who asks (default: your user name)")
-    p.add_argument("--request-id", help="idempotency key: the same key twice is one backup")
+    _request_options(p, "backup")
     p.add_argument("--wait", action="store_true",
                    help="show the rows read per table until the point is complete")
     p.add_argument("--json", action="store_true")
@@ -230,9 +240,8 @@ def add_data_commands(
     p.add_argument("--apply", action="store_true", help="write (default: a dry run)")
     p.add_argument("--confirm-production", metavar="TEXT",
                    help="the target's id or display name: required to apply into Production")
-    p.add_argument("--requested-by", help="who asks (default: your user name)")
     p.add_argument("--reason", help="why, for the history")
-    p.add_argument("--request-id", help="idempotency key: the same key twice is one restore")
+    _request_options(p, "restore")
     p.add_argument("--follow", action="store_true",
                    help="show the rows planned and written per table until it ends")
     p.add_argument("--json", action="store_true")
@@ -248,3 +257,9 @@ def add_data_commands(
     p.add_argument("--table", metavar="T", help="only this table's rows")
     p.add_argument("--json", action="store_true", help="one JSON document per row (JSON lines)")
     p.set_defaults(handler=cmd_data_diff)
+
+
+def _request_options(p: argparse.ArgumentParser, what: str) -> None:
+    """Who asks and the idempotency key: every command that queues a request takes them."""
+    p.add_argument("--requested-by", help="who asks (default: your user name)")
+    p.add_argument("--request-id", help=f"idempotency key: the same key twice is one {what}")

@@ -93,6 +93,21 @@ def test_a_request_naming_nothing_valid_is_bad_usage(
     assert cli.main(["data", "backup", "not-a-guid"]) == 2
 
 
+def test_who_asks_and_the_request_id_go_on_record_and_the_same_id_is_one_backup(
+    ctx: AppContext, env_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ask = ["data", "backup", env_id, "--table", "account", "--full", "--requested-by",
+           "ops@contoso.com", "--request-id", "nightly-1", "--json"]
+    assert cli.main(ask) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert (first["requestedBy"], first["requestId"]) == ("ops@contoso.com", "nightly-1")
+    assert cli.main(ask) == 0
+    assert json.loads(capsys.readouterr().out)["operationId"] == first["operationId"]
+    assert cli.main(["data", "backup", env_id, "--table", "account", "--json"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["requestedBy"] == "maria via ppbackup CLI" and "requestId" not in second
+
+
 def test_history_lists_data_backups(
     ctx: AppContext, clock: Clock, env_id: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
