@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
-from backup_triggers.backing_up import STEP, abandon_changes, decide, plan
-from backup_triggers.state import BackupPhase, BackupState
+from backup_triggers.backing_up import STEP, decide, fail, plan
+from backup_triggers.state import BackupState
 from engine.answers import Answer
 from engine.execute import execute
-from engine.kind import Kind
-from engine.record import RecordChange
+from engine.kind import Kind, abandon_by, nothing_held
 from shared.operations import OperationKind, parse_time
 from shared.queue_names import BACKUP_WORK
 from shared.runtime import AppContext
@@ -38,16 +36,6 @@ def _execute(ctx: AppContext, command: Any, operation_id: str) -> Answer:
     return execute(ctx, command, operation_id=operation_id)
 
 
-def _abandon(state: BackupState, message: str) -> tuple[BackupState, tuple[RecordChange, ...]]:
-    return replace(state, phase=BackupPhase.FAILED, wake_at=None), abandon_changes(
-        "GaveUp", message
-    )
-
-
-def _nothing_held(ctx: AppContext, *args: Any) -> None:
-    """A backup holds no lock: there is nothing to release when it ends."""
-
-
 BACKUP: Kind[BackupState] = Kind(
     operation_kind=OperationKind.BACKUP,
     queue=BACKUP_WORK,
@@ -56,9 +44,10 @@ BACKUP: Kind[BackupState] = Kind(
     decide=decide,
     execute=_execute,
     step_of=lambda state: STEP,
-    abandon=_abandon,
-    ended=_nothing_held,
-    released=_nothing_held,
+    abandon=abandon_by(lambda state, message: fail(state, "GaveUp", message)),
+    # No lock: there is nothing to release when it ends.
+    ended=nothing_held,
+    released=nothing_held,
     # A backup changes nothing but makes a backup: a message the host gives up on ends it Failed
     # at once (the caller may ask again), rather than being retried by the watchdog.
     max_engine_faults=1,

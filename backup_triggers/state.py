@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from engine.state import StateUnreadableError
+from engine.state import engine_fields, reading, state_json
 from shared.operations import format_time, parse_time
 
 STATE_VERSION = 1
@@ -51,38 +51,23 @@ class BackupState:
     watchdog_nudges: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        values = {
-            "version": self.version,
-            "seq": self.seq,
-            "phase": self.phase.value,
+        return state_json(self, {
             "environmentId": self.environment_id,
             "label": self.label,
             "intentAt": format_time(self.intent_at),
             "tries": self.tries or None,
             "attempts": self.attempts or None,
-            "wakeAt": format_time(self.wake_at),
-            "engineFaults": self.engine_faults or None,
-            "watchdogNudges": self.watchdog_nudges or None,
-        }
-        return {k: v for k, v in values.items() if v is not None}
+        })
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BackupState:
-        version = data.get("version") if data else None
-        if not isinstance(version, int) or not 1 <= version <= STATE_VERSION:
-            raise StateUnreadableError(f"backup state without a version this app reads: {version}")
-        try:
+        with reading(data, "backup", STATE_VERSION):
             return cls(
                 environment_id=str(data["environmentId"]),
                 label=str(data["label"]),
-                seq=int(data["seq"]),
                 phase=BackupPhase(data["phase"]),
                 intent_at=parse_time(data.get("intentAt")),
                 tries=int(data.get("tries", 0)),
                 attempts=int(data.get("attempts", 0)),
-                wake_at=parse_time(data.get("wakeAt")),
-                engine_faults=int(data.get("engineFaults", 0)),
-                watchdog_nudges=int(data.get("watchdogNudges", 0)),
+                **engine_fields(data),
             )
-        except (KeyError, TypeError, ValueError) as error:
-            raise StateUnreadableError(f"backup state is malformed: {error}") from error

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from data_backups import committing, copying, planning
 from data_backups.execute import execute
-from data_backups.faults import abandon_changes
+from data_backups.faults import fail
 from data_backups.state import PHASE_STEP, DataBackupState, Phase
-from engine.kind import Kind
+from engine.kind import Kind, abandon_by, nothing_held
 from engine.phases import by_phase
-from engine.record import RecordChange
 from shared.operations import OperationKind
 from shared.queue_names import DATA_BACKUP_WORK
-from shared.runtime import AppContext
 from shared.storage.history import StoredOperation
 
 _PHASES: dict[Phase, Any] = {
@@ -32,17 +29,6 @@ def read_state(stored: StoredOperation) -> DataBackupState:
 plan, decide = by_phase(_PHASES, "data backup")
 
 
-def _abandon(
-    state: DataBackupState, message: str
-) -> tuple[DataBackupState, tuple[RecordChange, ...]]:
-    ended = replace(state, phase=Phase.FAILED, wake_at=None)
-    return ended, abandon_changes(ended, "GaveUp", message, PHASE_STEP[state.phase])
-
-
-def _nothing_held(ctx: AppContext, *args: Any) -> None:
-    """A data backup holds no lock; an uncommitted point's files are the sweep's to remove."""
-
-
 DATA_BACKUP: Kind[DataBackupState] = Kind(
     operation_kind=OperationKind.DATA_BACKUP,
     queue=DATA_BACKUP_WORK,
@@ -51,7 +37,9 @@ DATA_BACKUP: Kind[DataBackupState] = Kind(
     decide=decide,
     execute=execute,
     step_of=lambda state: PHASE_STEP[state.phase],
-    abandon=_abandon,
-    ended=_nothing_held,
-    released=_nothing_held,
+    abandon=abandon_by(lambda state, message: fail(state, "GaveUp", message,
+                                                  PHASE_STEP[state.phase])),
+    # No lock: an uncommitted point's files are the sweep's to remove.
+    ended=nothing_held,
+    released=nothing_held,
 )

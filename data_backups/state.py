@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from engine.state import StateUnreadableError
+from engine.state import engine_fields, reading, state_json
 from shared.operations import format_time, parse_time
 
 STATE_VERSION = 1
@@ -147,42 +147,28 @@ class DataBackupState:
         return tuple(t.to_record() for t in self.tables)
 
     def to_json(self) -> dict[str, Any]:
-        values: dict[str, Any] = {
-            "version": self.version, "seq": self.seq, "phase": self.phase.value,
+        return state_json(self, {
             "environmentId": self.environment_id, "label": self.label,
             "requested": list(self.requested) if self.requested is not None else None,
             "excluded": sorted(self.excluded) or None, "full": self.full or None,
             "pageSize": self.page_size, "apiUrl": self.api_url, "instanceUrl": self.instance_url,
             "pointId": self.point_id, "pointTime": format_time(self.point_time),
             "tables": [t.to_json() for t in self.tables], "concurrency": self.concurrency,
-            "attempts": self.attempts or None, "wakeAt": format_time(self.wake_at),
-            "engineFaults": self.engine_faults or None,
-            "watchdogNudges": self.watchdog_nudges or None,
-        }
-        return {k: v for k, v in values.items() if v is not None}
+            "attempts": self.attempts or None,
+        })
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DataBackupState:
-        version = data.get("version") if data else None
-        if not isinstance(version, int) or not 1 <= version <= STATE_VERSION:
-            raise StateUnreadableError(
-                f"data backup state without a version this app reads: {version}"
-            )
-        try:
+        with reading(data, "data backup", STATE_VERSION):
             requested = data.get("requested")
             return cls(
                 environment_id=str(data["environmentId"]), label=data.get("label"),
                 requested=tuple(requested) if requested is not None else None,
                 excluded=frozenset(data.get("excluded") or ()), full=bool(data.get("full")),
-                page_size=int(data.get("pageSize", 5000)), seq=int(data["seq"]),
-                phase=Phase(data["phase"]), api_url=data.get("apiUrl"),
-                instance_url=data.get("instanceUrl"), point_id=data.get("pointId"),
-                point_time=parse_time(data.get("pointTime")),
+                page_size=int(data.get("pageSize", 5000)), phase=Phase(data["phase"]),
+                api_url=data.get("apiUrl"), instance_url=data.get("instanceUrl"),
+                point_id=data.get("pointId"), point_time=parse_time(data.get("pointTime")),
                 tables=tuple(TableWork.from_json(t) for t in data.get("tables") or ()),
                 concurrency=int(data.get("concurrency", 4)),
-                attempts=int(data.get("attempts", 0)), wake_at=parse_time(data.get("wakeAt")),
-                engine_faults=int(data.get("engineFaults", 0)),
-                watchdog_nudges=int(data.get("watchdogNudges", 0)),
+                attempts=int(data.get("attempts", 0)), **engine_fields(data),
             )
-        except (KeyError, TypeError, ValueError) as error:
-            raise StateUnreadableError(f"data backup state is malformed: {error}") from error

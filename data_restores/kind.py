@@ -6,19 +6,16 @@ another record restore running at the same time meets conflicts, never lost writ
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from data_restores import applying, planning, settling, validating
 from data_restores.execute import execute
-from data_restores.faults import abandon_changes
+from data_restores.faults import fail
 from data_restores.state import PHASE_STEP, DataRestoreState, Phase
-from engine.kind import Kind
+from engine.kind import Kind, abandon_by, nothing_held
 from engine.phases import by_phase
-from engine.record import RecordChange
 from shared.operations import OperationKind
 from shared.queue_names import DATA_RESTORE_WORK
-from shared.runtime import AppContext
 from shared.storage.history import StoredOperation
 
 _PHASES: dict[Phase, Any] = {
@@ -37,17 +34,6 @@ def read_state(stored: StoredOperation) -> DataRestoreState:
 plan, decide = by_phase(_PHASES, "record restore")
 
 
-def _abandon(
-    state: DataRestoreState, message: str
-) -> tuple[DataRestoreState, tuple[RecordChange, ...]]:
-    ended = replace(state, phase=Phase.FAILED, wake_at=None)
-    return ended, abandon_changes("GaveUp", message, PHASE_STEP[state.phase])
-
-
-def _nothing_held(ctx: AppContext, *args: Any) -> None:
-    """A record restore holds no lock; its files in the store are its record of what it did."""
-
-
 DATA_RESTORE: Kind[DataRestoreState] = Kind(
     operation_kind=OperationKind.DATA_RESTORE,
     queue=DATA_RESTORE_WORK,
@@ -56,7 +42,9 @@ DATA_RESTORE: Kind[DataRestoreState] = Kind(
     decide=decide,
     execute=execute,
     step_of=lambda state: PHASE_STEP[state.phase],
-    abandon=_abandon,
-    ended=_nothing_held,
-    released=_nothing_held,
+    abandon=abandon_by(lambda state, message: fail(state, "GaveUp", message,
+                                                  PHASE_STEP[state.phase])),
+    # No lock: its files in the store are its record of what it did.
+    ended=nothing_held,
+    released=nothing_held,
 )

@@ -18,7 +18,7 @@ from typing import Any
 
 from data_restores.apply_order import BATCH_SIZE
 from data_restores.counts import empty_summary
-from engine.state import StateUnreadableError
+from engine.state import engine_fields, reading, state_json
 from shared.operations import format_time, parse_time
 
 STATE_VERSION = 1
@@ -131,8 +131,7 @@ class DataRestoreState:
         return self.cursor >= len(self.jobs)
 
     def to_json(self) -> dict[str, Any]:
-        values: dict[str, Any] = {
-            "version": self.version, "seq": self.seq, "phase": self.phase.value,
+        return state_json(self, {
             "sourceEnvironmentId": self.source_environment_id,
             "targetEnvironmentId": self.target_environment_id, "tables": list(self.tables),
             "mode": self.mode, "pointId": self.point_id, "at": format_time(self.at),
@@ -147,20 +146,12 @@ class DataRestoreState:
             "jobs": [j.to_json() for j in self.jobs] or None, "cursor": self.cursor or None,
             "relatePass": self.relate_pass or None, "relateSize": self.relate_size or None,
             "plan": self.plan, "applied": self.applied, "concurrency": self.concurrency,
-            "attempts": self.attempts or None, "wakeAt": format_time(self.wake_at),
-            "engineFaults": self.engine_faults or None,
-            "watchdogNudges": self.watchdog_nudges or None,
-        }
-        return {k: v for k, v in values.items() if v is not None}
+            "attempts": self.attempts or None,
+        })
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DataRestoreState:
-        version = data.get("version") if data else None
-        if not isinstance(version, int) or not 1 <= version <= STATE_VERSION:
-            raise StateUnreadableError(
-                f"record restore state without a version this app reads: {version}"
-            )
-        try:
+        with reading(data, "record restore", STATE_VERSION):
             record_ids = data.get("recordIds")
             return cls(
                 source_environment_id=str(data["sourceEnvironmentId"]),
@@ -170,8 +161,7 @@ class DataRestoreState:
                 record_ids=tuple(record_ids) if record_ids is not None else None,
                 with_related=bool(data.get("withRelated")), apply=bool(data.get("apply")),
                 confirm_production=data.get("confirmProduction"),
-                batch_size=int(data.get("batchSize", BATCH_SIZE)),
-                seq=int(data["seq"]), phase=Phase(data["phase"]),
+                batch_size=int(data.get("batchSize", BATCH_SIZE)), phase=Phase(data["phase"]),
                 api_url=data.get("apiUrl"), instance_url=data.get("instanceUrl"),
                 point_time=parse_time(data.get("pointTime")),
                 point_tables=tuple(data.get("pointTables") or ()),
@@ -182,9 +172,5 @@ class DataRestoreState:
                 plan=data.get("plan") or empty_summary(),
                 applied=data.get("applied") or empty_summary(),
                 concurrency=int(data.get("concurrency", 4)),
-                attempts=int(data.get("attempts", 0)), wake_at=parse_time(data.get("wakeAt")),
-                engine_faults=int(data.get("engineFaults", 0)),
-                watchdog_nudges=int(data.get("watchdogNudges", 0)),
+                attempts=int(data.get("attempts", 0)), **engine_fields(data),
             )
-        except (KeyError, TypeError, ValueError) as error:
-            raise StateUnreadableError(f"record restore state is malformed: {error}") from error

@@ -50,3 +50,20 @@ class Kind(Generic[S]):
     # Messages poisoned (rounds of failed deliveries) before the engine abandons the operation;
     # None: the runner's `max_engine_faults`.
     max_engine_faults: int | None = None
+
+
+def abandon_by(
+    fail: Callable[[S, str], Decision[S]],
+) -> Callable[[S, str], tuple[S, tuple[RecordChange, ...]]]:
+    """A kind's `abandon` that ends the operation as its own failing step does (`fail`: the
+    state and a message -> that decision), so the engine's giving up reads like the kind's."""
+
+    def abandon(state: S, message: str) -> tuple[S, tuple[RecordChange, ...]]:
+        ended = fail(state, message)
+        return ended.state, ended.changes
+
+    return abandon
+
+
+def nothing_held(ctx: AppContext, *args: Any) -> None:
+    """`ended` and `released` of a kind that holds no lock: nothing to release."""

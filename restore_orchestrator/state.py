@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from engine.state import StateUnreadableError
+from engine.state import StateUnreadableError, engine_fields, reading, state_json
 from restore_orchestrator.phases import Phase
 from shared.flows import FlowsSeen
 from shared.operations import format_time, parse_time
@@ -158,11 +158,9 @@ class RestoreState:
 
     def to_json(self) -> dict[str, Any]:
         r, f, w = self.request, self.facts, self.work
-        return _compact(
+        return state_json(
+            self,
             {
-                "version": self.version,
-                "seq": self.seq,
-                "phase": self.phase.value,
                 "phaseSince": format_time(self.phase_since),
                 "request": _compact(
                     {
@@ -228,28 +226,13 @@ class RestoreState:
                 "cancelRequestedAt": format_time(self.cancel_requested_at),
                 "cancelRequestedBy": self.cancel_requested_by,
                 "cancelled": self.cancelled or None,
-                "wakeAt": format_time(self.wake_at),
-                "engineFaults": self.engine_faults or None,
-                "watchdogNudges": self.watchdog_nudges or None,
-            }
+            },
         )
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RestoreState:
-        if not data:
-            raise StateUnreadableError("the operation has no orchestration state")
-        version = data.get("version")
-        if not isinstance(version, int) or version < 1:
-            raise StateUnreadableError(f"orchestration state without a valid version: {version!r}")
-        if version > STATE_VERSION:
-            raise StateUnreadableError(
-                f"orchestration state version {version} was written by a newer version of the "
-                f"app (this one reads up to {STATE_VERSION})"
-            )
-        try:
+        with reading(data, "orchestration", STATE_VERSION):
             return _read(data)
-        except (KeyError, TypeError, ValueError) as error:
-            raise StateUnreadableError(f"orchestration state is malformed: {error}") from error
 
 
 def _read(data: Mapping[str, Any]) -> RestoreState:
@@ -259,7 +242,6 @@ def _read(data: Mapping[str, Any]) -> RestoreState:
     handle = w.get("handle")
     return RestoreState(
         version=STATE_VERSION,
-        seq=int(data["seq"]),
         phase=Phase(data["phase"]),
         phase_since=parse_time(data.get("phaseSince")),
         request=Request(
@@ -317,9 +299,7 @@ def _read(data: Mapping[str, Any]) -> RestoreState:
         cancel_requested_at=parse_time(data.get("cancelRequestedAt")),
         cancel_requested_by=data.get("cancelRequestedBy"),
         cancelled=bool(data.get("cancelled", False)),
-        wake_at=parse_time(data.get("wakeAt")),
-        engine_faults=int(data.get("engineFaults", 0)),
-        watchdog_nudges=int(data.get("watchdogNudges", 0)),
+        **engine_fields(data),
     )
 
 
