@@ -2,24 +2,26 @@
 
     python bench/data_incremental_bench.py [--rows 1000000] [--change 0.01] [--scale 100]
 
-On Azurite and the simulator (the service protection of bench/data_export_bench.py), one
-environment with ROWS rows over 5 tables: a full data backup (timed, requests counted), then
-CHANGE of the rows updated by people (spread over the tables), then the incremental data backup
-(timed, requests counted), run step by step by the engine as in the export bench.
+On Azurite and the simulator (the service protection of bench/data_export_bench.py; in a process
+of its own, bench/sim_process.py, as Dataverse is apart from a function app: in the app's process
+its CPU would be taken from the app's, not from the floor's), one environment with ROWS rows over
+5 tables: a full data backup (timed, requests counted), then CHANGE of the rows updated by
+people (spread over the tables), then the incremental data backup (timed, requests counted), run
+step by step by the engine as in the export bench.
 
-Floor, measured in the same run: an ideal reader of just the changed rows, raw HTTP over the
-change-tracking delta links the full point kept (full pages, one reader per table), waiting
-exactly Retry-After on a 429. Figures: incremental requests / floor requests and incremental
-time / floor time (target <= 1.3), and incremental time / full copy time (target <= 0.05).
-Requests are Dataverse's (what service protection counts; the floor makes only those); the
-figure with the platform's environment lookup added is printed beside it.
+Floor, measured in the same run against the same simulator process: an ideal reader of just the
+changed rows, raw HTTP over the change-tracking delta links the full point kept (full pages, one
+reader per table, the rows as a backup keeps them: with the lookups' annotations, as the app asks
+for them), waiting exactly Retry-After on a 429. Figures: incremental requests / floor
+requests and incremental time / floor time (target <= 1.3), and incremental time / full copy
+time (target <= 0.05). Requests are Dataverse's (what service protection counts; the floor makes
+only those); the figure with the platform's environment lookup added is printed beside it.
 Smoke it small: `--rows 20000`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -62,13 +64,17 @@ def _dataverse(stats: dict[str, Any]) -> int:
 
 def read_changes(sim: Any, links: list[str]) -> tuple[int, int, float]:
     """(rows, requests, seconds) of an ideal reader following the delta links."""
+    from shared.dataverse.pages import LOOKUP_ANNOTATIONS
+
     client = httpx.Client(timeout=120)
     requests = [0]
+    # The rows as a backup must keep them: with the lookups' target annotations, as the app asks.
+    prefer = f"odata.maxpagesize={PAGE},{LOOKUP_ANNOTATIONS}"
 
     def read(url: str | None) -> int:
         count = 0
         while url is not None:
-            answer = client.get(url, headers={"Prefer": f"odata.maxpagesize={PAGE}"})
+            answer = client.get(url, headers={"Prefer": prefer})
             requests[0] += 1
             if answer.status_code == 429:
                 time.sleep(float(answer.headers.get("Retry-After", "1")))
@@ -88,10 +94,10 @@ def read_changes(sim: Any, links: list[str]) -> tuple[int, int, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from data_backups.execute import DELTA_LINK, store_for
+    from sim_process import simulator_process
+
+    from data_backups.execute import store_for
     from ppbackup.azurite import running_azurite
-    from ppbackup.simulator import run_simulator
-    from shared.data_store.layout import point_prefix
     from shared.runtime import use_context
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -105,19 +111,17 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"Incremental data backup: {args.rows:,} rows over {len(TABLES)} tables, "
           f"{args.change:.1%} changed ({changes * len(TABLES):,} rows)")
-    with running_azurite() as azurite, run_simulator(
-        port=0, speed=0, populate=False, seed=11,
-        options=sim_options(args.rows, args.scale, args.row_cost_ms),
+    with running_azurite() as azurite, simulator_process(
+        **sim_options(args.rows, args.scale, args.row_cost_ms)
     ) as sim:
-        env = sim.add_environment(ENV_NAME, type="Production", location="europe")
+        env = sim.add_environment(ENV_NAME, type="Production")
         ctx = bench_context(azurite, sim)
         with use_context(ctx):
             full = backup(ctx, sim, env, full=True)
             point = full["record"]["pointId"]
             store = store_for(ctx)
-            links = [json.loads(store.container.download_blob(
-                f"{point_prefix(env, point)}{table}/{DELTA_LINK}").readall())["deltaLink"]
-                for table in TABLES]
+            kept = store.manifest(env, point).tables
+            links = [str(kept[table].delta_link) for table in TABLES]
             base = sim.dataverse_url(env) + "/api/data/v9.2/"
             for table, entity_set in TABLES.items():
                 ids = [row[f"{table}id"] for row in httpx.get(
@@ -125,8 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                     timeout=120).json()["value"]]
                 for n, row_id in enumerate(ids):
                     change = _change(table, n)
-                    sim.dataverse_change(env, table, "update" if change else "delete", row_id,
-                                         change)
+                    sim.change(env, table, "update" if change else "delete", row_id, change)
             floor_rows, floor_requests, floor_seconds = read_changes(sim, links)
             incremental = backup(ctx, sim, env, full=False)
     changed = sum(int(t.get("changed") or 0) + int(t.get("deleted") or 0)

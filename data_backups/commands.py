@@ -43,6 +43,9 @@ class TablesRead:
     # The server's x-ms-dop-hint, when its answer carried one: the first copy step reads no
     # more tables at once than this.
     recommended_concurrency: int | None = None
+    # Whether the retention sweep would delete anything (judged from the catalog): if not, the
+    # point ends at its commit.
+    sweep_due: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,16 @@ class PageJob:
     since: str | None
     row_seq: int
     deleted_seq: int
+    previous: str | None = None  # for an incremental: the point it is read on top of
+
+
+@dataclass(frozen=True, slots=True)
+class CommitAfter:
+    """What a commit needs beyond the copy's own results, when the copy step may commit."""
+
+    point_time: datetime
+    label: str | None
+    failed: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +85,9 @@ class CopyPages:
     # `budget_seconds` (the page in flight is still written).
     max_pages: int = 1
     budget_seconds: float = 0.0
+    # Set when every table left starts in this step: if all of them end in it too, the step
+    # commits the point from the files it wrote (no listing, no commit step of its own).
+    commit: CommitAfter | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +103,7 @@ class PageCopied:
     deleted_chunks: int
     dop_hint: int | None = None
     stopped: Any = None
+    delta_link: str | None = None  # the last page's (when next_cursor is None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +113,12 @@ class TokenExpired:
 
 @dataclass(frozen=True, slots=True)
 class PagesCopied:
-    """Per table: `PageCopied`, `TokenExpired`, or the engine's fault answer."""
+    """Per table: `PageCopied`, `TokenExpired`, or the engine's fault answer; and the commit's
+    answer when the step committed the point (`CopyPages.commit`), or found it committed by an
+    earlier run of itself (then `results` is empty)."""
 
     results: Mapping[str, Any] = field(default_factory=dict)
+    committed: Committed | CommitRefused | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +130,7 @@ class TableToCommit:
     deleted_chunks: int
     previous: str | None
     rows: int | None
+    delta_link: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +145,10 @@ class CommitPoint:
 
 @dataclass(frozen=True, slots=True)
 class Committed:
-    """Per table: (rows, bytes) as the manifest holds them."""
+    """Per table: (rows, bytes) and (changed, deleted) as the manifest holds them."""
 
     tables: Mapping[str, tuple[int | None, int]]
+    counts: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

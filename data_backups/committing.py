@@ -1,7 +1,8 @@
 """Committing the point (manifest last, create-only) and the retention sweep (pure).
 
-    Committing: CommitPoint (the tables copied, the tables that failed and why) -> Sweeping;
-                the store refusing (a chunk missing, a chain broken) -> Failed
+    Committing: CommitPoint (the tables copied, the tables that failed and why) -> Sweeping, or
+                the end when the plan found nothing the sweep could delete; the store refusing
+                (a chunk missing, a chain broken) -> Failed
     Sweeping:   Sweep (the environment's points the retention rule no longer keeps) -> the end:
                 Succeeded, or Failed naming the tables the point does not hold
 """
@@ -31,11 +32,16 @@ def plan(state: DataBackupState, now: datetime, config: EngineConfig) -> CommitP
     return CommitPoint(
         state.environment_id, state.point_id, state.point_time, state.label,
         tuple(TableToCommit(t.table, t.mode, t.id_column, t.row_chunks, t.deleted_chunks,
-                            t.previous, t.rows)
+                            t.previous, t.rows, t.delta_link)
               for t in state.tables if t.status is TableStatus.COPIED),
-        {t.table: t.detail or "not copied" for t in state.tables
-         if t.status is TableStatus.FAILED},
+        failed_tables(state),
     )
+
+
+def failed_tables(state: DataBackupState) -> dict[str, str]:
+    """The tables the point does not hold, and why (the manifest names them)."""
+    return {t.table: t.detail or "not copied" for t in state.tables
+            if t.status is TableStatus.FAILED}
 
 
 def decide(
@@ -49,10 +55,14 @@ def decide(
         )
         sweeping = replace(state, phase=Phase.SWEEPING, tables=tables)
         detail = f"Point {state.point_id} at {format_time(state.point_time)} is complete."
-        return Decision(sweeping, Event.COMMITTED, (
+        committed = (
             StepUpdate(STEP_COMMIT, status=StepStatus.SUCCEEDED, detail=detail),
             SetDataPoint(sweeping.table_records(), state.point_id, state.point_time),
-        ), ContinueNow())
+        )
+        if not state.sweep_due:  # a sweep would read every chained manifest to delete nothing
+            ended = _ended(sweeping, None)
+            return replace(ended, changes=committed + ended.changes)
+        return Decision(sweeping, Event.COMMITTED, committed, ContinueNow())
     if isinstance(answer, CommitRefused):
         return fail(state, "CommitRefused", answer.message, STEP_COMMIT)
     if isinstance(answer, Swept):
@@ -60,9 +70,12 @@ def decide(
     raise ValueError(f"{type(answer).__name__} is no answer to {state.phase}")
 
 
-def _ended(state: DataBackupState, swept: Swept) -> Decision[DataBackupState]:
-    detail = f"{swept.deleted_points} expired point(s) deleted."
-    if swept.failures:
+def _ended(state: DataBackupState, swept: Swept | None) -> Decision[DataBackupState]:
+    if swept is None:
+        detail = "Nothing to delete: no point has expired (judged from the catalog)."
+    else:
+        detail = f"{swept.deleted_points} expired point(s) deleted."
+    if swept is not None and swept.failures:
         detail += f" Not deleted yet (the next sweep tries again): {'; '.join(swept.failures)}"
     failed = [t for t in state.tables if t.status is TableStatus.FAILED]
     sweep_step = StepUpdate(STEP_SWEEP, status=StepStatus.SUCCEEDED, detail=detail)

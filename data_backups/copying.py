@@ -16,7 +16,16 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from data_backups.commands import CopyPages, PageCopied, PageJob, PagesCopied, TokenExpired
+from data_backups import committing
+from data_backups.commands import (
+    CommitAfter,
+    Committed,
+    CopyPages,
+    PageCopied,
+    PageJob,
+    PagesCopied,
+    TokenExpired,
+)
 from data_backups.faults import fail, wait_or_give_up
 from data_backups.planning import FULL, MAX_CONCURRENCY
 from data_backups.state import DataBackupState, Event, Phase, TableStatus, TableWork
@@ -38,14 +47,26 @@ STEP_BUDGET_SECONDS = 20.0
 def plan(state: DataBackupState, now: datetime, config: EngineConfig) -> CopyPages:
     if state.point_id is None or state.api_url is None:
         raise ValueError("a data backup copies only after it was planned")
-    todo = [t for t in state.tables if not t.status.done][: max(1, state.concurrency)]
+    left = [t for t in state.tables if not t.status.done]
+    todo = left[: max(1, state.concurrency)]
     return CopyPages(
         state.environment_id, state.api_url, state.instance_url or state.api_url,
         state.point_id, state.page_size,
         tuple(PageJob(t.table, t.entity_set, t.id_column, t.mode, t.cursor, t.since,
-                      t.row_chunks, t.deleted_chunks) for t in todo),
+                      t.row_chunks, t.deleted_chunks, t.previous) for t in todo),
         max_pages=PAGES_PER_STEP, budget_seconds=STEP_BUDGET_SECONDS,
+        commit=_commit_after(state) if todo == left and all(
+            t.status is TableStatus.PENDING and not t.row_chunks and not t.deleted_chunks
+            for t in todo) else None,
     )
+
+
+def _commit_after(state: DataBackupState) -> CommitAfter:
+    """A point whose every table is read in one step (an incremental of a few changes, mostly)
+    may commit in that step: no commit step, no listing of what the step itself wrote."""
+    if state.point_time is None:
+        raise ValueError("a data backup copies only after it was planned")
+    return CommitAfter(state.point_time, state.label, committing.failed_tables(state))
 
 
 def decide(
@@ -57,6 +78,37 @@ def decide(
         return fail(state, getattr(answer, "code", "Missing"), answer.message, STEP)
     if not isinstance(answer, PagesCopied):
         raise ValueError(f"{type(answer).__name__} is no answer to copying pages")
+    if isinstance(answer.committed, Committed) and not answer.results:
+        return _committed_before(state, answer.committed, now, config)
+    copied = _decide_pages(state, answer, now, config)
+    if answer.committed is None or copied.state.phase is not Phase.COMMITTING:
+        return copied
+    # The step committed the point too: the commit's decision follows at once.
+    then = committing.decide(copied.state, answer.committed, now, config)
+    return replace(then, changes=copied.changes + then.changes)
+
+
+def _committed_before(
+    state: DataBackupState, committed: Committed, now: datetime, config: EngineConfig
+) -> Decision[DataBackupState]:
+    """An earlier run of this step committed the point and crashed before its checkpoint: the
+    manifest says what each table holds."""
+    tables = tuple(
+        replace(t, status=TableStatus.COPIED, cursor=None,
+                changed=committed.counts.get(t.table, (t.changed, t.deleted))[0],
+                deleted=committed.counts.get(t.table, (t.changed, t.deleted))[1])
+        if t.table in committed.tables else t
+        for t in state.tables
+    )
+    done = replace(state, tables=tables, phase=Phase.COMMITTING, attempts=0, wake_at=None)
+    then = committing.decide(done, committed, now, config)
+    copy_done = StepUpdate(STEP, status=StepStatus.SUCCEEDED, detail=_summary(done))
+    return replace(then, changes=(copy_done, *then.changes))
+
+
+def _decide_pages(
+    state: DataBackupState, answer: PagesCopied, now: datetime, config: EngineConfig
+) -> Decision[DataBackupState]:
     tables: list[TableWork] = []
     faults: list[Retryable] = []
     progressed = False
@@ -98,7 +150,7 @@ def _copied(work: TableWork, page: PageCopied) -> TableWork:
         row_chunks=work.row_chunks + page.row_chunks,
         deleted_chunks=work.deleted_chunks + page.deleted_chunks,
         changed=changed, deleted=work.deleted + page.deleted, bytes=work.bytes + page.bytes,
-        cursor=page.next_cursor,
+        cursor=page.next_cursor, delta_link=page.delta_link if done else None,
         status=TableStatus.COPIED if done else TableStatus.COPYING,
         rows=changed if work.mode == FULL and done else work.rows,
     )
@@ -108,8 +160,8 @@ def restart_full(work: TableWork, why: str) -> TableWork:
     """Start the table again as a full copy of this point (chunks from 0 are rewritten; the
     commit reads only as many as it declares)."""
     return replace(
-        work, mode=FULL, previous=None, since=None, cursor=None, row_chunks=0, deleted_chunks=0,
-        rows=None, changed=0, deleted=0, bytes=0, status=TableStatus.PENDING,
+        work, mode=FULL, previous=None, since=None, cursor=None, delta_link=None, row_chunks=0,
+        deleted_chunks=0, rows=None, changed=0, deleted=0, bytes=0, status=TableStatus.PENDING,
         detail=f"Full copy: {why}.",
     )
 

@@ -8,23 +8,28 @@ chunk names come from the state's counters, so a step run again rewrites the sam
 from __future__ import annotations
 
 import functools
-import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from data_backups import commands as c
 from engine.answers import Refused, Throttled
 from engine.execute import fault_answer
 from shared import errors
-from shared.data_store import ChainBroken, DataStore, IncompletePoint, new_point_id
-from shared.data_store.layout import point_prefix
+from shared.data_store import (
+    ChainBroken,
+    DataStore,
+    IncompletePoint,
+    PointAlreadyComplete,
+    new_point_id,
+)
 from shared.policy.backoff import MIN_WAIT_SECONDS
 from shared.runtime import AppContext
 
-DELTA_LINK = "delta-link.json"
+if TYPE_CHECKING:
+    from shared.data_store import FileEntry, Manifest
 
 
 def execute(ctx: AppContext, command: Any, operation_id: str) -> Any:
@@ -68,16 +73,18 @@ def _carry_out(ctx: AppContext, command: Any) -> Any:
 
 def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
     from shared.dataverse import DataverseClient
+    from shared.dataverse.client import shared_http_client
 
     env = command.environment_id
     with ThreadPoolExecutor(1) as side:
         # The store's part needs nothing from Dataverse: read while the metadata is.
         previous = side.submit(_previous_points, ctx, store_for(ctx), env)
         environment = ctx.platform.get_environment(env)
-        with DataverseClient.from_settings(ctx.settings, environment) as client:
+        with DataverseClient.from_settings(ctx.settings, environment,
+                                           http_client=shared_http_client()) as client:
             infos = client.tables()
             hint = client.recommended_concurrency
-        known = previous.result()
+        known, sweep_due = previous.result()
     api_url = environment.instance_api_url or environment.instance_url or ""
     facts = [
         c.TableFacts(info.logical_name, info.entity_set, info.primary_id, info.change_tracking,
@@ -85,47 +92,46 @@ def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
         for info in infos
     ]
     return c.TablesRead(api_url, environment.instance_url or api_url, new_point_id(ctx.clock()),
-                        tuple(facts), hint)
+                        tuple(facts), hint, sweep_due)
 
 
 def _previous_points(
     ctx: AppContext, store: DataStore, env: str
-) -> dict[str, tuple[str, int, str | None]]:
-    """Per table: the newest complete point holding it, its chain length and its delta link."""
-    store.ensure_container()  # once per point, before its first write
+) -> tuple[dict[str, tuple[str, int, str | None]], bool]:
+    """Per table: the newest complete point holding it, its chain length and the delta link its
+    copy ended with (both in that point's manifest: one read per point, all at once); and
+    whether the point's retention sweep would delete anything (`DataStore.sweep_due`)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    now = ctx.clock()
+    try:
+        catalog = store.list_points(env, policy=ctx.settings.data_backup_retention, now=now)
+    except ResourceNotFoundError:  # the container itself: the store's very first point
+        store.ensure_container()
+        return {}, False
     newest: dict[str, str] = {}
-    for entry in store.list_points(env, policy=ctx.settings.data_backup_retention,
-                                   now=ctx.clock()):
+    for entry in catalog:
         for table in entry.tables:
             newest.setdefault(table, entry.point_id)
     points = sorted(set(newest.values()))
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(max(1, min(8, len(points) + 1))) as pool:
+        due = pool.submit(store.sweep_due, env, catalog, ctx.settings.data_backup_retention, now)
         manifests = dict(zip(points, pool.map(lambda p: store.manifest(env, p), points),
                              strict=True))
-        links = list(pool.map(lambda item: _delta_link(store, env, item[1], item[0]),
-                              newest.items()))
+        sweep_due = due.result()
     return {
-        table: (point, manifests[point].tables[table].chain_length, link)
-        for (table, point), link in zip(newest.items(), links, strict=True)
-    }
-
-
-def _delta_link(store: DataStore, env: str, point_id: str, table: str) -> str | None:
-    from azure.core.exceptions import ResourceNotFoundError
-
-    name = f"{point_prefix(env, point_id)}{table}/{DELTA_LINK}"
-    try:
-        data = store.container.download_blob(name).readall()
-    except ResourceNotFoundError:
-        return None
-    link = json.loads(data).get("deltaLink")
-    return link if isinstance(link, str) else None
+        table: (point, manifests[point].tables[table].chain_length,
+                manifests[point].tables[table].delta_link)
+        for table, point in newest.items()
+    }, sweep_due
 
 
 def _copy_pages(ctx: AppContext, command: c.CopyPages) -> c.PagesCopied:
     from shared.dataverse import DataverseClient
+    from shared.dataverse.client import shared_http_client
     from shared.power_platform.auth import token_provider_from_settings
 
+    store = store_for(ctx)
     workers = max(1, len(command.jobs))
     # Per table: one thread writes its pages while another reads the next one, so at most one
     # request per table is in flight (the step's concurrency stays the server's); a page's
@@ -133,16 +139,57 @@ def _copy_pages(ctx: AppContext, command: c.CopyPages) -> c.PagesCopied:
     with DataverseClient(
         command.api_url, instance_url=command.instance_url,
         token_provider=token_provider_from_settings(ctx.settings),
-        bap_url=ctx.settings.pp_bap_url,
+        bap_url=ctx.settings.pp_bap_url, http_client=shared_http_client(),
     ) as client, ThreadPoolExecutor(workers) as tables, ThreadPoolExecutor(workers) as reads, \
             ThreadPoolExecutor(2 * workers) as writes:
-        step = _Step(client, store_for(ctx), command, reads, writes,
-                     time.monotonic() + command.budget_seconds)
-        results = list(tables.map(step.copy_table, command.jobs))
+        step = _Step(client, store, command, reads, writes,
+                     time.monotonic() + command.budget_seconds,
+                     {job.table: [] for job in command.jobs})
+        try:
+            results = list(tables.map(step.copy_table, command.jobs))
+        except PointAlreadyComplete:
+            # This step ran before and committed the point (the commit below), then crashed
+            # before its checkpoint: the point stands as committed.
+            return c.PagesCopied({}, _committed(store.manifest(command.environment_id,
+                                                               command.point_id)))
     ended = time.monotonic()
-    return c.PagesCopied({job.table: _waited(result, stopped_at, ended)
-                          for job, (result, stopped_at) in zip(command.jobs, results,
-                                                               strict=True)})
+    copied = c.PagesCopied({job.table: _waited(result, stopped_at, ended)
+                            for job, (result, stopped_at) in zip(command.jobs, results,
+                                                                 strict=True)})
+    if command.commit is None or not all(_finished(r) for r in copied.results.values()):
+        return copied
+    return replace(copied, committed=_commit_written(store, command, copied, step.written))
+
+
+def _finished(result: Any) -> bool:
+    return isinstance(result, c.PageCopied) and result.next_cursor is None \
+        and result.stopped is None
+
+
+def _commit_written(
+    store: DataStore, command: c.CopyPages, copied: c.PagesCopied,
+    written: Mapping[str, list[FileEntry]],
+) -> c.Committed | c.CommitRefused:
+    """The point, committed in the step that copied every table from its start (the plan says
+    when: `CopyPages.commit`), from the files the step wrote: no listing, no second step."""
+    from shared.data_store import FULL, TableCommit
+
+    plan = command.commit
+    assert plan is not None
+    tables = []
+    for job in command.jobs:
+        result = copied.results[job.table]
+        tables.append(TableCommit(
+            job.table, job.mode, job.id_column, result.row_chunks, result.deleted_chunks,
+            job.previous, result.rows if job.mode == FULL else None, result.delta_link))
+    try:
+        manifest = store.commit_point(
+            command.environment_id, command.point_id, plan.point_time, plan.label, tables,
+            failed=dict(plan.failed), written=written,
+        )
+    except (IncompletePoint, ChainBroken) as error:
+        return c.CommitRefused(str(error))
+    return _committed(manifest)
 
 
 def _waited(result: Any, stopped_at: float | None, ended: float) -> Any:
@@ -167,11 +214,13 @@ class _Step:
     reads: ThreadPoolExecutor
     writes: ThreadPoolExecutor
     deadline: float  # monotonic: no read starts after it
+    written: dict[str, list[FileEntry]]  # per table, the files this step wrote
 
     def copy_table(self, job: c.PageJob) -> tuple[Any, float | None]:
         """Up to `max_pages` pages of one table, each written while the next is read. The
         pages' `PageCopied` (with the fault that stopped them, if one did), or the fault alone
-        when not even the first page could be read; and when the fault came (monotonic)."""
+        when not even the first page could be read; and when the fault came (monotonic). The
+        files written are kept in `written`."""
         from shared.dataverse import Page, PageCursor
 
         command = self.command
@@ -182,7 +231,7 @@ class _Step:
         else:
             cursor = self.client.first_page(job.entity_set, page_size=command.page_size,
                                             track_changes=True)
-        progress = _Progress(job.row_seq, job.deleted_seq)
+        progress = _Progress(job.row_seq, job.deleted_seq, files=self.written[job.table])
         pending: Future[Any] | None = self.reads.submit(_read_page, self.client, cursor)
         while pending is not None:
             page = pending.result()
@@ -196,36 +245,23 @@ class _Step:
             progress.add(page, self.write_page(job, progress, page))
         return progress.result(), None
 
-    def write_page(self, job: c.PageJob, progress: _Progress, page: Any) -> int:
-        """The page's rows, deleted ids and (last page) delta link, at once: none of them
-        needs another first (the point counts only once its manifest exists). Returns bytes."""
+    def write_page(self, job: c.PageJob, progress: _Progress, page: Any) -> list[FileEntry]:
+        """The page's rows and deleted ids, at once: neither needs the other first (the point
+        counts only once its manifest exists). Returns the files written."""
         env, point, store = self.command.environment_id, self.command.point_id, self.store
-        writes: list[Callable[[], int]] = []
+        writes: list[Callable[[], FileEntry]] = []
         if page.rows:
             writes.append(lambda: store.write_rows(
-                env, point, job.table, progress.row_seq, page.rows, id_column=job.id_column
-            ).bytes)
+                env, point, job.table, progress.row_seq, page.rows, id_column=job.id_column))
         if page.deleted:
             ids = [d.id for d in page.deleted]
             writes.append(lambda: store.write_deleted(
-                env, point, job.table, progress.deleted_seq, ids, id_column=job.id_column
-            ).bytes)
-        if page.next is None:
-            # The next point's incremental read starts here; kept with the point it belongs to.
-            link = json.dumps({"deltaLink": page.delta_link}).encode()
-
-            def keep_link() -> int:
-                store.container.upload_blob(
-                    f"{point_prefix(env, point)}{job.table}/{DELTA_LINK}", link, overwrite=True
-                )
-                return 0
-
-            writes.append(keep_link)
-        if len(writes) == 1:
-            return writes[0]()
+                env, point, job.table, progress.deleted_seq, ids, id_column=job.id_column))
+        if len(writes) <= 1:
+            return [write() for write in writes]
         futures = [self.writes.submit(write) for write in writes]
         wait(futures)  # all settled before a failure is raised: no write lands after the step
-        return sum(future.result() for future in futures)
+        return [future.result() for future in futures]
 
 
 def _read_page(client: Any, cursor: Any) -> Any:
@@ -253,7 +289,9 @@ class _Progress:
     deleted: int = 0
     bytes: int = 0
     next_cursor: dict[str, Any] | None = None
+    delta_link: str | None = None
     dop_hint: int | None = None
+    files: list[FileEntry] = field(default_factory=list)
 
     @property
     def row_seq(self) -> int:
@@ -263,21 +301,25 @@ class _Progress:
     def deleted_seq(self) -> int:
         return self.first_deleted_seq + self.deleted_chunks
 
-    def add(self, page: Any, size: int) -> None:
+    def add(self, page: Any, files: list[FileEntry]) -> None:
         self.pages += 1
+        self.files += files
+        size = sum(f.bytes for f in files)
         self.row_chunks += 1 if page.rows else 0
         self.deleted_chunks += 1 if page.deleted else 0
         self.rows += len(page.rows)
         self.deleted += len(page.deleted)
         self.bytes += size
         self.next_cursor = page.next.to_dict() if page.next else None
+        self.delta_link = page.delta_link if page.next is None else None
         self.dop_hint = page.dop_hint or self.dop_hint
 
     def result(self, stopped: Any = None) -> Any:
         if not self.pages:
             return stopped
         return c.PageCopied(self.rows, self.deleted, self.bytes, self.next_cursor,
-                            self.row_chunks, self.deleted_chunks, self.dop_hint, stopped)
+                            self.row_chunks, self.deleted_chunks, self.dop_hint, stopped,
+                            self.delta_link)
 
 
 def _commit(ctx: AppContext, command: c.CommitPoint) -> Any:
@@ -287,9 +329,16 @@ def _commit(ctx: AppContext, command: c.CommitPoint) -> Any:
         manifest = store_for(ctx).commit_point(
             command.environment_id, command.point_id, command.point_time, command.label,
             [TableCommit(t.table, t.mode, t.id_column, t.row_chunks, t.deleted_chunks,
-                         t.previous, t.rows) for t in command.tables],
+                         t.previous, t.rows, t.delta_link) for t in command.tables],
             failed=dict(command.failed),
         )
     except (IncompletePoint, ChainBroken) as error:
         return c.CommitRefused(str(error))
-    return c.Committed({name: (entry.rows, entry.bytes) for name, entry in manifest.tables.items()})
+    return _committed(manifest)
+
+
+def _committed(manifest: Manifest) -> c.Committed:
+    return c.Committed(
+        {name: (entry.rows, entry.bytes) for name, entry in manifest.tables.items()},
+        {name: (entry.changed, entry.deleted) for name, entry in manifest.tables.items()},
+    )

@@ -111,7 +111,7 @@ def _planned(
     copying = replace(
         state, phase=Phase.COPYING, api_url=read.api_url, instance_url=read.instance_url,
         point_id=read.point_id, point_time=now, tables=tables, concurrency=concurrency,
-        attempts=0, wake_at=None,
+        sweep_due=read.sweep_due, attempts=0, wake_at=None,
     )
     count = sum(1 for t in tables if t.status is TableStatus.PENDING)
     failed = len(tables) - count

@@ -74,6 +74,8 @@ class TableWork:
     previous: str | None = None
     since: str | None = None
     cursor: Mapping[str, Any] | None = None
+    # The delta link the copy ended with: the manifest keeps it for the next point's read.
+    delta_link: str | None = None
     row_chunks: int = 0
     deleted_chunks: int = 0
     rows: int | None = None
@@ -96,7 +98,8 @@ class TableWork:
             "table": self.table, "entitySet": self.entity_set, "idColumn": self.id_column,
             "mode": self.mode, "previous": self.previous, "since": self.since,
             "cursor": dict(self.cursor) if self.cursor is not None else None,
-            "rowChunks": self.row_chunks, "deletedChunks": self.deleted_chunks,
+            "deltaLink": self.delta_link, "rowChunks": self.row_chunks,
+            "deletedChunks": self.deleted_chunks,
             "rows": self.rows, "changed": self.changed, "deleted": self.deleted,
             "bytes": self.bytes, "status": self.status.value, "detail": self.detail,
         }
@@ -109,6 +112,7 @@ class TableWork:
             table=str(data["table"]), entity_set=str(data.get("entitySet", "")),
             id_column=str(data.get("idColumn", "")), mode=str(data.get("mode", "full")),
             previous=data.get("previous"), since=data.get("since"), cursor=data.get("cursor"),
+            delta_link=data.get("deltaLink"),
             row_chunks=int(data.get("rowChunks", 0)),
             deleted_chunks=int(data.get("deletedChunks", 0)),
             rows=int(rows) if rows is not None else None, changed=int(data.get("changed", 0)),
@@ -137,6 +141,8 @@ class DataBackupState:
     tables: tuple[TableWork, ...] = ()
     # Tables read in parallel per step (the server's x-ms-dop-hint, bounded).
     concurrency: int = 4
+    # Whether the retention sweep follows the commit (something has expired, per the catalog).
+    sweep_due: bool = True
     # Consecutive steps that could not serve a single page (throttling, outages).
     attempts: int = 0
     wake_at: datetime | None = None
@@ -154,7 +160,7 @@ class DataBackupState:
             "pageSize": self.page_size, "apiUrl": self.api_url, "instanceUrl": self.instance_url,
             "pointId": self.point_id, "pointTime": format_time(self.point_time),
             "tables": [t.to_json() for t in self.tables], "concurrency": self.concurrency,
-            "attempts": self.attempts or None,
+            "sweepDue": None if self.sweep_due else False, "attempts": self.attempts or None,
         })
 
     @classmethod
@@ -170,5 +176,6 @@ class DataBackupState:
                 point_id=data.get("pointId"), point_time=parse_time(data.get("pointTime")),
                 tables=tuple(TableWork.from_json(t) for t in data.get("tables") or ()),
                 concurrency=int(data.get("concurrency", 4)),
+                sweep_due=bool(data.get("sweepDue", True)),
                 attempts=int(data.get("attempts", 0)), **engine_fields(data),
             )

@@ -4,7 +4,8 @@
 <env>/manifests/<pointId>.json                    one per complete point, written last
 <env>/points/<pointId>/<table>/rows-<seq>.zz      changed (or, for a full copy, all) rows
 <env>/points/<pointId>/<table>/deleted-<seq>.zz   ids deleted since the previous point
-<env>/index/<table>/<shard>                       append blob: where each record's versions are
+<env>/index/<table>/<shard>                       append blobs: where each record's versions are
+<env>/index/<table>/s<shard>                      the same, for small chunks (fewer shards)
 ```
 """
 
@@ -18,6 +19,11 @@ from datetime import UTC, datetime
 from shared.inputs import is_guid
 
 INDEX_SHARDS = 16
+# A chunk of fewer records (an incremental's changes, typically) appends to the small family of
+# SMALL_INDEX_SHARDS blobs instead: a few appends rather than one per shard, for a lookup that
+# reads one blob of each family at once.
+SMALL_INDEX_SHARDS = 4
+SMALL_CHUNK_ROWS = 2500
 TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
 POINT_ID = re.compile(r"^\d{8}T\d{6}\d{3}Z-[0-9a-f]{8}$")
 ROWS = "rows"
@@ -72,8 +78,16 @@ def chunk_name(env: str, point_id: str, table: str, kind: str, seq: int) -> str:
     return f"{point_prefix(env, point_id)}{table}/{kind}-{seq:06d}.zz"
 
 
-def index_name(env: str, table: str, shard: int) -> str:
-    return f"{_env(env)}/index/{table}/{shard:02x}"
+def index_name(env: str, table: str, hashed: int, *, chunk_rows: int = SMALL_CHUNK_ROWS) -> str:
+    """The index blob a chunk of `chunk_rows` records appends a record's entry to."""
+    if chunk_rows < SMALL_CHUNK_ROWS:
+        return f"{_env(env)}/index/{table}/s{hashed % SMALL_INDEX_SHARDS:x}"
+    return f"{_env(env)}/index/{table}/{hashed % INDEX_SHARDS:02x}"
+
+
+def index_names(env: str, table: str, hashed: int) -> tuple[str, str]:
+    """Every index blob that may hold a record's entries: one of each family."""
+    return (index_name(env, table, hashed), index_name(env, table, hashed, chunk_rows=0))
 
 
 def record_hash(record_id: str) -> int:
@@ -81,6 +95,3 @@ def record_hash(record_id: str) -> int:
     digest = hashlib.blake2b(record_id.strip().lower().encode(), digest_size=4).digest()
     return int.from_bytes(digest, "big")
 
-
-def shard_of(hashed: int) -> int:
-    return hashed % INDEX_SHARDS

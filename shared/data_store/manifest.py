@@ -36,6 +36,9 @@ class TableEntry:
     deleted: int
     row_files: tuple[FileEntry, ...]
     deleted_files: tuple[FileEntry, ...]
+    # Where the next incremental read of this table starts (the change-tracking delta link the
+    # copy ended with); None when the table has no change tracking.
+    delta_link: str | None = None
 
     @property
     def bytes(self) -> int:
@@ -101,6 +104,7 @@ def _table_json(t: TableEntry) -> dict[str, Any]:
         "changed": t.changed, "deleted": t.deleted, "bytes": t.bytes,
         "rowFiles": [_file_json(f) for f in t.row_files],
         "deletedFiles": [_file_json(f) for f in t.deleted_files],
+        "deltaLink": t.delta_link,
     }
 
 
@@ -110,6 +114,7 @@ def _table_from(name: str, doc: dict[str, Any]) -> TableEntry:
         rows=doc["rows"], changed=doc["changed"], deleted=doc["deleted"],
         row_files=tuple(_file_from(f) for f in doc["rowFiles"]),
         deleted_files=tuple(_file_from(f) for f in doc["deletedFiles"]),
+        delta_link=doc.get("deltaLink"),
     )
 
 

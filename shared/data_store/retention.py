@@ -15,9 +15,12 @@ before its expiry; an incremental point also holds the points its chain reads (s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+
+from shared.data_store.manifest import INCREMENTAL
 
 DEFAULT_RETENTION = "daily=35,weekly=12,monthly=24,yearly=7"
 DEFAULT_CHAIN_BOUND = 30
@@ -118,6 +121,45 @@ def kept(policy: RetentionPolicy, times: Mapping[str, datetime], now: datetime) 
     if times:
         keep.add(max(times, key=lambda p: (times[p], p)))
     return keep
+
+
+def sweep_due(
+    points: Mapping[str, tuple[datetime, Mapping[str, str]]], keep: Set[str],
+    folders: Iterable[str], now: datetime, grace: timedelta,
+) -> bool:
+    """Whether a sweep could delete anything, judged from the catalog alone, so a point that
+    expires nothing pays no sweep (a sweep reads every chained manifest).
+
+    `points`: each complete point's time and its tables' modes; `keep`: the points the rule
+    keeps; `folders`: the point ids that have files. Due when a point is neither kept nor read by
+    a kept point's chain or the newest chain of a table (a chain taken as the points holding the
+    table back to its last full copy: what `sweep` finds in the manifests, unless two backups of
+    one environment overlapped, and then this errs towards a sweep or keeps a point a little
+    longer), or when files of a point that never completed are older than `grace`.
+    """
+    by_table: dict[str, list[str]] = defaultdict(list)
+    for point_id in sorted(points, key=lambda p: (points[p][0], p)):
+        for table in points[point_id][1]:
+            by_table[table].append(point_id)
+    roots = set(keep) | {ids[-1] for ids in by_table.values()}
+    needed = set(roots)
+    for table, ids in by_table.items():
+        for at in (i for i, point_id in enumerate(ids) if point_id in roots):
+            while at > 0 and points[ids[at]][1][table] == INCREMENTAL:
+                at -= 1
+                needed.add(ids[at])
+    if set(points) - needed:
+        return True
+    return any(f not in points and started_before(f, now - grace) for f in folders)
+
+
+def started_before(point_id: str, moment: datetime) -> bool:
+    """Whether a point id's time (its first 15 characters) is before `moment`."""
+    try:
+        stamp = datetime.strptime(point_id[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return False
+    return stamp < moment
 
 
 def needs_full_copy(

@@ -42,6 +42,9 @@ Row = dict[str, Any]
 # A chunk and its index appends (up to INDEX_SHARDS blobs) go out at once, from one pool shared
 # by every table's page in flight, so a step's writes cost about one round trip, not 65.
 _WRITE_WORKERS = 32
+_NEXT_POINT = "~next"  # the point being taken, in `sweep_due` (sorts after any point id)
+# Files of a point that never completed are left this long: a backup may still be writing them.
+SWEEP_GRACE = timedelta(days=7)
 _write_pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -78,6 +81,7 @@ class TableCommit:
     deleted_chunks: int = 0
     previous: str | None = None  # for INCREMENTAL: the point it is read on top of
     rows: int | None = None  # the table's row count at the point (a full copy counts itself)
+    delta_link: str | None = None  # where the next incremental read starts (kept in the manifest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,11 +195,11 @@ class DataStore:
         write_id = secrets.token_hex(8)
         digest = hashlib.sha256(encoded.data).hexdigest()
         entry_kind = record_index.KIND_ROW if kind == layout.ROWS else record_index.KIND_DELETED
-        by_shard: dict[int, list[record_index.IndexEntry]] = defaultdict(list)
+        by_shard: dict[str, list[record_index.IndexEntry]] = defaultdict(list)
         for frame in encoded.frames:
             for key in frame.keys:
                 hashed = layout.record_hash(key)
-                by_shard[layout.shard_of(hashed)].append(
+                by_shard[layout.index_name(env, table, hashed, chunk_rows=encoded.rows)].append(
                     record_index.IndexEntry(hashed, entry_kind, frame.offset, frame.length)
                 )
         chunk = f"{kind}-{seq:06d}"
@@ -217,7 +221,7 @@ class DataStore:
         # writeid is its own (`_look_up`), and only for chunks a manifest commits, which happens
         # after every write of the page returned.
         writes: list[Callable[[], None]] = [upload]
-        writes += [functools.partial(self._append, env, table, shard, block)
+        writes += [functools.partial(self._append, shard, block)
                    for shard, block in blocks.items()]
         if len(writes) <= 3:  # a handful of changed rows: a pool costs more than it saves
             for write in writes:
@@ -230,10 +234,9 @@ class DataStore:
                 future.result()
         return FileEntry(chunk, digest, len(encoded.data), encoded.rows, write_id)
 
-    def _append(self, env: str, table: str, shard: int, block: bytes) -> None:
+    def _append(self, name: str, block: bytes) -> None:
         from azure.core.exceptions import ResourceExistsError
 
-        name = layout.index_name(env, table, shard)
         blob = self._container.get_blob_client(name)
         self._before_write(name)
         try:
@@ -249,15 +252,20 @@ class DataStore:
     def commit_point(
         self, env: str, point_id: str, point_time: datetime, label: str | None,
         tables: Sequence[TableCommit], failed: Mapping[str, str] | None = None,
+        *, written: Mapping[str, Sequence[FileEntry]] | None = None,
     ) -> Manifest:
         """Check every declared chunk is there and write the manifest, create-only.
 
-        Idempotent: committing a point that is already complete returns its manifest.
+        `written`: per table, every chunk of it the caller wrote itself (the `FileEntry`s the
+        writes returned, in this process): trusted as they are, instead of listing the table's
+        folder. Idempotent: committing a point that is already complete returns its manifest.
         """
         from azure.core.exceptions import ResourceExistsError
 
         layout.check_point_id(point_id)
-        if self.is_complete(env, point_id):
+        # (A caller that wrote the chunks just now found the point incomplete with each write;
+        # the create-only upload below still answers a commit that came first.)
+        if written is None and self.is_complete(env, point_id):
             return self.manifest(env, point_id)
         # Each table's listing, and each previous point's manifest once, all at the same time.
         with ThreadPoolExecutor(max(1, min(8, len(tables)))) as pool:
@@ -265,7 +273,8 @@ class DataStore:
                         for p in {t.previous for t in tables if t.mode == INCREMENTAL} if p}
             entries = dict(zip(
                 (t.table for t in tables),
-                pool.map(lambda t: self._table_entry(env, point_id, t, previous), tables),
+                pool.map(lambda t: self._table_entry(
+                    env, point_id, t, previous, (written or {}).get(t.table)), tables),
                 strict=True,
             ))
         done = Manifest(env, point_id, point_time, label, entries, dict(failed or {}))
@@ -281,28 +290,21 @@ class DataStore:
 
     def _table_entry(
         self, env: str, point_id: str, commit: TableCommit,
-        previous: Mapping[str, Future[Manifest]],
+        previous: Mapping[str, Future[Manifest]], written: Sequence[FileEntry] | None,
     ) -> TableEntry:
         layout.check_table(commit.table)
-        folder = f"{layout.point_prefix(env, point_id)}{commit.table}/"
-        found = {
-            blob.name[len(folder):].removesuffix(".zz"): blob
-            for blob in self._container.list_blobs(name_starts_with=folder, include=["metadata"])
-        }
+        found = ({f.name: f for f in written} if written is not None
+                 else self._listed(env, point_id, commit.table))
 
         def files(kind: str, count: int) -> tuple[FileEntry, ...]:
             result = []
             for seq in range(count):
-                blob = found.get(f"{kind}-{seq:06d}")
-                if blob is None:
+                entry = found.get(f"{kind}-{seq:06d}")
+                if entry is None:
                     raise IncompletePoint(
                         f"{commit.table}: {kind} chunk {seq} of {count} was never written"
                     )
-                meta = blob.metadata or {}
-                result.append(FileEntry(
-                    f"{kind}-{seq:06d}", meta["sha256"], int(blob.size), int(meta["rows"]),
-                    meta["writeid"],
-                ))
+                result.append(entry)
             return tuple(result)
 
         row_files = files(layout.ROWS, commit.row_chunks)
@@ -333,8 +335,20 @@ class DataStore:
             raise ValueError(f"mode must be {FULL!r} or {INCREMENTAL!r}, not {commit.mode!r}")
         return TableEntry(
             commit.table, commit.mode, commit.id_column, chain, rows, changed,
-            sum(f.rows for f in deleted_files), row_files, deleted_files,
+            sum(f.rows for f in deleted_files), row_files, deleted_files, commit.delta_link,
         )
+
+    def _listed(self, env: str, point_id: str, table: str) -> dict[str, FileEntry]:
+        """The chunks of a table in a point, as the store holds them (one listing)."""
+        folder = f"{layout.point_prefix(env, point_id)}{table}/"
+        found = {}
+        for blob in self._container.list_blobs(name_starts_with=folder, include=["metadata"]):
+            name = blob.name[len(folder):].removesuffix(".zz")
+            meta = blob.metadata or {}
+            if {"sha256", "rows", "writeid"} <= meta.keys():
+                found[name] = FileEntry(name, meta["sha256"], int(blob.size), int(meta["rows"]),
+                                        meta["writeid"])
+        return found
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -421,21 +435,20 @@ class DataStore:
     def record_versions(self, env: str, table: str, record_id: str) -> list[RecordVersion]:
         """One record's versions across the complete points, newest first.
 
-        One listing (the catalog), one read of the record's index shard, and one ranged read of
-        a few kilobytes per point where the record appears: never a whole table.
+        One listing (the catalog) and, at the same time, one read of each of the record's two
+        index shards, then one ranged read of a few kilobytes per point where the record
+        appears: never a whole table.
         """
         layout.check_table(table)
-        points = {s.point_id: s for s in self.summaries(env) if s.tables and table in s.tables}
         hashed = layout.record_hash(record_id)
-        try:
-            shard = self._container.download_blob(
-                layout.index_name(env, table, layout.shard_of(hashed))
-            ).readall()
-        except _not_found():
-            shard = b""
+        with ThreadPoolExecutor(3) as pool:
+            shards = list(pool.map(self._shard, layout.index_names(env, table, hashed)))
+            points = {s.point_id: s for s in self.summaries(env)
+                      if s.tables and table in s.tables}
         # (point, chunk) -> its blocks, newest append last; only committed chunks count.
         candidates: dict[tuple[str, str], list[record_index.IndexBlock]] = defaultdict(list)
-        for block in record_index.decode_blocks(shard, only_hash=hashed):
+        for block in (b for shard in shards
+                      for b in record_index.decode_blocks(shard, only_hash=hashed)):
             summary = points.get(block.point_id)
             if not block.entries or summary is None or summary.tables is None:
                 continue
@@ -467,6 +480,12 @@ class DataStore:
         versions.reverse()
         return versions
 
+    def _shard(self, name: str) -> bytes:
+        try:
+            return self._container.download_blob(name).readall()
+        except _not_found():
+            return b""
+
     def _look_up(
         self, env: str, point_id: str, table: str, chunk: str, block: record_index.IndexBlock,
         wanted: str,
@@ -487,9 +506,29 @@ class DataStore:
 
     # -- retention ---------------------------------------------------------------------------
 
+    def sweep_due(
+        self, env: str, catalog: Sequence[CatalogEntry], policy: retention.RetentionPolicy,
+        now: datetime, *, grace: timedelta = SWEEP_GRACE,
+    ) -> bool:
+        """Whether `sweep` could delete anything once the point being taken at `now` is complete
+        (`retention.sweep_due`), counting that point as a full copy of every table (what frees
+        the most, so no sweep it makes due is missed): from the catalog the caller listed, and,
+        only when that finds nothing, one listing of the point folders."""
+        points = {e.point_id: (e.point_time, {t: s.mode for t, s in e.tables.items()})
+                  for e in catalog}
+        every_table = {t for _, tables in points.values() for t in tables}
+        points[_NEXT_POINT] = (now, dict.fromkeys(every_table, FULL))
+        keep = retention.kept(policy, {p: at for p, (at, _) in points.items()}, now)
+        if retention.sweep_due(points, keep, (), now, grace):
+            return True
+        root = layout.points_root(env)
+        folders = [item.name[len(root):].rstrip("/")
+                   for item in self._container.walk_blobs(name_starts_with=root, delimiter="/")]
+        return retention.sweep_due(points, keep, folders, now, grace)
+
     def sweep(
         self, env: str, policy: retention.RetentionPolicy, now: datetime,
-        *, grace: timedelta = timedelta(days=7),
+        *, grace: timedelta = SWEEP_GRACE,
     ) -> SweepResult:
         """Delete the points the policy no longer keeps, and leftovers of points never committed.
 
@@ -533,7 +572,7 @@ class DataStore:
         for point_id, names in leftovers.items():
             if point_id in live:
                 continue
-            if point_id not in summaries and not self._older_than(point_id, now - grace):
+            if point_id not in summaries and not retention.started_before(point_id, now - grace):
                 continue
             for name in names:
                 try:
@@ -542,13 +581,3 @@ class DataStore:
                 except Exception as error:  # noqa: BLE001
                     result.failures.append(f"{name}: {error.__class__.__name__}")
         return result
-
-    @staticmethod
-    def _older_than(point_id: str, moment: datetime) -> bool:
-        from datetime import UTC
-
-        try:
-            stamp = datetime.strptime(point_id[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
-        except ValueError:
-            return False
-        return stamp < moment

@@ -1,6 +1,7 @@
 """A crash at any checkpoint of a data backup (before or after each engine checkpoint, before each
-row file, delta link and manifest write) leaves no point that looks complete, and the run carried
-on ends complete. (A crash before each record index append is the store's own test:
+row file and manifest write) leaves no point that looks complete, and the run carried on ends
+complete: a crash after the manifest and before the checkpoint of the step that wrote it too.
+(A crash before each record index append is the store's own test:
 tests/integration/data_store/test_points.py.)"""
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ def test_a_crash_anywhere_leaves_no_complete_looking_point_and_the_run_completes
     assert clean.status is OperationStatus.SUCCEEDED
     assert {t["mode"] for t in clean.tables} == {"full" if full else "incremental"}
     total = len(seen)
-    assert total >= 8  # row files, the delta link, the manifest, every checkpoint
+    # Row files, the manifest, and every checkpoint: the plan's, and the copy step's, which
+    # commits too (every table is read in it), and no sweep step (nothing has expired).
+    assert total >= 6
 
     for crash_at in range(total):
         clock.reach(clock.now + timedelta(days=1))  # a point a day: each one is kept

@@ -92,9 +92,10 @@ def test_versions_newest_first_across_full_and_incremental_points(
     assert [(v.point_id, v.state, v.row) for v in versions] == history[::-1]
     assert versions[-1].to_json() == {"pointId": p0, "pointTime": "2026-01-01T02:00:00.000Z",
                                       "state": "present", "row": target}
-    # One listing, one shard read, one ranged read per point that names the record.
+    # One listing, one read of each of the record's two shards (a full page's family and the
+    # small chunks'), one ranged read per point that names the record.
     gets = [r for r in requests if r.startswith("GET")]
-    assert len(gets) == 2 + 4 and len(requests) == len(gets), requests
+    assert len(gets) == 3 + 4 and len(requests) == len(gets), requests
     assert counting.record_versions(ENV, "account", str(uuid.uuid4())) == []
 
 
@@ -109,3 +110,25 @@ def test_a_rewritten_chunk_answers_with_its_current_rows(store: DataStore) -> No
     commit(store, point, T0, FULL, 1)
     [version] = store.record_versions(ENV, "account", "a")
     assert version.row == {"accountid": "a", "v": 2}
+
+
+def test_versions_are_found_in_both_index_families(store: DataStore) -> None:
+    """A full page indexes into the 16 wide shards, a small chunk into the few small ones; a
+    lookup reads one of each, so a record's versions come from both."""
+    from shared.data_store.layout import SMALL_CHUNK_ROWS, index_names, record_hash
+
+    rows = [{"accountid": str(uuid.UUID(int=n)), "name": f"n{n}"} for n in range(SMALL_CHUNK_ROWS)]
+    target = rows[7]["accountid"]
+    p0 = new_point_id(T0)
+    store.write_rows(ENV, p0, "account", 0, rows, id_column="accountid")
+    commit(store, p0, T0, FULL, 1)
+    p1 = new_point_id(T0 + timedelta(days=1))
+    changed = dict(rows[7], name="changed")
+    store.write_rows(ENV, p1, "account", 0, [changed], id_column="accountid")
+    commit(store, p1, T0 + timedelta(days=1), INCREMENTAL, 1, previous=p0)
+
+    wide, small = index_names(ENV, "account", record_hash(target))
+    names = set(store.container.list_blob_names(name_starts_with=f"{ENV}/index/account/"))
+    assert {wide, small} <= names and wide != small
+    versions = store.record_versions(ENV, "account", target)
+    assert [(v.point_id, v.row) for v in versions] == [(p1, changed), (p0, rows[7])]

@@ -9,13 +9,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from data_backups import copying, planning
-from data_backups.commands import PageCopied, PagesCopied, TableFacts, TablesRead, TokenExpired
+from data_backups.commands import (
+    Committed,
+    PageCopied,
+    PagesCopied,
+    TableFacts,
+    TablesRead,
+    TokenExpired,
+)
 from data_backups.state import DataBackupState, Phase, TableStatus, TableWork
 from engine.answers import Refused, Throttled, Unavailable
 from engine.config import EngineConfig
 from engine.decision import ContinueNow, Stop, WaitFor
-from engine.record import Finish
-from shared.operations import OperationStatus
+from engine.record import Finish, StepUpdate
+from shared.operations import OperationStatus, StepStatus
 from shared.policy.backoff import MIN_WAIT_SECONDS, Backoff
 
 NOW = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
@@ -219,6 +226,7 @@ works = st.builds(
     row_chunks=st.integers(0, 10**6), changed=st.integers(0, 10**9),
     rows=st.none() | st.integers(0, 10**9), status=st.sampled_from(list(TableStatus)),
     detail=st.none() | st.text(max_size=50),
+    delta_link=st.none() | st.just("https://org.example/d?$deltatoken=2"),
 )
 
 
@@ -227,7 +235,7 @@ works = st.builds(
     requested=st.none() | st.tuples(names), excluded=st.frozensets(names, max_size=3),
     full=st.booleans(), seq=st.integers(0, 10**6), phase=st.sampled_from(list(Phase)),
     tables=st.tuples(works, works), concurrency=st.integers(1, 8),
-    attempts=st.integers(0, 40),
+    attempts=st.integers(0, 40), sweep_due=st.booleans(),
 ))
 def test_the_state_survives_its_json(state: DataBackupState) -> None:
     assert DataBackupState.from_json(state.to_json()) == state
@@ -241,3 +249,56 @@ def test_the_first_copy_step_reads_no_more_tables_at_once_than_the_server_recomm
     state = planning.decide(DataBackupState(ENV), eager, NOW, CONFIG).state
     assert state.concurrency == copying.MAX_CONCURRENCY
     assert len(copying.plan(state, NOW, CONFIG).jobs) == copying.MAX_CONCURRENCY
+
+
+def test_a_step_that_starts_every_table_left_may_commit_the_point() -> None:
+    state = replace(copying_state("account", "contact"), label="before import")
+    state = replace(state, tables=(*state.tables, TableWork(
+        "salesorder", status=TableStatus.FAILED, detail="403: assign a role")))
+    commit = copying.plan(state, NOW, CONFIG).commit
+    assert commit is not None
+    assert (commit.point_time, commit.label) == (NOW, "before import")
+    assert commit.failed == {"salesorder": "403: assign a role"}
+    # A table half copied by an earlier step, or more tables than one step reads: no commit.
+    begun = replace(state, tables=(replace(state.tables[0], status=TableStatus.COPYING,
+                                           row_chunks=1, cursor=NEXT), *state.tables[1:]))
+    assert copying.plan(begun, NOW, CONFIG).commit is None
+    assert copying.plan(replace(state, concurrency=1), NOW, CONFIG).commit is None
+
+
+@given(st.booleans())
+def test_a_step_that_committed_goes_on_from_the_commit(sweep_due: bool) -> None:
+    state = replace(copying_state("account", "contact"), sweep_due=sweep_due)
+    decision = copying.decide(state, PagesCopied(
+        {"account": PageCopied(5, 1, 100, None, 1, 1, delta_link="https://org.example/d1"),
+         "contact": PageCopied(0, 0, 0, None, 0, 0, delta_link="https://org.example/d2")},
+        Committed({"account": (None, 100), "contact": (7, 0)},
+                  {"account": (5, 1), "contact": (0, 0)}),
+    ), NOW, CONFIG)
+    tables = {t.table: t for t in decision.state.tables}
+    assert tables["contact"].rows == 7 and tables["account"].bytes == 100
+    assert tables["account"].delta_link == "https://org.example/d1"
+    steps = {c.name: c.status for c in decision.changes if isinstance(c, StepUpdate)}
+    assert steps["copy"] is steps["commit"] is StepStatus.SUCCEEDED
+    if sweep_due:
+        assert decision.state.phase is Phase.SWEEPING and isinstance(decision.next, ContinueNow)
+    else:  # nothing has expired: the point ends at its commit, with no sweep step
+        assert decision.state.phase is Phase.SUCCEEDED and isinstance(decision.next, Stop)
+        assert steps["retention"] is StepStatus.SUCCEEDED
+
+
+def test_a_step_run_again_after_its_commit_takes_the_point_as_committed() -> None:
+    state = replace(copying_state("account"), sweep_due=False)
+    decision = copying.decide(state, PagesCopied(
+        {}, Committed({"account": (None, 100)}, {"account": (5, 1)})), NOW, CONFIG)
+    [account] = decision.state.tables
+    assert account.status is TableStatus.COPIED
+    assert (account.changed, account.deleted, account.bytes) == (5, 1, 100)
+    assert decision.state.phase is Phase.SUCCEEDED
+
+
+def test_the_plan_says_whether_a_sweep_follows_the_commit() -> None:
+    for due in (True, False):
+        decision = planning.decide(DataBackupState(ENV), replace(
+            read(facts("account")), sweep_due=due), NOW, CONFIG)
+        assert decision.state.sweep_due is due

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.data_store.retention import RetentionPolicy, expiries, kept, needs_full_copy
+from shared.data_store.retention import (
+    RetentionPolicy,
+    expiries,
+    kept,
+    needs_full_copy,
+    sweep_due,
+)
 from shared.errors import ConfigError
 from shared.settings import Settings
 
@@ -140,3 +146,63 @@ def test_settings_read_the_data_backup_settings() -> None:
     assert "DATA_BACKUP_CONTAINER 'Bad_Name' is not a blob container name" in text
     assert "DATA_BACKUP_RETENTION: daily must be at least 1" in text
     assert "DATA_BACKUP_STORAGE__blobServiceUri must use https" in text
+
+
+def exact_deletable(
+    times: dict[str, datetime], modes: dict[str, dict[str, str]], keep: set[str]
+) -> set[str]:
+    """What `DataStore.sweep` deletes, from the chains a data backup writes: each incremental of
+    a table is read on top of the point before it that holds the table, back to a full copy."""
+    order = sorted(times, key=lambda p: (times[p], p))
+    chains: dict[tuple[str, str], tuple[str, ...]] = {}  # (point, table) -> the table's chain
+    last: dict[str, str] = {}
+    for point in order:
+        for table, mode in modes[point].items():
+            before = last.get(table)
+            chains[(point, table)] = (
+                (*chains[(before, table)], before) if mode == "incremental" and before else ())
+            last[table] = point
+    roots = keep | set(last.values())
+    held = roots | {p for (point, _), chain in chains.items() if point in roots for p in chain}
+    return set(times) - held
+
+
+point_modes = st.lists(
+    st.dictionaries(st.sampled_from(["account", "contact"]),
+                    st.sampled_from(["full", "incremental"]), min_size=1),
+    min_size=1, max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(policies, point_modes, st.lists(st.integers(1, 72), min_size=40, max_size=40),
+       st.integers(0, 400 * 24))
+def test_a_sweep_is_due_exactly_when_it_would_delete_a_point(
+    policy: RetentionPolicy, modes_list: list[dict[str, str]], gaps: list[int], later: int
+) -> None:
+    times: dict[str, datetime] = {}
+    at = START
+    for number, gap in enumerate(gaps[: len(modes_list)]):
+        at += timedelta(hours=gap)
+        times[f"p{number:03d}"] = at
+    modes = dict(zip(sorted(times), modes_list, strict=True))
+    # A chain starts at a full copy: a table's first point is one.
+    seen: set[str] = set()
+    for point in sorted(times):
+        modes[point] = {t: ("full" if t not in seen else m) for t, m in modes[point].items()}
+        seen |= set(modes[point])
+    now = at + timedelta(hours=later)
+    keep = kept(policy, times, now)
+    points = {p: (times[p], modes[p]) for p in times}
+    due = sweep_due(points, keep, [], now, timedelta(days=7))
+    assert due == bool(exact_deletable(times, modes, keep))
+
+
+def test_files_of_a_point_that_never_completed_make_a_sweep_due_once_past_the_grace() -> None:
+    at = datetime(2026, 12, 3, 2, tzinfo=UTC)
+    points = {"20261203T020000000Z-00000001": (at, {"account": "full"})}
+    keep = set(points)
+    abandoned = "20261201T020000000Z-00000002"
+    grace = timedelta(days=7)
+    assert not sweep_due(points, keep, [*points, abandoned], at, grace)
+    assert sweep_due(points, keep, [*points, abandoned], at + timedelta(days=7), grace)
