@@ -16,9 +16,15 @@ from engine.answers import Answer
 
 @dataclass(frozen=True, slots=True)
 class ReadTables:
-    """The environment's Dataverse, its tables, and the newest point holding each."""
+    """The environment's Dataverse, its tables, and the newest point holding each. With
+    `read_ahead`, the first page of each incremental read the previous points make likely (their
+    delta links, for `tables`, or all) is requested at once, for the copy step that follows in
+    this process to take instead of asking again (`execute.read_ahead`)."""
 
     environment_id: str
+    read_ahead: bool = False
+    tables: tuple[str, ...] | None = None
+    page_size: int = 5000
 
 
 @dataclass(frozen=True, slots=True)

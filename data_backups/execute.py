@@ -8,6 +8,7 @@ chunk names come from the state's counters, so a step run again rewrites the sam
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -72,19 +73,27 @@ def _carry_out(ctx: AppContext, command: Any) -> Any:
 
 
 def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
+    from shared.data_store.retention import DEFAULT_CHAIN_BOUND, needs_full_copy
     from shared.dataverse import DataverseClient
     from shared.dataverse.client import shared_http_client
 
     env = command.environment_id
-    with ThreadPoolExecutor(1) as side:
+    with ThreadPoolExecutor(2) as side:
         # The store's part needs nothing from Dataverse: read while the metadata is.
         previous = side.submit(_previous_points, ctx, store_for(ctx), env)
         environment = ctx.platform.get_environment(env)
-        with DataverseClient.from_settings(ctx.settings, environment,
-                                           http_client=shared_http_client()) as client:
-            infos = client.tables()
-            hint = client.recommended_concurrency
+        # Not closed: the shared pool is the process's, and read-ahead pages may still use it.
+        client = DataverseClient.from_settings(ctx.settings, environment,
+                                               http_client=shared_http_client())
+        metadata = side.submit(client.tables)
         known, sweep_due = previous.result()
+        if command.read_ahead:
+            for table, (_, chain_length, link) in known.items():
+                if link is not None and (command.tables is None or table in command.tables) \
+                        and needs_full_copy(chain_length, DEFAULT_CHAIN_BOUND) is None:
+                    read_ahead(client, client.delta_page(link, page_size=command.page_size))
+        infos = metadata.result()
+        hint = client.recommended_concurrency
     api_url = environment.instance_api_url or environment.instance_url or ""
     facts = [
         c.TableFacts(info.logical_name, info.entity_set, info.primary_id, info.change_tracking,
@@ -93,6 +102,41 @@ def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
     ]
     return c.TablesRead(api_url, environment.instance_url or api_url, new_point_id(ctx.clock()),
                         tuple(facts), hint, sweep_due)
+
+
+# First pages of incremental reads, requested by a plan step for the copy step that follows it in
+# this process (the engine runs it in the same invocation): the reads overlap the metadata read
+# and the plan's checkpoint. Taken once; a page nobody took within READ_AHEAD_SECONDS is dropped
+# (the copy step then reads it itself), so at most a few pages wait in memory.
+READ_AHEAD_SECONDS = 60.0
+_READ_AHEAD_MAX = 16
+_read_ahead: dict[tuple[str, int], tuple[float, Future[Any]]] = {}
+_read_ahead_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _read_ahead_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(8, thread_name_prefix="data-read-ahead")
+
+
+def read_ahead(client: Any, cursor: Any) -> None:
+    """Request a page now, for `take_read_ahead` (a read of the same cursor) later."""
+    now = time.monotonic()
+    with _read_ahead_lock:
+        for key in [k for k, (at, _) in _read_ahead.items() if now - at > READ_AHEAD_SECONDS]:
+            del _read_ahead[key]
+        if len(_read_ahead) < _READ_AHEAD_MAX:
+            _read_ahead[(cursor.url, cursor.page_size)] = (
+                now, _read_ahead_pool().submit(_read_page, client, cursor))
+
+
+def take_read_ahead(cursor: Any) -> Future[Any] | None:
+    """The page a plan step requested for this cursor, if one is waiting (taken: once)."""
+    with _read_ahead_lock:
+        found = _read_ahead.pop((cursor.url, cursor.page_size), None)
+    if found is None or time.monotonic() - found[0] > READ_AHEAD_SECONDS:
+        return None
+    return found[1]
 
 
 def _previous_points(
@@ -232,7 +276,9 @@ class _Step:
             cursor = self.client.first_page(job.entity_set, page_size=command.page_size,
                                             track_changes=True)
         progress = _Progress(job.row_seq, job.deleted_seq, files=self.written[job.table])
-        pending: Future[Any] | None = self.reads.submit(_read_page, self.client, cursor)
+        pending: Future[Any] | None = (
+            take_read_ahead(cursor) if job.cursor is None and job.since is not None else None
+        ) or self.reads.submit(_read_page, self.client, cursor)
         while pending is not None:
             page = pending.result()
             if not isinstance(page, Page):  # a fault's answer: the pages before it stand

@@ -29,7 +29,8 @@ FULL, INCREMENTAL = "full", "incremental"
 
 
 def plan(state: DataBackupState, now: datetime, config: EngineConfig) -> ReadTables:
-    return ReadTables(state.environment_id)
+    return ReadTables(state.environment_id, read_ahead=not state.full, tables=state.requested,
+                      page_size=state.page_size)
 
 
 def decide(
