@@ -258,33 +258,40 @@ class Stack:
         assert self.host.wait_until_idle([RESTORE_STEPS], timeout=30)
         return self.record(operation_id)
 
-    def run_until_ended(self, operation_id: str, *, max_wake_ups: int = 2000) -> dict[str, Any]:
-        """Drive a stepped stack: whenever the app is idle, move the clock to the next held
-        message and send it, until the operation ends. With nothing held and the operation not
-        ended (a lost message), the clock moves to its due time and the watchdog runs."""
+    def run_until(self, condition: Callable[[], bool], *, max_wake_ups: int = 2000) -> None:
+        """Drive a stepped stack until `condition` holds while the app is idle: each time it
+        is idle, the clock moves to the next held message, which is sent. With nothing held (a
+        lost message), the clock moves past the first due time and the watchdog runs."""
         held = self.queues.held
-        assert held is not None, "run_until_ended needs make_stack(stepped=True)"
+        assert held is not None, "run_until needs make_stack(stepped=True)"
         for _ in range(max_wake_ups):
             assert self.host.wait_until_idle(timeout=60), "the app did not settle"
-            if self.operation(operation_id).operation.status.terminal:
-                return self.record(operation_id)
+            if condition():
+                return
             taken = held.take_next()
             for wake_up in taken:
                 self.queues.release(wake_up)
             if not taken:
-                self._watchdog_when_due(operation_id)
-        raise AssertionError(f"{operation_id} still running after {max_wake_ups} wake-ups")
+                self._watchdog_when_due()
+        raise AssertionError(f"not reached after {max_wake_ups} wake-ups")
+
+    def run_until_ended(self, operation_id: str, *, max_wake_ups: int = 2000) -> dict[str, Any]:
+        self.run_until(lambda: self.operation(operation_id).operation.status.terminal,
+                       max_wake_ups=max_wake_ups)
+        return self.record(operation_id)
+
+    def run_until_phase(self, operation_id: str, phase: str) -> None:
+        self.run_until(lambda: self.operation(operation_id).internal.get("phase") == phase)
 
     def released(self) -> list[WakeUp]:
         """The held messages a stepped stack has sent so far, in order."""
         assert self.queues.held is not None, "only a stepped stack holds messages"
         return list(self.queues.held.released)
 
-    def _watchdog_when_due(self, operation_id: str) -> None:
-        due = [e.next_due_at for e in self.ctx.history.list_active()
-               if e.operation_id == operation_id and e.next_due_at is not None]
+    def _watchdog_when_due(self) -> None:
+        due = [e.next_due_at for e in self.ctx.history.list_active() if e.next_due_at is not None]
         if due:
-            self.sim.clock.advance_to(due[0] + timedelta(milliseconds=1))
+            self.sim.clock.advance_to(min(due) + timedelta(milliseconds=1))
         self.watchdog()
 
     def wait_phase(self, operation_id: str, phase: str, *, timeout: float = 60.0) -> None:

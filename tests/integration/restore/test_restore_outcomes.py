@@ -20,17 +20,19 @@ from tests.integration.restore.conftest import (
     steps_by_name,
 )
 
-SLOW_SWITCH = replace(StackOptions().sim, modify_sku_seconds=1.5 * 3600.0)
+# No Retry-After: the app polls at its own, widening interval, so a stepped hour of restore is a
+# few dozen wake-ups instead of one every 5 seconds.
+OWN_PACE = replace(StackOptions().sim, retry_after=None)
 
 
 def test_cancel_while_queued_ends_at_once(make_stack: Callable[..., Stack]) -> None:
-    stack = make_stack(sim=replace(StackOptions().sim, restore_seconds=6 * 3600.0))
+    stack = make_stack(stepped=True, sim=OWN_PACE)
     prod = stack.add_env("Contoso Prod")
     stack.add_backup(prod, "B")
     first = stack.submit(restore_body(prod, backupLabel="B", confirmProduction="Contoso Prod"))
-    stack.wait_phase(first, "Restoring")
+    stack.run_until_phase(first, "Restoring")
     second = stack.submit(restore_body(prod, backupLabel="B", confirmProduction="Contoso Prod"))
-    stack.wait_for(lambda: "Waiting for restore" in (
+    stack.run_until(lambda: "Waiting for restore" in (
         steps_by_name(stack.record(second))["validate"].get("detail") or ""))
 
     response = stack.http.post(f"/api/operations/{second}/cancel",
@@ -47,16 +49,16 @@ def test_cancel_while_queued_ends_at_once(make_stack: Callable[..., Stack]) -> N
 
 
 def test_cancel_during_the_switch_still_switches_back(make_stack: Callable[..., Stack]) -> None:
-    stack = make_stack(sim=SLOW_SWITCH)
+    stack = make_stack(stepped=True, sim=OWN_PACE)
     prod = stack.add_env("Contoso Prod")
     stack.add_backup(prod, "B")
     operation_id = stack.submit(restore_body(prod, backupLabel="B",
                                              confirmProduction="Contoso Prod"))
-    stack.wait_phase(operation_id, "SwitchingToSandbox")
+    stack.run_until_phase(operation_id, "SwitchingToSandbox")
 
     response = stack.http.post(f"/api/operations/{operation_id}/cancel")
     assert response.status_code == 202, response.text
-    record = stack.wait_ended(operation_id, timeout=120)
+    record = stack.run_until_ended(operation_id)
 
     assert record["status"] == "Cancelled", record
     assert statuses(record)["restore"] == "Skipped"
@@ -69,17 +71,17 @@ def test_cancel_during_the_switch_still_switches_back(make_stack: Callable[..., 
 def test_cancel_is_refused_once_the_platform_restore_started(
     make_stack: Callable[..., Stack],
 ) -> None:
-    stack = make_stack(sim=replace(StackOptions().sim, restore_seconds=4 * 3600.0))
+    stack = make_stack(stepped=True, sim=OWN_PACE)
     uat = stack.add_env("Contoso UAT", type="Sandbox")
     stack.add_backup(uat, "B")
     operation_id = stack.submit(restore_body(uat, backupLabel="B"))
-    stack.wait_phase(operation_id, "Restoring")
+    stack.run_until_phase(operation_id, "Restoring")
 
     response = stack.http.post(f"/api/operations/{operation_id}/cancel")
 
     assert response.status_code == 409
     assert "cannot be stopped" in response.json()["error"]["message"]
-    assert stack.wait_ended(operation_id)["status"] == "Succeeded"
+    assert stack.run_until_ended(operation_id)["status"] == "Succeeded"
 
 
 def test_restore_failing_on_the_platform_is_switched_back_and_failed(
@@ -103,15 +105,15 @@ def test_restore_failing_on_the_platform_is_switched_back_and_failed(
 
 
 def test_switch_back_failing_needs_attention(make_stack: Callable[..., Stack]) -> None:
-    stack = make_stack()
+    stack = make_stack(stepped=True, sim=OWN_PACE)
     prod = stack.add_env("Contoso Prod")
     stack.add_backup(prod, "B")
     operation_id = stack.submit(restore_body(prod, backupLabel="B",
                                              confirmProduction="Contoso Prod"))
-    stack.wait_phase(operation_id, "Restoring")
+    stack.run_until_phase(operation_id, "Restoring")
     stack.sim.set_faults(fail_next={"ModifySku": 100})
 
-    record = stack.wait_ended(operation_id, timeout=120)
+    record = stack.run_until_ended(operation_id)
 
     assert record["status"] == "NeedsAttention", record
     assert record["error"]["code"] == "SwitchBackFailed"
