@@ -30,7 +30,7 @@ import pytest
 
 import function_app
 from engine.runner import RunnerConfig, use_runner_config
-from engine.watchdog import run_watchdog
+from engine.watchdog import WatchdogReport, run_watchdog
 from ppbackup.host import LocalHost
 from ppbackup.simulator import SimClock, SimOptions, Simulator, run_simulator
 from shared.operations import Operation, to_millis
@@ -234,14 +234,20 @@ class Stack:
     def operation(self, operation_id: str) -> StoredOperation:
         return self.ctx.history.get(operation_id)
 
-    def watchdog(self) -> None:
+    def watchdog(self) -> WatchdogReport:
         with use_context(self.ctx), self.crashes.watchdog_running():
-            run_watchdog(self.ctx)
+            report = run_watchdog(self.ctx)
         self.watchdog_runs += 1
+        return report
+
+    @property
+    def stepped(self) -> bool:
+        return self.queues.held is not None
 
     def wait_for(
         self, condition: Callable[[], bool], *, timeout: float = 90.0, watchdog: bool = True
     ) -> None:
+        assert not self.stepped, "a stepped clock stands still: use run_until"
         deadline = time.monotonic() + timeout
         next_watchdog = time.monotonic() + 1.0
         while not condition():
@@ -289,9 +295,15 @@ class Stack:
         return list(self.queues.held.released)
 
     def _watchdog_when_due(self) -> None:
-        due = [e.next_due_at for e in self.ctx.history.list_active() if e.next_due_at is not None]
-        if due:
-            self.sim.clock.advance_to(min(due) + timedelta(milliseconds=1))
+        """Nothing is held and nothing runs: only the watchdog can carry anything on. It looks
+        now, else once the clock has reached the first due time still ahead (or a grace on)."""
+        if self.watchdog().redriven:
+            return
+        now = self.ctx.clock()
+        ahead = [e.next_due_at for e in self.ctx.history.list_active()
+                 if e.next_due_at is not None and e.next_due_at > now]
+        when = min(ahead) if ahead else now + FAST_RUNNER.grace(self.ctx)
+        self.sim.clock.advance_to(when + timedelta(milliseconds=1))
         self.watchdog()
 
     def wait_phase(self, operation_id: str, phase: str, *, timeout: float = 60.0) -> None:
