@@ -188,9 +188,12 @@ class DataStore:
     ) -> FileEntry:
         layout.check_point_id(point_id)
         layout.check_table(table)
-        if self.is_complete(env, point_id):
-            raise PointAlreadyComplete(f"point {point_id} is complete; its chunks stay as they are")
+        # Whether the point is committed is asked while the rows are encoded; nothing is
+        # written before the answer.
+        complete = _writes().submit(self.is_complete, env, point_id)
         encoded = frames.encode_chunk(rows, key_of)
+        if complete.result():
+            raise PointAlreadyComplete(f"point {point_id} is complete; its chunks stay as they are")
         name = layout.chunk_name(env, point_id, table, kind, seq)
         write_id = secrets.token_hex(8)
         digest = hashlib.sha256(encoded.data).hexdigest()
