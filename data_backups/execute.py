@@ -186,6 +186,11 @@ def _copy_pages(ctx: AppContext, command: c.CopyPages) -> c.PagesCopied:
         bap_url=ctx.settings.pp_bap_url, http_client=shared_http_client(),
     ) as client, ThreadPoolExecutor(workers) as tables, ThreadPoolExecutor(workers) as reads, \
             ThreadPoolExecutor(2 * workers) as writes:
+        # The commit (when this step may make it) reads the previous points' manifests: now,
+        # while the pages are read and written, not after them.
+        previous = {p: writes.submit(store.manifest, command.environment_id, p)
+                    for p in {job.previous for job in command.jobs} if p} \
+            if command.commit is not None else {}
         step = _Step(client, store, command, reads, writes,
                      time.monotonic() + command.budget_seconds,
                      {job.table: [] for job in command.jobs})
@@ -202,7 +207,8 @@ def _copy_pages(ctx: AppContext, command: c.CopyPages) -> c.PagesCopied:
                                                                  strict=True)})
     if command.commit is None or not all(_finished(r) for r in copied.results.values()):
         return copied
-    return replace(copied, committed=_commit_written(store, command, copied, step.written))
+    return replace(copied, committed=_commit_written(store, command, copied, step.written,
+                                                     previous))
 
 
 def _finished(result: Any) -> bool:
@@ -212,7 +218,7 @@ def _finished(result: Any) -> bool:
 
 def _commit_written(
     store: DataStore, command: c.CopyPages, copied: c.PagesCopied,
-    written: Mapping[str, list[FileEntry]],
+    written: Mapping[str, list[FileEntry]], previous: Mapping[str, Future[Manifest]],
 ) -> c.Committed | c.CommitRefused:
     """The point, committed in the step that copied every table from its start (the plan says
     when: `CopyPages.commit`), from the files the step wrote: no listing, no second step."""
@@ -229,7 +235,7 @@ def _commit_written(
     try:
         manifest = store.commit_point(
             command.environment_id, command.point_id, plan.point_time, plan.label, tables,
-            failed=dict(plan.failed), written=written,
+            failed=dict(plan.failed), written=written, previous_read=previous,
         )
     except (IncompletePoint, ChainBroken) as error:
         return c.CommitRefused(str(error))

@@ -256,12 +256,15 @@ class DataStore:
         self, env: str, point_id: str, point_time: datetime, label: str | None,
         tables: Sequence[TableCommit], failed: Mapping[str, str] | None = None,
         *, written: Mapping[str, Sequence[FileEntry]] | None = None,
+        previous_read: Mapping[str, Future[Manifest]] | None = None,
     ) -> Manifest:
         """Check every declared chunk is there and write the manifest, create-only.
 
         `written`: per table, every chunk of it the caller wrote itself (the `FileEntry`s the
         writes returned, in this process): trusted as they are, instead of listing the table's
-        folder. Idempotent: committing a point that is already complete returns its manifest.
+        folder. `previous_read`: the previous points' manifests the caller is reading already
+        (`manifest` calls it started). Idempotent: committing a point that is already complete
+        returns its manifest.
         """
         from azure.core.exceptions import ResourceExistsError
 
@@ -272,7 +275,7 @@ class DataStore:
             return self.manifest(env, point_id)
         # Each table's listing, and each previous point's manifest once, all at the same time.
         with ThreadPoolExecutor(max(1, min(8, len(tables)))) as pool:
-            previous = {p: pool.submit(self.manifest, env, p)
+            previous = {p: (previous_read or {}).get(p) or pool.submit(self.manifest, env, p)
                         for p in {t.previous for t in tables if t.mode == INCREMENTAL} if p}
             entries = dict(zip(
                 (t.table for t in tables),
