@@ -87,11 +87,13 @@ def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
                                                http_client=shared_http_client())
         metadata = side.submit(client.tables)
         known, sweep_due = previous.result()
-        if command.read_ahead:
-            for table, (_, chain_length, link) in known.items():
-                if link is not None and (command.tables is None or table in command.tables) \
-                        and needs_full_copy(chain_length, DEFAULT_CHAIN_BOUND) is None:
-                    read_ahead(client, client.delta_page(link, page_size=command.page_size))
+        likely = [link for table, (_, chain_length, link) in sorted(known.items())
+                  if link is not None and (command.tables is None or table in command.tables)
+                  and needs_full_copy(chain_length, DEFAULT_CHAIN_BOUND) is None]
+        # More tables than wait in memory: their copy steps read them as they come.
+        if command.read_ahead and len(likely) <= _READ_AHEAD_MAX:
+            for link in likely:
+                read_ahead(client, client.delta_page(link, page_size=command.page_size))
         infos = metadata.result()
         hint = client.recommended_concurrency
     api_url = environment.instance_api_url or environment.instance_url or ""
@@ -107,9 +109,11 @@ def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
 # First pages of incremental reads, requested by a plan step for the copy step that follows it in
 # this process (the engine runs it in the same invocation): the reads overlap the metadata read
 # and the plan's checkpoint. Taken once; a page nobody took within READ_AHEAD_SECONDS is dropped
-# (the copy step then reads it itself), so at most a few pages wait in memory.
+# at the next read-ahead or take (the copy step then reads it itself), and no more than
+# _READ_AHEAD_MAX wait (one step's tables at most), so a plan whose copy step runs elsewhere
+# leaves at most that many pages in this process's memory.
 READ_AHEAD_SECONDS = 60.0
-_READ_AHEAD_MAX = 16
+_READ_AHEAD_MAX = 8
 _read_ahead: dict[tuple[str, int], tuple[float, Future[Any]]] = {}
 _read_ahead_lock = threading.Lock()
 
@@ -121,10 +125,8 @@ def _read_ahead_pool() -> ThreadPoolExecutor:
 
 def read_ahead(client: Any, cursor: Any) -> None:
     """Request a page now, for `take_read_ahead` (a read of the same cursor) later."""
-    now = time.monotonic()
     with _read_ahead_lock:
-        for key in [k for k, (at, _) in _read_ahead.items() if now - at > READ_AHEAD_SECONDS]:
-            del _read_ahead[key]
+        now = _drop_stale_read_ahead()
         if len(_read_ahead) < _READ_AHEAD_MAX:
             _read_ahead[(cursor.url, cursor.page_size)] = (
                 now, _read_ahead_pool().submit(_read_page, client, cursor))
@@ -133,10 +135,17 @@ def read_ahead(client: Any, cursor: Any) -> None:
 def take_read_ahead(cursor: Any) -> Future[Any] | None:
     """The page a plan step requested for this cursor, if one is waiting (taken: once)."""
     with _read_ahead_lock:
+        _drop_stale_read_ahead()
         found = _read_ahead.pop((cursor.url, cursor.page_size), None)
-    if found is None or time.monotonic() - found[0] > READ_AHEAD_SECONDS:
-        return None
-    return found[1]
+    return found[1] if found is not None else None
+
+
+def _drop_stale_read_ahead() -> float:
+    """(Under the lock.) Forget pages nobody took in time; returns now (monotonic)."""
+    now = time.monotonic()
+    for key in [k for k, (at, _) in _read_ahead.items() if now - at > READ_AHEAD_SECONDS]:
+        del _read_ahead[key]
+    return now
 
 
 def _previous_points(
