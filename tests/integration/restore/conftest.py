@@ -247,7 +247,9 @@ class Stack:
     def wait_for(
         self, condition: Callable[[], bool], *, timeout: float = 90.0, watchdog: bool = True
     ) -> None:
-        assert not self.stepped, "a stepped clock stands still: use run_until"
+        """Wait (real time) until `condition` holds. On a stepped stack the clock stands still
+        here: only for what takes no simulated time (another thread's doing); else run_until."""
+        watchdog = watchdog and not self.stepped
         deadline = time.monotonic() + timeout
         next_watchdog = time.monotonic() + 1.0
         while not condition():

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 
 from ppbackup import cli
-from tests.integration.restore.conftest import Stack, StackOptions
+from tests.integration.restore.conftest import Stack, StackOptions, steps_by_name
 
 
 @pytest.fixture
@@ -49,18 +50,34 @@ def test_follow_prints_a_timeline_with_progress(
     make_stack: Callable[..., Stack], cli_env: Callable[[Stack], None],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    stack = make_stack(speed=600.0, sim=replace(StackOptions().sim, retry_after=None))
+    # Stepped: the restore stays running, its stages counted, until the follower has shown it
+    # (on a running clock that lasts a few real seconds, which a busy machine can miss).
+    stack = make_stack(stepped=True, sim=replace(StackOptions().sim, retry_after=None))
     cli_env(stack)
     uat = stack.add_env("Contoso UAT", type="Sandbox")
     stack.add_backup(uat, "Nightly")
     operation_id = stack.submit({"targetEnvironmentId": uat, "backupLabel": "Nightly"})
+    codes: list[int] = []
+    follower = threading.Thread(
+        target=lambda: codes.append(cli.main(["status", operation_id, "--follow"])), daemon=True)
+    follower.start()
+    out, err = "", ""
 
-    code = cli.main(["status", operation_id, "--follow"])
+    def shown(text: str) -> bool:
+        nonlocal out, err
+        captured = capsys.readouterr()
+        out, err = out + captured.out, err + captured.err
+        return any(text in line and "restore Running" in line for line in err.splitlines())
 
-    out, err = capsys.readouterr()
-    assert code == 0
+    stack.run_until(lambda: "stages done" in (
+        steps_by_name(stack.record(operation_id))["restore"].get("detail") or ""))
+    stack.wait_for(lambda: shown("stages done"), timeout=60)
+    stack.run_until_ended(operation_id)
+    follower.join(timeout=60)
+    shown("")
+
+    assert codes == [0]
     lines = err.splitlines()
-    assert any("restore Running" in line and "stages done" in line for line in lines), err
     assert any("verify Succeeded" in line for line in lines)
     assert all(line.startswith("[") and " +" in line for line in lines)  # time and elapsed
     assert "Succeeded" in out
