@@ -273,3 +273,29 @@ def test_the_newest_point_holding_a_table_is_held_past_its_expiry(store: DataSto
     assert result.held == [old]
     assert result.deleted_points == later[:2]
     assert list(store.read_table(ENV, old, "account")) == [{"accountid": "a"}]
+
+
+def test_a_sweep_is_due_only_when_it_would_delete_something(store: DataStore) -> None:
+    """`sweep_due` answers for the point about to be taken at `now` (as if a full copy)."""
+    def due(now: datetime, policy: RetentionPolicy) -> bool:
+        return store.sweep_due(ENV, store.list_points(ENV, policy=policy, now=now), policy, now)
+
+    keep_three_days = RetentionPolicy(3, 0, 0, 0)
+    first = write_point(store, T0, {"account": [[{"accountid": "a"}]]})
+    assert not due(T0 + timedelta(hours=1), keep_three_days)
+    second = write_point(store, T0 + timedelta(hours=2), {"account": [[{"accountid": "b"}]]})
+    assert not due(T0 + timedelta(days=1), keep_three_days)
+    # Four days on, the coming point leaves both behind: due, and its sweep deletes them.
+    later = T0 + timedelta(days=4)
+    assert due(later, keep_three_days)
+    write_point(store, later, {"account": [[{"accountid": "c"}]]})
+    assert store.sweep(ENV, keep_three_days, later).deleted_points == sorted([first, second])
+    assert not due(later + timedelta(hours=1), keep_three_days)
+    # Files of a point that never completed: due once past the grace (7 days), not before.
+    keep_a_month = RetentionPolicy(30, 0, 0, 0)
+    abandoned = new_point_id(later)
+    store.write_rows(ENV, abandoned, "account", 0, [{"accountid": "d"}], id_column="accountid")
+    assert not due(later + timedelta(days=6), keep_a_month)
+    assert due(later + timedelta(days=8), keep_a_month)
+    assert store.sweep(ENV, keep_a_month, later + timedelta(days=8)).deleted_blobs == 1
+    assert not due(later + timedelta(days=8), keep_a_month)
