@@ -284,6 +284,9 @@ def plan_run(rows: int, differ: float) -> dict[str, Any]:
                 else:
                     sim.change(env, "account", "update", record_id, {"name": f"changed {n}"})
             run = restore(ctx, env, ["account"], point, mode="all")
+            if run["record"]["status"] != "Succeeded":
+                return {"status": run["record"]["status"], "error": run["record"].get("error"),
+                        "steps": run["record"].get("steps")}
             # The same dry run again under tracemalloc: the peak of what the restore itself
             # allocates (the process's RSS also holds what taking the point allocated).
             tracemalloc.start()
@@ -365,7 +368,8 @@ def bench_plan(args: argparse.Namespace) -> int:
           "of them changed since the point (half edited, half deleted)")
     big = child(args.rows, args.differ)
     if big["status"] != "Succeeded":
-        print(f"  FAILED: the dry run ended {big['status']}")
+        print(f"  FAILED: the dry run ended {big['status']}: {big.get('error')}; steps "
+              f"{big.get('steps')}")
         return 1
     total = big["plan"]["total"]
     floor = big["store_seconds"] + big["sim_seconds"]
