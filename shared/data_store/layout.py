@@ -78,7 +78,7 @@ def chunk_name(env: str, point_id: str, table: str, kind: str, seq: int) -> str:
     return f"{point_prefix(env, point_id)}{table}/{kind}-{seq:06d}.zz"
 
 
-def index_name(env: str, table: str, hashed: int, *, chunk_rows: int = SMALL_CHUNK_ROWS) -> str:
+def index_name(env: str, table: str, hashed: int, *, chunk_rows: int) -> str:
     """The index blob a chunk of `chunk_rows` records appends a record's entry to."""
     if chunk_rows < SMALL_CHUNK_ROWS:
         return f"{_env(env)}/index/{table}/s{hashed % SMALL_INDEX_SHARDS:x}"
@@ -87,7 +87,8 @@ def index_name(env: str, table: str, hashed: int, *, chunk_rows: int = SMALL_CHU
 
 def index_names(env: str, table: str, hashed: int) -> tuple[str, str]:
     """Every index blob that may hold a record's entries: one of each family."""
-    return (index_name(env, table, hashed), index_name(env, table, hashed, chunk_rows=0))
+    return (index_name(env, table, hashed, chunk_rows=SMALL_CHUNK_ROWS),
+            index_name(env, table, hashed, chunk_rows=0))
 
 
 def record_hash(record_id: str) -> int:
