@@ -229,8 +229,8 @@ def _carry_out(ctx: AppContext, stored: StoredOperation) -> StoredOperation:
             error = raised
     request_ids = tuple(c.request_id for c in calls if c.request_id)
     if calls:
-        ctx.history.append_calls(operation.operation_id, "delete",
-                                 [c.to_log_entry() for c in calls])
+        ctx.history.append_calls(operation.operation_id,
+                                 {"delete": [c.to_log_entry() for c in calls]})
     for _ in range(_WRITE_ROUNDS):
         now = to_millis(ctx.clock())
         current = stored.operation

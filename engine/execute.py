@@ -112,12 +112,17 @@ def _carry_out(ctx: AppContext, command: c.Command, operation_id: str) -> a.Answ
 
 def _flows(ctx: AppContext, command: c.ReadFlows | c.TurnFlowOn) -> a.Answer:
     from shared.dataverse import DataverseClient, NoDataverse
+    from shared.dataverse.client import shared_http_client
     from shared.dataverse.flows import read_flows, turn_on
     from shared.flows import FlowsSeen
 
     environment = ctx.platform.get_environment(command.environment_id)
     try:
-        client = DataverseClient.from_settings(ctx.settings, environment)
+        # The process's pool: a client of its own built a TLS context per step, about a
+        # tenth of a restore step's CPU (bench/restore_engine_bench.py).
+        client = DataverseClient.from_settings(
+            ctx.settings, environment, http_client=shared_http_client()
+        )
     except NoDataverse:
         if isinstance(command, c.TurnFlowOn):
             raise

@@ -246,13 +246,14 @@ class _Run(Generic[S]):
             self._write_call_log()
 
     def _write_call_log(self) -> None:
-        for step, calls in self.calls.items():
-            try:
-                self.ctx.history.append_calls(self.operation_id, step, calls)
-            except Exception:
-                # The log is for people; losing a few lines must not fail the step.
-                log.exception("engine.call_log_failed", extra={"operationId": self.operation_id})
-        self.calls.clear()
+        if not self.calls:
+            return
+        try:
+            self.ctx.history.append_calls(self.operation_id, self.calls)
+        except Exception:
+            # The log is for people; losing a few lines must not fail the step.
+            log.exception("engine.call_log_failed", extra={"operationId": self.operation_id})
+        self.calls = {}
 
     def _step(self, command: Any) -> ContinueNow | None:
         ctx, kind, state = self.ctx, self.kind, self.state
@@ -367,8 +368,10 @@ def _record_fault(
     now = _now(ctx)
     faults = state.engine_faults + 1
     step = kind.step_of(state)
-    text = f"This step failed {dequeue_count} times in a row; the message goes to the poison " \
+    text = (
+        f"This step failed {dequeue_count} times in a row; the message goes to the poison "
         f"queue ({summary})."
+    )
     allowed = kind.max_engine_faults or config.max_engine_faults
     if faults >= allowed:
         message = (

@@ -1,11 +1,18 @@
 """The platform call log: every Power Platform request an operation made, `{prefix}OperationCalls`.
 
 The record keeps only the newest request ids per step (MAX_REQUEST_IDS_PER_STEP); a restore that
-polls for a day makes thousands of calls, and they all land here, one small row each.
+polls for a day makes thousands of calls, and they all land here.
 
-PartitionKey = operation id, RowKey = `<step>-<call time, epoch microseconds, 16 digits>-<digest>`.
-The digest covers the call and its position in the appended batch, so the same batch appended
-twice (a queue message delivered twice) writes the same rows again instead of duplicating them.
+One row holds the calls of one invocation, every step's (up to CALLS_PER_ROW of them, as a JSON
+list in `calls`, split over properties as needed), so an invocation's log is one plain upsert: a
+row per call took an entity group transaction per step, whose multipart body cost the SDK about
+a quarter of a restore step's CPU (bench/restore_engine_bench.py). Rows written before that hold
+one call each, in columns; both are read.
+
+PartitionKey = operation id, RowKey = `<first call's step>-<its time, epoch microseconds, 16
+digits>-<digest>`. The digest covers the row's calls and its position in the appended batch, so
+the same batch appended twice (a queue message delivered twice) writes the same rows again
+instead of duplicating them.
 """
 
 from __future__ import annotations
@@ -18,14 +25,17 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from azure.data.tables import UpdateMode
+
 from shared.operations import format_time, parse_time
-from shared.storage.entities import check_entity, from_table_time, int_property, plain
+from shared.storage.entities import check_entity, from_table_time, join_string, plain, split_string
 from shared.storage.keys import validate_operation_id
-from shared.storage.tables import upsert_batches
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
+# Worst case (every path and request id at its cut length) a row stays well under 1 MiB.
+CALLS_PER_ROW = 100
 CALL_FIELDS = ("method", "path", "status", "requestId", "durationMs", "at")
 # A log line must never fail the step it describes, so long values are cut rather than refused.
 MAX_PATH_CHARS = 2048
@@ -39,77 +49,98 @@ class CallLog:
         self._table = table
         self._clock = clock
 
-    def append(self, operation_id: str, step: str, calls: Sequence[Mapping[str, Any]]) -> None:
+    def append(
+        self, operation_id: str, calls_by_step: Mapping[str, Sequence[Mapping[str, Any]]]
+    ) -> None:
+        """Log one invocation's calls, by the step that made them."""
         validate_operation_id(operation_id)
-        if not isinstance(step, str) or not _STEP.fullmatch(step):
-            raise ValueError(f"step name {step!r} must be 1-64 letters, digits, '_' or '.'")
         now = self._clock()
-        entities = [
-            _entity(operation_id, step, index, call, now) for index, call in enumerate(calls)
+        checked = [  # every call, before anything is written
+            _call(_checked_step(step), call, now)
+            for step, calls in calls_by_step.items()
+            for call in calls
         ]
-        if entities:
-            upsert_batches(self._table(), entities)
+        for index in range(0, len(checked), CALLS_PER_ROW):
+            row = _row(operation_id, index, checked[index : index + CALLS_PER_ROW])
+            self._table().upsert_entity(row, mode=UpdateMode.REPLACE)
 
     def list(self, operation_id: str) -> builtins.list[dict[str, Any]]:
         """JSON-ready calls, oldest first: step, method, path, status, requestId, durationMs, at."""
         rows = self._table().query_entities(
             "PartitionKey eq @pk", parameters={"pk": validate_operation_id(operation_id)}
         )
-        calls = []
+        calls: builtins.list[tuple[datetime, str, int, dict[str, Any]]] = []
         for row in rows:
-            at = from_table_time(row.get("at"))
-            calls.append(
-                (
-                    at,
-                    str(row["RowKey"]),
-                    {
-                        "step": row.get("step"),
-                        "method": row.get("method"),
-                        "path": row.get("path"),
-                        "status": plain(row.get("status")),
-                        "requestId": row.get("requestId"),
-                        "durationMs": plain(row.get("durationMs")),
-                        "at": format_time(at),
-                    },
+            key, step = str(row["RowKey"]), row.get("step")
+            if "calls" in row:
+                for index, call in enumerate(json.loads(join_string(row, "calls"))):
+                    at = parse_time(call.get("at"))
+                    calls.append((at or _EPOCH, key, index, call))
+            else:  # a row of the older layout: one call, in columns
+                at = from_table_time(row.get("at"))
+                calls.append(
+                    (
+                        at or _EPOCH,
+                        key,
+                        0,
+                        {
+                            "step": step,
+                            "method": row.get("method"),
+                            "path": row.get("path"),
+                            "status": plain(row.get("status")),
+                            "requestId": row.get("requestId"),
+                            "durationMs": plain(row.get("durationMs")),
+                            "at": format_time(at),
+                        },
+                    )
                 )
-            )
-        calls.sort(key=lambda c: (c[0] or _EPOCH, c[1]))
-        return [c[2] for c in calls]
+        calls.sort(key=lambda c: c[:3])
+        return [c[3] for c in calls]
 
 
-def _entity(
-    operation_id: str, step: str, index: int, call: Mapping[str, Any], now: datetime
-) -> dict[str, Any]:
+def _checked_step(step: str) -> str:
+    if not isinstance(step, str) or not _STEP.fullmatch(step):
+        raise ValueError(f"step name {step!r} must be 1-64 letters, digits, '_' or '.'")
+    return step
+
+
+def _call(step: str, call: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The call as it is stored: checked, long values cut, its time in the record's format."""
     unknown = sorted(set(call) - set(CALL_FIELDS))
     if unknown:
         raise ValueError(f"unknown call field(s) {unknown}; expected {list(CALL_FIELDS)}")
     method, path = call.get("method"), call.get("path")
     if not isinstance(method, str) or not method or not isinstance(path, str) or not path:
         raise ValueError("a call needs a non-empty 'method' and 'path'")
-    at = parse_time(call.get("at")) or now
     status = call.get("status")
     if status is not None and (isinstance(status, bool) or not isinstance(status, int)):
         raise ValueError(f"call status must be an int or None, got {status!r}")
     request_id = call.get("requestId")
     duration = call.get("durationMs")
-    values: dict[str, Any] = {
+    return {
         "step": step,
         "method": method.upper(),
         "path": path[:MAX_PATH_CHARS],
         "status": status,
         "requestId": None if request_id is None else str(request_id)[:MAX_REQUEST_ID_CHARS],
-        "durationMs": None if duration is None else int_property(round(float(duration))),
-        "at": at.astimezone(UTC),
+        "durationMs": None if duration is None else round(float(duration)),
+        "at": format_time(parse_time(call.get("at")) or now),
     }
-    micros = (values["at"] - _EPOCH) // timedelta(microseconds=1)
-    digest_source = json.dumps(
-        [index, {k: plain(v) for k, v in values.items() if k != "at"}, micros], default=str
-    )
-    digest = hashlib.sha256(digest_source.encode("utf-8")).hexdigest()[:12]
-    entity = {
+
+
+def _row(operation_id: str, index: int, calls: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    step = calls[0]["step"]
+    # ASCII escapes: a lone surrogate in a path must not fail the write (it cannot be UTF-8).
+    text = json.dumps(calls, separators=(",", ":"))
+    first = parse_time(calls[0]["at"]) or _EPOCH
+    micros = (first - _EPOCH) // timedelta(microseconds=1)
+    digest = hashlib.sha256(f"{index}:{text}".encode("ascii")).hexdigest()[:12]
+    row = {
         "PartitionKey": operation_id,
         "RowKey": f"{step}-{micros:016d}-{digest}",
-        **{k: v for k, v in values.items() if v is not None},
+        "step": step,
+        "count": len(calls),
+        **split_string("calls", text),
     }
-    check_entity(entity, what=f"call log row of {operation_id}")
-    return entity
+    check_entity(row, what=f"call log row of {operation_id}")
+    return row

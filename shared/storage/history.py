@@ -306,9 +306,9 @@ class HistoryStore(TableStore):
     # -- call log ------------------------------------------------------------------------------
 
     def append_calls(
-        self, operation_id: str, step: str, calls: Sequence[Mapping[str, Any]]
+        self, operation_id: str, calls_by_step: Mapping[str, Sequence[Mapping[str, Any]]]
     ) -> None:
-        self._calls.append(operation_id, step, calls)
+        self._calls.append(operation_id, calls_by_step)
 
     def list_calls(self, operation_id: str) -> builtins.list[dict[str, Any]]:
         return self._calls.list(operation_id)

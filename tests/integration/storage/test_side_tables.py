@@ -132,8 +132,8 @@ def _calls(count: int, start: datetime) -> list[dict[str, Any]]:
 
 def test_call_log_keeps_more_than_one_batch_in_time_order(store: HistoryStore) -> None:
     operation_id = op_at(0).operation_id
-    store.append_calls(operation_id, "restore", _calls(250, BASE + timedelta(seconds=1)))
-    store.append_calls(operation_id, "validate", _calls(3, BASE))
+    store.append_calls(operation_id, {"restore": _calls(250, BASE + timedelta(seconds=1))})
+    store.append_calls(operation_id, {"validate": _calls(3, BASE)})
 
     calls = store.list_calls(operation_id)
 
@@ -154,15 +154,15 @@ def test_call_log_keeps_more_than_one_batch_in_time_order(store: HistoryStore) -
 def test_appending_the_same_calls_again_does_not_duplicate(store: HistoryStore) -> None:
     operation_id = op_at(0).operation_id
     batch = _calls(120, BASE)
-    store.append_calls(operation_id, "restore", batch)
-    store.append_calls(operation_id, "restore", batch)  # a redelivered queue message
+    store.append_calls(operation_id, {"restore": batch})
+    store.append_calls(operation_id, {"restore": batch})  # a redelivered queue message
     assert len(store.list_calls(operation_id)) == 120
 
 
 def test_call_log_is_per_operation_and_tolerates_missing_values(store: HistoryStore) -> None:
     one, two = op_at(0).operation_id, op_at(1).operation_id
-    store.append_calls(one, "backup", [{"method": "POST", "path": "/backups", "status": None}])
-    store.append_calls(two, "backup", [{"method": "POST", "path": "/x", "durationMs": 2**40}])
+    store.append_calls(one, {"backup": [{"method": "POST", "path": "/backups", "status": None}]})
+    store.append_calls(two, {"backup": [{"method": "POST", "path": "/x", "durationMs": 2**40}]})
     [call] = store.list_calls(one)
     assert (call["status"], call["requestId"], call["durationMs"]) == (None, None, None)
     assert datetime.fromisoformat(call["at"]).tzinfo is not None
@@ -170,16 +170,75 @@ def test_call_log_is_per_operation_and_tolerates_missing_values(store: HistorySt
     assert big["durationMs"] == 2**40  # wider than 32 bits: stored as Int64
 
 
+def test_call_log_writes_a_row_per_hundred_calls_not_per_call(
+    store: HistoryStore, storage: str
+) -> None:
+    operation_id = op_at(0).operation_id
+    store.append_calls(operation_id, {"restore": _calls(250, BASE)})
+    table = table_service(storage).get_table_client(f"{store.prefix}OperationCalls")
+    rows = list(table.query_entities("PartitionKey eq @pk", parameters={"pk": operation_id}))
+    assert sorted(row["count"] for row in rows) == [50, 100, 100]
+    assert len(store.list_calls(operation_id)) == 250
+
+
+def test_one_invocations_calls_of_several_steps_are_one_row_each_keeping_its_step(
+    store: HistoryStore, storage: str
+) -> None:
+    operation_id = op_at(0).operation_id
+    store.append_calls(operation_id, {
+        "switch": _calls(2, BASE), "restore": _calls(1, BASE + timedelta(seconds=1)),
+    })
+    table = table_service(storage).get_table_client(f"{store.prefix}OperationCalls")
+    assert len(list(table.query_entities("PartitionKey eq @pk",
+                                         parameters={"pk": operation_id}))) == 1
+    assert [c["step"] for c in store.list_calls(operation_id)] == ["switch", "switch", "restore"]
+
+
+def test_call_log_reads_rows_of_the_older_one_call_layout(
+    store: HistoryStore, storage: str
+) -> None:
+    operation_id = op_at(0).operation_id
+    table = table_service(storage).create_table_if_not_exists(f"{store.prefix}OperationCalls")
+    table.upsert_entity({
+        "PartitionKey": operation_id, "RowKey": "validate-0000000000000001-abc",
+        "step": "validate", "method": "GET", "path": "/old", "status": 200,
+        "requestId": "old-1", "durationMs": 7, "at": BASE + timedelta(milliseconds=500),
+    })
+    store.append_calls(operation_id, {"restore": _calls(2, BASE)})
+
+    calls = store.list_calls(operation_id)
+
+    assert [c["requestId"] for c in calls] == ["req-0000", "req-0001", "old-1"]
+    assert calls[2] == {
+        "step": "validate", "method": "GET", "path": "/old", "status": 200,
+        "requestId": "old-1", "durationMs": 7, "at": "2026-11-01T08:00:00.500Z",
+    }
+
+
+def test_call_log_keeps_odd_unicode_and_cuts_long_values(store: HistoryStore) -> None:
+    operation_id = op_at(0).operation_id
+    odd = "/flows/\ud800-\u202e-\U0001f600-" + "x" * 3000  # lone surrogate, RTL mark, emoji
+    store.append_calls(operation_id, {"flows_on": [
+        {"method": "patch", "path": odd, "requestId": "r" * 1000, "at": BASE},
+    ] * 100})
+
+    calls = store.list_calls(operation_id)
+
+    assert len(calls) == 100
+    assert calls[0]["path"] == odd[:2048]
+    assert calls[0]["requestId"] == "r" * 256
+
+
 def test_call_log_refuses_malformed_calls(store: HistoryStore) -> None:
     operation_id = op_at(0).operation_id
     with pytest.raises(ValueError, match="unknown call field"):
-        store.append_calls(operation_id, "restore", [{"method": "GET", "path": "/", "body": "x"}])
+        store.append_calls(operation_id, {"restore": [{"method": "GET", "path": "/", "body": "x"}]})
     with pytest.raises(ValueError, match="method"):
-        store.append_calls(operation_id, "restore", [{"path": "/"}])
+        store.append_calls(operation_id, {"restore": [{"path": "/"}]})
     with pytest.raises(ValueError, match="step name"):
-        store.append_calls(operation_id, "re/store", [{"method": "GET", "path": "/"}])
+        store.append_calls(operation_id, {"re/store": [{"method": "GET", "path": "/"}]})
     with pytest.raises(ValueError, match="not an operation id"):
-        store.append_calls("nope", "restore", [{"method": "GET", "path": "/"}])
+        store.append_calls("nope", {"restore": [{"method": "GET", "path": "/"}]})
     assert store.list_calls(operation_id) == []
 
 
