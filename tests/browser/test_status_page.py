@@ -222,6 +222,12 @@ def test_newest_data_backup_point_and_the_overdue_alert(
                                        timeout=WAIT_MS)
         assert alert is not None and "Data backup overdue: Contoso Prod" in alert.inner_text()
         assert f"ppbackup data backup {prod}" in alert.inner_text()
+        # The alerts and the environments' table are filled by answers of their own: the alert
+        # on screen does not mean the table is.
+        page.wait_for_selector(f'#environments tbody tr[data-environment-id="{prod}"]',
+                               timeout=WAIT_MS)
+        page.wait_for_selector(f'#environments tbody tr[data-environment-id="{other}"]',
+                               timeout=WAIT_MS)
         cells = page.eval_on_selector_all(
             "#environments tbody tr[data-environment-id]",
             "rows => rows.map(r => [r.dataset.environmentId, r.cells[r.cells.length - 1]"
