@@ -313,7 +313,8 @@ class _Step:
         writes: list[Callable[[], FileEntry]] = []
         if page.rows:
             writes.append(lambda: store.write_rows(
-                env, point, job.table, progress.row_seq, page.rows, id_column=job.id_column))
+                env, point, job.table, progress.row_seq, page.rows, id_column=job.id_column,
+                texts=page.texts or None))
         if page.deleted:
             ids = [d.id for d in page.deleted]
             writes.append(lambda: store.write_deleted(

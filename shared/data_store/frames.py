@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,8 +54,12 @@ class EncodedChunk:
     raw_bytes: int
 
 
-def encode_chunk(rows: Iterable[Row], key_of: Callable[[Row], Any]) -> EncodedChunk:
-    """Compress rows into frames; `key_of(row)` names each row's record id."""
+def encode_chunk(
+    rows: Iterable[Row], key_of: Callable[[Row], Any],
+    texts: Sequence[str | None] | None = None,
+) -> EncodedChunk:
+    """Compress rows into frames; `key_of(row)` names each row's record id. `texts`: each
+    row's JSON as it was read, one line (None for a row to encode here), stored as it came."""
     out = bytearray()
     frames: list[Frame] = []
     pending: list[bytes] = []
@@ -75,8 +79,9 @@ def encode_chunk(rows: Iterable[Row], key_of: Callable[[Row], Any]) -> EncodedCh
         keys.clear()
         size = 0
 
-    for row in rows:
-        line = encode_row(row)
+    for n, row in enumerate(rows):
+        text = texts[n] if texts is not None else None
+        line = encode_row(row) if text is None else text.encode("utf-8", "surrogatepass")
         pending.append(line)
         keys.append(str(key_of(row)))
         size += len(line) + 1

@@ -78,11 +78,21 @@ def chunk_name(env: str, point_id: str, table: str, kind: str, seq: int) -> str:
     return f"{point_prefix(env, point_id)}{table}/{kind}-{seq:06d}.zz"
 
 
+def index_shards(chunk_rows: int) -> int:
+    """How many index blobs the family a chunk of `chunk_rows` records appends to has."""
+    return SMALL_INDEX_SHARDS if chunk_rows < SMALL_CHUNK_ROWS else INDEX_SHARDS
+
+
 def index_name(env: str, table: str, hashed: int, *, chunk_rows: int) -> str:
     """The index blob a chunk of `chunk_rows` records appends a record's entry to."""
     if chunk_rows < SMALL_CHUNK_ROWS:
         return f"{_env(env)}/index/{table}/s{hashed % SMALL_INDEX_SHARDS:x}"
     return f"{_env(env)}/index/{table}/{hashed % INDEX_SHARDS:02x}"
+
+
+def small_index_names(env: str, table: str) -> list[str]:
+    """The small family's blobs of a table."""
+    return [index_name(env, table, shard, chunk_rows=0) for shard in range(SMALL_INDEX_SHARDS)]
 
 
 def index_names(env: str, table: str, hashed: int) -> tuple[str, str]:

@@ -165,12 +165,14 @@ class DataStore:
     # -- writing -----------------------------------------------------------------------------
 
     def write_rows(
-        self, env: str, point_id: str, table: str, seq: int, rows: Iterable[Row], *, id_column: str
+        self, env: str, point_id: str, table: str, seq: int, rows: Iterable[Row], *,
+        id_column: str, texts: Sequence[str | None] | None = None,
     ) -> FileEntry:
-        """Write one page of rows (changed rows, or a page of a full copy) as chunk `seq`."""
+        """Write one page of rows (changed rows, or a page of a full copy) as chunk `seq`;
+        `texts`: the rows' JSON as read (`frames.encode_chunk`)."""
         return self._write_chunk(
             env, point_id, table, layout.ROWS, seq, rows, id_column,
-            lambda row: row[id_column],
+            lambda row: row[id_column], texts,
         )
 
     def write_deleted(
@@ -185,31 +187,34 @@ class DataStore:
     def _write_chunk(
         self, env: str, point_id: str, table: str, kind: str, seq: int, rows: Iterable[Row],
         id_column: str, key_of: Callable[[Row], Any],
+        texts: Sequence[str | None] | None = None,
     ) -> FileEntry:
         layout.check_point_id(point_id)
         layout.check_table(table)
         # Whether the point is committed is asked while the rows are encoded; nothing is
         # written before the answer.
         complete = _writes().submit(self.is_complete, env, point_id)
-        encoded = frames.encode_chunk(rows, key_of)
+        encoded = frames.encode_chunk(rows, key_of, texts)
         if complete.result():
             raise PointAlreadyComplete(f"point {point_id} is complete; its chunks stay as they are")
         name = layout.chunk_name(env, point_id, table, kind, seq)
         write_id = secrets.token_hex(8)
         digest = hashlib.sha256(encoded.data).hexdigest()
         entry_kind = record_index.KIND_ROW if kind == layout.ROWS else record_index.KIND_DELETED
-        by_shard: dict[str, list[record_index.IndexEntry]] = defaultdict(list)
+        by_shard: dict[int, list[record_index.IndexEntry]] = defaultdict(list)
+        shards = layout.index_shards(encoded.rows)
         for frame in encoded.frames:
             for key in frame.keys:
                 hashed = layout.record_hash(key)
-                by_shard[layout.index_name(env, table, hashed, chunk_rows=encoded.rows)].append(
+                by_shard[hashed % shards].append(
                     record_index.IndexEntry(hashed, entry_kind, frame.offset, frame.length)
                 )
         chunk = f"{kind}-{seq:06d}"
+        # (A shard number is its own hash modulo the family's size.)
         blocks = {
-            shard: record_index.encode_block(
-                record_index.IndexBlock(point_id, table, chunk, write_id, id_column, tuple(e))
-            )
+            layout.index_name(env, table, shard, chunk_rows=encoded.rows):
+                record_index.encode_block(record_index.IndexBlock(
+                    point_id, table, chunk, write_id, id_column, tuple(e)))
             for shard, e in by_shard.items()
         }
 
@@ -238,16 +243,21 @@ class DataStore:
         return FileEntry(chunk, digest, len(encoded.data), encoded.rows, write_id)
 
     def _append(self, name: str, block: bytes) -> None:
-        from azure.core.exceptions import ResourceExistsError
-
         blob = self._container.get_blob_client(name)
         self._before_write(name)
         try:
             blob.append_block(block)
         except _not_found():
-            with contextlib.suppress(ResourceExistsError):  # another writer was first
-                blob.create_append_blob(if_none_match="*")
+            self._create_index(name)
             blob.append_block(block)
+
+    def _create_index(self, name: str) -> None:
+        """An empty index blob, unless it is there (another writer was first)."""
+        from azure.core.exceptions import ResourceExistsError
+
+        self._before_write(name)
+        with contextlib.suppress(ResourceExistsError):
+            self._container.get_blob_client(name).create_append_blob(if_none_match="*")
 
     def is_complete(self, env: str, point_id: str) -> bool:
         return self._container.get_blob_client(layout.manifest_name(env, point_id)).exists()
@@ -273,6 +283,12 @@ class DataStore:
         # the create-only upload below still answers a commit that came first.)
         if written is None and self.is_complete(env, point_id):
             return self.manifest(env, point_id)
+        # The small index family of every fully copied table, made now: the next points'
+        # changes append to it, and the first append would otherwise find it missing (a failed
+        # append, a create, the append again: three requests instead of one per blob).
+        index_ready = [_writes().submit(self._create_index, name)
+                       for t in tables if t.mode == FULL
+                       for name in layout.small_index_names(env, t.table)]
         # Each table's listing, and each previous point's manifest once, all at the same time.
         with ThreadPoolExecutor(max(1, min(8, len(tables)))) as pool:
             previous = {p: (previous_read or {}).get(p) or pool.submit(self.manifest, env, p)
@@ -283,6 +299,7 @@ class DataStore:
                     env, point_id, t, previous, (written or {}).get(t.table)), tables),
                 strict=True,
             ))
+        wait(index_ready)  # settled before the manifest (a failure only costs the requests)
         done = Manifest(env, point_id, point_time, label, entries, dict(failed or {}))
         name = layout.manifest_name(env, point_id)
         self._before_write(name)

@@ -286,10 +286,11 @@ class DataverseClient(OwnsHttpClient):
             headers={**_ODATA_HEADERS, "If-None-Match": "null", "Prefer": ",".join(prefer)},
         )
         dop_hint = self._note_dop_hint(reply)
-        return _parsed(
-            reply,
-            lambda body: parse_page(body, cursor, dop_hint=dop_hint, request_id=reply.request_id),
-        )
+        try:
+            # From the text, not a parsed body: the page keeps each row's text for the backup.
+            return parse_page(reply.text, cursor, dop_hint=dop_hint, request_id=reply.request_id)
+        except ValueError as exc:
+            raise _unexpected(reply, exc) from None
 
     def pages(self, cursor: PageCursor, *, max_pages: int = 100_000) -> Iterator[Page]:
         """Every page from `cursor` on. For tools and tests; a function invocation reads one
@@ -528,11 +529,15 @@ def _parsed(reply: Reply, parse: Callable[[Mapping[str, Any]], T]) -> T:
     try:
         return parse(body)
     except ValueError as exc:
-        raise PowerPlatformError(
-            f"{reply.what} answered an unexpected shape: {exc}",
-            status=reply.status,
-            request_id=reply.request_id,
-        ) from None
+        raise _unexpected(reply, exc) from None
+
+
+def _unexpected(reply: Reply, error: ValueError) -> PowerPlatformError:
+    return PowerPlatformError(
+        f"{reply.what} answered an unexpected shape: {error}",
+        status=reply.status,
+        request_id=reply.request_id,
+    )
 
 
 def _values(reply: Reply) -> list[Mapping[str, Any]]:

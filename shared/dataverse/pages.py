@@ -8,6 +8,8 @@ link that starts the next incremental read.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +80,10 @@ class Page:
     delta_link: str | None
     dop_hint: int | None
     request_id: str
+    # Each row's JSON as the server sent it, one line (None: the row was cleaned, or its text
+    # spans lines): what a backup stores, so it need not encode the row again (and a decimal
+    # keeps every digit it came with).
+    texts: tuple[str | None, ...] = ()
 
     @property
     def last(self) -> bool:
@@ -90,16 +96,75 @@ def clean_row(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if not k.endswith(FORMATTED_VALUE)}
 
 
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def read_collection(text: str) -> tuple[dict[str, Any], list[tuple[Any, str]] | None]:
+    """A collection answer: its members other than `value`, and each `value` item with the
+    text it was read from (None when `value` is not an array). Parsed as `json.loads` would,
+    item by item, so a backup can keep each row's text as it came; ValueError when the text is
+    not one JSON object."""
+    decode = _DECODER.raw_decode
+
+    def skip(at: int) -> int:
+        found = _SPACE.match(text, at)
+        return found.end() if found else at
+
+    def expect(at: int, token: str) -> int:
+        if text[at:at + 1] != token:
+            raise ValueError(f"expected {token!r} at character {at}")
+        return skip(at + 1)
+
+    members: dict[str, Any] = {}
+    items: list[tuple[Any, str]] | None = None
+    at = skip(0)
+    if text[at:at + 1] != "{":
+        raise ValueError("the answer is not a JSON object")
+    at = skip(at + 1)
+    closed = text[at:at + 1] == "}"
+    at += closed
+    while not closed:
+        key, at = decode(text, at)
+        if not isinstance(key, str):
+            raise ValueError(f"a member name is not a string at character {at}")
+        at = expect(skip(at), ":")
+        if key == "value" and text[at:at + 1] == "[":
+            items = []
+            members.pop(key, None)
+            at = skip(at + 1)
+            done = text[at:at + 1] == "]"
+            at += done
+            while not done:
+                start = at
+                item, at = decode(text, at)
+                items.append((item, text[start:at]))
+                at = skip(at)
+                done = text[at:at + 1] == "]"
+                at = at + 1 if done else expect(at, ",")
+        else:
+            members[key], at = decode(text, at)
+            if key == "value":
+                items = None
+        at = skip(at)
+        closed = text[at:at + 1] == "}"
+        at = at + 1 if closed else expect(at, ",")
+    if skip(at) != len(text):
+        raise ValueError(f"extra data at character {at}")
+    return members, items
+
+
 def parse_page(
-    body: Mapping[str, Any], cursor: PageCursor, *, dop_hint: int | None, request_id: str
+    text: str, cursor: PageCursor, *, dop_hint: int | None, request_id: str
 ) -> Page:
-    """A page from one answer body; ValueError when it is not a collection answer."""
-    items = body.get("value")
-    if not isinstance(items, list):
+    """A page from one answer's text; ValueError when it is not a collection answer."""
+    body, items = read_collection(text)
+    if items is None:
         raise ValueError("the answer has no 'value' list")
     rows: list[Mapping[str, Any]] = []
+    texts: list[str | None] = []
     deleted: list[DeletedRow] = []
-    for item in items:
+    for item, item_text in items:
         if not isinstance(item, Mapping):
             raise ValueError("a 'value' item is not an object")
         context = item.get("@odata.context")
@@ -109,8 +174,14 @@ def parse_page(
                 raise ValueError("a deleted-row item without 'id'")
             reason = item.get("reason")
             deleted.append(DeletedRow(row_id, reason if isinstance(reason, str) else "deleted"))
-        else:
+        elif FORMATTED_VALUE in item_text or "\n" in item_text or "\r" in item_text:
+            # Labels to drop (a server that sent more than was asked), or a row spread over
+            # lines: the backup encodes the cleaned row itself.
             rows.append(clean_row(item))
+            texts.append(None)
+        else:
+            rows.append(item)
+            texts.append(item_text)
     next_link = body.get("@odata.nextLink")
     delta_link = body.get("@odata.deltaLink")
     if next_link is not None and not isinstance(next_link, str):
@@ -124,6 +195,7 @@ def parse_page(
         delta_link=delta_link if not next_link and delta_link else None,
         dop_hint=dop_hint,
         request_id=request_id,
+        texts=tuple(texts),
     )
 
 

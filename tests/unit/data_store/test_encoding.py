@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.data_store.frames import FRAME_ROWS, decode_frame, encode_chunk, iter_chunk
+from shared.data_store.frames import (
+    FRAME_ROWS,
+    decode_frame,
+    decode_row,
+    encode_chunk,
+    iter_chunk,
+)
 from shared.data_store.record_index import IndexBlock, IndexEntry, decode_blocks, encode_block
 
 json_values = st.recursive(
@@ -55,3 +62,12 @@ def test_index_blocks_decode_and_a_lookup_finds_exactly_its_hash(
             assert hit.entries == tuple(e for e in block.entries if e.hashed == entry.hashed)
     for hit in decode_blocks(data, only_hash=probe):
         assert all(e.hashed == probe for e in hit.entries)
+
+
+def test_rows_read_with_their_text_are_stored_as_that_text() -> None:
+    rows = [{"id": "a", "revenue": 1.5}, {"id": "b", "name": "x"}]
+    texts = ['{"id":"a","revenue":1.50}', None]
+    chunk = encode_chunk(rows, lambda row: row["id"], texts)
+    lines = zlib.decompress(chunk.data).split(b"\n")
+    assert lines[0] == b'{"id":"a","revenue":1.50}'  # as it came, not re-encoded
+    assert [decode_row(line) for line in lines] == rows

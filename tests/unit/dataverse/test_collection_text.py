@@ -1,0 +1,90 @@
+"""A collection answer read item by item keeps each row's text: the same values `json.loads`
+gives, and the text a backup stores as it came (pure)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.dataverse import PageCursor
+from shared.dataverse.pages import FORMATTED_VALUE, parse_page, read_collection
+
+CURSOR = PageCursor("https://org.example.com/api/data/v9.2/accounts")
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=10,
+)
+objects = st.dictionaries(st.text(max_size=10), json_values, max_size=5)
+layouts = st.sampled_from([
+    {}, {"indent": 2}, {"separators": (",", ":")}, {"separators": (" , ", " : ")},
+    {"ensure_ascii": False},
+])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(objects, max_size=6), objects, layouts)
+def test_values_and_members_are_what_json_loads_reads_whatever_the_layout(
+    items: list[dict[str, Any]], members: dict[str, Any], layout: dict[str, Any]
+) -> None:
+    doc = {**{k: v for k, v in members.items() if k != "value"}, "value": items}
+    text = json.dumps(doc, **layout)
+    read, found = read_collection(text)
+    assert found is not None
+    assert read == {k: v for k, v in doc.items() if k != "value"}
+    assert [item for item, _ in found] == items
+    # Each item's text is its own: it reads back as the item.
+    assert [json.loads(item_text) for _, item_text in found] == items
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40) | json_values.map(json.dumps))
+def test_any_text_is_read_as_json_loads_reads_it_or_refused_with_value_error(text: str) -> None:
+    try:
+        expected = json.loads(text)
+    except ValueError:
+        expected = ValueError
+    try:
+        members, items = read_collection(text)
+    except ValueError:
+        assert expected is ValueError or not isinstance(expected, dict)
+        return
+    assert isinstance(expected, dict)
+    whole = dict(members)
+    if items is not None:
+        whole["value"] = [item for item, _ in items]
+    assert whole == expected
+
+
+@pytest.mark.parametrize("text", [
+    "", "[]", "null", '{"value": [1, 2}', '{"value": [{"a": 1},]}', '{"value": [] } x',
+    '{"a" 1}', '{1: 2}', '{"value": [{"a": 1} {"b": 2}]}',
+])
+def test_malformed_answers_are_value_errors(text: str) -> None:
+    with pytest.raises(ValueError, match=r"JSON object|expected|Expecting|extra data|string"):
+        read_collection(text)
+
+
+def test_a_value_that_is_no_array_is_no_collection() -> None:
+    assert read_collection('{"value": 3}') == ({"value": 3}, None)
+    with pytest.raises(ValueError, match="no 'value' list"):
+        parse_page('{"value": {"a": 1}}', CURSOR, dop_hint=None, request_id="r")
+
+
+def test_a_row_keeps_its_text_unless_it_needs_cleaning_or_spans_lines() -> None:
+    plain = '{"accountid":"a1","revenue":12345678901234567.891,"name":"caf\\u00e9 \\ud800"}'
+    labelled = json.dumps({"accountid": "a2", "revenue": 1.5,
+                           f"revenue{FORMATTED_VALUE}": "$1.50"})
+    spread = '{\n  "accountid": "a3"\n}'
+    page = parse_page(f'{{"value": [{plain}, {labelled}, {spread}]}}', CURSOR,
+                      dop_hint=None, request_id="r")
+    # The decimal's digits and the escapes stay as the server wrote them.
+    assert page.texts == (plain, None, None)
+    assert page.rows[0] == json.loads(plain)
+    assert page.rows[1] == {"accountid": "a2", "revenue": 1.5}
+    assert page.rows[2] == {"accountid": "a3"}
