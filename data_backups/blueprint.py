@@ -43,7 +43,8 @@ def data_backup_request(msg: func.QueueMessage) -> None:
     from data_backups import intake
     from shared.runtime import get_context
 
-    intake.handle_data_backup_message(get_context(), msg.get_body(), message_id=msg.id or "")
+    intake.handle_data_backup_message(get_context(), msg.get_body(), message_id=msg.id or "",
+                                      dequeue_count=msg.dequeue_count or 1)
 
 
 @bp.function_name("data_backup_work")

@@ -1,6 +1,7 @@
 """Data backup intake (queue, HTTP, CLI): admit once per request key with the initial state,
-then send the first step message; the engine does the rest (data_backups/kind.py). Safe to run
-twice for one message.
+then start: the queue's intake runs the first steps in its own invocation, the others send the
+first step message; the engine does the rest (data_backups/kind.py). Safe to run twice for one
+message.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from data_backups.state import DataBackupState
 from engine.messages import send_step
+from engine.runner import run_admitted
 from shared.intake import admit, read_intake_message, request_key
 from shared.operations import Operation, OperationKind, OperationStatus, new_operation
 from shared.queue_names import DATA_BACKUP_REQUESTS, DATA_BACKUP_WORK
@@ -18,6 +20,7 @@ from shared.settings import DEFAULT_DATA_BACKUP_EXCLUSIONS
 
 if TYPE_CHECKING:
     from data_backups.request import DataBackupRequest
+    from shared.storage.history import StoredOperation
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,16 @@ def submit_data_backup(
 ) -> Operation:
     """Admit once per key and send the first step (again for a request seen before and still
     Queued: its first message may be the one that got lost; a second one is stale or loses)."""
+    stored, _ = _admit(ctx, request, dedup_key=dedup_key, page_size=page_size)
+    if stored.operation.status is OperationStatus.QUEUED:
+        send_step(ctx, DATA_BACKUP_WORK, stored.operation.operation_id,
+                  int(stored.internal["seq"]))
+    return stored.operation
+
+
+def _admit(
+    ctx: AppContext, request: DataBackupRequest, *, dedup_key: str | None, page_size: int
+) -> tuple[StoredOperation, bool]:
     settings = ctx.settings
     now = ctx.clock()
     candidate = new_operation(
@@ -45,21 +58,30 @@ def submit_data_backup(
         excluded=DEFAULT_DATA_BACKUP_EXCLUSIONS | settings.data_backup_exclude_tables,
         full=request.full, page_size=page_size,
     )
-    stored, _ = admit(
+    return admit(
         ctx, candidate,
         dedup_key=dedup_key or request_key(OperationKind.DATA_BACKUP, request.request_id),
         internal=state.to_json(),
     )
-    if stored.operation.status is OperationStatus.QUEUED:
-        send_step(ctx, DATA_BACKUP_WORK, stored.operation.operation_id,
-                  int(stored.internal["seq"]))
-    return stored.operation
 
 
 def handle_data_backup_message(
-    ctx: AppContext, body: bytes | str, *, message_id: str, page_size: int = PAGE_SIZE
+    ctx: AppContext,
+    body: bytes | str,
+    *,
+    message_id: str,
+    dequeue_count: int | None = None,
+    page_size: int = PAGE_SIZE,
 ) -> Operation | None:
-    """`data-backup-requests`: validate (invalid -> Rejected, on record), admit once, start."""
+    """`data-backup-requests`: validate (invalid -> Rejected, on record), admit once, start.
+
+    With the queue trigger's `dequeue_count`, the backup's steps start in this invocation (no
+    queue round trip before the first read; the runner hands over to a step message when its
+    budget is spent), as a platform backup's intake does. A duplicate of a request (another
+    message, first delivery) leaves the operation to whoever drives it; a redelivery of this
+    very message means its earlier run failed, so it runs again. Without it (callers that drive
+    the steps themselves) the first step message is sent, as `submit_data_backup` does.
+    """
     from data_backups.request import parse_data_backup_request
 
     read = read_intake_message(
@@ -69,4 +91,12 @@ def handle_data_backup_message(
     if read is None:
         return None
     request, key = read
-    return submit_data_backup(ctx, request, dedup_key=key, page_size=page_size)
+    if dequeue_count is None:
+        return submit_data_backup(ctx, request, dedup_key=key, page_size=page_size)
+    stored, created = _admit(ctx, request, dedup_key=key, page_size=page_size)
+    if created or dequeue_count > 1:
+        run_admitted(ctx, stored, dequeue_count=dequeue_count)
+    elif stored.operation.status is OperationStatus.QUEUED:
+        send_step(ctx, DATA_BACKUP_WORK, stored.operation.operation_id,
+                  int(stored.internal["seq"]))
+    return stored.operation

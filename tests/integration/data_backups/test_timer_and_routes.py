@@ -15,7 +15,7 @@ from data_backups.rounds import run_data_backup_round
 from ppbackup.simulator import Simulator
 from shared.data_store import DataStore
 from shared.operations import OperationKind, OperationStatus
-from shared.queue_names import DATA_BACKUP_REQUESTS
+from shared.queue_names import DATA_BACKUP_REQUESTS, DATA_BACKUP_WORK
 from shared.runtime import AppContext, use_context
 from shared.storage.connection import queue_service
 from tests.integration.data_backups.conftest import (
@@ -67,6 +67,28 @@ def test_the_timer_makes_one_point_per_slot(
     assert [p.point_id for p in points] == [
         ctx.history.get(following).operation.point_id, done.point_id]
     assert all(set(p.tables) == {"account"} for p in points)
+
+
+def test_the_queue_intake_runs_the_backup_in_its_own_invocation(
+    ctx: AppContext, env_id: str, store: DataStore, storage: str
+) -> None:
+    work = queue_service(storage).get_queue_client(DATA_BACKUP_WORK)
+    work.create_queue()
+    body = json.dumps({"environmentId": env_id, "tables": ["account"], "requestId": "r-inline"})
+    operation = handle_data_backup_message(ctx, body, message_id="m1", dequeue_count=1)
+    assert operation is not None
+    done = ctx.history.get(operation.operation_id).operation
+    # No step message was needed: the point is there when the intake returns.
+    assert done.status is OperationStatus.SUCCEEDED, done.error
+    assert [p.point_id for p in store.list_points(env_id)] == [done.point_id]
+    assert work.peek_messages() == []
+    # Another message with the same request, and this one delivered again: one point still.
+    again = handle_data_backup_message(ctx, body, message_id="m2", dequeue_count=1)
+    redelivered = handle_data_backup_message(ctx, body, message_id="m1", dequeue_count=2)
+    assert again is not None and redelivered is not None
+    assert again.operation_id == redelivered.operation_id == done.operation_id
+    assert len(store.list_points(env_id)) == 1
+    assert work.peek_messages() == []
 
 
 def test_an_empty_scope_makes_no_round(storage: str, sim: Simulator, clock: Clock) -> None:
