@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from data_backups.execute import start_plan_read
+from data_backups.planning import first_read
 from data_backups.state import DataBackupState
 from engine.messages import send_step
 from engine.runner import run_admitted
@@ -36,27 +38,32 @@ def submit_data_backup(
 ) -> Operation:
     """Admit once per key and send the first step (again for a request seen before and still
     Queued: its first message may be the one that got lost; a second one is stale or loses)."""
-    stored, _ = _admit(ctx, request, dedup_key=dedup_key, page_size=page_size)
+    stored, _ = _admit(ctx, _first_state(ctx, request, page_size), request, dedup_key=dedup_key)
     if stored.operation.status is OperationStatus.QUEUED:
         send_step(ctx, DATA_BACKUP_WORK, stored.operation.operation_id,
                   int(stored.internal["seq"]))
     return stored.operation
 
 
-def _admit(
-    ctx: AppContext, request: DataBackupRequest, *, dedup_key: str | None, page_size: int
-) -> tuple[StoredOperation, bool]:
+def _first_state(
+    ctx: AppContext, request: DataBackupRequest, page_size: int
+) -> DataBackupState:
     settings = ctx.settings
-    now = ctx.clock()
-    candidate = new_operation(
-        OperationKind.DATA_BACKUP, request.environment_id, now, label=request.label,
-        requested_by=request.requested_by, request_id=request.request_id,
-    )
-    state = DataBackupState(
+    return DataBackupState(
         request.environment_id, request.label,
         requested=request.tables if request.tables is not None else settings.data_backup_tables,
         excluded=DEFAULT_DATA_BACKUP_EXCLUSIONS | settings.data_backup_exclude_tables,
         full=request.full, page_size=page_size,
+    )
+
+
+def _admit(
+    ctx: AppContext, state: DataBackupState, request: DataBackupRequest, *,
+    dedup_key: str | None,
+) -> tuple[StoredOperation, bool]:
+    candidate = new_operation(
+        OperationKind.DATA_BACKUP, request.environment_id, ctx.clock(), label=request.label,
+        requested_by=request.requested_by, request_id=request.request_id,
     )
     return admit(
         ctx, candidate,
@@ -93,7 +100,10 @@ def handle_data_backup_message(
     request, key = read
     if dequeue_count is None:
         return submit_data_backup(ctx, request, dedup_key=key, page_size=page_size)
-    stored, created = _admit(ctx, request, dedup_key=key, page_size=page_size)
+    state = _first_state(ctx, request, page_size)
+    # The plan's reads go on while the admission is written (its step takes their answer).
+    start_plan_read(ctx, first_read(state))
+    stored, created = _admit(ctx, state, request, dedup_key=key)
     if created or dequeue_count > 1:
         run_admitted(ctx, stored, dequeue_count=dequeue_count)
     elif stored.operation.status is OperationStatus.QUEUED:

@@ -29,6 +29,11 @@ FULL, INCREMENTAL = "full", "incremental"
 
 
 def plan(state: DataBackupState, now: datetime, config: EngineConfig) -> ReadTables:
+    return first_read(state)
+
+
+def first_read(state: DataBackupState) -> ReadTables:
+    """The plan's command: it depends on the request alone (the intake may start it early)."""
     return ReadTables(state.environment_id, read_ahead=not state.full, tables=state.requested,
                       page_size=state.page_size)
 

@@ -10,7 +10,6 @@ Until that manifest exists the point is not in the catalog, whatever else was wr
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import secrets
 import threading
@@ -142,6 +141,29 @@ def _not_found() -> type[Exception]:
     return ResourceNotFoundError
 
 
+def _index_blocks(
+    env: str, point_id: str, table: str, chunk: FileEntry, id_column: str, kind: str,
+    encoded: frames.EncodedChunk,
+) -> dict[str, bytes]:
+    """Per index blob the chunk's records belong to, the block to append there."""
+    entry_kind = record_index.KIND_ROW if kind == layout.ROWS else record_index.KIND_DELETED
+    by_shard: dict[int, list[record_index.IndexEntry]] = defaultdict(list)
+    shards = layout.index_shards(encoded.rows)
+    for frame in encoded.frames:
+        for key in frame.keys:
+            hashed = layout.record_hash(key)
+            by_shard[hashed % shards].append(
+                record_index.IndexEntry(hashed, entry_kind, frame.offset, frame.length)
+            )
+    # (A shard number is its own hash modulo the family's size.)
+    return {
+        layout.index_name(env, table, shard, chunk_rows=encoded.rows):
+            record_index.encode_block(record_index.IndexBlock(
+                point_id, table, chunk.name, chunk.write_id, id_column, tuple(e)))
+        for shard, e in by_shard.items()
+    }
+
+
 class DataStore:
     """One container of the backup store. `before_write(name)` runs before every write (tests
     inject crashes there)."""
@@ -200,23 +222,7 @@ class DataStore:
         name = layout.chunk_name(env, point_id, table, kind, seq)
         write_id = secrets.token_hex(8)
         digest = hashlib.sha256(encoded.data).hexdigest()
-        entry_kind = record_index.KIND_ROW if kind == layout.ROWS else record_index.KIND_DELETED
-        by_shard: dict[int, list[record_index.IndexEntry]] = defaultdict(list)
-        shards = layout.index_shards(encoded.rows)
-        for frame in encoded.frames:
-            for key in frame.keys:
-                hashed = layout.record_hash(key)
-                by_shard[hashed % shards].append(
-                    record_index.IndexEntry(hashed, entry_kind, frame.offset, frame.length)
-                )
         chunk = f"{kind}-{seq:06d}"
-        # (A shard number is its own hash modulo the family's size.)
-        blocks = {
-            layout.index_name(env, table, shard, chunk_rows=encoded.rows):
-                record_index.encode_block(record_index.IndexBlock(
-                    point_id, table, chunk, write_id, id_column, tuple(e)))
-            for shard, e in by_shard.items()
-        }
 
         def upload() -> None:
             self._before_write(name)
@@ -225,22 +231,27 @@ class DataStore:
                 metadata={"sha256": digest, "rows": str(encoded.rows), "writeid": write_id},
             )
 
-        # The index blocks need not wait for the chunk: a block counts only while the chunk's
-        # writeid is its own (`_look_up`), and only for chunks a manifest commits, which happens
-        # after every write of the page returned.
-        writes: list[Callable[[], None]] = [upload]
-        writes += [functools.partial(self._append, shard, block)
-                   for shard, block in blocks.items()]
-        if len(writes) <= 3:  # a handful of changed rows: a pool costs more than it saves
-            for write in writes:
-                write()
-        else:
-            pool = _writes()
-            futures = [pool.submit(write) for write in writes]
+        entry = FileEntry(chunk, digest, len(encoded.data), encoded.rows, write_id)
+        if encoded.rows <= 2:  # at most 3 writes: a pool costs more than it saves
+            upload()
+            for blob, block in _index_blocks(env, point_id, table, entry, id_column, kind,
+                                             encoded).items():
+                self._append(blob, block)
+            return entry
+        # The chunk goes out first, its index blocks are made while it is on its way. They need
+        # not wait for it: a block counts only while the chunk's writeid is its own
+        # (`_look_up`), and only for chunks a manifest commits, which happens after every write
+        # of the page returned.
+        pool = _writes()
+        futures = [pool.submit(upload)]
+        try:
+            blocks = _index_blocks(env, point_id, table, entry, id_column, kind, encoded)
+            futures += [pool.submit(self._append, blob, block) for blob, block in blocks.items()]
+        finally:
             wait(futures)  # all settled before any failure is raised: no write lands later
-            for future in futures:
-                future.result()
-        return FileEntry(chunk, digest, len(encoded.data), encoded.rows, write_id)
+        for future in futures:
+            future.result()
+        return entry
 
     def _append(self, name: str, block: bytes) -> None:
         blob = self._container.get_blob_client(name)

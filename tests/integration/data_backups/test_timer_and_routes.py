@@ -70,7 +70,7 @@ def test_the_timer_makes_one_point_per_slot(
 
 
 def test_the_queue_intake_runs_the_backup_in_its_own_invocation(
-    ctx: AppContext, env_id: str, store: DataStore, storage: str
+    ctx: AppContext, env_id: str, store: DataStore, storage: str, sim: Simulator
 ) -> None:
     work = queue_service(storage).get_queue_client(DATA_BACKUP_WORK)
     work.create_queue()
@@ -81,6 +81,11 @@ def test_the_queue_intake_runs_the_backup_in_its_own_invocation(
     # No step message was needed: the point is there when the intake returns.
     assert done.status is OperationStatus.SUCCEEDED, done.error
     assert [p.point_id for p in store.list_points(env_id)] == [done.point_id]
+    # The plan's reads, started while the admission was written, were read once and taken by
+    # the plan step, whose call log holds the environment lookup made for it.
+    endpoints = sim.stats()["endpoints"]
+    assert endpoints["bap.get_environment"]["count"] == endpoints["dv.metadata"]["count"] == 1
+    assert [call["step"] for call in ctx.history.list_calls(done.operation_id)] == ["plan"]
     assert work.peek_messages() == []
     # Another message with the same request, and this one delivered again: one point still.
     again = handle_data_backup_message(ctx, body, message_id="m2", dequeue_count=1)
