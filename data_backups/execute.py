@@ -138,14 +138,16 @@ def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
         client = DataverseClient.from_settings(ctx.settings, environment,
                                                http_client=shared_http_client())
         metadata = side.submit(client.tables)
-        known, sweep_due = previous.result()
-        likely = [link for table, (_, chain_length, link) in sorted(known.items())
+        known, id_columns, sweep_due = previous.result()
+        likely = [(link, id_columns[table])
+                  for table, (_, chain_length, link) in sorted(known.items())
                   if link is not None and (command.tables is None or table in command.tables)
                   and needs_full_copy(chain_length, DEFAULT_CHAIN_BOUND) is None]
         # More tables than wait in memory: their copy steps read them as they come.
         if command.read_ahead and len(likely) <= _READ_AHEAD_MAX:
-            for link in likely:
-                read_ahead(client, client.delta_page(link, page_size=command.page_size))
+            for link, id_column in likely:
+                read_ahead(client, client.delta_page(link, page_size=command.page_size),
+                           id_column)
         infos = metadata.result()
         hint = client.recommended_concurrency
     api_url = environment.instance_api_url or environment.instance_url or ""
@@ -166,7 +168,7 @@ def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
 # leaves at most that many pages in this process's memory.
 READ_AHEAD_SECONDS = 60.0
 _READ_AHEAD_MAX = 8
-_read_ahead: dict[tuple[str, int], tuple[float, Future[Any]]] = {}
+_read_ahead: dict[tuple[str, int, str], tuple[float, Future[Any]]] = {}
 _read_ahead_lock = threading.Lock()
 
 
@@ -175,20 +177,20 @@ def _read_ahead_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(8, thread_name_prefix="data-read-ahead")
 
 
-def read_ahead(client: Any, cursor: Any) -> None:
+def read_ahead(client: Any, cursor: Any, id_column: str) -> None:
     """Request a page now, for `take_read_ahead` (a read of the same cursor) later."""
     with _read_ahead_lock:
         now = _drop_stale_read_ahead()
         if len(_read_ahead) < _READ_AHEAD_MAX:
-            _read_ahead[(cursor.url, cursor.page_size)] = (
-                now, _read_ahead_pool().submit(_read_page, client, cursor))
+            _read_ahead[(cursor.url, cursor.page_size, id_column)] = (
+                now, _read_ahead_pool().submit(_read_page, client, cursor, id_column))
 
 
-def take_read_ahead(cursor: Any) -> Future[Any] | None:
+def take_read_ahead(cursor: Any, id_column: str) -> Future[Any] | None:
     """The page a plan step requested for this cursor, if one is waiting (taken: once)."""
     with _read_ahead_lock:
         _drop_stale_read_ahead()
-        found = _read_ahead.pop((cursor.url, cursor.page_size), None)
+        found = _read_ahead.pop((cursor.url, cursor.page_size, id_column), None)
     return found[1] if found is not None else None
 
 
@@ -202,10 +204,11 @@ def _drop_stale_read_ahead() -> float:
 
 def _previous_points(
     ctx: AppContext, store: DataStore, env: str
-) -> tuple[dict[str, tuple[str, int, str | None]], bool]:
+) -> tuple[dict[str, tuple[str, int, str | None]], dict[str, str], bool]:
     """Per table: the newest complete point holding it, its chain length and the delta link its
-    copy ended with (both in that point's manifest: one read per point, all at once); and
-    whether the point's retention sweep would delete anything (`DataStore.sweep_due`)."""
+    copy ended with (both in that point's manifest: one read per point, all at once); per
+    table, its id column there; and whether the point's retention sweep would delete anything
+    (`DataStore.sweep_due`)."""
     from azure.core.exceptions import ResourceNotFoundError
 
     now = ctx.clock()
@@ -213,7 +216,7 @@ def _previous_points(
         catalog = store.list_points(env, policy=ctx.settings.data_backup_retention, now=now)
     except ResourceNotFoundError:  # the container itself: the store's very first point
         store.ensure_container()
-        return {}, False
+        return {}, {}, False
     newest: dict[str, str] = {}
     for entry in catalog:
         for table in entry.tables:
@@ -228,7 +231,8 @@ def _previous_points(
         table: (point, manifests[point].tables[table].chain_length,
                 manifests[point].tables[table].delta_link)
         for table, point in newest.items()
-    }, sweep_due
+    }, {table: manifests[point].tables[table].id_column for table, point in newest.items()}, \
+        sweep_due
 
 
 def _copy_pages(ctx: AppContext, command: c.CopyPages) -> c.PagesCopied:
@@ -344,8 +348,9 @@ class _Step:
                                             track_changes=True)
         progress = _Progress(job.row_seq, job.deleted_seq, files=self.written[job.table])
         pending: Future[Any] | None = (
-            take_read_ahead(cursor) if job.cursor is None and job.since is not None else None
-        ) or self.reads.submit(_read_page, self.client, cursor)
+            take_read_ahead(cursor, job.id_column)
+            if job.cursor is None and job.since is not None else None
+        ) or self.reads.submit(_read_page, self.client, cursor, job.id_column)
         while pending is not None:
             page = pending.result()
             if not isinstance(page, Page):  # a fault's answer: the pages before it stand
@@ -354,7 +359,8 @@ class _Step:
                     and time.monotonic() < self.deadline)
             # A write that fails propagates (the step runs again and rewrites the same chunks);
             # the read in flight is waited for by the pool, its page dropped.
-            pending = self.reads.submit(_read_page, self.client, page.next) if more else None
+            pending = self.reads.submit(_read_page, self.client, page.next, job.id_column) \
+                if more else None
             progress.add(page, self.write_page(job, progress, page))
         return progress.result(), None
 
@@ -363,10 +369,10 @@ class _Step:
         counts only once its manifest exists). Returns the files written."""
         env, point, store = self.command.environment_id, self.command.point_id, self.store
         writes: list[Callable[[], FileEntry]] = []
-        if page.rows:
-            writes.append(lambda: store.write_rows(
-                env, point, job.table, progress.row_seq, page.rows, id_column=job.id_column,
-                texts=page.texts or None))
+        if page.texts:
+            writes.append(lambda: store.write_row_texts(
+                env, point, job.table, progress.row_seq, page.texts, page.ids,
+                id_column=job.id_column))
         if page.deleted:
             ids = [d.id for d in page.deleted]
             writes.append(lambda: store.write_deleted(
@@ -378,12 +384,12 @@ class _Step:
         return [future.result() for future in futures]
 
 
-def _read_page(client: Any, cursor: Any) -> Any:
+def _read_page(client: Any, cursor: Any, id_column: str) -> Any:
     """The page, or the answer its fault maps to (TokenExpired, Throttled, Refused, ...)."""
     from shared.dataverse import ChangeTokenExpired
 
     try:
-        return client.read_page(cursor)
+        return client.read_page(cursor, id_column=id_column)
     except ChangeTokenExpired as error:
         return c.TokenExpired(error.message)
     except errors.PowerPlatformError as error:
@@ -419,9 +425,9 @@ class _Progress:
         self.pages += 1
         self.files += files
         size = sum(f.bytes for f in files)
-        self.row_chunks += 1 if page.rows else 0
+        self.row_chunks += 1 if page.texts else 0
         self.deleted_chunks += 1 if page.deleted else 0
-        self.rows += len(page.rows)
+        self.rows += len(page.texts)
         self.deleted += len(page.deleted)
         self.bytes += size
         self.next_cursor = page.next.to_dict() if page.next else None

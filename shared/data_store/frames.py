@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,12 +54,19 @@ class EncodedChunk:
     raw_bytes: int
 
 
-def encode_chunk(
-    rows: Iterable[Row], key_of: Callable[[Row], Any],
-    texts: Sequence[str | None] | None = None,
-) -> EncodedChunk:
-    """Compress rows into frames; `key_of(row)` names each row's record id. `texts`: each
-    row's JSON as it was read, one line (None for a row to encode here), stored as it came."""
+def encode_chunk(rows: Iterable[Row], key_of: Callable[[Row], Any]) -> EncodedChunk:
+    """Compress rows into frames; `key_of(row)` names each row's record id."""
+    return encode_lines((str(key_of(row)), encode_row(row)) for row in rows)
+
+
+def text_lines(texts: Iterable[str]) -> Iterator[bytes]:
+    """Rows' JSON texts as lines (each row's text, as it was read, on one line)."""
+    # surrogatepass, as in encode_row: an escaped lone surrogate is text; a raw one survives.
+    return (text.encode("utf-8", "surrogatepass") for text in texts)
+
+
+def encode_lines(keyed_lines: Iterable[tuple[str, bytes]]) -> EncodedChunk:
+    """Compress (record id, JSON line) pairs into frames."""
     out = bytearray()
     frames: list[Frame] = []
     pending: list[bytes] = []
@@ -79,11 +86,9 @@ def encode_chunk(
         keys.clear()
         size = 0
 
-    for n, row in enumerate(rows):
-        text = texts[n] if texts is not None else None
-        line = encode_row(row) if text is None else text.encode("utf-8", "surrogatepass")
+    for key, line in keyed_lines:
         pending.append(line)
-        keys.append(str(key_of(row)))
+        keys.append(key)
         size += len(line) + 1
         total_rows += 1
         raw += len(line) + 1

@@ -188,13 +188,22 @@ class DataStore:
 
     def write_rows(
         self, env: str, point_id: str, table: str, seq: int, rows: Iterable[Row], *,
-        id_column: str, texts: Sequence[str | None] | None = None,
+        id_column: str,
     ) -> FileEntry:
-        """Write one page of rows (changed rows, or a page of a full copy) as chunk `seq`;
-        `texts`: the rows' JSON as read (`frames.encode_chunk`)."""
+        """Write one page of rows (changed rows, or a page of a full copy) as chunk `seq`."""
         return self._write_chunk(
-            env, point_id, table, layout.ROWS, seq, rows, id_column,
-            lambda row: row[id_column], texts,
+            env, point_id, table, layout.ROWS, seq, id_column,
+            lambda: frames.encode_chunk(rows, lambda row: row[id_column]),
+        )
+
+    def write_row_texts(
+        self, env: str, point_id: str, table: str, seq: int, texts: Sequence[str],
+        ids: Sequence[str], *, id_column: str,
+    ) -> FileEntry:
+        """`write_rows` for rows as read (`Page.texts`, `Page.ids`): each stored as its text."""
+        return self._write_chunk(
+            env, point_id, table, layout.ROWS, seq, id_column,
+            lambda: frames.encode_lines(zip(ids, frames.text_lines(texts), strict=True)),
         )
 
     def write_deleted(
@@ -202,21 +211,20 @@ class DataStore:
     ) -> FileEntry:
         """Write ids of rows deleted since the previous point as deleted-chunk `seq`."""
         return self._write_chunk(
-            env, point_id, table, layout.DELETED, seq, ({"id": i} for i in ids), id_column,
-            lambda row: row["id"],
+            env, point_id, table, layout.DELETED, seq, id_column,
+            lambda: frames.encode_chunk(({"id": i} for i in ids), lambda row: row["id"]),
         )
 
     def _write_chunk(
-        self, env: str, point_id: str, table: str, kind: str, seq: int, rows: Iterable[Row],
-        id_column: str, key_of: Callable[[Row], Any],
-        texts: Sequence[str | None] | None = None,
+        self, env: str, point_id: str, table: str, kind: str, seq: int, id_column: str,
+        encode: Callable[[], frames.EncodedChunk],
     ) -> FileEntry:
         layout.check_point_id(point_id)
         layout.check_table(table)
         # Whether the point is committed is asked while the rows are encoded; nothing is
         # written before the answer.
         complete = _writes().submit(self.is_complete, env, point_id)
-        encoded = frames.encode_chunk(rows, key_of, texts)
+        encoded = encode()
         if complete.result():
             raise PointAlreadyComplete(f"point {point_id} is complete; its chunks stay as they are")
         name = layout.chunk_name(env, point_id, table, kind, seq)

@@ -273,9 +273,10 @@ class DataverseClient(OwnsHttpClient):
         """The cursor of an incremental read from a delta link a previous read ended with."""
         return PageCursor(delta_link, check_page_size(page_size), track_changes=True)
 
-    def read_page(self, cursor: PageCursor) -> Page:
+    def read_page(self, cursor: PageCursor, *, id_column: str | None = None) -> Page:
         """One page: one request. Links are followed verbatim. ChangeTokenExpired when a delta
-        link is too old; Throttled (with retry_after) when service protection refuses."""
+        link is too old; Throttled (with retry_after) when service protection refuses. With
+        `id_column`, the rows come as a backup keeps them (`parse_page`)."""
         prefer = [f"odata.maxpagesize={cursor.page_size}", LOOKUP_ANNOTATIONS]
         if cursor.track_changes:
             prefer.append("odata.track-changes")
@@ -287,8 +288,8 @@ class DataverseClient(OwnsHttpClient):
         )
         dop_hint = self._note_dop_hint(reply)
         try:
-            # From the text, not a parsed body: the page keeps each row's text for the backup.
-            return parse_page(reply.text, cursor, dop_hint=dop_hint, request_id=reply.request_id)
+            return parse_page(reply.text, cursor, dop_hint=dop_hint, request_id=reply.request_id,
+                              id_column=id_column)
         except ValueError as exc:
             raise _unexpected(reply, exc) from None
 

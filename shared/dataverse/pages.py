@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,10 +80,15 @@ class Page:
     delta_link: str | None
     dop_hint: int | None
     request_id: str
-    # Each row's JSON as the server sent it, one line (None: the row was cleaned, or its text
-    # spans lines): what a backup stores, so it need not encode the row again (and a decimal
-    # keeps every digit it came with).
-    texts: tuple[str | None, ...] = ()
+    # Read for a backup (`parse_page(id_column=...)`): each row's JSON as the server sent it,
+    # one line, and its id, instead of `rows`: what the backup stores, with no second encoding
+    # of every row (and a decimal keeps every digit it came with).
+    texts: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows) or len(self.texts)
 
     @property
     def last(self) -> bool:
@@ -98,13 +103,15 @@ def clean_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\n\r]*")
+# A cleaned row's text: compact, as the rows a server sends.
+_ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
-def read_collection(text: str) -> tuple[dict[str, Any], list[tuple[Any, str]] | None]:
-    """A collection answer: its members other than `value`, and each `value` item with the
-    text it was read from (None when `value` is not an array). Parsed as `json.loads` would,
-    item by item, so a backup can keep each row's text as it came; ValueError when the text is
-    not one JSON object."""
+def read_collection(text: str, each: Callable[[Any, str], None]) -> tuple[dict[str, Any], bool]:
+    """A collection answer read item by item: `each(item, item_text)` for every `value` item in
+    order, with the text it was read from; returns the other members, and whether `value` was
+    an array. Parsed as `json.loads` would; ValueError when the text is not one JSON object. No
+    item outlives its call unless `each` keeps it."""
     decode = _DECODER.raw_decode
 
     def skip(at: int) -> int:
@@ -117,7 +124,7 @@ def read_collection(text: str) -> tuple[dict[str, Any], list[tuple[Any, str]] | 
         return skip(at + 1)
 
     members: dict[str, Any] = {}
-    items: list[tuple[Any, str]] | None = None
+    listed = False
     at = skip(0)
     if text[at:at + 1] != "{":
         raise ValueError("the answer is not a JSON object")
@@ -130,7 +137,9 @@ def read_collection(text: str) -> tuple[dict[str, Any], list[tuple[Any, str]] | 
             raise ValueError(f"a member name is not a string at character {at}")
         at = expect(skip(at), ":")
         if key == "value" and text[at:at + 1] == "[":
-            items = []
+            if listed:
+                raise ValueError("two 'value' arrays")
+            listed = True
             members.pop(key, None)
             at = skip(at + 1)
             done = text[at:at + 1] == "]"
@@ -138,50 +147,78 @@ def read_collection(text: str) -> tuple[dict[str, Any], list[tuple[Any, str]] | 
             while not done:
                 start = at
                 item, at = decode(text, at)
-                items.append((item, text[start:at]))
+                each(item, text[start:at])
                 at = skip(at)
                 done = text[at:at + 1] == "]"
                 at = at + 1 if done else expect(at, ",")
         else:
             members[key], at = decode(text, at)
-            if key == "value":
-                items = None
+            if key == "value" and listed:
+                raise ValueError("two 'value' members")
         at = skip(at)
         closed = text[at:at + 1] == "}"
         at = at + 1 if closed else expect(at, ",")
     if skip(at) != len(text):
         raise ValueError(f"extra data at character {at}")
-    return members, items
+    return members, listed
 
 
 def parse_page(
-    text: str, cursor: PageCursor, *, dop_hint: int | None, request_id: str
+    text: str, cursor: PageCursor, *, dop_hint: int | None, request_id: str,
+    id_column: str | None = None,
 ) -> Page:
-    """A page from one answer's text; ValueError when it is not a collection answer."""
-    body, items = read_collection(text)
-    if items is None:
-        raise ValueError("the answer has no 'value' list")
-    rows: list[Mapping[str, Any]] = []
-    texts: list[str | None] = []
+    """A page from one answer's text; ValueError when it is not a collection answer.
+
+    With `id_column`, the page is read as a backup keeps it: `texts` (each row's JSON as the
+    server sent it, one line) and `ids`, and no `rows`: a row's dict lives only while it is
+    read, so a page in memory is its text, not three times that."""
     deleted: list[DeletedRow] = []
-    for item, item_text in items:
+
+    def was_deleted(item: Any) -> bool:
         if not isinstance(item, Mapping):
             raise ValueError("a 'value' item is not an object")
         context = item.get("@odata.context")
-        if isinstance(context, str) and context.endswith(_DELETED_CONTEXT):
-            row_id = item.get("id")
+        if not (isinstance(context, str) and context.endswith(_DELETED_CONTEXT)):
+            return False
+        row_id = item.get("id")
+        if not isinstance(row_id, str) or not row_id:
+            raise ValueError("a deleted-row item without 'id'")
+        reason = item.get("reason")
+        deleted.append(DeletedRow(row_id, reason if isinstance(reason, str) else "deleted"))
+        return True
+
+    rows: list[Mapping[str, Any]] = []
+    texts: list[str] = []
+    ids: list[str] = []
+    if id_column is None:
+        # The whole answer at once: json.loads shares the column names between the rows.
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise ValueError("the answer is not a JSON object")
+        items = body.get("value")
+        if not isinstance(items, list):
+            raise ValueError("the answer has no 'value' list")
+        rows = [clean_row(item) for item in items if not was_deleted(item)]
+    else:
+        def keep(item: Any, item_text: str) -> None:
+            if was_deleted(item):
+                return
+            row_id = item.get(id_column)
             if not isinstance(row_id, str) or not row_id:
-                raise ValueError("a deleted-row item without 'id'")
-            reason = item.get("reason")
-            deleted.append(DeletedRow(row_id, reason if isinstance(reason, str) else "deleted"))
-        elif FORMATTED_VALUE in item_text or "\n" in item_text or "\r" in item_text:
-            # Labels to drop (a server that sent more than was asked), or a row spread over
-            # lines: the backup encodes the cleaned row itself.
-            rows.append(clean_row(item))
-            texts.append(None)
-        else:
-            rows.append(item)
+                raise ValueError(f"a row without its id column {id_column!r}")
+            if FORMATTED_VALUE in item_text or "\n" in item_text or "\r" in item_text:
+                # Labels to drop (a server that sent more than was asked), or a row spread
+                # over lines: stored as the cleaned row, on one line.
+                item_text = _ROW_ENCODER.encode(clean_row(item))
             texts.append(item_text)
+            ids.append(row_id)
+
+        body, listed = read_collection(text, keep)
+        if not listed:
+            raise ValueError("the answer has no 'value' list")
     next_link = body.get("@odata.nextLink")
     delta_link = body.get("@odata.deltaLink")
     if next_link is not None and not isinstance(next_link, str):
@@ -196,6 +233,7 @@ def parse_page(
         dop_hint=dop_hint,
         request_id=request_id,
         texts=tuple(texts),
+        ids=tuple(ids),
     )
 
 

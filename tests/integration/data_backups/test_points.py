@@ -136,12 +136,12 @@ def test_a_step_copies_a_bounded_run_of_pages_reading_the_next_while_writing_the
     second_read = {table: threading.Event() for table in TABLES}
     read_page = execute._read_page
 
-    def reading(client: Any, cursor: Any) -> Any:
+    def reading(client: Any, cursor: Any, id_column: str) -> Any:
         table = next(t for t, (entity_set, _) in TABLES.items() if f"/{entity_set}" in cursor.url)
         reads_started[table] += 1
         if reads_started[table] == 2:
             second_read[table].set()
-        return read_page(client, cursor)
+        return read_page(client, cursor, id_column)
 
     def before_write(name: str) -> None:
         for table in TABLES:
@@ -180,7 +180,7 @@ def test_an_incremental_of_a_few_changes_reads_each_change_once_and_commits_in_i
     taken: list[object] = []
     take = execute.take_read_ahead
     monkeypatch.setattr(execute, "take_read_ahead",
-                        lambda cursor: taken.append(take(cursor)) or taken[-1])
+                        lambda cursor, column: taken.append(take(cursor, column)) or taken[-1])
 
     second = drive(ctx, clock, request(ctx, env_id, "second"))
 

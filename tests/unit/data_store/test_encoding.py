@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 from typing import Any
 
@@ -13,7 +14,9 @@ from shared.data_store.frames import (
     decode_frame,
     decode_row,
     encode_chunk,
+    encode_lines,
     iter_chunk,
+    text_lines,
 )
 from shared.data_store.record_index import IndexBlock, IndexEntry, decode_blocks, encode_block
 
@@ -64,10 +67,10 @@ def test_index_blocks_decode_and_a_lookup_finds_exactly_its_hash(
         assert all(e.hashed == probe for e in hit.entries)
 
 
-def test_rows_read_with_their_text_are_stored_as_that_text() -> None:
-    rows = [{"id": "a", "revenue": 1.5}, {"id": "b", "name": "x"}]
-    texts = ['{"id":"a","revenue":1.50}', None]
-    chunk = encode_chunk(rows, lambda row: row["id"], texts)
+def test_rows_read_as_texts_are_stored_as_those_texts() -> None:
+    texts = ['{"id":"a","revenue":1.50}', '{"id":"b","name":"\\ud800 caf\u00e9"}']
+    chunk = encode_lines(zip(["a", "b"], text_lines(texts), strict=True))
     lines = zlib.decompress(chunk.data).split(b"\n")
-    assert lines[0] == b'{"id":"a","revenue":1.50}'  # as it came, not re-encoded
-    assert [decode_row(line) for line in lines] == rows
+    assert lines == [t.encode("utf-8", "surrogatepass") for t in texts]  # as they came
+    assert [decode_row(line) for line in lines] == [json.loads(t) for t in texts]
+    assert [frame.keys for frame in chunk.frames] == [("a", "b")]

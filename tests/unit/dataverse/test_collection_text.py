@@ -27,6 +27,13 @@ layouts = st.sampled_from([
 ])
 
 
+def collect(text: str) -> tuple[dict[str, Any], list[tuple[Any, str]] | None]:
+    items: list[tuple[Any, str]] = []
+    members, listed = read_collection(text, lambda item, item_text: items.append(
+        (item, item_text)))
+    return members, items if listed else None
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(objects, max_size=6), objects, layouts)
 def test_values_and_members_are_what_json_loads_reads_whatever_the_layout(
@@ -34,7 +41,7 @@ def test_values_and_members_are_what_json_loads_reads_whatever_the_layout(
 ) -> None:
     doc = {**{k: v for k, v in members.items() if k != "value"}, "value": items}
     text = json.dumps(doc, **layout)
-    read, found = read_collection(text)
+    read, found = collect(text)
     assert found is not None
     assert read == {k: v for k, v in doc.items() if k != "value"}
     assert [item for item, _ in found] == items
@@ -50,7 +57,7 @@ def test_any_text_is_read_as_json_loads_reads_it_or_refused_with_value_error(tex
     except ValueError:
         expected = ValueError
     try:
-        members, items = read_collection(text)
+        members, items = collect(text)
     except ValueError:
         assert expected is ValueError or not isinstance(expected, dict)
         return
@@ -63,28 +70,50 @@ def test_any_text_is_read_as_json_loads_reads_it_or_refused_with_value_error(tex
 
 @pytest.mark.parametrize("text", [
     "", "[]", "null", '{"value": [1, 2}', '{"value": [{"a": 1},]}', '{"value": [] } x',
-    '{"a" 1}', '{1: 2}', '{"value": [{"a": 1} {"b": 2}]}',
+    '{"a" 1}', '{1: 2}', '{"value": [{"a": 1} {"b": 2}]}', '{"value": [], "value": []}',
 ])
 def test_malformed_answers_are_value_errors(text: str) -> None:
-    with pytest.raises(ValueError, match=r"JSON object|expected|Expecting|extra data|string"):
-        read_collection(text)
+    with pytest.raises(ValueError, match=r"JSON object|expected|Expecting|extra data|string|two"):
+        collect(text)
 
 
 def test_a_value_that_is_no_array_is_no_collection() -> None:
-    assert read_collection('{"value": 3}') == ({"value": 3}, None)
-    with pytest.raises(ValueError, match="no 'value' list"):
-        parse_page('{"value": {"a": 1}}', CURSOR, dop_hint=None, request_id="r")
+    assert collect('{"value": 3}') == ({"value": 3}, None)
+    for id_column in (None, "accountid"):
+        with pytest.raises(ValueError, match="no 'value' list"):
+            parse_page('{"value": {"a": 1}}', CURSOR, dop_hint=None, request_id="r",
+                       id_column=id_column)
 
 
-def test_a_row_keeps_its_text_unless_it_needs_cleaning_or_spans_lines() -> None:
-    plain = '{"accountid":"a1","revenue":12345678901234567.891,"name":"caf\\u00e9 \\ud800"}'
-    labelled = json.dumps({"accountid": "a2", "revenue": 1.5,
-                           f"revenue{FORMATTED_VALUE}": "$1.50"})
-    spread = '{\n  "accountid": "a3"\n}'
-    page = parse_page(f'{{"value": [{plain}, {labelled}, {spread}]}}', CURSOR,
-                      dop_hint=None, request_id="r")
-    # The decimal's digits and the escapes stay as the server wrote them.
-    assert page.texts == (plain, None, None)
-    assert page.rows[0] == json.loads(plain)
-    assert page.rows[1] == {"accountid": "a2", "revenue": 1.5}
-    assert page.rows[2] == {"accountid": "a3"}
+PLAIN = '{"accountid":"a1","revenue":12345678901234567.891,"name":"caf\\u00e9 \\ud800"}'
+LABELLED = json.dumps({"accountid": "a2", "revenue": 1.5, f"revenue{FORMATTED_VALUE}": "$1.50"})
+SPREAD = '{\n  "accountid": "a3",  "name": "x"\n}'
+GONE = json.dumps({"@odata.context": "x/$metadata#accounts/$deletedEntity", "id": "a4",
+                   "reason": "deleted"})
+ANSWER = f'{{"value": [{PLAIN}, {LABELLED}, {SPREAD}, {GONE}], "@odata.deltaLink": "{CURSOR.url}"}}'
+
+
+def test_a_page_read_for_a_backup_is_each_rows_text_and_id() -> None:
+    page = parse_page(ANSWER, CURSOR, dop_hint=None, request_id="r", id_column="accountid")
+    # The decimal's digits and the escapes stay as the server wrote them; a row with labels or
+    # over lines is stored cleaned, on one line.
+    assert page.texts == (PLAIN, '{"accountid":"a2","revenue":1.5}',
+                          '{"accountid":"a3","name":"x"}')
+    assert page.ids == ("a1", "a2", "a3")
+    assert page.rows == () and page.row_count == 3
+    assert [d.id for d in page.deleted] == ["a4"]
+    assert page.delta_link == CURSOR.url
+
+
+def test_a_page_read_for_its_rows_has_them_cleaned_and_no_texts() -> None:
+    page = parse_page(ANSWER, CURSOR, dop_hint=None, request_id="r")
+    assert page.rows == (json.loads(PLAIN), {"accountid": "a2", "revenue": 1.5},
+                         {"accountid": "a3", "name": "x"})
+    assert page.texts == () and page.ids == () and page.row_count == 3
+    assert [d.id for d in page.deleted] == ["a4"]
+
+
+def test_a_row_without_its_id_is_an_unexpected_answer() -> None:
+    with pytest.raises(ValueError, match="without its id column 'accountid'"):
+        parse_page('{"value": [{"name": "x"}]}', CURSOR, dop_hint=None, request_id="r",
+                   id_column="accountid")
