@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from data_backups import commands as c
 from engine.answers import Refused, Throttled
@@ -32,10 +32,13 @@ from shared.runtime import AppContext
 if TYPE_CHECKING:
     from shared.data_store import FileEntry, Manifest
 
+K = TypeVar("K")
+V = TypeVar("V")
+
 
 def execute(ctx: AppContext, command: Any, operation_id: str) -> Any:
     if isinstance(command, c.ReadTables):
-        started = _take_plan_read(command)
+        started = _plan_reads.take(command)
         if started is not None:
             from shared.power_platform._recording import record_call
 
@@ -57,13 +60,46 @@ def _answered(ctx: AppContext, command: Any) -> Any:
         return fault_answer(error)
 
 
+class _Waiting(Generic[K, V]):
+    """Answers started ahead for a step that will ask for them in this process: each taken
+    once by its key; one nobody took within `seconds` is dropped at the next start or take,
+    and no more than `limit` wait, so what a step elsewhere never takes stays bounded."""
+
+    def __init__(self, seconds: float, limit: int) -> None:
+        self._seconds, self._limit = seconds, limit
+        self._waiting: dict[K, tuple[float, Future[V]]] = {}
+        self._lock = threading.Lock()
+
+    def start(self, key: K, work: Callable[[], V]) -> None:
+        with self._lock:
+            now = self._drop_stale()
+            if key not in self._waiting and len(self._waiting) < self._limit:
+                self._waiting[key] = (now, _read_ahead_pool().submit(work))
+
+    def take(self, key: K) -> Future[V] | None:
+        with self._lock:
+            self._drop_stale()
+            found = self._waiting.pop(key, None)
+        return found[1] if found is not None else None
+
+    def _drop_stale(self) -> float:
+        now = time.monotonic()
+        for key in [k for k, (at, _) in self._waiting.items() if now - at > self._seconds]:
+            del self._waiting[key]
+        return now
+
+
+@functools.lru_cache(maxsize=1)
+def _read_ahead_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(8, thread_name_prefix="data-read-ahead")
+
+
 # A plan step's reads started before its operation is admitted: the queue intake knows the plan's
 # command from the request alone (`planning.first_read`), so the metadata, the previous points
-# and the first pages are read while the admission is written, not after it. Taken once, by the
-# plan step running the same command in this process within PLAN_READ_SECONDS; an answer nobody
-# took (a duplicate request, not run) is dropped at the next start or take.
-PLAN_READ_SECONDS = 60.0
-_plan_reads: dict[c.ReadTables, tuple[float, Future[tuple[Any, list[Any]]]]] = {}
+# and the first pages are read while the admission is written, not after it; taken by the plan
+# step running the same command in this process (a duplicate request, not run, leaves its answer
+# to expire).
+_plan_reads: _Waiting[c.ReadTables, tuple[Any, list[Any]]] = _Waiting(60.0, 8)
 
 
 def start_plan_read(ctx: AppContext, command: c.ReadTables) -> None:
@@ -75,25 +111,7 @@ def start_plan_read(ctx: AppContext, command: c.ReadTables) -> None:
             answer = _answered(ctx, command)
         return answer, list(calls)
 
-    with _read_ahead_lock:
-        now = _drop_stale_plan_reads()
-        if command not in _plan_reads:
-            _plan_reads[command] = (now, _read_ahead_pool().submit(read))
-
-
-def _take_plan_read(command: c.ReadTables) -> Future[tuple[Any, list[Any]]] | None:
-    with _read_ahead_lock:
-        _drop_stale_plan_reads()
-        found = _plan_reads.pop(command, None)
-    return found[1] if found is not None else None
-
-
-def _drop_stale_plan_reads() -> float:
-    """(Under the lock.) Forget answers nobody took in time; returns now (monotonic)."""
-    now = time.monotonic()
-    for key in [k for k, (at, _) in _plan_reads.items() if now - at > PLAN_READ_SECONDS]:
-        del _plan_reads[key]
-    return now
+    _plan_reads.start(command, read)
 
 
 @functools.lru_cache(maxsize=8)
@@ -162,44 +180,21 @@ def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
 
 # First pages of incremental reads, requested by a plan step for the copy step that follows it in
 # this process (the engine runs it in the same invocation): the reads overlap the metadata read
-# and the plan's checkpoint. Taken once; a page nobody took within READ_AHEAD_SECONDS is dropped
-# at the next read-ahead or take (the copy step then reads it itself), and no more than
-# _READ_AHEAD_MAX wait (one step's tables at most), so a plan whose copy step runs elsewhere
-# leaves at most that many pages in this process's memory.
-READ_AHEAD_SECONDS = 60.0
+# and the plan's checkpoint. At most one step's tables wait (8); a page not taken is read again
+# by its copy step.
 _READ_AHEAD_MAX = 8
-_read_ahead: dict[tuple[str, int, str], tuple[float, Future[Any]]] = {}
-_read_ahead_lock = threading.Lock()
-
-
-@functools.lru_cache(maxsize=1)
-def _read_ahead_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(8, thread_name_prefix="data-read-ahead")
+_read_ahead: _Waiting[tuple[str, int, str], Any] = _Waiting(60.0, _READ_AHEAD_MAX)
 
 
 def read_ahead(client: Any, cursor: Any, id_column: str) -> None:
     """Request a page now, for `take_read_ahead` (a read of the same cursor) later."""
-    with _read_ahead_lock:
-        now = _drop_stale_read_ahead()
-        if len(_read_ahead) < _READ_AHEAD_MAX:
-            _read_ahead[(cursor.url, cursor.page_size, id_column)] = (
-                now, _read_ahead_pool().submit(_read_page, client, cursor, id_column))
+    _read_ahead.start((cursor.url, cursor.page_size, id_column),
+                      functools.partial(_read_page, client, cursor, id_column))
 
 
 def take_read_ahead(cursor: Any, id_column: str) -> Future[Any] | None:
     """The page a plan step requested for this cursor, if one is waiting (taken: once)."""
-    with _read_ahead_lock:
-        _drop_stale_read_ahead()
-        found = _read_ahead.pop((cursor.url, cursor.page_size, id_column), None)
-    return found[1] if found is not None else None
-
-
-def _drop_stale_read_ahead() -> float:
-    """(Under the lock.) Forget pages nobody took in time; returns now (monotonic)."""
-    now = time.monotonic()
-    for key in [k for k, (at, _) in _read_ahead.items() if now - at > READ_AHEAD_SECONDS]:
-        del _read_ahead[key]
-    return now
+    return _read_ahead.take((cursor.url, cursor.page_size, id_column))
 
 
 def _previous_points(
