@@ -40,7 +40,7 @@ def execute(ctx: AppContext, command: Any, operation_id: str) -> Any:
     if isinstance(command, c.ReadTables):
         started = _plan_reads.take(command)
         if started is not None:
-            from shared.power_platform._recording import record_call
+            from shared.power_platform import record_call
 
             answer, calls = started.result()
             for call in calls:  # the step's call log holds them, as if made here

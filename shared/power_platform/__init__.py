@@ -5,7 +5,7 @@ Importing this package does not import msal or azure.identity; they load on the 
 
 from __future__ import annotations
 
-from shared.power_platform._recording import PlatformCall, recording_calls
+from shared.power_platform._recording import PlatformCall, record_call, recording_calls
 from shared.power_platform._retry import RetryPolicy
 from shared.power_platform._time import parse_timestamp
 from shared.power_platform.auth import (
@@ -43,6 +43,7 @@ __all__ = [
     "RetryPolicy",
     "TokenProvider",
     "parse_timestamp",
+    "record_call",
     "recording_calls",
     "scope_for_url",
     "token_provider_from_settings",
