@@ -56,14 +56,17 @@ def plan(state: DataBackupState, now: datetime, config: EngineConfig) -> CopyPag
                       t.row_chunks, t.deleted_chunks, t.previous) for t in todo),
         max_pages=PAGES_PER_STEP, budget_seconds=STEP_BUDGET_SECONDS,
         commit=_commit_after(state) if todo == left and all(
-            t.status is TableStatus.PENDING and not t.row_chunks and not t.deleted_chunks
-            for t in todo) else None,
+            t.status is TableStatus.FAILED
+            or (t.status is TableStatus.PENDING and not t.row_chunks and not t.deleted_chunks)
+            for t in state.tables) else None,
     )
 
 
 def _commit_after(state: DataBackupState) -> CommitAfter:
     """A point whose every table is read in one step (an incremental of a few changes, mostly)
-    may commit in that step: no commit step, no listing of what the step itself wrote."""
+    may commit in that step: no commit step, no listing of what the step itself wrote. Only a
+    step that starts them all: the commit holds the step's own tables, so one copied by an
+    earlier step (more tables than a step reads at once) would be left out of the point."""
     if state.point_time is None:
         raise ValueError("a data backup copies only after it was planned")
     return CommitAfter(state.point_time, state.label, committing.failed_tables(state))

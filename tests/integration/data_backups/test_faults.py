@@ -13,7 +13,7 @@ import pytest
 from data_backups.intake import handle_data_backup_message
 from ppbackup.simulator import Simulator, run_simulator
 from ppbackup.simulator.options import SimOptions
-from shared.data_store import DataStore
+from shared.data_store import DataStore, open_data_store
 from shared.operations import Operation, OperationKind, OperationStatus
 from shared.runtime import AppContext
 from tests.integration.data_backups.conftest import ROWS, Clock, drive, live_rows, stored_rows
@@ -147,6 +147,22 @@ def test_concurrency_limits_end_with_complete_points(
     assert done.status is OperationStatus.SUCCEEDED, (done.error, stats)
     assert all(t["status"] == "Succeeded" for t in done.tables)
     assert tables_of(done)["new_importlog"]["mode"] == "full"  # no change tracking
+    # An incremental of more tables than a step reads: its last step starts its one table with
+    # nothing copied, yet the point it commits holds every table of the earlier steps too.
+    store = open_data_store(storage, "ppbackup-data")
+    for table, entity_set in (("account", "accounts"), ("annotation", "annotations")):
+        changed = sorted(live_rows(narrow_sim, env_id, entity_set, f"{table}id"))[0]
+        narrow_sim.dataverse_change(env_id, table, "delete", changed)
+    with use_context(context):
+        again = backup(context, clock, env_id, "narrow-again", tables=tables)
+    assert again.status is OperationStatus.SUCCEEDED, again.error
+    assert tables_of(again)["account"]["mode"] == "incremental"
+    for point in (done.point_id or "", again.point_id or ""):
+        assert sorted(store.manifest(env_id, point).tables) == sorted(tables)
+    for table, entity_set in (("account", "accounts"), ("annotation", "annotations"),
+                              ("contact", "contacts")):
+        assert stored_rows(store, env_id, again.point_id or "", table, f"{table}id") == \
+            live_rows(narrow_sim, env_id, entity_set, f"{table}id")
 
 
 def test_hostile_rows_round_trip(

@@ -264,6 +264,12 @@ def test_a_step_that_starts_every_table_left_may_commit_the_point() -> None:
                                            row_chunks=1, cursor=NEXT), *state.tables[1:]))
     assert copying.plan(begun, NOW, CONFIG).commit is None
     assert copying.plan(replace(state, concurrency=1), NOW, CONFIG).commit is None
+    # The last table of several steps starts its step with nothing copied, but the point holds
+    # the tables earlier steps copied too: its commit is the commit step's, which names them all.
+    rest = replace(state, concurrency=1, tables=(
+        replace(state.tables[0], status=TableStatus.COPIED, row_chunks=1), *state.tables[1:]))
+    assert [job.table for job in copying.plan(rest, NOW, CONFIG).jobs] == ["contact"]
+    assert copying.plan(rest, NOW, CONFIG).commit is None
 
 
 @given(st.booleans())
