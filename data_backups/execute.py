@@ -364,9 +364,9 @@ class _Step:
         counts only once its manifest exists). Returns the files written."""
         env, point, store = self.command.environment_id, self.command.point_id, self.store
         writes: list[Callable[[], FileEntry]] = []
-        if page.texts:
-            writes.append(lambda: store.write_row_texts(
-                env, point, job.table, progress.row_seq, page.texts, page.ids,
+        if page.lines:
+            writes.append(lambda: store.write_row_lines(
+                env, point, job.table, progress.row_seq, page.lines, page.ids,
                 id_column=job.id_column))
         if page.deleted:
             ids = [d.id for d in page.deleted]
@@ -420,9 +420,9 @@ class _Progress:
         self.pages += 1
         self.files += files
         size = sum(f.bytes for f in files)
-        self.row_chunks += 1 if page.texts else 0
+        self.row_chunks += 1 if page.lines else 0
         self.deleted_chunks += 1 if page.deleted else 0
-        self.rows += len(page.texts)
+        self.rows += len(page.lines)
         self.deleted += len(page.deleted)
         self.bytes += size
         self.next_cursor = page.next.to_dict() if page.next else None

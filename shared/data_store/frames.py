@@ -59,12 +59,6 @@ def encode_chunk(rows: Iterable[Row], key_of: Callable[[Row], Any]) -> EncodedCh
     return encode_lines((str(key_of(row)), encode_row(row)) for row in rows)
 
 
-def text_lines(texts: Iterable[str]) -> Iterator[bytes]:
-    """Rows' JSON texts as lines (each row's text, as it was read, on one line)."""
-    # surrogatepass, as in encode_row: an escaped lone surrogate is text; a raw one survives.
-    return (text.encode("utf-8", "surrogatepass") for text in texts)
-
-
 def encode_lines(keyed_lines: Iterable[tuple[str, bytes]]) -> EncodedChunk:
     """Compress (record id, JSON line) pairs into frames."""
     out = bytearray()

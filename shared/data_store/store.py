@@ -196,14 +196,14 @@ class DataStore:
             lambda: frames.encode_chunk(rows, lambda row: row[id_column]),
         )
 
-    def write_row_texts(
-        self, env: str, point_id: str, table: str, seq: int, texts: Sequence[str],
+    def write_row_lines(
+        self, env: str, point_id: str, table: str, seq: int, lines: Sequence[bytes],
         ids: Sequence[str], *, id_column: str,
     ) -> FileEntry:
-        """`write_rows` for rows as read (`Page.texts`, `Page.ids`): each stored as its text."""
+        """`write_rows` for rows as read (`Page.lines`, `Page.ids`): each stored as it came."""
         return self._write_chunk(
             env, point_id, table, layout.ROWS, seq, id_column,
-            lambda: frames.encode_lines(zip(ids, frames.text_lines(texts), strict=True)),
+            lambda: frames.encode_lines(zip(ids, lines, strict=True)),
         )
 
     def write_deleted(
