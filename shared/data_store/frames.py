@@ -3,8 +3,9 @@
 A chunk is a run of zlib streams ("frames"), each holding up to `FRAME_ROWS` rows or about
 `FRAME_BYTES` of JSON. Frames are what make a record readable on its own: the record index
 names a frame's offset and length, and one ranged read of a few kilobytes returns the record.
-zlib (level 6) over frames of 256 rows stores Dataverse rows at about a tenth of their JSON at
-~50 MB/s; lzma saves a little more but is 15x slower (docs/data-store.md, "Format").
+zlib (level 3) over frames of 256 rows stores Dataverse rows at about an eighth of their JSON at
+~200 MB/s; level 6 stores a tenth at half the speed, lzma a little less at a sixtieth of it
+(docs/data-store.md, "Format choice").
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 FRAME_ROWS = 256
 FRAME_BYTES = 1 << 20
-LEVEL = 6
+LEVEL = 3
 
 Row = dict[str, Any]
 
