@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -114,6 +114,66 @@ def start_plan_read(ctx: AppContext, command: c.ReadTables) -> None:
     _plan_reads.start(command, read)
 
 
+@dataclass(frozen=True, slots=True)
+class _Resume:
+    """Where an environment's newest point left its tables, as this process last saw it (the
+    point it committed, or the manifests its plan read): per table likely copied
+    incrementally next, its delta link and id column. A hint: a page read from a stale one
+    (another process committed since) is asked for by no step and expires."""
+
+    api_url: str
+    instance_url: str
+    links: tuple[tuple[str, str, str], ...]
+
+
+_RESUMES_MAX = 64
+_resumes: dict[tuple[str, str], _Resume] = {}
+_resumes_lock = threading.Lock()
+
+
+def _resume_key(ctx: AppContext, env: str) -> tuple[str, str]:
+    return store_for(ctx).container.url, env.strip().lower()
+
+
+def _resume_of(ctx: AppContext, env: str) -> _Resume | None:
+    with _resumes_lock:
+        return _resumes.get(_resume_key(ctx, env))
+
+
+def _remember(ctx: AppContext, env: str, resume: _Resume | None) -> None:
+    key = _resume_key(ctx, env)
+    with _resumes_lock:
+        _resumes.pop(key, None)
+        if resume is not None and resume.links:
+            if len(_resumes) >= _RESUMES_MAX:
+                del _resumes[next(iter(_resumes))]  # the least recently remembered
+            _resumes[key] = resume
+
+
+def _likely(known: Mapping[str, tuple[str | None, int | None, str | None]],
+            id_columns: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """(table, delta link, id column) of the tables whose next copy is likely incremental."""
+    from shared.data_store.retention import DEFAULT_CHAIN_BOUND, needs_full_copy
+
+    return [(table, link, id_columns[table])
+            for table, (_, chain_length, link) in sorted(known.items())
+            if link is not None and needs_full_copy(chain_length, DEFAULT_CHAIN_BOUND) is None]
+
+
+def _client_at(ctx: AppContext, api_url: str, instance_url: str) -> Any:
+    """A client of the environment's Web API on the process's shared connection pool (so not
+    closed: read-ahead pages may still use it)."""
+    from shared.dataverse import DataverseClient
+    from shared.dataverse.client import shared_http_client
+    from shared.power_platform.auth import token_provider_from_settings
+
+    return DataverseClient(
+        api_url, instance_url=instance_url,
+        token_provider=token_provider_from_settings(ctx.settings),
+        bap_url=ctx.settings.pp_bap_url, http_client=shared_http_client(),
+    )
+
+
 @functools.lru_cache(maxsize=8)
 def _store(connection: str, container: str, service_uri: str | None) -> DataStore:
     from shared.data_store import open_data_store
@@ -143,39 +203,57 @@ def _carry_out(ctx: AppContext, command: Any) -> Any:
 
 
 def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
-    from shared.data_store.retention import DEFAULT_CHAIN_BOUND, needs_full_copy
     from shared.dataverse import DataverseClient
     from shared.dataverse.client import shared_http_client
 
     env = command.environment_id
-    with ThreadPoolExecutor(2) as side:
-        # The store's part needs nothing from Dataverse: read while the metadata is.
-        previous = side.submit(_previous_points, ctx, store_for(ctx), env)
-        environment = ctx.platform.get_environment(env)
-        # Not closed: the shared pool is the process's, and read-ahead pages may still use it.
-        client = DataverseClient.from_settings(ctx.settings, environment,
-                                               http_client=shared_http_client())
-        metadata = side.submit(client.tables)
-        known, id_columns, sweep_due = previous.result()
-        likely = [(link, id_columns[table])
-                  for table, (_, chain_length, link) in sorted(known.items())
-                  if link is not None and (command.tables is None or table in command.tables)
-                  and needs_full_copy(chain_length, DEFAULT_CHAIN_BOUND) is None]
+    resume = _resume_of(ctx, env) if command.read_ahead else None
+
+    def read_ahead_of(links: Sequence[tuple[str, str, str]]) -> None:
+        chosen = [(link, id_column) for table, link, id_column in links
+                  if command.tables is None or table in command.tables]
         # More tables than wait in memory: their copy steps read them as they come.
-        if command.read_ahead and len(likely) <= _READ_AHEAD_MAX:
-            for link, id_column in likely:
+        if len(chosen) <= _READ_AHEAD_MAX:
+            for link, id_column in chosen:
                 read_ahead(client, client.delta_page(link, page_size=command.page_size),
                            id_column)
+
+    with ThreadPoolExecutor(2) as side:
+        # Where the newest point left off names the Web API before the platform does: its
+        # metadata is asked for beside the environment, and the pages right after them (asked
+        # before them, the metadata would wait its turn behind the pages); the store is read
+        # meanwhile, to plan from.
+        early = _client_at(ctx, resume.api_url, resume.instance_url) if resume else None
+        early_metadata = side.submit(early.tables) if early is not None else None
+        # The store's part needs nothing from Dataverse: read while the metadata is.
+        previous = side.submit(_previous_points, ctx, store_for(ctx), env) \
+            if early is None else None
+        environment = ctx.platform.get_environment(env)
+        api_url = environment.instance_api_url or environment.instance_url or ""
+        instance_url = environment.instance_url or api_url
+        if resume is not None and early is not None and early_metadata is not None \
+                and (resume.api_url, resume.instance_url) == (api_url, instance_url):
+            client, metadata = early, early_metadata
+            read_ahead_of(resume.links)
+        else:
+            # Not closed: the shared pool is the process's; read-ahead pages may still use it.
+            client = DataverseClient.from_settings(ctx.settings, environment,
+                                                   http_client=shared_http_client())
+            metadata = side.submit(client.tables)
+        previous = previous or side.submit(_previous_points, ctx, store_for(ctx), env)
+        known, id_columns, sweep_due = previous.result()
+        if command.read_ahead:
+            read_ahead_of(_likely(known, id_columns))  # (a page already asked for is not again)
         infos = metadata.result()
         hint = client.recommended_concurrency
-    api_url = environment.instance_api_url or environment.instance_url or ""
+    _remember(ctx, env, _Resume(api_url, instance_url, tuple(_likely(known, id_columns))))
     facts = [
         c.TableFacts(info.logical_name, info.entity_set, info.primary_id, info.change_tracking,
                      info.readable, *known.get(info.logical_name, (None, None, None)))
         for info in infos
     ]
-    return c.TablesRead(api_url, environment.instance_url or api_url, new_point_id(ctx.clock()),
-                        tuple(facts), hint, sweep_due)
+    return c.TablesRead(api_url, instance_url, new_point_id(ctx.clock()), tuple(facts), hint,
+                        sweep_due)
 
 
 # First pages of incremental reads, requested by a plan step for the copy step that follows it in
@@ -231,20 +309,13 @@ def _previous_points(
 
 
 def _copy_pages(ctx: AppContext, command: c.CopyPages) -> c.PagesCopied:
-    from shared.dataverse import DataverseClient
-    from shared.dataverse.client import shared_http_client
-    from shared.power_platform.auth import token_provider_from_settings
-
     store = store_for(ctx)
     workers = max(1, len(command.jobs))
+    client = _client_at(ctx, command.api_url, command.instance_url)
     # Per table: one thread writes its pages while another reads the next one, so at most one
     # request per table is in flight (the step's concurrency stays the server's); a page's
     # deleted ids and the delta link go out beside its rows.
-    with DataverseClient(
-        command.api_url, instance_url=command.instance_url,
-        token_provider=token_provider_from_settings(ctx.settings),
-        bap_url=ctx.settings.pp_bap_url, http_client=shared_http_client(),
-    ) as client, ThreadPoolExecutor(workers) as tables, ThreadPoolExecutor(workers) as reads, \
+    with ThreadPoolExecutor(workers) as tables, ThreadPoolExecutor(workers) as reads, \
             ThreadPoolExecutor(2 * workers) as writes:
         # The commit (when this step may make it) reads the previous points' manifests: now,
         # while the pages are read and written, not after them.
@@ -267,8 +338,15 @@ def _copy_pages(ctx: AppContext, command: c.CopyPages) -> c.PagesCopied:
                                                                  strict=True)})
     if command.commit is None or not all(_finished(r) for r in copied.results.values()):
         return copied
-    return replace(copied, committed=_commit_written(store, command, copied, step.written,
-                                                     previous))
+    manifest = _commit_written(store, command, copied, step.written, previous)
+    if isinstance(manifest, c.CommitRefused):
+        return replace(copied, committed=manifest)
+    _remember(ctx, command.environment_id, _Resume(
+        command.api_url, command.instance_url, tuple(_likely(
+            {name: (manifest.point_id, entry.chain_length, entry.delta_link)
+             for name, entry in manifest.tables.items()},
+            {name: entry.id_column for name, entry in manifest.tables.items()}))))
+    return replace(copied, committed=_committed(manifest))
 
 
 def _finished(result: Any) -> bool:
@@ -279,7 +357,7 @@ def _finished(result: Any) -> bool:
 def _commit_written(
     store: DataStore, command: c.CopyPages, copied: c.PagesCopied,
     written: Mapping[str, list[FileEntry]], previous: Mapping[str, Future[Manifest]],
-) -> c.Committed | c.CommitRefused:
+) -> Manifest | c.CommitRefused:
     """The point, committed in the step that copied every table from its start (the plan says
     when: `CopyPages.commit`), from the files the step wrote: no listing, no second step."""
     from shared.data_store import FULL, TableCommit
@@ -293,13 +371,12 @@ def _commit_written(
             job.table, job.mode, job.id_column, result.row_chunks, result.deleted_chunks,
             job.previous, result.rows if job.mode == FULL else None, result.delta_link))
     try:
-        manifest = store.commit_point(
+        return store.commit_point(
             command.environment_id, command.point_id, plan.point_time, plan.label, tables,
             failed=dict(plan.failed), written=written, previous_read=previous,
         )
     except (IncompletePoint, ChainBroken) as error:
         return c.CommitRefused(str(error))
-    return _committed(manifest)
 
 
 def _waited(result: Any, stopped_at: float | None, ended: float) -> Any:
@@ -449,6 +526,8 @@ def _commit(ctx: AppContext, command: c.CommitPoint) -> Any:
         )
     except (IncompletePoint, ChainBroken) as error:
         return c.CommitRefused(str(error))
+    # Its step has no Web API address to resume from: the next plan finds the links itself.
+    _remember(ctx, command.environment_id, None)
     return _committed(manifest)
 
 

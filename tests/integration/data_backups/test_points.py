@@ -194,3 +194,39 @@ def test_an_incremental_of_a_few_changes_reads_each_change_once_and_commits_in_i
     assert "Nothing to delete" in (steps["retention"].detail or "")
     for table, (_, id_column) in TABLES.items():
         assert stored_rows(store, env_id, second.point_id or "", table, id_column) == after[table]
+
+
+def test_where_this_process_left_the_tables_is_a_hint_a_newer_point_elsewhere_overrides(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore,
+) -> None:
+    first = drive(ctx, clock, request(ctx, env_id, "first"))
+    assert first.status is OperationStatus.SUCCEEDED, first.error
+    # The commit left where each table's next read starts: the manifest's delta links.
+    manifest = store.manifest(env_id, first.point_id or "")
+    remembered = execute._resume_of(ctx, env_id)
+    assert remembered is not None
+    assert sorted(remembered.links) == sorted(
+        (table, str(entry.delta_link), entry.id_column) for table, entry in manifest.tables.items())
+
+    accounts = sorted(snapshot(sim, env_id)["account"])
+    sim.dataverse_change(env_id, "account", "update", accounts[0], {"name": "Second"})
+    clock.reach(clock.now + timedelta(hours=1))
+    second = drive(ctx, clock, request(ctx, env_id, "second"))
+    assert second.status is OperationStatus.SUCCEEDED, second.error
+    # As if another process had taken the second point: this one still remembers the first.
+    with execute._resumes_lock:
+        execute._resumes[execute._resume_key(ctx, env_id)] = remembered
+
+    sim.dataverse_change(env_id, "account", "update", accounts[1], {"name": "Third"})
+    sim.dataverse_change(env_id, "contact", "create", values={"lastname": "Third"})
+    after = snapshot(sim, env_id)
+    clock.reach(clock.now + timedelta(hours=1))
+    third = drive(ctx, clock, request(ctx, env_id, "third"))
+
+    assert third.status is OperationStatus.SUCCEEDED, third.error
+    # Read on top of the store's newest point, not the hint's: only the third point's changes.
+    tables = store.manifest(env_id, third.point_id or "").tables
+    assert {t: tables[t].chain[-1] for t in TABLES} == {t: second.point_id for t in TABLES}
+    assert (tables["account"].changed, tables["contact"].changed) == (1, 1)
+    for table, (_, id_column) in TABLES.items():
+        assert stored_rows(store, env_id, third.point_id or "", table, id_column) == after[table]
