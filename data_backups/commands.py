@@ -147,6 +147,9 @@ class CommitPoint:
     label: str | None
     tables: tuple[TableToCommit, ...]
     failed: Mapping[str, str]
+    # The Web API the tables were read from (where the next point's reads start).
+    api_url: str | None = None
+    instance_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

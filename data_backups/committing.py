@@ -34,7 +34,7 @@ def plan(state: DataBackupState, now: datetime, config: EngineConfig) -> CommitP
         tuple(TableToCommit(t.table, t.mode, t.id_column, t.row_chunks, t.deleted_chunks,
                             t.previous, t.rows, t.delta_link)
               for t in state.tables if t.status is TableStatus.COPIED),
-        failed_tables(state),
+        failed_tables(state), state.api_url, state.instance_url or state.api_url,
     )
 
 

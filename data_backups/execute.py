@@ -150,6 +150,14 @@ def _remember(ctx: AppContext, env: str, resume: _Resume | None) -> None:
             _resumes[key] = resume
 
 
+def _remember_point(ctx: AppContext, api_url: str, instance_url: str, manifest: Manifest) -> None:
+    """Remember where a point just committed left its tables."""
+    _remember(ctx, manifest.environment_id, _Resume(api_url, instance_url, tuple(_likely(
+        {name: (manifest.point_id, entry.chain_length, entry.delta_link)
+         for name, entry in manifest.tables.items()},
+        {name: entry.id_column for name, entry in manifest.tables.items()}))))
+
+
 def _likely(known: Mapping[str, tuple[str | None, int | None, str | None]],
             id_columns: Mapping[str, str]) -> list[tuple[str, str, str]]:
     """(table, delta link, id column) of the tables whose next copy is likely incremental."""
@@ -341,11 +349,7 @@ def _copy_pages(ctx: AppContext, command: c.CopyPages) -> c.PagesCopied:
     manifest = _commit_written(store, command, copied, step.written, previous)
     if isinstance(manifest, c.CommitRefused):
         return replace(copied, committed=manifest)
-    _remember(ctx, command.environment_id, _Resume(
-        command.api_url, command.instance_url, tuple(_likely(
-            {name: (manifest.point_id, entry.chain_length, entry.delta_link)
-             for name, entry in manifest.tables.items()},
-            {name: entry.id_column for name, entry in manifest.tables.items()}))))
+    _remember_point(ctx, command.api_url, command.instance_url, manifest)
     return replace(copied, committed=_committed(manifest))
 
 
@@ -526,8 +530,10 @@ def _commit(ctx: AppContext, command: c.CommitPoint) -> Any:
         )
     except (IncompletePoint, ChainBroken) as error:
         return c.CommitRefused(str(error))
-    # Its step has no Web API address to resume from: the next plan finds the links itself.
-    _remember(ctx, command.environment_id, None)
+    if command.api_url is None:  # (a step planned before the address was in the command)
+        _remember(ctx, command.environment_id, None)
+    else:
+        _remember_point(ctx, command.api_url, command.instance_url or command.api_url, manifest)
     return _committed(manifest)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from data_backups import execute
 from data_backups.intake import handle_data_backup_message
 from ppbackup.simulator import Simulator, run_simulator
 from ppbackup.simulator.options import SimOptions
@@ -150,6 +151,14 @@ def test_concurrency_limits_end_with_complete_points(
     # An incremental of more tables than a step reads: its last step starts its one table with
     # nothing copied, yet the point it commits holds every table of the earlier steps too.
     store = open_data_store(storage, "ppbackup-data")
+    # Committed in a step of its own, the point still leaves where its tables' next reads start
+    # (not for the table without change tracking: its next copy is a full one again).
+    remembered = execute._resume_of(context, env_id)
+    assert remembered is not None
+    assert sorted(remembered.links) == sorted(
+        (table, str(entry.delta_link), entry.id_column)
+        for table, entry in store.manifest(env_id, done.point_id or "").tables.items()
+        if table != "new_importlog")
     for table, entity_set in (("account", "accounts"), ("annotation", "annotations")):
         changed = sorted(live_rows(narrow_sim, env_id, entity_set, f"{table}id"))[0]
         narrow_sim.dataverse_change(env_id, table, "delete", changed)
