@@ -165,7 +165,12 @@ def _ids(base: str, table: str, entity_set: str, count: int) -> list[str]:
     ids: list[str] = []
     url: str | None = f"{base}{entity_set}?$select={table}id"
     while url is not None and len(ids) < count:
-        body = httpx.get(url, headers={"Prefer": f"odata.maxpagesize={PAGE}"}, timeout=120).json()
+        answer = httpx.get(url, headers={"Prefer": f"odata.maxpagesize={PAGE}"}, timeout=120)
+        if answer.status_code == 429:  # the full copy may have spent the window
+            time.sleep(float(answer.headers.get("Retry-After", "1")))
+            continue
+        answer.raise_for_status()
+        body = answer.json()
         ids += [row[f"{table}id"] for row in body["value"]]
         url = body.get("@odata.nextLink")
     return ids[:count]
