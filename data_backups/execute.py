@@ -11,7 +11,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -19,6 +19,7 @@ from data_backups import commands as c
 from engine.answers import Refused, Throttled
 from engine.execute import fault_answer
 from shared import errors
+from shared.concurrency import settled
 from shared.data_store import (
     ChainBroken,
     DataStore,
@@ -233,9 +234,10 @@ def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
         # meanwhile, to plan from.
         early = _client_at(ctx, resume.api_url, resume.instance_url) if resume else None
         early_metadata = side.submit(early.tables) if early is not None else None
-        # The store's part needs nothing from Dataverse: read while the metadata is.
+        # The store's part needs nothing from Dataverse: read while the metadata is (after the
+        # pages, when they are asked for early).
         previous = side.submit(_previous_points, ctx, store_for(ctx), env) \
-            if early is None else None
+            if resume is None else None
         environment = ctx.platform.get_environment(env)
         api_url = environment.instance_api_url or environment.instance_url or ""
         instance_url = environment.instance_url or api_url
@@ -248,7 +250,8 @@ def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
             client = DataverseClient.from_settings(ctx.settings, environment,
                                                    http_client=shared_http_client())
             metadata = side.submit(client.tables)
-        previous = previous or side.submit(_previous_points, ctx, store_for(ctx), env)
+        if previous is None:
+            previous = side.submit(_previous_points, ctx, store_for(ctx), env)
         known, id_columns, sweep_due = previous.result()
         if command.read_ahead:
             read_ahead_of(_likely(known, id_columns))  # (a page already asked for is not again)
@@ -455,9 +458,8 @@ class _Step:
                 env, point, job.table, progress.deleted_seq, ids, id_column=job.id_column))
         if len(writes) <= 1:
             return [write() for write in writes]
-        futures = [self.writes.submit(write) for write in writes]
-        wait(futures)  # all settled before a failure is raised: no write lands after the step
-        return [future.result() for future in futures]
+        # All settled before a failure is raised: no write lands after the step.
+        return settled([self.writes.submit(write) for write in writes])
 
 
 def _read_page(client: Any, cursor: Any, id_column: str) -> Any:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from shared.concurrency import settled
 from shared.data_store import frames, layout, record_index, retention
 from shared.data_store.manifest import (
     FULL,
@@ -255,10 +256,10 @@ class DataStore:
         try:
             blocks = _index_blocks(env, point_id, table, entry, id_column, kind, encoded)
             futures += [pool.submit(self._append, blob, block) for blob, block in blocks.items()]
-        finally:
-            wait(futures)  # all settled before any failure is raised: no write lands later
-        for future in futures:
-            future.result()
+        except BaseException:
+            wait(futures)  # the chunk's upload settles before the failure is raised
+            raise
+        settled(futures)
         return entry
 
     def _append(self, name: str, block: bytes) -> None:

@@ -36,9 +36,8 @@ from __future__ import annotations
 
 import builtins
 import functools
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -51,6 +50,7 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import UpdateMode
 
+from shared.concurrency import settled
 from shared.errors import ConcurrencyConflict, OperationNotFound
 from shared.inputs import quote
 from shared.operations import Operation, OperationKind, OperationStatus
@@ -405,22 +405,15 @@ def _matches(
     )
 
 
-_side_pool: ThreadPoolExecutor | None = None
-_side_lock = threading.Lock()
+@functools.lru_cache(maxsize=1)
+def _side_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(4, thread_name_prefix="history-side")
 
 
 def _at_once(writes: Sequence[Callable[[], object]]) -> None:
     """Run `writes` concurrently; every one settles before the first failure is raised."""
-    global _side_pool
     if len(writes) <= 1:
         for write in writes:
             write()
         return
-    with _side_lock:
-        if _side_pool is None:
-            _side_pool = ThreadPoolExecutor(4, thread_name_prefix="history-side")
-        pool = _side_pool
-    futures = [pool.submit(write) for write in writes]
-    wait(futures)
-    for future in futures:
-        future.result()
+    settled([_side_pool().submit(write) for write in writes])
