@@ -24,6 +24,7 @@ from shared.data_store import (
     ChainBroken,
     DataStore,
     IncompletePoint,
+    IndexAppends,
     PointAlreadyComplete,
     new_point_id,
 )
@@ -426,36 +427,50 @@ class _Step:
             cursor = self.client.first_page(job.entity_set, page_size=command.page_size,
                                             track_changes=True)
         progress = _Progress(job.row_seq, job.deleted_seq, files=self.written[job.table])
+        # The pages' index blocks go out together when the table's run ends (before its
+        # result counts): one append per index blob, not one per page.
+        index = IndexAppends()
         pending: Future[Any] | None = (
             take_read_ahead(cursor, job.id_column)
             if job.cursor is None and job.since is not None else None
         ) or self.reads.submit(_read_page, self.client, cursor, job.id_column)
+        stopped: tuple[Any, float | None] | None = None
         while pending is not None:
             page = pending.result()
             if not isinstance(page, Page):  # a fault's answer: the pages before it stand
-                return progress.result(stopped=page), time.monotonic()
+                stopped = page, time.monotonic()
+                break
             more = (page.next is not None and progress.pages + 1 < command.max_pages
                     and time.monotonic() < self.deadline)
             # A write that fails propagates (the step runs again and rewrites the same chunks);
             # the read in flight is waited for by the pool, its page dropped.
             pending = self.reads.submit(_read_page, self.client, page.next, job.id_column) \
                 if more else None
-            progress.add(page, self.write_page(job, progress, page))
+            progress.add(page, self.write_page(job, progress, page, index,
+                                               send=pending is None))
+        self.store.append_index(index)  # what a fault left held (nothing, mostly)
+        if stopped is not None:
+            return progress.result(stopped=stopped[0]), stopped[1]
         return progress.result(), None
 
-    def write_page(self, job: c.PageJob, progress: _Progress, page: Any) -> list[FileEntry]:
+    def write_page(
+        self, job: c.PageJob, progress: _Progress, page: Any, index: IndexAppends, *,
+        send: bool,
+    ) -> list[FileEntry]:
         """The page's rows and deleted ids, at once: neither needs the other first (the point
-        counts only once its manifest exists). Returns the files written."""
+        counts only once its manifest exists); their index blocks join those `index` holds,
+        all sent with the run's last page (`send`). Returns the files written."""
         env, point, store = self.command.environment_id, self.command.point_id, self.store
         writes: list[Callable[[], FileEntry]] = []
         if page.lines:
             writes.append(lambda: store.write_row_lines(
                 env, point, job.table, progress.row_seq, page.lines, page.ids,
-                id_column=job.id_column))
+                id_column=job.id_column, index=index, send=send))
         if page.deleted:
             ids = [d.id for d in page.deleted]
             writes.append(lambda: store.write_deleted(
-                env, point, job.table, progress.deleted_seq, ids, id_column=job.id_column))
+                env, point, job.table, progress.deleted_seq, ids, id_column=job.id_column,
+                index=index, send=send))
         if len(writes) <= 1:
             return [write() for write in writes]
         # All settled before a failure is raised: no write lands after the step.

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         ChainBroken,
         DataStore,
         IncompletePoint,
+        IndexAppends,
         PointAlreadyComplete,
         RecordVersion,
         SweepResult,
@@ -45,15 +46,15 @@ _HOME = {
     "RetentionPolicy": "retention", "expiries": "retention", "kept": "retention",
     "needs_full_copy": "retention",
     "CatalogEntry": "store", "ChainBroken": "store", "DataStore": "store",
-    "IncompletePoint": "store", "PointAlreadyComplete": "store", "RecordVersion": "store",
-    "SweepResult": "store",
+    "IncompletePoint": "store", "IndexAppends": "store", "PointAlreadyComplete": "store",
+    "RecordVersion": "store", "SweepResult": "store",
     "TableCommit": "store",
 }
 
 __all__ = [
     "DEFAULT_CHAIN_BOUND", "DEFAULT_RETENTION", "FULL", "INCREMENTAL", "CatalogEntry",
-    "ChainBroken", "DataStore", "FileEntry", "IncompletePoint", "Manifest", "PointAlreadyComplete",
-    "RecordVersion",
+    "ChainBroken", "DataStore", "FileEntry", "IncompletePoint", "IndexAppends", "Manifest",
+    "PointAlreadyComplete", "RecordVersion",
     "RetentionPolicy", "SweepResult", "TableCommit", "TableEntry", "data_store_from_settings",
     "expiries", "kept", "needs_full_copy", "new_point_id", "open_data_store",
 ]

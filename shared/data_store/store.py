@@ -165,6 +165,45 @@ def _index_blocks(
     }
 
 
+# One append block holds at most 4 MiB (Blob Storage's limit); held-back blocks go out in
+# appends of at most this much.
+MAX_APPEND_BYTES = 4 * 1024 * 1024
+
+
+class IndexAppends:
+    """Index blocks of several chunks held back, to go out as one append per index blob
+    (`DataStore.append_index`) instead of one per chunk: a full copy's page touches every shard,
+    so ten pages would be 160 appends; held until the table's run ends, 16. Several blocks in
+    one append read as they would one by one (`record_index.decode_blocks`). Nothing is lost
+    by holding them: a block counts only for a committed chunk, and a commit comes after the
+    writer appended what it held (a crash before that re-runs the pages, with new write ids)."""
+
+    def __init__(self) -> None:
+        self._blocks: dict[str, list[bytes]] = defaultdict(list)
+        self._lock = threading.Lock()  # a page's rows and its deleted ids are written at once
+
+    def add(self, blocks: Mapping[str, bytes]) -> None:
+        with self._lock:
+            for name, block in blocks.items():
+                self._blocks[name].append(block)
+
+    def take(self) -> list[tuple[str, bytes]]:
+        """The appends to make, each at most `MAX_APPEND_BYTES` (unless one block is larger);
+        the buffer is empty afterwards."""
+        with self._lock:
+            held, self._blocks = self._blocks, defaultdict(list)
+        appends: list[tuple[str, bytes]] = []
+        for name, blocks in held.items():
+            batch: list[bytes] = []
+            for block in blocks:
+                if batch and sum(map(len, batch)) + len(block) > MAX_APPEND_BYTES:
+                    appends.append((name, b"".join(batch)))
+                    batch = []
+                batch.append(block)
+            appends.append((name, b"".join(batch)))
+        return appends
+
+
 class DataStore:
     """One container of the backup store. `before_write(name)` runs before every write (tests
     inject crashes there)."""
@@ -199,26 +238,35 @@ class DataStore:
 
     def write_row_lines(
         self, env: str, point_id: str, table: str, seq: int, lines: Sequence[bytes],
-        ids: Sequence[str], *, id_column: str,
+        ids: Sequence[str], *, id_column: str, index: IndexAppends | None = None,
+        send: bool = True,
     ) -> FileEntry:
-        """`write_rows` for rows as read (`Page.lines`, `Page.ids`): each stored as it came."""
+        """`write_rows` for rows as read (`Page.lines`, `Page.ids`): each stored as it came.
+
+        With `index`, the chunk's index blocks join the ones held there; with `send` (the last
+        page of a run), all of them go out beside the chunk, otherwise they wait for a later
+        write or `append_index`."""
         return self._write_chunk(
             env, point_id, table, layout.ROWS, seq, id_column,
-            lambda: frames.encode_lines(zip(ids, lines, strict=True)),
+            lambda: frames.encode_lines(zip(ids, lines, strict=True)), index, send,
         )
 
     def write_deleted(
-        self, env: str, point_id: str, table: str, seq: int, ids: Iterable[str], *, id_column: str
+        self, env: str, point_id: str, table: str, seq: int, ids: Iterable[str], *,
+        id_column: str, index: IndexAppends | None = None, send: bool = True,
     ) -> FileEntry:
-        """Write ids of rows deleted since the previous point as deleted-chunk `seq`."""
+        """Write ids of rows deleted since the previous point as deleted-chunk `seq` (`index`,
+        `send`: as for `write_row_lines`)."""
         return self._write_chunk(
             env, point_id, table, layout.DELETED, seq, id_column,
-            lambda: frames.encode_chunk(({"id": i} for i in ids), lambda row: row["id"]),
+            lambda: frames.encode_chunk(({"id": i} for i in ids), lambda row: row["id"]), index,
+            send,
         )
 
     def _write_chunk(
         self, env: str, point_id: str, table: str, kind: str, seq: int, id_column: str,
-        encode: Callable[[], frames.EncodedChunk],
+        encode: Callable[[], frames.EncodedChunk], index: IndexAppends | None = None,
+        send: bool = True,
     ) -> FileEntry:
         layout.check_point_id(point_id)
         layout.check_table(table)
@@ -241,6 +289,20 @@ class DataStore:
             )
 
         entry = FileEntry(chunk, digest, len(encoded.data), encoded.rows, write_id)
+        if index is not None:
+            # The blocks are made while the chunk is on its way and join those held; with
+            # `send`, everything held goes out beside the chunk.
+            pool = _writes()
+            sending = [pool.submit(upload)]
+            try:
+                index.add(_index_blocks(env, point_id, table, entry, id_column, kind, encoded))
+                if send:
+                    sending += [pool.submit(self._append, blob, data)
+                                for blob, data in index.take()]
+            finally:
+                wait(sending)  # every write settles before a failure is raised
+            settled(sending)
+            return entry
         if encoded.rows <= 2:  # at most 3 writes: a pool costs more than it saves
             upload()
             for blob, block in _index_blocks(env, point_id, table, entry, id_column, kind,
@@ -261,6 +323,15 @@ class DataStore:
             raise
         settled(futures)
         return entry
+
+    def append_index(self, index: IndexAppends) -> None:
+        """Append what `index` holds: one append per index blob, all at once."""
+        appends = index.take()
+        if len(appends) <= 1:
+            for name, data in appends:
+                self._append(name, data)
+            return
+        settled([_writes().submit(self._append, name, data) for name, data in appends])
 
     def _append(self, name: str, block: bytes) -> None:
         blob = self._container.get_blob_client(name)

@@ -12,7 +12,7 @@ import pytest
 from data_backups import execute
 from data_backups.intake import handle_data_backup_message
 from ppbackup.simulator import Simulator
-from shared.data_store import DataStore
+from shared.data_store import DataStore, record_index
 from shared.operations import OperationStatus
 from shared.runtime import AppContext
 from tests.integration.data_backups.conftest import (
@@ -159,6 +159,20 @@ def test_a_step_copies_a_bounded_run_of_pages_reading_the_next_while_writing_the
     assert steps == [{t: 2 * PAGE for t in TABLES}, {t: rows[t] - 2 * PAGE for t in TABLES}]
     for table, (_, id_column) in TABLES.items():
         assert stored_rows(store, env_id, done.point_id or "", table, id_column) == before[table]
+        # A step's pages append their index blocks together: per index blob at most one
+        # append per step (2), not one per page (4); and every row is found through them.
+        chunks: set[str] = set()
+        for blob in store.container.list_blobs(name_starts_with=f"{env_id}/index/{table}/"):
+            client = store.container.get_blob_client(blob.name)
+            appends = client.get_blob_properties().append_blob_committed_block_count
+            assert appends is not None and appends <= 2, (blob.name, appends)
+            data = client.download_blob().readall()
+            chunks |= {b.chunk for b in record_index.decode_blocks(data)}
+        assert chunks == {f"rows-{seq:06d}" for seq in range(4)}
+        for record_id in before[table]:
+            versions = store.record_versions(env_id, table, record_id)
+            assert [(v.point_id, v.row) for v in versions] == \
+                [(done.point_id, before[table][record_id])]
 
 
 def dataverse_requests(sim: Simulator) -> int:
