@@ -6,6 +6,7 @@
 <env>/points/<pointId>/<table>/deleted-<seq>.zz   ids deleted since the previous point
 <env>/index/<table>/<shard>                       append blobs: where each record's versions are
 <env>/index/<table>/s<shard>                      the same, for small chunks (fewer shards)
+<env>/index/<table>/<shard>.<n>                   a shard's next generations, once one is full
 ```
 """
 
@@ -24,6 +25,12 @@ INDEX_SHARDS = 16
 # reads one blob of each family at once.
 SMALL_INDEX_SHARDS = 4
 SMALL_CHUNK_ROWS = 2500
+# An append blob takes at most 50,000 appends (Blob Storage refuses the next with
+# BlockCountExceedsLimit). A writer that sees an index blob reach ROLL_OVER_BLOCKS appends goes on
+# in its next generation (`index_generation`); a reader reads a generation's successor only when
+# the generation holds at least this many. So it may be lowered in a later version, never
+# raised: a reader would stop at a full generation whose successor holds the newer entries.
+ROLL_OVER_BLOCKS = 49_000
 TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
 POINT_ID = re.compile(r"^\d{8}T\d{6}\d{3}Z-[0-9a-f]{8}$")
 ROWS = "rows"
@@ -88,6 +95,11 @@ def index_name(env: str, table: str, hashed: int, *, chunk_rows: int) -> str:
     if chunk_rows < SMALL_CHUNK_ROWS:
         return f"{_env(env)}/index/{table}/s{hashed % SMALL_INDEX_SHARDS:x}"
     return f"{_env(env)}/index/{table}/{hashed % INDEX_SHARDS:02x}"
+
+
+def index_generation(name: str, generation: int) -> str:
+    """The blob of an index blob's `generation` (0: the blob itself)."""
+    return name if generation == 0 else f"{name}.{generation}"
 
 
 def small_index_names(env: str, table: str) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import secrets
 import threading
 from collections import defaultdict
@@ -213,6 +214,10 @@ class DataStore:
     ) -> None:
         self._container = container
         self._before_write = before_write or (lambda _name: None)
+        # Per index blob, the generation this process appends to (absent: 0). A process that
+        # starts afresh finds the newest by appending: one block in each full one on its way.
+        self._generations: dict[str, int] = {}
+        self._generations_lock = threading.Lock()
 
     @property
     def container(self) -> ContainerClient:
@@ -334,13 +339,39 @@ class DataStore:
         settled([_writes().submit(self._append, name, data) for name, data in appends])
 
     def _append(self, name: str, block: bytes) -> None:
-        blob = self._container.get_blob_client(name)
-        self._before_write(name)
-        try:
-            blob.append_block(block)
-        except _not_found():
-            self._create_index(name)
-            blob.append_block(block)
+        """Append `block` to index blob `name`, in its newest generation: one that holds
+        `layout.ROLL_OVER_BLOCKS` appends (or refuses one: it is full) is left for the next."""
+        from azure.core.exceptions import HttpResponseError
+
+        with self._generations_lock:
+            generation = self._generations.get(name, 0)
+        while True:
+            target = layout.index_generation(name, generation)
+            blob = self._container.get_blob_client(target)
+            self._before_write(target)
+            try:
+                try:
+                    appended = blob.append_block(block)
+                except _not_found():
+                    self._create_index(target)
+                    appended = blob.append_block(block)
+            except HttpResponseError as error:
+                # (The storage SDK sets the service's error code on the error it raises.)
+                if getattr(error, "error_code", None) != "BlockCountExceedsLimit":
+                    raise
+                generation = self._roll_over(name, generation)
+                continue
+            appends = appended.get("blob_committed_block_count")
+            if isinstance(appends, int) and appends >= layout.ROLL_OVER_BLOCKS:
+                self._roll_over(name, generation)
+            return
+
+    def _roll_over(self, name: str, full: int) -> int:
+        """Generation `full` of `name` takes no more appends: the next one is appended to."""
+        with self._generations_lock:
+            generation = max(self._generations.get(name, 0), full + 1)
+            self._generations[name] = generation
+        return generation
 
     def _create_index(self, name: str) -> None:
         """An empty index blob, unless it is there (another writer was first)."""
@@ -595,10 +626,20 @@ class DataStore:
         return versions
 
     def _shard(self, name: str) -> bytes:
-        try:
-            return self._container.download_blob(name).readall()
-        except _not_found():
-            return b""
+        """An index blob's blocks, oldest first: each generation, and the next one only when
+        this one was full (`layout.ROLL_OVER_BLOCKS`)."""
+        parts: list[bytes] = []
+        for generation in itertools.count():
+            try:
+                download = self._container.download_blob(
+                    layout.index_generation(name, generation))
+            except _not_found():
+                break
+            parts.append(download.readall())
+            appends = download.properties.append_blob_committed_block_count or 0
+            if appends < layout.ROLL_OVER_BLOCKS:
+                break
+        return b"".join(parts)
 
     def _look_up(
         self, env: str, point_id: str, table: str, chunk: str, block: record_index.IndexBlock,

@@ -132,3 +132,44 @@ def test_versions_are_found_in_both_index_families(store: DataStore) -> None:
     assert {wide, small} <= names and wide != small
     versions = store.record_versions(ENV, "account", target)
     assert [(v.point_id, v.row) for v in versions] == [(p1, changed), (p0, rows[7])]
+
+
+def test_a_full_index_blob_goes_on_in_its_next_generation(
+    store: DataStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An append blob takes 50,000 appends; here a generation is full at 2. The writer goes on
+    in the next one, a new process too (after one append to each full one), and a lookup reads
+    them all, in order."""
+    from shared.data_store import layout
+
+    monkeypatch.setattr(layout, "ROLL_OVER_BLOCKS", 2)
+    record = str(uuid.UUID(int=42))
+    small = layout.index_names(ENV, "account", layout.record_hash(record))[1]
+    written: list[tuple[str, dict[str, Any]]] = []
+    previous: str | None = None
+
+    def point(day: int, writer: DataStore) -> None:
+        nonlocal previous
+        at = T0 + timedelta(days=day)
+        point_id, row = new_point_id(at), {"accountid": record, "day": day}
+        writer.write_rows(ENV, point_id, "account", 0, [row], id_column="accountid")
+        commit(writer, point_id, at, INCREMENTAL if previous else FULL, 1, previous=previous)
+        written.append((point_id, row))
+        previous = point_id
+
+    for day in range(5):
+        point(day, store)
+    later = DataStore(store.container)  # another process: it knows no generation yet
+    for day in range(5, 7):
+        point(day, later)
+
+    def appends(generation: int) -> int | None:
+        blob = store.container.get_blob_client(layout.index_generation(small, generation))
+        return blob.get_blob_properties().append_blob_committed_block_count
+
+    # 2, 2 and 1 appends by the first writer; the second appends once to each full generation
+    # on its way (each tells it so) before it reaches the one in use.
+    assert [appends(g) for g in range(3)] == [3, 3, 1]
+    assert not store.container.get_blob_client(layout.index_generation(small, 3)).exists()
+    versions = DataStore(store.container).record_versions(ENV, "account", record)
+    assert [(v.point_id, v.row) for v in versions] == written[::-1]
