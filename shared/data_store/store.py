@@ -166,6 +166,9 @@ def _index_blocks(
     }
 
 
+# Full generations an append may meet in a row before it gives up (each holds ~49,000 appends:
+# more than a few in a row is a server that refuses every append, not a full index).
+_MAX_REFUSALS = 16
 # One append block holds at most 4 MiB (Blob Storage's limit); held-back blocks go out in
 # appends of at most this much.
 MAX_APPEND_BYTES = 4 * 1024 * 1024
@@ -196,11 +199,13 @@ class IndexAppends:
         appends: list[tuple[str, bytes]] = []
         for name, blocks in held.items():
             batch: list[bytes] = []
+            size = 0
             for block in blocks:
-                if batch and sum(map(len, batch)) + len(block) > MAX_APPEND_BYTES:
+                if batch and size + len(block) > MAX_APPEND_BYTES:
                     appends.append((name, b"".join(batch)))
-                    batch = []
+                    batch, size = [], 0
                 batch.append(block)
+                size += len(block)
             appends.append((name, b"".join(batch)))
         return appends
 
@@ -345,7 +350,7 @@ class DataStore:
 
         with self._generations_lock:
             generation = self._generations.get(name, 0)
-        while True:
+        for _ in range(_MAX_REFUSALS):
             target = layout.index_generation(name, generation)
             blob = self._container.get_blob_client(target)
             self._before_write(target)
@@ -365,6 +370,8 @@ class DataStore:
             if isinstance(appends, int) and appends >= layout.ROLL_OVER_BLOCKS:
                 self._roll_over(name, generation)
             return
+        raise RuntimeError(f"index blob {name}: {_MAX_REFUSALS} generations in a row refused "
+                           "an append as full")
 
     def _roll_over(self, name: str, full: int) -> int:
         """Generation `full` of `name` takes no more appends: the next one is appended to."""
