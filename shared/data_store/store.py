@@ -63,8 +63,8 @@ class IncompletePoint(RuntimeError):
 
 
 class PointAlreadyComplete(RuntimeError):
-    """A page written to a point that is committed (a late duplicate of an earlier invocation):
-    refused, so it cannot change what the manifest's checksums describe."""
+    """A page that would rewrite a chunk of a point that is committed (a late duplicate of an
+    earlier invocation): refused, so it cannot change what the manifest's checksums describe."""
 
 
 class ChainBroken(RuntimeError):
@@ -278,25 +278,32 @@ class DataStore:
         encode: Callable[[], frames.EncodedChunk], index: IndexAppends | None = None,
         send: bool = True,
     ) -> FileEntry:
+        from azure.core.exceptions import ResourceExistsError
+
         layout.check_point_id(point_id)
         layout.check_table(table)
-        # Whether the point is committed is asked while the rows are encoded; nothing is
-        # written before the answer.
-        complete = _writes().submit(self.is_complete, env, point_id)
         encoded = encode()
-        if complete.result():
-            raise PointAlreadyComplete(f"point {point_id} is complete; its chunks stay as they are")
         name = layout.chunk_name(env, point_id, table, kind, seq)
         write_id = secrets.token_hex(8)
         digest = hashlib.sha256(encoded.data).hexdigest()
         chunk = f"{kind}-{seq:06d}"
+        metadata = {"sha256": digest, "rows": str(encoded.rows), "writeid": write_id}
 
         def upload() -> None:
+            # Create-only first: a chunk written for the first time cannot be one a manifest
+            # names (a committed point's chunks all exist), so it needs no question asked. One
+            # that exists (a re-run after a crash, a late duplicate) is rewritten only while
+            # the point is not committed.
             self._before_write(name)
-            self._container.upload_blob(
-                name, encoded.data, overwrite=True,
-                metadata={"sha256": digest, "rows": str(encoded.rows), "writeid": write_id},
-            )
+            try:
+                self._container.upload_blob(name, encoded.data, overwrite=False,
+                                            metadata=metadata)
+            except ResourceExistsError:
+                if self.is_complete(env, point_id):
+                    raise PointAlreadyComplete(
+                        f"point {point_id} is complete; its chunks stay as they are") from None
+                self._container.upload_blob(name, encoded.data, overwrite=True,
+                                            metadata=metadata)
 
         entry = FileEntry(chunk, digest, len(encoded.data), encoded.rows, write_id)
         if index is not None:
