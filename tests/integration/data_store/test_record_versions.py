@@ -173,3 +173,32 @@ def test_a_full_index_blob_goes_on_in_its_next_generation(
     assert not store.container.get_blob_client(layout.index_generation(small, 3)).exists()
     versions = DataStore(store.container).record_versions(ENV, "account", record)
     assert [(v.point_id, v.row) for v in versions] == written[::-1]
+
+
+def test_a_first_write_asks_nothing_and_a_rewrite_asks_whether_the_point_is_committed(
+    store: DataStore, storage: str
+) -> None:
+    """A chunk is written create-only: one request when it is new. One that is there already (a
+    re-run after a crash) is rewritten only after the point was found not committed; once it is
+    committed, a rewrite is refused and the chunk stays as the manifest describes it."""
+    from shared.data_store import PointAlreadyComplete
+
+    counting, requests = counting_store(storage)
+    point = new_point_id(T0)
+
+    def chunk_requests() -> list[str]:
+        return [r.split(" ")[0] + (" manifest" if "/manifests/" in r else " chunk")
+                for r in requests if "/points/" in r or "/manifests/" in r]
+
+    counting.write_rows(ENV, point, "account", 0, [{"accountid": "a", "v": 1}],
+                        id_column="accountid")
+    assert chunk_requests() == ["PUT chunk"]
+    requests.clear()
+    counting.write_rows(ENV, point, "account", 0, [{"accountid": "a", "v": 2}],
+                        id_column="accountid")
+    assert chunk_requests() == ["PUT chunk", "HEAD manifest", "PUT chunk"]
+    commit(counting, point, T0, FULL, 1)
+    with pytest.raises(PointAlreadyComplete):
+        counting.write_rows(ENV, point, "account", 0, [{"accountid": "a", "v": 3}],
+                            id_column="accountid")
+    assert list(counting.read_table(ENV, point, "account")) == [{"accountid": "a", "v": 2}]
