@@ -19,7 +19,7 @@ from data_backups import commands as c
 from engine.answers import Refused, Throttled
 from engine.execute import fault_answer
 from shared import errors
-from shared.concurrency import settled
+from shared.concurrency import at_once
 from shared.data_store import (
     ChainBroken,
     DataStore,
@@ -471,10 +471,8 @@ class _Step:
             writes.append(lambda: store.write_deleted(
                 env, point, job.table, progress.deleted_seq, ids, id_column=job.id_column,
                 index=index, send=send))
-        if len(writes) <= 1:
-            return [write() for write in writes]
         # All settled before a failure is raised: no write lands after the step.
-        return settled([self.writes.submit(write) for write in writes])
+        return at_once(writes, lambda: self.writes)
 
 
 def _read_page(client: Any, cursor: Any, id_column: str) -> Any:

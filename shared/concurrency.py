@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from concurrent.futures import Future, wait
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, wait
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -14,3 +14,12 @@ def settled(futures: Sequence[Future[T]]) -> list[T]:
     only when no other write is still on its way (none lands after its caller gave up)."""
     wait(futures)
     return [future.result() for future in futures]
+
+
+def at_once(calls: Sequence[Callable[[], T]], pool: Callable[[], Executor]) -> list[T]:
+    """Each call's result, in order: all sent at once on `pool()` and `settled`, or, for one
+    call, made in the caller's thread (a pool would cost more than it saves)."""
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    executor = pool()
+    return settled([executor.submit(call) for call in calls])

@@ -10,6 +10,7 @@ Until that manifest exists the point is not in the catalog, whatever else was wr
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import secrets
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.concurrency import settled
+from shared.concurrency import at_once, settled
 from shared.data_store import frames, layout, record_index, retention
 from shared.data_store.manifest import (
     FULL,
@@ -306,49 +307,33 @@ class DataStore:
                                             metadata=metadata)
 
         entry = FileEntry(chunk, digest, len(encoded.data), encoded.rows, write_id)
-        if index is not None:
-            # The blocks are made while the chunk is on its way and join those held; with
-            # `send`, everything held goes out beside the chunk.
-            pool = _writes()
-            sending = [pool.submit(upload)]
-            try:
-                index.add(_index_blocks(env, point_id, table, entry, id_column, kind, encoded))
-                if send:
-                    sending += [pool.submit(self._append, blob, data)
-                                for blob, data in index.take()]
-            finally:
-                wait(sending)  # every write settles before a failure is raised
-            settled(sending)
-            return entry
-        if encoded.rows <= 2:  # at most 3 writes: a pool costs more than it saves
+        if index is None and encoded.rows <= 2:  # at most 3 writes: a pool costs more than it saves
             upload()
             for blob, block in _index_blocks(env, point_id, table, entry, id_column, kind,
                                              encoded).items():
                 self._append(blob, block)
             return entry
-        # The chunk goes out first, its index blocks are made while it is on its way. They need
-        # not wait for it: a block counts only while the chunk's writeid is its own
-        # (`_look_up`), and only for chunks a manifest commits, which happens after every write
-        # of the page returned.
+        # The chunk goes out first, its index blocks are made while it is on its way and join
+        # those held (none, without `index`); with `send`, everything held goes out beside it.
+        # They need not wait for the chunk: a block counts only while the chunk's writeid is
+        # its own (`_look_up`), and only for chunks a manifest commits, which happens after
+        # every write of the page returned.
+        held = index if index is not None else IndexAppends()
         pool = _writes()
-        futures = [pool.submit(upload)]
+        sending = [pool.submit(upload)]
         try:
-            blocks = _index_blocks(env, point_id, table, entry, id_column, kind, encoded)
-            futures += [pool.submit(self._append, blob, block) for blob, block in blocks.items()]
-        except BaseException:
-            wait(futures)  # the chunk's upload settles before the failure is raised
-            raise
-        settled(futures)
+            held.add(_index_blocks(env, point_id, table, entry, id_column, kind, encoded))
+            if send:
+                sending += [pool.submit(self._append, blob, data) for blob, data in held.take()]
+        finally:
+            wait(sending)  # every write settles before a failure is raised
+        settled(sending)
         return entry
 
     def append_index(self, index: IndexAppends) -> None:
         """Append what `index` holds: one append per index blob, all at once."""
-        appends = index.take()
-        if len(appends) <= 1:
-            for name, data in appends:
-                self._append(name, data)
-            return
-        settled([_writes().submit(self._append, name, data) for name, data in appends])
+        at_once([functools.partial(self._append, name, data) for name, data in index.take()],
+                _writes)
 
     def _append(self, name: str, block: bytes) -> None:
         """Append `block` to index blob `name`, in its newest generation: one that holds

@@ -50,7 +50,7 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import UpdateMode
 
-from shared.concurrency import settled
+from shared.concurrency import at_once
 from shared.errors import ConcurrencyConflict, OperationNotFound
 from shared.inputs import quote
 from shared.operations import Operation, OperationKind, OperationStatus
@@ -215,7 +215,7 @@ class HistoryStore(TableStore):
             writes.append(lambda: table.upsert_entity(row, mode=UpdateMode.REPLACE))
         if operation.status.terminal:
             writes.append(lambda: self._active.discard(operation.operation_id))
-        _at_once(writes)
+        at_once(writes, _side_pool)
         return StoredOperation(operation, str(metadata["etag"]), dict(state))
 
     def list(
@@ -410,10 +410,3 @@ def _side_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(4, thread_name_prefix="history-side")
 
 
-def _at_once(writes: Sequence[Callable[[], object]]) -> None:
-    """Run `writes` concurrently; every one settles before the first failure is raised."""
-    if len(writes) <= 1:
-        for write in writes:
-            write()
-        return
-    settled([_side_pool().submit(write) for write in writes])
