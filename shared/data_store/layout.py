@@ -113,8 +113,12 @@ def index_names(env: str, table: str, hashed: int) -> tuple[str, str]:
             index_name(env, table, hashed, chunk_rows=0))
 
 
+def record_digest(record_id: str) -> bytes:
+    """A record id's 4-byte hash, as an index entry stores it (big-endian `record_hash`)."""
+    return hashlib.blake2b(record_id.strip().lower().encode(), digest_size=4).digest()
+
+
 def record_hash(record_id: str) -> int:
     """32 bits of a record id's hash: its index shard, and its key inside the shard."""
-    digest = hashlib.blake2b(record_id.strip().lower().encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "big")
+    return int.from_bytes(record_digest(record_id), "big")
 

@@ -150,20 +150,16 @@ def _index_blocks(
 ) -> dict[str, bytes]:
     """Per index blob the chunk's records belong to, the block to append there."""
     entry_kind = record_index.KIND_ROW if kind == layout.ROWS else record_index.KIND_DELETED
-    by_shard: dict[int, list[record_index.IndexEntry]] = defaultdict(list)
-    shards = layout.index_shards(encoded.rows)
-    for frame in encoded.frames:
-        for key in frame.keys:
-            hashed = layout.record_hash(key)
-            by_shard[hashed % shards].append(
-                record_index.IndexEntry(hashed, entry_kind, frame.offset, frame.length)
-            )
+    by_shard = record_index.pack_by_shard(
+        ((frame.keys, frame.offset, frame.length) for frame in encoded.frames), entry_kind,
+        layout.index_shards(encoded.rows),
+    )
     # (A shard number is its own hash modulo the family's size.)
     return {
         layout.index_name(env, table, shard, chunk_rows=encoded.rows):
-            record_index.encode_block(record_index.IndexBlock(
-                point_id, table, chunk.name, chunk.write_id, id_column, tuple(e)))
-        for shard, e in by_shard.items()
+            record_index.encode_packed(point_id, table, chunk.name, chunk.write_id, id_column,
+                                       packed)
+        for shard, packed in by_shard.items()
     }
 
 

@@ -73,3 +73,28 @@ def test_rows_read_as_texts_are_stored_as_those_texts() -> None:
     assert lines == [t.encode() for t in texts]  # as they came
     assert [decode_row(line) for line in lines] == [json.loads(t) for t in texts]
     assert [frame.keys for frame in chunk.frames] == [("a", "b")]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.uuids().map(str), max_size=20),
+                          st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)), max_size=6),
+       st.sampled_from([1, 4, 16]), st.integers(0, 1))
+def test_entries_packed_by_shard_decode_as_the_entries_of_each_record(
+    frames_: list[tuple[list[str], int, int]], shards: int, kind: int
+) -> None:
+    from shared.data_store.layout import record_hash
+    from shared.data_store.record_index import encode_packed, pack_by_shard
+
+    packed = pack_by_shard(frames_, kind, shards)
+    expected: dict[int, list[IndexEntry]] = {}
+    for keys, offset, length in frames_:
+        for key in keys:
+            hashed = record_hash(key)
+            expected.setdefault(hashed % shards, []).append(
+                IndexEntry(hashed, kind, offset, length))
+    assert set(packed) == set(expected)
+    for shard, data in packed.items():
+        (block,) = decode_blocks(encode_packed("p", "account", "rows-000000", "w", "accountid",
+                                               data))
+        assert list(block.entries) == expected[shard]
+        assert (block.point_id, block.chunk, block.write_id) == ("p", "rows-000000", "w")
