@@ -8,8 +8,11 @@ settings builds from `AzureWebJobsStorage__accountName`), so local and cloud run
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, cast
+
+from shared.policy.backoff import Backoff
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -19,6 +22,7 @@ if TYPE_CHECKING:
     from azure.storage.queue import QueueServiceClient
 
 C = TypeVar("C", bound="_ServiceClient")
+P = TypeVar("P")
 
 # The well-known Azurite development account; public by design, not a secret.
 DEV_ACCOUNT_NAME = "devstoreaccount1"
@@ -67,16 +71,36 @@ class StorageTarget:
 DEFAULT_POOL_SIZE = 64
 
 
+# The storage SDKs' own resends, the same for all three: a blip of the storage service is sent
+# again a few times within seconds; anything longer fails the step, and the message's redelivery
+# brings it back later. Their defaults would have a function sleep instead: the blob and queue
+# SDKs wait 15, 18 and 24 s, the tables SDK resends up to 10 times with waits growing to 2
+# minutes.
+STORAGE_RESENDS = 3
+STORAGE_BACKOFF = Backoff(
+    base_seconds=0.5, cap_seconds=4.0, max_attempts=STORAGE_RESENDS + 1, jitter=(0.5, 1.0)
+)
+
+
 def table_service(value: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> TableServiceClient:
     from azure.data.tables import TableServiceClient
 
-    return _service(TableServiceClient, "table", value, pool_size)
+    # The tables SDK builds its retry policy itself (no policy object is taken): the same bounds
+    # as numbers. Its waits are 0, then the backoff's (its first resend goes at once).
+    return _service(
+        TableServiceClient, "table", value, pool_size, retry_total=STORAGE_RESENDS,
+        retry_backoff_factor=STORAGE_BACKOFF.base_seconds,
+        retry_backoff_max=STORAGE_BACKOFF.cap_seconds,
+    )
 
 
 def queue_service(value: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> QueueServiceClient:
-    from azure.storage.queue import QueueServiceClient
+    from azure.storage.queue import ExponentialRetry, QueueServiceClient
 
-    return _service(QueueServiceClient, "queue", value, pool_size, api_version=QUEUE_API_VERSION)
+    return _service(
+        QueueServiceClient, "queue", value, pool_size, api_version=QUEUE_API_VERSION,
+        retry_policy=_resends(ExponentialRetry),
+    )
 
 
 def blob_service(
@@ -84,13 +108,28 @@ def blob_service(
 ) -> BlobServiceClient:
     """A blob service from a connection value as above, or from a `...__blobServiceUri` setting
     (identity-based, as the Functions host reads it)."""
-    from azure.storage.blob import BlobServiceClient
+    from azure.storage.blob import BlobServiceClient, ExponentialRetry
 
     if service_uri is not None:
         return BlobServiceClient(
-            service_uri, credential=_credential(), transport=_transport(pool_size)
+            service_uri, credential=_credential(), transport=_transport(pool_size),
+            retry_policy=_resends(ExponentialRetry),
         )
-    return _service(BlobServiceClient, "blob", value, pool_size)
+    return _service(
+        BlobServiceClient, "blob", value, pool_size, retry_policy=_resends(ExponentialRetry)
+    )
+
+
+def _resends(sdk_policy: type[P]) -> P:
+    """The blob or queue SDK's retry policy (each has its own copy of the class), with
+    `STORAGE_RESENDS` resends and the waits of `STORAGE_BACKOFF`."""
+
+    class Resends(sdk_policy):  # type: ignore[misc,valid-type]
+        def get_backoff_time(self, settings: dict[str, Any]) -> float:
+            # `count`: the attempts failed so far (the SDK counts before it sleeps).
+            return STORAGE_BACKOFF.backoff(int(settings["count"]), draw=random.random())
+
+    return cast(P, Resends(retry_total=STORAGE_RESENDS))
 
 
 class _ServiceClient(Protocol):

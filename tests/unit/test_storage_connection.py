@@ -3,12 +3,21 @@ app's identity (AzureWebJobsStorage__accountName), with the queue's pinned servi
 
 from __future__ import annotations
 
+import http.server
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+
 import pytest
 from azure.identity import DefaultAzureCredential
 
 from shared.storage.connection import (
+    DEV_ACCOUNT_KEY,
     DEV_ACCOUNT_NAME,
     QUEUE_API_VERSION,
+    STORAGE_BACKOFF,
+    STORAGE_RESENDS,
     _transport,
     blob_service,
     queue_service,
@@ -81,3 +90,74 @@ def test_the_environment_is_read_per_request_only_for_proxies(
         assert transport.session is not None
         assert transport.session.trust_env is per_request
         assert transport.connection_config.verify == verify
+
+
+class _Busy(http.server.BaseHTTPRequestHandler):
+    """A storage service that answers every request 503 ServerBusy, and counts them."""
+
+    answered: ClassVar[list[str]] = []
+
+    def _busy(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        type(self).answered.append(self.command)
+        body = b'{"odata.error":{"code":"ServerBusy","message":{"value":"busy"}}}'
+        self.send_response(503)
+        self.send_header("x-ms-error-code", "ServerBusy")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_PUT(self) -> None:
+        self._busy()
+
+    def do_POST(self) -> None:
+        self._busy()
+
+    def do_PATCH(self) -> None:
+        self._busy()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def busy_storage(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[float]]]:
+    """A connection string to the busy service; the waits the SDKs asked for (not slept: their
+    transports sleep with `time.sleep`)."""
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)
+    _Busy.answered = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}/{DEV_ACCOUNT_NAME}"
+    yield (f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT_NAME};"
+           f"AccountKey={DEV_ACCOUNT_KEY};BlobEndpoint={endpoint};QueueEndpoint={endpoint};"
+           f"TableEndpoint={endpoint};"), waits
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("service", ["blob", "queue", "table"])
+def test_a_busy_storage_service_is_asked_a_few_times_within_seconds_then_the_step_fails(
+    busy_storage: tuple[str, list[float]], service: str
+) -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    connection, waits = busy_storage
+    calls: dict[str, Callable[[], object]] = {
+        "blob": lambda: blob_service(connection).get_container_client("c").upload_blob(
+            "b", b"x", overwrite=True),
+        "queue": lambda: queue_service(connection).get_queue_client("q").send_message("m"),
+        "table": lambda: table_service(connection).get_table_client("t").upsert_entity(
+            {"PartitionKey": "p", "RowKey": "r"}),
+    }
+    with pytest.raises(HttpResponseError):
+        calls[service]()
+    assert len(_Busy.answered) == STORAGE_RESENDS + 1  # the first try and the resends
+    # The waits of the shared backoff, a few seconds in all (the blob and queue SDKs' own
+    # would be 15 s and more each). The tables SDK sends its first resend at once.
+    assert len(waits) == STORAGE_RESENDS - (service == "table")
+    assert all(0 < w <= STORAGE_BACKOFF.cap_seconds for w in waits)
+    longest = sum(STORAGE_BACKOFF.backoff(n, draw=1.0) for n in range(1, STORAGE_RESENDS + 1))
+    assert sum(waits) <= longest
