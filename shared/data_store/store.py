@@ -266,8 +266,7 @@ class DataStore:
         `send`: as for `write_row_lines`)."""
         return self._write_chunk(
             env, point_id, table, layout.DELETED, seq, id_column,
-            lambda: frames.encode_chunk(({"id": i} for i in ids), lambda row: row["id"]), index,
-            send,
+            lambda: frames.encode_lines((i, frames.deleted_line(i)) for i in ids), index, send,
         )
 
     def _write_chunk(

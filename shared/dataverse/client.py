@@ -288,7 +288,11 @@ class DataverseClient(OwnsHttpClient):
         )
         dop_hint = self._note_dop_hint(reply)
         try:
-            return parse_page(reply.text, cursor, dop_hint=dop_hint, request_id=reply.request_id,
+            # A backup's read is parsed from the answer's bytes when they are UTF-8 (as
+            # Dataverse sends JSON): the parser reads UTF-8, so no decoding and re-encoding.
+            body = reply.content if id_column is not None and _is_utf8(reply.charset) \
+                else reply.text
+            return parse_page(body, cursor, dop_hint=dop_hint, request_id=reply.request_id,
                               id_column=id_column)
         except ValueError as exc:
             raise _unexpected(reply, exc) from None
@@ -421,7 +425,7 @@ class DataverseClient(OwnsHttpClient):
             url=f"{self._root}/{request.url}",
             status=response.status,
             headers=httpx.Headers(dict(response.headers)),
-            text=response.text,
+            content=response.text.encode("utf-8", "surrogatepass"),
             request_id=response.request_id or "",
             retry_after=parse_retry_after(response.headers.get("retry-after"),
                                           now=self._core.now()),
@@ -550,3 +554,7 @@ def _values(reply: Reply) -> list[Mapping[str, Any]]:
             request_id=reply.request_id,
         )
     return items
+
+
+def _is_utf8(charset: str) -> bool:
+    return charset.lower().replace("_", "-") in ("utf-8", "utf8")

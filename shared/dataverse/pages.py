@@ -165,21 +165,23 @@ def read_collection(text: str, each: Callable[[Any, str], None]) -> tuple[dict[s
 
 
 def parse_page(
-    text: str, cursor: PageCursor, *, dop_hint: int | None, request_id: str,
+    answer: str | bytes, cursor: PageCursor, *, dop_hint: int | None, request_id: str,
     id_column: str | None = None,
 ) -> Page:
-    """A page from one answer's text; ValueError when it is not a collection answer.
+    """A page from one answer's text (or its UTF-8 bytes); ValueError when it is not a
+    collection answer.
 
     With `id_column`, the page is read as a backup keeps it: `lines` (each row's JSON as the
     server sent it, one line) and `ids`, and no `rows`: no row is ever a dict, so a page in
     memory is its text, not three times that."""
     if id_column is None:
-        body, rows, deleted = _read_rows(text)
+        body, rows, deleted = _read_rows(_text(answer))
         lines: list[bytes] = []
         ids: list[str] = []
     else:
         rows = []
-        body, lines, ids, deleted = _split_rows(text, id_column) or _walk_rows(text, id_column)
+        body, lines, ids, deleted = (_split_rows(answer, id_column)
+                                     or _walk_rows(_text(answer), id_column))
     next_link = body.get("@odata.nextLink")
     delta_link = body.get("@odata.deltaLink")
     if next_link is not None and not isinstance(next_link, str):
@@ -199,6 +201,11 @@ def parse_page(
 
 
 _Rows = tuple[dict[str, Any], list[bytes], list[str], list[DeletedRow]]
+
+
+def _text(answer: str | bytes) -> str:
+    # Bytes that are not UTF-8 read as the text httpx would have made of them.
+    return answer if isinstance(answer, str) else answer.decode("utf-8", errors="replace")
 
 
 def _deleted_row(item: Any) -> DeletedRow | None:
@@ -271,7 +278,7 @@ def _walk_rows(text: str, id_column: str) -> _Rows:
     return body, lines, ids, deleted
 
 
-def _split_rows(text: str, id_column: str) -> _Rows | None:
+def _split_rows(answer: str | bytes, id_column: str) -> _Rows | None:
     """A backup's read of the answer: each row's text cut out as it came and only its id and
     deletion members decoded, by msgspec (in C: a fifth of the walk's time, and no row becomes
     a dict). None for whatever it does not read as `_walk_rows` would (malformed answers, an
@@ -283,13 +290,23 @@ def _split_rows(text: str, id_column: str) -> _Rows | None:
     read_answer, read_item = _split_decoders(id_column)
     # (One look at the whole answer spares one per row: a server sends compact rows, and
     # labels only when asked.)
-    as_sent = FORMATTED_VALUE not in text and "\n" not in text and "\r" not in text
+    if isinstance(answer, str):
+        as_sent = FORMATTED_VALUE not in answer and "\n" not in answer and "\r" not in answer
+    else:
+        # Rows are kept as their bytes came: bytes that are not UTF-8 (which msgspec does not
+        # look at inside a row) are read by `_walk_rows` from the text httpx would make.
+        if not answer.isascii():
+            try:
+                answer.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        as_sent = _FORMATTED not in answer and b"\n" not in answer and b"\r" not in answer
     try:
-        answer = read_answer.decode(text)
+        read = read_answer.decode(answer)
         lines: list[bytes] = []
         ids: list[str] = []
         deleted: list[DeletedRow] = []
-        for raw in answer.value:
+        for raw in read.value:
             item = read_item.decode(raw)
             context = item.context
             if isinstance(context, str) and context.endswith(_DELETED_CONTEXT):
@@ -304,8 +321,8 @@ def _split_rows(text: str, id_column: str) -> _Rows | None:
             ids.append(item.row_id)
     except (msgspec.DecodeError, UnicodeEncodeError, ValueError):
         return None
-    body: dict[str, Any] = {"@odata.nextLink": answer.next_link,
-                            "@odata.deltaLink": answer.delta_link}
+    body: dict[str, Any] = {"@odata.nextLink": read.next_link,
+                            "@odata.deltaLink": read.delta_link}
     return body, lines, ids, deleted
 
 

@@ -110,9 +110,17 @@ class Reply:
     url: str
     status: int
     headers: httpx.Headers
-    text: str
+    content: bytes
     request_id: str
     retry_after: float | None
+    charset: str = "utf-8"  # of `content`, as the answer names it
+
+    @property
+    def text(self) -> str:
+        """The body as text (as httpx decodes it). A page read for a backup is parsed from
+        `content` instead: decoding a page of megabytes only for the parser to encode it back
+        to UTF-8 cost more than the parse."""
+        return self.content.decode(self.charset, errors="replace")
 
     @property
     def what(self) -> str:
@@ -243,9 +251,10 @@ class HttpCore:
                     url=str(request.url),
                     status=status,
                     headers=response.headers,
-                    text=response.text,
+                    content=response.content,
                     request_id=request_id,
                     retry_after=retry_after,
+                    charset=response.encoding or "utf-8",
                 )
             if status == 401 and token is not None and not refreshed:
                 # Tokens can be revoked or rotated early; one fresh token, then give up.

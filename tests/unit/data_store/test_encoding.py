@@ -98,3 +98,11 @@ def test_entries_packed_by_shard_decode_as_the_entries_of_each_record(
                                                data))
         assert list(block.entries) == expected[shard]
         assert (block.point_id, block.chunk, block.write_id) == ("p", "rows-000000", "w")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text() | st.uuids().map(str))
+def test_a_deleted_records_line_is_the_row_encoders(record_id: str) -> None:
+    from shared.data_store.frames import deleted_line, encode_row
+
+    assert deleted_line(record_id) == encode_row({"id": record_id})
