@@ -136,14 +136,19 @@ rows = st.one_of(
 )
 
 
+def _answer(items: list[dict[str, Any]], layout: dict[str, Any], next_link: str | None) -> str:
+    text = json.dumps({"@odata.context": "x", "value": items, "@odata.nextLink": next_link},
+                      **layout)
+    assume("Infinity" not in text)  # not JSON (Python's json writes it; no server sends it)
+    return text
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(rows, max_size=6), layouts, st.sampled_from([None, "https://next.example/p2"]))
 def test_msgspecs_split_of_a_page_is_the_walks(
     items: list[dict[str, Any]], layout: dict[str, Any], next_link: str | None
 ) -> None:
-    text = json.dumps({"@odata.context": "x", "value": items, "@odata.nextLink": next_link},
-                      **layout)
-    assume("Infinity" not in text)  # not JSON (Python's json writes it; no server sends it)
+    text = _answer(items, layout, next_link)
     split = _split_rows(text, "accountid")
     assert split is not None  # the common answer never needs the walk
     walked = _walk_rows(text, "accountid")
@@ -174,9 +179,7 @@ def _same_page(a: Any, b: Any) -> None:
 def test_a_page_read_from_its_bytes_is_the_page_read_from_its_text(
     items: list[dict[str, Any]], layout: dict[str, Any], next_link: str | None
 ) -> None:
-    text = json.dumps({"@odata.context": "x", "value": items, "@odata.nextLink": next_link},
-                      **layout)
-    assume("Infinity" not in text)
+    text = _answer(items, layout, next_link)
     from_text = parse_page(text, CURSOR, dop_hint=None, request_id="r", id_column="accountid")
     # (What a server sends: lone surrogates only as escapes, which `json.dumps` writes unless
     # told not to escape; a raw one is no UTF-8, below.)
