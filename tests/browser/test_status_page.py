@@ -88,7 +88,9 @@ def test_a_running_restore_moves_on_screen_without_a_reload(
 def test_history_filters_the_operation_view_and_hostile_text(
     make_stack: Callable[..., Stack], page: Any,
 ) -> None:
-    stack = make_stack()
+    # A stepped clock: half a day before the backups expire stays so while the browser starts
+    # (on a running clock, half a simulated day is 36 s, and a slow start saw one expire).
+    stack = make_stack(stepped=True)
     prod, other = tenant(stack)
     response = stack.http.post("/api/backups", json={
         "environmentId": prod, "label": HOSTILE, "requestedBy": "release pipeline"})
@@ -97,8 +99,8 @@ def test_history_filters_the_operation_view_and_hostile_text(
     stack.sim.set_faults(fail_next={"Restore": 1})
     failed = stack.submit(restore_body(prod, latest=True, confirmProduction="Contoso Prod",
                                        safetyBackup=False, requestedBy="maria@contoso.com"))
-    assert stack.wait_ended(failed)["status"] == "Failed"
-    stack.wait_for(lambda: stack.operation(hostile_backup).operation.status.terminal)
+    assert stack.run_until_ended(failed)["status"] == "Failed"
+    stack.run_until(lambda: stack.operation(hostile_backup).operation.status.terminal)
     # A day before the backups expire: the page highlights them and raises the alert.
     stack.sim.advance(27.5 * 24 * 3600)
 
