@@ -472,7 +472,7 @@ class DataverseClient(OwnsHttpClient):
         reply = self._core.send(method, url, idempotent=False, body=dict(body), headers=all_headers)
         self._note_dop_hint(reply)
         row: Mapping[str, Any] | None = None
-        if return_row and reply.text.strip():
+        if return_row and reply.content.strip():
             row = _parsed(reply, lambda b: b)
         entity = reply.header("OData-EntityId") or reply.header("Location") or ""
         match = _ENTITY_ID.search(entity)

@@ -128,7 +128,8 @@ class Reply:
 
     def json(self) -> Any:
         """The body as JSON; {} for an empty body. ValueError if it is not JSON."""
-        return json.loads(self.text) if self.text.strip() else {}
+        text = self.text
+        return json.loads(text) if text.strip() else {}
 
     def header(self, name: str) -> str | None:
         value = self.headers.get(name)
