@@ -20,6 +20,7 @@ One instance per environment, shared by threads: it holds no per-call state; the
 
 from __future__ import annotations
 
+import codecs
 import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -557,4 +558,8 @@ def _values(reply: Reply) -> list[Mapping[str, Any]]:
 
 
 def _is_utf8(charset: str) -> bool:
-    return charset.lower().replace("_", "-") in ("utf-8", "utf8")
+    # The codec registry knows every spelling of a charset name (utf8, UTF_8, u8, ...).
+    try:
+        return codecs.lookup(charset).name == "utf-8"
+    except LookupError:
+        return False

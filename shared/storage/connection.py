@@ -7,8 +7,10 @@ settings builds from `AzureWebJobsStorage__accountName`), so local and cloud run
 
 from __future__ import annotations
 
+import functools
 import os
 import random
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, cast
 
@@ -123,13 +125,20 @@ def blob_service(
 def _resends(sdk_policy: type[P]) -> P:
     """The blob or queue SDK's retry policy (each has its own copy of the class), with
     `STORAGE_RESENDS` resends and the waits of `STORAGE_BACKOFF`."""
+    # (A class is hashable; mypy does not see `type[P]` as such.)
+    return cast(P, _resends_type(cast(Hashable, sdk_policy))(retry_total=STORAGE_RESENDS))
 
-    class Resends(sdk_policy):  # type: ignore[misc,valid-type]
+
+@functools.cache
+def _resends_type(sdk_policy: Any) -> type[Any]:
+    """`sdk_policy` with its waits from `STORAGE_BACKOFF` (one subclass per SDK's class)."""
+
+    class Resends(sdk_policy):  # type: ignore[misc]
         def get_backoff_time(self, settings: dict[str, Any]) -> float:
             # `count`: the attempts failed so far (the SDK counts before it sleeps).
             return STORAGE_BACKOFF.backoff(int(settings["count"]), draw=random.random())
 
-    return cast(P, Resends(retry_total=STORAGE_RESENDS))
+    return Resends
 
 
 class _ServiceClient(Protocol):
