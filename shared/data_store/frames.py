@@ -1,25 +1,24 @@
 """Row files: JSON lines in independently compressed frames (pure).
 
-A chunk is a run of zlib streams ("frames"), each holding up to `FRAME_ROWS` rows or about
-`FRAME_BYTES` of JSON. Frames are what make a record readable on its own: the record index
-names a frame's offset and length, and one ranged read of a few kilobytes returns the record.
-zlib (level 3) over frames of 256 rows stores Dataverse rows at about an eighth of their JSON at
-~200 MB/s; level 6 stores a tenth at half the speed, lzma a little less at a sixtieth of it
-(docs/data-store.md, "Format choice").
+A chunk is a run of compressed frames (`shared.data_store.compression`: Zstandard, and zlib in
+files written before it), each holding up to `FRAME_ROWS` rows or about `FRAME_BYTES` of JSON.
+Frames are what make a record readable on its own: the record index names a frame's offset and
+length, and one ranged read of a few kilobytes returns the record. Frames of 256 rows store
+Dataverse rows at about a tenth of their JSON at ~1 GB/s (docs/data-store.md, "Format choice").
 """
 
 from __future__ import annotations
 
 import json
 import re
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from shared.data_store.compression import compress, decompress, frames_of
+
 FRAME_ROWS = 256
 FRAME_BYTES = 1 << 20
-LEVEL = 3
 
 Row = dict[str, Any]
 
@@ -87,7 +86,7 @@ def encode_lines(keyed_lines: Iterable[tuple[str, bytes]]) -> EncodedChunk:
         nonlocal size
         if not pending:
             return
-        data = zlib.compress(b"\n".join(pending), LEVEL)
+        data = compress(b"\n".join(pending))
         frames.append(Frame(len(out), len(data), tuple(keys)))
         out.extend(data)
         pending.clear()
@@ -107,17 +106,11 @@ def encode_lines(keyed_lines: Iterable[tuple[str, bytes]]) -> EncodedChunk:
 
 
 def decode_frame(data: bytes) -> list[Row]:
-    return [decode_row(line) for line in zlib.decompress(data).split(b"\n")]
+    return [decode_row(line) for line in decompress(data).split(b"\n")]
 
 
 def iter_chunk(data: bytes) -> Iterator[Row]:
     """Every row of a chunk, frame after frame."""
-    rest = data
-    while rest:
-        inflater = zlib.decompressobj()
-        text = inflater.decompress(rest) + inflater.flush()
-        if not inflater.eof:
-            raise ValueError("a row file ends in the middle of a frame")
+    for text in frames_of(data):
         for line in text.split(b"\n"):
             yield decode_row(line)
-        rest = inflater.unused_data

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import struct
-import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from shared.data_store.compression import compress, decompress
 from shared.data_store.layout import record_digest
 
 _ENTRY = struct.Struct(">IBII")
@@ -61,7 +61,7 @@ def encode_packed(
         {"p": point_id, "t": table, "c": chunk, "w": write_id, "i": id_column},
         separators=(",", ":"),
     ).encode()
-    payload = _LENGTH.pack(len(header)) + header + zlib.compress(packed, 6)
+    payload = _LENGTH.pack(len(header)) + header + compress(packed)
     return _LENGTH.pack(len(payload)) + payload
 
 
@@ -94,7 +94,7 @@ def decode_blocks(data: bytes, *, only_hash: int | None = None) -> Iterator[Inde
             return  # appends are atomic; a short tail can only be a torn read
         (header_size,) = _LENGTH.unpack_from(payload, 0)
         header = json.loads(payload[_LENGTH.size : _LENGTH.size + header_size])
-        body = zlib.decompress(payload[_LENGTH.size + header_size :])
+        body = decompress(payload[_LENGTH.size + header_size :])
         entries = _all_entries(body) if only_hash is None else _entries_of(body, only_hash)
         yield IndexBlock(
             header["p"], header["t"], header["c"], header["w"], header["i"], entries

@@ -13,18 +13,18 @@
 
 Every name is derived from the state's counters, so a step run again after a crash rewrites the
 same blob with the same content (overwrite is harmless) and nothing is written twice under two
-names. Rows are JSON lines in zlib frames (shared.data_store.frames), like the points.
+names. Rows are JSON lines in compressed frames (shared.data_store.frames), like the points.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from shared.data_store import frames
+from shared.data_store.compression import compress, decompress
 
 if TYPE_CHECKING:
     from shared.data_store.store import DataStore
@@ -88,12 +88,12 @@ class RestoreFiles:
     # -- JSON documents ----------------------------------------------------------------------
 
     def _put_json(self, name: str, value: Any) -> None:
-        data = zlib.compress(json.dumps(value, separators=(",", ":")).encode(), 6)
+        data = compress(json.dumps(value, separators=(",", ":")).encode())
         self._store.container.upload_blob(self._prefix + name, data, overwrite=True)
 
     def _json(self, name: str) -> Any:
         data = self._get(name)
-        return None if data is None else json.loads(zlib.decompress(data))
+        return None if data is None else json.loads(decompress(data))
 
     def put_related(
         self, seed: Mapping[str, Iterable[str]], found: Mapping[str, Iterable[str]]
@@ -167,4 +167,4 @@ def _stages(store: DataStore, prefix: str, stage: int) -> Any:
         data = store.container.download_blob(f"{prefix}writes/{stage:05d}.json.zz").readall()
     except ResourceNotFoundError:
         return None
-    return json.loads(zlib.decompress(data))
+    return json.loads(decompress(data))

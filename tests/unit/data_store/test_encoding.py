@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import zlib
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.data_store.compression import decompress
 from shared.data_store.frames import (
     FRAME_ROWS,
     decode_frame,
@@ -69,7 +69,7 @@ def test_index_blocks_decode_and_a_lookup_finds_exactly_its_hash(
 def test_rows_read_as_texts_are_stored_as_those_texts() -> None:
     texts = ['{"id":"a","revenue":1.50}', '{"id":"b","name":"\\ud800 caf\u00e9"}']
     chunk = encode_lines(zip(["a", "b"], (t.encode() for t in texts), strict=True))
-    lines = zlib.decompress(chunk.data).split(b"\n")
+    lines = decompress(chunk.data).split(b"\n")
     assert lines == [t.encode() for t in texts]  # as they came
     assert [decode_row(line) for line in lines] == [json.loads(t) for t in texts]
     assert [frame.keys for frame in chunk.frames] == [("a", "b")]
