@@ -2,9 +2,10 @@
 
 One small row per non-terminal operation, so the watchdog lists a handful of rows instead of
 scanning history. Entries are *hints*: the index guarantees that every unfinished operation has an
-entry (written before the operation row on create and on non-terminal updates), not that every
-entry is current; a crash or a stale writer can leave an entry for a finished operation. The
-watchdog reads the operation itself before acting and calls `discard` for such leftovers.
+entry (written before the operation row on create, and on an update that opens an ended operation
+again), not that every entry is current (its status is the one it was written with); a crash or a
+stale writer can leave an entry for a finished operation. The watchdog reads the operation itself
+before acting and calls `discard` for such leftovers.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ PARTITION = "active"
 class ActiveEntry:
     operation_id: str
     kind: OperationKind
-    status: OperationStatus
+    status: OperationStatus  # as the entry was written (create, or opening again): a hint
     next_due_at: datetime | None
 
 

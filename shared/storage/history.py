@@ -186,10 +186,13 @@ class HistoryStore(TableStore):
         entity = operation_entity(
             operation, partition_key=MAIN_PARTITION, row_key=key, internal=state
         )
-        # The derived rows change only with the status. While it stays the same and open, the
-        # active entry already says so and listings re-read open copies from this table, so an
-        # orchestrator checkpoint costs one round trip instead of three.
-        derived = operation.status is not before.status or operation.status.terminal
+        # The derived rows change only when an operation ends (or opens again). While it is open,
+        # its active entry exists since its create and listings re-read open copies from this
+        # table, so a checkpoint, the step from Queued to Running included, costs one round trip
+        # instead of three.
+        derived = operation.status.terminal or (
+            before.status.terminal and operation.status is not before.status
+        )
         copy = self._environment_copy(operation, key) if derived else None
         if derived and not operation.status.terminal:
             self._active.touch(operation)  # before the checkpoint: see ActiveIndex

@@ -107,6 +107,42 @@ def test_get_is_a_single_point_read(storage: str) -> None:
     assert requests[0].startswith("GET ")
 
 
+def test_a_step_of_an_open_operation_is_one_write_and_listings_still_see_it(storage: str) -> None:
+    requests: list[str] = []
+    target = StorageTarget.parse(storage)
+    assert target.connection_string is not None
+    service = TableServiceClient.from_connection_string(
+        target.connection_string,
+        raw_request_hook=lambda r: requests.append(f"{r.http_request.method} {r.http_request.url}"),
+    )
+    store = HistoryStore(service)
+    operation = op_at(0, environment_id=ENV_A)
+    created = store.create(operation)
+
+    requests.clear()
+    running = store.update(created, replace(operation, status=OperationStatus.RUNNING))
+    step = store.update(running, replace(running.operation, label="step two"))
+    # Queued -> Running and a checkpoint: the operation's own row, nothing else.
+    assert [r.split(" ", 1)[0] for r in requests] == ["PUT", "PUT"], requests
+    assert all("Operations(" in r for r in requests), requests
+    # Every view still shows it as it is: the environment's listing (its copy says Queued, and
+    # an open copy is read again), filtered by the status it has now; the active index.
+    for listing in (store.list(environment_id=ENV_A),
+                    store.list(environment_id=ENV_A, status=OperationStatus.RUNNING)):
+        assert [(o.status, o.label) for o in listing.items] == [
+            (OperationStatus.RUNNING, "step two")]
+    assert store.list(environment_id=ENV_A, status=OperationStatus.QUEUED).items == []
+    assert [e.operation_id for e in store.list_active()] == [operation.operation_id]
+
+    requests.clear()
+    store.update(step, finish(step.operation, OperationStatus.SUCCEEDED, BASE))
+    # Its end: the row, then its copy and the active entry's removal.
+    assert sorted(r.split(" ", 1)[0] for r in requests) == ["DELETE", "PUT", "PUT"], requests
+    assert [o.status for o in store.list(environment_id=ENV_A).items] == [
+        OperationStatus.SUCCEEDED]
+    assert store.list_active() == []
+
+
 def test_update_replaces_with_the_etag_and_returns_the_new_one(store: HistoryStore) -> None:
     operation = op_at(0, kind=OperationKind.RESTORE)
     created = store.create(operation)
