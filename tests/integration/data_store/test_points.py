@@ -299,3 +299,54 @@ def test_a_sweep_is_due_only_when_it_would_delete_something(store: DataStore) ->
     assert due(later + timedelta(days=8), keep_a_month)
     assert store.sweep(ENV, keep_a_month, later + timedelta(days=8)).deleted_blobs == 1
     assert not due(later + timedelta(days=8), keep_a_month)
+
+
+def test_points_written_with_zlib_before_zstandard_still_read_and_chain_on(
+    store: DataStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A store an earlier version wrote (zlib row frames and index blocks) is read for as long
+    as its points are kept, and new points chain onto it: reconstruction and a record's history
+    across both formats."""
+    import zlib
+
+    from shared.data_store import frames, record_index
+
+    rng = random.Random(11)
+    rows = {r["accountid"]: r for r in (account(n, rng) for n in range(600))}
+    tracked = next(iter(rows))
+    points: list[tuple[str, dict[str, dict[str, Any]]]] = []
+    previous: str | None = None
+    for day in range(4):
+        with monkeypatch.context() as old:
+            if day < 2:  # the earlier version's writes
+                old.setattr(frames, "compress", lambda data: zlib.compress(data, 3))
+                old.setattr(record_index, "compress", lambda data: zlib.compress(data, 6))
+            if previous is None:
+                point = write_point(store, T0, {"account": [list(rows.values())]})
+            else:
+                changed = [dict(rows[tracked], name=f"renamed on day {day}"),
+                           *(dict(rows[i], name=f"day {day}") for i in rng.sample(list(rows), 20))]
+                gone = [i for i in rng.sample(list(rows), 5) if i != tracked]
+                for row in changed:
+                    rows[row["accountid"]] = row
+                for i in gone:
+                    rows.pop(i, None)
+                point = write_point(store, T0 + timedelta(days=day), {"account": [changed]},
+                                    mode=INCREMENTAL, previous=previous,
+                                    deleted={"account": gone})
+        points.append((point, dict(rows)))
+        previous = point
+
+    first_bytes = {
+        p: store.container.download_blob(
+            layout.chunk_name(ENV, p, "account", layout.ROWS, 0), offset=0, length=4).readall()
+        for p, _ in points}
+    assert [first_bytes[p][:1] == b"\x78" for p, _ in points] == [True, True, False, False]
+    assert [first_bytes[p] == b"\x28\xb5\x2f\xfd" for p, _ in points] == [False, False, True, True]
+    for point, expected in points:
+        assert as_bytes(store.read_table(ENV, point, "account")) == as_bytes(
+            list(expected.values())), point
+    versions = store.record_versions(ENV, "account", tracked)
+    assert [(v.point_id, v.row and v.row["name"]) for v in versions] == [
+        (points[3][0], "renamed on day 3"), (points[2][0], "renamed on day 2"),
+        (points[1][0], "renamed on day 1"), (points[0][0], "Account 0")]
