@@ -87,7 +87,8 @@ def test_get_unknown_or_malformed_id_is_not_found(store: HistoryStore) -> None:
             store.get(bad)
 
 
-def test_get_is_a_single_point_read(storage: str) -> None:
+def recording_store(storage: str) -> tuple[HistoryStore, list[str]]:
+    """A history store, and the requests it sends ("METHOD URL"), as they are sent."""
     requests: list[str] = []
     target = StorageTarget.parse(storage)
     assert target.connection_string is not None
@@ -95,7 +96,11 @@ def test_get_is_a_single_point_read(storage: str) -> None:
         target.connection_string,
         raw_request_hook=lambda r: requests.append(f"{r.http_request.method} {r.http_request.url}"),
     )
-    store = HistoryStore(service)
+    return HistoryStore(service), requests
+
+
+def test_get_is_a_single_point_read(storage: str) -> None:
+    store, requests = recording_store(storage)
     operation = op_at(0)
     store.create(operation)
     store.get(operation.operation_id)  # warm-up: the first use of a table may create it
@@ -108,14 +113,7 @@ def test_get_is_a_single_point_read(storage: str) -> None:
 
 
 def test_a_step_of_an_open_operation_is_one_write_and_listings_still_see_it(storage: str) -> None:
-    requests: list[str] = []
-    target = StorageTarget.parse(storage)
-    assert target.connection_string is not None
-    service = TableServiceClient.from_connection_string(
-        target.connection_string,
-        raw_request_hook=lambda r: requests.append(f"{r.http_request.method} {r.http_request.url}"),
-    )
-    store = HistoryStore(service)
+    store, requests = recording_store(storage)
     operation = op_at(0, environment_id=ENV_A)
     created = store.create(operation)
 
