@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import zlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import zstandard
@@ -40,8 +40,8 @@ def _compressor() -> zstandard.ZstdCompressor:
     if _local.compressor is None:
         import zstandard  # imported on first use: never while the host indexes the app
 
-        # The content size in each frame's header: a reader allocates once, and a frame that
-        # decompresses to more or less than it says is an error, not a silent short read.
+        # The content size in each frame's header: a frame that decompresses to more or less
+        # than it says is an error (libzstd checks it), not a silent short read.
         _local.compressor = zstandard.ZstdCompressor(level=LEVEL, write_content_size=True)
     return _local.compressor
 
@@ -78,24 +78,21 @@ def frames_of(data: bytes) -> Iterator[bytes]:
 
 def _inflate(data: bytes) -> tuple[bytes, bytes]:
     """(the first frame's content, the bytes after it)."""
+    reader: Any
+    broken: type[Exception]
     if data[:4] == ZSTD_MAGIC:
         import zstandard
 
-        reader = _decompressor().decompressobj()
-        try:
-            text = reader.decompress(data)
-        except zstandard.ZstdError as exc:
-            raise ValueError(f"a compressed frame does not decompress: {exc}") from exc
-        if not reader.eof:
-            raise ValueError("a compressed frame ends before its end")
-        return text, reader.unused_data
-    if data[:1] and data[0] in _ZLIB_FIRST:
-        inflater = zlib.decompressobj()
-        try:
-            text = inflater.decompress(data) + inflater.flush()
-        except zlib.error as exc:
-            raise ValueError(f"a compressed frame does not decompress: {exc}") from exc
-        if not inflater.eof:
-            raise ValueError("a compressed frame ends before its end")
-        return text, inflater.unused_data
-    raise ValueError("not a compressed frame (neither Zstandard nor zlib)")
+        reader, broken = _decompressor().decompressobj(), zstandard.ZstdError
+    elif data[:1] and data[0] in _ZLIB_FIRST:
+        reader, broken = zlib.decompressobj(), zlib.error
+    else:
+        raise ValueError("not a compressed frame (neither Zstandard nor zlib)")
+    # Both readers stop at their frame's end and keep what follows as `unused_data`.
+    try:
+        text = reader.decompress(data) + reader.flush()
+    except broken as exc:
+        raise ValueError(f"a compressed frame does not decompress: {exc}") from exc
+    if not reader.eof:
+        raise ValueError("a compressed frame ends before its end")
+    return text, bytes(reader.unused_data)
