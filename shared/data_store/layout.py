@@ -5,7 +5,7 @@
 <env>/points/<pointId>/<table>/rows-<seq>.zz      changed (or, for a full copy, all) rows
 <env>/points/<pointId>/<table>/deleted-<seq>.zz   ids deleted since the previous point
 <env>/index/<table>/<shard>                       append blobs: where each record's versions are
-<env>/index/<table>/s<shard>                      the same, for small chunks (fewer shards)
+<env>/index/<table>/s0                            the same, for small chunks (one blob)
 <env>/index/<table>/<shard>.<n>                   a shard's next generations, once one is full
 ```
 """
@@ -21,9 +21,12 @@ from shared.inputs import is_guid
 
 INDEX_SHARDS = 16
 # A chunk of fewer records (an incremental's changes, typically) appends to the small family of
-# SMALL_INDEX_SHARDS blobs instead: a few appends rather than one per shard, for a lookup that
-# reads one blob of each family at once.
-SMALL_INDEX_SHARDS = 4
+# SMALL_INDEX_SHARDS blobs instead: one append rather than one per shard (a daily incremental's
+# frequent path), for a lookup that reads the small blob beside its wide shard, at once.
+SMALL_INDEX_SHARDS = 1
+# Stores written before the small family became one blob spread it over 4 (`s0`..`s3`); their
+# blocks stay where they are, so a lookup also reads the record's blob of those.
+LEGACY_SMALL_INDEX_SHARDS = 4
 SMALL_CHUNK_ROWS = 2500
 # An append blob takes at most 50,000 appends (Blob Storage refuses the next with
 # BlockCountExceedsLimit). A writer that sees an index blob reach ROLL_OVER_BLOCKS appends goes on
@@ -107,10 +110,13 @@ def small_index_names(env: str, table: str) -> list[str]:
     return [index_name(env, table, shard, chunk_rows=0) for shard in range(SMALL_INDEX_SHARDS)]
 
 
-def index_names(env: str, table: str, hashed: int) -> tuple[str, str]:
-    """Every index blob that may hold a record's entries: one of each family."""
-    return (index_name(env, table, hashed, chunk_rows=SMALL_CHUNK_ROWS),
-            index_name(env, table, hashed, chunk_rows=0))
+def index_names(env: str, table: str, hashed: int) -> tuple[str, ...]:
+    """Every index blob that may hold a record's entries: its wide shard, the small blob and,
+    where a store written before holds it apart, the record's legacy small shard."""
+    legacy = f"{_env(env)}/index/{table}/s{hashed % LEGACY_SMALL_INDEX_SHARDS:x}"
+    names = (index_name(env, table, hashed, chunk_rows=SMALL_CHUNK_ROWS),
+             index_name(env, table, hashed, chunk_rows=0))
+    return names if legacy in names else (*names, legacy)
 
 
 def record_digest(record_id: str) -> bytes:

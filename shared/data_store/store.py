@@ -574,14 +574,15 @@ class DataStore:
     def record_versions(self, env: str, table: str, record_id: str) -> list[RecordVersion]:
         """One record's versions across the complete points, newest first.
 
-        One listing (the catalog) and, at the same time, one read of each of the record's two
-        index shards, then one ranged read of a few kilobytes per point where the record
-        appears: never a whole table.
+        One listing (the catalog) and, at the same time, one read of each index blob that may
+        hold the record (its wide shard, the small blob, a legacy small shard), then one ranged
+        read of a few kilobytes per point where the record appears: never a whole table.
         """
         layout.check_table(table)
         hashed = layout.record_hash(record_id)
-        with ThreadPoolExecutor(3) as pool:
-            shards = list(pool.map(self._shard, layout.index_names(env, table, hashed)))
+        names = layout.index_names(env, table, hashed)
+        with ThreadPoolExecutor(len(names) + 1) as pool:
+            shards = list(pool.map(self._shard, names))
             points = {s.point_id: s for s in self.summaries(env)
                       if s.tables and table in s.tables}
         # (point, chunk) -> its blocks, newest append last; only committed chunks count.

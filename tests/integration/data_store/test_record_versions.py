@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from azure.storage.blob import ContainerClient
 
-from shared.data_store import FULL, INCREMENTAL, DataStore, TableCommit, new_point_id
+from shared.data_store import FULL, INCREMENTAL, DataStore, TableCommit, new_point_id, record_index
 from shared.data_store.frames import FRAME_ROWS
 from shared.storage.connection import StorageTarget
 from tests.integration.data_store.conftest import ENV
@@ -92,10 +93,15 @@ def test_versions_newest_first_across_full_and_incremental_points(
     assert [(v.point_id, v.state, v.row) for v in versions] == history[::-1]
     assert versions[-1].to_json() == {"pointId": p0, "pointTime": "2026-01-01T02:00:00.000Z",
                                       "state": "present", "row": target}
-    # One listing, one read of each of the record's two shards (a full page's family and the
-    # small chunks'), one ranged read per point that names the record.
+    # One listing, one read of each index blob that may hold the record (its wide shard, the
+    # small blob, and its legacy small shard unless that is the small blob), one ranged read
+    # per point that names the record.
+    from shared.data_store.layout import index_names, record_hash
+
+    blobs = index_names(ENV, "account", record_hash(record))
+    assert len(blobs) == 2 + (record_hash(record) % 4 != 0)
     gets = [r for r in requests if r.startswith("GET")]
-    assert len(gets) == 3 + 4 and len(requests) == len(gets), requests
+    assert len(gets) == 1 + len(blobs) + 4 and len(requests) == len(gets), requests
     assert counting.record_versions(ENV, "account", str(uuid.uuid4())) == []
 
 
@@ -127,11 +133,43 @@ def test_versions_are_found_in_both_index_families(store: DataStore) -> None:
     store.write_rows(ENV, p1, "account", 0, [changed], id_column="accountid")
     commit(store, p1, T0 + timedelta(days=1), INCREMENTAL, 1, previous=p0)
 
-    wide, small = index_names(ENV, "account", record_hash(target))
+    wide, small = index_names(ENV, "account", record_hash(target))[:2]
     names = set(store.container.list_blob_names(name_starts_with=f"{ENV}/index/account/"))
     assert {wide, small} <= names and wide != small
     versions = store.record_versions(ENV, "account", target)
     assert [(v.point_id, v.row) for v in versions] == [(p1, changed), (p0, rows[7])]
+
+
+def test_a_store_whose_small_chunks_were_spread_over_four_blobs_still_finds_them(
+    store: DataStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stores written before the small family became one blob hold their small chunks' entries
+    in `s0`..`s3`, by hash. Points written since go to `s0`; a lookup reads both, and a
+    record's versions come from either."""
+    from shared.data_store import layout
+
+    record = next(str(uuid.UUID(int=n)) for n in itertools.count()
+                  if layout.record_hash(str(uuid.UUID(int=n))) % 4 == 3)
+    written: list[tuple[str, dict[str, Any]]] = []
+    previous: str | None = None
+    for day in range(4):
+        # The first two points as the earlier version wrote them.
+        monkeypatch.setattr(layout, "SMALL_INDEX_SHARDS", 4 if day < 2 else 1)
+        at = T0 + timedelta(days=day)
+        point_id, row = new_point_id(at), {"accountid": record, "day": day}
+        store.write_rows(ENV, point_id, "account", 0, [row], id_column="accountid")
+        commit(store, point_id, at, INCREMENTAL if previous else FULL, 1, previous=previous)
+        written.append((point_id, row))
+        previous = point_id
+
+    def points_in(blob: str) -> set[str]:
+        data = store.container.get_blob_client(f"{ENV}/index/account/{blob}").download_blob()
+        return {b.point_id for b in record_index.decode_blocks(data.readall())}
+
+    assert points_in("s3") == {p for p, _ in written[:2]}
+    assert points_in("s0") == {p for p, _ in written[2:]}
+    versions = store.record_versions(ENV, "account", record)
+    assert [(v.point_id, v.row) for v in versions] == written[::-1]
 
 
 def test_a_full_index_blob_goes_on_in_its_next_generation(
