@@ -219,7 +219,7 @@ def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
     env = command.environment_id
     resume = _resume_of(ctx, env) if command.read_ahead else None
 
-    def read_ahead_of(links: Sequence[tuple[str, str, str]]) -> None:
+    def read_ahead_of(links: Sequence[tuple[str, str, str]], client: Any) -> None:
         chosen = [(link, id_column) for table, link, id_column in links
                   if command.tables is None or table in command.tables]
         # More tables than wait in memory: their copy steps read them as they come.
@@ -230,33 +230,38 @@ def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
 
     with ThreadPoolExecutor(2) as side:
         # Where the newest point left off names the Web API before the platform does: its
-        # metadata is asked for beside the environment, and the pages right after them (asked
-        # before them, the metadata would wait its turn behind the pages); the store is read
-        # meanwhile, to plan from.
+        # metadata is asked for beside the environment, and the pages as soon as the metadata
+        # has come (asked before it, the metadata could wait its turn behind the pages), not
+        # after the platform's answer: a page is taken only by a cursor of the URL the platform
+        # names, so one read from an old URL is a wasted request that expires, never a wrong
+        # row. The store is read meanwhile, to plan from.
         early = _client_at(ctx, resume.api_url, resume.instance_url) if resume else None
         early_metadata = side.submit(early.tables) if early is not None else None
-        # The store's part needs nothing from Dataverse: read while the metadata is (after the
-        # pages, when they are asked for early).
-        previous = side.submit(_previous_points, ctx, store_for(ctx), env) \
-            if resume is None else None
+        if resume is not None and early is not None and early_metadata is not None:
+            links = resume.links
+
+            def pages_after(metadata: Future[Any]) -> None:
+                if metadata.exception() is None:
+                    read_ahead_of(links, early)
+
+            early_metadata.add_done_callback(pages_after)
+        previous = side.submit(_previous_points, ctx, store_for(ctx), env)
         environment = ctx.platform.get_environment(env)
         api_url = environment.instance_api_url or environment.instance_url or ""
         instance_url = environment.instance_url or api_url
         if resume is not None and early is not None and early_metadata is not None \
                 and (resume.api_url, resume.instance_url) == (api_url, instance_url):
             client, metadata = early, early_metadata
-            read_ahead_of(resume.links)
         else:
             # Not closed: the shared pool is the process's; read-ahead pages may still use it.
             client = DataverseClient.from_settings(ctx.settings, environment,
                                                    http_client=shared_http_client())
             metadata = side.submit(client.tables)
-        if previous is None:
-            previous = side.submit(_previous_points, ctx, store_for(ctx), env)
         known, id_columns, sweep_due = previous.result()
-        if command.read_ahead:
-            read_ahead_of(_likely(known, id_columns))  # (a page already asked for is not again)
         infos = metadata.result()
+        if command.read_ahead:
+            # (A page already asked for is not asked again.)
+            read_ahead_of(_likely(known, id_columns), client)
         hint = client.recommended_concurrency
     _remember(ctx, env, _Resume(api_url, instance_url, tuple(_likely(known, id_columns))))
     facts = [

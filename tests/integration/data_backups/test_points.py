@@ -210,6 +210,53 @@ def test_an_incremental_of_a_few_changes_reads_each_change_once_and_commits_in_i
         assert stored_rows(store, env_id, second.point_id or "", table, id_column) == after[table]
 
 
+def test_pages_read_early_from_a_web_api_the_platform_no_longer_names_are_never_used(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore,
+) -> None:
+    """The plan asks for the remembered pages before the platform names the environment's Web
+    API. Remembered at a URL that is now another environment's (a renamed URL, taken since),
+    those reads go there and are wasted: the point is read from the URL the platform names."""
+    from dataclasses import replace
+
+    first = drive(ctx, clock, request(ctx, env_id, "first"))
+    assert first.status is OperationStatus.SUCCEEDED, first.error
+    remembered = execute._resume_of(ctx, env_id)
+    assert remembered is not None
+    other = sim.add_environment("Took the old URL", type="Sandbox")
+    here, there = sim.dataverse_url(env_id), sim.dataverse_url(other)
+    assert here in remembered.api_url
+    stale = replace(
+        remembered, api_url=remembered.api_url.replace(here, there),
+        instance_url=remembered.instance_url.replace(here, there),
+        links=tuple((t, link.replace(here, there), c) for t, link, c in remembered.links))
+    with execute._resumes_lock:
+        execute._resumes[execute._resume_key(ctx, env_id)] = stale
+
+    accounts = sorted(snapshot(sim, env_id)["account"])
+    sim.dataverse_change(env_id, "account", "update", accounts[0], {"name": "After the move"})
+    sim.dataverse_change(other, "account", "update",
+                         sorted(live_rows(sim, other, "accounts", "accountid"))[0],
+                         {"name": "Not this environment's"})
+    after = snapshot(sim, env_id)
+    clock.reach(clock.now + timedelta(hours=1))
+    before = dataverse_requests(sim)
+    second = drive(ctx, clock, request(ctx, env_id, "second"))
+
+    assert second.status is OperationStatus.SUCCEEDED, second.error
+    # Read twice over: the other environment's metadata and pages early, then this one's.
+    assert dataverse_requests(sim) - before == 2 * (1 + len(TABLES))
+    assert tables_changed(store, env_id, second.point_id or "") == {"account": 1, "contact": 0}
+    for table, (_, id_column) in TABLES.items():
+        assert stored_rows(store, env_id, second.point_id or "", table, id_column) == after[table]
+    # And what this process remembers now is the URL the platform named.
+    now = execute._resume_of(ctx, env_id)
+    assert now is not None and here in now.api_url
+
+
+def tables_changed(store: DataStore, env_id: str, point_id: str) -> dict[str, int]:
+    return {t: e.changed for t, e in store.manifest(env_id, point_id).tables.items()}
+
+
 def test_where_this_process_left_the_tables_is_a_hint_a_newer_point_elsewhere_overrides(
     ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore,
 ) -> None:
