@@ -140,6 +140,19 @@ def test_versions_are_found_in_both_index_families(store: DataStore) -> None:
     assert [(v.point_id, v.row) for v in versions] == [(p1, changed), (p0, rows[7])]
 
 
+def one_row_point(
+    store: DataStore, record: str, day: int, before: list[tuple[str, dict[str, Any]]]
+) -> tuple[str, dict[str, Any]]:
+    """A point of day `day` holding one row of `record`, chained on the last of `before` (a
+    full copy when there is none); its id and row."""
+    at = T0 + timedelta(days=day)
+    point_id, row = new_point_id(at), {"accountid": record, "day": day}
+    store.write_rows(ENV, point_id, "account", 0, [row], id_column="accountid")
+    previous = before[-1][0] if before else None
+    commit(store, point_id, at, INCREMENTAL if previous else FULL, 1, previous=previous)
+    return point_id, row
+
+
 def test_a_store_whose_small_chunks_were_spread_over_four_blobs_still_finds_them(
     store: DataStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -151,16 +164,10 @@ def test_a_store_whose_small_chunks_were_spread_over_four_blobs_still_finds_them
     record = next(str(uuid.UUID(int=n)) for n in itertools.count()
                   if layout.record_hash(str(uuid.UUID(int=n))) % 4 == 3)
     written: list[tuple[str, dict[str, Any]]] = []
-    previous: str | None = None
     for day in range(4):
         # The first two points as the earlier version wrote them.
         monkeypatch.setattr(layout, "SMALL_INDEX_SHARDS", 4 if day < 2 else 1)
-        at = T0 + timedelta(days=day)
-        point_id, row = new_point_id(at), {"accountid": record, "day": day}
-        store.write_rows(ENV, point_id, "account", 0, [row], id_column="accountid")
-        commit(store, point_id, at, INCREMENTAL if previous else FULL, 1, previous=previous)
-        written.append((point_id, row))
-        previous = point_id
+        written.append(one_row_point(store, record, day, written))
 
     def points_in(blob: str) -> set[str]:
         data = store.container.get_blob_client(f"{ENV}/index/account/{blob}").download_blob()
@@ -184,16 +191,9 @@ def test_a_full_index_blob_goes_on_in_its_next_generation(
     record = str(uuid.UUID(int=42))
     small = layout.index_names(ENV, "account", layout.record_hash(record))[1]
     written: list[tuple[str, dict[str, Any]]] = []
-    previous: str | None = None
 
     def point(day: int, writer: DataStore) -> None:
-        nonlocal previous
-        at = T0 + timedelta(days=day)
-        point_id, row = new_point_id(at), {"accountid": record, "day": day}
-        writer.write_rows(ENV, point_id, "account", 0, [row], id_column="accountid")
-        commit(writer, point_id, at, INCREMENTAL if previous else FULL, 1, previous=previous)
-        written.append((point_id, row))
-        previous = point_id
+        written.append(one_row_point(writer, record, day, written))
 
     for day in range(5):
         point(day, store)
