@@ -235,23 +235,19 @@ def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
         # after the platform's answer: a page is taken only by a cursor of the URL the platform
         # names, so one read from an old URL is a wasted request that expires, never a wrong
         # row. The store is read meanwhile, to plan from.
-        early = _client_at(ctx, resume.api_url, resume.instance_url) if resume else None
-        early_metadata = side.submit(early.tables) if early is not None else None
-        if resume is not None and early is not None and early_metadata is not None:
-            links = resume.links
-
-            def pages_after(metadata: Future[Any]) -> None:
-                if metadata.exception() is None:
-                    read_ahead_of(links, early)
-
-            early_metadata.add_done_callback(pages_after)
+        early: tuple[Any, Future[Any]] | None = None  # the remembered Web API's client, metadata
+        if resume is not None:
+            early_client, links = _client_at(ctx, resume.api_url, resume.instance_url), resume.links
+            early = early_client, side.submit(early_client.tables)
+            early[1].add_done_callback(
+                lambda done: None if done.exception() else read_ahead_of(links, early_client))
         previous = side.submit(_previous_points, ctx, store_for(ctx), env)
         environment = ctx.platform.get_environment(env)
         api_url = environment.instance_api_url or environment.instance_url or ""
         instance_url = environment.instance_url or api_url
-        if resume is not None and early is not None and early_metadata is not None \
+        if early is not None and resume is not None \
                 and (resume.api_url, resume.instance_url) == (api_url, instance_url):
-            client, metadata = early, early_metadata
+            client, metadata = early
         else:
             # Not closed: the shared pool is the process's; read-ahead pages may still use it.
             client = DataverseClient.from_settings(ctx.settings, environment,

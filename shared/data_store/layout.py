@@ -96,8 +96,12 @@ def index_shards(chunk_rows: int) -> int:
 def index_name(env: str, table: str, hashed: int, *, chunk_rows: int) -> str:
     """The index blob a chunk of `chunk_rows` records appends a record's entry to."""
     if chunk_rows < SMALL_CHUNK_ROWS:
-        return f"{_env(env)}/index/{table}/s{hashed % SMALL_INDEX_SHARDS:x}"
+        return _small_name(env, table, hashed, SMALL_INDEX_SHARDS)
     return f"{_env(env)}/index/{table}/{hashed % INDEX_SHARDS:02x}"
+
+
+def _small_name(env: str, table: str, hashed: int, shards: int) -> str:
+    return f"{_env(env)}/index/{table}/s{hashed % shards:x}"
 
 
 def index_generation(name: str, generation: int) -> str:
@@ -113,7 +117,7 @@ def small_index_names(env: str, table: str) -> list[str]:
 def index_names(env: str, table: str, hashed: int) -> tuple[str, ...]:
     """Every index blob that may hold a record's entries: its wide shard, the small blob and,
     where a store written before holds it apart, the record's legacy small shard."""
-    legacy = f"{_env(env)}/index/{table}/s{hashed % LEGACY_SMALL_INDEX_SHARDS:x}"
+    legacy = _small_name(env, table, hashed, LEGACY_SMALL_INDEX_SHARDS)
     names = (index_name(env, table, hashed, chunk_rows=SMALL_CHUNK_ROWS),
              index_name(env, table, hashed, chunk_rows=0))
     return names if legacy in names else (*names, legacy)
