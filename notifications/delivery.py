@@ -19,7 +19,6 @@ event id, which receivers use to drop the repeat.
 from __future__ import annotations
 
 import logging
-import random
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
@@ -65,6 +64,7 @@ from notifications.transport import (
 )
 from notifications.webhook import build_webhook_payload, sign
 from shared.errors import ConcurrencyConflict, OperationNotFound
+from shared.jitter import draw
 from shared.operations import OperationKind
 from shared.queue_names import NOTIFICATIONS
 from shared.runtime import AppContext
@@ -223,7 +223,7 @@ def _deliver(
         return Delivered(target)
     if isinstance(verdict, Retryable):
         delay = next_delay(verdict, attempts=after.attempts, first_attempt_at=first, now=now,
-                           jitter=random.uniform(-1.0, 1.0))
+                           jitter=2.0 * draw() - 1.0)  # in [-1, 1)
         if delay is not None:
             return _retry_later(ctx, store, after, envelope, target, verdict, delay)
         reason = f"gave up after {after.attempts} attempts; last: {verdict.reason}"

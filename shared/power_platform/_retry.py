@@ -3,10 +3,10 @@ idempotency). The waits come from the shared backoff (`shared.policy.backoff`)."
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from shared.jitter import draw
 from shared.policy.backoff import Backoff
 
 # Resent for idempotent calls (with every 5xx); 429 is resent for every call, the server refused it.
@@ -47,12 +47,12 @@ class RetryPolicy:
             jitter=_JITTER,
         )
 
-    def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
+    def backoff(self, attempt: int, rand: Callable[[], float] = draw) -> float:
         """Delay after failed attempt `attempt` (1-based): exponential, jittered in [d/2, d]."""
         return self.schedule().backoff(attempt, draw=rand())
 
     def wait(
-        self, attempt: int, retry_after: float | None, rand: Callable[[], float] = random.random
+        self, attempt: int, retry_after: float | None, rand: Callable[[], float] = draw
     ) -> float:
         """Before resending: the server's Retry-After when it names a wait, else the backoff."""
         return self.schedule().delay(attempt, retry_after, draw=rand())

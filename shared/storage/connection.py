@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import functools
 import os
-import random
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, cast
 
+from shared import jitter
 from shared.policy.backoff import Backoff
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ def _resends_type(sdk_policy: Any) -> type[Any]:
     class Resends(sdk_policy):  # type: ignore[misc]
         def get_backoff_time(self, settings: dict[str, Any]) -> float:
             # `count`: the attempts failed so far (the SDK counts before it sleeps).
-            return STORAGE_BACKOFF.backoff(int(settings["count"]), draw=random.random())
+            return STORAGE_BACKOFF.backoff(int(settings["count"]), draw=jitter.draw())
 
     return Resends
 
