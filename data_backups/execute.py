@@ -235,31 +235,32 @@ def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
         # after the platform's answer: a page is taken only by a cursor of the URL the platform
         # names, so one read from an old URL is a wasted request that expires, never a wrong
         # row. The store is read meanwhile, to plan from.
-        early: tuple[Any, Future[Any]] | None = None  # the remembered Web API's client, metadata
+        # The remembered Web API: its URLs, its client, its metadata.
+        early: tuple[tuple[str, str], Any, Future[Any]] | None = None
         if resume is not None:
             early_client, links = _client_at(ctx, resume.api_url, resume.instance_url), resume.links
-            early = early_client, side.submit(early_client.tables)
-            early[1].add_done_callback(
+            early_metadata = side.submit(early_client.tables)
+            early = (resume.api_url, resume.instance_url), early_client, early_metadata
+            early_metadata.add_done_callback(
                 lambda done: None if done.exception() else read_ahead_of(links, early_client))
         previous = side.submit(_previous_points, ctx, store_for(ctx), env)
         environment = ctx.platform.get_environment(env)
         api_url = environment.instance_api_url or environment.instance_url or ""
         instance_url = environment.instance_url or api_url
-        if early is not None and resume is not None \
-                and (resume.api_url, resume.instance_url) == (api_url, instance_url):
-            client, metadata = early
+        if early is not None and early[0] == (api_url, instance_url):
+            _, client, metadata = early
         else:
             # Not closed: the shared pool is the process's; read-ahead pages may still use it.
             client = DataverseClient.from_settings(ctx.settings, environment,
                                                    http_client=shared_http_client())
             metadata = side.submit(client.tables)
         known, id_columns, sweep_due = previous.result()
+        likely = tuple(_likely(known, id_columns))
         infos = metadata.result()
         if command.read_ahead:
-            # (A page already asked for is not asked again.)
-            read_ahead_of(_likely(known, id_columns), client)
+            read_ahead_of(likely, client)  # (a page already asked for is not asked again)
         hint = client.recommended_concurrency
-    _remember(ctx, env, _Resume(api_url, instance_url, tuple(_likely(known, id_columns))))
+    _remember(ctx, env, _Resume(api_url, instance_url, likely))
     facts = [
         c.TableFacts(info.logical_name, info.entity_set, info.primary_id, info.change_tracking,
                      info.readable, *known.get(info.logical_name, (None, None, None)))

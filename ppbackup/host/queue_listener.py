@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from ppbackup.host.leases import DEFAULT_LEASE_SECONDS, Lease, LeaseKeeper
 from ppbackup.host.logs import log_event
 from ppbackup.host.metadata import FunctionSpec, QueueTrigger
 from ppbackup.host.workers import WorkerPool
+from shared.jitter import draw
 from shared.queue_names import poison_queue
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def next_poll_delay(
 
     Randomized so that several listeners started together do not poll in lockstep.
     """
-    factor = 2.0 * (jitter if jitter is not None else random.uniform(0.8, 1.2))
+    factor = 2.0 * (jitter if jitter is not None else 0.8 + 0.4 * draw())
     return max(minimum, min(maximum, previous * factor))
 
 
