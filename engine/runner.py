@@ -246,14 +246,14 @@ class _Run(Generic[S]):
             self._write_call_log()
 
     def _write_call_log(self) -> None:
-        if not self.calls:
+        calls, self.calls = self.calls, {}
+        if not calls:
             return
         try:
-            self.ctx.history.append_calls(self.operation_id, self.calls)
+            self.ctx.history.append_calls(self.operation_id, calls)
         except Exception:
             # The log is for people; losing a few lines must not fail the step.
             log.exception("engine.call_log_failed", extra={"operationId": self.operation_id})
-        self.calls = {}
 
     def _step(self, command: Any) -> ContinueNow | None:
         ctx, kind, state = self.ctx, self.kind, self.state
@@ -271,8 +271,15 @@ class _Run(Generic[S]):
         )
         new_state = replace(decision.state, seq=state.seq + 1)
         before = self.stored.operation
+        if calls:  # made, whatever the checkpoint meets: the log is of what was called
+            self.calls.setdefault(step, []).extend(c.to_log_entry() for c in calls)
+        # The operation's last checkpoint: the call log goes out beside the rows that follow the
+        # record (one round trip for both, not one more after them); any other checkpoint leaves
+        # it for the end of the invocation (one write per invocation, not per step).
+        beside = (self._write_call_log,) if operation.status.terminal else ()
         try:
-            self.stored = ctx.history.update(self.stored, operation, internal=new_state.to_json())
+            self.stored = ctx.history.update(self.stored, operation, internal=new_state.to_json(),
+                                             beside=beside)
         except ConcurrencyConflict:
             log.info(
                 "engine.step_lost_race",
@@ -281,8 +288,6 @@ class _Run(Generic[S]):
             return None
         self.state = new_state
         announce(ctx, before, self.stored.operation)
-        if calls:
-            self.calls.setdefault(step, []).extend(c.to_log_entry() for c in calls)
         log.info(
             "engine.step",
             extra={

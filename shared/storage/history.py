@@ -168,11 +168,13 @@ class HistoryStore(TableStore):
         operation: Operation,
         *,
         internal: Mapping[str, Any] | None = None,
+        beside: Sequence[Callable[[], object]] = (),
     ) -> StoredOperation:
         """Replace the record `stored` was read as; ConcurrencyConflict if it changed since.
 
         `internal` replaces the orchestrator state; None keeps `stored.internal` (pass `{}` to
-        clear it).
+        clear it). `beside`: the caller's writes that wait for the record and for nothing else
+        (the runner's call log): made with the derived rows, once the record is written.
         """
         before = stored.operation
         if (operation.operation_id, operation.kind, operation.environment_id) != (
@@ -212,7 +214,7 @@ class HistoryStore(TableStore):
         # The copy and the active entry follow the record (a crash between is recovered: see
         # the module docstring); neither needs the other, so an ending costs one round trip
         # after the checkpoint, not two.
-        writes: list[Callable[[], object]] = []
+        writes: list[Callable[[], object]] = list(beside)
         if copy is not None:
             table, row = copy
             writes.append(lambda: table.upsert_entity(row, mode=UpdateMode.REPLACE))

@@ -79,6 +79,27 @@ def test_losing_create_for_another_environment_leaves_no_stray_copy(
     assert store.list(environment_id=ENV_A).items == [first]
 
 
+def test_writes_beside_an_update_follow_the_record_and_never_a_lost_race(
+    store: HistoryStore,
+) -> None:
+    operation = op_at(0)
+    created = store.create(operation)
+    seen: list[OperationStatus] = []
+
+    def beside() -> None:  # what the record says while the caller's own write goes out
+        seen.append(store.get(operation.operation_id).operation.status)
+
+    ended = store.update(created, finish(operation, OperationStatus.SUCCEEDED, BASE),
+                         beside=(beside,))
+    assert seen == [OperationStatus.SUCCEEDED]
+    assert store.list_active() == []  # made beside the caller's write, not instead of it
+    # A stale ETag: the record is not written, and neither is anything beside it.
+    with pytest.raises(ConcurrencyConflict):
+        store.update(created, finish(operation, OperationStatus.FAILED, BASE), beside=(beside,))
+    assert seen == [OperationStatus.SUCCEEDED]
+    assert store.get(operation.operation_id).operation == ended.operation
+
+
 def test_get_unknown_or_malformed_id_is_not_found(store: HistoryStore) -> None:
     with pytest.raises(OperationNotFound):
         store.get(op_at(0).operation_id)
