@@ -51,11 +51,11 @@ def execute(ctx: AppContext, command: Any, operation_id: str) -> Any:
     return _answered(ctx, command)
 
 
-def _answered(ctx: AppContext, command: Any) -> Any:
+def _answered(ctx: AppContext, command: Any, asked: threading.Event | None = None) -> Any:
     from shared.dataverse import NoDataverse
 
     try:
-        return _carry_out(ctx, command)
+        return _carry_out(ctx, command, asked)
     except NoDataverse as error:
         return Refused("NoDataverse", error.message)
     except errors.PowerPlatformError as error:
@@ -72,11 +72,14 @@ class _Waiting(Generic[K, V]):
         self._waiting: dict[K, tuple[float, Future[V]]] = {}
         self._lock = threading.Lock()
 
-    def start(self, key: K, work: Callable[[], V]) -> None:
+    def start(self, key: K, work: Callable[[], V]) -> bool:
+        """Whether `work` was started (not when the key already waits, nor when full)."""
         with self._lock:
             now = self._drop_stale()
             if key not in self._waiting and len(self._waiting) < self._limit:
                 self._waiting[key] = (now, _read_ahead_pool().submit(work))
+                return True
+            return False
 
     def take(self, key: K) -> Future[V] | None:
         with self._lock:
@@ -104,16 +107,32 @@ def _read_ahead_pool() -> ThreadPoolExecutor:
 _plan_reads: _Waiting[c.ReadTables, tuple[Any, list[Any]]] = _Waiting(60.0, 8)
 
 
-def start_plan_read(ctx: AppContext, command: c.ReadTables) -> None:
-    """Carry out `command` now, in the background, for the plan step that will ask for it."""
+# How long the admission's writes, and the plan's own reads of the store and the environment,
+# hold back for the remembered Web API's requests to go out first. A bound, not a wait for an
+# answer: from a real environment the metadata's answer takes longer, and they then go on beside it.
+HEAD_START_SECONDS = 0.05
+
+
+def start_plan_read(ctx: AppContext, command: c.ReadTables) -> threading.Event:
+    """Carry out `command` now, in the background, for the plan step that will ask for it.
+    Returns what is set once the read has asked the platform for all it asks ahead (the
+    metadata, and the pages after it) or has nothing to ask: the caller's writes hold back for
+    it (`HEAD_START_SECONDS` at most), as the plan's other reads do (`_read_tables`)."""
     from shared.power_platform import recording_calls
 
-    def read() -> tuple[Any, list[Any]]:
-        with recording_calls() as calls:
-            answer = _answered(ctx, command)
-        return answer, list(calls)
+    asked = threading.Event()
 
-    _plan_reads.start(command, read)
+    def read() -> tuple[Any, list[Any]]:
+        try:
+            with recording_calls() as calls:
+                answer = _answered(ctx, command, asked)
+            return answer, list(calls)
+        finally:
+            asked.set()
+
+    if not _plan_reads.start(command, read):
+        asked.set()
+    return asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,9 +216,9 @@ def store_for(ctx: AppContext) -> DataStore:
                   settings.data_backup_blob_service_uri)
 
 
-def _carry_out(ctx: AppContext, command: Any) -> Any:
+def _carry_out(ctx: AppContext, command: Any, asked: threading.Event | None = None) -> Any:
     if isinstance(command, c.ReadTables):
-        return _read_tables(ctx, command)
+        return _read_tables(ctx, command, asked or threading.Event())
     if isinstance(command, c.CopyPages):
         return _copy_pages(ctx, command)
     if isinstance(command, c.CommitPoint):
@@ -212,7 +231,9 @@ def _carry_out(ctx: AppContext, command: Any) -> Any:
     raise TypeError(f"not a data backup command: {type(command).__name__}")
 
 
-def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
+def _read_tables(ctx: AppContext, command: c.ReadTables, asked: threading.Event) -> c.TablesRead:
+    """The plan's reads; `asked` is set once the remembered Web API's requests are out (or there
+    are none to make)."""
     from shared.dataverse import DataverseClient
     from shared.dataverse.client import shared_http_client
 
@@ -228,21 +249,36 @@ def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
                 read_ahead(client, client.delta_page(link, page_size=command.page_size),
                            id_column)
 
-    with ThreadPoolExecutor(2) as side:
+    # Not a `with`: its end would wait for the remembered Web API's metadata, which is waited
+    # for only if the platform names that API (one that hangs would hold the plan otherwise).
+    side = ThreadPoolExecutor(3)
+    try:
         # Where the newest point left off names the Web API before the platform does: its
         # metadata is asked for beside the environment, and the pages as soon as the metadata
         # has come (asked before it, the metadata could wait its turn behind the pages), not
         # after the platform's answer: a page is taken only by a cursor of the URL the platform
         # names, so one read from an old URL is a wasted request that expires, never a wrong
-        # row. The store is read meanwhile, to plan from.
+        # row. The store is read meanwhile, to plan from, once those requests are out: on a busy
+        # interpreter its reads (and the admission's writes, `start_plan_read`) beside them
+        # would slow the metadata's answer, and the asking for the pages after it.
         # The remembered Web API: its URLs, its client, its metadata.
         early: tuple[tuple[str, str], Any, Future[Any]] | None = None
         if resume is not None:
             early_client, links = _client_at(ctx, resume.api_url, resume.instance_url), resume.links
             early_metadata = side.submit(early_client.tables)
             early = (resume.api_url, resume.instance_url), early_client, early_metadata
-            early_metadata.add_done_callback(
-                lambda done: None if done.exception() else read_ahead_of(links, early_client))
+
+            def ask_pages(done: Future[Any]) -> None:
+                try:
+                    if done.exception() is None:
+                        read_ahead_of(links, early_client)
+                finally:
+                    asked.set()
+
+            early_metadata.add_done_callback(ask_pages)
+            asked.wait(HEAD_START_SECONDS)
+        else:
+            asked.set()
         previous = side.submit(_previous_points, ctx, store_for(ctx), env)
         environment = ctx.platform.get_environment(env)
         api_url = environment.instance_api_url or environment.instance_url or ""
@@ -260,6 +296,8 @@ def _read_tables(ctx: AppContext, command: c.ReadTables) -> c.TablesRead:
         if command.read_ahead:
             read_ahead_of(likely, client)  # (a page already asked for is not asked again)
         hint = client.recommended_concurrency
+    finally:
+        side.shutdown(wait=False)
     _remember(ctx, env, _Resume(api_url, instance_url, likely))
     facts = [
         c.TableFacts(info.logical_name, info.entity_set, info.primary_id, info.change_tracking,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from data_backups.execute import start_plan_read
+from data_backups.execute import HEAD_START_SECONDS, start_plan_read
 from data_backups.planning import first_read
 from data_backups.state import DataBackupState
 from engine.messages import send_step
@@ -101,8 +101,9 @@ def handle_data_backup_message(
     if dequeue_count is None:
         return submit_data_backup(ctx, request, dedup_key=key, page_size=page_size)
     state = _first_state(ctx, request, page_size)
-    # The plan's reads go on while the admission is written (its step takes their answer).
-    start_plan_read(ctx, first_read(state))
+    # The plan's reads go on while the admission is written (its step takes their answer), the
+    # platform's requests first (see `start_plan_read`).
+    start_plan_read(ctx, first_read(state)).wait(HEAD_START_SECONDS)
     stored, created = _admit(ctx, state, request, dedup_key=key)
     if created or dequeue_count > 1:
         run_admitted(ctx, stored, dequeue_count=dequeue_count)

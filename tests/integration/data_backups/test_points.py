@@ -4,16 +4,18 @@ exactly the simulator's rows at its time (every column, row by row)."""
 from __future__ import annotations
 
 import json
+import socket
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from data_backups import execute
+from data_backups import execute, intake
 from data_backups.intake import handle_data_backup_message
 from ppbackup.simulator import Simulator
 from shared.data_store import DataStore, record_index
-from shared.operations import OperationStatus
+from shared.dataverse import DataverseClient
+from shared.operations import Operation, OperationStatus
 from shared.runtime import AppContext
 from tests.integration.data_backups.conftest import (
     PAGE,
@@ -251,6 +253,111 @@ def test_pages_read_early_from_a_web_api_the_platform_no_longer_names_are_never_
     # And what this process remembers now is the URL the platform named.
     now = execute._resume_of(ctx, env_id)
     assert now is not None and here in now.api_url
+
+
+def test_with_a_point_remembered_the_platform_is_asked_before_anything_else_is_done(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The queue intake's plan read asks the remembered Web API for its metadata and then the
+    likely pages before the plan reads the store or looks the environment up, and before the
+    admission is written: on a busy interpreter those would slow the platform's requests. They
+    hold back for at most `HEAD_START_SECONDS`; here that is long, so that the order seen is the
+    code's and not the machine's."""
+    first = drive(ctx, clock, request(ctx, env_id, "first"))
+    assert first.status is OperationStatus.SUCCEEDED, first.error
+    accounts = sorted(snapshot(sim, env_id)["account"])
+    sim.dataverse_change(env_id, "account", "update", accounts[0], {"name": "Renamed"})
+    after = snapshot(sim, env_id)
+    clock.reach(clock.now + timedelta(hours=1))
+    order: list[str] = []
+    for module in (execute, intake):
+        monkeypatch.setattr(module, "HEAD_START_SECONDS", 60.0)
+    _record(monkeypatch, order, execute, "read_ahead", "page")
+    _record(monkeypatch, order, execute, "_previous_points", "store")
+    _record(monkeypatch, order, intake, "_admit", "admission")
+    _record(monkeypatch, order, ctx.platform, "get_environment", "environment")
+
+    second = queue_intake(ctx, env_id, "second")
+
+    assert second.status is OperationStatus.SUCCEEDED, second.error
+    assert order[:len(TABLES)] == ["page"] * len(TABLES), order
+    assert {"store", "environment", "admission"} <= set(order[len(TABLES):]), order
+    for table, (_, id_column) in TABLES.items():
+        assert stored_rows(store, env_id, second.point_id or "", table, id_column) == after[table]
+
+
+def test_a_remembered_web_api_that_does_not_answer_holds_the_backup_back_only_briefly(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The head start is a bound, not a wait for the answer: remembered at a URL where something
+    listens and never answers, the metadata asked for there is still unanswered when the
+    admission is written and the backup is read from the URL the platform names."""
+    from dataclasses import replace
+
+    first = drive(ctx, clock, request(ctx, env_id, "first"))
+    assert first.status is OperationStatus.SUCCEEDED, first.error
+    sim.dataverse_change(env_id, "contact", "create", values={"lastname": "Later"})
+    after = snapshot(sim, env_id)
+    clock.reach(clock.now + timedelta(hours=1))
+    remembered = execute._resume_of(ctx, env_id)
+    assert remembered is not None
+    here = sim.dataverse_url(env_id)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        there = f"http://127.0.0.1:{silent.getsockname()[1]}/silent"
+        stale = replace(
+            remembered, api_url=remembered.api_url.replace(here, there),
+            instance_url=remembered.instance_url.replace(here, there),
+            links=tuple((t, link.replace(here, there), c) for t, link, c in remembered.links))
+        with execute._resumes_lock:
+            execute._resumes[execute._resume_key(ctx, env_id)] = stale
+        answered: list[str] = []
+        tables = DataverseClient.tables
+
+        def recorded(client: DataverseClient) -> Any:
+            try:
+                return tables(client)
+            finally:
+                answered.append(client._root)
+
+        monkeypatch.setattr(DataverseClient, "tables", recorded)
+        at_admission: list[list[str]] = []
+        _record(monkeypatch, at_admission, intake, "_admit", lambda: list(answered))
+
+        second = queue_intake(ctx, env_id, "second")
+
+        assert second.status is OperationStatus.SUCCEEDED, second.error
+        # Held back for the head start, not for the silent URL's answer (there is none).
+        [seen] = at_admission
+        assert not any(there in url for url in seen)
+        assert not any(there in url for url in answered)
+    assert tables_changed(store, env_id, second.point_id or "") == {"account": 0, "contact": 1}
+    for table, (_, id_column) in TABLES.items():
+        assert stored_rows(store, env_id, second.point_id or "", table, id_column) == after[table]
+
+
+def queue_intake(ctx: AppContext, env_id: str, request_id: str) -> Operation:
+    """A request as the queue trigger takes it: its steps run in the intake's invocation."""
+    body = json.dumps({"environmentId": env_id, "tables": list(TABLES), "requestId": request_id})
+    operation = handle_data_backup_message(ctx, body, message_id=f"q-{request_id}",
+                                           dequeue_count=1, page_size=PAGE)
+    assert operation is not None
+    return ctx.history.get(operation.operation_id).operation
+
+
+def _record(monkeypatch: pytest.MonkeyPatch, seen: list[Any], owner: object, name: str,
+            what: Any) -> None:
+    """`owner.name`, noting `what` (or what it returns) in `seen` each time it is called."""
+    original = getattr(owner, name)
+
+    def noted(*args: Any, **kwargs: Any) -> Any:
+        seen.append(what() if callable(what) else what)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, noted)
 
 
 def tables_changed(store: DataStore, env_id: str, point_id: str) -> dict[str, int]:
