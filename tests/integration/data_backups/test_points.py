@@ -41,6 +41,12 @@ def snapshot(sim: Simulator, env_id: str) -> dict[str, dict[str, object]]:
     return {t: live_rows(sim, env_id, s, i) for t, (s, i) in TABLES.items()}
 
 
+def point_rows(store: DataStore, env_id: str, done: Operation) -> dict[str, dict[str, object]]:
+    """What the operation's point holds of each table, as `snapshot` reads the simulator."""
+    return {table: stored_rows(store, env_id, done.point_id or "", table, id_column)
+            for table, (_, id_column) in TABLES.items()}
+
+
 def test_full_then_incremental_points_reconstruct_the_rows(
     ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore
 ) -> None:
@@ -53,8 +59,7 @@ def test_full_then_incremental_points_reconstruct_the_rows(
     assert {t: by_table[t]["mode"] for t in TABLES} == {"account": "full", "contact": "full"}
     assert by_table["account"]["rows"] == len(before["account"]) == by_table["account"]["changed"]
     assert all(t["status"] == "Succeeded" and t["bytes"] > 0 for t in record["tables"])
-    for table, (_, id_column) in TABLES.items():
-        assert stored_rows(store, env_id, first.point_id or "", table, id_column) == before[table]
+    assert point_rows(store, env_id, first) == before
 
     accounts = sorted(before["account"])
     created = sim.dataverse_change(env_id, "account", "create", values={"name": "Nouveau ✓"})
@@ -109,8 +114,7 @@ def test_every_step_delivered_twice_at_once_makes_one_correct_point(
     done = ctx.history.get(operation_id).operation
     assert done.status is OperationStatus.SUCCEEDED, done.error
     assert [p.point_id for p in store.list_points(env_id)] == [done.point_id]
-    for table, (_, id_column) in TABLES.items():
-        assert stored_rows(store, env_id, done.point_id or "", table, id_column) == before[table]
+    assert point_rows(store, env_id, done) == before
 
 
 def test_a_step_copies_a_bounded_run_of_pages_reading_the_next_while_writing_the_last(
@@ -208,8 +212,7 @@ def test_an_incremental_of_a_few_changes_reads_each_change_once_and_commits_in_i
     steps = {s.name: s for s in second.steps}
     assert all(steps[n].status.value == "Succeeded" for n in ("plan", "copy", "commit"))
     assert "Nothing to delete" in (steps["retention"].detail or "")
-    for table, (_, id_column) in TABLES.items():
-        assert stored_rows(store, env_id, second.point_id or "", table, id_column) == after[table]
+    assert point_rows(store, env_id, second) == after
 
 
 def test_pages_read_early_from_a_web_api_the_platform_no_longer_names_are_never_used(
@@ -218,21 +221,11 @@ def test_pages_read_early_from_a_web_api_the_platform_no_longer_names_are_never_
     """The plan asks for the remembered pages before the platform names the environment's Web
     API. Remembered at a URL that is now another environment's (a renamed URL, taken since),
     those reads go there and are wasted: the point is read from the URL the platform names."""
-    from dataclasses import replace
-
     first = drive(ctx, clock, request(ctx, env_id, "first"))
     assert first.status is OperationStatus.SUCCEEDED, first.error
-    remembered = execute._resume_of(ctx, env_id)
-    assert remembered is not None
     other = sim.add_environment("Took the old URL", type="Sandbox")
     here, there = sim.dataverse_url(env_id), sim.dataverse_url(other)
-    assert here in remembered.api_url
-    stale = replace(
-        remembered, api_url=remembered.api_url.replace(here, there),
-        instance_url=remembered.instance_url.replace(here, there),
-        links=tuple((t, link.replace(here, there), c) for t, link, c in remembered.links))
-    with execute._resumes_lock:
-        execute._resumes[execute._resume_key(ctx, env_id)] = stale
+    remember_elsewhere(ctx, env_id, here, there)
 
     accounts = sorted(snapshot(sim, env_id)["account"])
     sim.dataverse_change(env_id, "account", "update", accounts[0], {"name": "After the move"})
@@ -248,8 +241,7 @@ def test_pages_read_early_from_a_web_api_the_platform_no_longer_names_are_never_
     # Read twice over: the other environment's metadata and pages early, then this one's.
     assert dataverse_requests(sim) - before == 2 * (1 + len(TABLES))
     assert tables_changed(store, env_id, second.point_id or "") == {"account": 1, "contact": 0}
-    for table, (_, id_column) in TABLES.items():
-        assert stored_rows(store, env_id, second.point_id or "", table, id_column) == after[table]
+    assert point_rows(store, env_id, second) == after
     # And what this process remembers now is the URL the platform named.
     now = execute._resume_of(ctx, env_id)
     assert now is not None and here in now.api_url
@@ -283,8 +275,7 @@ def test_with_a_point_remembered_the_platform_is_asked_before_anything_else_is_d
     assert second.status is OperationStatus.SUCCEEDED, second.error
     assert order[:len(TABLES)] == ["page"] * len(TABLES), order
     assert {"store", "environment", "admission"} <= set(order[len(TABLES):]), order
-    for table, (_, id_column) in TABLES.items():
-        assert stored_rows(store, env_id, second.point_id or "", table, id_column) == after[table]
+    assert point_rows(store, env_id, second) == after
 
 
 def test_a_remembered_web_api_that_does_not_answer_holds_the_backup_back_only_briefly(
@@ -294,26 +285,17 @@ def test_a_remembered_web_api_that_does_not_answer_holds_the_backup_back_only_br
     """The head start is a bound, not a wait for the answer: remembered at a URL where something
     listens and never answers, the metadata asked for there is still unanswered when the
     admission is written and the backup is read from the URL the platform names."""
-    from dataclasses import replace
-
     first = drive(ctx, clock, request(ctx, env_id, "first"))
     assert first.status is OperationStatus.SUCCEEDED, first.error
     sim.dataverse_change(env_id, "contact", "create", values={"lastname": "Later"})
     after = snapshot(sim, env_id)
     clock.reach(clock.now + timedelta(hours=1))
-    remembered = execute._resume_of(ctx, env_id)
-    assert remembered is not None
     here = sim.dataverse_url(env_id)
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         there = f"http://127.0.0.1:{silent.getsockname()[1]}/silent"
-        stale = replace(
-            remembered, api_url=remembered.api_url.replace(here, there),
-            instance_url=remembered.instance_url.replace(here, there),
-            links=tuple((t, link.replace(here, there), c) for t, link, c in remembered.links))
-        with execute._resumes_lock:
-            execute._resumes[execute._resume_key(ctx, env_id)] = stale
+        remember_elsewhere(ctx, env_id, here, there)
         answered: list[str] = []
         tables = DataverseClient.tables
 
@@ -335,8 +317,7 @@ def test_a_remembered_web_api_that_does_not_answer_holds_the_backup_back_only_br
         assert not any(there in url for url in seen)
         assert not any(there in url for url in answered)
     assert tables_changed(store, env_id, second.point_id or "") == {"account": 0, "contact": 1}
-    for table, (_, id_column) in TABLES.items():
-        assert stored_rows(store, env_id, second.point_id or "", table, id_column) == after[table]
+    assert point_rows(store, env_id, second) == after
 
 
 def queue_intake(ctx: AppContext, env_id: str, request_id: str) -> Operation:
@@ -358,6 +339,20 @@ def _record(monkeypatch: pytest.MonkeyPatch, seen: list[Any], owner: object, nam
         return original(*args, **kwargs)
 
     monkeypatch.setattr(owner, name, noted)
+
+
+def remember_elsewhere(ctx: AppContext, env_id: str, here: str, there: str) -> None:
+    """This process remembers the environment's newest point as read from `there`, not `here`."""
+    from dataclasses import replace
+
+    remembered = execute._resume_of(ctx, env_id)
+    assert remembered is not None and here in remembered.api_url
+    stale = replace(
+        remembered, api_url=remembered.api_url.replace(here, there),
+        instance_url=remembered.instance_url.replace(here, there),
+        links=tuple((t, link.replace(here, there), c) for t, link, c in remembered.links))
+    with execute._resumes_lock:
+        execute._resumes[execute._resume_key(ctx, env_id)] = stale
 
 
 def tables_changed(store: DataStore, env_id: str, point_id: str) -> dict[str, int]:
@@ -396,5 +391,4 @@ def test_where_this_process_left_the_tables_is_a_hint_a_newer_point_elsewhere_ov
     tables = store.manifest(env_id, third.point_id or "").tables
     assert {t: tables[t].chain[-1] for t in TABLES} == {t: second.point_id for t in TABLES}
     assert (tables["account"].changed, tables["contact"].changed) == (1, 1)
-    for table, (_, id_column) in TABLES.items():
-        assert stored_rows(store, env_id, third.point_id or "", table, id_column) == after[table]
+    assert point_rows(store, env_id, third) == after

@@ -4,7 +4,7 @@ ETags, not a fake): the caller gets a 409 with the error body, never a 500."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import azure.functions as func
@@ -31,13 +31,14 @@ class RacingHistory(HistoryStore):
         self.races = 0
 
     def update(
-        self, stored: StoredOperation, operation: Operation, *, internal: Any = None
+        self, stored: StoredOperation, operation: Operation, *, internal: Any = None,
+        beside: Sequence[Callable[[], object]] = (),
     ) -> StoredOperation:
         if operation.operation_id in self.raced:
             fresh = self.get(operation.operation_id)
             super().update(fresh, fresh.operation)  # the other writer: a new ETag
             self.races += 1
-        return super().update(stored, operation, internal=internal)
+        return super().update(stored, operation, internal=internal, beside=beside)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -101,11 +101,12 @@ class CrashingHistory(HistoryStore):
         operation: Operation,
         *,
         internal: Any = None,
+        beside: Sequence[Callable[[], object]] = (),
     ) -> StoredOperation:
         if self.crashes.fail_update(operation, internal):
             self.crashes.note(f"update {operation.operation_id} seq {(internal or {}).get('seq')}")
             raise KilledHere("killed between the platform call and the checkpoint")
-        return super().update(stored, operation, internal=internal)
+        return super().update(stored, operation, internal=internal, beside=beside)
 
 
 @dataclass(frozen=True, slots=True)
