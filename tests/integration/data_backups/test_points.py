@@ -28,11 +28,14 @@ from tests.integration.data_backups.conftest import (
 TABLES = {"account": ("accounts", "accountid"), "contact": ("contacts", "contactid")}
 
 
-def request(ctx: AppContext, env_id: str, request_id: str, **extra: object) -> str:
+def request(ctx: AppContext, env_id: str, request_id: str, *, dequeue_count: int | None = None,
+            **extra: object) -> str:
+    """A request on the queue; with `dequeue_count` as the queue trigger takes it (its steps run
+    in the intake's invocation), else its steps are left to `drive`."""
     body = json.dumps({"environmentId": env_id, "tables": list(TABLES), "requestId": request_id,
                        **extra})
     operation = handle_data_backup_message(ctx, body, message_id=f"m-{request_id}",
-                                           page_size=PAGE)
+                                           dequeue_count=dequeue_count, page_size=PAGE)
     assert operation is not None
     return operation.operation_id
 
@@ -321,12 +324,8 @@ def test_a_remembered_web_api_that_does_not_answer_holds_the_backup_back_only_br
 
 
 def queue_intake(ctx: AppContext, env_id: str, request_id: str) -> Operation:
-    """A request as the queue trigger takes it: its steps run in the intake's invocation."""
-    body = json.dumps({"environmentId": env_id, "tables": list(TABLES), "requestId": request_id})
-    operation = handle_data_backup_message(ctx, body, message_id=f"q-{request_id}",
-                                           dequeue_count=1, page_size=PAGE)
-    assert operation is not None
-    return ctx.history.get(operation.operation_id).operation
+    """A request as the queue trigger takes it, and the operation it ran."""
+    return ctx.history.get(request(ctx, env_id, request_id, dequeue_count=1)).operation
 
 
 def _record(monkeypatch: pytest.MonkeyPatch, seen: list[Any], owner: object, name: str,
