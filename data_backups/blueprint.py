@@ -13,6 +13,7 @@ import azure.functions as func
 
 from shared.errors import RequestInvalid
 from shared.http_api import handles_errors, json_response, read_json, status_url
+from shared.inputs import is_table_name, parse_guid
 from shared.queue_names import DATA_BACKUP_REQUESTS, DATA_BACKUP_WORK
 from shared.settings import DEFAULT_DATA_BACKUP_SCHEDULE
 
@@ -83,7 +84,7 @@ def list_data_backups(req: func.HttpRequest) -> func.HttpResponse:
     table = req.params.get("table")
     token = req.params.get("continuationToken")
     problems = {}
-    if table is not None and not _is_table(table):
+    if table is not None and not is_table_name(table):
         problems["table"] = "must be a table logical name (lowercase letters, digits and '_')"
     if token is not None and not _is_point(token):
         problems["continuationToken"] = "must be the token an earlier answer gave"
@@ -104,15 +105,13 @@ def record_versions(req: func.HttpRequest) -> func.HttpResponse:
     env = _guid(req.route_params.get("environmentId"), "environmentId")
     record = _guid(req.route_params.get("recordId"), "recordId")
     table = req.route_params.get("table") or ""
-    if not _is_table(table):
+    if not is_table_name(table):
         raise RequestInvalid("InvalidPath", "The table is not a logical name.", {
             "table": "must be a table logical name (lowercase letters, digits and '_')"})
     return json_response(200, catalog.record_history(get_context(), env, table, record))
 
 
 def _guid(value: str | None, name: str) -> str:
-    from shared.inputs import parse_guid
-
     try:
         return parse_guid(value)
     except ValueError:
@@ -120,13 +119,7 @@ def _guid(value: str | None, name: str) -> str:
             name: "must be a GUID such as 00000000-0000-0000-0000-000000000000"}) from None
 
 
-def _is_table(value: str) -> bool:
-    from shared.data_store.layout import TABLE_NAME
-
-    return TABLE_NAME.match(value) is not None
-
-
 def _is_point(value: str) -> bool:
     from shared.data_store.layout import POINT_ID
 
-    return POINT_ID.match(value) is not None
+    return POINT_ID.fullmatch(value) is not None

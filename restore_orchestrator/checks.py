@@ -126,7 +126,7 @@ def restore_allowed_now(target: Environment) -> Problem | None:
 
 
 def retention_days(environment: Environment) -> float:
-    match = _DAYS.match(environment.retention_period or "")
+    match = _DAYS.fullmatch(environment.retention_period or "")
     if match:
         return float(match.group(1))
     return _DEFAULT_RETENTION_DAYS.get(environment.type or "", _FALLBACK_RETENTION_DAYS)

@@ -152,7 +152,7 @@ def _timeout_hours(value: str, _: Info) -> float:
 
 
 def _container(value: str, _: Info) -> str:
-    if not _CONTAINER_NAME.match(value):
+    if not _CONTAINER_NAME.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a blob container name: 3-63 lowercase letters, digits and "
             "single hyphens, starting with a letter or digit"

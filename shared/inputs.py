@@ -43,6 +43,7 @@ TOO_LARGE_CODE = "RequestTooLarge"
 # A GUID in its canonical spelling; also the platform client's environment id check.
 GUID_PATTERN = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 _GUID = re.compile(GUID_PATTERN)
+_TABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,127}", re.ASCII)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:@+=~-]+", re.ASCII)
 # One pattern for caller and platform timestamps; `parse_timestamp` tells which parts callers
 # must give (RFC 3339: seconds and an offset) and the platform may leave out.
@@ -239,6 +240,13 @@ def is_guid(value: object) -> bool:
     except ValueError:
         return False
     return True
+
+
+def is_table_name(value: object) -> bool:
+    """A Dataverse table's logical name as the app stores and addresses it: lowercase letters,
+    digits and '_', a letter first (system tables and publisher-prefixed ones alike). The whole
+    text: a trailing newline is not a name's end (`$` would let one through into blob names)."""
+    return isinstance(value, str) and _TABLE_NAME.fullmatch(value) is not None
 
 
 def parse_text(value: object, *, max_length: int, multiline: bool = False) -> str | None:

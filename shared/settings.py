@@ -10,7 +10,6 @@ imports it while it indexes the functions.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
@@ -18,7 +17,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 from shared.data_store.retention import RetentionPolicy
-from shared.inputs import is_guid
+from shared.inputs import is_guid, is_table_name
 
 DEFAULT_PP_API_URL = "https://api.powerplatform.com"
 DEFAULT_PP_BAP_URL = "https://api.bap.microsoft.com"
@@ -176,8 +175,6 @@ def parse_backup_scope(raw: str, problems: list[str], *, name: str = "BACKUP_SCO
     return BackupScope(frozenset(ids), frozenset(types), everything)
 
 
-# A Dataverse logical name: lowercase letters, digits and '_' (what the Web API accepts).
-_LOGICAL_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
 
 
 def parse_table_names(
@@ -187,7 +184,7 @@ def parse_table_names(
     items = [part.strip().lower() for part in raw.split(",") if part.strip()]
     if allow_all and items == ["all"]:
         return None
-    bad = [item for item in items if not _LOGICAL_NAME.match(item)]
+    bad = [item for item in items if not is_table_name(item)]
     if bad:
         problems.append(
             f"{name} must be {'all or ' if allow_all else ''}table logical names (lowercase "

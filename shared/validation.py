@@ -13,7 +13,6 @@ use, never when the host indexes the app (tests/contract/test_cold_imports.py).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, Final, TypeVar
@@ -23,6 +22,7 @@ from pydantic.dataclasses import dataclass
 
 from shared.errors import RequestInvalid
 from shared.inputs import (
+    is_table_name,
     json_type,
     parse_guid,
     parse_request_id,
@@ -40,7 +40,6 @@ MAX_REQUESTED_BY = 256
 MAX_BACKUP_ID = 200
 MAX_CONFIRMATION = 256
 MAX_TABLES = 500
-_TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
 # Unknown fields named in one refusal; the rest are counted (a hostile body can hold thousands,
 # and the refusal is kept in history, whose rows have a size limit).
 _UNKNOWN_NAMED = 5
@@ -103,7 +102,7 @@ def parse_table_names(value: object, *, when_omitted: str = "") -> tuple[str, ..
         raise ValueError(f"must name 1 to {MAX_TABLES} tables{when_omitted}")
     names = []
     for item in value:
-        if not isinstance(item, str) or not _TABLE_NAME.match(item.strip().lower()):
+        if not isinstance(item, str) or not is_table_name(item.strip().lower()):
             shown = item[:60] if isinstance(item, str) else json_type(item)
             raise ValueError(
                 f"must hold table logical names (letters, digits and '_', e.g. account); "

@@ -245,7 +245,7 @@ def _resolve(spec: FunctionSpec, environ: Mapping[str, str], problems: list[str]
             return value  # already reported as unresolved
         # A triggered queue needs room for its poison queue's name as well.
         checked = poison_queue(value) if triggered else value
-        if not _QUEUE_NAME.match(value) or not _QUEUE_NAME.match(checked):
+        if not _QUEUE_NAME.fullmatch(value) or not _QUEUE_NAME.fullmatch(checked):
             limit = "3-56" if triggered else "3-63"
             problems.append(
                 f"{spec.name}: {what} '{value}' is not a valid queue name ({limit} characters: "

@@ -144,7 +144,7 @@ def _parse_parameter(token: str, route: str) -> _Parameter:
     optional = text.endswith("?")
     text = text.rstrip("?")
     name, *constraints = text.split(":")
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ValueError(f"route '{route}': '{{{token}}}' has no valid parameter name")
     patterns: list[str] = []
     checks: list[Callable[[str], bool]] = []
@@ -152,7 +152,7 @@ def _parse_parameter(token: str, route: str) -> _Parameter:
         if constraint.lower() in _TYPE_PATTERNS:
             patterns.append(_TYPE_PATTERNS[constraint.lower()])
             continue
-        checked = _CHECKED_CONSTRAINT.match(constraint.lower())
+        checked = _CHECKED_CONSTRAINT.fullmatch(constraint.lower())
         if checked is None:
             raise ValueError(f"route '{route}': constraint '{constraint}' is not supported")
         checks.append(_check(checked.group(1), checked.group(2), route))

@@ -17,7 +17,7 @@ import re
 import secrets
 from datetime import UTC, datetime
 
-from shared.inputs import is_guid
+from shared.inputs import is_guid, is_table_name
 
 INDEX_SHARDS = 16
 # A chunk of fewer records (an incremental's changes, typically) appends to the small family of
@@ -34,7 +34,6 @@ SMALL_CHUNK_ROWS = 2500
 # the generation holds at least this many. So it may be lowered in a later version, never
 # raised: a reader would stop at a full generation whose successor holds the newer entries.
 ROLL_OVER_BLOCKS = 49_000
-TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
 POINT_ID = re.compile(r"^\d{8}T\d{6}\d{3}Z-[0-9a-f]{8}$")
 ROWS = "rows"
 DELETED = "deleted"
@@ -47,13 +46,13 @@ def new_point_id(at: datetime) -> str:
 
 
 def check_table(table: str) -> str:
-    if not TABLE_NAME.match(table):
+    if not is_table_name(table):
         raise ValueError(f"{table!r} is not a Dataverse logical name (lowercase, a-z 0-9 _)")
     return table
 
 
 def check_point_id(point_id: str) -> str:
-    if not POINT_ID.match(point_id):
+    if not POINT_ID.fullmatch(point_id):
         raise ValueError(f"{point_id!r} is not a point id (see new_point_id)")
     return point_id
 

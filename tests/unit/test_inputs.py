@@ -17,6 +17,7 @@ from shared.inputs import (
     TOO_LARGE_CODE,
     decode_json,
     is_guid,
+    is_table_name,
     parse_guid,
     parse_request_id,
     parse_text,
@@ -153,6 +154,26 @@ def test_guid_look_alikes_are_refused(value: object) -> None:
     assert not is_guid(value)
     with pytest.raises(ValueError, match="GUID"):
         parse_guid(value)
+
+
+@given(st.text())
+def test_table_names_are_whole_lowercase_logical_names(value: str) -> None:
+    # What the store builds blob names from: nothing else may pass, not even a trailing newline
+    # (a `$`-anchored pattern lets "account\n" through).
+    if is_table_name(value):
+        assert value[0].isascii() and value[0].islower()
+        assert len(value) <= 128 and set(value) <= set("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+@pytest.mark.parametrize("value", ["account\n", "account\r\n", " account", "_account",
+                                   "Account", "acc'ount", "$filter", "", "a" * 129, 3, None])
+def test_table_name_look_alikes_are_refused(value: object) -> None:
+    assert not is_table_name(value)
+
+
+@pytest.mark.parametrize("value", ["account", "new_project_contact", "msdyn_x1", "a" * 128])
+def test_table_names(value: str) -> None:
+    assert is_table_name(value)
 
 
 @given(st.text())

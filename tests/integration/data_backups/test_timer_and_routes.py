@@ -151,8 +151,11 @@ def test_post_list_and_record_routes(
     ({}, "environmentId"),
     ({"environmentId": "not-a-guid"}, "environmentId"),
     ({"environmentId": "6b1c2d3e-0000-4000-8000-00000000e001", "table": "Bad-Name"}, "table"),
+    ({"environmentId": "6b1c2d3e-0000-4000-8000-00000000e001", "table": "account\n"}, "table"),
     ({"environmentId": "6b1c2d3e-0000-4000-8000-00000000e001", "continuationToken": "x"},
      "continuationToken"),
+    ({"environmentId": "6b1c2d3e-0000-4000-8000-00000000e001",
+      "continuationToken": "20261203T020000123Z-1a2b3c4d\n"}, "continuationToken"),
 ])
 def test_a_bad_listing_query_is_a_400_naming_the_field(
     ctx: AppContext, params: dict[str, str], field: str
@@ -167,6 +170,9 @@ def test_a_bad_listing_query_is_a_400_naming_the_field(
     {"environmentId": "6b1c2d3e-0000-4000-8000-00000000e001", "table": "../x",
      "recordId": "6b1c2d3e-0000-4000-8000-00000000e001"},
     {"environmentId": "6b1c2d3e-0000-4000-8000-00000000e001", "table": "account", "recordId": ""},
+    # `$` matches before a final newline: the whole text must be the name.
+    {"environmentId": "6b1c2d3e-0000-4000-8000-00000000e001", "table": "account\n",
+     "recordId": "6b1c2d3e-0000-4000-8000-00000000e001"},
 ])
 def test_a_bad_record_path_is_a_400(ctx: AppContext, route_params: dict[str, str]) -> None:
     status, body = answer(record_versions(request("GET", "records", route_params=route_params)))
