@@ -8,13 +8,13 @@ failed or needs attention, 2 bad usage or a rejected request.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shared import json_text
 from shared.errors import (
     BackupNotFound,
     ConfigError,
@@ -83,7 +83,7 @@ def build_context(args: argparse.Namespace) -> Any:
 
 def emit(args: argparse.Namespace, document: Any, human: Callable[[], RenderableType]) -> None:
     if getattr(args, "json", False):
-        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_text.dumps(document, indent=2) + "\n")
     else:
         from ppbackup.render import show
 
@@ -535,7 +535,7 @@ def _print_invalid(args: argparse.Namespace, error: RequestInvalid) -> None:
         "error": {"code": error.code, "message": error.message, "fields": error.fields}
     }
     if getattr(args, "json", False):
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        sys.stdout.write(json_text.dumps(document, indent=2) + "\n")
     note(f"ppbackup: {error.message}")
 
 

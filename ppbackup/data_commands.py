@@ -39,16 +39,17 @@ def cmd_data_points(args: argparse.Namespace) -> int:
     from data_backups import catalog
     from ppbackup.render import points_table
 
+    env = _checked(lambda: _guid(args.environment_id, "ENV_ID"))
+    table = _checked(lambda: _table(args.table))
     ctx = build_context(args)
     points: list[dict[str, Any]] = []
     token: str | None = None
     while True:  # every page: a person asked for the environment's points
-        page, token = _checked(partial(catalog.list_points, ctx, args.environment_id,
-                                       table=args.table, after=token))
+        page, token = _checked(partial(catalog.list_points, ctx, env, table=table, after=token))
         points += page
         if token is None:
             break
-    emit(args, points, lambda: points_table(args.environment_id, points, only=args.table))
+    emit(args, points, lambda: points_table(env, points, only=table))
     return 0
 
 
@@ -56,9 +57,14 @@ def cmd_data_record(args: argparse.Namespace) -> int:
     from data_backups import catalog
     from ppbackup.render import record_history
 
+    # Checked as `GET /api/records/...` checks them: a mistyped id or table would otherwise read
+    # as a record that was never backed up.
+    env = _checked(lambda: _guid(args.environment_id, "ENV_ID"))
+    table = _checked(lambda: _table(args.table))
+    record = _checked(lambda: _guid(args.record_id, "RECORD_ID"))
+    assert table is not None
     ctx = build_context(args)
-    document = _checked(lambda: catalog.record_history(
-        ctx, args.environment_id, args.table, args.record_id))
+    document = _checked(lambda: catalog.record_history(ctx, env, table, record))
     emit(args, document, lambda: record_history(document))
     return 0
 
@@ -107,10 +113,10 @@ def _submit(
 
 
 def cmd_data_diff(args: argparse.Namespace) -> int:
-    import json
     import sys
 
     from ppbackup.render import diff_summary, diff_table, show
+    from shared import json_text
     from shared.history_api import get_record
 
     ctx = build_context(args)
@@ -122,7 +128,7 @@ def cmd_data_diff(args: argparse.Namespace) -> int:
     rows = restore_diff(ctx, args.operation_id, table)
     if args.json:  # JSON lines: a plan can hold a million rows
         for row in rows:
-            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+            sys.stdout.write(json_text.dumps(row) + "\n")
         sys.stdout.flush()
         return 0
     count = 0
@@ -158,6 +164,15 @@ def _table(table: str | None) -> str | None:
     from shared.data_store.layout import check_table
 
     return None if table is None else check_table(table.strip().lower())
+
+
+def _guid(value: str, name: str) -> str:
+    from shared.inputs import parse_guid
+
+    try:
+        return parse_guid(value)
+    except ValueError as error:
+        raise ValueError(f"{name} {error} (got {value[:60]!r})") from None
 
 
 def _checked(read: Callable[[], _T]) -> _T:

@@ -8,15 +8,14 @@ generic 500 that names an incident id to find that log line.
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import re
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import azure.functions as func
 
+from shared import json_text
 from shared.errors import (
     BackupNotFound,
     Busy,
@@ -37,18 +36,13 @@ from shared.inputs import TOO_LARGE_CODE, decode_json
 log = logging.getLogger(__name__)
 
 Handler = Callable[[func.HttpRequest], func.HttpResponse]
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def json_response(
     status: int, body: object, headers: Mapping[str, str] | None = None
 ) -> func.HttpResponse:
-    text = json.dumps(body, ensure_ascii=False)
-    if _SURROGATE.search(text):
-        # Not encodable as UTF-8 (a caller's unpaired surrogate quoted back): escape, never fail.
-        text = json.dumps(body, ensure_ascii=True)
     return func.HttpResponse(
-        text,
+        json_text.dumps(body),
         status_code=status,
         mimetype="application/json",
         charset="utf-8",

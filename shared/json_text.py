@@ -1,0 +1,21 @@
+"""JSON text for people and HTTP answers: readable UTF-8 where it can be, escaped where not.
+
+Rows are stored as Dataverse sent them, unpaired surrogates included (`frames.encode_row`), and a
+refusal may quote a caller's text back. Such a text cannot be written as UTF-8, so the document
+is escaped (`\\udXXX`) instead of failing: the same characters, still valid JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def dumps(value: Any, *, indent: int | None = None) -> str:
+    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    if _SURROGATE.search(text):
+        return json.dumps(value, ensure_ascii=True, indent=indent)
+    return text
