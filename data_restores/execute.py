@@ -123,9 +123,15 @@ def _validate(ctx: AppContext, command: c.Validate) -> Any:
 def _point_at(ctx: AppContext, command: c.Validate) -> str | None:
     """The newest point at or before `at` that holds every table asked for (else the newest at
     or before it: validating then names the tables it lacks)."""
-    entries = [e for e in store_for(ctx).list_points(
-        command.source_environment_id, policy=ctx.settings.data_backup_retention,
-        now=ctx.clock()) if command.at is not None and e.point_time <= command.at]
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        listed = store_for(ctx).list_points(
+            command.source_environment_id, policy=ctx.settings.data_backup_retention,
+            now=ctx.clock())
+    except ResourceNotFoundError:  # the container itself: no data backup was ever taken there
+        return None
+    entries = [e for e in listed if command.at is not None and e.point_time <= command.at]
     for entry in entries:
         if all(t in entry.tables for t in command.tables):
             return entry.point_id

@@ -5,7 +5,10 @@ restore brings back what was lost, as it was at the point, and nothing else."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
+
+import pytest
 
 from data_restores.kind import read_state
 from data_restores.state import DataRestoreState
@@ -109,3 +112,15 @@ def test_deleted_accounts_come_back_with_their_contacts_and_notes(
     for table in TABLES:
         assert {i: data(r) for i, r in now[table].items()} == \
             {i: data(r) for i, r in at_point[table].items()}, table
+
+
+@pytest.mark.parametrize("asked", [{"at": datetime(2026, 1, 1, tzinfo=UTC)},
+                                   {"point_id": "20261203T020000123Z-1a2b3c4d"}])
+def test_a_restore_from_an_environment_never_backed_up_is_rejected_at_once(
+    ctx: AppContext, clock: Clock, env_id: str, asked: dict[str, Any]
+) -> None:
+    # No data backup was ever taken: the store's container does not exist yet.
+    done = drive(ctx, clock, start(ctx, env_id, tables=("account",), **asked))
+    assert done.status is OperationStatus.REJECTED
+    assert done.error is not None and done.error.code == "NoSuchPoint"
+    assert "has no complete data backup point" in done.error.message
