@@ -107,7 +107,7 @@ def _by_request_id(ctx: AppContext, query: ListingQuery) -> list[dict[str, Any]]
     kept under its id too), by point reads of the idempotency claims."""
     from shared.intake import request_key
 
-    kinds = [query.kind] if query.kind else [OperationKind.BACKUP, OperationKind.RESTORE]
+    kinds = [query.kind] if query.kind else list(OperationKind)
     found = []
     for kind in kinds:
         key = request_key(kind, query.request_id)

@@ -130,7 +130,7 @@ def record_rejected(
         now,
         label=_text(fields.get("label") or fields.get("backupLabel")),
         requested_by=_text(fields.get("requestedBy")),
-        reason=_text(fields.get("reason")),
+        reason=_text(fields.get("reason"), multiline=True),  # a reason may run over lines
         request_id=usable_request_id(fields),
     )
     detail = error.message
@@ -149,10 +149,10 @@ def record_rejected(
     return stored
 
 
-def _text(value: object) -> str | None:
+def _text(value: object, *, multiline: bool = False) -> str | None:
     """Cut rather than dropped: a long label still tells a person which request this was."""
     cut = value.strip()[:MAX_LABEL] if isinstance(value, str) else value
-    return _lenient(lambda v: parse_text(v, max_length=MAX_LABEL), cut)
+    return _lenient(lambda v: parse_text(v, max_length=MAX_LABEL, multiline=multiline), cut)
 
 
 def _lenient(parse: Callable[[object], str | None], value: object) -> str | None:

@@ -98,3 +98,29 @@ def test_the_cli_finds_a_rejected_request_by_its_id(
     assert code == 0
     assert [(r["requestId"], r["status"]) for r in records] == [("rel-5", "Rejected")]
     assert "environmentId" in records[0]["options"]["invalidFields"]
+
+
+def test_rejected_requests_of_every_kind_are_found_by_their_request_id_alone(
+    ctx: AppContext,
+) -> None:
+    from data_backups.intake import handle_data_backup_message
+    from data_restores.intake import handle_data_restore_message
+
+    deliver({"environmentId": ENV, "lable": "typo", "requestId": "nightly-42"}, "message-1")
+    assert handle_data_backup_message(ctx, json.dumps(
+        {"environmentId": ENV, "lable": "typo", "requestId": "nightly-42"}), message_id="m2") \
+        is None
+    # Neither a point nor a time: rejected, with the reason as the pipeline wrote it.
+    assert handle_data_restore_message(ctx, json.dumps(
+        {"sourceEnvironmentId": ENV, "tables": ["account"], "requestId": "nightly-42",
+         "reason": "INC-881\nprices overwritten by the import"}), message_id="m3") is None
+
+    found = list_operations(func.HttpRequest(
+        method="GET", url="http://localhost/api/operations", body=b"",
+        params={"requestId": "nightly-42"},
+    ))
+    records = json.loads(found.get_body())["operations"]
+    assert sorted((r["kind"], r["status"]) for r in records) == [
+        ("backup", "Rejected"), ("data_backup", "Rejected"), ("data_restore", "Rejected")]
+    [restore] = [r for r in records if r["kind"] == "data_restore"]
+    assert restore["reason"] == "INC-881\nprices overwritten by the import"
