@@ -25,6 +25,8 @@ from shared.operations import OperationError, OperationStatus, StepStatus
 STEP = "plan"
 # Tables read at once in one step: the server's x-ms-dop-hint, never more than this.
 MAX_CONCURRENCY = 8
+# Tables whose reason a refusal names in its message (the rest are counted).
+NAMED_PROBLEMS = 5
 FULL, INCREMENTAL = "full", "incremental"
 
 
@@ -102,8 +104,12 @@ def _planned(
 ) -> Decision[DataBackupState]:
     tables = choose_tables(state, read.tables)
     if not any(t.status is TableStatus.PENDING for t in tables):
-        problems = "; ".join(t.detail or t.table for t in tables) or (
-            "the environment has no table this app can read")
+        # The first few said, the rest counted: a request may name 500 unknown tables, and the
+        # message is kept on the record (each table's own reason is in its row of the record).
+        said = [t.detail or t.table for t in tables[:NAMED_PROBLEMS]]
+        more = len(tables) - len(said)
+        problems = "; ".join(said) + (f"; and {more} more (see the tables)" if more else "") \
+            if said else "the environment has no table this app can read"
         message = f"The request names no table that can be backed up: {problems}"
         ended = replace(state, phase=Phase.REJECTED, tables=tables, wake_at=None)
         return Decision(ended, Event.REJECTED, (

@@ -67,6 +67,20 @@ def test_a_request_that_names_nothing_readable_is_rejected() -> None:
     assert "nosuch" in finish.error.message
 
 
+
+def test_a_refusal_of_many_tables_names_a_few_and_counts_the_rest() -> None:
+    # 500 unknown names of 127 characters: one sentence each would be a 130 KB message on record.
+    names = tuple(f"nosuch{n:03d}" + "x" * 118 for n in range(500))
+    decision = planning.decide(DataBackupState(ENV, requested=names), read(facts("account")),
+                               NOW, CONFIG)
+    [finish] = [c for c in decision.changes if isinstance(c, Finish)]
+    assert finish.error is not None and len(finish.error.message) < 2000
+    assert names[0] in finish.error.message and names[5] not in finish.error.message
+    assert "and 495 more" in finish.error.message
+    # Each table's own reason stays on its row.
+    assert len(decision.state.tables) == 500
+    assert all(t.status is TableStatus.FAILED and t.detail for t in decision.state.tables)
+
 def test_all_means_every_readable_table_less_the_exclusions() -> None:
     state = DataBackupState(ENV, excluded=frozenset({"audit"}))
     decision = planning.decide(state, read(
