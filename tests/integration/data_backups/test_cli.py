@@ -118,35 +118,3 @@ def test_history_lists_data_backups(
     assert [r["operationId"] for r in json.loads(capsys.readouterr().out)] == [
         queued["operationId"]]
 
-
-@pytest.mark.parametrize("argv", [
-    ["record", "{ENV}", "account", "{{{RECORD}}}"],  # braces: one spelling per id
-    ["record", "{ENV}", "account", "not-a-guid"],
-    ["record", "{ENV}", "account", "' or 1 eq 1"],
-    ["record", "{ENV}", "acc'ount", "{RECORD}"],
-    ["record", "prod", "account", "{RECORD}"],
-    ["points", "{ENV}", "--table", "$filter"],
-    ["points", "{ENV}", "--table", "acc'ount"],
-    ["points", "not-a-guid"],
-])
-def test_points_and_record_refuse_what_the_routes_refuse(
-    ctx: AppContext, env_id: str, argv: list[str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    # Read as "no versions" or "no points", a mistyped id would say the record was never kept.
-    record = "625a9c79-9e42-4576-8e97-000000000001"
-    args = [a.format(ENV=env_id, RECORD=record) for a in argv]
-    assert cli.main(["data", *args, "--json"]) == 2
-    out, err = capsys.readouterr()
-    assert out == "" and ("GUID" in err or "logical name" in err)
-
-
-def test_points_and_record_take_a_table_name_as_people_type_it(
-    ctx: AppContext, env_id: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    record = "625A9C79-9E42-4576-8E97-000000000001"
-    assert cli.main(["data", "record", env_id.upper(), " Account", record, "--json"]) == 0
-    document = json.loads(capsys.readouterr().out)
-    assert (document["environmentId"], document["table"], document["recordId"]) == (
-        env_id, "account", record.lower())
-    assert cli.main(["data", "points", env_id, "--table", "Contact", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == []

@@ -85,7 +85,7 @@ def test_record_history_json_and_what_changed(
     assert cli.main(["data", "record", ENV, "account", RECORD.upper(), "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["environmentId"] == ENV and document["table"] == "account"
-    assert document["recordId"] == RECORD.upper()
+    assert document["recordId"] == RECORD.lower()  # one spelling, as the route answers it
     assert [(v["pointId"], v["state"]) for v in document["versions"]] == [
         (points[2], "deleted"), (points[1], "present"), (points[0], "present")]
     assert document["versions"][1]["row"] == row(RECORD, "Contoso Ltd", revenue=12)
@@ -112,11 +112,30 @@ def test_unknown_record_and_environment_without_points(
 
 @pytest.mark.parametrize("argv", [
     ["data", "points", "not-an-environment"],
+    ["data", "points", ENV, "--table", "$filter"],
+    ["data", "points", ENV, "--table", "acc'ount"],
     ["data", "record", ENV, "Account; drop", RECORD],
+    ["data", "record", "prod", "account", RECORD],
+    # Checked as the route checks them: read as "no versions", a mistyped id would say the
+    # record was never kept.
+    ["data", "record", ENV, "account", "{" + RECORD + "}"],  # one spelling per id
+    ["data", "record", ENV, "account", "not-a-guid"],
+    ["data", "record", ENV, "account", "' or 1 eq 1"],
 ])
 def test_malformed_names_are_bad_usage(
     points: list[str], argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli.main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("ppbackup: ") and "is not" in err
+    assert cli.main([*argv, "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("ppbackup: ")
+    assert "is not a Dataverse logical name" in err or "must be a GUID" in err
+
+
+def test_names_as_people_type_them(points: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["data", "record", ENV.upper(), " Account", RECORD.upper(), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert (document["environmentId"], document["table"], document["recordId"]) == (
+        ENV, "account", RECORD.lower())
+    assert len(document["versions"]) == 3
+    assert cli.main(["data", "points", ENV, "--table", "Contact", "--json"]) == 0
+    assert [p["pointId"] for p in json.loads(capsys.readouterr().out)] == [points[0]]
