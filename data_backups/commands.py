@@ -110,6 +110,9 @@ class PageCopied:
     dop_hint: int | None = None
     stopped: Any = None
     delta_link: str | None = None  # the last page's (when next_cursor is None)
+    # Chunks another run had written first, and the files this run wrote them as (chunk ->
+    # file, `layout.chunk_file`): the checkpoint keeps them, so the commit names these.
+    rewritten: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,7 @@ class TableToCommit:
     previous: str | None
     rows: int | None
     delta_link: str | None = None
+    rewritten: Mapping[str, str] = field(default_factory=dict)  # as `TableWork.rewritten`
 
 
 @dataclass(frozen=True, slots=True)

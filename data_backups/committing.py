@@ -32,7 +32,7 @@ def plan(state: DataBackupState, now: datetime, config: EngineConfig) -> CommitP
     return CommitPoint(
         state.environment_id, state.point_id, state.point_time, state.label,
         tuple(TableToCommit(t.table, t.mode, t.id_column, t.row_chunks, t.deleted_chunks,
-                            t.previous, t.rows, t.delta_link)
+                            t.previous, t.rows, t.delta_link, t.rewritten)
               for t in state.tables if t.status is TableStatus.COPIED),
         failed_tables(state), state.api_url, state.instance_url or state.api_url,
     )

@@ -154,17 +154,19 @@ def _copied(work: TableWork, page: PageCopied) -> TableWork:
         deleted_chunks=work.deleted_chunks + page.deleted_chunks,
         changed=changed, deleted=work.deleted + page.deleted, bytes=work.bytes + page.bytes,
         cursor=page.next_cursor, delta_link=page.delta_link if done else None,
+        rewritten={**work.rewritten, **page.rewritten},
         status=TableStatus.COPIED if done else TableStatus.COPYING,
         rows=changed if work.mode == FULL and done else work.rows,
     )
 
 
 def restart_full(work: TableWork, why: str) -> TableWork:
-    """Start the table again as a full copy of this point (chunks from 0 are rewritten; the
-    commit reads only as many as it declares)."""
+    """Start the table again as a full copy of this point (chunks from 0 are written again,
+    beside the ones the incremental wrote; the commit reads only as many as it declares)."""
     return replace(
         work, mode=FULL, previous=None, since=None, cursor=None, delta_link=None, row_chunks=0,
-        deleted_chunks=0, rows=None, changed=0, deleted=0, bytes=0, status=TableStatus.PENDING,
+        deleted_chunks=0, rewritten={}, rows=None, changed=0, deleted=0, bytes=0,
+        status=TableStatus.PENDING,
         detail=f"Full copy: {why}.",
     )
 

@@ -26,6 +26,7 @@ from shared.data_store import (
     IncompletePoint,
     IndexAppends,
     PointAlreadyComplete,
+    layout,
     new_point_id,
 )
 from shared.policy.backoff import MIN_WAIT_SECONDS
@@ -570,7 +571,7 @@ class _Progress:
             return stopped
         return c.PageCopied(self.rows, self.deleted, self.bytes, self.next_cursor,
                             self.row_chunks, self.deleted_chunks, self.dop_hint, stopped,
-                            self.delta_link)
+                            self.delta_link, layout.rewritten(f.name for f in self.files))
 
 
 def _commit(ctx: AppContext, command: c.CommitPoint) -> Any:
@@ -580,7 +581,8 @@ def _commit(ctx: AppContext, command: c.CommitPoint) -> Any:
         manifest = store_for(ctx).commit_point(
             command.environment_id, command.point_id, command.point_time, command.label,
             [TableCommit(t.table, t.mode, t.id_column, t.row_chunks, t.deleted_chunks,
-                         t.previous, t.rows, t.delta_link) for t in command.tables],
+                         t.previous, t.rows, t.delta_link, t.rewritten)
+             for t in command.tables],
             failed=dict(command.failed),
         )
     except (IncompletePoint, ChainBroken) as error:

@@ -5,7 +5,7 @@ bounded run of pages per table and checkpoints where the read goes on."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -78,6 +78,9 @@ class TableWork:
     delta_link: str | None = None
     row_chunks: int = 0
     deleted_chunks: int = 0
+    # Chunks written again beside an earlier run's: chunk -> the file the checkpointed run
+    # wrote (`PageCopied.rewritten`); empty unless a step ran twice.
+    rewritten: Mapping[str, str] = field(default_factory=dict)
     rows: int | None = None
     changed: int = 0
     deleted: int = 0
@@ -100,6 +103,7 @@ class TableWork:
             "cursor": dict(self.cursor) if self.cursor is not None else None,
             "deltaLink": self.delta_link, "rowChunks": self.row_chunks,
             "deletedChunks": self.deleted_chunks,
+            "rewritten": dict(self.rewritten) or None,
             "rows": self.rows, "changed": self.changed, "deleted": self.deleted,
             "bytes": self.bytes, "status": self.status.value, "detail": self.detail,
         }
@@ -115,6 +119,7 @@ class TableWork:
             delta_link=data.get("deltaLink"),
             row_chunks=int(data.get("rowChunks", 0)),
             deleted_chunks=int(data.get("deletedChunks", 0)),
+            rewritten={str(k): str(v) for k, v in (data.get("rewritten") or {}).items()},
             rows=int(rows) if rows is not None else None, changed=int(data.get("changed", 0)),
             deleted=int(data.get("deleted", 0)), bytes=int(data.get("bytes", 0)),
             status=TableStatus(data.get("status", TableStatus.PENDING.value)),

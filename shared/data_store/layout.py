@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from shared.inputs import is_guid, is_table_name
@@ -81,10 +82,32 @@ def points_root(env: str) -> str:
     return f"{_env(env)}/points/"
 
 
-def chunk_name(env: str, point_id: str, table: str, kind: str, seq: int) -> str:
-    # Derived from point, table and sequence only: a re-run of a half-written point overwrites
-    # its own earlier chunks, and any chunk past the committed count is ignored.
-    return f"{point_prefix(env, point_id)}{table}/{kind}-{seq:06d}.zz"
+def chunk_file(kind: str, seq: int, write_id: str | None = None) -> str:
+    """A chunk's name in its table's folder (without `.zz`), as a manifest's `FileEntry` names
+    it: `rows-000003`, or `rows-000003.<write id>` when that one existed already (a re-run, or
+    two runs of one step at once). A chunk is never overwritten: a manifest may name it."""
+    return f"{kind}-{seq:06d}" if write_id is None else f"{kind}-{seq:06d}.{write_id}"
+
+
+def chunk_key(file: str) -> str:
+    """The chunk a file is a write of: `rows-000003` for `rows-000003` and `rows-000003.<id>`."""
+    return file.split(".", 1)[0]
+
+
+def rewritten(files: Iterable[str]) -> dict[str, str]:
+    """Of chunk files written, those not under their plain name: chunk -> file."""
+    return {chunk_key(f): f for f in files if f != chunk_key(f)}
+
+
+def chunk_seq(file: str) -> tuple[str, int]:
+    """(kind, sequence number) of a chunk file's name."""
+    kind, _, seq = chunk_key(file).partition("-")
+    return kind, int(seq)
+
+
+def chunk_name(env: str, point_id: str, table: str, file: str) -> str:
+    # Any chunk past the count a commit declares is ignored.
+    return f"{point_prefix(env, point_id)}{table}/{file}.zz"
 
 
 def index_shards(chunk_rows: int) -> int:

@@ -137,6 +137,9 @@ class PointSummary:
     label: str | None
     tables: dict[str, TableSummary] | None  # None: too many to summarise, read the manifest
     failed: tuple[str, ...]
+    # Tables with a chunk whose file is not its plain name (`layout.chunk_file`: written again
+    # beside an earlier run's): only the manifest says which file such a chunk is.
+    rewritten: frozenset[str] = frozenset()
 
 
 def summarize(manifest: Manifest) -> PointSummary:
@@ -147,6 +150,8 @@ def summarize(manifest: Manifest) -> PointSummary:
             for name, t in manifest.tables.items()
         },
         tuple(sorted(manifest.failed)),
+        frozenset(name for name, t in manifest.tables.items()
+                  if any("." in f.name for f in (*t.row_files, *t.deleted_files))),
     )
 
 
@@ -158,9 +163,12 @@ def to_metadata(manifest: Manifest) -> dict[str, str]:
         for t in (summary.tables or {}).values()
     )
     failed = ";".join(summary.failed)
-    if len(tables) + len(failed) > METADATA_BUDGET:
-        tables, failed = _IN_MANIFEST, ""
+    rewritten = ";".join(sorted(summary.rewritten))
+    if len(tables) + len(failed) + len(rewritten) > METADATA_BUDGET:
+        tables, failed, rewritten = _IN_MANIFEST, "", ""
     metadata = {"pointtime": summary.point_time.isoformat(), "tables": tables, "failed": failed}
+    if rewritten:
+        metadata["rewritten"] = rewritten
     if summary.label is not None:
         metadata["label"] = base64.urlsafe_b64encode(summary.label.encode()).decode()
     return metadata
@@ -182,4 +190,5 @@ def from_metadata(environment_id: str, point_id: str, metadata: dict[str, str]) 
         environment_id, point_id, datetime.fromisoformat(metadata["pointtime"]),
         base64.urlsafe_b64decode(label).decode() if label is not None else None,
         tables, tuple(filter(None, (metadata.get("failed") or "").split(";"))),
+        frozenset(filter(None, (metadata.get("rewritten") or "").split(";"))),
     )

@@ -84,6 +84,9 @@ class TableCommit:
     previous: str | None = None  # for INCREMENTAL: the point it is read on top of
     rows: int | None = None  # the table's row count at the point (a full copy counts itself)
     delta_link: str | None = None  # where the next incremental read starts (kept in the manifest)
+    # Per chunk (`rows-000003`) written beside its plain name, the file the run whose checkpoint
+    # counted wrote (`layout.chunk_file`); a chunk not named here is its plain name's.
+    rewritten: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,33 +282,43 @@ class DataStore:
         layout.check_point_id(point_id)
         layout.check_table(table)
         encoded = encode()
-        name = layout.chunk_name(env, point_id, table, kind, seq)
         write_id = secrets.token_hex(8)
         digest = hashlib.sha256(encoded.data).hexdigest()
-        chunk = f"{kind}-{seq:06d}"
         metadata = {"sha256": digest, "rows": str(encoded.rows), "writeid": write_id}
 
-        def upload() -> None:
-            # Create-only first: a chunk written for the first time cannot be one a manifest
-            # names (a committed point's chunks all exist), so it needs no question asked. One
-            # that exists (a re-run after a crash, a late duplicate) is rewritten only while
-            # the point is not committed.
-            self._before_write(name)
-            try:
-                self._container.upload_blob(name, encoded.data, overwrite=False,
-                                            metadata=metadata)
-            except ResourceExistsError:
-                if self.is_complete(env, point_id):
-                    raise PointAlreadyComplete(
-                        f"point {point_id} is complete; its chunks stay as they are") from None
-                self._container.upload_blob(name, encoded.data, overwrite=True,
-                                            metadata=metadata)
+        def upload() -> FileEntry:
+            # Every write is create-only: a chunk is never changed once written, because a
+            # manifest may name it (another run of this step may be committing it right now).
+            # The first write of a chunk takes its plain name; one that finds it taken (a re-run
+            # after a crash, two runs of one step at once) writes beside it under its write id,
+            # while the point is not committed. Which of them a commit names is the checkpoint's
+            # word (`TableCommit.rewritten`), or the committing run's own (`written`).
+            plain = layout.chunk_file(kind, seq)
+            for file in (plain, layout.chunk_file(kind, seq, write_id)):
+                name = layout.chunk_name(env, point_id, table, file)
+                self._before_write(name)
+                try:
+                    self._container.upload_blob(name, encoded.data, overwrite=False,
+                                                metadata=metadata)
+                except ResourceExistsError:
+                    if file != plain:
+                        raise
+                    if self.is_complete(env, point_id):
+                        raise PointAlreadyComplete(
+                            f"point {point_id} is complete; its chunks stay as they are"
+                        ) from None
+                    continue
+                return FileEntry(file, digest, len(encoded.data), encoded.rows, write_id)
+            raise AssertionError("unreachable: the second name is the write's own")
 
-        entry = FileEntry(chunk, digest, len(encoded.data), encoded.rows, write_id)
+        def blocks(entry: FileEntry) -> dict[str, bytes]:
+            return _index_blocks(env, point_id, table, entry, id_column, kind, encoded)
+
+        planned = FileEntry(layout.chunk_file(kind, seq), digest, len(encoded.data),
+                            encoded.rows, write_id)
         if index is None and encoded.rows <= 2:  # at most 3 writes: a pool costs more than it saves
-            upload()
-            for blob, block in _index_blocks(env, point_id, table, entry, id_column, kind,
-                                             encoded).items():
+            entry = upload()
+            for blob, block in blocks(entry).items():
                 self._append(blob, block)
             return entry
         # The chunk goes out first, its index blocks are made while it is on its way and join
@@ -313,16 +326,24 @@ class DataStore:
         # They need not wait for the chunk: a block counts only while the chunk's writeid is
         # its own (`_look_up`), and only for chunks a manifest commits, which happens after
         # every write of the page returned.
+        # Made for the plain name; a write that found it taken adds its own name's blocks after
+        # (the plain name's then never count: that chunk's writeid is another run's).
         held = index if index is not None else IndexAppends()
         pool = _writes()
-        sending = [pool.submit(upload)]
+        uploading = pool.submit(upload)
+        sending: list[Future[Any]] = [uploading]
         try:
-            held.add(_index_blocks(env, point_id, table, entry, id_column, kind, encoded))
+            held.add(blocks(planned))
             if send:
                 sending += [pool.submit(self._append, blob, data) for blob, data in held.take()]
         finally:
             wait(sending)  # every write settles before a failure is raised
         settled(sending)
+        entry = uploading.result()
+        if entry != planned:
+            held.add(blocks(entry))
+            if send:
+                self.append_index(held)
         return entry
 
     def append_index(self, index: IndexAppends) -> None:
@@ -432,13 +453,17 @@ class DataStore:
         previous: Mapping[str, Future[Manifest]], written: Sequence[FileEntry] | None,
     ) -> TableEntry:
         layout.check_table(commit.table)
-        found = ({f.name: f for f in written} if written is not None
+        # The caller's own writes name their files; a listing holds every run's, and the
+        # checkpoint says which run's count.
+        found = ({layout.chunk_key(f.name): f for f in written} if written is not None
                  else self._listed(env, point_id, commit.table))
 
         def files(kind: str, count: int) -> tuple[FileEntry, ...]:
             result = []
             for seq in range(count):
-                entry = found.get(f"{kind}-{seq:06d}")
+                key = layout.chunk_file(kind, seq)
+                entry = found.get(key if written is not None
+                                  else commit.rewritten.get(key, key))
                 if entry is None:
                     raise IncompletePoint(
                         f"{commit.table}: {kind} chunk {seq} of {count} was never written"
@@ -592,11 +617,18 @@ class DataStore:
             summary = points.get(block.point_id)
             if not block.entries or summary is None or summary.tables is None:
                 continue
-            kind, _, seq = block.chunk.partition("-")
+            kind, seq = layout.chunk_seq(block.chunk)
             counts = summary.tables[table]
             limit = counts.row_files if kind == layout.ROWS else counts.deleted_files
-            if block.table == table and int(seq) < limit:
+            if block.table == table and seq < limit:
                 candidates[(block.point_id, block.chunk)].append(block)
+        # Where a chunk was written again beside an earlier run's (rare: a re-run, two runs of
+        # one step), only the manifest names the file that counts: read it for those points.
+        for point_id in sorted({p for p, _ in candidates if table in points[p].rewritten}):
+            entry = self.manifest(env, point_id).tables[table]
+            named = {f.name for f in (*entry.row_files, *entry.deleted_files)}
+            for key in [k for k in candidates if k[0] == point_id and k[1] not in named]:
+                del candidates[key]
         found: dict[str, tuple[str, Row | None]] = {}
         wanted = record_id.strip().lower()
         for (point_id, chunk), blocks in candidates.items():

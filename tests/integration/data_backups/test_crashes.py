@@ -103,3 +103,92 @@ def test_a_crash_anywhere_leaves_no_complete_looking_point_and_the_run_completes
         done = drive(ctx, clock, operation_id)
         assert done.status is OperationStatus.SUCCEEDED, (crash_at, done.error)
         assert stored_rows(store, env_id, done.point_id or "", "account", "accountid") == rows
+
+
+def run_aside(ctx: AppContext, clock: Clock, store: DataStore, operation_id: str,
+              monkeypatch: pytest.MonkeyPatch, *, dies_at: str) -> None:
+    """Another run of the operation's current copy step (a duplicate message, the watchdog
+    driving a step that was only slow): it dies before its first write whose name holds
+    `dies_at`, and its checkpoint never happens."""
+    from data_backups import copying
+    from data_backups.kind import read_state
+
+    def before_write(name: str) -> None:
+        if dies_at in name:
+            raise Crash(f"the other run dies before {name}")
+
+    state = read_state(ctx.history.get(operation_id))
+    command = copying.plan(state, clock(), None)
+    with monkeypatch.context() as patch:
+        patch.setattr(execute, "store_for",
+                      lambda _ctx: DataStore(store.container, before_write=before_write))
+        with pytest.raises(Crash):
+            execute._copy_pages(ctx, command)
+
+
+def test_a_step_run_twice_at_once_commits_the_files_of_the_run_that_counted(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The other run wrote its chunks (from an older read) and died before their index blocks
+    and its checkpoint; the run that counts finds the chunk names taken and writes beside them:
+    the point holds its rows, and every row's version is found in the record index."""
+    from data_backups import copying
+    from data_backups.kind import read_state
+    from data_backups.state import Phase
+
+    # A page a step: the point is committed by a step of its own, from a listing of the files.
+    monkeypatch.setattr(copying, "PAGES_PER_STEP", 1)
+    row = sorted(live_rows(sim, env_id, "accounts", "accountid"))[0]
+    update = ctx.history.update
+    raced: list[bool] = []
+
+    def checkpoint(*args: Any, **kwargs: Any) -> Any:
+        result = update(*args, **kwargs)
+        if not raced and read_state(result).phase is Phase.COPYING:
+            raced.append(True)  # planned: the copy step is about to run, and runs twice
+            run_aside(ctx, clock, store, result.operation.operation_id, monkeypatch,
+                      dies_at="/index/")
+            sim.dataverse_change(env_id, "account", "update", row, {"name": "edited meanwhile"})
+        return result
+
+    monkeypatch.setattr(ctx.history, "update", checkpoint)
+    done = drive(ctx, clock, start(ctx, env_id, "full", full=True))
+    assert raced
+    assert done.status is OperationStatus.SUCCEEDED, done.error
+    rows = live_rows(sim, env_id, "accounts", "accountid")
+    assert stored_rows(store, env_id, done.point_id or "", "account", "accountid") == rows
+    for record_id, stored in rows.items():
+        [version] = store.record_versions(env_id, "account", record_id)
+        assert version.row == stored
+
+
+def test_a_committing_step_run_twice_at_once_leaves_a_point_that_reads_back(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An incremental's one step, which commits the point itself, run again while the first
+    run is about to write the manifest, after the row changed again: the other run writes
+    beside the first's chunk and dies before its own commit; the point is the first run's."""
+    base = drive(ctx, clock, start(ctx, env_id, "base", full=True))
+    assert base.status is OperationStatus.SUCCEEDED
+    row = sorted(live_rows(sim, env_id, "accounts", "accountid"))[0]
+    sim.dataverse_change(env_id, "account", "update", row, {"name": "first edit"})
+    clock.reach(clock.now + timedelta(days=1))
+    operation_id = start(ctx, env_id, "incremental", full=False)
+    read = live_rows(sim, env_id, "accounts", "accountid")
+    raced: list[str] = []
+
+    def before_write(name: str) -> None:
+        if "/manifests/" in name and not raced:
+            raced.append(name)
+            sim.dataverse_change(env_id, "account", "update", row, {"name": "second edit"})
+            run_aside(ctx, clock, store, operation_id, monkeypatch, dies_at="/manifests/")
+
+    monkeypatch.setattr(execute, "store_for",
+                        lambda _ctx: DataStore(store.container, before_write=before_write))
+    done = drive(ctx, clock, operation_id)
+    assert raced and done.status is OperationStatus.SUCCEEDED, done.error
+    assert stored_rows(store, env_id, done.point_id or "", "account", "accountid") == read
+    [latest, _] = store.record_versions(env_id, "account", row)
+    assert latest.point_id == done.point_id and latest.row == read[row]

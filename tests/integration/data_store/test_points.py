@@ -339,7 +339,8 @@ def test_points_written_with_zlib_before_zstandard_still_read_and_chain_on(
 
     first_bytes = {
         p: store.container.download_blob(
-            layout.chunk_name(ENV, p, "account", layout.ROWS, 0), offset=0, length=4).readall()
+            layout.chunk_name(ENV, p, "account", layout.chunk_file(layout.ROWS, 0)),
+            offset=0, length=4).readall()
         for p, _ in points}
     assert [first_bytes[p][:1] == b"\x78" for p, _ in points] == [True, True, False, False]
     assert [first_bytes[p] == b"\x28\xb5\x2f\xfd" for p, _ in points] == [False, False, True, True]

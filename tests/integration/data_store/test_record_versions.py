@@ -34,9 +34,11 @@ def counting_store(storage: str) -> tuple[DataStore, list[str]]:
 
 
 def commit(store: DataStore, point: str, at: datetime, mode: str, chunks: int,
-           deleted: int = 0, previous: str | None = None) -> None:
+           deleted: int = 0, previous: str | None = None,
+           rewritten: dict[str, str] | None = None) -> None:
     store.commit_point(ENV, point, at, None, [
-        TableCommit("account", mode, "accountid", chunks, deleted, previous)])
+        TableCommit("account", mode, "accountid", chunks, deleted, previous,
+                    rewritten=rewritten or {})])
 
 
 def test_versions_newest_first_across_full_and_incremental_points(
@@ -105,17 +107,23 @@ def test_versions_newest_first_across_full_and_incremental_points(
     assert counting.record_versions(ENV, "account", str(uuid.uuid4())) == []
 
 
-def test_a_rewritten_chunk_answers_with_its_current_rows(store: DataStore) -> None:
+def test_a_chunk_written_again_answers_with_the_rows_the_commit_names(store: DataStore) -> None:
     point = new_point_id(T0)
-    store.write_rows(ENV, point, "account", 0, [{"accountid": "a", "v": 1}],
+    store.write_rows(ENV, point, "account", 0, [{"accountid": "a", "v": 1},
+                                                {"accountid": "c", "v": 1}],
                      id_column="accountid")
-    # The re-run after a crash read a newer page: same chunk name, other content.
-    store.write_rows(ENV, point, "account", 0, [{"accountid": "b", "v": 0},
-                                                {"accountid": "a", "v": 2}],
-                     id_column="accountid")
-    commit(store, point, T0, FULL, 1)
+    # The re-run after a crash read a newer page: the same chunk, other content, beside it.
+    again = store.write_rows(ENV, point, "account", 0, [{"accountid": "b", "v": 0},
+                                                        {"accountid": "a", "v": 2}],
+                             id_column="accountid")
+    assert again.name == f"rows-000000.{again.write_id}"
+    commit(store, point, T0, FULL, 1, rewritten={"rows-000000": again.name})
     [version] = store.record_versions(ENV, "account", "a")
     assert version.row == {"accountid": "a", "v": 2}
+    # A record only the first run's file held is not in the point.
+    assert store.record_versions(ENV, "account", "c") == []
+    assert list(store.read_table(ENV, point, "account")) == [
+        {"accountid": "b", "v": 0}, {"accountid": "a", "v": 2}]
 
 
 def test_versions_are_found_in_both_index_families(store: DataStore) -> None:
@@ -217,8 +225,8 @@ def test_a_first_write_asks_nothing_and_a_rewrite_asks_whether_the_point_is_comm
     store: DataStore, storage: str
 ) -> None:
     """A chunk is written create-only: one request when it is new. One that is there already (a
-    re-run after a crash) is rewritten only after the point was found not committed; once it is
-    committed, a rewrite is refused and the chunk stays as the manifest describes it."""
+    re-run after a crash) is written beside it only after the point was found not committed;
+    once it is committed, a write is refused and the chunks stay as the manifest names them."""
     from shared.data_store import PointAlreadyComplete
 
     counting, requests = counting_store(storage)
@@ -232,10 +240,10 @@ def test_a_first_write_asks_nothing_and_a_rewrite_asks_whether_the_point_is_comm
                         id_column="accountid")
     assert chunk_requests() == ["PUT chunk"]
     requests.clear()
-    counting.write_rows(ENV, point, "account", 0, [{"accountid": "a", "v": 2}],
-                        id_column="accountid")
+    again = counting.write_rows(ENV, point, "account", 0, [{"accountid": "a", "v": 2}],
+                                id_column="accountid")
     assert chunk_requests() == ["PUT chunk", "HEAD manifest", "PUT chunk"]
-    commit(counting, point, T0, FULL, 1)
+    commit(counting, point, T0, FULL, 1, rewritten={"rows-000000": again.name})
     with pytest.raises(PointAlreadyComplete):
         counting.write_rows(ENV, point, "account", 0, [{"accountid": "a", "v": 3}],
                             id_column="accountid")
