@@ -506,12 +506,12 @@ class _Step:
         if page.lines:
             writes.append(lambda: store.write_row_lines(
                 env, point, job.table, progress.row_seq, page.lines, page.ids,
-                id_column=job.id_column, index=index, send=send))
+                id_column=job.id_column, index=index, send=send, previous=job.previous))
         if page.deleted:
             ids = [d.id for d in page.deleted]
             writes.append(lambda: store.write_deleted(
                 env, point, job.table, progress.deleted_seq, ids, id_column=job.id_column,
-                index=index, send=send))
+                index=index, send=send, previous=job.previous))
         # All settled before a failure is raised: no write lands after the step.
         return at_once(writes, lambda: self.writes)
 

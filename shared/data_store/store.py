@@ -249,33 +249,36 @@ class DataStore:
     def write_row_lines(
         self, env: str, point_id: str, table: str, seq: int, lines: Sequence[bytes],
         ids: Sequence[str], *, id_column: str, index: IndexAppends | None = None,
-        send: bool = True,
+        send: bool = True, previous: str | None = None,
     ) -> FileEntry:
         """`write_rows` for rows as read (`Page.lines`, `Page.ids`): each stored as it came.
 
         With `index`, the chunk's index blocks join the ones held there; with `send` (the last
         page of a run), all of them go out beside the chunk, otherwise they wait for a later
-        write or `append_index`."""
+        write or `append_index`. `previous`: the point an incremental table is read on top of,
+        kept with the chunk so that a sweep keeps that point while this one is being written."""
         return self._write_chunk(
             env, point_id, table, layout.ROWS, seq, id_column,
-            lambda: frames.encode_lines(zip(ids, lines, strict=True)), index, send,
+            lambda: frames.encode_lines(zip(ids, lines, strict=True)), index, send, previous,
         )
 
     def write_deleted(
         self, env: str, point_id: str, table: str, seq: int, ids: Iterable[str], *,
         id_column: str, index: IndexAppends | None = None, send: bool = True,
+        previous: str | None = None,
     ) -> FileEntry:
         """Write ids of rows deleted since the previous point as deleted-chunk `seq` (`index`,
-        `send`: as for `write_row_lines`)."""
+        `send`, `previous`: as for `write_row_lines`)."""
         return self._write_chunk(
             env, point_id, table, layout.DELETED, seq, id_column,
             lambda: frames.encode_lines((i, frames.deleted_line(i)) for i in ids), index, send,
+            previous,
         )
 
     def _write_chunk(
         self, env: str, point_id: str, table: str, kind: str, seq: int, id_column: str,
         encode: Callable[[], frames.EncodedChunk], index: IndexAppends | None = None,
-        send: bool = True,
+        send: bool = True, previous: str | None = None,
     ) -> FileEntry:
         from azure.core.exceptions import ResourceExistsError
 
@@ -285,6 +288,8 @@ class DataStore:
         write_id = secrets.token_hex(8)
         digest = hashlib.sha256(encoded.data).hexdigest()
         metadata = {"sha256": digest, "rows": str(encoded.rows), "writeid": write_id}
+        if previous is not None:
+            metadata["previous"] = layout.check_point_id(previous)
 
         def upload() -> FileEntry:
             # Every write is create-only: a chunk is never changed once written, because a
@@ -714,9 +719,11 @@ class DataStore:
     ) -> SweepResult:
         """Delete the points the policy no longer keeps, and leftovers of points never committed.
 
-        Held, whatever their own expiry: the points a kept point's chain reads, and the newest
+        Held, whatever their own expiry: the points a kept point's chain reads, the newest
         point holding each table with its chain (the next incremental of that table is written
-        on top of it, possibly while this sweep runs). A deleted point
+        on top of it, possibly while this sweep runs), and the points a point still being
+        written is read on top of, with their chains (its chunks name them: an overlapping
+        backup may have made a newer point since it planned). A deleted point
         loses its manifest first, so a crash mid-sweep leaves an incomplete point (ignored by
         every reader, and removed by the next sweep), never a complete-looking one with holes.
         Leftovers younger than `grace` may belong to a backup still writing, and stay (a backup
@@ -729,7 +736,20 @@ class DataStore:
         newest_with: dict[str, str] = {}
         for point_id in sorted(summaries, key=lambda p: (times[p], p)):
             newest_with.update(dict.fromkeys(summaries[point_id].tables or {}, point_id))
-        held: set[str] = set(newest_with.values())
+        # Every file of the environment's points, listed before anything is deleted: a point
+        # being written (files, no manifest yet) names in its chunks the points it is read on
+        # top of, and those stay, though a newer point (an overlapping backup's full copy) took
+        # their place as the newest holding their table.
+        points_root = layout.points_root(env)
+        leftovers: dict[str, list[str]] = defaultdict(list)
+        writing_on: set[str] = set()
+        for blob in self._container.list_blobs(name_starts_with=points_root,
+                                               include=["metadata"]):
+            folder = blob.name[len(points_root):].split("/", 1)[0]
+            leftovers[folder].append(blob.name)
+            if folder not in summaries and not retention.started_before(folder, now - grace):
+                writing_on.add((blob.metadata or {}).get("previous", ""))
+        held: set[str] = set(newest_with.values()) | (writing_on & set(summaries))
         chained = sorted(p for p in keep | held if any(
             t.mode == INCREMENTAL for t in (summaries[p].tables or {}).values()))
         with ThreadPoolExecutor(8) as pool:  # a year of daily points: hundreds of manifests
@@ -746,10 +766,6 @@ class DataStore:
                 result.deleted_points.append(point_id)
             except Exception as error:  # noqa: BLE001 (immutability, or a blip: report and go on)
                 result.failures.append(f"{point_id}: {error.__class__.__name__}")
-        points_root = layout.points_root(env)
-        leftovers: dict[str, list[str]] = defaultdict(list)
-        for name in self._container.list_blob_names(name_starts_with=points_root):
-            leftovers[name[len(points_root):].split("/", 1)[0]].append(name)
         live = (set(summaries) - set(result.deleted_points))
         for point_id, names in leftovers.items():
             if point_id in live:

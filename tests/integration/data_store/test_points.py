@@ -275,6 +275,33 @@ def test_the_newest_point_holding_a_table_is_held_past_its_expiry(store: DataSto
     assert list(store.read_table(ENV, old, "account")) == [{"accountid": "a"}]
 
 
+
+def test_the_sweep_keeps_the_point_an_incremental_being_written_reads_on_top_of(
+    store: DataStore,
+) -> None:
+    """Two backups of one environment overlap: one reads an incremental of `account` on top of
+    the newest point holding it; meanwhile the other commits a full copy and sweeps. The
+    first one's base is neither kept nor the newest any more, yet its point must read back."""
+    base = write_point(store, T0, {"account": [[{"accountid": "a", "v": 1}]]})
+    # A newer point of the same day (another table): the rule keeps that one for the day, the
+    # week, the month and the year, so nothing holds the base but the backup in flight.
+    write_point(store, T0 + timedelta(hours=1), {"contact": [[{"contactid": "c"}]]})
+    now = T0 + timedelta(days=60)
+    writing = new_point_id(now)
+    rows, ids = [json.dumps({"accountid": "a", "v": 2}).encode()], ["a"]
+    store.write_row_lines(ENV, writing, "account", 0, rows, ids, id_column="accountid",
+                          previous=base)
+    newer = write_point(store, now + timedelta(seconds=5), {"account": [[{"accountid": "a"}]]})
+    result = store.sweep(ENV, RetentionPolicy(), now + timedelta(seconds=6))
+    assert base in result.held and result.deleted_points == []
+    store.commit_point(ENV, writing, now, None, [
+        TableCommit("account", INCREMENTAL, "accountid", 1, previous=base)])
+    assert list(store.read_table(ENV, writing, "account")) == [{"accountid": "a", "v": 2}]
+    # Once that point is complete its chain holds the base as long as it is kept itself; once
+    # neither is needed, both go.
+    later = store.sweep(ENV, RetentionPolicy(), now + timedelta(days=60))
+    assert {base, writing} <= set(later.deleted_points) and newer not in later.deleted_points
+
 def test_a_sweep_is_due_only_when_it_would_delete_something(store: DataStore) -> None:
     """`sweep_due` answers for the point about to be taken at `now` (as if a full copy)."""
     def due(now: datetime, policy: RetentionPolicy) -> bool:
