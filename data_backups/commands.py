@@ -178,6 +178,7 @@ class Sweep:
 class Swept:
     deleted_points: int
     failures: tuple[str, ...]
+    more: bool = False  # the step's bound was reached with more to delete: sweep on
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,13 @@ def decide(
     if isinstance(answer, CommitRefused):
         return fail(state, "CommitRefused", answer.message, STEP_COMMIT)
     if isinstance(answer, Swept):
-        return _ended(state, answer)
+        swept = state.swept + answer.deleted_points
+        if answer.more:  # a backlog: the next step deletes the next batch
+            going = replace(state, swept=swept)
+            detail = f"{swept} expired point(s) deleted so far; deleting more."
+            return Decision(going, Event.SWEPT, (StepUpdate(STEP_SWEEP, detail=detail),),
+                            ContinueNow())
+        return _ended(state, replace(answer, deleted_points=swept))
     raise ValueError(f"{type(answer).__name__} is no answer to {state.phase}")
 
 

@@ -228,7 +228,7 @@ def _carry_out(ctx: AppContext, command: Any, asked: threading.Event | None = No
         result = store_for(ctx).sweep(
             command.environment_id, ctx.settings.data_backup_retention, ctx.clock()
         )
-        return c.Swept(len(result.deleted_points), tuple(result.failures))
+        return c.Swept(len(result.deleted_points), tuple(result.failures), result.more)
     raise TypeError(f"not a data backup command: {type(command).__name__}")
 
 

@@ -25,15 +25,19 @@ def fail(
     state: DataBackupState, code: str, message: str, step: str
 ) -> Decision[DataBackupState]:
     ended = replace(state, phase=Phase.FAILED, wake_at=None)
-    return Decision(ended, Event.GAVE_UP, abandon_changes(ended, code, message, step), Stop())
+    return Decision(ended, Event.GAVE_UP, abandon_changes(state, code, message, step), Stop())
 
 
 def abandon_changes(
     state: DataBackupState, code: str, message: str, step: str
 ) -> tuple[RecordChange, ...]:
+    """The record of a backup that ends here, from the state it was in (a sweep that gives up
+    comes after its point was committed)."""
     changes: list[RecordChange] = [StepUpdate(step, status=StepStatus.FAILED, detail=message)]
     if state.tables:
         changes.append(SetDataPoint(state.table_records()))
+    skipped = ("Not reached: the point is complete; the next backup's sweep deletes what is "
+               "left." if state.phase is Phase.SWEEPING else "Not reached: no point was committed.")
     changes.append(Finish(OperationStatus.FAILED, OperationError(code, message),
-                          skipped_detail="Not reached: no point was committed."))
+                          skipped_detail=skipped))
     return tuple(changes)

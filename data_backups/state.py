@@ -148,6 +148,8 @@ class DataBackupState:
     concurrency: int = 4
     # Whether the retention sweep follows the commit (something has expired, per the catalog).
     sweep_due: bool = True
+    # Points the sweep deleted in its steps so far (a backlog takes several).
+    swept: int = 0
     # Consecutive steps that could not serve a single page (throttling, outages).
     attempts: int = 0
     wake_at: datetime | None = None
@@ -165,7 +167,8 @@ class DataBackupState:
             "pageSize": self.page_size, "apiUrl": self.api_url, "instanceUrl": self.instance_url,
             "pointId": self.point_id, "pointTime": format_time(self.point_time),
             "tables": [t.to_json() for t in self.tables], "concurrency": self.concurrency,
-            "sweepDue": None if self.sweep_due else False, "attempts": self.attempts or None,
+            "sweepDue": None if self.sweep_due else False, "swept": self.swept or None,
+            "attempts": self.attempts or None,
         })
 
     @classmethod
@@ -181,6 +184,6 @@ class DataBackupState:
                 point_id=data.get("pointId"), point_time=parse_time(data.get("pointTime")),
                 tables=tuple(TableWork.from_json(t) for t in data.get("tables") or ()),
                 concurrency=int(data.get("concurrency", 4)),
-                sweep_due=bool(data.get("sweepDue", True)),
+                sweep_due=bool(data.get("sweepDue", True)), swept=int(data.get("swept", 0)),
                 attempts=int(data.get("attempts", 0)), **engine_fields(data),
             )

@@ -47,6 +47,8 @@ _WRITE_WORKERS = 32
 _NEXT_POINT = "~next"  # the point being taken, in `sweep_due` (sorts after any point id)
 # Files of a point that never completed are left this long: a backup may still be writing them.
 SWEEP_GRACE = timedelta(days=7)
+# Deletions one sweep call makes (then it says `more`): a step's worth at Blob Storage's pace.
+SWEEP_BATCH = 2000
 _write_pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -139,6 +141,7 @@ class SweepResult:
     deleted_points: list[str] = field(default_factory=list)
     deleted_blobs: int = 0
     failures: list[str] = field(default_factory=list)
+    more: bool = False  # stopped at its bound with more to delete: sweep again
 
 
 def _not_found() -> type[Exception]:
@@ -715,9 +718,14 @@ class DataStore:
 
     def sweep(
         self, env: str, policy: retention.RetentionPolicy, now: datetime,
-        *, grace: timedelta = SWEEP_GRACE,
+        *, grace: timedelta = SWEEP_GRACE, max_deletes: int = SWEEP_BATCH,
     ) -> SweepResult:
         """Delete the points the policy no longer keeps, and leftovers of points never committed.
+
+        At most about `max_deletes` deletions (a point is finished once begun), then `more`:
+        a backlog (a shortened retention, months of sweeps an immutability policy refused) is
+        worked off over several calls, each bounded. A call that deleted nothing says no more,
+        whatever is left (refusals are reported in `failures`, and the next backup tries again).
 
         Held, whatever their own expiry: the points a kept point's chain reads, the newest
         point holding each table with its chain (the next incremental of that table is written
@@ -759,20 +767,24 @@ class DataStore:
         result.kept = sorted(keep)
         result.held = sorted(held - keep)
         doomed = sorted(set(summaries) - keep - held)
-        for point_id in doomed:
-            try:
-                self._container.delete_blob(layout.manifest_name(env, point_id))
+        abandoned = sorted(p for p in leftovers if p not in summaries
+                           and retention.started_before(p, now - grace))
+        attempts = 0
+        for point_id in [*doomed, *abandoned]:
+            if attempts >= max_deletes:
+                result.more = result.deleted_blobs > 0
+                break
+            if point_id in summaries:  # its manifest first: never a complete point with holes
+                attempts += 1
+                try:
+                    self._container.delete_blob(layout.manifest_name(env, point_id))
+                except Exception as error:  # noqa: BLE001 (immutability, a blip: report, go on)
+                    result.failures.append(f"{point_id}: {error.__class__.__name__}")
+                    continue
                 result.deleted_blobs += 1
                 result.deleted_points.append(point_id)
-            except Exception as error:  # noqa: BLE001 (immutability, or a blip: report and go on)
-                result.failures.append(f"{point_id}: {error.__class__.__name__}")
-        live = (set(summaries) - set(result.deleted_points))
-        for point_id, names in leftovers.items():
-            if point_id in live:
-                continue
-            if point_id not in summaries and not retention.started_before(point_id, now - grace):
-                continue
-            for name in names:
+            for name in leftovers.get(point_id, ()):
+                attempts += 1
                 try:
                     self._container.delete_blob(name)
                     result.deleted_blobs += 1

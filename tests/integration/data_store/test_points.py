@@ -302,6 +302,28 @@ def test_the_sweep_keeps_the_point_an_incremental_being_written_reads_on_top_of(
     later = store.sweep(ENV, RetentionPolicy(), now + timedelta(days=60))
     assert {base, writing} <= set(later.deleted_points) and newer not in later.deleted_points
 
+
+def test_a_sweep_backlog_is_deleted_in_bounded_calls(store: DataStore) -> None:
+    """Months of points past a shortened retention: each call makes a bounded number of
+    deletions (a point it begins, it finishes) and says whether more is left."""
+    points = [write_point(store, T0 + timedelta(days=n), {"account": [[{"accountid": "a"}],
+                                                                      [{"accountid": "b"}]]})
+              for n in range(6)]
+    policy, now = RetentionPolicy(1, 0, 0, 0), T0 + timedelta(days=6)
+    calls = []
+    while not calls or calls[-1].more:
+        calls.append(store.sweep(ENV, policy, now, max_deletes=4))
+        assert len(calls) < 10
+    # 3 deletions a point (its manifest, then its two chunks): two points a call, the last
+    # call finding less than its bound left.
+    assert [c.deleted_points for c in calls] == [points[:2], points[2:4], points[4:5]]
+    assert [c.more for c in calls] == [True, True, False]
+    assert [e.point_id for e in store.list_points(ENV)] == [points[5]]
+    assert list(store.read_table(ENV, points[5], "account")) == [
+        {"accountid": "a"}, {"accountid": "b"}]
+    files = store.container.list_blob_names(name_starts_with=f"{ENV}/points/")
+    assert {name.split("/")[2] for name in files} == {points[5]}
+
 def test_a_sweep_is_due_only_when_it_would_delete_something(store: DataStore) -> None:
     """`sweep_due` answers for the point about to be taken at `now` (as if a full copy)."""
     def due(now: datetime, policy: RetentionPolicy) -> bool:

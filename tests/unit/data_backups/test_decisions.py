@@ -8,15 +8,17 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from data_backups import copying, planning
+from data_backups import committing, copying, planning
 from data_backups.commands import (
     Committed,
     PageCopied,
     PagesCopied,
+    Swept,
     TableFacts,
     TablesRead,
     TokenExpired,
 )
+from data_backups.faults import fail
 from data_backups.state import DataBackupState, Phase, TableStatus, TableWork
 from engine.answers import Refused, Throttled, Unavailable
 from engine.config import EngineConfig
@@ -322,3 +324,26 @@ def test_the_plan_says_whether_a_sweep_follows_the_commit() -> None:
         decision = planning.decide(DataBackupState(ENV), replace(
             read(facts("account")), sweep_due=due), NOW, CONFIG)
         assert decision.state.sweep_due is due
+
+
+def test_a_sweep_backlog_goes_on_step_by_step_and_ends_with_the_total() -> None:
+    state = replace(copying_state("account"), phase=Phase.SWEEPING)
+    first = committing.decide(state, Swept(2000, (), more=True), NOW, CONFIG)
+    assert first.state.phase is Phase.SWEEPING and isinstance(first.next, ContinueNow)
+    assert first.state.swept == 2000
+    assert DataBackupState.from_json(first.state.to_json()) == first.state
+    last = committing.decide(first.state, Swept(3, ("p9: HttpResponseError",)), NOW, CONFIG)
+    assert last.state.phase is Phase.SUCCEEDED and isinstance(last.next, Stop)
+    [retention] = [c for c in last.changes if isinstance(c, StepUpdate)]
+    assert retention.detail is not None and retention.detail.startswith("2003 expired point(s)")
+    assert "p9" in retention.detail
+
+
+def test_a_sweep_that_gives_up_says_its_point_is_complete() -> None:
+    state = replace(copying_state("account"), phase=Phase.SWEEPING)
+    [finish] = [c for c in fail(state, "GaveUp", "the store kept failing", "retention").changes
+                if isinstance(c, Finish)]
+    assert finish.skipped_detail is not None and "the point is complete" in finish.skipped_detail
+    [finish] = [c for c in fail(copying_state("account"), "GaveUp", "x", "copy").changes
+                if isinstance(c, Finish)]
+    assert finish.skipped_detail == "Not reached: no point was committed."
