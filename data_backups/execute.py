@@ -389,6 +389,13 @@ def _copy_pages(ctx: AppContext, command: c.CopyPages) -> c.PagesCopied:
     copied = c.PagesCopied({job.table: _waited(result, stopped_at, ended)
                             for job, (result, stopped_at) in zip(command.jobs, results,
                                                                  strict=True)})
+    if command.commit is not None and not any(
+            isinstance(r, c.PageCopied) for r in copied.results.values()) \
+            and store.is_complete(command.environment_id, command.point_id):
+        # Run again after it committed (a crash before its checkpoint), and no table could be
+        # read this time (throttled, refused): no write met the commit, so ask.
+        return c.PagesCopied({}, _committed(store.manifest(command.environment_id,
+                                                           command.point_id)))
     if command.commit is None or not all(_finished(r) for r in copied.results.values()):
         return copied
     manifest = _commit_written(store, command, copied, step.written, previous)

@@ -192,3 +192,34 @@ def test_a_committing_step_run_twice_at_once_leaves_a_point_that_reads_back(
     assert stored_rows(store, env_id, done.point_id or "", "account", "accountid") == read
     [latest, _] = store.record_versions(env_id, "account", row)
     assert latest.point_id == done.point_id and latest.row == read[row]
+
+
+def test_a_committing_step_run_again_when_its_table_cannot_be_read_finds_its_point(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore,
+    hooked: Callable[[Callable[[str], None]], None],
+) -> None:
+    """The step committed the point and crashed before its checkpoint; when it runs again the
+    table is refused (403): no write meets the committed point, yet the backup is its point."""
+    base = drive(ctx, clock, start(ctx, env_id, "base", full=True))
+    assert base.status is OperationStatus.SUCCEEDED
+    sim.dataverse_change(env_id, "account", "create", values={"name": "one more"})
+    rows = live_rows(sim, env_id, "accounts", "accountid")
+    clock.reach(clock.now + timedelta(days=1))
+    seen: list[str] = []
+
+    def crash_after_the_manifest(what: str) -> None:
+        seen.append(what)
+        if what == "before checkpoint" and any("/manifests/" in w for w in seen):
+            raise Crash(what)
+
+    hooked(crash_after_the_manifest)
+    operation_id = start(ctx, env_id, "incremental", full=False)
+    with pytest.raises(Crash):
+        drive(ctx, clock, operation_id)
+    hooked(lambda _what: None)
+    [point] = [p.point_id for p in store.list_points(env_id) if p.point_id != base.point_id]
+    sim.dataverse_revoke(env_id, "account")
+    done = drive(ctx, clock, operation_id)
+    assert done.status is OperationStatus.SUCCEEDED, done.error
+    assert done.point_id == point
+    assert stored_rows(store, env_id, point, "account", "accountid") == rows
