@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -70,6 +71,8 @@ from shared.storage.tables import TableStore, upsert_batches
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableEntity
+
+log = logging.getLogger(__name__)
 
 MAIN_PARTITION = "ops"
 # Marks an environment copy written ahead of its row: readers must check the row exists.
@@ -220,7 +223,15 @@ class HistoryStore(TableStore):
             writes.append(lambda: table.upsert_entity(row, mode=UpdateMode.REPLACE))
         if operation.status.terminal:
             writes.append(lambda: self._active.discard(operation.operation_id))
-        at_once(writes, _side_pool)
+        try:
+            at_once(writes, _side_pool)
+        except Exception:
+            # The record is written, and what follows it is repaired by its readers (above;
+            # active entries are hints the watchdog discards): raising now would cost the
+            # caller what it does with the new record (the announcement of an ending, the next
+            # step) for rows nobody relies on being current.
+            log.warning("history.derived_rows_failed", exc_info=True,
+                        extra={"operationId": operation.operation_id})
         return StoredOperation(operation, str(metadata["etag"]), dict(state))
 
     def list(

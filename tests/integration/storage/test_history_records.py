@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from azure.core.exceptions import ServiceRequestError
 from azure.data.tables import TableServiceClient
 
 from shared.errors import ConcurrencyConflict, OperationNotFound
@@ -99,6 +100,25 @@ def test_writes_beside_an_update_follow_the_record_and_never_a_lost_race(
     assert seen == [OperationStatus.SUCCEEDED]
     assert store.get(operation.operation_id).operation == ended.operation
 
+
+
+def test_a_failed_write_after_the_record_does_not_fail_the_update(
+    store: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record is the truth and its readers repair what follows it: an update whose record
+    was written returns it, so its caller goes on (announces the ending, steps on)."""
+    operation = op_at(0)
+    created = store.create(operation)
+
+    def refused(*_args: object, **_kwargs: object) -> None:
+        raise ServiceRequestError("the storage account did not answer")
+
+    monkeypatch.setattr(store._active, "discard", refused)
+    ended = store.update(created, finish(operation, OperationStatus.SUCCEEDED, BASE))
+    assert ended.operation.status is OperationStatus.SUCCEEDED
+    assert store.get(operation.operation_id).operation == ended.operation
+    [listed] = store.list(environment_id=operation.environment_id).items
+    assert listed.status is OperationStatus.SUCCEEDED
 
 def test_get_unknown_or_malformed_id_is_not_found(store: HistoryStore) -> None:
     with pytest.raises(OperationNotFound):
