@@ -243,6 +243,7 @@ works = st.builds(
     rows=st.none() | st.integers(0, 10**9), status=st.sampled_from(list(TableStatus)),
     detail=st.none() | st.text(max_size=50),
     delta_link=st.none() | st.just("https://org.example/d?$deltatoken=2"),
+    rewritten=st.dictionaries(st.just("rows-000003"), st.just("rows-000003.0a1b2c3d4e5f6a7b")),
 )
 
 
@@ -251,7 +252,7 @@ works = st.builds(
     requested=st.none() | st.tuples(names), excluded=st.frozensets(names, max_size=3),
     full=st.booleans(), seq=st.integers(0, 10**6), phase=st.sampled_from(list(Phase)),
     tables=st.tuples(works, works), concurrency=st.integers(1, 8),
-    attempts=st.integers(0, 40), sweep_due=st.booleans(),
+    attempts=st.integers(0, 40), sweep_due=st.booleans(), swept=st.integers(0, 10**6),
 ))
 def test_the_state_survives_its_json(state: DataBackupState) -> None:
     assert DataBackupState.from_json(state.to_json()) == state
