@@ -123,7 +123,7 @@ def _document(raw: bytes, what: str) -> Any:
     except (ValueError, RecursionError) as error:  # JSONDecodeError, over-long integers
         reason = str(error).split(": ")[0] if "digits" in str(error) else str(error)
         raise RequestInvalid(DOCUMENT_CODE, f"The {what} is not valid JSON: {reason}") from None
-    if _has_surrogate(value):
+    if has_surrogate(value):
         raise RequestInvalid(
             DOCUMENT_CODE,
             f"The {what} holds an escape of an unpaired surrogate (\\ud800-\\udfff), which is "
@@ -179,7 +179,9 @@ def _max_depth(text: str) -> int:
     return deepest
 
 
-def _has_surrogate(value: Any) -> bool:
+def has_surrogate(value: Any) -> bool:
+    """Whether a text anywhere in `value` (a JSON-like document) holds an unpaired surrogate,
+    which no UTF-8 encoder writes."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -189,7 +191,7 @@ def _has_surrogate(value: Any) -> bool:
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
-        elif isinstance(item, list):
+        elif isinstance(item, list | tuple):
             stack.extend(item)
     return False
 

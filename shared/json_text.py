@@ -8,14 +8,10 @@ is escaped (`\\udXXX`) instead of failing: the same characters, still valid JSON
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+from shared.inputs import has_surrogate
 
 
 def dumps(value: Any, *, indent: int | None = None) -> str:
-    text = json.dumps(value, ensure_ascii=False, indent=indent)
-    if _SURROGATE.search(text):
-        return json.dumps(value, ensure_ascii=True, indent=indent)
-    return text
+    return json.dumps(value, ensure_ascii=has_surrogate(value), indent=indent)

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shared.data_store import layout
+
 FORMAT = 1
 FULL = "full"
 INCREMENTAL = "incremental"
@@ -151,7 +153,7 @@ def summarize(manifest: Manifest) -> PointSummary:
         },
         tuple(sorted(manifest.failed)),
         frozenset(name for name, t in manifest.tables.items()
-                  if any("." in f.name for f in (*t.row_files, *t.deleted_files))),
+                  if layout.rewritten(f.name for f in (*t.row_files, *t.deleted_files))),
     )
 
 
