@@ -8,7 +8,9 @@ checkpoint (pure).
             change token -> that table starts again as a full copy; a table refused (no read
             privilege, gone) -> Failed with the reason and the fix, the others go on; throttled
             or unavailable -> a delayed message (Retry-After honoured), boundedly; all done ->
-            Committing (or Failed when no table could be copied)
+            Committing (or Failed when no table could be copied); and the next step's
+            concurrency: halved after a refusal for execution time or concurrency, one more
+            after a step without refusal, up to the server's hint (shared.policy.concurrency)
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from engine.decision import ContinueNow, Decision, WaitFor
 from engine.record import SetDataPoint, StepUpdate
 from engine.waiting import RETRYABLE, Retryable, reason, retry_delay
 from shared.operations import StepStatus
+from shared.policy.concurrency import next_concurrency
 
 STEP = "copy"
 # A step reads and writes up to this many pages per table (the next page is read while the last
@@ -116,6 +119,8 @@ def _decide_pages(
     faults: list[Retryable] = []
     progressed = False
     hint: int | None = None
+    throttled = [r for r in (getattr(r, "stopped", r) for r in answer.results.values())
+                 if isinstance(r, Throttled)]
     for work in state.tables:
         result = answer.results.get(work.table)
         if isinstance(result, PageCopied):
@@ -137,8 +142,14 @@ def _decide_pages(
             message = getattr(result, "message", type(result).__name__)
             tables.append(replace(work, status=TableStatus.FAILED, cursor=None, detail=message))
             progressed = True
-    concurrency = min(MAX_CONCURRENCY, hint) if hint else state.concurrency
+    limit = min(MAX_CONCURRENCY, hint) if hint else state.concurrency_limit
+    # What this step ran: fewer tables than the concurrency when fewer were left.
+    ran = min(state.concurrency, max(1, len(answer.results)))
+    concurrency = next_concurrency(
+        ran, limit, slowed=any(t.fewer for t in throttled),
+        clean=progressed and not throttled and not faults)
     moved = replace(state, tables=tuple(tables), concurrency=concurrency,
+                    concurrency_limit=limit,
                     attempts=0 if progressed else state.attempts, wake_at=None)
     if faults:
         return _wait(moved, faults, now, config)

@@ -117,12 +117,13 @@ def _planned(
             Finish(OperationStatus.REJECTED, OperationError("NoTables", message),
                    skipped_detail="Nothing to copy."),
         ), Stop())
-    concurrency = state.concurrency
+    concurrency = state.concurrency_limit
     if read.recommended_concurrency:
         concurrency = min(MAX_CONCURRENCY, read.recommended_concurrency)
     copying = replace(
         state, phase=Phase.COPYING, api_url=read.api_url, instance_url=read.instance_url,
         point_id=read.point_id, point_time=now, tables=tables, concurrency=concurrency,
+        concurrency_limit=concurrency,
         sweep_due=read.sweep_due, attempts=0, wake_at=None,
     )
     count = sum(1 for t in tables if t.status is TableStatus.PENDING)

@@ -144,8 +144,11 @@ class DataBackupState:
     point_id: str | None = None
     point_time: datetime | None = None
     tables: tuple[TableWork, ...] = ()
-    # Tables read in parallel per step (the server's x-ms-dop-hint, bounded).
+    # Tables read in parallel per step, and the most it may grow back to (the server's
+    # x-ms-dop-hint, bounded): halved when the server asks for fewer requests at once
+    # (shared.policy.concurrency).
     concurrency: int = 4
+    concurrency_limit: int = 4
     # Whether the retention sweep follows the commit (something has expired, per the catalog).
     sweep_due: bool = True
     # Points the sweep deleted in its steps so far (a backlog takes several).
@@ -167,6 +170,7 @@ class DataBackupState:
             "pageSize": self.page_size, "apiUrl": self.api_url, "instanceUrl": self.instance_url,
             "pointId": self.point_id, "pointTime": format_time(self.point_time),
             "tables": [t.to_json() for t in self.tables], "concurrency": self.concurrency,
+            "concurrencyLimit": self.concurrency_limit,
             "sweepDue": None if self.sweep_due else False, "swept": self.swept or None,
             "attempts": self.attempts or None,
         })
@@ -184,6 +188,8 @@ class DataBackupState:
                 point_id=data.get("pointId"), point_time=parse_time(data.get("pointTime")),
                 tables=tuple(TableWork.from_json(t) for t in data.get("tables") or ()),
                 concurrency=int(data.get("concurrency", 4)),
+                # States written before the limit was kept: their concurrency was the limit.
+                concurrency_limit=int(data.get("concurrencyLimit", data.get("concurrency", 4))),
                 sweep_due=bool(data.get("sweepDue", True)), swept=int(data.get("swept", 0)),
                 attempts=int(data.get("attempts", 0)), **engine_fields(data),
             )

@@ -111,6 +111,9 @@ class Busy:
 class Throttled:
     message: str
     retry_after: float | None = None
+    # The server refused for the combined duration or number of concurrent requests: fewer at
+    # once would help (shared.policy.concurrency). Not so for the request count.
+    fewer: bool = False
 
 
 @dataclass(frozen=True, slots=True)

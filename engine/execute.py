@@ -14,6 +14,7 @@ from __future__ import annotations
 from engine import answers as a
 from engine import commands as c
 from shared import errors
+from shared.dataverse.errors import asks_fewer_requests
 from shared.policy.clock_skew import CLOCK_SKEW
 from shared.power_platform import Backup, Environment, PlatformOperation
 from shared.runtime import AppContext
@@ -42,7 +43,7 @@ def fault_answer(error: errors.PowerPlatformError) -> a.Answer:
     if isinstance(error, errors.Busy):
         return a.Busy(message, error.retry_after)
     if isinstance(error, errors.Throttled):
-        return a.Throttled(message, error.retry_after)
+        return a.Throttled(message, error.retry_after, fewer=asks_fewer_requests(error))
     if isinstance(error, errors.ValidationFailed):
         return a.Refused(error.error_code or "ValidationFailed", message)
     if isinstance(error, errors.OutcomeUnknown):

@@ -37,6 +37,9 @@ from shared.power_platform._errors import (
 # ExpiredVersionStamp; only its code and text are documented, not the HTTP status (reference §4.5).
 EXPIRED_VERSION_STAMP = "0x80044352"
 _EXPIRED_TEXT = "version stamp associated with the client has expired"
+# Service protection refusals that fewer requests at once would avoid (reference §7.1): combined
+# execution time, concurrent requests. The third, the request count, is not among them.
+_FEWER_REQUESTS_CODES = frozenset({"0x80072321", "0x80072326"})
 # PrivilegeDenied, access check failed, CrmCheckPrivilege failed (reference §5.9).
 _PRIVILEGE_CODES = frozenset({"0x80040220", "0x80048306", "0x80040299"})
 # "Resource not found for the segment": a wrong (case-sensitive) entity set name.
@@ -133,3 +136,9 @@ def dataverse_error(context: CallContext, failure: Failure) -> PowerPlatformErro
                 **{**common, "error_code": "XrmConnectionReferenceMissingConnection"},
             )
     return platform_error(context, failure)
+
+
+def asks_fewer_requests(error: PowerPlatformError) -> bool:
+    """Whether a refusal names the combined execution time or the number of concurrent requests
+    (its message: "Decrease number of concurrent requests ..."): `shared.policy.concurrency`."""
+    return (error.error_code or "").lower() in _FEWER_REQUESTS_CODES

@@ -4,4 +4,5 @@
 * `retry_after`: reading a `Retry-After` header, in both of its forms.
 * `ncrontab`: reading a timer schedule as the Azure Functions host does.
 * `clock_skew`: how far our clock and the platform's may disagree.
+* `concurrency`: how many requests to keep in flight against a server that paces its users.
 """

@@ -174,6 +174,31 @@ def test_concurrency_limits_end_with_complete_points(
             live_rows(narrow_sim, env_id, entity_set, f"{table}id")
 
 
+@pytest.mark.parametrize(
+    ("limit", "fewer"),
+    [({"dataverse_execution_seconds_per_window": 1e-9}, True),
+     ({"dataverse_requests_per_window": 1}, False)],
+    ids=["execution-time", "request-count"],
+)
+def test_a_copy_step_hears_when_fewer_reads_at_once_would_help(
+    limit: dict[str, float], fewer: bool
+) -> None:
+    """The refusal's code reaches the decision (shared.policy.concurrency): an execution-time
+    refusal asks for fewer requests at once, a request-count refusal does not."""
+    from engine.answers import Throttled
+    from tests.integration.data_backups.conftest import dataverse
+
+    options = SimOptions(dataverse_rows=20, dataverse_window_seconds=60.0, **limit)
+    with run_simulator(speed=0, populate=False, seed=5, options=options) as simulator:
+        env_id = simulator.add_environment("Paced", type="Production", location="europe")
+        with dataverse(simulator, env_id) as client:
+            first = execute._read_page(client, client.first_page("accounts"), "accountid")
+            refused = execute._read_page(client, client.first_page("contacts"), "contactid")
+    assert not isinstance(first, Throttled)
+    assert isinstance(refused, Throttled) and refused.retry_after
+    assert refused.fewer is fewer
+
+
 def test_hostile_rows_round_trip(
     ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore
 ) -> None:

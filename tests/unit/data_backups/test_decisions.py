@@ -115,6 +115,7 @@ def copying_state(*names: str) -> DataBackupState:
     return DataBackupState(
         ENV, phase=Phase.COPYING, api_url="https://org.example", point_id="p", point_time=NOW,
         tables=tuple(TableWork(n, f"{n}s", f"{n}id") for n in names), concurrency=8,
+        concurrency_limit=8,
     )
 
 
@@ -252,6 +253,7 @@ works = st.builds(
     requested=st.none() | st.tuples(names), excluded=st.frozensets(names, max_size=3),
     full=st.booleans(), seq=st.integers(0, 10**6), phase=st.sampled_from(list(Phase)),
     tables=st.tuples(works, works), concurrency=st.integers(1, 8),
+    concurrency_limit=st.integers(1, 8),
     attempts=st.integers(0, 40), sweep_due=st.booleans(), swept=st.integers(0, 10**6),
 ))
 def test_the_state_survives_its_json(state: DataBackupState) -> None:
@@ -266,6 +268,56 @@ def test_the_first_copy_step_reads_no_more_tables_at_once_than_the_server_recomm
     state = planning.decide(DataBackupState(ENV), eager, NOW, CONFIG).state
     assert state.concurrency == copying.MAX_CONCURRENCY
     assert len(copying.plan(state, NOW, CONFIG).jobs) == copying.MAX_CONCURRENCY
+
+
+def test_a_refusal_for_execution_time_halves_the_tables_read_at_once_and_clean_steps_add_back(
+) -> None:
+    names = [f"t{i}" for i in range(6)]
+    state = replace(copying_state(*names), concurrency=5, concurrency_limit=5)
+    assert len(copying.plan(state, NOW, CONFIG).jobs) == 5
+    slow = Throttled("0x80072321: execution time", retry_after=1.0, fewer=True)
+    refused = copying.decide(state, PagesCopied({
+        "t0": PageCopied(5, 0, 50, NEXT, 1, 0, dop_hint=5, stopped=slow),
+        **{n: PageCopied(5, 0, 50, NEXT, 1, 0, dop_hint=5) for n in names[1:5]},
+    }), NOW, CONFIG)
+    assert refused.state.concurrency == 2 and refused.state.concurrency_limit == 5
+    assert isinstance(refused.next, WaitFor)  # the refusal is still waited out
+    assert [job.table for job in copying.plan(refused.state, NOW, CONFIG).jobs] == ["t0", "t1"]
+    # A read refused before any page (not even one row moved) halves it too.
+    alone = copying.decide(refused.state, PagesCopied({"t0": slow, "t1": slow}), NOW, CONFIG)
+    assert alone.state.concurrency == 1
+    # Each step served without any refusal reads one more table, up to the server's hint.
+    clean = alone.state
+    for expected in (2, 3, 4, 5, 5):
+        ran = [job.table for job in copying.plan(clean, NOW, CONFIG).jobs]
+        clean = copying.decide(clean, PagesCopied(
+            {n: PageCopied(5, 0, 50, NEXT, 1, 0, dop_hint=5) for n in ran}), NOW, CONFIG).state
+        assert clean.concurrency == expected
+    # A step of fewer tables than the concurrency (the last ones left) is halved from what ran.
+    two = copying.decide(replace(state, concurrency=5), PagesCopied({
+        "t0": PageCopied(5, 0, 50, NEXT, 1, 0, stopped=slow),
+        "t1": PageCopied(5, 0, 50, NEXT, 1, 0)}), NOW, CONFIG)
+    assert two.state.concurrency == 1
+
+
+def test_a_refusal_for_the_request_count_keeps_the_concurrency() -> None:
+    state = replace(copying_state("account", "contact", "note"), concurrency=3,
+                    concurrency_limit=3)
+    count = Throttled("0x80072322: requests", retry_after=1.0)  # fewer at once would not help
+    decision = copying.decide(state, PagesCopied({
+        "account": PageCopied(5, 0, 50, NEXT, 1, 0, stopped=count),
+        "contact": PageCopied(5, 0, 50, NEXT, 1, 0),
+        "note": PageCopied(5, 0, 50, NEXT, 1, 0)}), NOW, CONFIG)
+    assert decision.state.concurrency == 3
+    assert isinstance(decision.next, WaitFor)
+
+
+def test_a_state_written_before_the_limit_was_kept_reads_its_concurrency_as_the_limit() -> None:
+    data = copying_state("account").to_json()
+    data.pop("concurrencyLimit")
+    data["concurrency"] = 6
+    old = DataBackupState.from_json(data)
+    assert (old.concurrency, old.concurrency_limit) == (6, 6)
 
 
 def test_a_step_that_starts_every_table_left_may_commit_the_point() -> None:

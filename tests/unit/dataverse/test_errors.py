@@ -10,6 +10,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from engine import answers as a
 from shared.dataverse import ChangeTokenExpired, Page, PreconditionFailed, TableNotFound
 from shared.errors import (
     AuthenticationFailed,
@@ -73,6 +74,24 @@ def test_429_without_retry_after_still_names_a_wait(make: Make) -> None:
         read(h)
     assert caught.value.retry_after is not None and caught.value.retry_after > 0
     assert h.time.sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("code", "fewer"),
+    [("0x80072321", True), ("0x80072326", True), ("0X80072321", True), ("0x80072322", False)],
+    ids=["execution-time", "concurrency", "upper-case", "request-count"],
+)
+def test_a_refusal_for_execution_time_or_concurrency_asks_for_fewer_requests_at_once(
+    make: Make, code: str, fewer: bool
+) -> None:
+    from engine.execute import fault_answer
+
+    h = make(error(429, code, "refused", **{"Retry-After": "2"}))
+    with pytest.raises(Throttled) as caught:
+        read(h)
+    answer = fault_answer(caught.value)
+    assert isinstance(answer, a.Throttled)
+    assert (answer.fewer, answer.retry_after) == (fewer, 2.0)
 
 
 def test_a_write_refused_by_service_protection_is_throttled_not_unknown(make: Make) -> None:
