@@ -29,6 +29,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from process_memory import rss_kib  # noqa: E402
+
 from ppbackup.azurite import free_port, running_azurite  # noqa: E402
 from ppbackup.simulator import run_simulator  # noqa: E402
 from shared.operations import OperationKind, OperationStatus  # noqa: E402
@@ -58,13 +60,6 @@ def measure_floor(count: int, rate: float) -> float:
         elapsed = time.perf_counter() - started
         client.close()
         return elapsed
-
-
-def rss_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not found for {pid}")
 
 
 def run_app(count: int, rate: float) -> dict[str, float]:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import threading
@@ -47,6 +46,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from process_memory import peak_rss_kib  # noqa: E402
 
 TABLES = {"account": ("accounts", "accountid"), "contact": ("contacts", "contactid"),
           "annotation": ("annotations", "annotationid")}
@@ -336,16 +337,6 @@ def plan_alone(args: argparse.Namespace) -> dict[str, Any]:
             "start_kib": start, "peak_rss_kib": peak_rss_kib()}
 
 
-def peak_rss_kib() -> int:
-    """This process's peak RSS (KiB): Linux's VmHWM, since `ru_maxrss` of a child keeps the
-    peak of the process it was forked from (the one that took the point)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def child(rows: int, differ: float) -> dict[str, Any]:

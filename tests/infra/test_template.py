@@ -12,13 +12,14 @@ ROOT = Path(__file__).resolve().parents[2]
 MODULE = ROOT / "infra" / "modules" / "function-app.bicep"
 MAIN = ROOT / "infra" / "main.bicep"
 
-# Read by the Functions host (identity-based storage connection, telemetry), not by the app.
-# (AzureWebJobsStorage__clientId is read by both: the app's storage clients name the same
-# user-assigned identity.)
+# Read by the Functions host (identity-based storage connection, telemetry) or by the worker's C
+# library (malloc arenas: README, Memory), not by the app. (AzureWebJobsStorage__clientId is read
+# by both: the app's storage clients name the same user-assigned identity.)
 HOST_SETTINGS = {
     "AzureWebJobsStorage__credential",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "MALLOC_ARENA_MAX",
 }
 # Read by the app, deliberately not set in Azure.
 NOT_IN_AZURE = {
