@@ -282,6 +282,8 @@ def test_a_refusal_for_execution_time_halves_the_tables_read_at_once_and_clean_s
     }), NOW, CONFIG)
     assert refused.state.concurrency == 2 and refused.state.concurrency_limit == 5
     assert isinstance(refused.next, WaitFor)  # the refusal is still waited out
+    [said] = [c.detail for c in refused.changes if isinstance(c, StepUpdate)]
+    assert "Reading 2 table(s) at a time (Dataverse asked for fewer requests" in (said or "")
     assert [job.table for job in copying.plan(refused.state, NOW, CONFIG).jobs] == ["t0", "t1"]
     # A read refused before any page (not even one row moved) halves it too.
     alone = copying.decide(refused.state, PagesCopied({"t0": slow, "t1": slow}), NOW, CONFIG)
@@ -293,6 +295,8 @@ def test_a_refusal_for_execution_time_halves_the_tables_read_at_once_and_clean_s
         clean = copying.decide(clean, PagesCopied(
             {n: PageCopied(5, 0, 50, NEXT, 1, 0, dop_hint=5) for n in ran}), NOW, CONFIG).state
         assert clean.concurrency == expected
+    [said] = [c.detail for c in copying.after_copy(clean).changes if isinstance(c, StepUpdate)]
+    assert said is not None and "at a time" not in said  # back at the hint: nothing to say
     # A step of fewer tables than the concurrency (the last ones left) is halved from what ran.
     two = copying.decide(replace(state, concurrency=5), PagesCopied({
         "t0": PageCopied(5, 0, 50, NEXT, 1, 0, stopped=slow),
