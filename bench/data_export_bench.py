@@ -84,7 +84,7 @@ def sim_options(rows: int, scale: float, row_cost_ms: float) -> dict[str, Any]:
 def ideal_reader(rows: int, scale: float, row_cost_ms: float,
                  concurrency: int | None = None) -> tuple[int, float, int]:
     """(rows read, seconds, 429s) of the ideal reader over a fresh simulator, one reader per
-    table up to `concurrency` (default: the recommended, x-ms-dop-hint 8)."""
+    table up to `concurrency` (default: the recommended, x-ms-dop-hint 8: one per table, 5)."""
     from sim_process import simulator_process
 
     with simulator_process(**sim_options(rows, scale, row_cost_ms)) as sim:

@@ -337,8 +337,6 @@ def plan_alone(args: argparse.Namespace) -> dict[str, Any]:
             "start_kib": start, "peak_rss_kib": peak_rss_kib()}
 
 
-
-
 def child(rows: int, differ: float) -> dict[str, Any]:
     return run_child([sys.executable, __file__, "plan-child", "--rows", str(rows),
                       "--differ", str(differ)])

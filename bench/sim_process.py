@@ -9,6 +9,7 @@ through the simulator's own `/_sim/` endpoints (ppbackup/simulator/control.py).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -68,10 +69,15 @@ class RemoteSimulator:
 
 @contextmanager
 def simulator_process(**options: Any) -> Iterator[RemoteSimulator]:
-    """A simulator with these `SimOptions` in a child process, stopped at the end."""
+    """A simulator with these `SimOptions` in a child process, stopped at the end.
+
+    It stands for Dataverse, not for the app: it runs with the C library's own malloc settings
+    whatever the process starting it was given (the export bench runs the app's process with
+    MALLOC_ARENA_MAX, and the floor's simulator must be the same as the app's)."""
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
     child = subprocess.Popen(
         [sys.executable, "-c", _CHILD, json.dumps(options)], cwd=ROOT,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
     )
     try:
         assert child.stdout is not None

@@ -69,7 +69,9 @@ def _commit_after(state: DataBackupState) -> CommitAfter:
     """A point whose every table is read in one step (an incremental of a few changes, mostly)
     may commit in that step: no commit step, no listing of what the step itself wrote. Only a
     step that starts them all: the commit holds the step's own tables, so one copied by an
-    earlier step (more tables than a step reads at once) would be left out of the point."""
+    earlier step (more tables than a step reads at once) would be left out of the point. (So an
+    incremental whose first step was refused for execution time, and reads fewer tables at once
+    after it, commits in a step of its own: one step more, the same point.)"""
     if state.point_time is None:
         raise ValueError("a data backup copies only after it was planned")
     return CommitAfter(state.point_time, state.label, committing.failed_tables(state))

@@ -305,15 +305,47 @@ def test_a_refusal_for_execution_time_halves_the_tables_read_at_once_and_clean_s
 
 
 def test_a_refusal_for_the_request_count_keeps_the_concurrency() -> None:
-    state = replace(copying_state("account", "contact", "note"), concurrency=3,
+    # Below the limit: a step with that refusal is not clean, so it does not grow either.
+    state = replace(copying_state("account", "contact", "note"), concurrency=2,
                     concurrency_limit=3)
     count = Throttled("0x80072322: requests", retry_after=1.0)  # fewer at once would not help
     decision = copying.decide(state, PagesCopied({
         "account": PageCopied(5, 0, 50, NEXT, 1, 0, stopped=count),
-        "contact": PageCopied(5, 0, 50, NEXT, 1, 0),
-        "note": PageCopied(5, 0, 50, NEXT, 1, 0)}), NOW, CONFIG)
-    assert decision.state.concurrency == 3
+        "contact": PageCopied(5, 0, 50, NEXT, 1, 0)}), NOW, CONFIG)
+    assert decision.state.concurrency == 2
     assert isinstance(decision.next, WaitFor)
+    # Its wait over by the step's end: nothing to wait for, and still no growth.
+    passed = copying.decide(state, PagesCopied({
+        "account": PageCopied(5, 0, 50, NEXT, 1, 0, stopped=replace(count, retry_after=0.0)),
+        "contact": PageCopied(5, 0, 50, NEXT, 1, 0)}), NOW, CONFIG)
+    assert isinstance(passed.next, ContinueNow)
+    assert passed.state.concurrency == 2
+
+
+def test_a_refusal_whose_wait_passed_during_the_step_still_halves_the_concurrency() -> None:
+    state = replace(copying_state("t0", "t1", "t2", "t3"), concurrency=4, concurrency_limit=4)
+    passed = Throttled("0x80072321: execution time", retry_after=0.0, fewer=True)
+    decision = copying.decide(state, PagesCopied({
+        "t0": PageCopied(5, 0, 50, NEXT, 1, 0, stopped=passed),
+        **{n: PageCopied(5, 0, 50, NEXT, 1, 0) for n in ("t1", "t2", "t3")}}), NOW, CONFIG)
+    assert isinstance(decision.next, ContinueNow)  # nothing left to wait for
+    assert decision.state.concurrency == 2
+
+
+def test_without_a_hint_the_concurrency_grows_back_to_the_limit_the_plan_kept() -> None:
+    many = tuple(facts(f"t{i}") for i in range(6))
+    state = planning.decide(DataBackupState(ENV), replace(read(*many), recommended_concurrency=3),
+                            NOW, CONFIG).state
+    assert (state.concurrency, state.concurrency_limit) == (3, 3)
+    slow = Throttled("0x80072326: concurrency", retry_after=1.0, fewer=True)
+    state = copying.decide(state, PagesCopied({"t0": slow, "t1": slow, "t2": slow}),
+                           NOW, CONFIG).state
+    assert (state.concurrency, state.concurrency_limit) == (1, 3)
+    for expected in (2, 3, 3):  # pages without x-ms-dop-hint: the kept limit holds
+        ran = [job.table for job in copying.plan(state, NOW, CONFIG).jobs]
+        state = copying.decide(state, PagesCopied(
+            {n: PageCopied(5, 0, 50, NEXT, 1, 0) for n in ran}), NOW, CONFIG).state
+        assert (state.concurrency, state.concurrency_limit) == (expected, 3)
 
 
 def test_a_state_written_before_the_limit_was_kept_reads_its_concurrency_as_the_limit() -> None:
