@@ -121,8 +121,9 @@ def _decide_pages(
     faults: list[Retryable] = []
     progressed = False
     hint: int | None = None
-    throttled = [r for r in (getattr(r, "stopped", r) for r in answer.results.values())
-                 if isinstance(r, Throttled)]
+    # Refusals met this step: a table's own answer, or what stopped its pages.
+    met = (getattr(result, "stopped", result) for result in answer.results.values())
+    throttled = [fault for fault in met if isinstance(fault, Throttled)]
     for work in state.tables:
         result = answer.results.get(work.table)
         if isinstance(result, PageCopied):

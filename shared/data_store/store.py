@@ -294,6 +294,16 @@ class DataStore:
         if previous is not None:
             metadata["previous"] = layout.check_point_id(previous)
 
+        def entry_as(file: str) -> FileEntry:
+            return FileEntry(file, digest, len(encoded.data), encoded.rows, write_id)
+
+        def put(file: str) -> None:
+            name = layout.chunk_name(env, point_id, table, file)
+            self._before_write(name)
+            self._container.upload_blob(name, encoded.data, overwrite=False, metadata=metadata)
+
+        planned = entry_as(layout.chunk_file(kind, seq))
+
         def upload() -> FileEntry:
             # Every write is create-only: a chunk is never changed once written, because a
             # manifest may name it (another run of this step may be committing it right now).
@@ -301,29 +311,20 @@ class DataStore:
             # after a crash, two runs of one step at once) writes beside it under its write id,
             # while the point is not committed. Which of them a commit names is the checkpoint's
             # word (`TableCommit.rewritten`), or the committing run's own (`written`).
-            plain = layout.chunk_file(kind, seq)
-            for file in (plain, layout.chunk_file(kind, seq, write_id)):
-                name = layout.chunk_name(env, point_id, table, file)
-                self._before_write(name)
-                try:
-                    self._container.upload_blob(name, encoded.data, overwrite=False,
-                                                metadata=metadata)
-                except ResourceExistsError:
-                    if file != plain:
-                        raise
-                    if self.is_complete(env, point_id):
-                        raise PointAlreadyComplete(
-                            f"point {point_id} is complete; its chunks stay as they are"
-                        ) from None
-                    continue
-                return FileEntry(file, digest, len(encoded.data), encoded.rows, write_id)
-            raise AssertionError("unreachable: the second name is the write's own")
+            try:
+                put(planned.name)
+            except ResourceExistsError:
+                if self.is_complete(env, point_id):
+                    raise PointAlreadyComplete(
+                        f"point {point_id} is complete; its chunks stay as they are") from None
+                beside = entry_as(layout.chunk_file(kind, seq, write_id))
+                put(beside.name)
+                return beside
+            return planned
 
         def blocks(entry: FileEntry) -> dict[str, bytes]:
             return _index_blocks(env, point_id, table, entry, id_column, kind, encoded)
 
-        planned = FileEntry(layout.chunk_file(kind, seq), digest, len(encoded.data),
-                            encoded.rows, write_id)
         if index is None and encoded.rows <= 2:  # at most 3 writes: a pool costs more than it saves
             entry = upload()
             for blob, block in blocks(entry).items():
