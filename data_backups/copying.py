@@ -146,11 +146,13 @@ def _decide_pages(
             tables.append(replace(work, status=TableStatus.FAILED, cursor=None, detail=message))
             progressed = True
     limit = min(MAX_CONCURRENCY, hint) if hint else state.concurrency_limit
-    # What this step ran: fewer tables than the concurrency when fewer were left.
-    ran = min(state.concurrency, max(1, len(answer.results)))
-    concurrency = next_concurrency(
-        ran, limit, slowed=any(t.fewer for t in throttled),
-        clean=progressed and not throttled and not faults)
+    slowed = any(fault.fewer for fault in throttled)
+    # Halved from what this step ran (fewer tables than the concurrency when fewer were left);
+    # fewer left is no reason to read fewer at once later, so otherwise from the concurrency.
+    current = min(state.concurrency, max(1, len(answer.results))) if slowed \
+        else state.concurrency
+    concurrency = next_concurrency(current, limit, slowed=slowed,
+                                   clean=progressed and not throttled and not faults)
     moved = replace(state, tables=tuple(tables), concurrency=concurrency,
                     concurrency_limit=limit,
                     attempts=0 if progressed else state.attempts, wake_at=None)

@@ -304,6 +304,19 @@ def test_a_refusal_for_execution_time_halves_the_tables_read_at_once_and_clean_s
     assert two.state.concurrency == 1
 
 
+def test_the_last_tables_left_read_without_refusal_keep_the_concurrency_and_say_nothing(
+) -> None:
+    # Two tables left of a step at 5: fewer ran because fewer were left, not because
+    # Dataverse asked; nothing is lowered and the detail names no pacing.
+    state = replace(copying_state("account", "contact"), concurrency=5, concurrency_limit=5)
+    decision = copying.decide(state, PagesCopied({
+        "account": PageCopied(5, 0, 50, NEXT, 1, 0), "contact": PageCopied(5, 0, 50, NEXT, 1, 0),
+    }), NOW, CONFIG)
+    assert decision.state.concurrency == 5
+    [said] = [c.detail for c in decision.changes if isinstance(c, StepUpdate)]
+    assert said is not None and "at a time" not in said
+
+
 def test_a_refusal_for_the_request_count_keeps_the_concurrency() -> None:
     # Below the limit: a step with that refusal is not clean, so it does not grow either.
     state = replace(copying_state("account", "contact", "note"), concurrency=2,
