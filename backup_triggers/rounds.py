@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from shared.inputs import readable
 from shared.settings import BackupScope
 from shared.validation import MAX_LABEL
 
@@ -66,7 +67,7 @@ def render_label(template: str, slot: datetime, env: ScopedEnvironment) -> str:
     label = (
         template.replace("{date}", moment.strftime("%Y-%m-%d"))
         .replace("{time}", moment.strftime("%H:%M"))
-        .replace("{env}", env.display_name)
+        .replace("{env}", readable(env.display_name).strip() or env.environment_id)
     )
     return label.strip()[:MAX_LABEL]
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from shared.inputs import readable
+
 ELLIPSIS = "…"
 
-# Control characters (newlines included: a paragraph break inside a fact would start a new
-# Markdown block), lone surrogates (not encodable as UTF-8, so the POST would fail) and bidi
-# overrides (they can make an environment name read backwards: "Trojan Source" spoofing).
-_WHITESPACE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
-_UNSAFE = re.compile("[\ud800-\udfff\u202a-\u202e\u2066-\u2069\ufeff]")
+# Runs of whitespace: `shared.inputs.readable` makes control characters and line breaks spaces
+# (a paragraph break inside a fact would start a new Markdown block).
+_WHITESPACE = re.compile(r"\s+")
 # Markdown characters the Adaptive Card renderers act on anywhere in a line.
 _INLINE = re.compile(r"[\\*\[\]`~]")
 # `_` only emphasises at a word edge (CommonMark's intraword rule), so `switch_to_production`
@@ -27,9 +27,10 @@ _BLOCK_START = re.compile(r"^(#+|>|[-+]|\d+[.)])(?=\s|$)")
 
 
 def clean(value: object) -> str:
-    """One line of displayable text: whitespace collapsed, unsafe code points removed."""
-    text = _UNSAFE.sub("", str(value))
-    return _WHITESPACE.sub(" ", text).strip()
+    """One line of displayable text: whitespace collapsed, what hides or reorders text removed
+    (an environment name read backwards is "Trojan Source" spoofing), a lone surrogate (which
+    UTF-8 cannot carry: the POST would fail) replaced (`shared.inputs.readable`)."""
+    return _WHITESPACE.sub(" ", readable(str(value))).strip()
 
 
 def shorten(text: str, limit: int) -> str:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from engine.config import EngineConfig
 from restore_orchestrator.state import Problem, Request, Selector
+from shared.inputs import readable
 from shared.operations import format_time
 from shared.power_platform import Backup, Environment
 from shared.settings import ProductionAllowList
@@ -100,7 +101,10 @@ def production_guardrail(
             f"(--confirm-production) to its id or display name ('{target.display_name}') to "
             "confirm the in-place restore.",
         )
-    if given.casefold() not in (target.id.casefold(), target.display_name.casefold()):
+    # A name that holds characters a request may not (`inputs.readable`) is confirmed as it
+    # reads.
+    names = (target.id, target.display_name, readable(target.display_name).strip())
+    if given.casefold() not in {n.casefold() for n in names}:
         return Problem(
             "ConfirmationMismatch",
             f"confirmProduction '{given}' names neither the id nor the display name of the "

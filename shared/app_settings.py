@@ -23,7 +23,7 @@ from pydantic import ValidationInfo as Info
 
 from shared.data_store.retention import DEFAULT_RETENTION, RetentionPolicy
 from shared.errors import ConfigError
-from shared.inputs import is_guid
+from shared.inputs import is_guid, readable
 from shared.policy import ncrontab
 from shared.settings import (
     DEFAULT_BACKUP_LABEL_TEMPLATE,
@@ -133,6 +133,9 @@ def _schedule(value: str, info: Info) -> str:
 
 
 def _label_template(value: str, _: Info) -> str:
+    if readable(value) != value:
+        raise ValueError("must not contain control characters, line breaks or characters that "
+                         "are invisible or change the direction of text")
     unknown = set(re.findall(r"{([^{}]*)}", value)) - LABEL_PLACEHOLDERS
     if unknown:
         raise ValueError(

@@ -65,6 +65,18 @@ _STRUCTURE = re.compile(r'["\\\[\]{}]')
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Characters that hide or reorder what a person reads: the embeddings, overrides and isolates of
+# bidirectional text (a label "Before release \u202e2.4" reads as "Before release 4.2"), zero-width
+# space, word joiner and invisible operators, the byte order mark, the soft hyphen, and the line and
+# paragraph separators (line breaks that only `multiline` text may hold). A label is what an
+# operator reads to choose the backup a restore goes back to, and what they type to name it again:
+# one that does not read as it is stored misleads, or cannot be typed. Left alone: the joiners
+# (U+200C, U+200D: Persian, Indic scripts, emoji) and the direction marks (U+200E, U+200F, U+061C:
+# mixed right-to-left text), which scripts need and which reorder nothing but the marks' neighbours.
+_HIDDEN = re.compile("[\u00ad\u200b\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u2028\u2029]")
+_HIDDEN_BUT_LINES = re.compile("[\u00ad\u200b\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# What `readable` makes a space: control characters and every line break.
+_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 # ------------------------------------------------------------------------------------ documents
@@ -253,7 +265,8 @@ def is_table_name(value: object) -> bool:
 
 def parse_text(value: object, *, max_length: int, multiline: bool = False) -> str | None:
     """Trimmed text, None when blank; ValueError for a non-string, an over-long text, control
-    characters (tabs and line breaks too unless `multiline`) or invalid Unicode."""
+    characters (tabs and line breaks too unless `multiline`), characters that hide or reorder
+    text (`_HIDDEN`) or invalid Unicode."""
     if not isinstance(value, str):
         raise ValueError(f"must be a string, not {json_type(value)}")
     if _SURROGATE.search(value):
@@ -266,7 +279,21 @@ def parse_text(value: object, *, max_length: int, multiline: bool = False) -> st
     if (_CONTROL_BUT_LINES if multiline else _CONTROL).search(text):
         allowed = " other than tabs and line breaks" if multiline else ""
         raise ValueError(f"must not contain control characters{allowed}")
+    hidden = (_HIDDEN_BUT_LINES if multiline else _HIDDEN).search(text)
+    if hidden is not None:
+        raise ValueError(
+            f"must not contain characters that are invisible or change the direction of text "
+            f"(U+{ord(hidden.group()):04X} at character {hidden.start() + 1}): type it as it "
+            "should read")
     return text
+
+
+def readable(text: str) -> str:
+    """Text the app did not get from a person (an environment's name, put into a timer backup's
+    label) made into what `parse_text` takes: control characters and line breaks become spaces,
+    characters that hide or reorder text go, a lone surrogate becomes U+FFFD. A backup is never
+    refused for its environment's name."""
+    return _HIDDEN.sub("", _BREAKS.sub(" ", _SURROGATE.sub("\ufffd", text)))
 
 
 def parse_request_id(value: object) -> str | None:

@@ -22,6 +22,7 @@ from shared.inputs import (
     parse_request_id,
     parse_text,
     parse_timestamp,
+    readable,
 )
 
 GUID = "51f48b59-205a-4945-aa35-a0d6a2fe05ea"
@@ -207,6 +208,8 @@ def test_texts_are_clean_or_refused(value: str, multiline: bool) -> None:
         allowed = {"\t", "\n", "\r"} if multiline else set()
         assert all(c.isprintable() or c in allowed or (not c.isascii() and ord(c) > 0x9F)
                    for c in text)
+        hidden = HIDDEN - ({"\u2028", "\u2029"} if multiline else set())
+        assert not hidden & set(text)
 
 
 @pytest.mark.parametrize(
@@ -221,6 +224,51 @@ def test_texts_say_why_they_are_refused(value: object, says: str) -> None:
 
 def test_notes_may_have_lines() -> None:
     assert parse_text(" a\n\tb\r\n ", max_length=50, multiline=True) == "a\n\tb"
+
+
+# What hides or reorders text (inputs._HIDDEN), spelled out here so that a change there shows.
+HIDDEN = frozenset(
+    "\u00ad\u200b\u2060\u2061\u2062\u2063\u2064\ufeff\u2028\u2029"
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+@pytest.mark.parametrize("character", sorted(HIDDEN))
+@pytest.mark.parametrize("multiline", [False, True])
+def test_texts_that_hide_or_reorder_what_they_say_are_refused(character: str,
+                                                               multiline: bool) -> None:
+    value = f"Before release {character}2.4"
+    if multiline and character in "\u2028\u2029":
+        assert parse_text(value, max_length=50, multiline=True) == value  # a line break there
+        return
+    with pytest.raises(ValueError, match=rf"invisible or change the direction of text "
+                                         rf"\(U\+{ord(character):04X} at character 16\)"):
+        parse_text(value, max_length=50, multiline=multiline)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian: a zero-width non-joiner
+        "Release \U0001f469\u200d\U0001f4bb done",  # an emoji sequence: a zero-width joiner
+        "\u05e9\u05d7\u05e8\u05d5\u05e8 4.2\u200f",  # Hebrew and a digit: a right-to-left mark
+        "\u0627\u0644\u0625\u0635\u062f\u0627\u0631\u061c 4.2",  # Arabic: the Arabic letter mark
+    ],
+)
+def test_scripts_keep_the_marks_they_need(value: str) -> None:
+    assert parse_text(value, max_length=50) == value
+
+
+@given(st.text())
+def test_readable_text_is_always_taken(value: str) -> None:
+    text = readable(value)
+    assert parse_text(text, max_length=len(value) + 1) == (text.strip() or None)
+    try:
+        taken = parse_text(value, max_length=len(value) + 1)
+    except ValueError:
+        return
+    if taken == value:  # taken as it was: left as it was
+        assert text == value
 
 
 # ----------------------------------------------------------------------------------- timestamps

@@ -59,6 +59,14 @@ def test_every_problem_is_reported_in_one_error() -> None:
     assert len(caught.value.problems) >= 10
 
 
+@pytest.mark.parametrize("template", ["Pre-update\t{date}", "Pre-update \u202e{date}",
+                                      "Pre\u200bupdate {date}"])
+def test_a_label_template_that_does_not_read_as_it_is_written_is_refused(template: str) -> None:
+    with pytest.raises(ConfigError, match=r"BACKUP_LABEL_TEMPLATE.*invisible or change the "
+                                          r"direction of text"):
+        Settings.from_env({**LOCAL, "BACKUP_LABEL_TEMPLATE": template})
+
+
 def test_no_auth_is_refused_off_loopback() -> None:
     with pytest.raises(ConfigError, match="PP_AUTH=none"):
         Settings.from_env({**LOCAL, "PP_BAP_URL": "https://api.bap.microsoft.com"})

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import notifications
 
-# shared.policy: the shared, pure policies (backoff, Retry-After, schedules, clock skew).
+# shared.policy: the shared, pure policies (backoff, Retry-After, schedules, clock skew);
+# shared.inputs: the one parser per input kind, and what text may hold.
 ALLOWED_PROJECT_MODULES = (
-    "notifications", "shared.operations", "shared.errors", "shared.policy"
+    "notifications", "shared.operations", "shared.errors", "shared.policy", "shared.inputs"
 )
 # The modules that talk to queues, tables, the platform or HTTP (the outbox and its delivery).
 IO_MODULES = frozenset(

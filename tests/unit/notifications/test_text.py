@@ -38,7 +38,8 @@ def test_escape_markdown(raw: str, escaped: str) -> None:
 def test_clean_makes_one_safe_line() -> None:
     assert clean("line one\n\n- line two\r\n\tend ") == "line one - line two end"
     assert clean("evil\u202etxt.exe") == "eviltxt.exe"
-    assert clean("lone \ud800 surrogate") == "lone surrogate"
+    assert clean("lone \ud800 surrogate") == "lone \ufffd surrogate"  # as decoders do
+    assert clean("zero\u200bwidth\u00adhidden") == "zerowidthhidden"
     assert clean("nul\x00byte") == "nul byte"
 
 

@@ -27,10 +27,11 @@ ENGINE = Path(engine.__file__).parent
 ENGINE_PURE = (
     "answers", "commands", "config", "decision", "record", "state", "taking_backup", "waiting",
 )
-# Values and pure policies only: the record, the platform's frozen models, settings values, errors.
+# Values and pure policies only: the record, the platform's frozen models, settings values, errors,
+# the input parsers (standard library only).
 ALLOWED_PROJECT = (
     "shared.operations", "shared.power_platform", "shared.settings", "shared.policy",
-    "shared.errors", "shared.flows", *(f"engine.{name}" for name in ENGINE_PURE),
+    "shared.errors", "shared.flows", "shared.inputs", *(f"engine.{name}" for name in ENGINE_PURE),
 )
 # Standard-library modules that reach outside the process or read the time or chance.
 IMPURE_STDLIB = frozenset(
