@@ -20,17 +20,28 @@
 
   // ---------------------------------------------------------------------------- small helpers
 
+  // What hides or reorders text (shared/inputs.py, `_HIDDEN`): bidirectional embeddings,
+  // overrides and isolates, zero-width space, word joiner, invisible operators, byte order mark,
+  // soft hyphen. Requests cannot carry them; environment names from the platform and records
+  // older than that rule can, and "Fabrikam \u202edorP" would show as "Fabrikam Prod". Shown text
+  // leaves them out, so a name reads as it is stored.
+  const HIDDEN = /[\u00ad\u200b\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+
+  function shown(value) {
+    return String(value).replace(HIDDEN, "");
+  }
+
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
     for (const [key, value] of Object.entries(attrs || {})) {
       if (value === null || value === undefined || value === false) continue;
-      if (key === "text") node.textContent = String(value);
+      if (key === "text") node.textContent = shown(value);
       else if (key === "className") node.className = value;
       else node.setAttribute(key, value === true ? "" : String(value));
     }
     for (const child of children) {
       if (child === null || child === undefined) continue;
-      node.append(typeof child === "string" ? document.createTextNode(child) : child);
+      node.append(typeof child === "string" ? document.createTextNode(shown(child)) : child);
     }
     return node;
   }
@@ -297,7 +308,7 @@
     section.hidden = false;
     section.dataset.operationId = op.operationId;
     section.dataset.status = op.status;
-    $("detail-title").textContent = op.kind + " of " + envName(op.environmentId, op.environmentName);
+    $("detail-title").textContent = shown(op.kind + " of " + envName(op.environmentId, op.environmentName));
     const facts = [
       ["Status", badge(op.status)], ["Operation id", op.operationId],
       ["Environment", envName(op.environmentId, op.environmentName) + " (" + op.environmentId + ")"],

@@ -11,14 +11,15 @@ from shared.operations import Operation, OperationKind, OperationStatus, new_ope
 from tests.browser.conftest import PHONE, SCREENSHOTS
 from tests.integration.restore.conftest import Stack, StackOptions, restore_body
 
+SPOOFED = "Fabrikam \u202edorP"  # a right-to-left override before "dorP"
 HOSTILE = '<img src=x onerror="window.__pwned=1"><b>Release 4.2</b> & "quotes"'
 WAIT_MS = 90_000
 
 
-def tenant(stack: Stack) -> tuple[str, str]:
+def tenant(stack: Stack, other_name: str = "Fabrikam Prod") -> tuple[str, str]:
     """Two Production environments, each with one succeeded timer backup."""
     prod = stack.add_env("Contoso Prod")
-    other = stack.add_env("Fabrikam Prod")
+    other = stack.add_env(other_name)
     run_backup_round(stack.ctx, fired_at=stack.ctx.clock())
     for env in (prod, other):
         stack.wait_for(lambda env=env: bool(stack.ctx.history.list(
@@ -91,7 +92,8 @@ def test_history_filters_the_operation_view_and_hostile_text(
     # A stepped clock: half a day before the backups expire stays so while the browser starts
     # (on a running clock, half a simulated day is 36 s, and a slow start saw one expire).
     stack = make_stack(stepped=True)
-    prod, other = tenant(stack)
+    # A name that, as a browser lays it out, reads "Fabrikam Prod" while it is stored otherwise.
+    prod, other = tenant(stack, other_name=SPOOFED)
     response = stack.http.post("/api/backups", json={
         "environmentId": prod, "label": HOSTILE, "requestedBy": "release pipeline"})
     assert response.status_code == 202, response.text
@@ -114,6 +116,12 @@ def test_history_filters_the_operation_view_and_hostile_text(
     assert HOSTILE in row.inner_text()
     assert page.locator("#history img, #history tbody b, #environments img").count() == 0
     assert page.evaluate("window.__pwned") is None
+    # A name that reorders itself is shown as it is stored, in every place that names it.
+    page.wait_for_selector(f'#environments tr[data-environment-id="{other}"]', timeout=WAIT_MS)
+    for where in ("#environments", "#history", "#f-env"):
+        text = page.inner_text(where)
+        assert "\u202e" not in text, where
+    assert "Fabrikam dorP" in page.inner_text("#environments")
     # Expiring backups are highlighted, and an alert is open for each environment.
     page.wait_for_selector("#environments tr.expiring", timeout=WAIT_MS)
     alerts = page.locator('#alerts li[data-alert="backup_expiring"]')
