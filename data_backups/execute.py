@@ -381,10 +381,14 @@ def _copy_pages(ctx: AppContext, command: c.CopyPages) -> c.PagesCopied:
         try:
             results = list(tables.map(step.copy_table, command.jobs))
         except PointAlreadyComplete:
-            # This step ran before and committed the point (the commit below), then crashed
-            # before its checkpoint: the point stands as committed.
-            return c.PagesCopied({}, _committed(store.manifest(command.environment_id,
-                                                               command.point_id)))
+            results = None
+    if results is None:
+        # This step ran before and committed the point (the commit below), then crashed
+        # before its checkpoint: the point stands as committed. What this run wrote before it
+        # found that out is in no manifest (its writes have all settled: the pools are shut).
+        committed = store.manifest(command.environment_id, command.point_id)
+        store.drop_unnamed(command.environment_id, command.point_id, committed, step.written)
+        return c.PagesCopied({}, _committed(committed))
     ended = time.monotonic()
     copied = c.PagesCopied({job.table: _waited(result, stopped_at, ended)
                             for job, (result, stopped_at) in zip(command.jobs, results,

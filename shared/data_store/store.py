@@ -13,6 +13,7 @@ import contextlib
 import functools
 import hashlib
 import itertools
+import logging
 import secrets
 import threading
 from collections import defaultdict
@@ -59,6 +60,9 @@ def _writes() -> ThreadPoolExecutor:
         if _write_pool is None:
             _write_pool = ThreadPoolExecutor(_WRITE_WORKERS, thread_name_prefix="data-store")
         return _write_pool
+
+
+log = logging.getLogger(__name__)
 
 
 class IncompletePoint(RuntimeError):
@@ -142,6 +146,13 @@ class SweepResult:
     deleted_blobs: int = 0
     failures: list[str] = field(default_factory=list)
     more: bool = False  # stopped at its bound with more to delete: sweep again
+
+
+def _file_and_chunk(file: str | FileEntry) -> tuple[str, ...]:
+    """A chunk file's name, and for one written beside another, that other's."""
+    name = file if isinstance(file, str) else file.name
+    chunk = layout.chunk_key(name)
+    return (name,) if chunk == name else (name, chunk)
 
 
 def _not_found() -> type[Exception]:
@@ -454,8 +465,48 @@ class DataStore:
                 name, done.to_json(), overwrite=False, metadata=to_metadata(done)
             )
         except ResourceExistsError:
-            return self.manifest(env, point_id)  # a concurrent run committed it first
+            done = self.manifest(env, point_id)  # a concurrent run committed it first
+        # What this run wrote or found written that the manifest does not name: files of a
+        # run that did not count (none, unless a step ran twice).
+        self.drop_unnamed(env, point_id, done, {
+            t.table: [*t.rewritten, *((written or {}).get(t.table) or ())] for t in tables})
         return done
+
+    def drop_unnamed(
+        self, env: str, point_id: str, manifest: Manifest,
+        files: Mapping[str, Iterable[str | FileEntry]],
+    ) -> int:
+        """Delete, of `files` (per table, chunk files a run wrote in this point, and chunks it
+        found written: for a file `rows-000003.<write id>` written beside one, `rows-000003`
+        too), those the point's committed manifest does not name: what a run that did not count
+        left (a crash before its checkpoint, a step run twice at once). A manifest is written
+        once, so nothing will name them later. Only named files are read, so this costs no
+        request unless a step ran twice. Best effort: a file the container keeps (an
+        immutability policy) stays, and goes with its point when it expires. Returns how many
+        went."""
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+        named = {(table, f.name) for table, entry in manifest.tables.items()
+                 for f in (*entry.row_files, *entry.deleted_files)}
+        unnamed = sorted(
+            {(table, name) for table, listed in files.items() for f in listed
+             for name in _file_and_chunk(f)} - named)
+
+        def delete(table: str, file: str) -> bool:
+            blob = layout.chunk_name(env, point_id, table, file)
+            self._before_write(blob)
+            try:
+                self._container.delete_blob(blob)
+            except ResourceNotFoundError:
+                return False
+            except HttpResponseError as error:
+                log.warning("data_store.unnamed_file_kept", extra={
+                    "pointId": point_id, "blob": blob,
+                    "code": getattr(error, "error_code", None) or error.status_code})
+                return False
+            return True
+
+        return sum(at_once([functools.partial(delete, t, f) for t, f in unnamed], _writes))
 
     def _table_entry(
         self, env: str, point_id: str, commit: TableCommit,

@@ -108,3 +108,17 @@ def live_rows(sim: Simulator, env_id: str, entity_set: str, id_column: str) -> d
 def stored_rows(store: DataStore, env_id: str, point_id: str, table: str,
                 id_column: str) -> dict[str, Any]:
     return {row[id_column]: dict(row) for row in store.read_table(env_id, point_id, table)}
+
+
+def unnamed_files(store: DataStore, env_id: str, point_id: str) -> set[str]:
+    """The files in a point's folder that its manifest does not name."""
+    from shared.data_store import layout
+
+    manifest = store.manifest(env_id, point_id)
+    named = {layout.chunk_name(env_id, point_id, table, f.name)
+             for table, entry in manifest.tables.items()
+             for f in (*entry.row_files, *entry.deleted_files)}
+    listed = {b.name for b in store.container.list_blobs(
+        name_starts_with=layout.point_prefix(env_id, point_id))}
+    assert named <= listed
+    return listed - named

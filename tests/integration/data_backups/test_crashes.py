@@ -20,7 +20,13 @@ from ppbackup.simulator import Simulator
 from shared.data_store import DataStore
 from shared.operations import OperationStatus
 from shared.runtime import AppContext
-from tests.integration.data_backups.conftest import Clock, drive, live_rows, stored_rows
+from tests.integration.data_backups.conftest import (
+    Clock,
+    drive,
+    live_rows,
+    stored_rows,
+    unnamed_files,
+)
 
 
 class Crash(RuntimeError):
@@ -103,6 +109,9 @@ def test_a_crash_anywhere_leaves_no_complete_looking_point_and_the_run_completes
         done = drive(ctx, clock, operation_id)
         assert done.status is OperationStatus.SUCCEEDED, (crash_at, done.error)
         assert stored_rows(store, env_id, done.point_id or "", "account", "accountid") == rows
+        # What the crashed run wrote, the run that counted wrote again beside it, and then
+        # deleted the crashed run's files: the point holds only what its manifest names.
+        assert unnamed_files(store, env_id, done.point_id or "") == set(), (crash_at, seen)
 
 
 def run_aside(ctx: AppContext, clock: Clock, store: DataStore, operation_id: str,
@@ -161,6 +170,8 @@ def test_a_step_run_twice_at_once_commits_the_files_of_the_run_that_counted(
     for record_id, stored in rows.items():
         [version] = store.record_versions(env_id, "account", record_id)
         assert version.row == stored
+    # The other run's chunks, which the run that counted found under their names, are gone.
+    assert unnamed_files(store, env_id, done.point_id or "") == set()
 
 
 def test_a_committing_step_run_twice_at_once_leaves_a_point_that_reads_back(

@@ -243,6 +243,63 @@ def test_committing_twice_is_one_point(store: DataStore) -> None:
     assert list(store.read_table(ENV, point, "account")) == [{"accountid": "a"}]
 
 
+def _folder(store: DataStore, point: str) -> set[str]:
+    root = layout.point_prefix(ENV, point)
+    return {b.name[len(root):] for b in store.container.list_blobs(name_starts_with=root)}
+
+
+def test_a_run_that_lost_the_commit_deletes_what_it_wrote(store: DataStore) -> None:
+    """Two runs of one step write the same chunk (the second beside the first) and both
+    commit from what they wrote: the first commit counts; the second finds the manifest
+    there, answers with it, and deletes its own file, which no manifest will ever name."""
+    point = new_point_id(T0)
+    commit = [TableCommit("account", FULL, "accountid", 1)]
+    first = store.write_rows(ENV, point, "account", 0, [{"accountid": "a"}],
+                             id_column="accountid")
+    second = store.write_rows(ENV, point, "account", 0, [{"accountid": "b"}],
+                              id_column="accountid")
+    assert second.name != first.name  # written beside
+    assert _folder(store, point) == {f"account/{first.name}.zz", f"account/{second.name}.zz"}
+    counted = store.commit_point(ENV, point, T0, None, commit, written={"account": [first]})
+    lost = store.commit_point(ENV, point, T0, None, commit, written={"account": [second]})
+    assert lost == counted
+    assert _folder(store, point) == {f"account/{first.name}.zz"}
+    assert list(store.read_table(ENV, point, "account")) == [{"accountid": "a"}]
+
+
+def test_the_run_that_counted_deletes_the_files_it_wrote_beside(store: DataStore) -> None:
+    point = new_point_id(T0)
+    earlier = store.write_rows(ENV, point, "account", 0, [{"accountid": "a"}],
+                               id_column="accountid")  # a run that crashed before counting
+    counted = store.write_rows(ENV, point, "account", 0, [{"accountid": "b"}],
+                               id_column="accountid")
+    store.commit_point(ENV, point, T0, None, [TableCommit("account", FULL, "accountid", 1)],
+                       written={"account": [counted]})
+    assert _folder(store, point) == {f"account/{counted.name}.zz"}
+    assert earlier.name == layout.chunk_key(counted.name)
+    assert list(store.read_table(ENV, point, "account")) == [{"accountid": "b"}]
+
+
+def test_unnamed_files_are_deleted_and_named_ones_never(store: DataStore) -> None:
+    point = new_point_id(T0)
+    kept = store.write_rows(ENV, point, "account", 0, [{"accountid": "a"}], id_column="accountid")
+    manifest = store.commit_point(ENV, point, T0, None,
+                                  [TableCommit("account", FULL, "accountid", 1)])
+    # A stray chunk past the committed count, and one a lease holds (as an immutability
+    # policy would keep it): the first goes, the second stays, and neither fails the call.
+    stray = layout.chunk_name(ENV, point, "account", "rows-000001")
+    leased = layout.chunk_name(ENV, point, "account", "rows-000002")
+    for name in (stray, leased):
+        store.container.upload_blob(name, b"x")
+    lease = store.container.get_blob_client(leased).acquire_lease()
+    dropped = store.drop_unnamed(ENV, point, manifest, {
+        "account": [kept, kept.name, "rows-000001", "rows-000002", "rows-000003"]})
+    assert dropped == 1
+    assert _folder(store, point) == {f"account/{kept.name}.zz", "account/rows-000002.zz"}
+    lease.release()
+    assert list(store.read_table(ENV, point, "account")) == [{"accountid": "a"}]
+
+
 def test_an_environment_is_a_guid_in_one_case(store: DataStore) -> None:
     point = new_point_id(T0)
     with pytest.raises(ValueError, match="is not an environment id"):
