@@ -680,7 +680,10 @@ class DataStore:
             kind, seq = layout.chunk_seq(block.chunk)
             counts = summary.tables[table]
             limit = counts.row_files if kind == layout.ROWS else counts.deleted_files
-            if block.table == table and seq < limit:
+            # A file written beside a chunk counts only where the manifest names one (its
+            # summary says so); elsewhere it is a run's that did not count, deleted or not.
+            counted = block.chunk == layout.chunk_key(block.chunk) or table in summary.rewritten
+            if block.table == table and seq < limit and counted:
                 candidates[(block.point_id, block.chunk)].append(block)
         # Where a chunk was written again beside an earlier run's (rare: a re-run, two runs of
         # one step), only the manifest names the file that counts: read it for those points.
@@ -735,7 +738,10 @@ class DataStore:
         name = f"{layout.point_prefix(env, point_id)}{table}/{chunk}.zz"
         for entry in {(e.kind, e.offset, e.length) for e in block.entries}:
             kind, offset, length = entry
-            download = self._container.download_blob(name, offset=offset, length=length)
+            try:
+                download = self._container.download_blob(name, offset=offset, length=length)
+            except _not_found():
+                return None  # a file no manifest names, deleted (`drop_unnamed`)
             if (download.properties.metadata or {}).get("writeid") != block.write_id:
                 return None  # the chunk was rewritten since this block: an older attempt's
             for row in frames.decode_frame(download.readall()):

@@ -226,8 +226,9 @@ def test_a_first_write_asks_nothing_and_a_rewrite_asks_whether_the_point_is_comm
 ) -> None:
     """A chunk is written create-only: one request when it is new. One that is there already (a
     re-run after a crash) is written beside it only after the point was found not committed;
-    once it is committed, a write is refused and the chunks stay as the manifest names them."""
-    from shared.data_store import PointAlreadyComplete
+    the commit deletes the crashed run's file. Once committed, a write under a name a counted
+    file holds is refused, and the chunks stay as the manifest names them."""
+    from shared.data_store import PointAlreadyComplete, layout
 
     counting, requests = counting_store(storage)
     point = new_point_id(T0)
@@ -244,7 +245,16 @@ def test_a_first_write_asks_nothing_and_a_rewrite_asks_whether_the_point_is_comm
                                 id_column="accountid")
     assert chunk_requests() == ["PUT chunk", "HEAD manifest", "PUT chunk"]
     commit(counting, point, T0, FULL, 1, rewritten={"rows-000000": again.name})
-    with pytest.raises(PointAlreadyComplete):
-        counting.write_rows(ENV, point, "account", 0, [{"accountid": "a", "v": 3}],
-                            id_column="accountid")
+    folder = layout.point_prefix(ENV, point)
+    assert [b.name for b in counting.container.list_blobs(name_starts_with=folder)] == [
+        f"{folder}account/{again.name}.zz"]
     assert list(counting.read_table(ENV, point, "account")) == [{"accountid": "a", "v": 2}]
+
+    later = new_point_id(T0 + timedelta(hours=1))
+    counting.write_rows(ENV, later, "account", 0, [{"accountid": "a", "v": 1}],
+                        id_column="accountid")
+    commit(counting, later, T0 + timedelta(hours=1), FULL, 1)
+    with pytest.raises(PointAlreadyComplete):
+        counting.write_rows(ENV, later, "account", 0, [{"accountid": "a", "v": 3}],
+                            id_column="accountid")
+    assert list(counting.read_table(ENV, later, "account")) == [{"accountid": "a", "v": 1}]
