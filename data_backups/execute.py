@@ -387,7 +387,8 @@ def _copy_pages(ctx: AppContext, command: c.CopyPages) -> c.PagesCopied:
         # before its checkpoint: the point stands as committed. What this run wrote before it
         # found that out is in no manifest (its writes have all settled: the pools are shut).
         committed = store.manifest(command.environment_id, command.point_id)
-        store.drop_unnamed(command.environment_id, command.point_id, committed, step.written)
+        store.drop_unnamed(command.environment_id, command.point_id, committed,
+                           {t: [f.name for f in files] for t, files in step.written.items()})
         return c.PagesCopied({}, _committed(committed))
     ended = time.monotonic()
     copied = c.PagesCopied({job.table: _waited(result, stopped_at, ended)
@@ -523,8 +524,17 @@ class _Step:
             writes.append(lambda: store.write_deleted(
                 env, point, job.table, progress.deleted_seq, ids, id_column=job.id_column,
                 index=index, send=send, previous=job.previous))
+        def kept(write: Callable[[], FileEntry]) -> Callable[[], FileEntry]:
+            # Each file is recorded as its write returns, so that one whose sibling write failed
+            # (found the point committed) is among the files a run that lost deletes.
+            def run() -> FileEntry:
+                entry = write()
+                progress.files.append(entry)
+                return entry
+            return run
+
         # All settled before a failure is raised: no write lands after the step.
-        return at_once(writes, lambda: self.writes)
+        return at_once([kept(w) for w in writes], lambda: self.writes)
 
 
 def _read_page(client: Any, cursor: Any, id_column: str) -> Any:
@@ -565,8 +575,8 @@ class _Progress:
         return self.first_deleted_seq + self.deleted_chunks
 
     def add(self, page: Any, files: list[FileEntry]) -> None:
+        """Count a page whose `files` are written (and recorded in `files` by `write_page`)."""
         self.pages += 1
-        self.files += files
         size = sum(f.bytes for f in files)
         self.row_chunks += 1 if page.lines else 0
         self.deleted_chunks += 1 if page.deleted else 0

@@ -148,9 +148,8 @@ class SweepResult:
     more: bool = False  # stopped at its bound with more to delete: sweep again
 
 
-def _file_and_chunk(file: str | FileEntry) -> tuple[str, ...]:
+def _file_and_chunk(name: str) -> tuple[str, ...]:
     """A chunk file's name, and for one written beside another, that other's."""
-    name = file if isinstance(file, str) else file.name
     chunk = layout.chunk_key(name)
     return (name,) if chunk == name else (name, chunk)
 
@@ -439,7 +438,10 @@ class DataStore:
         # (A caller that wrote the chunks just now found the point incomplete with each write;
         # the create-only upload below still answers a commit that came first.)
         if written is None and self.is_complete(env, point_id):
-            return self.manifest(env, point_id)
+            done = self.manifest(env, point_id)
+            # (A crash between this commit's manifest and its deletes left them undone.)
+            self.drop_unnamed(env, point_id, done, {t.table: list(t.rewritten) for t in tables})
+            return done
         # The small index family of every fully copied table, made now: the next points'
         # changes append to it, and the first append would otherwise find it missing (a failed
         # append, a create, the append again: three requests instead of one per blob).
@@ -469,12 +471,13 @@ class DataStore:
         # What this run wrote or found written that the manifest does not name: files of a
         # run that did not count (none, unless a step ran twice).
         self.drop_unnamed(env, point_id, done, {
-            t.table: [*t.rewritten, *((written or {}).get(t.table) or ())] for t in tables})
+            t.table: [*t.rewritten, *(f.name for f in (written or {}).get(t.table) or ())]
+            for t in tables})
         return done
 
     def drop_unnamed(
         self, env: str, point_id: str, manifest: Manifest,
-        files: Mapping[str, Iterable[str | FileEntry]],
+        files: Mapping[str, Iterable[str]],
     ) -> int:
         """Delete, of `files` (per table, chunk files a run wrote in this point, and chunks it
         found written: for a file `rows-000003.<write id>` written beside one, `rows-000003`
@@ -484,7 +487,7 @@ class DataStore:
         request unless a step ran twice. Best effort: a file the container keeps (an
         immutability policy) stays, and goes with its point when it expires. Returns how many
         went."""
-        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
 
         named = {(table, f.name) for table, entry in manifest.tables.items()
                  for f in (*entry.row_files, *entry.deleted_files)}
@@ -499,10 +502,10 @@ class DataStore:
                 self._container.delete_blob(blob)
             except ResourceNotFoundError:
                 return False
-            except HttpResponseError as error:
+            except AzureError as error:  # kept (a policy, a lease), or the service not reached
                 log.warning("data_store.unnamed_file_kept", extra={
                     "pointId": point_id, "blob": blob,
-                    "code": getattr(error, "error_code", None) or error.status_code})
+                    "code": getattr(error, "error_code", None) or type(error).__name__})
                 return False
             return True
 
@@ -738,10 +741,7 @@ class DataStore:
         name = f"{layout.point_prefix(env, point_id)}{table}/{chunk}.zz"
         for entry in {(e.kind, e.offset, e.length) for e in block.entries}:
             kind, offset, length = entry
-            try:
-                download = self._container.download_blob(name, offset=offset, length=length)
-            except _not_found():
-                return None  # a file no manifest names, deleted (`drop_unnamed`)
+            download = self._container.download_blob(name, offset=offset, length=length)
             if (download.properties.metadata or {}).get("writeid") != block.write_id:
                 return None  # the chunk was rewritten since this block: an older attempt's
             for row in frames.decode_frame(download.readall()):

@@ -234,3 +234,41 @@ def test_a_committing_step_run_again_when_its_table_cannot_be_read_finds_its_poi
     assert done.status is OperationStatus.SUCCEEDED, done.error
     assert done.point_id == point
     assert stored_rows(store, env_id, point, "account", "accountid") == rows
+
+
+def test_a_late_run_that_finds_the_point_committed_deletes_what_it_wrote(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore,
+    hooked: Callable[[Callable[[str], None]], None],
+) -> None:
+    """A first run dies after its first chunk; the second writes that chunk beside it, commits
+    (deleting the first run's file) and dies before its checkpoint; the third writes the freed
+    first chunk, then finds the second chunk's name held by a counted file: the point is
+    committed, and the third run deletes the chunk it wrote."""
+    base = drive(ctx, clock, start(ctx, env_id, "base", full=True))
+    assert base.status is OperationStatus.SUCCEEDED
+    rows = live_rows(sim, env_id, "accounts", "accountid")
+    assert len(rows) > 12  # more than one page of 12: two chunks at least
+    clock.reach(clock.now + timedelta(days=1))
+    operation_id = start(ctx, env_id, "late", full=True)
+    seen: list[str] = []
+
+    def first(what: str) -> None:
+        if what.startswith("write ") and what.endswith("/account/rows-000001.zz"):
+            raise Crash(what)
+
+    def second(what: str) -> None:
+        seen.append(what)
+        if what == "before checkpoint" and any("/manifests/" in w for w in seen):
+            raise Crash(what)
+
+    writes: list[str] = []
+    for hook in (first, second):
+        hooked(hook)
+        with pytest.raises(Crash):
+            drive(ctx, clock, operation_id)
+    hooked(writes.append)
+    done = drive(ctx, clock, operation_id)
+    assert done.status is OperationStatus.SUCCEEDED, done.error
+    assert any(w.endswith("/account/rows-000000.zz") for w in writes)  # the freed name, written
+    assert unnamed_files(store, env_id, done.point_id or "") == set()
+    assert stored_rows(store, env_id, done.point_id or "", "account", "accountid") == rows
