@@ -29,7 +29,8 @@ _FALLBACK_RETENTION_DAYS = 7.0
 
 
 def describe(environment: Environment) -> str:
-    return f"{environment.display_name} ({environment.id})"
+    """An environment in a message: its name as it reads (`readable`), and its id."""
+    return f"{readable(environment.display_name).strip()} ({environment.id})"
 
 
 def check_environments(
@@ -98,8 +99,8 @@ def production_guardrail(
         return Problem(
             "ConfirmationRequired",
             f"{name} is a Production environment: set confirmProduction "
-            f"(--confirm-production) to its id or display name ('{target.display_name}') to "
-            "confirm the in-place restore.",
+            f"(--confirm-production) to its id or display name "
+            f"('{readable(target.display_name).strip()}') to confirm the in-place restore.",
         )
     # A name that holds characters a request may not (`inputs.readable`) is confirmed as it
     # reads.
@@ -146,8 +147,10 @@ class Resolution:
 
 def newest_with_label(backups: Sequence[Backup], label: str) -> Backup | None:
     """The backup a restore by label uses: the newest whose label matches (trimmed)."""
-    wanted = label.strip()
-    matches = [b for b in backups if b.label.strip() == wanted]
+    # As the label reads: a request's label never holds what `readable` takes out, and a backup
+    # labeled elsewhere may.
+    wanted = readable(label).strip()
+    matches = [b for b in backups if readable(b.label).strip() == wanted]
     return max(matches, key=lambda b: b.point, default=None)
 
 

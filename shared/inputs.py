@@ -17,6 +17,7 @@ import base64
 import binascii
 import json
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,20 +64,32 @@ _RFC3339 = re.compile(
 # The characters that open or close strings and containers, or escape inside strings.
 _STRUCTURE = re.compile(r'["\\\[\]{}]')
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# One-line text holds no control character and no line break, the Unicode line and paragraph
+# separators included; text of several lines may hold tabs and line breaks.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-# Characters that hide or reorder what a person reads: the embeddings, overrides and isolates of
-# bidirectional text (a label "Before release \u202e2.4" reads as "Before release 4.2"), zero-width
-# space, word joiner and invisible operators, the byte order mark, the soft hyphen, and the line and
-# paragraph separators (line breaks that only `multiline` text may hold). A label is what an
-# operator reads to choose the backup a restore goes back to, and what they type to name it again:
-# one that does not read as it is stored misleads, or cannot be typed. Left alone: the joiners
-# (U+200C, U+200D: Persian, Indic scripts, emoji) and the direction marks (U+200E, U+200F, U+061C:
-# mixed right-to-left text), which scripts need and which reorder nothing but the marks' neighbours.
-_HIDDEN = re.compile("[\u00ad\u200b\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u2028\u2029]")
-_HIDDEN_BUT_LINES = re.compile("[\u00ad\u200b\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# A label is what an operator reads to choose the backup a restore goes back to, and what they
+# type to name it again: it must read as it is stored. Three kinds of characters stand in the way.
+# Those that reorder what a person reads: the embeddings, overrides and isolates of bidirectional
+# text (a label "Before release \u202e2.4" reads as "Before release 4.2"). Refused.
+REORDERING = "\u202a-\u202e\u2066-\u2069"
+# The direction marks: text that mixes right-to-left and left-to-right needs them; text without a
+# right-to-left letter does not, and there they only move its neutrals ("Release \u200f1 - 2\u200f"
+# reads as "Release 2 - 1"). Refused in such text.
+DIRECTION_MARKS = "\u200e\u200f\u061c"
+# Those that show nothing and change nothing a person reads: zero-width space (Thai, Khmer, Lao
+# and Myanmar text holds it between words), soft hyphen (pasted from word processors), Mongolian
+# vowel separator, word joiner and invisible operators, the deprecated format characters, byte
+# order mark (from files), interlinear annotation, and the tag characters (they hide ASCII text;
+# their one use is a subdivision flag's name). Removed, so that what is kept is what is seen.
+# The joiners (U+200C, U+200D: Persian, Indic scripts, emoji sequences) are kept.
+INVISIBLE = ("\u00ad\u180e\u200b\u2060-\u2064\u206a-\u206f\ufeff\ufff9-\ufffb"
+             "\U000e0000-\U000e007f")
+_REORDERING = re.compile(f"[{REORDERING}]")
+_MARK = re.compile(f"[{DIRECTION_MARKS}]")
+_INVISIBLE = re.compile(f"[{INVISIBLE}]")
 # What `readable` makes a space: control characters and every line break.
-_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_BREAKS = _CONTROL
 
 
 # ------------------------------------------------------------------------------------ documents
@@ -264,36 +277,48 @@ def is_table_name(value: object) -> bool:
 
 
 def parse_text(value: object, *, max_length: int, multiline: bool = False) -> str | None:
-    """Trimmed text, None when blank; ValueError for a non-string, an over-long text, control
-    characters (tabs and line breaks too unless `multiline`), characters that hide or reorder
-    text (`_HIDDEN`) or invalid Unicode."""
+    """Trimmed text without invisible characters (`INVISIBLE`), None when blank; ValueError for
+    a non-string, an over-long text, control characters (tabs and line breaks too unless
+    `multiline`), characters that reorder text (`REORDERING`), direction marks in text without a
+    right-to-left letter, or invalid Unicode."""
     if not isinstance(value, str):
         raise ValueError(f"must be a string, not {json_type(value)}")
     if _SURROGATE.search(value):
         raise ValueError("must be valid Unicode (it holds an unpaired surrogate)")
-    text = value.strip()
+    text = _INVISIBLE.sub("", value).strip()
     if not text:
         return None
     if len(text) > max_length:
         raise ValueError(f"must be at most {max_length} characters (got {len(text)})")
     if (_CONTROL_BUT_LINES if multiline else _CONTROL).search(text):
-        allowed = " other than tabs and line breaks" if multiline else ""
-        raise ValueError(f"must not contain control characters{allowed}")
-    hidden = (_HIDDEN_BUT_LINES if multiline else _HIDDEN).search(text)
-    if hidden is not None:
+        raise ValueError("must not contain control characters other than tabs and line breaks"
+                         if multiline else "must not contain control characters or line breaks")
+    found = _REORDERING.search(text)
+    where = ""
+    if found is None and not _right_to_left(text):
+        found, where = _MARK.search(text), ", in text without right-to-left letters"
+    if found is not None:
         raise ValueError(
-            f"must not contain characters that are invisible or change the direction of text "
-            f"(U+{ord(hidden.group()):04X} at character {hidden.start() + 1}): type it as it "
+            f"must not contain characters that change the direction of text (U+"
+            f"{ord(found.group()):04X} at character {found.start() + 1}{where}): type it as it "
             "should read")
     return text
+
+
+def _right_to_left(text: str) -> bool:
+    """Whether `text` holds a right-to-left letter (Hebrew, Arabic, Syriac, Thaana, ...)."""
+    return any(unicodedata.bidirectional(c) in ("R", "AL") for c in _MARK.sub("", text))
 
 
 def readable(text: str) -> str:
     """Text the app did not get from a person (an environment's name, put into a timer backup's
     label) made into what `parse_text` takes: control characters and line breaks become spaces,
-    characters that hide or reorder text go, a lone surrogate becomes U+FFFD. A backup is never
-    refused for its environment's name."""
-    return _HIDDEN.sub("", _BREAKS.sub(" ", _SURROGATE.sub("\ufffd", text)))
+    characters that are invisible or reorder text go (and direction marks where no right-to-left
+    letter needs them), a lone surrogate becomes U+FFFD. A backup is never refused for its
+    environment's name."""
+    text = _BREAKS.sub(" ", _SURROGATE.sub("\ufffd", text))
+    text = _REORDERING.sub("", _INVISIBLE.sub("", text))
+    return text if _right_to_left(text) else _MARK.sub("", text)
 
 
 def parse_request_id(value: object) -> str | None:

@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 from notifications.outbox import announce
 from shared.errors import ConcurrencyConflict, OperationNotFound, RequestInvalid
-from shared.inputs import decode_json, parse_guid, parse_text, usable_request_id
+from shared.inputs import decode_json, parse_guid, parse_text, readable, usable_request_id
 from shared.operations import (
     Operation,
     OperationError,
@@ -151,7 +151,10 @@ def record_rejected(
 
 def _text(value: object, *, multiline: bool = False) -> str | None:
     """Cut rather than dropped: a long label still tells a person which request this was."""
-    cut = value.strip()[:MAX_LABEL] if isinstance(value, str) else value
+    # (A one-line text as it reads: a label refused for a character that reorders text still
+    # names the request.)
+    cut = (value if multiline else readable(value)).strip()[:MAX_LABEL] \
+        if isinstance(value, str) else value
     return _lenient(lambda v: parse_text(v, max_length=MAX_LABEL, multiline=multiline), cut)
 
 

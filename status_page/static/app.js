@@ -20,15 +20,20 @@
 
   // ---------------------------------------------------------------------------- small helpers
 
-  // What hides or reorders text (shared/inputs.py, `_HIDDEN`): bidirectional embeddings,
-  // overrides and isolates, zero-width space, word joiner, invisible operators, byte order mark,
-  // soft hyphen. Requests cannot carry them; environment names from the platform and records
-  // older than that rule can, and "Fabrikam \u202edorP" would show as "Fabrikam Prod". Shown text
-  // leaves them out, so a name reads as it is stored.
-  const HIDDEN = /[\u00ad\u200b\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+  // What reorders or hides text (shared/inputs.py: REORDERING, INVISIBLE, DIRECTION_MARKS; a
+  // test holds these classes to those): requests cannot carry them, but environment names from
+  // the platform and records older than that rule can, and "Fabrikam \u202edorP" would show as
+  // "Fabrikam Prod". Shown text leaves them out (direction marks only where no right-to-left
+  // letter needs them), so a name reads as it is stored.
+  const REORDERING_OR_INVISIBLE =
+    /[\u202a-\u202e\u2066-\u2069\u00ad\u180e\u200b\u2060-\u2064\u206a-\u206f\ufeff\ufff9-\ufffb\u{e0000}-\u{e007f}]/gu;
+  const DIRECTION_MARKS = /[\u200e\u200f\u061c]/g;
+  // Letters of the right-to-left scripts (Unicode's R and AL classes, by block).
+  const RIGHT_TO_LEFT = /[\u0590-\u05ff\u0600-\u061b\u061d-\u08ff\ufb1d-\ufdff\ufe70-\ufefe\u{10800}-\u{10fff}\u{1e800}-\u{1efff}]/u;
 
   function shown(value) {
-    return String(value).replace(HIDDEN, "");
+    const text = String(value).replace(REORDERING_OR_INVISIBLE, "");
+    return RIGHT_TO_LEFT.test(text) ? text : text.replace(DIRECTION_MARKS, "");
   }
 
   function el(tag, attrs, ...children) {
@@ -264,11 +269,11 @@
 
   function renderHistory() {
     const f = state.filters;
-    const shown = state.history.filter((op) => matches(op, f));
+    const listed = state.history.filter((op) => matches(op, f));
     for (const op of state.history) {
       if (op.environmentName) state.names.set(op.environmentId.toLowerCase(), op.environmentName);
     }
-    $("history").tBodies[0].replaceChildren(...(shown.length ? shown.map((op) =>
+    $("history").tBodies[0].replaceChildren(...(listed.length ? listed.map((op) =>
       el("tr", { "data-operation-id": op.operationId, "data-status": op.status, "data-kind": op.kind,
                  "data-environment-id": op.environmentId },
         el("td", { text: when(op.createdAt) }),
@@ -279,7 +284,7 @@
         el("td", {}, opLink(op.operationId)))) : [
       el("tr", {}, el("td", { colspan: 6, className: "muted", text: "No operation matches." })),
     ]));
-    $("history-count").textContent = shown.length + " shown of " + state.history.length + " loaded" +
+    $("history-count").textContent = listed.length + " shown of " + state.history.length + " loaded" +
       (state.continuation ? "; more are older" : "");
     $("more").hidden = !state.continuation;
     fillEnvironmentFilter();
