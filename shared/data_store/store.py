@@ -440,7 +440,7 @@ class DataStore:
         if written is None and self.is_complete(env, point_id):
             done = self.manifest(env, point_id)
             # (A crash between this commit's manifest and its deletes left them undone.)
-            self.drop_unnamed(env, point_id, done, {t.table: list(t.rewritten) for t in tables})
+            self.drop_unnamed(env, point_id, done, {})
             return done
         # The small index family of every fully copied table, made now: the next points'
         # changes append to it, and the first append would otherwise find it missing (a failed
@@ -471,29 +471,31 @@ class DataStore:
         # What this run wrote or found written that the manifest does not name: files of a
         # run that did not count (none, unless a step ran twice).
         self.drop_unnamed(env, point_id, done, {
-            t.table: [*t.rewritten, *(f.name for f in (written or {}).get(t.table) or ())]
-            for t in tables})
+            table: [f.name for f in files] for table, files in (written or {}).items()})
         return done
 
     def drop_unnamed(
         self, env: str, point_id: str, manifest: Manifest,
         files: Mapping[str, Iterable[str]],
     ) -> int:
-        """Delete, of `files` (per table, chunk files a run wrote in this point, and chunks it
-        found written: for a file `rows-000003.<write id>` written beside one, `rows-000003`
-        too), those the point's committed manifest does not name: what a run that did not count
-        left (a crash before its checkpoint, a step run twice at once). A manifest is written
-        once, so nothing will name them later. Only named files are read, so this costs no
-        request unless a step ran twice. Best effort: a file the container keeps (an
-        immutability policy) stays, and goes with its point when it expires. Returns how many
-        went."""
+        """Delete the chunk files of a committed point that its manifest does not name, of
+        those known: `files` (per table, what a run wrote in this point), and for every file
+        written beside a chunk, `rows-000003.<write id>`, whether the run's or one the manifest
+        names, the chunk's own name, `rows-000003` (another run's, which found it free). They
+        are what a run that did not count left (a crash before its checkpoint, a step run twice
+        at once); a manifest is written once, so nothing will name them later. No request
+        unless a step ran twice; any run that finds the point committed does it again, so a
+        crash among the deletes is made good by the next. Best effort: a file the container
+        keeps (an immutability policy) stays, and goes with its point when it expires. Returns
+        how many went."""
         from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-        named = {(table, f.name) for table, entry in manifest.tables.items()
-                 for f in (*entry.row_files, *entry.deleted_files)}
-        unnamed = sorted(
-            {(table, name) for table, listed in files.items() for f in listed
-             for name in _file_and_chunk(f)} - named)
+        files_named = [(table, f.name) for table, entry in manifest.tables.items()
+                       for f in (*entry.row_files, *entry.deleted_files)]
+        named = set(files_named)
+        known = [*files_named, *((t, name) for t, listed in files.items() for name in listed)]
+        unnamed = sorted({(t, name) for t, file in known for name in _file_and_chunk(file)}
+                         - named)
 
         def delete(table: str, file: str) -> bool:
             blob = layout.chunk_name(env, point_id, table, file)

@@ -272,3 +272,41 @@ def test_a_late_run_that_finds_the_point_committed_deletes_what_it_wrote(
     assert any(w.endswith("/account/rows-000000.zz") for w in writes)  # the freed name, written
     assert unnamed_files(store, env_id, done.point_id or "") == set()
     assert stored_rows(store, env_id, done.point_id or "", "account", "accountid") == rows
+
+
+def test_a_crash_among_the_deletes_is_made_good_by_the_next_run(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore,
+    hooked: Callable[[Callable[[str], None]], None],
+) -> None:
+    """The run that commits dies before deleting the file it wrote beside; the run after it
+    finds the point committed and deletes it."""
+    base = drive(ctx, clock, start(ctx, env_id, "base", full=True))
+    assert base.status is OperationStatus.SUCCEEDED
+    rows = live_rows(sim, env_id, "accounts", "accountid")
+    clock.reach(clock.now + timedelta(days=1))
+    operation_id = start(ctx, env_id, "dies-deleting", full=True)
+    first_chunk: list[str] = []
+
+    def first(what: str) -> None:
+        if what.startswith("write ") and what.endswith("/account/rows-000001.zz"):
+            raise Crash(what)
+
+    def second(what: str) -> None:
+        # The chunk's name is met twice: its write (taken: written beside), then its delete.
+        if what.startswith("write ") and what.endswith("/account/rows-000000.zz"):
+            first_chunk.append(what)
+            if len(first_chunk) == 2:
+                raise Crash(what)
+
+    for hook in (first, second):
+        hooked(hook)
+        with pytest.raises(Crash):
+            drive(ctx, clock, operation_id)
+    [point] = [p.point_id for p in store.list_points(env_id) if p.point_id != base.point_id]
+    assert unnamed_files(store, env_id, point)  # left by the crash
+    hooked(lambda _what: None)
+    done = drive(ctx, clock, operation_id)
+    assert done.status is OperationStatus.SUCCEEDED, done.error
+    assert done.point_id == point
+    assert unnamed_files(store, env_id, point) == set()
+    assert stored_rows(store, env_id, point, "account", "accountid") == rows
