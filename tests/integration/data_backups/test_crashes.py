@@ -236,6 +236,25 @@ def test_a_committing_step_run_again_when_its_table_cannot_be_read_finds_its_poi
     assert stored_rows(store, env_id, point, "account", "accountid") == rows
 
 
+def full_copy_a_day_after_a_base(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, key: str
+) -> tuple[Any, dict[str, Any], str]:
+    """A complete full point, then, a day later, a full copy started (not run): the base, the
+    rows, and the new operation's id."""
+    base = drive(ctx, clock, start(ctx, env_id, "base", full=True))
+    assert base.status is OperationStatus.SUCCEEDED
+    rows = live_rows(sim, env_id, "accounts", "accountid")
+    assert len(rows) > 12  # more than one page of 12: two chunks at least
+    clock.reach(clock.now + timedelta(days=1))
+    return base, rows, start(ctx, env_id, key, full=True)
+
+
+def dies_before_the_second_chunk(what: str) -> None:
+    """A run that dies once it wrote the table's first chunk."""
+    if what.startswith("write ") and what.endswith("/account/rows-000001.zz"):
+        raise Crash(what)
+
+
 def test_a_late_run_that_finds_the_point_committed_deletes_what_it_wrote(
     ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore,
     hooked: Callable[[Callable[[str], None]], None],
@@ -244,17 +263,8 @@ def test_a_late_run_that_finds_the_point_committed_deletes_what_it_wrote(
     (deleting the first run's file) and dies before its checkpoint; the third writes the freed
     first chunk, then finds the second chunk's name held by a counted file: the point is
     committed, and the third run deletes the chunk it wrote."""
-    base = drive(ctx, clock, start(ctx, env_id, "base", full=True))
-    assert base.status is OperationStatus.SUCCEEDED
-    rows = live_rows(sim, env_id, "accounts", "accountid")
-    assert len(rows) > 12  # more than one page of 12: two chunks at least
-    clock.reach(clock.now + timedelta(days=1))
-    operation_id = start(ctx, env_id, "late", full=True)
+    _, rows, operation_id = full_copy_a_day_after_a_base(ctx, clock, sim, env_id, "late")
     seen: list[str] = []
-
-    def first(what: str) -> None:
-        if what.startswith("write ") and what.endswith("/account/rows-000001.zz"):
-            raise Crash(what)
 
     def second(what: str) -> None:
         seen.append(what)
@@ -262,7 +272,7 @@ def test_a_late_run_that_finds_the_point_committed_deletes_what_it_wrote(
             raise Crash(what)
 
     writes: list[str] = []
-    for hook in (first, second):
+    for hook in (dies_before_the_second_chunk, second):
         hooked(hook)
         with pytest.raises(Crash):
             drive(ctx, clock, operation_id)
@@ -280,16 +290,9 @@ def test_a_crash_among_the_deletes_is_made_good_by_the_next_run(
 ) -> None:
     """The run that commits dies before deleting the file it wrote beside; the run after it
     finds the point committed and deletes it."""
-    base = drive(ctx, clock, start(ctx, env_id, "base", full=True))
-    assert base.status is OperationStatus.SUCCEEDED
-    rows = live_rows(sim, env_id, "accounts", "accountid")
-    clock.reach(clock.now + timedelta(days=1))
-    operation_id = start(ctx, env_id, "dies-deleting", full=True)
+    base, rows, operation_id = full_copy_a_day_after_a_base(ctx, clock, sim, env_id,
+                                                            "dies-deleting")
     first_chunk: list[str] = []
-
-    def first(what: str) -> None:
-        if what.startswith("write ") and what.endswith("/account/rows-000001.zz"):
-            raise Crash(what)
 
     def second(what: str) -> None:
         # The chunk's name is met twice: its write (taken: written beside), then its delete.
@@ -298,7 +301,7 @@ def test_a_crash_among_the_deletes_is_made_good_by_the_next_run(
             if len(first_chunk) == 2:
                 raise Crash(what)
 
-    for hook in (first, second):
+    for hook in (dies_before_the_second_chunk, second):
         hooked(hook)
         with pytest.raises(Crash):
             drive(ctx, clock, operation_id)
