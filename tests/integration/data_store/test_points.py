@@ -280,6 +280,27 @@ def test_the_run_that_counted_deletes_the_files_it_wrote_beside(store: DataStore
     assert list(store.read_table(ENV, point, "account")) == [{"accountid": "b"}]
 
 
+def test_a_late_write_under_a_freed_name_changes_nothing_a_reader_sees(store: DataStore) -> None:
+    """The commit deleted the crashed run's chunk under its plain name (the manifest names the
+    one written beside it): a late duplicate's write takes that name again, and readers go on
+    reading what the manifest names; the late run's own commit deletes the file."""
+    point = new_point_id(T0)
+    store.write_rows(ENV, point, "account", 0, [{"accountid": "a", "v": 1}],
+                     id_column="accountid")  # a run that crashed before counting
+    counted = store.write_rows(ENV, point, "account", 0, [{"accountid": "a", "v": 2}],
+                               id_column="accountid")
+    commit = [TableCommit("account", FULL, "accountid", 1)]
+    store.commit_point(ENV, point, T0, None, commit, written={"account": [counted]})
+    late = store.write_rows(ENV, point, "account", 0, [{"accountid": "a", "v": 3}],
+                            id_column="accountid")
+    assert late.name == layout.chunk_key(counted.name)  # the freed name, taken again
+    assert list(store.read_table(ENV, point, "account")) == [{"accountid": "a", "v": 2}]
+    [version] = store.record_versions(ENV, "account", "a")
+    assert version.row == {"accountid": "a", "v": 2}
+    store.commit_point(ENV, point, T0, None, commit, written={"account": [late]})
+    assert _folder(store, point) == {f"account/{counted.name}.zz"}
+
+
 def test_unnamed_files_are_deleted_and_named_ones_never(store: DataStore) -> None:
     point = new_point_id(T0)
     kept = store.write_rows(ENV, point, "account", 0, [{"accountid": "a"}], id_column="accountid")
