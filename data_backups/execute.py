@@ -524,17 +524,17 @@ class _Step:
             writes.append(lambda: store.write_deleted(
                 env, point, job.table, progress.deleted_seq, ids, id_column=job.id_column,
                 index=index, send=send, previous=job.previous))
-        def kept(write: Callable[[], FileEntry]) -> Callable[[], FileEntry]:
-            # Each file is recorded as its write returns, so that one whose sibling write failed
-            # (found the point committed) is among the files a run that lost deletes.
-            def run() -> FileEntry:
-                entry = write()
-                progress.files.append(entry)
-                return entry
-            return run
-
         # All settled before a failure is raised: no write lands after the step.
-        return at_once([kept(w) for w in writes], lambda: self.writes)
+        return at_once([functools.partial(_recorded, progress.files, w) for w in writes],
+                       lambda: self.writes)
+
+
+def _recorded(files: list[FileEntry], write: Callable[[], FileEntry]) -> FileEntry:
+    """`write()`, its file recorded as it returns: one whose sibling write failed (found the
+    point committed) is then among the files a run that lost deletes."""
+    entry = write()
+    files.append(entry)
+    return entry
 
 
 def _read_page(client: Any, cursor: Any, id_column: str) -> Any:

@@ -88,8 +88,6 @@ INVISIBLE = ("\u00ad\u180e\u200b\u2060-\u2064\u206a-\u206f\ufeff\ufff9-\ufffb"
 _REORDERING = re.compile(f"[{REORDERING}]")
 _MARK = re.compile(f"[{DIRECTION_MARKS}]")
 _INVISIBLE = re.compile(f"[{INVISIBLE}]")
-# What `readable` makes a space: control characters and every line break.
-_BREAKS = _CONTROL
 
 
 # ------------------------------------------------------------------------------------ documents
@@ -316,7 +314,7 @@ def readable(text: str) -> str:
     characters that are invisible or reorder text go (and direction marks where no right-to-left
     letter needs them), a lone surrogate becomes U+FFFD. A backup is never refused for its
     environment's name."""
-    text = _BREAKS.sub(" ", _SURROGATE.sub("\ufffd", text))
+    text = _CONTROL.sub(" ", _SURROGATE.sub("\ufffd", text))  # every line break, too
     text = _REORDERING.sub("", _INVISIBLE.sub("", text))
     return text if _right_to_left(text) else _MARK.sub("", text)
 

@@ -148,12 +148,6 @@ class SweepResult:
     more: bool = False  # stopped at its bound with more to delete: sweep again
 
 
-def _file_and_chunk(name: str) -> tuple[str, ...]:
-    """A chunk file's name, and for one written beside another, that other's."""
-    chunk = layout.chunk_key(name)
-    return (name,) if chunk == name else (name, chunk)
-
-
 def _not_found() -> type[Exception]:
     from azure.core.exceptions import ResourceNotFoundError
 
@@ -494,8 +488,8 @@ class DataStore:
                        for f in (*entry.row_files, *entry.deleted_files)]
         named = set(files_named)
         known = [*files_named, *((t, name) for t, listed in files.items() for name in listed)]
-        unnamed = sorted({(t, name) for t, file in known for name in _file_and_chunk(file)}
-                         - named)
+        unnamed = sorted({(t, name) for t, file in known
+                          for name in (file, layout.chunk_key(file))} - named)
 
         def delete(table: str, file: str) -> bool:
             blob = layout.chunk_name(env, point_id, table, file)
