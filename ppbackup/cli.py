@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ from shared.errors import (
     RequestInvalid,
     RequestRefused,
 )
+from shared.inputs import DIRECTION_MARKS, INVISIBLE, REORDERING
 from shared.operations import OperationStatus
 
 if TYPE_CHECKING:
@@ -83,7 +85,7 @@ def build_context(args: argparse.Namespace) -> Any:
 
 def emit(args: argparse.Namespace, document: Any, human: Callable[[], RenderableType]) -> None:
     if getattr(args, "json", False):
-        sys.stdout.write(json_text.dumps(document, indent=2) + "\n")
+        sys.stdout.write(json_out(document, indent=2) + "\n")
     else:
         from ppbackup.render import show
 
@@ -91,8 +93,31 @@ def emit(args: argparse.Namespace, document: Any, human: Callable[[], Renderable
     sys.stdout.flush()
 
 
+# What JSON leaves raw in a string and a terminal would act on or lay out differently: C1
+# controls (U+009B starts an escape sequence in some terminals), line and paragraph separators,
+# and the characters that reorder text or show nothing. Escaped, the document reads the same to
+# any JSON reader; ESC and the other C0 controls JSON escapes itself.
+_TERMINAL_RAW = re.compile(f"[\x7f-\x9f\u2028\u2029{REORDERING}{DIRECTION_MARKS}{INVISIBLE}]")
+
+
+def json_out(document: Any, *, indent: int | None = None) -> str:
+    """`document` as the CLI's --json prints it: JSON whose strings hold nothing a terminal
+    acts on (each such character as its \\u escape; these occur only inside strings)."""
+    return _TERMINAL_RAW.sub(_escaped, json_text.dumps(document, indent=indent))
+
+
+def _escaped(found: re.Match[str]) -> str:
+    code = ord(found.group())
+    if code > 0xFFFF:  # as a UTF-16 surrogate pair, as JSON spells it
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
 def note(message: str) -> None:
-    sys.stderr.write(message + "\n")
+    from ppbackup.render import shown
+
+    sys.stderr.write(shown(message) + "\n")
     sys.stderr.flush()
 
 
@@ -302,7 +327,9 @@ def _confirm(question: str) -> None:
     if not sys.stdin.isatty():
         raise CliError("refusing to delete without a confirmation: run it in a terminal, or "
                        "pass --yes")
-    sys.stderr.write(question)
+    from ppbackup.render import shown
+
+    sys.stderr.write(shown(question))
     sys.stderr.flush()
     if sys.stdin.readline().strip().lower() not in ("y", "yes"):
         raise CliError("not deleted", EXIT_FAILED)
@@ -535,7 +562,7 @@ def _print_invalid(args: argparse.Namespace, error: RequestInvalid) -> None:
         "error": {"code": error.code, "message": error.message, "fields": error.fields}
     }
     if getattr(args, "json", False):
-        sys.stdout.write(json_text.dumps(document, indent=2) + "\n")
+        sys.stdout.write(json_out(document, indent=2) + "\n")
     note(f"ppbackup: {error.message}")
 
 

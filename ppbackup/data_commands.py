@@ -16,7 +16,7 @@ from functools import partial
 from itertools import islice
 from typing import Any, TypeVar
 
-from ppbackup.cli import CliError, build_context, emit, exit_code_for
+from ppbackup.cli import CliError, build_context, emit, exit_code_for, json_out
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -116,7 +116,6 @@ def cmd_data_diff(args: argparse.Namespace) -> int:
     import sys
 
     from ppbackup.render import diff_summary, diff_table, show
-    from shared import json_text
     from shared.history_api import get_record
 
     ctx = build_context(args)
@@ -128,7 +127,7 @@ def cmd_data_diff(args: argparse.Namespace) -> int:
     rows = restore_diff(ctx, args.operation_id, table)
     if args.json:  # JSON lines: a plan can hold a million rows
         for row in rows:
-            sys.stdout.write(json_text.dumps(row) + "\n")
+            sys.stdout.write(json_out(row) + "\n")
         sys.stdout.flush()
         return 0
     count = 0

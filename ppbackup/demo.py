@@ -28,7 +28,9 @@ PIPELINE_REQUEST_ID = "release-4.2-pre-deploy"
 
 
 def say(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+    from ppbackup.render import shown
+
+    sys.stdout.write(shown(text) + "\n")
     sys.stdout.flush()
 
 

@@ -23,6 +23,7 @@ from ppbackup.render import (
     duration,
     operation_detail,
     restore_summaries,
+    shown,
 )
 from shared.operations import OperationStatus, parse_time
 
@@ -106,7 +107,7 @@ class Follower:
             stamp = now.astimezone(UTC).strftime("%H:%M:%S")
             elapsed = _elapsed(record, now)
             for line in lines:
-                self.out.write(f"[{stamp} +{elapsed}] {line}\n")
+                self.out.write(f"[{stamp} +{elapsed}] {shown(line)}\n")
             self.out.flush()
 
 

@@ -185,7 +185,10 @@ class Receiver:
         with self._lock:
             self._received.append(received)
             if self._out is not None:
-                print(render_received(received), file=self._out, flush=True)
+                from ppbackup.render import shown
+
+                # A delivery is whatever was posted here: it must not drive the terminal.
+                print(shown(render_received(received)), file=self._out, flush=True)
             self._lock.notify_all()
 
     def _is_repeat(self, target: TargetName, event_id: str | None, accepted: bool) -> bool:

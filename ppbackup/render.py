@@ -3,7 +3,8 @@
 rich lays the tables out (column widths, clipping, the terminal's width) and draws `--follow`'s
 live view (ppbackup/follow.py); no ANSI code is written by hand. It is a CLI-only library: the
 function app never imports `ppbackup`, so rich never loads there (tests/contract checks it).
-Markup and emoji codes are off: labels, notes and platform text are data, printed as given.
+Markup and emoji codes are off: labels, notes and platform text are data, never markup. Data
+reaches the terminal through `shown`: it reads as it is stored, and it never drives the terminal.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from shared.inputs import readable
 from shared.operations import parse_time
 
 # Where the output is not a terminal (a pipe, a log), lines are not folded to 80 columns: a table
@@ -37,7 +39,16 @@ def console(file: TextIO | None = None, *, terminal: bool | None = None) -> Cons
 
 
 def show(renderable: RenderableType, file: TextIO | None = None) -> None:
-    console(file).print(renderable)
+    console(file).print(shown(renderable) if isinstance(renderable, str) else renderable)
+
+
+def shown(value: object) -> str:
+    """Text from the platform, a Dataverse row or a person, as a terminal should print it: each
+    line as the status page and the cards show it (`shared.inputs.readable`). An environment's
+    name, a label or a step's error message is written by whoever can edit it; an escape
+    character in it would drive the operator's terminal (rich passes ESC sequences through), and
+    an override character would make it read as something else. Line breaks are kept."""
+    return "\n".join(readable(line) for line in str(value).split("\n"))
 
 
 def table(
@@ -47,7 +58,7 @@ def table(
     for header in headers:
         grid.add_column(header, no_wrap=True, overflow="ellipsis", max_width=max_width)
     for row in rows:
-        grid.add_row(*(str(cell) for cell in row))
+        grid.add_row(*(shown(cell) for cell in row))
     return grid
 
 
@@ -162,7 +173,7 @@ def operation_detail(
                 for name, change in (edit.get("changes") or {}).items()
             )
             lines.append(f"    {_short_time(edit.get('at')) or '-'} by {edit.get('by')}: {changed}")
-    parts: list[RenderableType] = [Text("\n".join(lines))]
+    parts: list[RenderableType] = [Text(shown("\n".join(lines)))]
     steps = record.get("steps") or []
     if len(steps) > 1 or (steps and steps[0].get("detail")):
         parts += [Text("  steps:"),
@@ -198,8 +209,9 @@ def steps_table(steps: Sequence[Mapping[str, Any]], *, now: datetime) -> Table:
     for step in steps:
         status = str(step.get("status", "Pending"))
         grid.add_row(
-            _MARKS.get(status, "[?]"), str(step["name"]), status, step_took(step, now=now),
-            str(step.get("detail") or ""), style=_STYLES.get(status),
+            _MARKS.get(status, "[?]"), shown(step["name"]), shown(status),
+            step_took(step, now=now), shown(step.get("detail") or ""),
+            style=_STYLES.get(status),
         )
     return grid
 
@@ -244,15 +256,15 @@ def points_table(
     rows = []
     for p in points:
         tables = p.get("tables") or []
-        shown = [t for t in tables if only is None or t["table"] == only]
+        counted = [t for t in tables if only is None or t["table"] == only]
         rows.append([
             _short_time(p.get("pointTime")) or "-",
             p.get("label") or "-",
             str(len(tables)),
             # An incremental table's count may be unknown: then no total rather than a wrong one.
-            _count(None if any(t.get("rows") is None for t in shown)
-                   else sum(t["rows"] for t in shown)),
-            ", ".join(f"{t['table']} {_count(t.get('rows'))} {t['mode']}" for t in shown),
+            _count(None if any(t.get("rows") is None for t in counted)
+                   else sum(t["rows"] for t in counted)),
+            ", ".join(f"{t['table']} {_count(t.get('rows'))} {t['mode']}" for t in counted),
             _short_time(p.get("expiresAt")) or "-",
             p["pointId"],
         ])
@@ -277,7 +289,7 @@ def record_history(document: Mapping[str, Any]) -> RenderableType:
             newer["pointId"],
         ])
     count = f"{len(versions)} version{'s' if len(versions) != 1 else ''}"
-    return Group(Text(f"{title}: {count}, newest first"),
+    return Group(Text(shown(f"{title}: {count}, newest first")),
                  table(["POINT TIME", "STATE", "CHANGES", "POINT"], rows, max_width=100))
 
 
@@ -287,8 +299,8 @@ def _changes(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, 
         return "deleted"
     columns = [c for c in after if "@" not in c]
     if first or before is None:
-        shown = [f"{c}={after[c]!r}" for c in columns if after[c] is not None]
-        return ("first seen: " if first else "back: ") + ", ".join(shown)
+        values = [f"{c}={after[c]!r}" for c in columns if after[c] is not None]
+        return ("first seen: " if first else "back: ") + ", ".join(values)
     changed = [f"{c}: {before.get(c)!r} -> {after[c]!r}" for c in columns
                if before.get(c) != after[c]]
     gone = [f"{c} removed" for c in before if "@" not in c and c not in after]
@@ -304,9 +316,9 @@ def data_tables(tables: Sequence[Mapping[str, Any]]) -> Table:
     for t in tables:
         status = str(t.get("status") or "Pending")
         grid.add_row(
-            str(t["table"]), str(t.get("mode") or "-"), _count(t.get("rows")),
-            _count(t.get("changed")), _count(t.get("deleted")), status,
-            str(t.get("detail") or ""), style=_STYLES.get(status),
+            shown(t["table"]), shown(t.get("mode") or "-"), _count(t.get("rows")),
+            _count(t.get("changed")), _count(t.get("deleted")), shown(status),
+            shown(t.get("detail") or ""), style=_STYLES.get(status),
         )
     return grid
 
@@ -323,14 +335,14 @@ RESTORE_ACTIONS = ("create", "update", "unchanged", "conflict", "failed", "notRe
 def restore_summaries(record: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     """A record restore's counts worth showing: the plan (a dry run's result, an apply's
     intent), then what was written, once writing began."""
-    shown: list[tuple[str, Mapping[str, Any]]] = []
+    summaries: list[tuple[str, Mapping[str, Any]]] = []
     dry_run = bool((record.get("options") or {}).get("dryRun"))
     plan, applied = record.get("plan") or {}, record.get("applied") or {}
     if plan.get("tables"):
-        shown.append(("plan (dry run: nothing written)" if dry_run else "plan", plan))
+        summaries.append(("plan (dry run: nothing written)" if dry_run else "plan", plan))
     if not dry_run and applied.get("tables"):
-        shown.append(("written", applied))
-    return shown
+        summaries.append(("written", applied))
+    return summaries
 
 
 def restore_counts(summary: Mapping[str, Any]) -> Table:
@@ -345,7 +357,7 @@ def restore_counts(summary: Mapping[str, Any]) -> Table:
         rows.append(("total", summary.get("total") or {}))
     for name, counts in rows:
         trouble = any(counts.get(a) for a in ("conflict", "failed", "notRestorable"))
-        grid.add_row(str(name), *(_count(counts.get(a, 0)) for a in RESTORE_ACTIONS),
+        grid.add_row(shown(name), *(_count(counts.get(a, 0)) for a in RESTORE_ACTIONS),
                      style="yellow" if trouble else None)
     return grid
 
