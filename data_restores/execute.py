@@ -399,8 +399,8 @@ def _from_bin(
                        "written from the backup instead."}
         for i, o in refused.items()
     }
-    if notes:
-        files.put_outcomes(job.unit, job.batch, notes)
+    # Written even when empty: a batch sent again replaces what an earlier send recorded.
+    files.put_outcomes(job.unit, job.batch, notes)
     return c.BatchApplied({})
 
 
@@ -461,8 +461,10 @@ def _write(
                         "The row changed in the target after the plan was made; left as it is."
                     ),
                 }
-    if problems:
-        files.put_outcomes(job.unit, job.batch, problems)
+    # Written even when empty: a batch sent again (a crash before the checkpoint, or a sibling
+    # batch throttled) replaces what its earlier send recorded, so a row that failed then and
+    # was written now is neither skipped by the later passes nor shown as failed.
+    files.put_outcomes(job.unit, job.batch, problems)
     return c.BatchApplied({str(stage["table"]): dict(counts)} if counts else {})
 
 

@@ -10,6 +10,7 @@
     writes/<stage>-<batch>.json.zz   one batch of a stage: [write] (<= 500; an apply step reads
                                      the batches it sends, never a whole stage)
     outcomes/<stage>-<batch>.json.zz what a batch's rows came to, where it is not plain success
+                                     ({} when none; every send of a batch rewrites it)
 
 Every name is derived from the state's counters, so a step run again after a crash rewrites the
 same blob with the same content (overwrite is harmless) and nothing is written twice under two

@@ -1,0 +1,68 @@
+"""How a row's writes across the passes are conditioned, skipped and counted when a step runs
+again or a later write fails (Azurite and the simulator)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import shared.dataverse
+from ppbackup.simulator import Simulator
+from shared.data_store import DataStore
+from shared.data_store.restore_files import RestoreFiles
+from shared.dataverse import WriteOutcome
+from shared.operations import OperationStatus
+from shared.runtime import AppContext
+from tests.integration.data_backups.conftest import Clock
+from tests.integration.data_restores.scenario import point, snapshot
+from tests.integration.data_restores.test_record_restore import drive, start
+
+
+@pytest.fixture
+def env_id(sim: Simulator) -> str:
+    return sim.add_environment("Sales", type="Sandbox", location="europe")
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def test_a_batch_run_again_replaces_the_outcomes_its_first_run_recorded(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    acc = sorted(snapshot(sim, env_id)["account"])[3]
+    sim.dataverse_change(env_id, "account", "update", acc, {"statecode": 1, "statuscode": 2})
+    point_id = point(ctx, clock, env_id, page_size=50)
+    sim.dataverse_change(env_id, "account", "delete", acc)
+    real_write, real_put = shared.dataverse.write_batch, RestoreFiles.put_outcomes
+    first = [True]
+
+    def write_batch(client: Any, writes: Any) -> Any:
+        if first[0]:  # a transient failure of every part (a deadlock) on the first send
+            return [WriteOutcome(status=500, error_code="0x80040265", message="transient")
+                    for _ in writes]
+        return real_write(client, writes)
+
+    def put_outcomes(files: RestoreFiles, *args: Any) -> None:
+        real_put(files, *args)
+        if first[0]:
+            first[0] = False
+            raise Crash("after the outcomes were written, before the checkpoint")
+
+    monkeypatch.setattr(shared.dataverse, "write_batch", write_batch)
+    monkeypatch.setattr(RestoreFiles, "put_outcomes", put_outcomes)
+    operation_id = start(ctx, env_id, tables=("account",), point_id=point_id,
+                         record_ids=(acc,), apply=True)
+    with pytest.raises(Crash):
+        drive(ctx, clock, operation_id)
+    done = drive(ctx, clock, operation_id)
+
+    assert done.status is OperationStatus.SUCCEEDED, done.error
+    assert done.applied is not None and done.applied["total"]["create"] == 1
+    now = snapshot(sim, env_id)["account"][acc]
+    assert (now["statecode"], now["statuscode"]) == (1, 2), "its state write was not skipped"
+    outcomes = {i: o for batch in RestoreFiles(store, operation_id).outcomes()
+                for i, o in batch.items()}
+    assert outcomes == {}, "the diff does not show the row as failed"
