@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from shared.dataverse.metadata import TableInfo
 
 FIRST_PASS = PASSES[0]
+ORDER = (BIN, *PASSES)
+# The outcomes after which a row gets no more writes (a bin note of a row written from the
+# backup instead is not one of them).
+REFUSED = ("conflict", "failed")
 # Point rows a planning job compares at once (one `$batch` of id lookups each).
 SLICE = 1000
 
@@ -351,9 +355,10 @@ def _apply(
     pass_name = str(stage["pass"])
     skip: frozenset[str] = frozenset()
     if pass_name not in (BIN, FIRST_PASS):
-        # A row whose first write conflicted or failed gets no later writes: a person's change
-        # stays as it is, and a row never created is not written into.
-        skip = _first_writes_refused(store_for(ctx), operation_id)
+        # A row whose write of an earlier pass conflicted or failed gets no later writes: a
+        # person's change stays as it is, a row never created is not written into, and a row
+        # counted failed once is not counted failed again.
+        skip = _refused_before(store_for(ctx), operation_id, pass_name)
 
     def send(job: Job) -> c.BatchApplied:
         writes = [Write.from_json(w) for w in files.batch(job.unit, job.batch)]
@@ -365,17 +370,19 @@ def _apply(
     return c.Applied(_each(command.jobs, send))
 
 
-@functools.lru_cache(maxsize=4)
-def _first_writes_refused(store: DataStore, operation_id: str) -> frozenset[str]:
-    """The rows whose first write conflicted or failed. Asked only once the first pass is over
-    (the stages run in order), so the answer never changes: a process reads the outcomes once
-    per restore, not once per step of the later passes (a step of a large restore read them
-    all, megabytes where many rows conflicted). Kept for a few restores only: an answer is as
-    large as the rows refused."""
+@functools.lru_cache(maxsize=8)
+def _refused_before(store: DataStore, operation_id: str, pass_name: str) -> frozenset[str]:
+    """The rows whose write of a pass before `pass_name` conflicted or failed. Asked only once
+    those passes are over (the stages run in order), so the answer never changes: a process
+    reads the outcomes once per pass of a restore, not once per step (a step of a large restore
+    read them all, megabytes where many rows conflicted). Kept for a few restores only: an
+    answer is as large as the rows refused."""
     from shared.data_store.restore_files import RestoreFiles
 
+    earlier = ORDER[: ORDER.index(pass_name)]
     return frozenset(i for outcome in RestoreFiles(store, operation_id).outcomes()
-                     for i, o in outcome.items() if o.get("pass") == FIRST_PASS)
+                     for i, o in outcome.items()
+                     if o.get("pass") in earlier and o.get("action") in REFUSED)
 
 
 def _from_bin(

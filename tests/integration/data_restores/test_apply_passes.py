@@ -66,3 +66,36 @@ def test_a_batch_run_again_replaces_the_outcomes_its_first_run_recorded(
     outcomes = {i: o for batch in RestoreFiles(store, operation_id).outcomes()
                 for i, o in batch.items()}
     assert outcomes == {}, "the diff does not show the row as failed"
+
+
+def test_a_created_row_whose_later_writes_fail_counts_once_as_failed(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = snapshot(sim, env_id)["account"]
+    child = next(i for i, r in sorted(rows.items()) if r.get("_parentaccountid_value"))
+    parent = rows[child]["_parentaccountid_value"]
+    sim.dataverse_change(env_id, "account", "update", child, {"statecode": 1, "statuscode": 2})
+    point_id = point(ctx, clock, env_id, page_size=50)
+    sim.dataverse_change(env_id, "account", "delete", child)
+    sim.dataverse_change(env_id, "account", "delete", parent)
+    real_write = shared.dataverse.write_batch
+
+    def write_batch(client: Any, writes: Any) -> Any:
+        answers = real_write(client, writes)
+        if any(child in w.url and "If-None-Match" in w.headers for w in writes):
+            # Someone deletes the row between its create and its link to its parent.
+            sim.dataverse_change(env_id, "account", "delete", child)
+        return answers
+
+    monkeypatch.setattr(shared.dataverse, "write_batch", write_batch)
+    done = drive(ctx, clock, start(ctx, env_id, tables=("account",), point_id=point_id,
+                                   record_ids=(child, parent), apply=True))
+
+    assert done.status is OperationStatus.NEEDS_ATTENTION, done.error
+    assert done.applied is not None
+    total = done.applied["total"]
+    assert (total["create"], total["failed"]) == (1, 1), total
+    writes = [w for w in sim.dataverse_writes(env_id) if w["row_id"] == child]
+    assert not [w for w in writes if (w.get("body") or {}).get("statecode") == 1], \
+        "no state write after its references write failed"
