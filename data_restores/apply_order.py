@@ -10,9 +10,11 @@ Three passes, each a run of stages (one table each) in parent-before-child order
    or in a table the order puts later (a cycle between tables), once every row exists.
 3. `states`: statecode and statuscode of created rows that were not active, set last, since an
    inactive row refuses the earlier writes.
-A row's first write carries its condition; its later writes use `If-Match: *` (it must exist,
-and is never created by them). Stages run one after another; the batches of a stage may run at
-once (each row appears in one batch of a stage).
+A row's first write, in whichever pass it lands (an update of only a link to a row created in
+the same table has its one write in `references`), carries its condition and is marked `first`;
+its later writes use `If-Match: *` (it must exist, and is never created by them). Stages run
+one after another; the batches of a stage may run at once (each row appears in one batch of a
+stage).
 """
 
 from __future__ import annotations
@@ -40,7 +42,10 @@ BIN = "bin"
 
 @dataclass(frozen=True, slots=True)
 class Write:
-    """One conditional write of one row: `PATCH <url>` with `headers` and `body`."""
+    """One conditional write of one row: `PATCH <url>` with `headers` and `body`. `first`: the
+    row's first write, whichever pass it lands in (an update of only a link to a row being
+    created has its one write in `references`): it carries the plan's condition, counts the
+    row, and its refusal is a conflict that stops the row's later writes."""
 
     table: str
     record_id: str
@@ -48,15 +53,22 @@ class Write:
     url: str
     headers: Mapping[str, str]
     body: Mapping[str, Any]
+    first: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {"table": self.table, "id": self.record_id, "action": self.action,
-                "url": self.url, "headers": dict(self.headers), "body": dict(self.body)}
+                "url": self.url, "headers": dict(self.headers), "body": dict(self.body),
+                "first": self.first}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Write:
+        headers = dict(data.get("headers") or {})
+        first = data.get("first")
+        if first is None:
+            # Batches written before `first` was kept: only later writes are `If-Match: *`.
+            first = headers.get("If-Match") != "*"
         return cls(str(data["table"]), str(data["id"]), str(data["action"]), str(data["url"]),
-                   dict(data.get("headers") or {}), dict(data.get("body") or {}))
+                   headers, dict(data.get("body") or {}), bool(first))
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +182,7 @@ def write_stages(
             else:
                 raise ValueError(f"{plan.table} {plan.record_id}: an update without the ETag read")
             per_pass[pass_name][plan.table].append(
-                Write(plan.table, plan.record_id, plan.action, url, headers, body)
+                Write(plan.table, plan.record_id, plan.action, url, headers, body, n == 0)
             )
     return [
         Stage(name, table, _chunks(per_pass[name][table], batch_size))

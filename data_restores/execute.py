@@ -433,8 +433,8 @@ def _write(
     counts: dict[str, int] = defaultdict(int)
     problems: dict[str, dict[str, Any]] = {}
     refused: list[Write] = []
-    first = pass_name == FIRST_PASS
     for write, answer in zip(writes, answers, strict=True):
+        first = write.first
         if answer.ok:
             if first:
                 counts[write.action] += 1

@@ -15,8 +15,8 @@ from shared.dataverse import WriteOutcome
 from shared.operations import OperationStatus
 from shared.runtime import AppContext
 from tests.integration.data_backups.conftest import Clock
-from tests.integration.data_restores.scenario import point, snapshot
-from tests.integration.data_restores.test_record_restore import drive, start
+from tests.integration.data_restores.scenario import point, snapshot, until_applying
+from tests.integration.data_restores.test_record_restore import data, drive, start
 
 
 @pytest.fixture
@@ -99,3 +99,50 @@ def test_a_created_row_whose_later_writes_fail_counts_once_as_failed(
     writes = [w for w in sim.dataverse_writes(env_id) if w["row_id"] == child]
     assert not [w for w in writes if (w.get("body") or {}).get("statecode") == 1], \
         "no state write after its references write failed"
+
+
+def test_an_update_of_only_a_link_to_a_row_being_created_is_counted(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str,
+) -> None:
+    rows = snapshot(sim, env_id)["account"]
+    child = next(i for i, r in sorted(rows.items()) if r.get("_parentaccountid_value"))
+    parent = rows[child]["_parentaccountid_value"]
+    point_id = point(ctx, clock, env_id, page_size=50)
+    at_point = snapshot(sim, env_id)["account"]
+    sim.dataverse_change(env_id, "account", "update", child, {"parentaccountid": None})
+    sim.dataverse_change(env_id, "account", "delete", parent)
+
+    done = drive(ctx, clock, start(ctx, env_id, tables=("account",), point_id=point_id,
+                                   record_ids=(child, parent), mode="all", apply=True))
+
+    assert done.status is OperationStatus.SUCCEEDED, done.error
+    assert done.plan is not None and done.applied is not None
+    assert data(snapshot(sim, env_id)["account"][child]) == data(at_point[child])
+    assert done.applied["total"]["update"] == done.plan["total"]["update"] == 1
+
+
+def test_an_update_of_only_a_link_whose_row_changed_after_the_plan_is_not_written(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str,
+) -> None:
+    rows = snapshot(sim, env_id)["account"]
+    child = next(i for i, r in sorted(rows.items())
+                 if r.get("_parentaccountid_value") and r["statecode"] == 0)
+    parent = rows[child]["_parentaccountid_value"]
+    point_id = point(ctx, clock, env_id, page_size=50)
+    sim.dataverse_change(env_id, "account", "update", child,
+                         {"parentaccountid": None, "statecode": 1, "statuscode": 2})
+    sim.dataverse_change(env_id, "account", "delete", parent)
+    operation_id = start(ctx, env_id, tables=("account",), point_id=point_id,
+                         record_ids=(child, parent), mode="all", apply=True)
+    until_applying(ctx, clock, operation_id)
+    sim.dataverse_change(env_id, "account", "update", child, {"name": "Edited by a person"})
+    done = drive(ctx, clock, operation_id)
+
+    assert done.status is OperationStatus.NEEDS_ATTENTION, done.error
+    assert done.applied is not None
+    total = done.applied["total"]
+    assert (total["update"], total["conflict"], total["failed"]) == (0, 1, 0), total
+    assert [w for w in sim.dataverse_writes(env_id) if w["row_id"] == child] == [], \
+        "a row changed since the plan is not written into"
+    now = snapshot(sim, env_id)["account"][child]
+    assert (now["name"], now["statecode"]) == ("Edited by a person", 1)

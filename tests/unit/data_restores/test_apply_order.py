@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data_restores.apply_order import BATCH_SIZE, Stage, table_order, write_stages
+from data_restores.apply_order import BATCH_SIZE, Stage, Write, table_order, write_stages
 from data_restores.counts import ACTIONS
 from data_restores.plan import RowPlan, plan_restore
 from tests.unit.data_restores.model import (
@@ -217,3 +217,24 @@ def test_an_update_of_the_state_alone_is_one_write_under_the_etag_read() -> None
     (write,) = stages[0].batches[0]
     assert write.headers == {"If-Match": 'W/"8"'}
     assert write.body == {"statecode": 1, "statuscode": 2}
+
+
+def test_an_update_of_only_a_link_to_a_row_created_has_its_first_write_in_the_second_pass() -> None:
+    parent = account(1)
+    child = account(2, parent=parent["accountid"])
+    now = dict(account(2), **{"@odata.etag": 'W/"5"'})
+    _, stages = stages_of(Side({"account": [parent, child]}), Side({"account": [now]}),
+                          ["account"], mode="all")
+    assert [(s.pass_name, s.table) for s in stages] == [("rows", "account"),
+                                                        ("references", "account")]
+    (link,) = stages[1].batches[0]
+    assert (link.record_id, link.action) == (child["accountid"], "update")
+    assert link.headers == {"If-Match": 'W/"5"'} and link.first
+    assert Write.from_json(link.to_json()) == link
+
+
+def test_a_write_read_from_a_batch_file_without_first_is_first_unless_if_match_any() -> None:
+    old = {"table": "account", "id": "a", "action": "create", "url": "accounts(a)", "body": {}}
+    assert Write.from_json({**old, "headers": {"If-None-Match": "*"}}).first
+    assert Write.from_json({**old, "headers": {"If-Match": 'W/"5"'}}).first
+    assert not Write.from_json({**old, "headers": {"If-Match": "*"}}).first
