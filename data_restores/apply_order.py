@@ -117,6 +117,23 @@ def _chunks(writes: Sequence[Write], size: int) -> tuple[tuple[Write, ...], ...]
     return tuple(tuple(writes[i : i + size]) for i in range(0, len(writes), size))
 
 
+def _over_bin(schema: Schema, plan: RowPlan) -> dict[str, Any]:
+    """What a row the recycle bin brought back needs beside a create's values to equal the point:
+    the bin gives it back as it was when deleted. The point's empty columns and lookups (null
+    binds), the columns only an update writes, and the row made active (the point's statuscode
+    rides in the values when it was active; an inactive point state follows in `states`, since
+    an inactive row refuses the earlier writes). The same body creates the row where the bin
+    could not restore it: nulls on a create leave it empty, columns a create may not write are
+    ignored."""
+    body = dict(plan.over_bin)
+    for ref in plan.clears:
+        key, _ = _bind(schema, plan.table, ref)
+        body[key] = None
+    if "statecode" in schema.tables[plan.table].by_read_name:
+        body["statecode"] = 0
+    return body
+
+
 def write_stages(
     rows: Iterable[RowPlan],
     schema: Schema,
@@ -140,7 +157,10 @@ def write_stages(
     passes = (BIN, *PASSES)
     per_pass: dict[str, dict[str, list[Write]]] = {name: {t: [] for t in order} for name in passes}
     for plan in plans:
+        binned = plan.action == "create" and (plan.table, plan.record_id) in in_bin
         first: dict[str, Any] = dict(plan.values)
+        if binned:
+            first.update(_over_bin(schema, plan))
         later: dict[str, Any] = {}
         for ref in plan.references:
             key, value = _bind(schema, plan.table, ref)
@@ -165,7 +185,6 @@ def write_stages(
             bodies.append(("states", state))
         entity_set = schema.entity_set(plan.table)
         url = f"{entity_set}({plan.record_id})"
-        binned = plan.action == "create" and (plan.table, plan.record_id) in in_bin
         if binned:
             per_pass[BIN][plan.table].append(
                 Write(plan.table, plan.record_id, plan.action, url, {}, {})

@@ -60,7 +60,10 @@ class RowPlan:
     differ), `references` the lookups, `state` the (statecode, statuscode) to set once the row
     exists, `before` the target's values of what differs, `etag` the target row's ETag read at
     plan time (the condition of the update), `reasons` why a row cannot be restored and
-    `notes` what was left out on purpose (an owner that no longer exists)."""
+    `notes` what was left out on purpose (an owner that no longer exists). A create also keeps
+    what a row the recycle bin brings back needs beside `values` to equal the point, since the
+    bin gives back its values when deleted: `over_bin`, the columns empty at the point (null)
+    and those only an update may write, and `clears`, the lookups empty at the point."""
 
     table: str
     record_id: str
@@ -72,6 +75,8 @@ class RowPlan:
     etag: str | None = None
     reasons: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    over_bin: Mapping[str, Any] = field(default_factory=dict)
+    clears: tuple[Reference, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The row as the diff files hold it (`ppbackup data diff` reads these names)."""
@@ -82,6 +87,8 @@ class RowPlan:
             "state": list(self.state) if self.state is not None else None,
             "before": dict(self.before) or None, "etag": self.etag,
             "reasons": list(self.reasons) or None, "notes": list(self.notes) or None,
+            "overBin": dict(self.over_bin) or None,
+            "clears": [[r.column, r.target] for r in self.clears] or None,
         }
         return {k: v for k, v in values.items() if v is not None}
 
@@ -96,6 +103,8 @@ class RowPlan:
             state=(state[0], state[1]) if state else None,
             before=dict(data.get("before") or {}), etag=data.get("etag"),
             reasons=tuple(data.get("reasons") or ()), notes=tuple(data.get("notes") or ()),
+            over_bin=dict(data.get("overBin") or {}),
+            clears=tuple(Reference(str(c), str(t), None) for c, t in data.get("clears") or ()),
         )
 
 
@@ -145,6 +154,8 @@ def compare_row(
     before: dict[str, Any] = {}
     references: list[Reference] = []
     reasons: list[str] = []
+    over_bin: dict[str, Any] = {}
+    clears: list[Reference] = []
     state: tuple[Any, Any] | None = None
     keys = [k for k in point if _is_data(k)]
     if target is not None:
@@ -159,6 +170,8 @@ def compare_row(
                 reasons.append(f"column {_column_name(key)} no longer exists in {shape.name}")
             continue
         if not _writable(column, creating):
+            if creating and _writable(column, False):
+                _over_bin(shape, schema, column, value, over_bin, clears)
             continue
         if target is not None and target.get(key) == value and (
             not column.is_lookup
@@ -166,7 +179,9 @@ def compare_row(
         ):
             continue
         if creating and value is None:
-            continue  # a new row starts empty
+            # A new row starts empty; a row the bin brings back does not.
+            _over_bin(shape, schema, column, value, over_bin, clears)
+            continue
         if column.is_lookup:
             reference, why = _reference(shape, schema, column, point, value)
             if reference is None:
@@ -204,7 +219,22 @@ def compare_row(
         state=state,
         before=before,
         etag=etag if isinstance(etag, str) else None,
+        over_bin=over_bin,
+        clears=tuple(clears),
     )
+
+
+def _over_bin(
+    shape: TableShape, schema: Schema, column: ColumnInfo, value: Any,
+    over_bin: dict[str, Any], clears: list[Reference],
+) -> None:
+    """Keep a point value a create leaves out for a row the recycle bin brings back."""
+    if not column.is_lookup:
+        over_bin[column.logical_name] = value
+    elif value is None:
+        reference, _ = _reference(shape, schema, column, None, None)
+        if reference is not None:  # no navigation to clear it through: nothing can be written
+            clears.append(reference)
 
 
 def _sorted_ids(rows: Iterable[Row], id_column: str, side: str) -> Iterator[tuple[Any, Row]]:

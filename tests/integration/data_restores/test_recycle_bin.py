@@ -12,6 +12,7 @@ import shared.dataverse
 from ppbackup.simulator import Simulator
 from shared.data_store import DataStore
 from shared.data_store.restore_files import RestoreFiles
+from shared.dataverse import RestoreOutcome
 from shared.operations import OperationStatus
 from shared.runtime import AppContext
 from tests.integration.data_backups.conftest import Clock
@@ -22,7 +23,7 @@ from tests.integration.data_restores.scenario import (
     point,
     snapshot,
 )
-from tests.integration.data_restores.test_record_restore import drive, start
+from tests.integration.data_restores.test_record_restore import data, drive, start
 
 
 @pytest.fixture
@@ -103,3 +104,79 @@ def test_a_crash_after_the_bin_restores_were_sent_resumes_without_a_create_or_a_
              for i, o in batch.items()}
     assert notes == {}, "every row was restored from the bin; none says otherwise"
     assert as_data(snapshot(sim, env_id)) == as_data(at_point)
+
+
+def test_a_row_from_the_bin_is_put_back_as_at_the_point_not_as_when_deleted(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str
+) -> None:
+    rows = snapshot(sim, env_id)["account"]
+    acc = next(i for i, r in sorted(rows.items()) if r.get("_parentaccountid_value"))
+    parent = rows[acc]["_parentaccountid_value"]
+    other = next(i for i in sorted(rows) if i not in (acc, parent))
+    # At the point: no description, no parent account, active.
+    sim.dataverse_change(env_id, "account", "update", acc,
+                         {"description": None, "parentaccountid": None,
+                          "statecode": 0, "statuscode": 1})
+    point_id = point(ctx, clock, env_id, page_size=50)
+    at_point = snapshot(sim, env_id)["account"][acc]
+    # After it: a description, a parent, deactivated; then deleted into the bin.
+    sim.dataverse_change(env_id, "account", "update", acc,
+                         {"description": "set after the point",
+                          "parentaccountid": {"table": "account", "id": other},
+                          "statecode": 1, "statuscode": 2})
+    sim.dataverse_recycle_bin(env_id, True)
+    sim.dataverse_change(env_id, "account", "delete", acc)
+
+    done = drive(ctx, clock, start(ctx, env_id, tables=("account",), point_id=point_id,
+                                   record_ids=(acc,), apply=True))
+
+    assert done.status is OperationStatus.SUCCEEDED, done.error
+    assert done.applied is not None and done.applied["total"]["create"] == 1
+    actions = [w["action"] for w in sim.dataverse_writes(env_id) if w["row_id"] == acc]
+    assert actions[0] == "restore" and "create" not in actions, actions
+    assert data(snapshot(sim, env_id)["account"][acc]) == data(at_point)
+
+
+def test_a_row_from_the_bin_inactive_at_the_point_is_inactive_with_the_points_values(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str
+) -> None:
+    acc = sorted(snapshot(sim, env_id)["account"])[4]
+    sim.dataverse_change(env_id, "account", "update", acc,
+                         {"description": None, "statecode": 1, "statuscode": 2})
+    point_id = point(ctx, clock, env_id, page_size=50)
+    at_point = snapshot(sim, env_id)["account"][acc]
+    sim.dataverse_change(env_id, "account", "update", acc,
+                         {"statecode": 0, "statuscode": 1, "description": "later"})
+    sim.dataverse_recycle_bin(env_id, True)
+    sim.dataverse_change(env_id, "account", "delete", acc)
+
+    done = drive(ctx, clock, start(ctx, env_id, tables=("account",), point_id=point_id,
+                                   record_ids=(acc,), apply=True))
+
+    assert done.status is OperationStatus.SUCCEEDED, done.error
+    assert data(snapshot(sim, env_id)["account"][acc]) == data(at_point)
+
+
+def test_a_create_from_the_backup_where_the_bin_cannot_restore_leaves_empty_columns_empty(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    acc = sorted(snapshot(sim, env_id)["account"])[5]
+    sim.dataverse_change(env_id, "account", "update", acc,
+                         {"description": None, "statecode": 1, "statuscode": 2})
+    point_id = point(ctx, clock, env_id, page_size=50)
+    at_point = snapshot(sim, env_id)["account"][acc]
+    sim.dataverse_recycle_bin(env_id, True)
+    sim.dataverse_change(env_id, "account", "delete", acc)
+
+    def restore_refused(client: Any, entity_set: str, ids: Any) -> Any:
+        return {i: RestoreOutcome(404, "0x80049959", "not in the bin") for i in ids}
+
+    monkeypatch.setattr(shared.dataverse, "restore_deleted", restore_refused)
+    done = drive(ctx, clock, start(ctx, env_id, tables=("account",), point_id=point_id,
+                                   record_ids=(acc,), apply=True))
+
+    assert done.status is OperationStatus.SUCCEEDED, done.error
+    actions = [w["action"] for w in sim.dataverse_writes(env_id) if w["row_id"] == acc]
+    assert actions[0] == "create", actions
+    assert data(snapshot(sim, env_id)["account"][acc]) == data(at_point)
