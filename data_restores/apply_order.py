@@ -54,11 +54,12 @@ class Write:
     headers: Mapping[str, str]
     body: Mapping[str, Any]
     first: bool = True
+    from_bin: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"table": self.table, "id": self.record_id, "action": self.action,
                 "url": self.url, "headers": dict(self.headers), "body": dict(self.body),
-                "first": self.first}
+                "first": self.first, "fromBin": self.from_bin}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Write:
@@ -67,8 +68,12 @@ class Write:
         if first is None:
             # Batches written before `first` was kept: only later writes are `If-Match: *`.
             first = headers.get("If-Match") != "*"
+        from_bin = data.get("fromBin")
+        if from_bin is None:
+            # Before `fromBin` was kept, a bin row's first write was the only one without headers.
+            from_bin = bool(first) and not headers
         return cls(str(data["table"]), str(data["id"]), str(data["action"]), str(data["url"]),
-                   headers, dict(data.get("body") or {}), bool(first))
+                   headers, dict(data.get("body") or {}), bool(first), bool(from_bin))
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +148,9 @@ def write_stages(
 ) -> list[Stage]:
     """The plan's writes as stages (see the module's docstring); rows that are not a create or
     an update write nothing. Rows to create that the recycle bin holds (`in_bin`: (table, id))
-    get a `bin` stage first (the platform's Restore), and their first write is a plain upsert
-    by id: over the restored row when the Restore worked, a create when it did not."""
+    get a `bin` stage first (the platform's Restore), and their first write (`from_bin`) gets
+    its condition from what that stage recorded: `If-Match` the ETag of the row it brought back,
+    or `If-None-Match: *` (a create) where it brought none back."""
     if not 1 <= batch_size <= MAX_BATCH_SIZE:
         raise ValueError(f"batch size must be 1 to {MAX_BATCH_SIZE}; got {batch_size}")
     plans = [p for p in rows if p.action in ("create", "update")]
@@ -193,7 +199,7 @@ def write_stages(
             if n > 0:
                 headers = {"If-Match": "*"}
             elif binned:
-                headers = {}
+                headers = {}  # known once the bin stage has run: `from_bin`
             elif plan.action == "create":
                 headers = {"If-None-Match": "*"}
             elif plan.etag:
@@ -201,7 +207,8 @@ def write_stages(
             else:
                 raise ValueError(f"{plan.table} {plan.record_id}: an update without the ETag read")
             per_pass[pass_name][plan.table].append(
-                Write(plan.table, plan.record_id, plan.action, url, headers, body, n == 0)
+                Write(plan.table, plan.record_id, plan.action, url, headers, body, n == 0,
+                      binned and n == 0)
             )
     return [
         Stage(name, table, _chunks(per_pass[name][table], batch_size))

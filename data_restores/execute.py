@@ -13,6 +13,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from data_backups.execute import store_for
 from data_restores import commands as c
 from data_restores.apply_order import BIN, PASSES, Write, write_stages
 from data_restores.counts import tally
-from data_restores.plan import RowPlan, norm, plan_rows, referencing, settle
+from data_restores.plan import ETAG, RowPlan, norm, plan_rows, referencing, settle
 from data_restores.schema import Schema, TableShape
 from data_restores.state import IDS, RELATED, Job
 from engine.answers import Refused
@@ -354,17 +355,20 @@ def _apply(
     stage = files.stage(command.jobs[0].unit)
     pass_name = str(stage["pass"])
     skip: frozenset[str] = frozenset()
-    if pass_name not in (BIN, FIRST_PASS):
+    restored: Mapping[str, str] = {}
+    if pass_name != BIN:
         # A row whose write of an earlier pass conflicted or failed gets no later writes: a
         # person's change stays as it is, a row never created is not written into, and a row
         # counted failed once is not counted failed again.
         skip = _refused_before(store_for(ctx), operation_id, pass_name)
+    if pass_name == FIRST_PASS:
+        restored = _restored(store_for(ctx), operation_id)
 
     def send(job: Job) -> c.BatchApplied:
         writes = [Write.from_json(w) for w in files.batch(job.unit, job.batch)]
         if pass_name == BIN:
             return _from_bin(client, files, stage, job, writes)
-        writes = [w for w in writes if w.record_id not in skip]
+        writes = [_conditioned(w, restored) for w in writes if w.record_id not in skip]
         return _write(client, files, stage, job, writes, pass_name)
 
     return c.Applied(_each(command.jobs, send))
@@ -385,30 +389,92 @@ def _refused_before(store: DataStore, operation_id: str, pass_name: str) -> froz
                      if o.get("pass") in earlier and o.get("action") in REFUSED)
 
 
+@functools.lru_cache(maxsize=4)
+def _restored(store: DataStore, operation_id: str) -> dict[str, str]:
+    """The rows the bin stages brought back, with their ETags right after. Asked only once they
+    are over (they run before every pass), so a process reads them once per restore."""
+    from shared.data_store.restore_files import RestoreFiles
+
+    return RestoreFiles(store, operation_id).restored()
+
+
+def _conditioned(write: Write, restored: Mapping[str, str]) -> Write:
+    """A bin row's first write made conditional on what the bin stage brought back: the row as
+    the Restore left it (a person's edit since is a 412, a conflict), or a create where the
+    Restore brought nothing back (a row a person made since is a 412, never overwritten)."""
+    if not write.from_bin:
+        return write
+    etag = restored.get(write.record_id)
+    headers = {"If-Match": etag} if etag else {"If-None-Match": "*"}
+    return replace(write, headers=headers)
+
+
+# What a Restore changes in a row beside the bin's copy: its version and modification stamp.
+RESTAMPED = frozenset({"versionnumber", "modifiedon", "modifiedby", "modifiedonbehalfby"})
+
+
+def _as_held(row: Mapping[str, Any], held: Mapping[str, Any] | None) -> bool:
+    """Whether a row now has exactly the content the recycle bin held of it (the documented
+    rule: a refused Restore of such a row may be ours, sent before and its answer lost)."""
+    if held is None:
+        return False
+    keys = {k for k in (*row, *held) if "@" not in k and k not in RESTAMPED}
+    return all(row.get(k) == held.get(k) or (_is_lookup(k) and row.get(k) is None)
+               for k in keys)
+
+
+def _is_lookup(key: str) -> bool:
+    # The Restore leaves empty a lookup to a row that is not there (a parent still in the bin).
+    return key.startswith("_") and key.endswith("_value")
+
+
 def _from_bin(
     client: DataverseClient, files: RestoreFiles, stage: Mapping[str, Any], job: Job,
     writes: list[Write],
 ) -> c.BatchApplied:
-    """The platform's Restore of the rows its recycle bin holds. A row it cannot restore is
-    noted and then written from the backup by the upsert of the next pass; nothing counts
-    here (the row counts once, by that write). A refused row that exists now was restored by
-    this batch sent before (its answer lost with a crash): no note, the bin did bring it back."""
-    from shared.dataverse import restore_deleted, rows_by_ids
+    """The platform's Restore of the rows its recycle bin holds, and the ETag of each row it
+    brought back (the condition of the row's first write). The bin's copies are kept before the
+    first send: a refused row that exists now with exactly that content was restored by this
+    batch sent before (its answer lost with a crash). A refused row that exists with other
+    content was put back by someone else since the plan: a conflict, left as it is. A row that
+    does not exist is noted and written from the backup by a create in the next pass."""
+    from shared.dataverse import bin_rows, restore_deleted, rows_by_ids
 
-    outcomes = restore_deleted(client, str(stage["entitySet"]), [w.record_id for w in writes])
-    refused = {i: o for i, o in outcomes.items() if not o.ok}
-    if refused:
-        there = rows_by_ids(client, str(stage["entitySet"]), str(stage["idColumn"]), refused)
-        refused = {i: o for i, o in refused.items() if i not in there}
-    notes = {
-        i: {"table": stage["table"], "pass": BIN, "action": "fromBackup",
-            "message": f"Not restored from the recycle bin ({o.error_code}: {o.message}); "
-                       "written from the backup instead."}
-        for i, o in refused.items()
-    }
+    entity_set, id_column = str(stage["entitySet"]), str(stage["idColumn"])
+    ids = [w.record_id for w in writes]
+    held = files.bin_held(job.unit, job.batch)
+    if held is None:
+        held = {i: dict(r) for i, r in
+                bin_rows(client, entity_set, str(stage["table"]), id_column, ids).items()}
+        files.put_bin_held(job.unit, job.batch, held)
+    outcomes = restore_deleted(client, entity_set, ids)
+    there = rows_by_ids(client, entity_set, id_column, ids)
+    etags: dict[str, str] = {}
+    notes: dict[str, dict[str, Any]] = {}
+    conflicts = 0
+    for record_id in ids:
+        outcome, row = outcomes.get(record_id), there.get(record_id)
+        ours = outcome is not None and outcome.ok
+        if row is None:
+            if not ours:
+                said = f"{outcome.error_code}: {outcome.message}" if outcome else "no answer"
+                notes[record_id] = {
+                    "table": stage["table"], "pass": BIN, "action": "fromBackup",
+                    "message": f"Not restored from the recycle bin ({said}); written from the "
+                               "backup instead."}
+        elif ours or _as_held(row, held.get(record_id)):
+            etags[record_id] = str(row.get(ETAG) or "")
+        else:
+            conflicts += 1
+            notes[record_id] = {
+                "table": stage["table"], "pass": BIN, "action": "conflict",
+                "message": "The row was put back in the target after the plan was made, with "
+                           "other values than the recycle bin held; left as it is."}
+    files.put_restored(job.unit, job.batch, etags)
     # Written even when empty: a batch sent again replaces what an earlier send recorded.
     files.put_outcomes(job.unit, job.batch, notes)
-    return c.BatchApplied({})
+    # A row counts once: by its first write, or here as a conflict when it gets none.
+    return c.BatchApplied({str(stage["table"]): {"conflict": conflicts}} if conflicts else {})
 
 
 def _write(

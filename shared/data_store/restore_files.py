@@ -11,6 +11,9 @@
                                      the batches it sends, never a whole stage)
     outcomes/<stage>-<batch>.json.zz what a batch's rows came to, where it is not plain success
                                      ({} when none; every send of a batch rewrites it)
+    bin/<stage>-<batch>-held.json.zz what the recycle bin held of a bin batch's rows, read
+                                     once, before its Restore was first sent
+    bin/<stage>-<batch>-restored.json.zz  the rows it brought back: id -> ETag right after
 
 Every name is derived from the state's counters, so a step run again after a crash rewrites the
 same blob with the same content (overwrite is harmless) and nothing is written twice under two
@@ -136,6 +139,28 @@ class RestoreFiles:
 
     def put_outcomes(self, stage: int, batch: int, outcomes: Mapping[str, Any]) -> None:
         self._put_json(f"outcomes/{stage:05d}-{batch:06d}.json.zz", dict(outcomes))
+
+    def put_bin_held(self, stage: int, batch: int, rows: Mapping[str, Any]) -> None:
+        self._put_json(f"bin/{stage:05d}-{batch:06d}-held.json.zz", dict(rows))
+
+    def bin_held(self, stage: int, batch: int) -> dict[str, Any] | None:
+        """What the recycle bin held of a bin batch's rows before its Restore was first sent
+        (None: never read)."""
+        value = self._json(f"bin/{stage:05d}-{batch:06d}-held.json.zz")
+        return value if isinstance(value, dict) else None
+
+    def put_restored(self, stage: int, batch: int, etags: Mapping[str, str]) -> None:
+        self._put_json(f"bin/{stage:05d}-{batch:06d}-restored.json.zz", dict(etags))
+
+    def restored(self) -> dict[str, str]:
+        """Every row the bin stages brought back: id -> its ETag right after."""
+        found: dict[str, str] = {}
+        for name in self._names("bin/"):
+            if name.endswith("-restored.json.zz"):
+                value = self._json(name)
+                if isinstance(value, dict):
+                    found.update({str(k): str(v) for k, v in value.items()})
+        return found
 
     def outcomes(self) -> Iterator[dict[str, Any]]:
         """Every batch's recorded outcomes, in stage and batch order."""

@@ -34,6 +34,7 @@ from shared.dataverse.pages import MAX_PAGE_SIZE, DeletedRow, Page, PageCursor
 from shared.dataverse.restore_calls import (
     RestoreOutcome,
     WriteOutcome,
+    bin_rows,
     in_recycle_bin,
     restore_deleted,
     rows_by_ids,
@@ -63,6 +64,7 @@ __all__ = [
     "TableNotFound",
     "WriteOutcome",
     "WriteResult",
+    "bin_rows",
     "decode_batch",
     "encode_batch",
     "in_recycle_bin",

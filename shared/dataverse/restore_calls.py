@@ -138,19 +138,38 @@ def in_recycle_bin(
     and 404 answers mean "none in the bin" and are logged, not raised, so a restore falls back
     to writing the row from the backup. Other failures raise their mapped error.
     """
+    return set(_bin_read(client, entity_set, table, id_column, ids, every_column=False))
+
+
+def bin_rows(
+    client: DataverseClient, entity_set: str, table: str, id_column: str, ids: Iterable[str]
+) -> dict[str, Mapping[str, Any]]:
+    """The rows the recycle bin holds for these ids, every column as it was when deleted
+    (lower-case id -> row as a read renders it); read like `in_recycle_bin`."""
+    return _bin_read(client, entity_set, table, id_column, ids, every_column=True)
+
+
+def _bin_read(
+    client: DataverseClient, entity_set: str, table: str, id_column: str, ids: Iterable[str],
+    *, every_column: bool,
+) -> dict[str, Mapping[str, Any]]:
     check_name(entity_set, "entity set name")
     check_name(table, "table logical name")
     check_name(id_column, "id column")
     wanted = _guids(ids)
+    headers = {"Accept": "application/json"}
+    if every_column:
+        headers["Prefer"] = LOOKUP_ANNOTATIONS
     requests = [
         BatchRequest(
             "GET",
-            f"{entity_set}?fetchXml=" + _encoded(_bin_fetch(table, id_column, group)),
-            headers={"Accept": "application/json"},
+            f"{entity_set}?fetchXml="
+            + _encoded(_bin_fetch(table, id_column, group, every_column=every_column)),
+            headers=headers,
         )
         for group in _chunks(wanted, IDS_PER_FETCH)
     ]
-    held: set[str] = set()
+    held: dict[str, Mapping[str, Any]] = {}
     no_bin: BatchResponse | None = None
     for batch in _chunks(requests, MAX_BATCH_REQUESTS):
         # continue-on-error: each part is judged on its own answer, none is left unasked.
@@ -164,7 +183,7 @@ def in_recycle_bin(
             for row in _values(request, response):
                 row_id = row.get(id_column)
                 if isinstance(row_id, str) and row_id.lower() in wanted:
-                    held.add(row_id.lower())
+                    held[row_id.lower()] = row
     if no_bin is not None:  # once a call, not once a part: every part of a table answers alike
         said = parse_error_body(no_bin.text)
         logger.info(
@@ -264,11 +283,12 @@ def _encoded(text: str) -> str:
     return quote(text, safe="")
 
 
-def _bin_fetch(table: str, id_column: str, ids: Sequence[str]) -> str:
+def _bin_fetch(table: str, id_column: str, ids: Sequence[str], *, every_column: bool) -> str:
     values = "".join(f"<value>{g}</value>" for g in ids)
+    columns = "<all-attributes/>" if every_column else f"<attribute name={quoteattr(id_column)}/>"
     return (
         f'<fetch datasource="bin"><entity name={quoteattr(table)}>'
-        f"<attribute name={quoteattr(id_column)}/>"
+        f"{columns}"
         f"<filter><condition attribute={quoteattr(id_column)} operator=\"in\">{values}"
         "</condition></filter></entity></fetch>"
     )

@@ -22,6 +22,7 @@ from tests.integration.data_restores.scenario import (
     delete_with_children,
     point,
     snapshot,
+    until_applying,
 )
 from tests.integration.data_restores.test_record_restore import data, drive, start
 
@@ -180,3 +181,54 @@ def test_a_create_from_the_backup_where_the_bin_cannot_restore_leaves_empty_colu
     actions = [w["action"] for w in sim.dataverse_writes(env_id) if w["row_id"] == acc]
     assert actions[0] == "create", actions
     assert data(snapshot(sim, env_id)["account"][acc]) == data(at_point)
+
+
+@pytest.mark.parametrize("bin_on", [False, True])
+def test_a_row_a_person_put_back_after_the_plan_is_a_conflict_and_keeps_their_values(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, bin_on: bool
+) -> None:
+    acc = sorted(snapshot(sim, env_id)["account"])[3]
+    sim.dataverse_change(env_id, "account", "update", acc, {"statecode": 0, "statuscode": 1})
+    point_id = point(ctx, clock, env_id, page_size=50)
+    sim.dataverse_recycle_bin(env_id, bin_on)
+    sim.dataverse_change(env_id, "account", "delete", acc)
+    operation_id = start(ctx, env_id, tables=("account",), point_id=point_id,
+                         record_ids=(acc,), apply=True)
+    until_applying(ctx, clock, operation_id)
+    # A person makes the row again (the same id) with their own values after the plan.
+    sim.dataverse_change(env_id, "account", "create", acc,
+                         {"name": "Person's row", "statecode": 0, "statuscode": 1})
+    done = drive(ctx, clock, operation_id)
+
+    assert done.status is OperationStatus.NEEDS_ATTENTION, done.error
+    assert done.applied is not None
+    total = done.applied["total"]
+    assert (total["create"], total["conflict"], total["failed"]) == (0, 1, 0), total
+    assert snapshot(sim, env_id)["account"][acc]["name"] == "Person's row"
+
+
+def test_a_row_from_the_bin_a_person_edits_before_its_first_write_is_a_conflict(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    acc = sorted(snapshot(sim, env_id)["account"])[3]
+    point_id = point(ctx, clock, env_id, page_size=50)
+    sim.dataverse_recycle_bin(env_id, True)
+    sim.dataverse_change(env_id, "account", "delete", acc)
+    real_write = shared.dataverse.write_batch
+    edited = [False]
+
+    def write_batch(client: Any, writes: Any) -> Any:
+        if not edited[0]:
+            edited[0] = True  # a person edits the row the Restore brought back
+            sim.dataverse_change(env_id, "account", "update", acc, {"name": "Edited"})
+        return real_write(client, writes)
+
+    monkeypatch.setattr(shared.dataverse, "write_batch", write_batch)
+    done = drive(ctx, clock, start(ctx, env_id, tables=("account",), point_id=point_id,
+                                   record_ids=(acc,), apply=True))
+
+    assert done.status is OperationStatus.NEEDS_ATTENTION, done.error
+    assert done.applied is not None
+    assert done.applied["total"]["conflict"] == 1, done.applied["total"]
+    assert snapshot(sim, env_id)["account"][acc]["name"] == "Edited"

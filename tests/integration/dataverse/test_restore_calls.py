@@ -14,6 +14,7 @@ from shared.dataverse import (
     BatchRequest,
     DataverseClient,
     TableNotFound,
+    bin_rows,
     in_recycle_bin,
     navigation_property,
     restore_deleted,
@@ -87,6 +88,11 @@ def test_deleted_rows_are_found_in_the_bin_and_restored_with_their_values(
 
     held = in_recycle_bin(client, "accounts", "account", "accountid", [*deleted, kept])
     assert held == set(deleted)
+    copies = bin_rows(client, "accounts", "account", "accountid", [*deleted, kept])
+    assert copies.keys() == set(deleted)
+    for row_id in deleted:  # every column as it was when deleted
+        assert copies[row_id]["name"] == before[row_id]["name"]
+        assert copies[row_id]["description"] == before[row_id]["description"]
 
     outcomes = restore_deleted(client, "accounts", [*deleted, kept])
     assert all(outcomes[i].ok for i in deleted)

@@ -238,3 +238,5 @@ def test_a_write_read_from_a_batch_file_without_first_is_first_unless_if_match_a
     assert Write.from_json({**old, "headers": {"If-None-Match": "*"}}).first
     assert Write.from_json({**old, "headers": {"If-Match": 'W/"5"'}}).first
     assert not Write.from_json({**old, "headers": {"If-Match": "*"}}).first
+    assert Write.from_json({**old, "headers": {}}).from_bin
+    assert not Write.from_json({**old, "headers": {"If-None-Match": "*"}}).from_bin
