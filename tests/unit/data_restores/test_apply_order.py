@@ -240,3 +240,29 @@ def test_a_write_read_from_a_batch_file_without_first_is_first_unless_if_match_a
     assert not Write.from_json({**old, "headers": {"If-Match": "*"}}).first
     assert Write.from_json({**old, "headers": {}}).from_bin
     assert not Write.from_json({**old, "headers": {"If-None-Match": "*"}}).from_bin
+
+
+def test_a_row_from_the_bin_is_written_equal_to_the_point_whatever_the_bin_gave_back() -> None:
+    active, inactive = account(1), account(2, statecode=1, statuscode=2)
+    rows, _ = stages_of(Side({"account": [active, inactive]}), Side({}), ["account"])
+    in_bin = {("account", active["accountid"]), ("account", inactive["accountid"])}
+    stages = write_stages(rows, SCHEMA, in_bin=in_bin)
+    assert [s.pass_name for s in stages] == ["bin", "rows", "states"]
+    first = {w.record_id: w for w in stages[1].batches[0]}
+    for row in (active, inactive):
+        write = first[row["accountid"]]
+        assert write.from_bin and write.first and write.headers == {}
+        # The point's empty columns and lookups are written empty, over the bin's values.
+        assert write.body["telephone1"] is None
+        assert write.body["parentaccountid@odata.bind"] is None
+        assert write.body["primarycontactid@odata.bind"] is None
+        assert write.body["statecode"] == 0
+    assert first[active["accountid"]].body["statuscode"] == 1
+    assert "statuscode" not in first[inactive["accountid"]].body
+    (state,) = stages[2].batches[0]
+    assert (state.record_id, state.body) == (inactive["accountid"],
+                                             {"statecode": 1, "statuscode": 2})
+    # The same rows not in the bin: a create leaves them out, a new row starts empty.
+    plain = {w.record_id: w for w in write_stages(rows, SCHEMA)[0].batches[0]}
+    assert "telephone1" not in plain[active["accountid"]].body
+    assert not plain[active["accountid"]].from_bin
