@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from itertools import islice
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from data_backups.execute import store_for
@@ -390,12 +391,12 @@ def _refused_before(store: DataStore, operation_id: str, pass_name: str) -> froz
 
 
 @functools.lru_cache(maxsize=4)
-def _restored(store: DataStore, operation_id: str) -> dict[str, str]:
+def _restored(store: DataStore, operation_id: str) -> Mapping[str, str]:
     """The rows the bin stages brought back, with their ETags right after. Asked only once they
     are over (they run before every pass), so a process reads them once per restore."""
     from shared.data_store.restore_files import RestoreFiles
 
-    return RestoreFiles(store, operation_id).restored()
+    return MappingProxyType(RestoreFiles(store, operation_id).restored())  # shared: read-only
 
 
 def _conditioned(write: Write, restored: Mapping[str, str]) -> Write:
