@@ -74,6 +74,17 @@ def cancel_pending(state: RestoreState) -> bool:
         state.cancel_requested_at is not None
         and not state.cancelled
         and state.phase in CANCELLABLE
+        and not _switch_in_flight(state)
+    )
+
+
+def _switch_in_flight(state: RestoreState) -> bool:
+    """A switch to Sandbox that may have been sent is followed to its end before a cancel is
+    honoured: leaving now would forget it (the phase's work resets), and the switch back would
+    read a Production the platform is about to make a Sandbox, and skip."""
+    work = state.work
+    return state.phase is Phase.SWITCHING_TO_SANDBOX and (
+        work.intent_at is not None or work.handle is not None or work.confirming
     )
 
 
