@@ -50,6 +50,11 @@ class Kind(Generic[S]):
     # Messages poisoned (rounds of failed deliveries) before the engine abandons the operation;
     # None: the runner's `max_engine_faults`.
     max_engine_faults: int | None = None
+    # Before the engine abandons an operation (poisoned or lost steps beyond their budget): a
+    # state the kind must still be driven on in (a restore that may have left its target a
+    # Sandbox switches it back first), with the record changes that say why; None to abandon.
+    # Takes the state, the engine's message and the time.
+    rescue: Callable[[S, str, datetime], tuple[S, tuple[RecordChange, ...]] | None] | None = None
 
 
 def abandon_by(

@@ -270,6 +270,10 @@ class _Run(Generic[S]):
             operation, step, tuple(call.request_id for call in calls if call.request_id)
         )
         new_state = replace(decision.state, seq=state.seq + 1)
+        if new_state.phase != phase:
+            # The fault budgets bound an operation that cannot move on, not the faults of a long
+            # one that does: a new phase starts them afresh.
+            new_state = replace(new_state, engine_faults=0, watchdog_nudges=0)
         before = self.stored.operation
         if calls:  # made, whatever the checkpoint meets: the log is of what was called
             self.calls.setdefault(step, []).extend(c.to_log_entry() for c in calls)
@@ -378,18 +382,22 @@ def _record_fault(
         f"queue ({summary})."
     )
     allowed = kind.max_engine_faults or config.max_engine_faults
+    rescued = None
     if faults >= allowed:
         message = (
             f"{text} Gave up after {faults} such rounds; check the environment and the app's log."
         )
-        new_state, changes = kind.abandon(state, message)
+        rescued = kind.rescue(state, message, now) if kind.rescue is not None else None
+        new_state, changes = rescued or kind.abandon(state, message)
         changes = (StepUpdate(step, detail=message), *changes)
     else:
         retry_at = now + config.grace(ctx)
         message = f"{text} Trying again from {format_time(retry_at)}."
         changes = (StepUpdate(step, detail=message),)
         new_state = replace(state, wake_at=None)
-    new_state = replace(new_state, seq=state.seq + 1, engine_faults=faults)
+    # A rescued operation is driven on in its new phase, with budgets of its own.
+    new_state = replace(new_state, seq=state.seq + 1, engine_faults=0 if rescued else faults,
+                        watchdog_nudges=0 if rescued else state.watchdog_nudges)
     operation = apply_changes(stored.operation, changes, now)
     try:
         ctx.history.update(stored, operation, internal=new_state.to_json())

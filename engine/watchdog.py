@@ -126,18 +126,36 @@ def _redrive(
         return "handed_over"
     nudges = state.watchdog_nudges + 1
     if nudges > config.max_watchdog_nudges:
-        end_needing_attention(
-            ctx,
-            stored,
+        message = (
             f"Its next step went missing {config.max_watchdog_nudges} times (lost messages or "
             "killed invocations); the last one was due by "
-            f"{format_time(overdue_since)}, in phase {state.phase.value}.",
+            f"{format_time(overdue_since)}, in phase {state.phase.value}."
         )
-        return "handed_over"
+        rescued = kind.rescue(state, message, now) if kind.rescue is not None else None
+        if rescued is None:
+            end_needing_attention(ctx, stored, message)
+            return "handed_over"
+        # Driven on in the phase the kind chose (a restore's switch back), with fresh budgets.
+        ctx.history.set_next_due(operation.operation_id, now + grace)
+        rescued_state, changes = rescued
+        moved = nudge(ctx, kind.queue, stored, rescued_state, changes=changes,
+                      watchdog_nudges=0, engine_faults=0)
+        if moved is None:
+            return "busy"
+        log.error(
+            "watchdog.rescued",
+            extra={"operationId": operation.operation_id, "phase": state.phase.value,
+                   "nextPhase": moved.phase.value},
+        )
+        return "redriven"
+    before = operation.options.get("watchdog")
+    earlier = before.get("total", before.get("nudges")) if isinstance(before, dict) else None
     note = SetOption(
         "watchdog",
         {
+            # In the current phase (the budget), and over the whole operation (for people).
             "nudges": nudges,
+            "total": (earlier if isinstance(earlier, int) else 0) + 1,
             "lastAt": format_time(now),
             "reason": f"the next step was due by {format_time(overdue_since)} and had not run",
             "phase": state.phase.value,

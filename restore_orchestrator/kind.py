@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from engine.answers import Answer
 from engine.commands import AcquireLock
+from engine.config import EngineConfig
 from engine.execute import execute
 from engine.kind import Kind
 from engine.record import Finish, RecordChange
 from restore_orchestrator.decide import decide, plan
 from restore_orchestrator.locks import acquire_lock, release_and_wake_next
-from restore_orchestrator.phases import Phase
-from restore_orchestrator.state import RestoreState
-from shared.operations import OperationError, OperationKind, OperationStatus
+from restore_orchestrator.moves import move, target_name
+from restore_orchestrator.phases import Event, Phase
+from restore_orchestrator.state import Problem, RestoreState
+from shared.operations import OperationError, OperationKind, OperationStatus, StepStatus
 from shared.queue_names import RESTORE_STEPS
 from shared.runtime import AppContext
 
@@ -29,13 +32,60 @@ def _step(state: RestoreState) -> str:
     return state.phase.step or "validate"
 
 
+# From the switch to Sandbox until the switch back, the target may be a Sandbox (and in
+# administration mode): an operation the engine gives up on there is switched back first.
+_SWITCHED_PHASES = frozenset({Phase.SWITCHING_TO_SANDBOX, Phase.PRECHECKING, Phase.RESTORING})
+
+
+def _rescue(
+    state: RestoreState, message: str, now: datetime
+) -> tuple[RestoreState, tuple[RecordChange, ...]] | None:
+    """The switch back, entered with the engine's fault as the attention it ends with, for a
+    restore the engine would abandon while its target may be switched; None otherwise."""
+    if state.phase not in _SWITCHED_PHASES:
+        return None
+    facts, work = state.facts, state.work
+    if state.phase is Phase.SWITCHING_TO_SANDBOX and (
+        work.intent_at is not None or work.handle is not None or work.confirming
+    ):
+        # The switch may have run: the switch back must not skip it as never made.
+        facts = replace(facts, switched_to_sandbox=True)
+    problem = Problem("EngineFault", (f"{message} The orchestrator went on to switch "
+                                    f"{target_name(state)} back and turn administration mode off."))
+    marked = replace(state, facts=facts, attention=state.attention or problem)
+    decision = move(marked, Event.GAVE_UP, now, EngineConfig(),
+                    step_status=StepStatus.FAILED, step_detail=message)
+    return decision.state, decision.changes
+
+
 def _abandon(state: RestoreState, message: str) -> tuple[RestoreState, tuple[RecordChange, ...]]:
     ended = Finish(
         OperationStatus.NEEDS_ATTENTION,
-        OperationError("EngineFault", message),
+        OperationError("EngineFault", f"{message}{_left_as(state)}"),
         skipped_detail="Not run: the orchestrator gave up.",
     )
     return replace(state, phase=Phase.NEEDS_ATTENTION, wake_at=None), (ended,)
+
+
+def _left_as(state: RestoreState) -> str:
+    """What the target may be left as when the engine gives up on the phases that undo the
+    restore's changes, and what the person must do about it."""
+    name = target_name(state)
+    original = state.facts.original_type or "Production"
+    admin = (
+        " Turn administration mode off (Environments > the environment > Edit > Administration "
+        "mode) and background operations on."
+    )
+    if state.phase is Phase.SWITCHING_TO_PRODUCTION:
+        return (
+            f" {name} may still be a Sandbox, where the platform keeps backups for only 7 days, "
+            "and in administration mode: switch it back to "
+            f"{original} in the Power Platform admin center (Environments > the environment > "
+            f"Edit > Type) as soon as possible.{admin}"
+        )
+    if state.phase is Phase.DISABLING_ADMIN_MODE:
+        return f" {name} may still be in administration mode.{admin}"
+    return ""
 
 
 def _ended(ctx: AppContext, state: RestoreState, operation_id: str) -> None:
@@ -56,6 +106,7 @@ RESTORE: Kind[RestoreState] = Kind(
     execute=_execute,
     step_of=_step,
     abandon=_abandon,
+    rescue=_rescue,
     ended=_ended,
     released=_released,
 )

@@ -268,6 +268,11 @@ def _switch_failed(
             f"backups for only 7 days: switch it back to {original} in the Power Platform admin "
             "center (Environments > the environment > Edit > Type) as soon as possible.",
         )
+        if state.attention is not None:
+            # What the person must do now comes first; what went wrong before stays on record.
+            problem = Problem(problem.code,
+                              f"{problem.message} Before that: {state.attention.message}")
+            state = replace(state, attention=problem)
     else:
         problem = Problem("SwitchToSandboxFailed", message)
     return give_up(state, now, config, problem)

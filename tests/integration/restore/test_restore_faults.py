@@ -93,7 +93,7 @@ def test_killed_at_every_step_between_the_checkpoint_and_the_next_message(
     _assert_clean_success(stack, prod, record)
     kills = [x for x in stack.crashes.injected if x.startswith("send")]
     assert len(kills) >= 3  # every message the step handler sent, once
-    assert record["options"]["watchdog"]["nudges"] >= len(kills)
+    assert record["options"]["watchdog"]["total"] >= len(kills)
 
 
 def test_storms_of_throttling_outages_and_conflicts(make_stack: Callable[..., Stack]) -> None:
@@ -148,7 +148,9 @@ def test_a_step_that_keeps_failing_is_recorded_and_retried_later(
     prod, record = _in_place_restore(stack)
 
     _assert_clean_success(stack, prod, record)
-    assert stack.operation(record["operationId"]).internal["engineFaults"] == 1
+    # The fault was counted (the checkpoints failed until it was), and the progress since
+    # started the budget afresh.
+    assert "engineFaults" not in stack.operation(record["operationId"]).internal
     assert stack.host.queue_counters(RESTORE_STEPS).poisoned == 1
     # The watchdog carried it on twice: after the invocation that started the restore died at
     # its first poll (its message, delivered again, is stale), and after the poison.

@@ -3,16 +3,20 @@ switch, and a step the engine abandons (review findings, end to end on the simul
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from engine.runner import run_steps
+from engine.runner import run_steps, use_runner_config
 from restore_orchestrator.cancelling import cancel_restore
+from shared.queue_names import RESTORE_STEPS
 from tests.integration.restore.conftest import (
+    FAST_RUNNER,
     Stack,
     StackOptions,
+    once_per_key,
     restore_body,
     statuses,
 )
@@ -52,3 +56,82 @@ def test_a_cancel_between_the_switch_intent_and_its_request_switches_back(
     assert statuses(record)["switch_to_production"] == "Succeeded"
     assert stack.env_type(prod) == "Production"
     assert len(stack.platform_ops(prod, "Restore")) == 0
+
+
+def _from_a_step() -> bool:
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_code.co_name == "_step" and frame.f_code.co_filename.endswith("runner.py"):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+def test_a_restoring_step_that_keeps_being_poisoned_still_switches_back(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(stepped=True, sim=OWN_PACE)
+    # Every step checkpoint that follows the platform restore fails: a step that keeps dying.
+    stack.crashes.fail_update = lambda operation, internal: bool(
+        internal and internal.get("phase") == "Restoring"
+        and (internal.get("work") or {}).get("handle") and _from_a_step()
+    )
+    prod = stack.add_env("Contoso Prod")
+    stack.add_backup(prod, "B")
+    first = stack.submit(restore_body(prod, backupLabel="B", confirmProduction="Contoso Prod"))
+    record = stack.run_until_ended(first)
+    assert stack.host.queue_counters(RESTORE_STEPS).poisoned > 0
+    assert record["status"] == "NeedsAttention", record
+    assert record["error"]["code"] == "EngineFault"
+    assert statuses(record)["switch_to_production"] == "Succeeded"
+    assert statuses(record)["disable_admin_mode"] == "Succeeded"
+    assert stack.env_type(prod) == "Production"
+    assert stack.runtime(prod) == "Enabled"
+
+
+def test_a_restore_whose_steps_keep_going_missing_while_restoring_still_switches_back(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(stepped=True, sim=OWN_PACE)
+    prod = stack.add_env("Contoso Prod")
+    stack.add_backup(prod, "B")
+
+    def restoring(queue: str, payload: dict[str, Any]) -> bool:
+        stored = stack.operation(str(payload["operationId"]))
+        return queue == RESTORE_STEPS and stored.internal.get("phase") == "Restoring"
+
+    # Every message that would carry the restore on while the platform restores is lost.
+    stack.crashes.fail_send = restoring
+    with use_runner_config(replace(FAST_RUNNER, max_watchdog_nudges=2)):
+        first = stack.submit(restore_body(prod, backupLabel="B",
+                                          confirmProduction="Contoso Prod"))
+        record = stack.run_until_ended(first)
+    assert record["status"] == "NeedsAttention", record
+    assert record["error"]["code"] == "EngineFault"
+    assert "went missing 2 times" in record["error"]["message"]
+    assert statuses(record)["switch_to_production"] == "Succeeded"
+    assert stack.env_type(prod) == "Production"
+
+
+def test_lost_steps_count_against_their_phase_not_the_whole_restore(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(stepped=True, sim=OWN_PACE)
+    prod = stack.add_env("Contoso Prod")
+    stack.add_backup(prod, "B")
+
+    def phase(queue: str, payload: dict[str, Any]) -> str | None:
+        stored = stack.operation(str(payload["operationId"]))
+        return str(stored.internal.get("phase")) if queue == RESTORE_STEPS else None
+
+    # One message lost in each phase that waits: more than the budget in all, within it in each.
+    stack.crashes.fail_send = once_per_key(phase)
+    with use_runner_config(replace(FAST_RUNNER, max_watchdog_nudges=2)):
+        first = stack.submit(restore_body(prod, backupLabel="B",
+                                          confirmProduction="Contoso Prod"))
+        record = stack.run_until_ended(first)
+    lost = [note for note in stack.crashes.injected if note.startswith("send")]
+    assert len(lost) > 2, lost
+    assert record["status"] == "Succeeded", record
+    assert stack.env_type(prod) == "Production"
+

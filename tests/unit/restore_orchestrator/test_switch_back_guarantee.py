@@ -10,9 +10,12 @@ from datetime import timedelta
 from engine import answers as a
 from engine import commands as c
 from engine.decision import ContinueNow
+from engine.record import Finish
 from restore_orchestrator.decide import decide, plan
+from restore_orchestrator.kind import RESTORE
 from restore_orchestrator.phases import Phase
 from restore_orchestrator.state import RestoreState
+from shared.operations import StepStatus
 from shared.power_platform import LifecycleKind, PlatformStatus
 
 from .builders import CONFIG, NOW, env, handle, op, state
@@ -71,3 +74,62 @@ def test_a_cancel_before_any_switch_was_requested_skips_the_switch_back() -> Non
     assert s.phase is Phase.SWITCHING_TO_PRODUCTION and not s.facts.switched_to_sandbox
     s = _after(s, a.EnvironmentRead(env()))
     assert s.phase is Phase.DISABLING_ADMIN_MODE
+
+
+# --- 2. a step the engine gives up on, after the switch -----------------------------------------
+
+
+def test_a_restore_the_engine_gives_up_on_while_restoring_switches_back_first() -> None:
+    given = state(Phase.RESTORING, work={"intent_at": NOW - 3600 * S, "handle": handle()})
+    assert RESTORE.rescue is not None
+    rescued = RESTORE.rescue(given, "step poisoned 3 times", NOW)
+    assert rescued is not None
+    s, changes = rescued
+    assert s.phase is Phase.SWITCHING_TO_PRODUCTION and s.phase_since == NOW
+    assert s.attention is not None and s.attention.code == "EngineFault"
+    assert not any(isinstance(change, Finish) for change in changes)
+    assert isinstance(plan(s, NOW, CONFIG), c.ReadEnvironment)
+    # The switch back, administration mode off, verification: then NeedsAttention, not before.
+    s = _after(s, a.EnvironmentRead(env(type="Sandbox")))
+    assert s.phase is Phase.SWITCHING_TO_PRODUCTION and s.work.intent_at is not None
+    s = _after(s, a.OperationStarted(handle(LifecycleKind.CHANGE_TYPE, url="u")))
+    s = _after(s, a.Polled(op(PlatformStatus.SUCCEEDED, name="ModifySku")))
+    s = _after(s, a.EnvironmentRead(env(admin_mode=True, background=False)))
+    assert s.phase is Phase.DISABLING_ADMIN_MODE
+
+
+def test_a_switch_to_sandbox_in_flight_is_not_skipped_by_the_rescue() -> None:
+    given = state(Phase.SWITCHING_TO_SANDBOX, work={"intent_at": NOW - 60 * S})
+    assert RESTORE.rescue is not None
+    rescued = RESTORE.rescue(given, "lost 20 times", NOW)
+    assert rescued is not None
+    s = rescued[0]
+    assert s.phase is Phase.SWITCHING_TO_PRODUCTION and s.facts.switched_to_sandbox
+    # Still Production to the reads: the switch that may land later is not marked never made.
+    d = decide(s, a.EnvironmentRead(env()), NOW, CONFIG)
+    assert d.state.phase is Phase.DISABLING_ADMIN_MODE
+    assert all(getattr(ch, "status", None) is not StepStatus.SKIPPED for ch in d.changes)
+    d = decide(s, a.EnvironmentRead(env(type="Sandbox")), NOW, CONFIG)
+    assert isinstance(d.next, ContinueNow) and isinstance(d.next.command, c.ChangeType)
+
+
+def test_nothing_to_switch_back_before_the_switch_ends_the_restore() -> None:
+    assert RESTORE.rescue is not None
+    assert RESTORE.rescue(state(Phase.SAFETY_BACKUP), "poisoned", NOW) is None
+    ended, _ = RESTORE.abandon(state(Phase.SAFETY_BACKUP), "poisoned")
+    assert ended.phase is Phase.NEEDS_ATTENTION
+
+
+def test_giving_up_in_the_switch_back_says_what_the_target_may_be_left_as() -> None:
+    assert RESTORE.rescue is not None
+    given = state(Phase.SWITCHING_TO_PRODUCTION)
+    assert RESTORE.rescue(given, "poisoned", NOW) is None
+    ended, changes = RESTORE.abandon(given, "poisoned")
+    assert ended.phase is Phase.NEEDS_ATTENTION
+    finish = next(change for change in changes if isinstance(change, Finish))
+    assert finish.error is not None
+    assert "may still be a Sandbox" in finish.error.message
+    assert "administration mode" in finish.error.message
+    _, changes = RESTORE.abandon(state(Phase.DISABLING_ADMIN_MODE), "poisoned")
+    finish = next(change for change in changes if isinstance(change, Finish))
+    assert finish.error is not None and "administration mode" in finish.error.message
