@@ -6,14 +6,19 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from engine.answers import Answer
-from engine.commands import AcquireLock
+from engine.answers import Answer, EnvironmentsRead
+from engine.commands import AcquireLock, InspectEnvironments
 from engine.config import EngineConfig
 from engine.execute import execute
 from engine.kind import Kind
 from engine.record import Finish, RecordChange
 from restore_orchestrator.decide import decide, plan
-from restore_orchestrator.locks import acquire_lock, release_and_wake_next
+from restore_orchestrator.locks import (
+    acquire_lock,
+    as_left,
+    keep_original_type,
+    release_and_wake_next,
+)
 from restore_orchestrator.moves import move, target_name
 from restore_orchestrator.phases import Event, Phase
 from restore_orchestrator.state import Problem, RestoreState
@@ -25,7 +30,10 @@ from shared.runtime import AppContext
 def _execute(ctx: AppContext, command: Any, operation_id: str) -> Answer:
     if isinstance(command, AcquireLock):
         return acquire_lock(ctx, command.target_id, operation_id)
-    return execute(ctx, command, operation_id=operation_id)
+    answer = execute(ctx, command, operation_id=operation_id)
+    if isinstance(command, InspectEnvironments) and isinstance(answer, EnvironmentsRead):
+        return as_left(ctx, answer)
+    return answer
 
 
 def _step(state: RestoreState) -> str:
@@ -89,7 +97,8 @@ def _left_as(state: RestoreState) -> str:
 
 
 def _ended(ctx: AppContext, state: RestoreState, operation_id: str) -> None:
-    if not state.request.dry_run:  # a dry run takes no lock
+    if not state.request.dry_run:  # a dry run takes no lock, and changes nothing
+        keep_original_type(ctx, state)
         release_and_wake_next(ctx, state.request.target_id, operation_id)
 
 

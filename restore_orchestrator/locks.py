@@ -9,10 +9,13 @@ older restore of the same target is still waiting: the lock goes to them in requ
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
-from engine.answers import LockAcquired, LockBusy
+from engine.answers import EnvironmentsRead, LockAcquired, LockBusy
 from engine.nudge import nudge
+from restore_orchestrator.checks import PRODUCTION, SANDBOX
+from restore_orchestrator.phases import Phase
 from restore_orchestrator.state import RestoreState, StateUnreadableError
 from shared.errors import OperationNotFound
 from shared.operations import Operation, OperationKind, OperationStatus, operation_id_instant
@@ -50,6 +53,34 @@ def acquire_lock(ctx: AppContext, target_id: str, operation_id: str) -> LockAcqu
                      extra={"operationId": operation_id, "environmentId": target_id})
             return LockAcquired()
     return LockBusy(holder or "another restore", first_in_line=False)
+
+
+def keep_original_type(ctx: AppContext, state: RestoreState) -> None:
+    """Before the lock goes: a restore that ends with its target possibly still switched from its
+    type (a Production left a Sandbox) keeps that type for the target's next restore, which then
+    treats the target as what it was (guardrail, switch back); one that switched it back clears
+    it. The environment's current type is no guide: it is what the failure left."""
+    facts = state.facts
+    locks = locks_for(ctx)
+    if facts.switched_back:
+        locks.forget_original_type(state.request.target_id)
+    elif (state.phase is Phase.NEEDS_ATTENTION and facts.switched_to_sandbox
+          and facts.original_type == PRODUCTION):
+        locks.remember_original_type(state.request.target_id, state.request.operation_id,
+                                     facts.original_type)
+
+
+def as_left(ctx: AppContext, read: EnvironmentsRead) -> EnvironmentsRead:
+    """The environments as a restore must judge them: a target an earlier restore may have left
+    a Sandbox is the Production it was (the allow-list and confirmation apply, and it is switched
+    back at the end)."""
+    target = read.target
+    if target.type != SANDBOX or locks_for(ctx).original_type(target.id) != PRODUCTION:
+        return read
+    production = replace(target, type=PRODUCTION)
+    source = production if read.source.id == target.id else read.source
+    log.warning("restore.target_left_switched", extra={"environmentId": target.id})
+    return EnvironmentsRead(production, source)
 
 
 def release_and_wake_next(ctx: AppContext, target_id: str, operation_id: str) -> None:

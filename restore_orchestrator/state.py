@@ -79,6 +79,8 @@ class Facts:
     restorable_at: datetime | None = None
     safety_backup_id: str | None = None
     switched_to_sandbox: bool = False
+    # The switch back to the original type was seen done (not skipped as never needed).
+    switched_back: bool = False
     # From the moment the restore's intent is checkpointed the platform may be restoring: a
     # cancel is refused from then on, and administration mode is turned off at the end.
     restore_requested_at: datetime | None = None
@@ -191,6 +193,7 @@ class RestoreState:
                         "restorableAt": format_time(f.restorable_at),
                         "safetyBackupId": f.safety_backup_id,
                         "switchedToSandbox": f.switched_to_sandbox or None,
+                        "switchedBack": f.switched_back or None,
                         "restoreRequestedAt": format_time(f.restore_requested_at),
                         "restoreOperationId": f.restore_operation_id,
                         "restoreStartedAt": format_time(f.restore_started_at),
@@ -268,6 +271,7 @@ def _read(data: Mapping[str, Any]) -> RestoreState:
             restorable_at=parse_time(f.get("restorableAt")),
             safety_backup_id=f.get("safetyBackupId"),
             switched_to_sandbox=bool(f.get("switchedToSandbox", False)),
+            switched_back=bool(f.get("switchedBack", False)),
             restore_requested_at=parse_time(f.get("restoreRequestedAt")),
             restore_operation_id=f.get("restoreOperationId"),
             restore_started_at=parse_time(f.get("restoreStartedAt")),

@@ -240,6 +240,7 @@ def _switched(
     return move(
         state, Event.DONE, now, config, step_status=StepStatus.SUCCEEDED,
         step_detail=f"{name} is {env.type} again.",
+        facts=replace(facts, switched_back=True),
     )
 
 

@@ -15,6 +15,7 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
+from azure.data.tables import UpdateMode
 
 from shared.errors import ConcurrencyConflict
 from shared.storage.keys import normalize_environment_id, validate_operation_id
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from shared.runtime import AppContext
 
 LOCK_PARTITION = "lock"
+# An environment a restore may have left switched from its type (a Production left a Sandbox):
+# the type it had, kept past the lock, for the environment's next restore.
+ORIGINAL_TYPE_PARTITION = "originalType"
 # A lock that is released and re-taken between our insert and our read is vanishingly rare;
 # a few rounds settle it, and an endless loop would hide a bug.
 _ROUNDS = 10
@@ -82,6 +86,37 @@ class EnvironmentLocks(OneTable):
                 continue
             return
         raise ConcurrencyConflict(f"the lock on {environment_id} keeps changing hands")
+
+    def remember_original_type(
+        self, environment_id: str, operation_id: str, original_type: str
+    ) -> None:
+        """Keep `original_type` for the environment's next restore (idempotent)."""
+        self._table().upsert_entity(
+            {
+                "PartitionKey": ORIGINAL_TYPE_PARTITION,
+                "RowKey": _lock_key(environment_id),
+                "originalType": original_type,
+                "operationId": operation_id,
+                "environmentId": environment_id,
+                "recordedAt": self._clock(),
+            },
+            mode=UpdateMode.REPLACE,
+        )
+
+    def original_type(self, environment_id: str) -> str | None:
+        """The type a restore left the environment switched from, if it is still on record."""
+        try:
+            row = self._table().get_entity(ORIGINAL_TYPE_PARTITION, _lock_key(environment_id))
+        except ResourceNotFoundError:
+            return None
+        return str(row["originalType"])
+
+    def forget_original_type(self, environment_id: str) -> None:
+        """The environment was switched back (idempotent)."""
+        try:
+            self._table().delete_entity(ORIGINAL_TYPE_PARTITION, _lock_key(environment_id))
+        except ResourceNotFoundError:
+            return
 
     def holder(self, environment_id: str) -> str | None:
         try:

@@ -11,7 +11,9 @@ from typing import Any
 
 from engine.runner import run_steps, use_runner_config
 from restore_orchestrator.cancelling import cancel_restore
+from shared import errors
 from shared.queue_names import RESTORE_STEPS
+from shared.storage.locks import locks_for
 from tests.integration.restore.conftest import (
     FAST_RUNNER,
     Stack,
@@ -135,3 +137,45 @@ def test_lost_steps_count_against_their_phase_not_the_whole_restore(
     assert record["status"] == "Succeeded", record
     assert stack.env_type(prod) == "Production"
 
+
+def test_a_target_left_a_sandbox_is_still_a_production_to_its_next_restore(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(stepped=True, sim=OWN_PACE)
+    prod = stack.add_env("Contoso Prod")
+    stack.add_backup(prod, "B")
+    platform = stack.ctx.platform
+    real = platform.begin_change_type
+    refusing = threading.Event()
+    refusing.set()
+
+    def change_type(environment_id: str, sku: str) -> Any:
+        if sku == "Production" and refusing.is_set():
+            raise errors.ValidationFailed("The SKU change is not allowed now.", status=400,
+                                          error_code="EnvironmentSkuChangeBlocked")
+        return real(environment_id, sku)
+
+    platform.begin_change_type = change_type  # type: ignore[method-assign]
+    first = stack.submit(restore_body(prod, backupLabel="B", confirmProduction="Contoso Prod"))
+    record = stack.run_until_ended(first)
+    assert record["status"] == "NeedsAttention", record
+    assert record["error"]["code"] == "SwitchBackFailed"
+    assert stack.env_type(prod) == "Sandbox"
+    assert locks_for(stack.ctx).holder(prod) is None
+    refusing.clear()
+
+    # Without confirmProduction the next restore is refused, as for any Production target.
+    second = stack.submit(restore_body(prod, backupLabel="B", safetyBackup=False))
+    record = stack.run_until_ended(second)
+    assert record["status"] == "Rejected", record
+    assert record["error"]["code"] == "ConfirmationRequired"
+    assert len(stack.platform_ops(prod, "Restore")) == 1
+
+    # Confirmed, it restores and switches the target back to the Production it was.
+    third = stack.submit(restore_body(prod, backupLabel="B", safetyBackup=False,
+                                      confirmProduction="Contoso Prod"))
+    record = stack.run_until_ended(third)
+    assert record["status"] == "Succeeded", record
+    assert statuses(record)["switch_to_production"] == "Succeeded"
+    assert stack.env_type(prod) == "Production"
+    assert locks_for(stack.ctx).original_type(prod) is None
