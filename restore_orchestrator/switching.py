@@ -177,8 +177,10 @@ def decide_switch(
                        work=replace(work, intent_at=None), bounded=not back)
     if isinstance(answer, Throttled | Unavailable | Lost | AdminWindow):
         fault = answer if not isinstance(answer, AdminWindow) else Unavailable(answer.message)
+        # The switch back's own budget (checked above) bounds it: a count of tries would end it
+        # after a long busy wait at the first 503, or after an hour of throttling.
         return backoff(state, now, fault, config, doing=doing,
-                       give_up=_switch_give_up(state, now, config))
+                       give_up=_switch_give_up(state, now, config), bounded=not back)
     return None
 
 

@@ -133,3 +133,33 @@ def test_giving_up_in_the_switch_back_says_what_the_target_may_be_left_as() -> N
     _, changes = RESTORE.abandon(state(Phase.DISABLING_ADMIN_MODE), "poisoned")
     finish = next(change for change in changes if isinstance(change, Finish))
     assert finish.error is not None and "administration mode" in finish.error.message
+
+
+# --- 4. transient faults during the switch back --------------------------------------------------
+
+
+def test_the_switch_back_waits_out_throttling_within_its_budget() -> None:
+    given = state(Phase.SWITCHING_TO_PRODUCTION, phase_since=NOW - 41 * 60 * S,
+                  work={"attempts": CONFIG.backoff.max_attempts})
+    for fault in (a.Throttled("429 Too Many Requests", 60.0), a.Unavailable("503"),
+                  a.Lost("timed out"), a.AdminWindow("403 UserMissingRequiredPermission")):
+        d = decide(given, fault, NOW, CONFIG)
+        assert d.state.phase is Phase.SWITCHING_TO_PRODUCTION, fault
+        assert d.state.attention is None
+
+
+def test_one_transient_fault_after_a_long_busy_wait_does_not_end_the_switch_back() -> None:
+    s = state(Phase.SWITCHING_TO_PRODUCTION, phase_since=NOW - 6 * 3600 * S)
+    for _ in range(CONFIG.backoff.max_attempts + 5):
+        s = _after(s, a.EnvironmentRead(env(type="Sandbox", state="Running")))
+        assert s.phase is Phase.SWITCHING_TO_PRODUCTION
+    s = _after(s, a.Unavailable("503 Service Unavailable"))
+    assert s.phase is Phase.SWITCHING_TO_PRODUCTION
+
+
+def test_the_switch_back_budget_still_ends_it() -> None:
+    over = timedelta(seconds=CONFIG.switch_back_budget_seconds + 60)
+    given = state(Phase.SWITCHING_TO_PRODUCTION, phase_since=NOW - over)
+    d = decide(given, a.Throttled("429", 60.0), NOW, CONFIG)
+    assert d.state.phase is not Phase.SWITCHING_TO_PRODUCTION
+    assert d.state.attention is not None and d.state.attention.code == "SwitchBackFailed"
