@@ -84,7 +84,12 @@ def _left_as(state: RestoreState) -> str:
         " Turn administration mode off (Environments > the environment > Edit > Administration "
         "mode) and background operations on."
     )
-    if state.phase is Phase.SWITCHING_TO_PRODUCTION:
+    facts = state.facts
+    # A switch back that gave up goes on to administration mode off: the target may still be a
+    # Sandbox there too.
+    not_back = (facts.switched_to_sandbox and not facts.switched_back
+                and state.phase is Phase.DISABLING_ADMIN_MODE)
+    if state.phase is Phase.SWITCHING_TO_PRODUCTION or not_back:
         return (
             f" {name} may still be a Sandbox, where the platform keeps backups for only 7 days, "
             "and in administration mode: switch it back to "

@@ -47,7 +47,9 @@ _MOVES: dict[tuple[Phase, Event], Phase] = {
     (P.RESTORING, E.GAVE_UP): P.SWITCHING_TO_PRODUCTION,
     (P.RESTORING, E.TIMED_OUT): P.SWITCHING_TO_PRODUCTION,
     (P.SWITCHING_TO_PRODUCTION, E.DONE): P.DISABLING_ADMIN_MODE,
-    (P.SWITCHING_TO_PRODUCTION, E.GAVE_UP): P.NEEDS_ATTENTION,
+    # A switch back that gives up still turns administration mode off: a Sandbox left in it is
+    # worse than one that is not, and the attention it records ends the restore NeedsAttention.
+    (P.SWITCHING_TO_PRODUCTION, E.GAVE_UP): P.DISABLING_ADMIN_MODE,
     # Administration mode that will not turn off is reported by the verification that follows.
     (P.DISABLING_ADMIN_MODE, E.DONE): P.VERIFYING,
     (P.DISABLING_ADMIN_MODE, E.GAVE_UP): P.VERIFYING,

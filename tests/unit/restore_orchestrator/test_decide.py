@@ -69,6 +69,11 @@ def error_code(decision: Decision) -> str | None:
     return finish.error.code if finish and finish.error else None
 
 
+def attention_code(decision: Decision) -> str | None:
+    attention = decision.state.attention
+    return attention.code if attention else None
+
+
 SANDBOX_TARGET = env(name="Contoso Test", type="Sandbox")
 PROD = env()
 PROD_SOURCE = env(SOURCE, name="Contoso Prod EU")
@@ -356,16 +361,15 @@ CASES = [
     Case("...but not beyond its own budget",
          state(Phase.SWITCHING_TO_PRODUCTION, phase_since=NOW - 25 * H),
          a.EnvironmentRead(env(type="Sandbox", state="Running")),
-         Phase.NEEDS_ATTENTION, Event.GAVE_UP, "stop",
-         check=lambda d: error_code(d) == "SwitchBackFailed"),
+         Phase.DISABLING_ADMIN_MODE, Event.GAVE_UP, "continue",
+         check=lambda d: attention_code(d) == "SwitchBackFailed"),
     Case("switch back failing after all retries: needs attention",
          state(Phase.SWITCHING_TO_PRODUCTION,
                work={"intent_at": NOW, "handle": handle(url="u"),
                      "failures": CONFIG.switch_back_attempts - 1}),
-         a.Polled(op(PlatformStatus.FAILED)), Phase.NEEDS_ATTENTION, Event.GAVE_UP, "stop",
-         steps={"switch_to_production": StepStatus.FAILED},
-         finish=OperationStatus.NEEDS_ATTENTION,
-         check=lambda d: error_code(d) == "SwitchBackFailed"),
+         a.Polled(op(PlatformStatus.FAILED)), Phase.DISABLING_ADMIN_MODE, Event.GAVE_UP,
+         "continue", steps={"switch_to_production": StepStatus.FAILED},
+         check=lambda d: attention_code(d) == "SwitchBackFailed"),
     Case("never switched (switch to Sandbox failed early): skipped",
          state(Phase.SWITCHING_TO_PRODUCTION, facts={"switched_to_sandbox": False}),
          a.EnvironmentRead(PROD), Phase.DISABLING_ADMIN_MODE, Event.DONE, "continue",

@@ -163,3 +163,36 @@ def test_the_switch_back_budget_still_ends_it() -> None:
     d = decide(given, a.Throttled("429", 60.0), NOW, CONFIG)
     assert d.state.phase is not Phase.SWITCHING_TO_PRODUCTION
     assert d.state.attention is not None and d.state.attention.code == "SwitchBackFailed"
+
+
+# --- 5. a switch back that gives up still turns administration mode off ------------------------
+
+
+def test_a_switch_back_that_gives_up_still_turns_administration_mode_off() -> None:
+    given = state(Phase.SWITCHING_TO_PRODUCTION, phase_since=NOW - 25 * 3600 * S)
+    assert given.facts.restore_requested
+    s = _after(given, a.EnvironmentRead(env(type="Sandbox", admin_mode=True, background=False)))
+    assert s.phase is Phase.DISABLING_ADMIN_MODE
+    assert s.attention is not None and s.attention.code == "SwitchBackFailed"
+    assert "Sandbox" in s.attention.message
+    d = decide(s, a.EnvironmentRead(env(type="Sandbox", admin_mode=True, background=False)),
+               NOW, CONFIG)
+    assert isinstance(d.next, ContinueNow) and isinstance(d.next.command, c.SetRuntimeState)
+    # Administration mode off, verified: the restore still ends NeedsAttention, for the switch.
+    s = _after(s, a.EnvironmentRead(env(type="Sandbox")))
+    assert s.phase is Phase.VERIFYING
+    d = decide(s, a.EnvironmentRead(env(type="Sandbox")), NOW, CONFIG)
+    assert d.state.phase is Phase.NEEDS_ATTENTION
+    finish = next(change for change in d.changes if isinstance(change, Finish))
+    assert finish.error is not None and finish.error.code == "SwitchBackFailed"
+
+
+def test_giving_up_on_admin_mode_after_a_failed_switch_back_names_the_sandbox() -> None:
+    given = state(Phase.DISABLING_ADMIN_MODE, facts={"switched_to_sandbox": True})
+    _, changes = RESTORE.abandon(given, "poisoned")
+    finish = next(change for change in changes if isinstance(change, Finish))
+    assert finish.error is not None and "may still be a Sandbox" in finish.error.message
+    switched_back = state(Phase.DISABLING_ADMIN_MODE, facts={"switched_back": True})
+    _, changes = RESTORE.abandon(switched_back, "poisoned")
+    finish = next(change for change in changes if isinstance(change, Finish))
+    assert finish.error is not None and "Sandbox" not in finish.error.message
