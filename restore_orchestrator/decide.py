@@ -56,7 +56,7 @@ from restore_orchestrator.safety_backup import (
     plan_safety_backup,
 )
 from restore_orchestrator.state import Problem, RestoreState
-from restore_orchestrator.switching import decide_switch, plan_switch
+from restore_orchestrator.switching import decide_switch, plan_switch, switch_in_flight
 from restore_orchestrator.validating import (
     decide_validating,
     decide_waiting_for_backup,
@@ -74,17 +74,10 @@ def cancel_pending(state: RestoreState) -> bool:
         state.cancel_requested_at is not None
         and not state.cancelled
         and state.phase in CANCELLABLE
-        and not _switch_in_flight(state)
-    )
-
-
-def _switch_in_flight(state: RestoreState) -> bool:
-    """A switch to Sandbox that may have been sent is followed to its end before a cancel is
-    honoured: leaving now would forget it (the phase's work resets), and the switch back would
-    read a Production the platform is about to make a Sandbox, and skip."""
-    work = state.work
-    return state.phase is Phase.SWITCHING_TO_SANDBOX and (
-        work.intent_at is not None or work.handle is not None or work.confirming
+        # A switch to Sandbox that may have been sent is followed to its end first: leaving now
+        # would forget it (the phase's work resets), and the switch back would read a Production
+        # the platform is about to make a Sandbox, and skip.
+        and not switch_in_flight(state)
     )
 
 

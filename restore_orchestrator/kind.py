@@ -22,6 +22,7 @@ from restore_orchestrator.locks import (
 from restore_orchestrator.moves import move, target_name
 from restore_orchestrator.phases import Event, Phase
 from restore_orchestrator.state import Problem, RestoreState
+from restore_orchestrator.switching import may_have_switched
 from shared.operations import OperationError, OperationKind, OperationStatus, StepStatus
 from shared.queue_names import RESTORE_STEPS
 from shared.runtime import AppContext
@@ -52,15 +53,10 @@ def _rescue(
     restore the engine would abandon while its target may be switched; None otherwise."""
     if state.phase not in _SWITCHED_PHASES:
         return None
-    facts, work = state.facts, state.work
-    if state.phase is Phase.SWITCHING_TO_SANDBOX and (
-        work.intent_at is not None or work.handle is not None or work.confirming
-    ):
-        # The switch may have run: the switch back must not skip it as never made.
-        facts = replace(facts, switched_to_sandbox=True)
+    state = may_have_switched(state)
     problem = Problem("EngineFault", (f"{message} The orchestrator went on to switch "
                                     f"{target_name(state)} back and turn administration mode off."))
-    marked = replace(state, facts=facts, attention=state.attention or problem)
+    marked = replace(state, attention=state.attention or problem)
     decision = move(marked, Event.GAVE_UP, now, EngineConfig(),
                     step_status=StepStatus.FAILED, step_detail=message)
     return decision.state, decision.changes

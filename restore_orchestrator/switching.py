@@ -246,8 +246,25 @@ def _switched(
     )
 
 
+def switch_in_flight(state: RestoreState) -> bool:
+    """A switch to Sandbox may have been sent and not yet be seen done (its intent checkpointed,
+    its operation followed, or its end being confirmed): it may still land."""
+    work = state.work
+    return state.phase is Phase.SWITCHING_TO_SANDBOX and (
+        work.intent_at is not None or work.handle is not None or work.confirming
+    )
+
+
+def may_have_switched(state: RestoreState) -> RestoreState:
+    """Leaving the switch to Sandbox with a switch in flight: the switch back must not take the
+    target for one never switched (it would read Production, and skip)."""
+    if not switch_in_flight(state):
+        return state
+    return replace(state, facts=replace(state.facts, switched_to_sandbox=True))
+
+
 def _switch_give_up(state: RestoreState, now: datetime, config: EngineConfig) -> GiveUp:
-    return GiveUp(state, now, config,
+    return GiveUp(may_have_switched(state), now, config,
                   "SwitchBackFailed" if state.phase is Phase.SWITCHING_TO_PRODUCTION
                   else "SwitchToSandboxFailed")
 

@@ -196,3 +196,15 @@ def test_giving_up_on_admin_mode_after_a_failed_switch_back_names_the_sandbox() 
     _, changes = RESTORE.abandon(switched_back, "poisoned")
     finish = next(change for change in changes if isinstance(change, Finish))
     assert finish.error is not None and "Sandbox" not in finish.error.message
+
+
+def test_a_switch_to_sandbox_given_up_while_followed_is_switched_back() -> None:
+    # Throttled past the backoff while following the accepted switch: it may still land.
+    given = state(Phase.SWITCHING_TO_SANDBOX,
+                  work={"intent_at": NOW - 3600 * S, "attempts": CONFIG.backoff.max_attempts,
+                        "handle": handle(LifecycleKind.CHANGE_TYPE, url="u")})
+    s = _after(given, a.Throttled("429", 60.0))
+    assert s.phase is Phase.SWITCHING_TO_PRODUCTION
+    assert s.facts.switched_to_sandbox
+    s = _after(s, a.EnvironmentRead(env(type="Sandbox", state="Running")))
+    assert s.phase is Phase.SWITCHING_TO_PRODUCTION  # waits for it, then switches back
