@@ -21,8 +21,9 @@ from restore_orchestrator.locks import (
 )
 from restore_orchestrator.moves import move, target_name
 from restore_orchestrator.phases import Event, Phase
-from restore_orchestrator.state import Problem, RestoreState
+from restore_orchestrator.state import Problem, RestoreState, StateUnreadableError
 from restore_orchestrator.switching import may_have_switched
+from shared.errors import OperationNotFound
 from shared.operations import OperationError, OperationKind, OperationStatus, StepStatus
 from shared.queue_names import RESTORE_STEPS
 from shared.runtime import AppContext
@@ -104,6 +105,14 @@ def _ended(ctx: AppContext, state: RestoreState, operation_id: str) -> None:
 
 
 def _released(ctx: AppContext, target_id: str, operation_id: str) -> None:
+    # Handed to a person by the engine (NeedsAttention, the state left as it was): a target it
+    # may have left a Sandbox keeps its original type for its next restore, as in `_ended`.
+    try:
+        state = RestoreState.from_json(ctx.history.get(operation_id).internal)
+    except (OperationNotFound, StateUnreadableError):
+        state = None
+    if state is not None and not state.request.dry_run:
+        keep_original_type(ctx, replace(state, phase=Phase.NEEDS_ATTENTION))
     release_and_wake_next(ctx, target_id, operation_id)
 
 

@@ -179,3 +179,26 @@ def test_a_target_left_a_sandbox_is_still_a_production_to_its_next_restore(
     assert statuses(record)["switch_to_production"] == "Succeeded"
     assert stack.env_type(prod) == "Production"
     assert locks_for(stack.ctx).original_type(prod) is None
+
+
+def test_a_switch_back_handed_to_a_person_keeps_the_original_type(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(stepped=True, sim=OWN_PACE)
+    prod = stack.add_env("Contoso Prod")
+    stack.add_backup(prod, "B")
+
+    def switching_back(queue: str, payload: dict[str, Any]) -> bool:
+        stored = stack.operation(str(payload["operationId"]))
+        return queue == RESTORE_STEPS and stored.internal.get("phase") == "SwitchingToProduction"
+
+    # Every message that would carry the switch back on is lost: the watchdog hands it over.
+    stack.crashes.fail_send = switching_back
+    with use_runner_config(replace(FAST_RUNNER, max_watchdog_nudges=2)):
+        first = stack.submit(restore_body(prod, backupLabel="B",
+                                          confirmProduction="Contoso Prod"))
+        record = stack.run_until_ended(first)
+    assert record["status"] == "NeedsAttention", record
+    assert "went missing 2 times" in record["error"]["message"]
+    assert locks_for(stack.ctx).holder(prod) is None
+    assert locks_for(stack.ctx).original_type(prod) == "Production"
