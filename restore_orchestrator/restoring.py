@@ -156,6 +156,9 @@ def decide_restoring(
         if (now - intent).total_seconds() < config.reconcile_grace_seconds or busy(
             answer.environment
         ):
+            # An environment that reads busy for ever must not hold it a Sandbox for ever.
+            if _timed_out(state, now, config):
+                return _time_out(state, now, config)
             return wait(state, now, config.reconcile_retry_seconds,
                         f"Looking for the restore requested at {format_time(intent)}; the "
                         "platform does not list it yet.")

@@ -208,3 +208,24 @@ def test_a_switch_to_sandbox_given_up_while_followed_is_switched_back() -> None:
     assert s.facts.switched_to_sandbox
     s = _after(s, a.EnvironmentRead(env(type="Sandbox", state="Running")))
     assert s.phase is Phase.SWITCHING_TO_PRODUCTION  # waits for it, then switches back
+
+
+# --- looking for a restore while the environment reads busy -------------------------------------
+
+
+def test_looking_for_a_restore_while_the_environment_stays_busy_ends_at_the_timeout() -> None:
+    """After a crash the restore is looked for; while the environment reads busy (a lifecycle
+    operation running) the step waits, but not past RESTORE_TIMEOUT_HOURS: then the switch back."""
+    intent = NOW - timedelta(seconds=CONFIG.restore_timeout_seconds + 60)
+    given = state(Phase.RESTORING, facts={"restore_requested_at": intent,
+                                          "restore_started_at": None},
+                  work={"intent_at": intent})
+    busy = a.Reconciled(env(type="Sandbox", state="Running"), None)
+    d = decide(given, busy, NOW, CONFIG)
+    assert d.state.phase is Phase.SWITCHING_TO_PRODUCTION
+    assert d.state.attention is not None and d.state.attention.code == "RestoreTimedOut"
+    # Within the timeout it waits, as before.
+    recent = state(Phase.RESTORING, facts={"restore_requested_at": NOW - 3600 * S,
+                                           "restore_started_at": None},
+                   work={"intent_at": NOW - 3600 * S})
+    assert decide(recent, busy, NOW, CONFIG).state.phase is Phase.RESTORING
