@@ -26,6 +26,21 @@ from tests.integration.restore.conftest import (
 OWN_PACE = replace(StackOptions().sim, retry_after=None)
 
 
+def _losing_every_step_in(stack: Stack, target: str, phase: str) -> dict[str, Any]:
+    """A confirmed restore of `target` run to its end while every step message sent in `phase`
+    is lost (the watchdog's budget: 2 re-drives); its record."""
+
+    def in_phase(queue: str, payload: dict[str, Any]) -> bool:
+        stored = stack.operation(str(payload["operationId"]))
+        return queue == RESTORE_STEPS and stored.internal.get("phase") == phase
+
+    stack.crashes.fail_send = in_phase
+    with use_runner_config(replace(FAST_RUNNER, max_watchdog_nudges=2)):
+        first = stack.submit(restore_body(target, backupLabel="B",
+                                          confirmProduction="Contoso Prod"))
+        return stack.run_until_ended(first)
+
+
 def test_a_cancel_between_the_switch_intent_and_its_request_switches_back(
     make_stack: Callable[..., Stack],
 ) -> None:
@@ -97,17 +112,8 @@ def test_a_restore_whose_steps_keep_going_missing_while_restoring_still_switches
     stack = make_stack(stepped=True, sim=OWN_PACE)
     prod = stack.add_env("Contoso Prod")
     stack.add_backup(prod, "B")
-
-    def restoring(queue: str, payload: dict[str, Any]) -> bool:
-        stored = stack.operation(str(payload["operationId"]))
-        return queue == RESTORE_STEPS and stored.internal.get("phase") == "Restoring"
-
     # Every message that would carry the restore on while the platform restores is lost.
-    stack.crashes.fail_send = restoring
-    with use_runner_config(replace(FAST_RUNNER, max_watchdog_nudges=2)):
-        first = stack.submit(restore_body(prod, backupLabel="B",
-                                          confirmProduction="Contoso Prod"))
-        record = stack.run_until_ended(first)
+    record = _losing_every_step_in(stack, prod, "Restoring")
     assert record["status"] == "NeedsAttention", record
     assert record["error"]["code"] == "EngineFault"
     assert "went missing 2 times" in record["error"]["message"]
@@ -187,17 +193,8 @@ def test_a_switch_back_handed_to_a_person_keeps_the_original_type(
     stack = make_stack(stepped=True, sim=OWN_PACE)
     prod = stack.add_env("Contoso Prod")
     stack.add_backup(prod, "B")
-
-    def switching_back(queue: str, payload: dict[str, Any]) -> bool:
-        stored = stack.operation(str(payload["operationId"]))
-        return queue == RESTORE_STEPS and stored.internal.get("phase") == "SwitchingToProduction"
-
     # Every message that would carry the switch back on is lost: the watchdog hands it over.
-    stack.crashes.fail_send = switching_back
-    with use_runner_config(replace(FAST_RUNNER, max_watchdog_nudges=2)):
-        first = stack.submit(restore_body(prod, backupLabel="B",
-                                          confirmProduction="Contoso Prod"))
-        record = stack.run_until_ended(first)
+    record = _losing_every_step_in(stack, prod, "SwitchingToProduction")
     assert record["status"] == "NeedsAttention", record
     assert "went missing 2 times" in record["error"]["message"]
     assert locks_for(stack.ctx).holder(prod) is None
