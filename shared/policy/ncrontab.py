@@ -70,14 +70,30 @@ class Ncrontab:
         return self._iterator(moment).get_next(datetime).astimezone(UTC)
 
     def slot_of(self, fired_at: datetime) -> datetime:
-        """The occurrence a firing at `fired_at` belongs to: the newest one not after it, in UTC.
+        """The occurrence a firing at `fired_at` belongs to, in UTC: the newest one not after it,
+        or the coming one when the firing is at most `early_tolerance` before it.
 
         A firing lands a little after its occurrence, or much later when the host runs a missed
         one as past due after a restart; either way it belongs to the newest occurrence. NCRONTAB
-        counts whole seconds, so a firing within its occurrence's second belongs to it.
+        counts whole seconds, so a firing within its occurrence's second belongs to it. Azure
+        timers also fire a few milliseconds early (azure-functions-host #7398, #8254), and the
+        binding gives no scheduled time to read instead: without the tolerance a firing at
+        00:59:59.995 would name yesterday's 01:00, whose requestIds are all taken, and the day's
+        backups would be skipped.
         """
         just_after = fired_at.replace(microsecond=0) + timedelta(seconds=1)
-        return self._iterator(just_after).get_prev(datetime).astimezone(UTC)
+        newest = self._iterator(just_after).get_prev(datetime).astimezone(UTC)
+        coming = self.next_after(newest)
+        if coming - fired_at <= _tolerance(coming - newest):
+            return coming
+        return newest
+
+    def early_tolerance(self, occurrence: datetime) -> timedelta:
+        """How long before `occurrence` a firing still belongs to it: a minute, or half the gap
+        from the occurrence before when that is shorter, so a frequent schedule's firing is never
+        taken for the next one's."""
+        previous = self._iterator(occurrence).get_prev(datetime).astimezone(UTC)
+        return _tolerance(occurrence - previous)
 
     def _iterator(self, moment: datetime) -> _Occurrences:
         from croniter import croniter
@@ -92,6 +108,13 @@ class Ncrontab:
             second_at_beginning=True,
         )
         return found
+
+
+EARLY_FIRING = timedelta(minutes=1)
+
+
+def _tolerance(gap: timedelta) -> timedelta:
+    return min(EARLY_FIRING, gap / 2)
 
 
 class _Occurrences(Protocol):

@@ -55,4 +55,6 @@ def test_every_firing_of_a_slot_names_that_slot_and_only_it(
     due = parse_schedule(schedule, environ).next_after(datetime.fromisoformat(after + "+00:00"))
     assert due.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") == slot
     on_time, past_due = due + timedelta(milliseconds=20), due + late
-    assert round_ids(storage, sim, schedule, zone, [on_time, past_due]) == {slot}
+    # Azure timers fire a few milliseconds early too (azure-functions-host #7398): still this slot.
+    early = due - timedelta(milliseconds=5)
+    assert round_ids(storage, sim, schedule, zone, [early, on_time, past_due]) == {slot}

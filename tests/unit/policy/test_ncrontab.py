@@ -39,7 +39,8 @@ def test_every_firing_until_the_next_belongs_to_its_own_occurrence(
     following = schedule.next_after(due)
     assert due.tzinfo is UTC and start < due < following
     late = timedelta(seconds=(following - due).total_seconds() * fraction)
-    fired = min(due + late, following - timedelta(seconds=1))
+    # Up to the next occurrence's early tolerance, where a firing is that occurrence's, early.
+    fired = min(due + late, following - schedule.early_tolerance(following) - timedelta(seconds=1))
     assert schedule.slot_of(fired) == due
     assert schedule.slot_of(due + timedelta(milliseconds=999)) == due
 
@@ -103,3 +104,36 @@ def test_settings_read_website_time_zone_and_name_a_bad_one() -> None:
     text = str(caught.value)
     assert "WEBSITE_TIME_ZONE 'W. Europe Standard Time'" in text
     assert "BACKUP_SCHEDULE" in text and "six fields" in text
+
+
+def test_a_firing_a_few_milliseconds_early_belongs_to_the_coming_occurrence() -> None:
+    # Azure timers fire slightly early (azure-functions-host #7398, #8254): 00:59:59.995 is the
+    # 01:00 firing, not a second firing of yesterday's (whose requestIds are all taken).
+    schedule = Ncrontab.parse("0 0 1 * * *", seconds=True)
+    due = datetime(2026, 3, 10, 1, 0, 0, tzinfo=UTC)
+    assert schedule.slot_of(due - timedelta(milliseconds=5)) == due
+    assert schedule.slot_of(due - timedelta(seconds=59)) == due
+    assert schedule.slot_of(due - timedelta(minutes=2)) == due - timedelta(days=1)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.sampled_from([*SCHEDULES, "* * * * * *", "*/10 * * * * *", "0 0 1,2 * * *"]),
+    st.sampled_from(ZONES),
+    st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2030, 1, 1),
+                 timezones=st.just(UTC)),
+    st.floats(min_value=0.0, max_value=1.0, exclude_max=True),
+)
+def test_any_firing_from_the_tolerance_before_until_the_next_belongs_to_the_occurrence(
+    expression: str, zone: str, start: datetime, fraction: float
+) -> None:
+    schedule = Ncrontab.parse(expression, time_zone(zone))
+    due = schedule.next_after(start)
+    previous = schedule.slot_of(due - timedelta(microseconds=1) - schedule.early_tolerance(due))
+    following = schedule.next_after(due)
+    early, next_early = schedule.early_tolerance(due), schedule.early_tolerance(following)
+    # Never a whole period: a frequent schedule's firing cannot be taken for the next one's.
+    assert early <= min(timedelta(minutes=1), (due - previous) / 2)
+    window = (following - next_early) - (due - early)
+    fired = due - early + timedelta(microseconds=int(window / timedelta(microseconds=1) * fraction))
+    assert schedule.slot_of(fired) == due
