@@ -96,3 +96,16 @@ def plan_round(
         for env in chosen
     ]
     return planned, notes
+
+
+def listing_failure(reason: str, named: int) -> str:
+    """What a person reads when the platform did not list its environments for a round: only the
+    environments BACKUP_SCOPE names by id could be asked for (a type or `*` needs the listing)."""
+    if named:
+        done = f"only the {named} environment(s) BACKUP_SCOPE names by id were asked for"
+    else:
+        done = "no backup was asked for (BACKUP_SCOPE names no environment by id)"
+    return (
+        f"The platform could not list its environments ({reason}): {done}. Back up the others "
+        "by hand (ppbackup backup <environment id>) before the update."
+    )

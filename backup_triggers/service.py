@@ -22,6 +22,7 @@ from engine.messages import send_step
 from engine.record import apply_changes
 from engine.runner import run_admitted
 from notifications import rounds as notification_rounds
+from shared.errors import PowerPlatformError
 from shared.intake import admit, read_intake_message, request_key
 from shared.operations import (
     Operation,
@@ -134,9 +135,16 @@ def run_backup_round(ctx: AppContext, *, fired_at: datetime) -> RoundResult:
     """Enqueue one labeled backup request per environment in scope. Makes no backup itself."""
     schedule = Ncrontab.parse(ctx.settings.backup_schedule, ctx.settings.time_zone, seconds=True)
     slot = schedule.slot_of(fired_at)
+    failure: str | None = None
+    try:
+        listed = ctx.platform.list_environments()
+    except PowerPlatformError as error:
+        # A timer run is not retried: without this the round, and every backup before the
+        # update, would be lost with no record. The environments named by id need no listing.
+        listed, failure = [], f"{error.code}: {error}"
     environments = [
         rounds.ScopedEnvironment(e.id, e.display_name, e.type or "Unknown", e.is_default)
-        for e in ctx.platform.list_environments()
+        for e in listed
     ]
     # Names for history and notifications; a backup itself never learns its environment's name.
     directory_for(ctx).remember(
@@ -147,14 +155,20 @@ def run_backup_round(ctx: AppContext, *, fired_at: datetime) -> RoundResult:
         environments, ctx.settings.backup_scope, ctx.settings.backup_label_template, slot
     )
     round_id = rounds.round_id(slot)
+    if failure is not None:
+        # Not "named but not listed" for each id: nothing was listed at all.
+        notes = [rounds.listing_failure(failure, len(planned))]
+        log.error("backup.round_listing_failed", extra={"round": round_id, "error": failure})
     names = {e.environment_id.lower(): e.display_name for e in environments}
     # Before the requests go out, so no member can finish before the round knows it (one
-    # summary per round instead of a card per environment). Never raises.
+    # summary per round instead of a card per environment). Never raises. A failed listing is
+    # reported in that same summary, as a failure a person reads.
     notification_rounds.plan_round(
         ctx,
         round_id=round_id,
         started_at=fired_at,
         members=[(p.environment_id, names.get(p.environment_id)) for p in planned],
+        listing_failure=notes[0] if failure is not None else None,
     )
     messages = [
         {

@@ -25,11 +25,14 @@ from notifications.round_rules import (
 from notifications.store import NotificationStore, store_for
 from notifications.transport import destinations
 from shared.errors import OperationNotFound
-from shared.operations import Operation, OperationKind
+from shared.operations import Operation, OperationKind, OperationStatus
 from shared.runtime import AppContext
 
 log = logging.getLogger(__name__)
 
+# The member that stands for a failed environment listing (no environment id has this form).
+LISTING_MEMBER = "environment-listing"
+LISTING_NAME = "Environment listing"
 # How many of a pending member's newest backups are searched for the round's request id.
 _LOOKUP_LIMIT = 20
 
@@ -40,22 +43,46 @@ def plan_round(
     round_id: str,
     started_at: datetime,
     members: Sequence[tuple[str, str | None]],
+    listing_failure: str | None = None,
 ) -> None:
     """Record the round's members (environment id, name). Never raises: a round without a
-    summary is a lesser loss than a round without backups."""
+    summary is a lesser loss than a round without backups.
+
+    `listing_failure`: the platform did not list the environments, so the round has only those
+    named by id. It is recorded as one more member (`LISTING_MEMBER`), failed from the start, so
+    the round's one summary lists it among the failures: the message a person already reads,
+    sent at once when no member is left to wait for."""
     try:
         if not destinations(ctx.settings):
             return
         store = store_for(ctx)
-        if store.open_round(
-            round_id, started_at=started_at, deadline=round_deadline(round_id), members=members
-        ) and not members:
+        planned = [*members, (LISTING_MEMBER, LISTING_NAME)] if listing_failure else members
+        opened = store.open_round(
+            round_id, started_at=started_at, deadline=round_deadline(round_id), members=planned
+        )
+        if listing_failure:
+            _listing_failed(ctx, store, round_id, listing_failure)
+        elif opened and not members:
             _summarize_if_complete(ctx, store, round_id)  # nothing to wait for: say so now
     except Exception as error:  # noqa: BLE001 - the round must start whatever happens here
         log.warning(
             "notifications.round_plan_failed",
             extra={"round": round_id, "error": type(error).__name__},
         )
+
+
+def _listing_failed(
+    ctx: AppContext, store: NotificationStore, round_id: str, message: str
+) -> None:
+    # Only on the round's own listing member, still planned: a later firing of the slot whose
+    # listing fails must not add a failure to a round that listed fine, nor rewrite one ended.
+    member = next((m for m in store.members(round_id) if m.environment_id == LISTING_MEMBER),
+                  None)
+    if member is None or member.done:
+        return
+    store.finish_member(round_id, LISTING_MEMBER, status=OperationStatus.FAILED,
+                        operation_id="", ended_at=ctx.clock(), message=message)
+    _summarize_if_complete(ctx, store, round_id)
 
 
 def member_finished(ctx: AppContext, store: NotificationStore, notice: OperationNotice) -> None:

@@ -13,6 +13,7 @@ from notifications.alerts import run_alert_checks
 from notifications.round_rules import ROUND_DEADLINE
 from ppbackup.receiver import Receiver
 from ppbackup.simulator import Simulator, run_simulator
+from shared.errors import Transient
 from shared.queue_names import BACKUP_REQUESTS
 from shared.storage.connection import queue_service
 from tests.integration.notifications.conftest import (
@@ -126,3 +127,34 @@ def test_a_rejected_request_is_announced(storage: str, receiver: Receiver,
     [hook] = receiver.accepted("webhook")
     assert hook.payload["event"] == "backup.rejected"
     assert hook.payload["operation"]["error"]["code"] == "InvalidJson"
+
+
+def test_a_round_whose_listing_fails_still_backs_up_what_it_names_and_says_so(
+    storage: str, receiver: Receiver, sim: Simulator, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # BAP answers 503 past the client's retries, and a timer run is not retried: the environments
+    # BACKUP_SCOPE names by id are still backed up, and a person learns the others were not.
+    named = sorted(e.id for e in sim.state.environments.values()
+                   if e.display_name.startswith("Woodgrove"))[0]
+    h = harness_for(storage, receiver, sim, f"type:Production,{named}")
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise Transient("503 from the environment listing", status=503)
+
+    monkeypatch.setattr(type(h.ctx.platform), "list_environments", down)
+    fired = T0 + timedelta(hours=1, seconds=1)
+    result = service.run_backup_round(h.ctx, fired_at=fired)
+    assert result.planned == 1
+    assert any("could not list" in note for note in result.notes)
+    # A second firing for the slot (a restart) changes nothing: same request, same round.
+    service.run_backup_round(h.ctx, fired_at=fired + timedelta(seconds=1))
+    assert run_requests(h) == 2
+    h.pump()
+    rounds = [s.payload for s in h.queues.notifications() if s.payload["type"] == "round"]
+    assert len(rounds) == 1
+    [hook] = receiver.accepted("webhook")
+    summary = hook.payload["summary"]
+    assert (summary["total"], summary["succeeded"], summary["failedCount"], summary["pending"]) \
+        == (2, 1, 1, 0)
+    [failure] = summary["failed"]
+    assert "could not list" in failure["message"] and "503" in failure["message"]
