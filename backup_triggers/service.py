@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -82,12 +82,17 @@ def handle_backup_message(
     if read is None:
         return  # recorded as Rejected
     request, key = read
-    stored, created, first = _admit(ctx, request, dedup_key=key, start=True)
-    # A duplicate of a request (another message, first delivery) leaves the operation to the
-    # engine, which drives it from its checkpoints: running it here too could make a second
-    # backup while the first call is under way. A redelivery of this very message means its
-    # earlier delivery failed, so nobody drives the operation on its behalf: run it again.
-    if created or dequeue_count > 1:
+    stored, created, first = _admit(ctx, request, dedup_key=key, start=True,
+                                    message_id=message_id)
+    # A duplicate of a request (another message, even redelivered) leaves the operation to the
+    # engine, which drives it from its checkpoints, and to the watchdog if its driver died:
+    # running it here too could make a second backup while the admitting call is under way. A
+    # redelivery of the message that admitted it means that delivery failed, so nobody drives
+    # the operation on its behalf: run it again.
+    rerun = dequeue_count > 1 and bool(message_id) and (
+        stored.internal.get("admittedBy") == message_id
+    )
+    if created or rerun:
         run_admitted(ctx, stored, dequeue_count=dequeue_count, first=first if created else None)
 
 
@@ -98,11 +103,13 @@ def _admit(
     dedup_key: str | None,
     options: dict[str, Any] | None = None,
     start: bool = False,
+    message_id: str | None = None,
 ) -> tuple[StoredOperation, bool, CreateBackup | None]:
     """Admit the request once per key: (stored, created, the first call when `start`).
 
     `start`: the caller runs the backup right away, so it is admitted already making its first
-    call (backing_up.started); otherwise it is admitted Queued, and its first step plans."""
+    call (backing_up.started); otherwise it is admitted Queued, and its first step plans.
+    `message_id`: the queue message admitting it, kept in its state (`admitted_by`)."""
     now = ctx.clock()
     candidate = new_operation(
         OperationKind.BACKUP,
@@ -119,6 +126,7 @@ def _admit(
     if start:
         state, changes, first = started(request.environment_id, request.label, now)
         candidate = apply_changes(candidate, changes, now)
+    state = replace(state, admitted_by=message_id or None)
     stored, created = admit(
         ctx,
         candidate,

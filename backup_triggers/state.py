@@ -49,6 +49,9 @@ class BackupState:
     wake_at: datetime | None = None
     engine_faults: int = 0
     watchdog_nudges: int = 0
+    # The queue message whose invocation admitted the backup (None: HTTP, CLI, or admitted
+    # before this was kept): only its redelivery may drive the backup again at once.
+    admitted_by: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return state_json(self, {
@@ -57,6 +60,7 @@ class BackupState:
             "intentAt": format_time(self.intent_at),
             "tries": self.tries or None,
             "attempts": self.attempts or None,
+            "admittedBy": self.admitted_by,
         })
 
     @classmethod
@@ -69,5 +73,6 @@ class BackupState:
                 intent_at=parse_time(data.get("intentAt")),
                 tries=int(data.get("tries", 0)),
                 attempts=int(data.get("attempts", 0)),
+                admitted_by=data.get("admittedBy"),
                 **engine_fields(data),
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import azure.functions as func
@@ -153,6 +154,57 @@ def test_the_same_message_delivered_twice_at_once_is_one_backup(
         t.join()
     operations = backups_in_history(ctx)
     assert len(operations) == 1
+    assert len(sim.backups(env)) == 1
+
+
+def _held_admission(
+    monkeypatch: pytest.MonkeyPatch, ctx: AppContext, body: str, message_id: str
+) -> Callable[[], None]:
+    """Deliver `body` as a first delivery whose invocation is paused just before its create
+    call; returns what resumes it (or, never called, an invocation that died there)."""
+    from backup_triggers import service
+
+    held: list[tuple[Any, ...]] = []
+    real = service.run_admitted
+    monkeypatch.setattr(service, "run_admitted",
+                        lambda c, stored, **kw: held.append((c, stored, kw)))
+    service.handle_backup_message(ctx, body, message_id=message_id, dequeue_count=1)
+    monkeypatch.setattr(service, "run_admitted", real)
+    [(c, stored, kw)] = held
+    return lambda: real(c, stored, **kw)
+
+
+def test_a_redelivered_duplicate_leaves_the_admitting_invocation_alone(
+    sim: Simulator, ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another message with the same requestId, redelivered, while the message that admitted
+    the request is about to call create: one platform backup, not two."""
+    from backup_triggers import service
+
+    env = sim.seed_many(1, type="Production")[0]
+    body = json.dumps({"environmentId": env, "label": "Pre-update",
+                       "requestId": f"timer:20261205T010000Z:{env}"})
+    resume_a = _held_admission(monkeypatch, ctx, body, "message-a")
+    service.handle_backup_message(ctx, body, message_id="message-b", dequeue_count=2)
+    resume_a()
+    [operation] = backups_in_history(ctx)
+    assert operation.status is OperationStatus.SUCCEEDED
+    assert len(sim.backups(env)) == 1
+
+
+def test_a_redelivery_of_the_admitting_message_makes_the_backup(
+    sim: Simulator, ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The invocation that admitted the request died before its call: the redelivery of that
+    same message runs it (nobody else drives it)."""
+    from backup_triggers import service
+
+    env = sim.seed_many(1, type="Production")[0]
+    body = json.dumps({"environmentId": env, "label": "Pre-update", "requestId": "r-1"})
+    _held_admission(monkeypatch, ctx, body, "message-a")  # never resumed: it died
+    service.handle_backup_message(ctx, body, message_id="message-a", dequeue_count=2)
+    [operation] = backups_in_history(ctx)
+    assert operation.status is OperationStatus.SUCCEEDED
     assert len(sim.backups(env)) == 1
 
 
