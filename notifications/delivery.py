@@ -133,9 +133,9 @@ def handle_notification(ctx: AppContext, body: bytes | str) -> list[Result]:
         return []  # notifications were switched off since the message was sent
     store = store_for(ctx)
     notice = envelope.notice
-    if isinstance(notice, OperationNotice) and notice.round_id:
-        member_finished(ctx, store, notice)  # reported by the round's summary, not on its own
-        return []
+    if (isinstance(notice, OperationNotice) and notice.round_id
+            and member_finished(ctx, store, notice)):
+        return []  # reported by the round's summary, not on its own
     loaded = _load(ctx, store, envelope)
     if loaded is None:
         return []

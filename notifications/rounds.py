@@ -4,6 +4,8 @@ The timer calls `plan_round` before it sends the round's backup requests. Each m
 notice (see `messages.timer_round`) reaches `member_finished` through the outbox; the member whose
 result leaves none planned claims the summary. Rounds that never get there are summarised by the
 alerts timer after `round_rules.ROUND_DEADLINE`, with the stragglers counted as still running.
+A round that could not be recorded (`plan_round` never raises) has no summary to wait for: its
+members' notices are delivered one by one instead, so a failed timer backup still reaches someone.
 """
 
 from __future__ import annotations
@@ -85,24 +87,33 @@ def _listing_failed(
     _summarize_if_complete(ctx, store, round_id)
 
 
-def member_finished(ctx: AppContext, store: NotificationStore, notice: OperationNotice) -> None:
-    """Record a member's result; summarise the round if it was the last one running."""
+def member_finished(ctx: AppContext, store: NotificationStore, notice: OperationNotice) -> bool:
+    """Record a member's result; summarise the round if it was the last one running.
+
+    False when the round was never recorded: no summary will ever speak for this member, so the
+    caller delivers its notice on its own, as an on-demand backup's (same event id: a repeat of
+    the message posts nothing twice).
+    """
     round_id, env = notice.round_id, notice.environment_id
     if round_id is None or env is None:
-        return
+        return False
     if store.round_header(round_id) is None:
-        # Planned while notifications were off (or before this feature): no summary to make.
-        log.info("notifications.round_unknown", extra={"round": round_id})
-        return
+        # Recording the round failed (a storage blip in `plan_round`, which lets the backups run
+        # anyway), or it was planned while notifications were off. Dropping the notice would
+        # leave a failed pre-update backup unreported: one card per member beats none.
+        log.warning("notifications.round_unknown",
+                    extra={"round": round_id, "operationId": notice.operation_id})
+        return False
     try:
         operation = ctx.history.get(notice.operation_id).operation
     except OperationNotFound:
         log.warning("notifications.member_missing", extra={"operationId": notice.operation_id})
-        return
+        return True
     if not operation.status.terminal:
-        return
+        return True
     _record(store, round_id, env, operation)
     _summarize_if_complete(ctx, store, round_id)
+    return True
 
 
 def sweep_overdue(ctx: AppContext, store: NotificationStore, now: datetime) -> int:

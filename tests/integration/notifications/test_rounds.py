@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -158,3 +159,35 @@ def test_a_round_whose_listing_fails_still_backs_up_what_it_names_and_says_so(
         == (2, 1, 1, 0)
     [failure] = summary["failed"]
     assert "could not list" in failure["message"] and "503" in failure["message"]
+
+
+def test_a_round_that_could_not_be_recorded_reports_each_backup_on_its_own(
+    storage: str, receiver: Receiver, sim: Simulator, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from notifications.store import NotificationStore
+
+    h = harness_for(storage, receiver, sim, f"type:Production,{MISSING}")
+
+    def table_blip(*_: object, **__: object) -> bool:
+        raise ConnectionError("table blip (test)")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(NotificationStore, "open_round", table_blip)
+        result = service.run_backup_round(h.ctx, fired_at=T0 + timedelta(hours=1, seconds=1))
+    assert result.planned == 6  # the backups run although the round was never recorded
+    run_requests(h)
+    h.pump()
+    # No summary can be made, so each member's end is announced as an on-demand one's would be:
+    # the failure (the missing environment) reaches a person.
+    events = sorted(r.payload["event"] for r in receiver.accepted("webhook"))
+    assert events == ["backup.failed"] + ["backup.succeeded"] * 5
+    assert len(receiver.accepted("teams")) == 6
+    # A member's notice delivered again posts nothing again (the event id's delivery rows).
+    notice = next(s.payload for s in h.queues.notifications() if s.payload.get("roundId"))
+    from notifications.delivery import handle_notification
+
+    handle_notification(h.ctx, json.dumps(notice))
+    assert len(receiver.accepted()) == 12
+    # And the alerts timer has no round to summarise later.
+    h.clock.advance(seconds=ROUND_DEADLINE.total_seconds())
+    assert run_alert_checks(h.ctx).rounds_summarised == 0
