@@ -33,7 +33,7 @@ from engine.kinds import kind_for
 from engine.messages import decode_step, send_step
 from engine.record import StepUpdate, apply_changes
 from engine.state import S, StateUnreadableError
-from notifications.outbox import announce
+from notifications.outbox import announce, ending_notice_due
 from shared.errors import ConcurrencyConflict, OperationNotFound
 from shared.operations import (
     OperationError,
@@ -281,9 +281,12 @@ class _Run(Generic[S]):
         # record (one round trip for both, not one more after them); any other checkpoint leaves
         # it for the end of the invocation (one write per invocation, not per step).
         beside = (self._write_call_log,) if operation.status.terminal else ()
+        # An ending with a notice keeps the watchdog entry until the notice is queued (see
+        # notifications.outbox): nothing else would send it after a failed send or a crash.
+        pending = ending_notice_due(ctx, before, operation)
         try:
             self.stored = ctx.history.update(self.stored, operation, internal=new_state.to_json(),
-                                             beside=beside)
+                                             beside=beside, keep_active=pending)
         except ConcurrencyConflict:
             log.info(
                 "engine.step_lost_race",
@@ -291,7 +294,7 @@ class _Run(Generic[S]):
             )
             return None
         self.state = new_state
-        announce(ctx, before, self.stored.operation)
+        announce(ctx, before, self.stored.operation, pending=pending)
         log.info(
             "engine.step",
             extra={
@@ -399,11 +402,12 @@ def _record_fault(
     new_state = replace(new_state, seq=state.seq + 1, engine_faults=0 if rescued else faults,
                         watchdog_nudges=0 if rescued else state.watchdog_nudges)
     operation = apply_changes(stored.operation, changes, now)
+    pending = ending_notice_due(ctx, stored.operation, operation)
     try:
-        ctx.history.update(stored, operation, internal=new_state.to_json())
+        ctx.history.update(stored, operation, internal=new_state.to_json(), keep_active=pending)
     except ConcurrencyConflict:
         return  # someone else advanced it: not stuck after all
-    announce(ctx, stored.operation, operation)
+    announce(ctx, stored.operation, operation, pending=pending)
     log.error(
         "engine.fault",
         extra={"operationId": operation_id, "faults": faults, "error": summary},
@@ -428,11 +432,12 @@ def end_needing_attention(ctx: AppContext, stored: StoredOperation, message: str
         now,
         error=OperationError("EngineFault", text),
     )
+    pending = ending_notice_due(ctx, stored.operation, ended)
     try:
-        ctx.history.update(stored, ended)
+        ctx.history.update(stored, ended, keep_active=pending)
     except ConcurrencyConflict:
         return  # it moved after all
-    announce(ctx, stored.operation, ended)
+    announce(ctx, stored.operation, ended, pending=pending)
     log.error("engine.handed_to_a_person", extra={"operationId": ended.operation_id})
     kind = kind_for(ended.kind)
     if kind is not None:

@@ -11,6 +11,13 @@ checkpoint (seq + 1, so a late original message is stale) and a fresh step messa
 `max_watchdog_nudges` it is handed to a person. A backup
 deletion the platform did not answer is sent again through its own use case (a delete is
 idempotent). It alerts on nothing itself; what it did is logged and noted on the operation.
+
+An entry left on an ended operation is either a leftover (a crash after the checkpoint) or the
+"notice pending" marker of an ending whose notice was not queued (notifications/outbox.py). Past
+a grace after the ending (its own `announce` may be under way), the watchdog queues the notice
+again, with the event id it had the first time, then drops the entry; a send that fails keeps the
+entry for the next tick. At most `_NOTICES_PER_TICK` a tick, and none for an ending older than
+`NOTICE_WINDOW` (the entry is dropped, logged at ERROR): a day-old event a person already missed.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from engine.nudge import nudge
 from engine.record import SetOption
 from engine.runner import RunnerConfig, end_needing_attention, runner_config
 from engine.state import S, StateUnreadableError
+from notifications.outbox import announce_again, ending_notice_due
 from shared.errors import OperationNotFound
 from shared.operations import OperationKind, format_time, operation_id_instant, to_millis
 from shared.runtime import AppContext
@@ -33,6 +41,12 @@ from shared.storage.active import ActiveEntry
 from shared.storage.history import StoredOperation
 
 log = logging.getLogger(__name__)
+
+# Endings whose notice is queued again per tick: a queue outage that left many is caught up over
+# a few minutes, and a tick stays short.
+_NOTICES_PER_TICK = 50
+# How long after an ending its lost notice is still worth sending (in real time, like the grace).
+NOTICE_WINDOW = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +56,7 @@ class WatchdogReport:
     discarded: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
     handed_over: tuple[str, ...] = ()
+    renotified: tuple[str, ...] = ()
 
 
 def run_watchdog(ctx: AppContext, *, config: RunnerConfig | None = None) -> WatchdogReport:
@@ -53,11 +68,13 @@ def run_watchdog(ctx: AppContext, *, config: RunnerConfig | None = None) -> Watc
     discarded: list[str] = []
     skipped: list[str] = []
     handed_over: list[str] = []
+    renotified: list[str] = []
     for entry in entries:
         if entry.next_due_at is not None and entry.next_due_at > now:
             continue
         try:
-            outcome = _look_at(ctx, entry, now, grace, config)
+            outcome = _look_at(ctx, entry, now, grace, config,
+                               notices_left=_NOTICES_PER_TICK - len(renotified))
         except Exception:
             # One bad operation must not stop the watchdog from looking at the others.
             log.exception("watchdog.failed", extra={"operationId": entry.operation_id})
@@ -69,18 +86,23 @@ def run_watchdog(ctx: AppContext, *, config: RunnerConfig | None = None) -> Watc
             discarded.append(entry.operation_id)
         elif outcome == "handed_over":
             handed_over.append(entry.operation_id)
-    if redriven or discarded:
+        elif outcome == "renotified":
+            renotified.append(entry.operation_id)
+    if redriven or discarded or renotified:
         log.warning(
             "watchdog.round",
-            extra={"checked": len(entries), "redriven": redriven, "discarded": discarded},
+            extra={"checked": len(entries), "redriven": redriven, "discarded": discarded,
+                   "renotified": renotified},
         )
     return WatchdogReport(
-        len(entries), tuple(redriven), tuple(discarded), tuple(skipped), tuple(handed_over)
+        len(entries), tuple(redriven), tuple(discarded), tuple(skipped), tuple(handed_over),
+        tuple(renotified),
     )
 
 
 def _look_at(
-    ctx: AppContext, entry: ActiveEntry, now: datetime, grace: timedelta, config: RunnerConfig
+    ctx: AppContext, entry: ActiveEntry, now: datetime, grace: timedelta, config: RunnerConfig,
+    *, notices_left: int = _NOTICES_PER_TICK,
 ) -> str:
     try:
         stored = ctx.history.get(entry.operation_id)
@@ -93,8 +115,7 @@ def _look_at(
         return "waiting"
     operation = stored.operation
     if operation.status.terminal:
-        ctx.history.discard_active(entry.operation_id)
-        return "discarded"
+        return _ended(ctx, stored, now, grace, notices_left)
     if entry.next_due_at is None and operation.updated_at + grace > now:
         return "waiting"
     overdue_since = entry.next_due_at or operation.updated_at
@@ -107,6 +128,29 @@ def _look_at(
         log.error("watchdog.unknown_kind", extra={"operationId": operation.operation_id})
         return "skipped"
     return _redrive(ctx, kind, stored, now, overdue_since, grace, config)
+
+
+def _ended(
+    ctx: AppContext, stored: StoredOperation, now: datetime, grace: timedelta, notices_left: int
+) -> str:
+    """An entry on an ended operation: send its notice again if it may have been lost."""
+    operation = stored.operation
+    ended = operation.ended_at or operation.updated_at
+    if ending_notice_due(ctx, None, operation):
+        if now < ended + grace:
+            return "waiting"  # the ending's own announce may not have run yet
+        if now - ended > NOTICE_WINDOW * ctx.time_scale:
+            log.error("watchdog.notice_abandoned", extra={"operationId": operation.operation_id})
+        elif notices_left <= 0:
+            return "waiting"  # this tick's share is used up: the next tick goes on
+        else:
+            announce_again(ctx, operation)  # raises if the send fails: the entry stays
+            ctx.history.discard_active(operation.operation_id)
+            log.warning("watchdog.renotified", extra={"operationId": operation.operation_id,
+                                                      "status": operation.status.value})
+            return "renotified"
+    ctx.history.discard_active(operation.operation_id)
+    return "discarded"
 
 
 def _redrive(

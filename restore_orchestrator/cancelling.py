@@ -15,7 +15,7 @@ from engine.answers import Proceeded
 from engine.config import EngineConfig
 from engine.messages import send_step
 from engine.record import SetOption, apply_changes
-from notifications.outbox import announce
+from notifications.outbox import announce, ending_notice_due
 from restore_orchestrator.decide import decide
 from restore_orchestrator.locks import release_and_wake_next
 from restore_orchestrator.phases import CANCELLABLE, Phase
@@ -117,8 +117,9 @@ def _cancel_queued(
     operation = apply_changes(stored.operation, (note, *decision.changes), now)
     ended = replace(decision.state, seq=flagged.seq + 1)
     before = stored.operation
-    stored = ctx.history.update(stored, operation, internal=ended.to_json())
-    announce(ctx, before, stored.operation)
+    pending = ending_notice_due(ctx, before, operation)  # see notifications.outbox
+    stored = ctx.history.update(stored, operation, internal=ended.to_json(), keep_active=pending)
+    announce(ctx, before, stored.operation, pending=pending)
     log.info("restore.cancelled_while_queued", extra={"operationId": operation.operation_id})
     if not flagged.request.dry_run:
         # It may have taken the lock just before (a crash between lock and checkpoint).

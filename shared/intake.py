@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
-from notifications.outbox import announce
+from notifications.outbox import announce, ending_notice_due
 from shared.errors import ConcurrencyConflict, OperationNotFound, RequestInvalid
 from shared.inputs import decode_json, parse_guid, parse_text, readable, usable_request_id
 from shared.operations import (
@@ -57,8 +57,11 @@ def admit(
     *,
     dedup_key: str | None,
     internal: dict[str, Any] | None = None,
+    keep_active: bool = False,
 ) -> tuple[StoredOperation, bool]:
-    """Store `candidate` unless its key was admitted before; returns (stored, created)."""
+    """Store `candidate` unless its key was admitted before; returns (stored, created).
+
+    `keep_active`: see `HistoryStore.create` (a rejection whose notice is still to be sent)."""
     if dedup_key is not None:
         owner = claims_for(ctx).claim(dedup_key, candidate.operation_id)
         if owner != candidate.operation_id:
@@ -68,7 +71,7 @@ def admit(
                 # Claimed by an intake that died before creating its operation: finish its job.
                 candidate = replace(candidate, operation_id=owner)
     try:
-        return ctx.history.create(candidate, internal=internal), True
+        return ctx.history.create(candidate, internal=internal, keep_active=keep_active), True
     except ConcurrencyConflict:
         return ctx.history.get(candidate.operation_id), False
 
@@ -139,13 +142,16 @@ def record_rejected(
     operation = finish(
         operation, OperationStatus.REJECTED, now, error=OperationError(error.code, detail)
     )
-    stored, created = admit(ctx, operation, dedup_key=dedup_key)
+    # Terminal from birth: no later delivery of the request announces it, so its notice is kept
+    # pending like any ending's (notifications/outbox.py).
+    pending = ending_notice_due(ctx, None, operation)
+    stored, created = admit(ctx, operation, dedup_key=dedup_key, keep_active=pending)
     if created:
         log.warning(
             "intake.rejected",
             extra={"operationId": operation.operation_id, "kind": kind.value, "code": error.code},
         )
-        announce(ctx, None, stored.operation)
+        announce(ctx, None, stored.operation, pending=pending)
     return stored
 
 

@@ -6,6 +6,10 @@ entry (written before the operation row on create, and on an update that opens a
 again), not that every entry is current (its status is the one it was written with); a crash or a
 stale writer can leave an entry for a finished operation. The watchdog reads the operation itself
 before acting and calls `discard` for such leftovers.
+
+An entry is also kept on purpose past an operation's end while its notice is not queued yet (the
+"notice pending" marker, notifications/outbox.py): the watchdog sends that notice again before it
+discards the entry.
 """
 
 from __future__ import annotations

@@ -127,9 +127,17 @@ class HistoryStore(TableStore):
     # -- operations ----------------------------------------------------------------------------
 
     def create(
-        self, operation: Operation, *, internal: Mapping[str, Any] | None = None
+        self,
+        operation: Operation,
+        *,
+        internal: Mapping[str, Any] | None = None,
+        keep_active: bool = False,
     ) -> StoredOperation:
-        """Store a new operation; ConcurrencyConflict if its id exists already."""
+        """Store a new operation; ConcurrencyConflict if its id exists already.
+
+        `keep_active`: an operation terminal from birth (a rejected request) whose notice is still
+        to be sent gets an active entry all the same, as its "notice pending" marker (`update`).
+        """
         key = row_key(operation.operation_id)
         # Built (and limit-checked) before the first write, so a too-large record writes nothing.
         entity = operation_entity(
@@ -143,12 +151,12 @@ class HistoryStore(TableStore):
         if copy is not None:
             early = {**copy[1], PROVISIONAL: True} if terminal else copy[1]
             copy[0].upsert_entity(early, mode=UpdateMode.REPLACE)
-        if not terminal:
+        if not terminal or keep_active:
             self._active.touch(operation)
         try:
             metadata = self._main().create_entity(entity)
         except ResourceExistsError as exc:
-            self._repair_derived(key, operation)
+            self._repair_derived(key, operation, keep_active=keep_active)
             raise ConcurrencyConflict(f"operation {operation.operation_id} exists already") from exc
         if copy is not None and terminal:
             copy[0].upsert_entity(copy[1], mode=UpdateMode.REPLACE)  # the row exists now
@@ -172,12 +180,17 @@ class HistoryStore(TableStore):
         *,
         internal: Mapping[str, Any] | None = None,
         beside: Sequence[Callable[[], object]] = (),
+        keep_active: bool = False,
     ) -> StoredOperation:
         """Replace the record `stored` was read as; ConcurrencyConflict if it changed since.
 
         `internal` replaces the orchestrator state; None keeps `stored.internal` (pass `{}` to
         clear it). `beside`: the caller's writes that wait for the record and for nothing else
         (the runner's call log): made with the derived rows, once the record is written.
+        `keep_active`: an ending whose notice is still to be sent leaves the active entry in place
+        as the durable "notice pending" marker (it exists since the create, so the marker costs
+        no write); `notifications.outbox.announce` removes it once the notice is queued, and the
+        watchdog sends the notice again for an ended operation whose entry outlived a grace.
         """
         before = stored.operation
         if (operation.operation_id, operation.kind, operation.environment_id) != (
@@ -221,7 +234,10 @@ class HistoryStore(TableStore):
         if copy is not None:
             table, row = copy
             writes.append(lambda: table.upsert_entity(row, mode=UpdateMode.REPLACE))
-        if operation.status.terminal:
+        # Only the update that ends the operation removes its entry: one left on an ended
+        # operation is a pending notice (or a leftover the watchdog clears), and a later edit
+        # of the record (a label, a delivery problem noted) must not drop that marker.
+        if operation.status.terminal and not before.status.terminal and not keep_active:
             writes.append(lambda: self._active.discard(operation.operation_id))
         try:
             at_once(writes, _side_pool)
@@ -361,7 +377,7 @@ class HistoryStore(TableStore):
         except ResourceNotFoundError:
             return None
 
-    def _repair_derived(self, key: str, attempted: Operation) -> None:
+    def _repair_derived(self, key: str, attempted: Operation, *, keep_active: bool) -> None:
         """After a lost create race, undo what the losing create wrote to the derived rows."""
         try:
             existing = entity_operation(self._main().get_entity(MAIN_PARTITION, key))
@@ -373,7 +389,8 @@ class HistoryStore(TableStore):
         copy = self._environment_copy(existing, key)
         if copy is not None:
             copy[0].upsert_entity(copy[1], mode=UpdateMode.REPLACE)
-        if existing.status.terminal:
+        if existing.status.terminal and not keep_active:
+            # (With `keep_active` the entry may be the winner's "notice pending" marker.)
             self._active.discard(existing.operation_id)
 
 

@@ -32,13 +32,14 @@ class RacingHistory(HistoryStore):
 
     def update(
         self, stored: StoredOperation, operation: Operation, *, internal: Any = None,
-        beside: Sequence[Callable[[], object]] = (),
+        beside: Sequence[Callable[[], object]] = (), keep_active: bool = False,
     ) -> StoredOperation:
         if operation.operation_id in self.raced:
             fresh = self.get(operation.operation_id)
             super().update(fresh, fresh.operation)  # the other writer: a new ETag
             self.races += 1
-        return super().update(stored, operation, internal=internal, beside=beside)
+        return super().update(stored, operation, internal=internal, beside=beside,
+                              keep_active=keep_active)
 
 
 @pytest.fixture

@@ -102,11 +102,13 @@ class CrashingHistory(HistoryStore):
         *,
         internal: Any = None,
         beside: Sequence[Callable[[], object]] = (),
+        keep_active: bool = False,
     ) -> StoredOperation:
         if self.crashes.fail_update(operation, internal):
             self.crashes.note(f"update {operation.operation_id} seq {(internal or {}).get('seq')}")
             raise KilledHere("killed between the platform call and the checkpoint")
-        return super().update(stored, operation, internal=internal, beside=beside)
+        return super().update(stored, operation, internal=internal, beside=beside,
+                              keep_active=keep_active)
 
 
 @dataclass(frozen=True, slots=True)
