@@ -26,6 +26,15 @@ from tests.integration.restore.conftest import (
 OWN_PACE = replace(StackOptions().sim, retry_after=None)
 
 
+def _production_with_backup(make_stack: Callable[..., Stack]) -> tuple[Stack, str]:
+    """A stepped stack whose simulator keeps its own pace, with a Production environment
+    "Contoso Prod" holding a backup labelled "B"; the stack and the environment's id."""
+    stack = make_stack(stepped=True, sim=OWN_PACE)
+    prod = stack.add_env("Contoso Prod")
+    stack.add_backup(prod, "B")
+    return stack, prod
+
+
 def _losing_every_step_in(stack: Stack, target: str, phase: str) -> dict[str, Any]:
     """A confirmed restore of `target` run to its end while every step message sent in `phase`
     is lost (the watchdog's budget: 2 re-drives); its record."""
@@ -44,9 +53,7 @@ def _losing_every_step_in(stack: Stack, target: str, phase: str) -> dict[str, An
 def test_a_cancel_between_the_switch_intent_and_its_request_switches_back(
     make_stack: Callable[..., Stack],
 ) -> None:
-    stack = make_stack(stepped=True, sim=OWN_PACE)
-    prod = stack.add_env("Contoso Prod")
-    stack.add_backup(prod, "B")
+    stack, prod = _production_with_backup(make_stack)
     platform = stack.ctx.platform
     real = platform.begin_change_type
     fired = threading.Event()
@@ -87,14 +94,12 @@ def _from_a_step() -> bool:
 def test_a_restoring_step_that_keeps_being_poisoned_still_switches_back(
     make_stack: Callable[..., Stack],
 ) -> None:
-    stack = make_stack(stepped=True, sim=OWN_PACE)
+    stack, prod = _production_with_backup(make_stack)
     # Every step checkpoint that follows the platform restore fails: a step that keeps dying.
     stack.crashes.fail_update = lambda operation, internal: bool(
         internal and internal.get("phase") == "Restoring"
         and (internal.get("work") or {}).get("handle") and _from_a_step()
     )
-    prod = stack.add_env("Contoso Prod")
-    stack.add_backup(prod, "B")
     first = stack.submit(restore_body(prod, backupLabel="B", confirmProduction="Contoso Prod"))
     record = stack.run_until_ended(first)
     assert stack.host.queue_counters(RESTORE_STEPS).poisoned > 0
@@ -109,9 +114,7 @@ def test_a_restoring_step_that_keeps_being_poisoned_still_switches_back(
 def test_a_restore_whose_steps_keep_going_missing_while_restoring_still_switches_back(
     make_stack: Callable[..., Stack],
 ) -> None:
-    stack = make_stack(stepped=True, sim=OWN_PACE)
-    prod = stack.add_env("Contoso Prod")
-    stack.add_backup(prod, "B")
+    stack, prod = _production_with_backup(make_stack)
     # Every message that would carry the restore on while the platform restores is lost.
     record = _losing_every_step_in(stack, prod, "Restoring")
     assert record["status"] == "NeedsAttention", record
@@ -124,9 +127,7 @@ def test_a_restore_whose_steps_keep_going_missing_while_restoring_still_switches
 def test_lost_steps_count_against_their_phase_not_the_whole_restore(
     make_stack: Callable[..., Stack],
 ) -> None:
-    stack = make_stack(stepped=True, sim=OWN_PACE)
-    prod = stack.add_env("Contoso Prod")
-    stack.add_backup(prod, "B")
+    stack, prod = _production_with_backup(make_stack)
 
     def phase(queue: str, payload: dict[str, Any]) -> str | None:
         stored = stack.operation(str(payload["operationId"]))
@@ -147,9 +148,7 @@ def test_lost_steps_count_against_their_phase_not_the_whole_restore(
 def test_a_target_left_a_sandbox_is_still_a_production_to_its_next_restore(
     make_stack: Callable[..., Stack],
 ) -> None:
-    stack = make_stack(stepped=True, sim=OWN_PACE)
-    prod = stack.add_env("Contoso Prod")
-    stack.add_backup(prod, "B")
+    stack, prod = _production_with_backup(make_stack)
     platform = stack.ctx.platform
     real = platform.begin_change_type
     refusing = threading.Event()
@@ -190,9 +189,7 @@ def test_a_target_left_a_sandbox_is_still_a_production_to_its_next_restore(
 def test_a_switch_back_handed_to_a_person_keeps_the_original_type(
     make_stack: Callable[..., Stack],
 ) -> None:
-    stack = make_stack(stepped=True, sim=OWN_PACE)
-    prod = stack.add_env("Contoso Prod")
-    stack.add_backup(prod, "B")
+    stack, prod = _production_with_backup(make_stack)
     # Every message that would carry the switch back on is lost: the watchdog hands it over.
     record = _losing_every_step_in(stack, prod, "SwitchingToProduction")
     assert record["status"] == "NeedsAttention", record
