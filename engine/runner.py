@@ -33,7 +33,7 @@ from engine.kinds import kind_for
 from engine.messages import decode_step, send_step
 from engine.record import StepUpdate, apply_changes
 from engine.state import S, StateUnreadableError
-from notifications.outbox import announce, ending_notice_due
+from notifications.outbox import update_and_announce
 from shared.errors import ConcurrencyConflict, OperationNotFound
 from shared.operations import (
     OperationError,
@@ -274,19 +274,15 @@ class _Run(Generic[S]):
             # The fault budgets bound an operation that cannot move on, not the faults of a long
             # one that does: a new phase starts them afresh.
             new_state = replace(new_state, engine_faults=0, watchdog_nudges=0)
-        before = self.stored.operation
         if calls:  # made, whatever the checkpoint meets: the log is of what was called
             self.calls.setdefault(step, []).extend(c.to_log_entry() for c in calls)
         # The operation's last checkpoint: the call log goes out beside the rows that follow the
         # record (one round trip for both, not one more after them); any other checkpoint leaves
         # it for the end of the invocation (one write per invocation, not per step).
         beside = (self._write_call_log,) if operation.status.terminal else ()
-        # An ending with a notice keeps the watchdog entry until the notice is queued (see
-        # notifications.outbox): nothing else would send it after a failed send or a crash.
-        pending = ending_notice_due(ctx, before, operation)
         try:
-            self.stored = ctx.history.update(self.stored, operation, internal=new_state.to_json(),
-                                             beside=beside, keep_active=pending)
+            self.stored = update_and_announce(ctx, self.stored, operation,
+                                              internal=new_state.to_json(), beside=beside)
         except ConcurrencyConflict:
             log.info(
                 "engine.step_lost_race",
@@ -294,7 +290,6 @@ class _Run(Generic[S]):
             )
             return None
         self.state = new_state
-        announce(ctx, before, self.stored.operation, pending=pending)
         log.info(
             "engine.step",
             extra={
@@ -402,12 +397,10 @@ def _record_fault(
     new_state = replace(new_state, seq=state.seq + 1, engine_faults=0 if rescued else faults,
                         watchdog_nudges=0 if rescued else state.watchdog_nudges)
     operation = apply_changes(stored.operation, changes, now)
-    pending = ending_notice_due(ctx, stored.operation, operation)
     try:
-        ctx.history.update(stored, operation, internal=new_state.to_json(), keep_active=pending)
+        update_and_announce(ctx, stored, operation, internal=new_state.to_json())
     except ConcurrencyConflict:
         return  # someone else advanced it: not stuck after all
-    announce(ctx, stored.operation, operation, pending=pending)
     log.error(
         "engine.fault",
         extra={"operationId": operation_id, "faults": faults, "error": summary},
@@ -432,12 +425,10 @@ def end_needing_attention(ctx: AppContext, stored: StoredOperation, message: str
         now,
         error=OperationError("EngineFault", text),
     )
-    pending = ending_notice_due(ctx, stored.operation, ended)
     try:
-        ctx.history.update(stored, ended, keep_active=pending)
+        update_and_announce(ctx, stored, ended)
     except ConcurrencyConflict:
         return  # it moved after all
-    announce(ctx, stored.operation, ended, pending=pending)
     log.error("engine.handed_to_a_person", extra={"operationId": ended.operation_id})
     kind = kind_for(ended.kind)
     if kind is not None:

@@ -1,9 +1,9 @@
 """The outbox: one small message on the `notifications` queue per status change worth announcing.
 
-Called right after a checkpoint (the ETag write) that may have changed an operation's status:
+A checkpoint (the ETag write) that may change an operation's status goes through
+`update_and_announce`, which writes it and then queues its notice:
 
-    stored = ctx.history.update(stored, new_operation, ...)
-    announce(ctx, before, stored.operation)
+    stored = update_and_announce(ctx, stored, new_operation, internal=...)
 
 An operation must never wait for, or fail because of, a notification. `announce` therefore sends
 at most one queue message, without reading anything, and swallows every error (logged at WARNING).
@@ -22,6 +22,8 @@ event id and target) and receivers drop a repeat.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from notifications.messages import Envelope, Notice, operation_notice, to_payload
 from notifications.transport import destinations
@@ -29,7 +31,28 @@ from shared.operations import Operation
 from shared.queue_names import NOTIFICATIONS
 from shared.runtime import AppContext
 
+if TYPE_CHECKING:
+    from shared.storage.history import StoredOperation
+
 log = logging.getLogger(__name__)
+
+
+def update_and_announce(
+    ctx: AppContext,
+    stored: StoredOperation,
+    operation: Operation,
+    *,
+    internal: Mapping[str, Any] | None = None,
+    beside: Sequence[Callable[[], object]] = (),
+) -> StoredOperation:
+    """A checkpoint (`HistoryStore.update`: ConcurrencyConflict if the record changed since) and
+    the notice it announces. An ending with a notice keeps its watchdog entry until the notice
+    is queued (`ending_notice_due`), so a failed send or a crash between is sent again."""
+    pending = ending_notice_due(ctx, stored.operation, operation)
+    written = ctx.history.update(stored, operation, internal=internal, beside=beside,
+                                 keep_active=pending)
+    announce(ctx, stored.operation, written.operation, pending=pending)
+    return written
 
 
 def ending_notice_due(ctx: AppContext, before: Operation | None, after: Operation) -> bool:
@@ -65,18 +88,16 @@ def announce(
         _clear_marker(ctx, after.operation_id)
 
 
-def announce_again(ctx: AppContext, operation: Operation) -> bool:
-    """Queue an ended operation's notice again (for the watchdog); False if it has none to send.
+def announce_again(ctx: AppContext, operation: Operation) -> None:
+    """Queue an ended operation's notice again (for the watchdog), if it has one to send.
 
     Raises if the send fails: the caller keeps the marker and tries on its next tick.
     """
     if not destinations(ctx.settings):
-        return False
+        return
     notice = operation_notice(None, operation)  # same event id as the one first announced
-    if notice is None:
-        return False
-    send_notice(ctx, notice, fail_fast=True)  # the next tick is the retry
-    return True
+    if notice is not None:
+        send_notice(ctx, notice, fail_fast=True)  # the next tick is the retry
 
 
 def _clear_marker(ctx: AppContext, operation_id: str) -> None:

@@ -15,7 +15,7 @@ from engine.answers import Proceeded
 from engine.config import EngineConfig
 from engine.messages import send_step
 from engine.record import SetOption, apply_changes
-from notifications.outbox import announce, ending_notice_due
+from notifications.outbox import update_and_announce
 from restore_orchestrator.decide import decide
 from restore_orchestrator.locks import release_and_wake_next
 from restore_orchestrator.phases import CANCELLABLE, Phase
@@ -80,8 +80,7 @@ def cancel_restore(
                 return _cancel_queued(ctx, stored, flagged, note)
             marked = apply_changes(operation, (note,), now)
             flagged = replace(flagged, seq=state.seq + 1, wake_at=None)
-            stored = ctx.history.update(stored, marked, internal=flagged.to_json())
-            announce(ctx, operation, stored.operation)
+            stored = update_and_announce(ctx, stored, marked, internal=flagged.to_json())
         except errors.ConcurrencyConflict:
             continue  # the engine moved on meanwhile: look again
         send_step(ctx, RESTORE_STEPS, operation_id, flagged.seq)
@@ -116,10 +115,7 @@ def _cancel_queued(
     decision = decide(flagged, Proceeded(), now, EngineConfig())
     operation = apply_changes(stored.operation, (note, *decision.changes), now)
     ended = replace(decision.state, seq=flagged.seq + 1)
-    before = stored.operation
-    pending = ending_notice_due(ctx, before, operation)  # see notifications.outbox
-    stored = ctx.history.update(stored, operation, internal=ended.to_json(), keep_active=pending)
-    announce(ctx, before, stored.operation, pending=pending)
+    stored = update_and_announce(ctx, stored, operation, internal=ended.to_json())
     log.info("restore.cancelled_while_queued", extra={"operationId": operation.operation_id})
     if not flagged.request.dry_run:
         # It may have taken the lock just before (a crash between lock and checkpoint).
