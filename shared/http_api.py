@@ -90,7 +90,9 @@ def handles_errors(handler: Handler) -> Handler:
             )
         except Exception:
             incident = uuid.uuid4().hex[:12]
-            log.exception("http.unhandled", extra={"incident": incident, "url": req.url})
+            # The path only: the query may carry the function key (`?code=`).
+            log.exception("http.unhandled", extra={"incident": incident,
+                                                   "url": req.url.split("?", 1)[0]})
             return error_response(
                 500, "InternalError", f"Something went wrong on our side (incident {incident})."
             )
