@@ -137,6 +137,11 @@ def record_rejected(
         request_id=usable_request_id(fields),
     )
     detail = error.message
+    if operation.request_id:
+        # The id now names this rejection (a resend of it finds this record, not a new request):
+        # the person who corrects the request must know to choose another.
+        detail += (f" To send the corrected request, give it a new requestId: "
+                   f"'{operation.request_id}' now names this rejected one.")
     if error.fields:
         operation = replace(operation, options={"invalidFields": dict(error.fields)})
     operation = finish(

@@ -63,6 +63,8 @@ def test_a_rejected_backup_is_found_by_its_request_id_and_kept_once(ctx: AppCont
     records = json.loads(found.get_body())["operations"]
     assert [(r["operationId"], r["status"]) for r in records] == [(owner, "Rejected")]
     assert "lable" in records[0]["error"]["message"]
+    # A resend of the id finds this record: the person correcting it is told to choose another.
+    assert "give it a new requestId: 'rel-4.2'" in records[0]["error"]["message"]
 
 
 def test_an_unusable_request_id_is_rejected_per_message_and_never_reaches_a_key(
