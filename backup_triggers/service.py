@@ -18,7 +18,7 @@ from backup_triggers import rounds
 from backup_triggers.backing_up import started
 from backup_triggers.state import BackupState
 from engine.commands import CreateBackup
-from engine.messages import send_step
+from engine.messages import start_admitted
 from engine.record import apply_changes
 from engine.runner import run_admitted
 from notifications import rounds as notification_rounds
@@ -67,7 +67,8 @@ def submit_backup(
     if stored.operation.status is OperationStatus.QUEUED:
         # Also for a request seen before: its first message may be the one that got lost (a
         # second message for the same checkpoint loses the ETag race, or is stale).
-        send_step(ctx, BACKUP_WORK, stored.operation.operation_id, int(stored.internal["seq"]))
+        start_admitted(ctx, BACKUP_WORK, stored.operation.operation_id,
+                       int(stored.internal["seq"]))
     return stored.operation
 
 

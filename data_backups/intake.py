@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from data_backups.execute import HEAD_START_SECONDS, start_plan_read
 from data_backups.planning import first_read
 from data_backups.state import DataBackupState
-from engine.messages import send_step
+from engine.messages import start_admitted
 from engine.runner import run_admitted
 from shared.intake import admit, read_intake_message, request_key
 from shared.operations import Operation, OperationKind, OperationStatus, new_operation
@@ -40,8 +40,8 @@ def submit_data_backup(
     Queued: its first message may be the one that got lost; a second one is stale or loses)."""
     stored, _ = _admit(ctx, _first_state(ctx, request, page_size), request, dedup_key=dedup_key)
     if stored.operation.status is OperationStatus.QUEUED:
-        send_step(ctx, DATA_BACKUP_WORK, stored.operation.operation_id,
-                  int(stored.internal["seq"]))
+        start_admitted(ctx, DATA_BACKUP_WORK, stored.operation.operation_id,
+                       int(stored.internal["seq"]))
     return stored.operation
 
 
@@ -108,6 +108,6 @@ def handle_data_backup_message(
     if created or dequeue_count > 1:
         run_admitted(ctx, stored, dequeue_count=dequeue_count)
     elif stored.operation.status is OperationStatus.QUEUED:
-        send_step(ctx, DATA_BACKUP_WORK, stored.operation.operation_id,
-                  int(stored.internal["seq"]))
+        start_admitted(ctx, DATA_BACKUP_WORK, stored.operation.operation_id,
+                       int(stored.internal["seq"]))
     return stored.operation

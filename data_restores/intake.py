@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from data_restores.state import DataRestoreState
-from engine.messages import send_step
+from engine.messages import start_admitted
 from shared.intake import admit, read_intake_message, request_key
 from shared.operations import Operation, OperationKind, OperationStatus, new_operation
 from shared.queue_names import DATA_RESTORE_REQUESTS, DATA_RESTORE_WORK
@@ -61,8 +61,8 @@ def submit_data_restore(
         internal=initial_state(request).to_json(),
     )
     if stored.operation.status is OperationStatus.QUEUED:
-        send_step(ctx, DATA_RESTORE_WORK, stored.operation.operation_id,
-                  int(stored.internal["seq"]))
+        start_admitted(ctx, DATA_RESTORE_WORK, stored.operation.operation_id,
+                       int(stored.internal["seq"]))
     return stored.operation
 
 

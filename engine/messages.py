@@ -8,10 +8,13 @@ is stale (a duplicate, or overtaken by a cancel or the watchdog) and is dropped 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from shared.runtime import AppContext
 from shared.storage.queues import MAX_DELAY_SECONDS, decode_message_body
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +47,16 @@ def send_step(
     real = min(ctx.real_delay(delay_seconds), float(MAX_DELAY_SECONDS))
     ctx.queues.send(queue, {"operationId": operation_id, "seq": seq}, delay_seconds=real)
     return real
+
+
+def start_admitted(ctx: AppContext, queue: str, operation_id: str, seq: int) -> None:
+    """Send an admitted operation's first step message, never raising.
+
+    The operation is on record as Queued: that is what the caller's 202 (or the CLI's id)
+    promises, and an error here would tell the caller it was not, and a caller without a
+    requestId would send a second one. A Queued operation without its message is the watchdog's
+    to start, a grace period from now."""
+    try:
+        send_step(ctx, queue, operation_id, seq)
+    except Exception:
+        log.exception("intake.first_message_failed", extra={"operationId": operation_id})

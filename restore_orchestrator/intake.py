@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from engine.messages import send_step
+from engine.messages import start_admitted
 from notifications.outbox import announce
 from restore_orchestrator.state import Request, RestoreState, Selector
 from shared.intake import admit, read_intake_message, request_key
@@ -57,15 +57,8 @@ def submit_restore(
     operation = stored.operation
     if operation.status is OperationStatus.QUEUED:
         # Also for a request seen before: its first message may be the one that got lost.
-        try:
-            send_step(
-                ctx, RESTORE_STEPS, operation.operation_id, int(stored.internal.get("seq", 0))
-            )
-        except Exception:
-            # The restore is admitted (that is what a caller's 202 promises); a Queued restore
-            # without its message is the watchdog's to start, a grace period from now.
-            log.exception("restore.first_message_failed",
-                          extra={"operationId": operation.operation_id})
+        start_admitted(ctx, RESTORE_STEPS, operation.operation_id,
+                       int(stored.internal.get("seq", 0)))
     if created:
         announce(ctx, None, operation)
         log.info(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
+
+import pytest
 
 from shared.operations import OperationKind, OperationStatus, finish, new_operation
-from shared.queue_names import RESTORE_STEPS
+from shared.queue_names import BACKUP_WORK, DATA_BACKUP_WORK, DATA_RESTORE_WORK, RESTORE_STEPS
 from shared.storage.locks import locks_for
 from tests.integration.restore.conftest import Stack, restore_body
 
@@ -29,6 +32,31 @@ def test_a_restore_whose_first_message_was_lost_is_started_by_the_watchdog(
     assert record["status"] == "Succeeded"
     assert record["options"]["watchdog"]["nudges"] >= 1
     assert "had not run" in record["options"]["watchdog"]["reason"]
+
+
+@pytest.mark.parametrize(("route", "queue", "body"), [
+    ("/api/backups", BACKUP_WORK, {"label": "Before 4.3"}),
+    ("/api/data-backups", DATA_BACKUP_WORK, {"tables": ["account"]}),
+    ("/api/data-restores", DATA_RESTORE_WORK,
+     {"tables": ["account"], "pointId": "20261203T020000123Z-1a2b3c4d"}),
+])
+def test_a_request_whose_first_message_failed_to_send_is_admitted_and_started_later(
+    make_stack: Callable[..., Stack], route: str, queue: str, body: dict[str, Any],
+) -> None:
+    stack = make_stack()
+    prod = stack.add_env("Contoso Prod")
+    named = "sourceEnvironmentId" if route == "/api/data-restores" else "environmentId"
+    stack.crashes.fail_send = lambda q, payload: q == queue and payload["seq"] == 0
+
+    response = stack.http.post(route, json={named: prod, **body})
+
+    # On record as Queued: a 500 would send a caller without a requestId to ask again.
+    assert response.status_code == 202, response.text
+    operation_id = response.json()["operationId"]
+    assert stack.operation(operation_id).operation.status is OperationStatus.QUEUED
+    stack.crashes.fail_send = lambda q, payload: False
+    stack.wait_for(lambda: stack.operation(operation_id).operation.status.terminal, timeout=60)
+    assert stack.record(operation_id)["options"]["watchdog"]["nudges"] >= 1
 
 
 def test_a_queued_backup_whose_work_message_was_lost_is_re_sent(
