@@ -1,4 +1,5 @@
-"""Backup triggers: the pre-update timer, the `backup-requests` intake queue, the internal
+"""Backup triggers: the pre-update timer, the `backup-requests` intake queue (and its poison
+queue: a request the host gave up on before admission is taken from there), the internal
 `backup-work` queue, and the HTTP route that requests a backup (operation routes: operations_api).
 
 Each function parses its input and calls one use case: intake and the timer round in `service.py`;
@@ -14,7 +15,7 @@ import os
 import azure.functions as func
 
 from shared.http_api import handles_errors, json_response, read_json, status_url
-from shared.queue_names import BACKUP_REQUESTS, BACKUP_WORK
+from shared.queue_names import BACKUP_REQUESTS, BACKUP_WORK, poison_queue
 from shared.settings import DEFAULT_BACKUP_SCHEDULE
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # (azure-functions is unannotated)
@@ -46,6 +47,17 @@ def backup_request(msg: func.QueueMessage) -> None:
     from shared.runtime import get_context
 
     service.handle_backup_message(
+        get_context(), msg.get_body(), message_id=msg.id or "", dequeue_count=msg.dequeue_count or 1
+    )
+
+
+@bp.function_name("backup_request_poison")
+@bp.queue_trigger(arg_name="msg", queue_name=poison_queue(BACKUP_REQUESTS), connection=STORAGE)
+def backup_request_poison(msg: func.QueueMessage) -> None:
+    from backup_triggers import service
+    from shared.runtime import get_context
+
+    service.handle_poisoned_backup_message(
         get_context(), msg.get_body(), message_id=msg.id or "", dequeue_count=msg.dequeue_count or 1
     )
 

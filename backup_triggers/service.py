@@ -23,7 +23,7 @@ from engine.record import apply_changes
 from engine.runner import run_admitted
 from notifications import rounds as notification_rounds
 from shared.errors import PowerPlatformError
-from shared.intake import admit, read_intake_message, request_key
+from shared.intake import admit, read_intake_message, request_key, take_poisoned
 from shared.operations import (
     Operation,
     OperationKind,
@@ -73,15 +73,18 @@ def submit_backup(
 
 
 def handle_backup_message(
-    ctx: AppContext, body: bytes | str, *, message_id: str, dequeue_count: int
-) -> None:
-    """`backup-requests`: validate, admit once, and make the first attempt right away."""
+    ctx: AppContext, body: bytes | str, *, message_id: str, dequeue_count: int,
+    queue: str = BACKUP_REQUESTS,
+) -> Operation | None:
+    """`backup-requests`: validate, admit once, and make the first attempt right away.
+
+    `queue`: the queue the message came from (the key of a request without a requestId)."""
     read = read_intake_message(
         ctx, OperationKind.BACKUP, body, parse_backup_request,
-        queue=BACKUP_REQUESTS, message_id=message_id,
+        queue=queue, message_id=message_id,
     )
     if read is None:
-        return  # recorded as Rejected
+        return None  # recorded as Rejected
     request, key = read
     stored, created, first = _admit(ctx, request, dedup_key=key, start=True,
                                     message_id=message_id)
@@ -95,6 +98,20 @@ def handle_backup_message(
     )
     if created or rerun:
         run_admitted(ctx, stored, dequeue_count=dequeue_count, first=first if created else None)
+    return stored.operation
+
+
+def handle_poisoned_backup_message(
+    ctx: AppContext, body: bytes | str, *, message_id: str, dequeue_count: int
+) -> Operation | None:
+    """`backup-requests-poison`: the same intake, for a request the host gave up on before it
+    was admitted (`shared.intake.take_poisoned`)."""
+    return take_poisoned(
+        ctx, OperationKind.BACKUP, body, parse_backup_request,
+        lambda queue: handle_backup_message(
+            ctx, body, message_id=message_id, dequeue_count=dequeue_count, queue=queue),
+        queue=BACKUP_REQUESTS, message_id=message_id, dequeue_count=dequeue_count,
+    )
 
 
 def _admit(

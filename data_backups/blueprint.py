@@ -1,6 +1,7 @@
 """Data backup triggers (contract section 9): the timer over DATA_BACKUP_SCOPE, the
-`data-backup-requests` intake queue, the engine's `data-backup-work` steps, and the routes
-`POST/GET /api/data-backups` and `GET /api/records/{environmentId}/{table}/{recordId}`.
+`data-backup-requests` intake queue (and its poison queue), the engine's `data-backup-work`
+steps, and the routes `POST/GET /api/data-backups` and
+`GET /api/records/{environmentId}/{table}/{recordId}`.
 
 Use cases are imported inside the functions: indexing this file must stay fast (cold start).
 """
@@ -14,7 +15,7 @@ import azure.functions as func
 from shared.errors import RequestInvalid
 from shared.http_api import handles_errors, json_response, read_json, status_url
 from shared.inputs import is_table_name, parse_guid
-from shared.queue_names import DATA_BACKUP_REQUESTS, DATA_BACKUP_WORK
+from shared.queue_names import DATA_BACKUP_REQUESTS, DATA_BACKUP_WORK, poison_queue
 from shared.settings import DEFAULT_DATA_BACKUP_SCHEDULE
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # (azure-functions is unannotated)
@@ -46,6 +47,18 @@ def data_backup_request(msg: func.QueueMessage) -> None:
 
     intake.handle_data_backup_message(get_context(), msg.get_body(), message_id=msg.id or "",
                                       dequeue_count=msg.dequeue_count or 1)
+
+
+@bp.function_name("data_backup_request_poison")
+@bp.queue_trigger(arg_name="msg", queue_name=poison_queue(DATA_BACKUP_REQUESTS),
+                  connection=STORAGE)
+def data_backup_request_poison(msg: func.QueueMessage) -> None:
+    from data_backups import intake
+    from shared.runtime import get_context
+
+    intake.handle_poisoned_data_backup_message(
+        get_context(), msg.get_body(), message_id=msg.id or "", dequeue_count=msg.dequeue_count or 1
+    )
 
 
 @bp.function_name("data_backup_work")

@@ -14,7 +14,7 @@ from data_backups.planning import first_read
 from data_backups.state import DataBackupState
 from engine.messages import start_admitted
 from engine.runner import run_admitted
-from shared.intake import admit, read_intake_message, request_key
+from shared.intake import admit, read_intake_message, request_key, take_poisoned
 from shared.operations import Operation, OperationKind, OperationStatus, new_operation
 from shared.queue_names import DATA_BACKUP_REQUESTS, DATA_BACKUP_WORK
 from shared.runtime import AppContext
@@ -79,6 +79,7 @@ def handle_data_backup_message(
     message_id: str,
     dequeue_count: int | None = None,
     page_size: int = PAGE_SIZE,
+    queue: str = DATA_BACKUP_REQUESTS,
 ) -> Operation | None:
     """`data-backup-requests`: validate (invalid -> Rejected, on record), admit once, start.
 
@@ -88,12 +89,13 @@ def handle_data_backup_message(
     message, first delivery) leaves the operation to whoever drives it; a redelivery of this
     very message means its earlier run failed, so it runs again. Without it (callers that drive
     the steps themselves) the first step message is sent, as `submit_data_backup` does.
+    `queue`: where the message came from (the key of a request without a requestId).
     """
     from data_backups.request import parse_data_backup_request
 
     read = read_intake_message(
         ctx, OperationKind.DATA_BACKUP, body, parse_data_backup_request,
-        queue=DATA_BACKUP_REQUESTS, message_id=message_id,
+        queue=queue, message_id=message_id,
     )
     if read is None:
         return None
@@ -111,3 +113,18 @@ def handle_data_backup_message(
         start_admitted(ctx, DATA_BACKUP_WORK, stored.operation.operation_id,
                        int(stored.internal["seq"]))
     return stored.operation
+
+
+def handle_poisoned_data_backup_message(
+    ctx: AppContext, body: bytes | str, *, message_id: str, dequeue_count: int
+) -> Operation | None:
+    """`data-backup-requests-poison`: the same intake, for a request the host gave up on before
+    it was admitted (`shared.intake.take_poisoned`)."""
+    from data_backups.request import parse_data_backup_request
+
+    return take_poisoned(
+        ctx, OperationKind.DATA_BACKUP, body, parse_data_backup_request,
+        lambda queue: handle_data_backup_message(
+            ctx, body, message_id=message_id, dequeue_count=dequeue_count, queue=queue),
+        queue=DATA_BACKUP_REQUESTS, message_id=message_id, dequeue_count=dequeue_count,
+    )

@@ -1,5 +1,5 @@
-"""Record restore triggers (contract section 10): the `data-restore-requests` intake queue, the
-engine's `data-restore-work` steps, and `POST /api/data-restores`.
+"""Record restore triggers (contract section 10): the `data-restore-requests` intake queue (and
+its poison queue), the engine's `data-restore-work` steps, and `POST /api/data-restores`.
 
 Use cases are imported inside the functions: indexing this file must stay fast (cold start).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from shared.http_api import handles_errors, json_response, read_json, status_url
-from shared.queue_names import DATA_RESTORE_REQUESTS, DATA_RESTORE_WORK
+from shared.queue_names import DATA_RESTORE_REQUESTS, DATA_RESTORE_WORK, poison_queue
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # (azure-functions is unannotated)
 
@@ -23,6 +23,18 @@ def data_restore_request(msg: func.QueueMessage) -> None:
     from shared.runtime import get_context
 
     intake.handle_data_restore_message(get_context(), msg.get_body(), message_id=msg.id or "")
+
+
+@bp.function_name("data_restore_request_poison")
+@bp.queue_trigger(arg_name="msg", queue_name=poison_queue(DATA_RESTORE_REQUESTS),
+                  connection=STORAGE)
+def data_restore_request_poison(msg: func.QueueMessage) -> None:
+    from data_restores import intake
+    from shared.runtime import get_context
+
+    intake.handle_poisoned_data_restore_message(
+        get_context(), msg.get_body(), message_id=msg.id or "", dequeue_count=msg.dequeue_count or 1
+    )
 
 
 @bp.function_name("data_restore_work")

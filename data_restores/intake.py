@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from data_restores.state import DataRestoreState
 from engine.messages import start_admitted
-from shared.intake import admit, read_intake_message, request_key
+from shared.intake import admit, read_intake_message, request_key, take_poisoned
 from shared.operations import Operation, OperationKind, OperationStatus, new_operation
 from shared.queue_names import DATA_RESTORE_REQUESTS, DATA_RESTORE_WORK
 from shared.runtime import AppContext
@@ -67,16 +67,32 @@ def submit_data_restore(
 
 
 def handle_data_restore_message(
-    ctx: AppContext, body: bytes | str, *, message_id: str
+    ctx: AppContext, body: bytes | str, *, message_id: str, queue: str = DATA_RESTORE_REQUESTS
 ) -> Operation | None:
-    """`data-restore-requests`: validate (invalid -> Rejected, on record), admit once, start."""
+    """`data-restore-requests`: validate (invalid -> Rejected, on record), admit once, start.
+
+    `queue`: where the message came from (the key of a request without a requestId)."""
     from data_restores.request import parse_data_restore_request
 
     read = read_intake_message(
         ctx, OperationKind.DATA_RESTORE, body, parse_data_restore_request,
-        queue=DATA_RESTORE_REQUESTS, message_id=message_id,
+        queue=queue, message_id=message_id,
     )
     if read is None:
         return None
     request, key = read
     return submit_data_restore(ctx, request, dedup_key=key)
+
+
+def handle_poisoned_data_restore_message(
+    ctx: AppContext, body: bytes | str, *, message_id: str, dequeue_count: int
+) -> Operation | None:
+    """`data-restore-requests-poison`: the same intake, for a request the host gave up on
+    before it was admitted (`shared.intake.take_poisoned`)."""
+    from data_restores.request import parse_data_restore_request
+
+    return take_poisoned(
+        ctx, OperationKind.DATA_RESTORE, body, parse_data_restore_request,
+        lambda queue: handle_data_restore_message(ctx, body, message_id=message_id, queue=queue),
+        queue=DATA_RESTORE_REQUESTS, message_id=message_id, dequeue_count=dequeue_count,
+    )

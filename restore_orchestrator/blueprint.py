@@ -1,4 +1,5 @@
-"""Restore triggers: the `restore-requests` intake queue, the internal `restore-steps` queue, the
+"""Restore triggers: the `restore-requests` intake queue (and its poison queue: a request the
+host gave up on before admission is taken from there), the internal `restore-steps` queue, the
 watchdog timer, and the HTTP route that starts a restore (cancel: operations_api).
 
 Each function parses its input and calls one service function (intake, runner, watchdog). As in
@@ -11,7 +12,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from shared.http_api import handles_errors, json_response, read_json, status_url
-from shared.queue_names import RESTORE_REQUESTS, RESTORE_STEPS
+from shared.queue_names import RESTORE_REQUESTS, RESTORE_STEPS, poison_queue
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # (azure-functions is unannotated)
 
@@ -26,6 +27,17 @@ def restore_request(msg: func.QueueMessage) -> None:
     from shared.runtime import get_context
 
     handle_restore_message(get_context(), msg.get_body(), message_id=msg.id or "")
+
+
+@bp.function_name("restore_request_poison")
+@bp.queue_trigger(arg_name="msg", queue_name=poison_queue(RESTORE_REQUESTS), connection=STORAGE)
+def restore_request_poison(msg: func.QueueMessage) -> None:
+    from restore_orchestrator.intake import handle_poisoned_restore_message
+    from shared.runtime import get_context
+
+    handle_poisoned_restore_message(
+        get_context(), msg.get_body(), message_id=msg.id or "", dequeue_count=msg.dequeue_count or 1
+    )
 
 
 @bp.function_name("restore_step")

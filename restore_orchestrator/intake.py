@@ -14,7 +14,7 @@ from typing import Any
 from engine.messages import start_admitted
 from notifications.outbox import announce
 from restore_orchestrator.state import Request, RestoreState, Selector
-from shared.intake import admit, read_intake_message, request_key
+from shared.intake import admit, read_intake_message, request_key, take_poisoned
 from shared.operations import (
     Operation,
     OperationKind,
@@ -75,17 +75,33 @@ def submit_restore(
 
 
 def handle_restore_message(
-    ctx: AppContext, body: bytes | str, *, message_id: str
+    ctx: AppContext, body: bytes | str, *, message_id: str, queue: str = RESTORE_REQUESTS
 ) -> Operation | None:
-    """`restore-requests`: an invalid message is recorded as Rejected and never retried."""
+    """`restore-requests`: an invalid message is recorded as Rejected and never retried.
+
+    Needs no dequeue count, unlike a backup's intake: it runs nothing itself, and every delivery
+    sends the first step again while the restore is Queued (the watchdog starts one whose
+    message is lost). `queue`: where the message came from (the key without a requestId)."""
     read = read_intake_message(
         ctx, OperationKind.RESTORE, body, parse_restore_request,
-        queue=RESTORE_REQUESTS, message_id=message_id,
+        queue=queue, message_id=message_id,
     )
     if read is None:
         return None  # recorded as Rejected
     request, key = read
     return submit_restore(ctx, request, dedup_key=key)
+
+
+def handle_poisoned_restore_message(
+    ctx: AppContext, body: bytes | str, *, message_id: str, dequeue_count: int
+) -> Operation | None:
+    """`restore-requests-poison`: the same intake, for a request the host gave up on before it
+    was admitted (`shared.intake.take_poisoned`)."""
+    return take_poisoned(
+        ctx, OperationKind.RESTORE, body, parse_restore_request,
+        lambda queue: handle_restore_message(ctx, body, message_id=message_id, queue=queue),
+        queue=RESTORE_REQUESTS, message_id=message_id, dequeue_count=dequeue_count,
+    )
 
 
 def initial_state(operation_id: str, request: RestoreRequest) -> RestoreState:

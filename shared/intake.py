@@ -11,6 +11,7 @@ work messages are harmless), and the watchdog finds it overdue if no retry ever 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -27,6 +28,7 @@ from shared.operations import (
     finish,
     new_operation,
 )
+from shared.queue_names import MAX_DEQUEUE_COUNT, poison_queue
 from shared.runtime import AppContext
 from shared.storage.claims import claims_for
 from shared.storage.history import StoredOperation
@@ -108,6 +110,106 @@ def read_intake_message(
     return request, request_key(kind, request.request_id) or fallback_key
 
 
+def take_poisoned(
+    ctx: AppContext,
+    kind: OperationKind,
+    body: bytes | str,
+    parse: Callable[[object], R],
+    intake: Callable[[str], Operation | None],
+    *,
+    queue: str,
+    message_id: str,
+    dequeue_count: int,
+) -> Operation | None:
+    """`<queue>-poison`: a request whose intake failed on every delivery (the history table
+    unreachable for a minute), moved there by the host as a new message with only its body
+    (semantics reference 1.3). Runs the same intake, `intake(poison queue name)`, the name being
+    for the key of a request without a usable requestId: idempotent by request key, so a request
+    admitted after all is not admitted twice; a valid one is admitted late and carried out, an
+    invalid one Rejected.
+
+    On this message's own last delivery the request is put on record as Failed, with what to
+    do, under the key a pipeline polls by (if storage allows; the error log names the queue in
+    any case). The body is never logged: it may be hostile or large; its length and hash are.
+    """
+    poisoned = poison_queue(queue)
+    trace = {"queue": poisoned, "kind": kind.value, "messageId": message_id,
+             "dequeueCount": dequeue_count, **body_trace(body)}
+    log.warning("intake.poisoned_request", extra=trace)
+    try:
+        operation = intake(poisoned)
+    except Exception as error:
+        if dequeue_count >= MAX_DEQUEUE_COUNT:
+            _give_up(ctx, kind, body, parse, error, queue=poisoned, message_id=message_id,
+                     trace=trace)
+        raise
+    if operation is None:
+        log.warning("intake.poisoned_request_rejected", extra=trace)
+    else:
+        # What a person reading the operation's log learns of its late start.
+        log.warning(
+            "intake.poisoned_request_taken",
+            extra={**trace, "operationId": operation.operation_id,
+                   "status": operation.status.value,
+                   "note": "arrived through the poison queue after repeated delivery failures"},
+        )
+    return operation
+
+
+def body_trace(body: bytes | str) -> dict[str, Any]:
+    """What the log may say of a message body: its length and SHA-256, never the text."""
+    data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
+    return {"bodyLength": len(data), "bodySha256": hashlib.sha256(data).hexdigest()}
+
+
+def _give_up(
+    ctx: AppContext,
+    kind: OperationKind,
+    body: bytes | str,
+    parse: Callable[[object], R],
+    error: Exception,
+    *,
+    queue: str,
+    message_id: str,
+    trace: dict[str, Any],
+) -> None:
+    """The poison queue's last delivery failed too: the host moves the body on to
+    `<queue>-poison-poison`, which nothing reads. Leave a trace a person finds."""
+    log.error("intake.poisoned_request_failed", extra={**trace, "error": type(error).__name__})
+    summary = f"{type(error).__name__}: {error}"[:300]
+    try:
+        raw, key = _poisoned_key(kind, body, parse, f"queue:{queue}:{message_id}")
+        resend = ("send it again with a new requestId"
+                  if key.startswith(f"{kind.value}:") else "send it again")
+        reason = (
+            f"This request could not be taken after repeated failures: its intake failed on "
+            f"every delivery, then on each of {MAX_DEQUEUE_COUNT} deliveries from {queue} "
+            f"({summary}). Nothing was done; check the app's storage and log, then {resend}."
+        )
+        stored = record_refused(ctx, kind, OperationStatus.FAILED,
+                                OperationError("IntakeFailed", reason), raw, dedup_key=key)
+    except Exception as unrecorded:  # noqa: BLE001 - the error log above is the trace left
+        log.error("intake.poisoned_request_unrecorded",
+                  extra={**trace, "error": type(unrecorded).__name__})
+        return
+    # Admitted after all (its run is what failed): the engine recorded that on the operation.
+    log.error("intake.poisoned_request_on_record",
+              extra={**trace, "operationId": stored.operation.operation_id,
+                     "status": stored.operation.status.value})
+
+
+def _poisoned_key(
+    kind: OperationKind, body: bytes | str, parse: Callable[[object], R], fallback: str
+) -> tuple[object, str]:
+    """The body as read (for the fields a record may keep) and the key it is admitted under."""
+    raw: object = None
+    try:
+        raw = decode_json(body, what=f"{kind.value} request", base64_fallback=True)
+        return raw, request_key(kind, parse(raw).request_id) or fallback
+    except RequestInvalid:
+        return raw, request_key(kind, usable_request_id(raw)) or fallback
+
+
 def record_rejected(
     ctx: AppContext,
     kind: OperationKind,
@@ -116,7 +218,30 @@ def record_rejected(
     *,
     dedup_key: str | None,
 ) -> StoredOperation:
-    """Keep an invalid request in history as `Rejected`, with the reason a person can act on.
+    """Keep an invalid request in history as `Rejected`, with the reason a person can act on."""
+    detail = error.message
+    if request_id := usable_request_id(raw if isinstance(raw, dict) else {}):
+        # The id now names this rejection (a resend of it finds this record, not a new request):
+        # the person who corrects the request must know to choose another.
+        detail += (f" To send the corrected request, give it a new requestId: "
+                   f"'{request_id}' now names this rejected one.")
+    return record_refused(
+        ctx, kind, OperationStatus.REJECTED, OperationError(error.code, detail), raw,
+        dedup_key=dedup_key, invalid_fields=error.fields,
+    )
+
+
+def record_refused(
+    ctx: AppContext,
+    kind: OperationKind,
+    status: OperationStatus,
+    error: OperationError,
+    raw: object,
+    *,
+    dedup_key: str | None,
+    invalid_fields: dict[str, str] | None = None,
+) -> StoredOperation:
+    """Keep a request that was not taken in history, ended (`status`) with `error`.
 
     Only the fields that pass their own parser are copied onto the record: the rest of an
     invalid request is caller text that must not reach storage (it is named in the reason).
@@ -136,24 +261,16 @@ def record_rejected(
         reason=_text(fields.get("reason"), multiline=True),  # a reason may run over lines
         request_id=usable_request_id(fields),
     )
-    detail = error.message
-    if operation.request_id:
-        # The id now names this rejection (a resend of it finds this record, not a new request):
-        # the person who corrects the request must know to choose another.
-        detail += (f" To send the corrected request, give it a new requestId: "
-                   f"'{operation.request_id}' now names this rejected one.")
-    if error.fields:
-        operation = replace(operation, options={"invalidFields": dict(error.fields)})
-    operation = finish(
-        operation, OperationStatus.REJECTED, now, error=OperationError(error.code, detail)
-    )
+    if invalid_fields:
+        operation = replace(operation, options={"invalidFields": dict(invalid_fields)})
+    operation = finish(operation, status, now, error=error)
     # Terminal from birth: no later delivery of the request announces it, so its notice is kept
     # pending like any ending's (notifications/outbox.py).
     pending = ending_notice_due(ctx, None, operation)
     stored, created = admit(ctx, operation, dedup_key=dedup_key, keep_active=pending)
     if created:
         log.warning(
-            "intake.rejected",
+            "intake.rejected" if status is OperationStatus.REJECTED else "intake.failed",
             extra={"operationId": operation.operation_id, "kind": kind.value, "code": error.code},
         )
         announce(ctx, None, stored.operation, pending=pending)

@@ -12,7 +12,14 @@ import pytest
 
 from ppbackup.host.metadata import HttpTrigger, QueueTrigger, describe_app
 from ppbackup.simulator import run_simulator
-from shared.queue_names import BACKUP_REQUESTS, MAX_DEQUEUE_COUNT, RESTORE_REQUESTS
+from shared.queue_names import (
+    BACKUP_REQUESTS,
+    DATA_BACKUP_REQUESTS,
+    DATA_RESTORE_REQUESTS,
+    MAX_DEQUEUE_COUNT,
+    RESTORE_REQUESTS,
+    poison_queue,
+)
 from shared.runtime import AppContext, use_context
 from shared.settings import Settings
 
@@ -65,6 +72,32 @@ def test_the_public_queues_are_triggers() -> None:
         if isinstance(spec.trigger, QueueTrigger)
     }
     assert {BACKUP_REQUESTS, RESTORE_REQUESTS} <= queues
+
+
+def test_every_intake_queue_and_its_poison_queue_have_a_function() -> None:
+    """A request the host gave up on before admission is taken from `<queue>-poison`, by the
+    same feature's blueprint (never left to expire there unread)."""
+    triggers = {
+        name: spec.trigger.queue_name
+        for name, spec in functions().items()
+        if isinstance(spec.trigger, QueueTrigger)
+    }
+    intake = {
+        "backup_request": BACKUP_REQUESTS,
+        "restore_request": RESTORE_REQUESTS,
+        "data_backup_request": DATA_BACKUP_REQUESTS,
+        "data_restore_request": DATA_RESTORE_REQUESTS,
+    }
+    for name, queue in intake.items():
+        assert triggers[name] == queue
+        assert triggers[f"{name}_poison"] == poison_queue(queue)
+        # The host poisons a poison queue's message in turn: that name must be valid too.
+        assert len(poison_queue(poison_queue(queue))) <= 63
+    assert sorted(triggers) == sorted([
+        *intake, *(f"{name}_poison" for name in intake),
+        "backup_work", "restore_step", "data_backup_work", "data_restore_work",
+        "notification_delivery",
+    ])
 
 
 @pytest.fixture

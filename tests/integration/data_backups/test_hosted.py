@@ -78,5 +78,5 @@ def test_an_invalid_message_is_rejected_never_poisoned(
     [rejected] = ctx.history.list(kind=OperationKind.DATA_BACKUP).items
     assert rejected.status is OperationStatus.REJECTED
     assert rejected.error is not None and "environmentId" in rejected.error.message
-    names = [q.name for q in queue_service(storage).list_queues()]
-    assert poison_queue(DATA_BACKUP_REQUESTS) not in names
+    assert host.queue_counters(DATA_BACKUP_REQUESTS).poisoned == 0
+    assert host.queue_counters(poison_queue(DATA_BACKUP_REQUESTS)).invocations == 0
