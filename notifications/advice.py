@@ -7,7 +7,13 @@ shortened here so that a pathological name cannot crowd the advice itself out of
 from __future__ import annotations
 
 from notifications.text import display_name, shorten
-from shared.operations import Operation, OperationKind, OperationStatus, StepStatus
+from shared.operations import (
+    INTAKE_FAILED,
+    Operation,
+    OperationKind,
+    OperationStatus,
+    StepStatus,
+)
 
 _NAME_CHARS = 80
 _DONE = (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
@@ -45,7 +51,9 @@ def next_steps(operation: Operation) -> tuple[str, ...]:
             # "Request again" is wrong while cleanup is pending (the restore must not simply be
             # repeated), so only root causes that explain a failed cleanup step are added.
             advice.extend(_advice_for_code(operation, env, code))
-    if operation.status in (OperationStatus.FAILED, OperationStatus.NEEDS_ATTENTION):
+    if operation.status in (OperationStatus.FAILED, OperationStatus.NEEDS_ATTENTION) and (
+        code != INTAKE_FAILED  # never started: no steps, no platform request ids
+    ):
         advice.append(
             f"See every step and the platform's request ids with: ppbackup status "
             f"{operation.operation_id}. If the cause is unclear, open a Microsoft support case "
@@ -274,6 +282,12 @@ _BY_CODE = {
     "ConfigError": (
         "An app setting is missing or wrong: fix the settings named in the error and restart "
         "the function app."
+    ),
+    INTAKE_FAILED: (
+        "The app could not take this request from its queue: its own storage failed on every "
+        "delivery, the poison queue's included, so nothing was done. Check the app's storage "
+        "account (AzureWebJobsStorage) and the app's log, then send the request again, with a "
+        "new requestId if it had one."
     ),
 }
 # Causes that also explain a failed cleanup step, so they are worth showing next to it.

@@ -21,6 +21,7 @@ from notifications.outbox import announce, ending_notice_due
 from shared.errors import ConcurrencyConflict, OperationNotFound, RequestInvalid
 from shared.inputs import decode_json, parse_guid, parse_text, readable, usable_request_id
 from shared.operations import (
+    INTAKE_FAILED,
     Operation,
     OperationError,
     OperationKind,
@@ -187,7 +188,7 @@ def _give_up(
             f"({summary}). Nothing was done; check the app's storage and log, then {resend}."
         )
         stored = record_refused(ctx, kind, OperationStatus.FAILED,
-                                OperationError("IntakeFailed", reason), raw, dedup_key=key)
+                                OperationError(INTAKE_FAILED, reason), raw, dedup_key=key)
     except Exception as unrecorded:  # noqa: BLE001 - the error log above is the trace left
         log.error("intake.poisoned_request_unrecorded",
                   extra={**trace, "error": type(unrecorded).__name__})

@@ -85,6 +85,11 @@ class OperationError:
     message: str
 
 
+# The code of a request the app could not take from its queue, its poison queue included
+# (shared/intake.py, `take_poisoned`): never started, so never on the platform.
+INTAKE_FAILED = "IntakeFailed"
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     name: str

@@ -80,6 +80,15 @@ def test_known_error_codes_get_specific_advice(code: str, expected: str) -> None
     assert expected in joined(next_steps(op))
 
 
+def test_a_request_the_app_could_not_take_says_to_send_it_again() -> None:
+    """Its storage failed on every delivery, the poison queue's too: the platform was never
+    called, so no support case; fix the storage and send the request again."""
+    advice = next_steps(backup(OperationStatus.FAILED, error=("IntakeFailed", "could not")))
+    text = joined(advice)
+    assert "AzureWebJobsStorage" in text and "send the request again" in text
+    assert "support case" not in text
+
+
 def test_unknown_failure_gets_the_generic_advice() -> None:
     advice = next_steps(backup(OperationStatus.FAILED, error=("Weird", "?")))
     assert advice == (
