@@ -164,3 +164,29 @@ def test_the_intake_queues_poison_queues_are_taken(
         found = find_request(ctx, key)
         assert found is not None, key
         assert found.operation.status is OperationStatus.REJECTED
+
+
+def test_a_request_that_fails_from_its_poison_queue_too_is_failed_on_record(
+    ctx: AppContext, sim: Simulator, host: LocalHost, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import backup_triggers.service as service
+
+    env = sim.add_environment("Contoso Prod", type="Production")
+
+    def outage(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("table storage unavailable")
+
+    monkeypatch.setattr(service, "_admit", outage)
+    ctx.queues.send(BACKUP_REQUESTS, {"environmentId": env, "label": "Before release 4.3",
+                                      "requestId": "pipeline-run-79"})
+    assert host.wait_until_idle(timeout=120)
+
+    assert host.queue_counters(BACKUP_REQUESTS).poisoned == 1
+    assert host.queue_counters(poison_queue(BACKUP_REQUESTS)).poisoned == 1  # on to -poison-poison
+    found = find_request(ctx, "backup:pipeline-run-79")
+    assert found is not None, "a request given up on twice is on no record"
+    assert found.operation.status is OperationStatus.FAILED
+    assert found.operation.error is not None and found.operation.error.code == "IntakeFailed"
+    assert "send it again with a new requestId" in found.operation.error.message
+    assert [op.operation_id for op in backups(ctx, env)] == [found.operation.operation_id]
+    assert sim.backups(env) == []
