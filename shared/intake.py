@@ -193,7 +193,8 @@ def _give_up(
         log.error("intake.poisoned_request_unrecorded",
                   extra={**trace, "error": type(unrecorded).__name__})
         return
-    # Admitted after all (its run is what failed): the engine recorded that on the operation.
+    # This Failed record, or the operation admitted after all, whose run is what failed (the
+    # engine recorded that on it, `run_admitted`) or whose first step the watchdog starts.
     log.error("intake.poisoned_request_on_record",
               extra={**trace, "operationId": stored.operation.operation_id,
                      "status": stored.operation.status.value})
