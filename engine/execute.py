@@ -44,6 +44,8 @@ def fault_answer(error: errors.PowerPlatformError) -> a.Answer:
         return a.Busy(message, error.retry_after)
     if isinstance(error, errors.Throttled):
         return a.Throttled(message, error.retry_after, fewer=asks_fewer_requests(error))
+    if isinstance(error, errors.ForeignHost):
+        return a.Refused(error.code, message)
     if isinstance(error, errors.ValidationFailed):
         return a.Refused(error.error_code or "ValidationFailed", message)
     if isinstance(error, errors.OutcomeUnknown):

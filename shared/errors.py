@@ -130,3 +130,10 @@ class Transient(PowerPlatformError):
 
 class OutcomeUnknown(PowerPlatformError):
     code = "OutcomeUnknown"
+
+
+class ForeignHost(PowerPlatformError):
+    """Refused before sending: the URL (a stored or followed link) names a host the client's
+    token does not belong to. Sending again cannot help; a fresh link from this host can."""
+
+    code = "ForeignHost"

@@ -123,7 +123,11 @@ def scope_for_instance(instance_url: str, api_url: str) -> Callable[[str], str |
         if host is None:
             return None
         if host not in hosts:
-            raise ValueError(f"{host!r} is not this environment's Dataverse host")
+            # A stored delta link outlives a change of the environment's URL.
+            raise ValueError(
+                f"{host!r} is not this environment's Dataverse host ({', '.join(sorted(hosts))}); "
+                "the link was not followed. If the environment's URL was changed, links "
+                "stored before it name the old host: read from the current URL instead")
         return scope
 
     return scope_for

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from shared.errors import PowerPlatformError
+from shared.errors import ForeignHost, PowerPlatformError
 from shared.policy.retry_after import parse_retry_after
 from shared.power_platform._errors import (
     CallContext,
@@ -211,7 +211,7 @@ class HttpCore:
         try:
             scope = self._scope_for(url)
         except ValueError as exc:
-            raise PowerPlatformError(f"{context.what}: {exc}") from None
+            raise ForeignHost(f"{context.what}: {exc}") from None
         path = urlsplit(url).path
         started = self._clock()
         attempt = 0

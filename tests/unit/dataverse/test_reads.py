@@ -8,8 +8,10 @@ from typing import Any
 import httpx
 import pytest
 
+from engine.answers import Refused
+from engine.execute import fault_answer
 from shared.dataverse import DeletedRow, PageCursor
-from shared.errors import PowerPlatformError
+from shared.errors import ForeignHost, PowerPlatformError
 from tests.unit.dataverse.conftest import ACCOUNT, CONTACT, INSTANCE, ROOT, Harness
 
 Make = Callable[..., Harness]
@@ -203,6 +205,18 @@ def test_a_link_to_another_host_never_gets_the_token(make: Make, link: str) -> N
     with pytest.raises(PowerPlatformError):
         h.client.read_page(first.next)
     assert len(h.requests) == 1
+
+
+def test_a_delta_link_of_the_old_url_is_refused_for_good_not_retried(make: Make) -> None:
+    # The environment's URL was changed: a stored delta link names the old host.
+    h = make()
+    old = "https://oldname.api.crm4.dynamics.com/api/data/v9.2/accounts?$deltatoken=919042"
+    with pytest.raises(ForeignHost, match=r"oldname\.api\.crm4\.dynamics\.com") as raised:
+        h.client.read_page(h.client.delta_page(old))
+    assert h.requests == [] and h.tokens.calls == []
+    assert "URL" in raised.value.message
+    # A refusal (the backup decides what to do), not an outage waited out for hours.
+    assert isinstance(fault_answer(raised.value), Refused)
 
 
 def test_loopback_simulator_gets_no_token(make: Make) -> None:
