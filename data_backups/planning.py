@@ -3,13 +3,16 @@
     plan:   ReadTables (metadata, and the newest point holding each table)
     decide: a table named but unknown or unreadable -> that table Failed with the reason and the
             fix, the others go on; nothing valid -> Rejected; each table full or incremental
-            (`needs_full_copy`); a platform that cannot serve now -> wait (shared backoff)
+            (`needs_full_copy`; full too when the last point's change link names another host:
+            the environment's URL was changed); a platform that cannot serve now -> wait
+            (shared backoff)
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from data_backups.commands import ReadTables, TableFacts, TablesRead
 from data_backups.faults import fail, wait_or_give_up
@@ -90,6 +93,8 @@ def _work(state: DataBackupState, facts: TableFacts) -> TableWork:
     )
     if why_full is None and facts.delta_link is None:
         why_full = "the previous point kept no change token for it"
+    if why_full is None and facts.delta_link is not None:
+        why_full = _foreign_link(state, facts.delta_link)
     if state.full:
         why_full = "a full copy was asked for"
     base = TableWork(facts.table, entity_set=facts.entity_set or "", id_column=facts.id_column)
@@ -99,9 +104,27 @@ def _work(state: DataBackupState, facts: TableFacts) -> TableWork:
                    detail=f"Changes since point {facts.previous}.")
 
 
+def _foreign_link(state: DataBackupState, link: str) -> str | None:
+    """Why a stored change link cannot be followed: it names a host that is not the
+    environment's now (its URL was changed since), and the client would refuse to send it."""
+    if state.api_url is None:
+        return None
+    host = _host(link)
+    # The hosts the Dataverse client sends this environment's token to (scope_for_instance).
+    if host in {_host(state.api_url), _host(state.instance_url or state.api_url)}:
+        return None
+    return (f"the last point's change-tracking link names {host!r}, not the environment's "
+            f"current URL ({_host(state.api_url)!r}); the URL was changed since")
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower().rstrip(".")
+
+
 def _planned(
     state: DataBackupState, read: TablesRead, now: datetime
 ) -> Decision[DataBackupState]:
+    state = replace(state, api_url=read.api_url, instance_url=read.instance_url)
     tables = choose_tables(state, read.tables)
     if not any(t.status is TableStatus.PENDING for t in tables):
         # The first few said, the rest counted: a request may name 500 unknown tables, and the
@@ -121,9 +144,8 @@ def _planned(
     if read.recommended_concurrency:
         concurrency = min(MAX_CONCURRENCY, read.recommended_concurrency)
     copying = replace(
-        state, phase=Phase.COPYING, api_url=read.api_url, instance_url=read.instance_url,
-        point_id=read.point_id, point_time=now, tables=tables, concurrency=concurrency,
-        concurrency_limit=concurrency,
+        state, phase=Phase.COPYING, point_id=read.point_id, point_time=now, tables=tables,
+        concurrency=concurrency, concurrency_limit=concurrency,
         sweep_due=read.sweep_due, attempts=0, wake_at=None,
     )
     count = sum(1 for t in tables if t.status is TableStatus.PENDING)

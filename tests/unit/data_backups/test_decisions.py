@@ -70,6 +70,21 @@ def test_a_request_that_names_nothing_readable_is_rejected() -> None:
 
 
 
+def test_a_change_link_of_the_environments_old_url_is_not_planned_from() -> None:
+    # An admin changed the environment's URL since the last point: its links name the old host.
+    old_link = "https://oldname.api.crm4.dynamics.com/api/data/v9.2/accounts?$deltatoken=9"
+    new_link = "https://org.example/api/data/v9.2/contacts?$deltatoken=9"
+    state = DataBackupState(ENV, requested=("account", "contact"))
+    decision = planning.decide(state, read(
+        facts("account", previous="p1", chain_length=2, delta_link=old_link),
+        facts("contact", previous="p1", chain_length=2, delta_link=new_link)), NOW, CONFIG)
+    account, contact = decision.state.tables
+    assert (account.mode, account.since, account.previous) == ("full", None, None)
+    assert "oldname.api.crm4.dynamics.com" in (account.detail or "")
+    assert "URL" in (account.detail or "")
+    assert (contact.mode, contact.since) == ("incremental", new_link)
+
+
 def test_a_refusal_of_many_tables_names_a_few_and_counts_the_rest() -> None:
     # 500 unknown names of 127 characters: one sentence each would be a 130 KB message on record.
     names = tuple(f"nosuch{n:03d}" + "x" * 118 for n in range(500))
