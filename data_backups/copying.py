@@ -5,8 +5,10 @@ checkpoint (pure).
             the step's bound: PAGES_PER_STEP pages per table, no read started after
             STEP_BUDGET_SECONDS)
     decide: pages written -> the cursor moves on (the last page ends the table); an expired
-            change token -> that table starts again as a full copy; a table refused (no read
-            privilege, gone) -> Failed with the reason and the fix, the others go on; throttled
+            change token, or a change link refused at its first request (not valid after a
+            restore, another host after a URL change) -> that table starts again as a full
+            copy; a table refused (no read privilege, gone) -> Failed with the reason and the
+            fix, the others go on; throttled
             or unavailable -> a delayed message (Retry-After honoured), boundedly; all done ->
             Committing (or Failed when no table could be copied); and the next step's
             concurrency: halved after a refusal for execution time or concurrency, one more
@@ -29,7 +31,7 @@ from data_backups.commands import (
     TokenExpired,
 )
 from data_backups.faults import fail, wait_or_give_up
-from data_backups.planning import FULL, MAX_CONCURRENCY
+from data_backups.planning import FULL, INCREMENTAL, MAX_CONCURRENCY
 from data_backups.state import DataBackupState, Event, Phase, TableStatus, TableWork
 from engine.answers import Missing, Refused, Throttled
 from engine.config import EngineConfig
@@ -126,6 +128,8 @@ def _decide_pages(
     throttled = [fault for fault in met if isinstance(fault, Throttled)]
     for work in state.tables:
         result = answer.results.get(work.table)
+        # A refusal that stopped later pages is not the link's: the link was answered.
+        first_of_link = _follows_link(work) and not isinstance(result, PageCopied)
         if isinstance(result, PageCopied):
             work = _copied(work, result)
             hint = result.dop_hint or hint
@@ -137,6 +141,9 @@ def _decide_pages(
             tables.append(work)
         elif isinstance(result, TokenExpired):
             tables.append(restart_full(work, "the change tracking token expired"))
+            progressed = True
+        elif first_of_link and isinstance(result, Refused | Missing):
+            tables.append(restart_full(work, _refused_link(result)))
             progressed = True
         elif isinstance(result, RETRYABLE):
             faults.append(result)
@@ -174,6 +181,20 @@ def _copied(work: TableWork, page: PageCopied) -> TableWork:
         status=TableStatus.COPIED if done else TableStatus.COPYING,
         rows=changed if work.mode == FULL and done else work.rows,
     )
+
+
+def _follows_link(work: TableWork) -> bool:
+    """Whether the table's next request is the first of its incremental: the last point's
+    change link, which a refusal then names (a full copy has no link to drop)."""
+    return work.mode == INCREMENTAL and work.since is not None and work.cursor is None
+
+
+def _refused_link(refusal: Refused | Missing) -> str:
+    # The link is the one thing a full copy does without: a restore or a copy into the
+    # environment leaves tokens it calls not valid, a URL change links to the old host. Kept
+    # it, every later backup would be refused the same way.
+    said = refusal.message.rstrip(". ")
+    return f"the change-tracking link of the last point was refused ({said})"
 
 
 def restart_full(work: TableWork, why: str) -> TableWork:

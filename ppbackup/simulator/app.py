@@ -218,6 +218,11 @@ class SimulatorApp:
     def dataverse_expire_tokens(self, env_id: str) -> None:
         dataverse_control.expire_tokens(self.dataverse.org(env_id))
 
+    def dataverse_invalidate_tokens(self, env_id: str) -> None:
+        """Every delta link handed out so far answers 400 "The $deltatoken value is not valid.":
+        what a restore or a copy into the environment leaves (a new database)."""
+        dataverse_control.invalidate_tokens(self.dataverse.org(env_id))
+
     def dataverse_revoke(self, env_id: str, table: str, privilege: str = "Read", *,
                          revoked: bool = True) -> None:
         """Take `privilege` on `table` from the app user (403 PrivilegeDenied) or give it back."""

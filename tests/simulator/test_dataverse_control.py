@@ -79,6 +79,16 @@ def test_expire_tokens_over_http(sim: Simulator, dv: Dataverse) -> None:
     assert dv.http.get(sync.json()["@odata.deltaLink"]).status_code == 400
 
 
+def test_invalidate_tokens_over_http(sim: Simulator, dv: Dataverse) -> None:
+    sync = dv.http.get("accounts?$select=name", headers={"Prefer": "odata.track-changes"})
+    assert control(sim, f"{dv.env}/invalidate-tokens", {}).status_code == 200
+    refused = dv.http.get(sync.json()["@odata.deltaLink"])
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"] == "The $deltatoken value is not valid."
+    again = dv.http.get("accounts?$select=name", headers={"Prefer": "odata.track-changes"})
+    assert dv.http.get(again.json()["@odata.deltaLink"]).status_code == 200
+
+
 def test_write_log_over_http_and_clearing_it(sim: Simulator, dv: Dataverse) -> None:
     dv.http.post("accounts", json={"name": "logged"})
     log = control(sim, f"{dv.env}/writes").json()["writes"]

@@ -1,6 +1,7 @@
 """Steering an environment's Dataverse between backups (`/_sim/dataverse/...` and the
 `SimulatorApp.dataverse_*` helpers): users changing rows, a maker adding or removing a column,
-change-tracking tokens expiring, an admin revoking the app user's privilege on a table.
+change-tracking tokens expiring or no longer valid, an admin revoking the app user's privilege on
+a table.
 
 These changes are what *people* do in the environment, so they bump row versions (change
 tracking sees them) but never enter the write log, which holds only what a client wrote through
@@ -13,6 +14,8 @@ the Web API.
     POST /_sim/dataverse/{env}/columns            {"table", "add": {"name", "type"}}
                                                   or {"table", "remove": name}
     POST /_sim/dataverse/{env}/expire-tokens      every delta token handed out so far expires
+    POST /_sim/dataverse/{env}/invalidate-tokens  every delta token handed out so far is not
+                                                  valid (400), as after a restore or a copy
     POST /_sim/dataverse/{env}/privileges         {"table", "privilege": "Read", "revoked": bool}
     POST /_sim/dataverse/{env}/recycle-bin        {"enabled": bool}: keep deleted rows or not
 """
@@ -144,6 +147,11 @@ def expire_tokens(org: Org) -> None:
         org.expire_tokens()
 
 
+def invalidate_tokens(org: Org) -> None:
+    with org.lock:
+        org.invalidate_tokens()
+
+
 def _str(data: dict[str, Any], name: str) -> str:
     value = data.get(name)
     if not isinstance(value, str) or not value:
@@ -180,6 +188,9 @@ def handle(api: DataverseApi, request: Request, env_id: str, action: str,
     if action == "expire-tokens" and method == "POST":
         expire_tokens(org)
         return Response(200, {"expiredThrough": org.expired_through})
+    if action == "invalidate-tokens" and method == "POST":
+        invalidate_tokens(org)
+        return Response(200, {"invalidThrough": org.invalid_through})
     if action == "privileges" and method == "POST":
         revoked = data.get("revoked", True)
         if not isinstance(revoked, bool):

@@ -26,6 +26,7 @@ def dump_org(org: Org) -> dict[str, Any]:
             "seed": org.seed,
             "version": org.version,
             "expiredThrough": org.expired_through,
+            "invalidThrough": org.invalid_through,
             "revoked": {t: sorted(p) for t, p in org.revoked.items() if p},
             "recycleBin": org.recycle_bin,
             "schema": schema,
@@ -64,7 +65,8 @@ def load_org(data: dict[str, Any]) -> Org:
         d.created_slot = {row_id: slot for slot, row_id in enumerate(d.created) if row_id}
         d.versions = {k: int(v) for k, v in saved["versions"].items()}
         d.log = [(int(v), str(i)) for v, i in saved["log"]]
-    org.restore_counters(int(data["version"]), int(data.get("expiredThrough", 0)))
+    org.restore_counters(int(data["version"]), int(data.get("expiredThrough", 0)),
+                         int(data.get("invalidThrough", 0)))
     org.revoked = {t: set(p) for t, p in data.get("revoked", {}).items()}
     org.recycle_bin = bool(data.get("recycleBin", False))
     org.writes = [

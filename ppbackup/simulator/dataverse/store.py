@@ -215,6 +215,8 @@ class Org:
         self.writes: list[WriteRecord] = []
         self.expired_through = 0
         """Delta tokens stamped at or below this version are expired (`expire_tokens`)."""
+        self.invalid_through = 0
+        """Delta tokens stamped at or below this version are not valid (`invalidate_tokens`)."""
         self.revoked: dict[str, set[str]] = {}
         """table -> privileges revoked from the app user ("Read", "Write", "Create", "Delete")."""
         self._undo: list[tuple[TableData, str, RowState, int]] | None = None
@@ -318,14 +320,23 @@ class Org:
         """The latest version handed out (a delta token's stamp)."""
         return self._version
 
-    def restore_counters(self, version: int, expired_through: int) -> None:
+    def restore_counters(self, version: int, expired_through: int,
+                         invalid_through: int = 0) -> None:
         """Resume a saved organisation's version counter (`persist.py`)."""
         self._version = max(version, FIRST_VERSION)
         self.expired_through = expired_through
+        self.invalid_through = invalid_through
 
     def expire_tokens(self) -> None:
         """Every delta token handed out so far is expired; later ones are not."""
         self.expired_through = self._version
+        self.next_version()
+
+    def invalidate_tokens(self) -> None:
+        """Every delta token handed out so far is refused as not valid (400, not the expiry
+        fault): what a restore or a copy leaves, another database whose versions the tokens
+        never named. Later ones are valid."""
+        self.invalid_through = self._version
         self.next_version()
 
     def next_version(self) -> int:

@@ -247,7 +247,7 @@ class TableApi:
         if state is None:
             assert delta is not None
             since, issued = decode_deltatoken(delta)
-            if since > self.org.version:
+            if since > self.org.version or since <= self.org.invalid_through:
                 raise dverr.invalid_token("$deltatoken")
             too_old = self.now - issued > timedelta(days=self.expire_days)
             if too_old or since <= self.org.expired_through:

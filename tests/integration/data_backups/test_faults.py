@@ -53,6 +53,30 @@ def test_an_expired_change_token_falls_back_to_a_full_copy(
     assert tables_of(third)["contact"]["mode"] == "incremental"
 
 
+def test_change_links_refused_after_a_restore_fall_back_to_a_full_copy(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore
+) -> None:
+    tables = ["account", "contact"]
+    assert backup(ctx, clock, env_id, "one", tables=tables).status is OperationStatus.SUCCEEDED
+    sim.dataverse_change(env_id, "account", "create", values={"name": "restored in"})
+    # A restore (or a copy from another environment) puts another database here: the last
+    # point's delta links answer 400 "not valid", not the expiry fault.
+    sim.dataverse_invalidate_tokens(env_id)
+    second = backup(ctx, clock, env_id, "two", tables=tables)
+    assert second.status is OperationStatus.SUCCEEDED, second.error
+    for table, entity_set in (("account", "accounts"), ("contact", "contacts")):
+        copied = tables_of(second)[table]
+        live = live_rows(sim, env_id, entity_set, f"{table}id")
+        assert copied["mode"] == "full"
+        assert "refused" in copied["detail"] and "not valid" in copied["detail"]
+        assert copied["rows"] == copied["changed"] == len(live)
+        assert stored_rows(store, env_id, second.point_id or "", table, f"{table}id") == live
+    # The new chain holds: the next point is incremental on top of the full copy.
+    third = backup(ctx, clock, env_id, "three", tables=tables)
+    assert third.status is OperationStatus.SUCCEEDED, third.error
+    assert {t["mode"] for t in third.tables} == {"incremental"}
+
+
 def test_an_unreadable_table_fails_with_the_fix_and_the_others_complete(
     ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,7 +21,7 @@ from data_backups.commands import (
 )
 from data_backups.faults import fail
 from data_backups.state import DataBackupState, Phase, TableStatus, TableWork
-from engine.answers import Refused, Throttled, Unavailable
+from engine.answers import Missing, Refused, Throttled, Unavailable
 from engine.config import EngineConfig
 from engine.decision import ContinueNow, Stop, WaitFor
 from engine.record import Finish, StepUpdate
@@ -240,6 +241,36 @@ def test_an_expired_token_restarts_the_table_as_a_full_copy() -> None:
     assert (account.mode, account.previous, account.since, account.cursor) == (
         "full", None, None, None)
     assert (account.row_chunks, account.changed, account.status) == (0, 0, TableStatus.PENDING)
+
+
+@pytest.mark.parametrize("refusal", [
+    Refused("0x0", "The $deltatoken value is not valid."),  # the environment was restored
+    Refused("ForeignHost", "'old.example' is not this environment's Dataverse host"),
+    Missing("Resource not found"),
+], ids=["invalid-token", "foreign-host", "missing"])
+def test_a_refused_change_link_restarts_the_table_as_a_full_copy_once(refusal: object) -> None:
+    state = copying_state("account")
+    state = replace(state, tables=(replace(
+        state.tables[0], mode="incremental", previous="x", since="https://org.example/d"),))
+    decision = copying.decide(state, PagesCopied({"account": refusal}), NOW, CONFIG)
+    [account] = decision.state.tables
+    assert (account.mode, account.since, account.status) == ("full", None, TableStatus.PENDING)
+    assert "link" in (account.detail or "") and "refused" in (account.detail or "")
+    assert refusal.message.rstrip(".") in (account.detail or "")
+    assert isinstance(decision.next, ContinueNow)
+    # The full copy refused too: the table fails, no third try.
+    again = copying.decide(decision.state, PagesCopied({"account": refusal}), NOW, CONFIG)
+    assert again.state.tables[0].status is TableStatus.FAILED
+
+
+@pytest.mark.parametrize("fault", [Throttled("429", retry_after=5.0), Unavailable("503")])
+def test_a_change_link_throttled_or_unavailable_is_waited_for_not_dropped(fault: object) -> None:
+    state = copying_state("account")
+    state = replace(state, tables=(replace(
+        state.tables[0], mode="incremental", previous="x", since="https://org.example/d"),))
+    decision = copying.decide(state, PagesCopied({"account": fault}), NOW, CONFIG)
+    assert isinstance(decision.next, WaitFor)
+    assert decision.state.tables[0].since == "https://org.example/d"
 
 
 def test_a_refused_table_fails_and_when_every_table_failed_the_backup_fails() -> None:
