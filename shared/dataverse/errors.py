@@ -36,6 +36,9 @@ from shared.power_platform._errors import (
 
 # ExpiredVersionStamp; only its code and text are documented, not the HTTP status (reference §4.5).
 EXPIRED_VERSION_STAMP = "0x80044352"
+# Each form the reference names it by (§4.5, §5.9): hex (the Web API's), decimal (the SDK's
+# fault ErrorCode), and its name; lower case, as codes are compared.
+_EXPIRED_CODES = frozenset({EXPIRED_VERSION_STAMP, "-2147204270", "expiredversionstamp"})
 _EXPIRED_TEXT = "version stamp associated with the client has expired"
 # Service protection refusals that fewer requests at once would avoid (reference §7.1): combined
 # execution time, concurrent requests. The third, the request count, is not among them.
@@ -102,7 +105,7 @@ def dataverse_error(context: CallContext, failure: Failure) -> PowerPlatformErro
             "request_id": failure.request_id,
             "retry_after": failure.retry_after,
         }
-        if code == EXPIRED_VERSION_STAMP or _EXPIRED_TEXT in said.lower():
+        if code in _EXPIRED_CODES or _EXPIRED_TEXT in said.lower():
             return ChangeTokenExpired(
                 f"{context.what}: the change-tracking token has expired ({said}); "
                 "take a full copy of the table to start a new chain.",

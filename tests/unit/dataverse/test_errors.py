@@ -157,6 +157,25 @@ def test_an_expired_change_token_is_typed_whatever_the_status(make: Make, status
         h.client.read_page(h.client.delta_page(DELTA))
 
 
+@pytest.mark.parametrize("code", ["0x80044352", "-2147204270", "ExpiredVersionStamp"])
+def test_an_expired_change_token_is_recognised_by_each_form_of_its_code(
+    make: Make, code: str
+) -> None:
+    # The reference (§4.5, §5.9) names the fault by hex, decimal (the SDK's) and name; the text
+    # a server sends with it is not promised.
+    h = make(error(400, code, "Sync cannot continue."))
+    with pytest.raises(ChangeTokenExpired, match="full copy"):
+        h.client.read_page(h.client.delta_page(DELTA))
+
+
+def test_a_token_that_is_not_valid_is_no_expiry(make: Make) -> None:
+    # A restored environment's answer: the backup decides (a full copy), the client only says.
+    h = make(error(400, "0x0", "The $deltatoken value is not valid."))
+    with pytest.raises(ValidationFailed, match="not valid") as raised:
+        h.client.read_page(h.client.delta_page(DELTA))
+    assert not isinstance(raised.value, ChangeTokenExpired)
+
+
 def test_an_expired_change_token_is_recognised_by_its_text_too(make: Make) -> None:
     h = make(
         error(400, "", "Version stamp associated with the client has expired. Please perform...")
