@@ -4,7 +4,8 @@ it went. Pure: the record's changes; `service` does the I/O.
 A deletion is Running from the moment it is admitted until the platform has answered: Succeeded
 when the backup is gone (a 404 on a retried delete included), Failed when the platform refused,
 and still Running while the platform cannot be reached: the watchdog retries it every
-RETRY_SECONDS until GIVE_UP_AFTER, then it ends Failed and the backup may still exist.
+RETRY_SECONDS until GIVE_UP_AFTER, then it ends Failed and the backup may still exist. Each retry
+runs the guards again first: one they now refuse ends Failed with their reason (`withdrawn`).
 """
 
 from __future__ import annotations
@@ -79,6 +80,13 @@ def refused(
     )
     return finish(failed, OperationStatus.FAILED, now,
                   error=OperationError(error.error_code or error.code, reason))
+
+
+def withdrawn(operation: Operation, now: datetime, code: str, reason: str) -> Operation:
+    """A retried deletion that the guards now refuse (a restore named the backup while the
+    platform was not answering): it ends as a new request would, with the same reason."""
+    failed = update_step(operation, STEP, now, status=StepStatus.FAILED, detail=reason)
+    return finish(failed, OperationStatus.FAILED, now, error=OperationError(code, reason))
 
 
 def unreachable(

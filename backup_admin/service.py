@@ -8,14 +8,22 @@ module reads what they need and writes what they decide, every write ETag-guarde
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from backup_admin.annotations import Annotation, annotate, annotation_problem
 from backup_admin.catalog import build_catalog, ledger_horizon
-from backup_admin.deletion import RETRY_SECONDS, deleted, new_deletion, refused, unreachable
+from backup_admin.deletion import (
+    RETRY_SECONDS,
+    deleted,
+    new_deletion,
+    refused,
+    unreachable,
+    withdrawn,
+)
 from backup_admin.guards import (
+    Refusal,
     newest_pre_update_backup,
     pre_update_refusal,
     restore_refusal,
@@ -135,7 +143,11 @@ def delete_backup(
             f"(ppbackup backups {env} lists what it has)."
         )
     ledger = _ledger_backups(ctx, env, since=ledger_horizon(backups))
-    _refuse_if_protected(ctx, env, backup, backups, ledger)
+    refusal = _protection(ctx, env, backup, backups, ledger)
+    if refusal is not None:
+        log.info("backup.delete_refused", extra={"environmentId": env, "backupId": backup.id,
+                                                 "reason": refusal.code})
+        raise RequestRefused(refusal.code, refusal.message)
     made_by = next((op for op in ledger if (op.backup_id or "").lower() == backup.id.lower()),
                    None)
     candidate = new_deletion(env, backup, made_by, requested_by=requested_by,
@@ -146,14 +158,34 @@ def delete_backup(
 
 
 def resume_deletion(ctx: AppContext, stored: StoredOperation) -> Operation:
-    """The watchdog's re-drive of a deletion the platform did not answer (or a crash left)."""
+    """The watchdog's re-drive of a deletion the platform did not answer (or a crash left).
+    The guards run again first: a restore may have named the backup since it was admitted,
+    and then the deletion ends Failed with the reason a new request would get."""
+    operation = stored.operation
+    if operation.status.terminal:
+        return operation
+    env, wanted = operation.environment_id, operation.backup_id or ""
+    try:
+        backups = ctx.platform.list_backups(env)
+        backup = next((b for b in backups if b.id.lower() == wanted.lower()), None)
+        # A backup already gone protects nothing: the delete's 404 then ends it Succeeded.
+        refusal = None if backup is None else _protection(
+            ctx, env, backup, backups, _ledger_backups(ctx, env, since=ledger_horizon(backups)))
+    except PowerPlatformError as error:
+        # Unchecked is not deletable: the read is retried like the delete, within the hour.
+        return _record(ctx, stored, _unanswered(error, ())).operation
+    if refusal is not None:
+        log.info("backup.delete_withdrawn", extra={"operationId": operation.operation_id,
+                                                   "backupId": wanted, "reason": refusal.code})
+        return _record(ctx, stored, lambda current, now: withdrawn(
+            current, now, refusal.code, refusal.message)).operation
     return _carry_out(ctx, stored).operation
 
 
-def _refuse_if_protected(
+def _protection(
     ctx: AppContext, env: str, backup: Backup, backups: Sequence[Backup],
     ledger: Sequence[Operation],
-) -> None:
+) -> Refusal | None:
     refusal = system_backup_refusal(backup) or restore_refusal(
         backup, env, _open_restores(ctx), backups
     )
@@ -163,10 +195,7 @@ def _refuse_if_protected(
             environment = ctx.platform.get_environment(env)
             if ctx.settings.backup_scope.includes(env, environment.type or ""):
                 refusal = pre_update_refusal(backup, newest, environment.display_name or env)
-    if refusal is not None:
-        log.info("backup.delete_refused", extra={"environmentId": env, "backupId": backup.id,
-                                                 "reason": refusal.code})
-        raise RequestRefused(refusal.code, refusal.message)
+    return refusal
 
 
 def _open_restores(ctx: AppContext) -> list[Operation]:
@@ -231,30 +260,45 @@ def _carry_out(ctx: AppContext, stored: StoredOperation) -> StoredOperation:
     if calls:
         ctx.history.append_calls(operation.operation_id,
                                  {"delete": [c.to_log_entry() for c in calls]})
+    return _record(ctx, stored, _answered(error, request_ids))
+
+
+_Change = Callable[[Operation, datetime], Operation]
+
+
+def _answered(error: PowerPlatformError | None, request_ids: tuple[str, ...]) -> _Change:
+    if error is None:
+        return lambda current, now: deleted(current, now, request_ids)
+    if isinstance(error, _UNREACHABLE):
+        return _unanswered(error, request_ids)
+    return lambda current, now: refused(current, now, error, request_ids)
+
+
+def _unanswered(error: PowerPlatformError, request_ids: tuple[str, ...]) -> _Change:
+    return lambda current, now: unreachable(current, now, error, request_ids)
+
+
+def _record(ctx: AppContext, stored: StoredOperation, change: _Change) -> StoredOperation:
+    """Write `change` of the deletion (ETag-guarded, on what is there now); one still Running
+    is due again after RETRY_SECONDS."""
+    operation_id = stored.operation.operation_id
     for _ in range(_WRITE_ROUNDS):
-        now = to_millis(ctx.clock())
-        current = stored.operation
-        if error is None:
-            changed = deleted(current, now, request_ids)
-        elif isinstance(error, _UNREACHABLE):
-            changed = unreachable(current, now, error, request_ids)
-        else:
-            changed = refused(current, now, error, request_ids)
         try:
-            stored = ctx.history.update(stored, changed)
+            stored = ctx.history.update(stored, change(stored.operation, to_millis(ctx.clock())))
             break
         except ConcurrencyConflict:
-            stored = ctx.history.get(operation.operation_id)  # the watchdog, or a retry
+            stored = ctx.history.get(operation_id)  # the watchdog, or a retry
             if stored.operation.status.terminal:
                 return stored
     else:
-        raise ConcurrencyConflict(f"operation {operation.operation_id} kept changing; try again")
-    if not stored.operation.status.terminal:
-        ctx.history.set_next_due(operation.operation_id,
+        raise ConcurrencyConflict(f"operation {operation_id} kept changing; try again")
+    status = stored.operation.status
+    if not status.terminal:
+        ctx.history.set_next_due(operation_id,
                                  to_millis(ctx.clock()) + timedelta(seconds=RETRY_SECONDS))
-    log.info("backup.delete_" + ("done" if error is None else "failed" if
-             stored.operation.status.terminal else "retrying"),
-             extra={"operationId": operation.operation_id, "backupId": operation.backup_id})
+    log.info("backup.delete_" + ("done" if status is OperationStatus.SUCCEEDED else "failed"
+                                 if status.terminal else "retrying"),
+             extra={"operationId": operation_id, "backupId": stored.operation.backup_id})
     return stored
 
 

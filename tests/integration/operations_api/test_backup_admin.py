@@ -295,3 +295,30 @@ def test_the_local_host_serves_patch_and_delete_beside_get(stack: Stack) -> None
     post = stack.http.post(f"/api/environments/{'0' * 8}-0000-0000-0000-000000000000/backups/b1")
     assert post.status_code == 405
     assert post.headers["allow"] == "DELETE"
+
+
+def test_a_deletion_retried_by_the_watchdog_ends_failed_once_a_restore_names_the_backup(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(sim=replace(StackOptions().sim, system_backups=True,
+                                   restore_seconds=10 * 86400.0))
+    uat = stack.add_env("Contoso UAT", type="Sandbox")
+    wanted = stack.add_backup(uat, "Nightly 1")
+    holder = stack.submit({"targetEnvironmentId": uat, "latest": True, "safetyBackup": False})
+    stack.wait_for(lambda: locks_for(stack.ctx).holder(uat) == holder, watchdog=False)
+    stack.sim.set_faults(error_rate=1.0, error_method="DELETE", error_path="/backups/")
+    answer = delete(stack, uat, wanted)
+    assert answer.status_code == 202, answer.text
+    deletion = answer.json()["operationId"]
+
+    # While the deletion waits for the platform, a restore from that backup is queued.
+    restore = stack.submit({"targetEnvironmentId": uat, "backupId": wanted})
+    assert stack.record(restore)["status"] == "Queued"
+    stack.sim.set_faults(error_rate=0.0)
+    stack.wait_for(lambda: stack.operation(deletion).operation.status.terminal, timeout=60)
+
+    assert wanted in {b["id"] for b in stack.sim.backups(uat)}
+    record = stack.record(deletion)
+    assert record["status"] == "Failed"
+    assert record["error"]["code"] == "BackupInUse"
+    assert restore in record["error"]["message"]
