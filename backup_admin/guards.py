@@ -2,7 +2,8 @@
 
 Three refusals, each with the reason a person can act on (HTTP 409):
 - a system backup: the platform makes and removes those itself;
-- a backup a Queued or Running restore names, by id or by a label that resolves to it now;
+- a backup a Queued or Running restore names, by id or by a label that resolves to it now, and
+  the safety backup such a restore made of its target;
 - the newest pre-update backup of an environment in BACKUP_SCOPE: what a person would restore
   after a failed update.
 """
@@ -24,6 +25,15 @@ _OPEN = (OperationStatus.QUEUED, OperationStatus.RUNNING)
 
 
 @dataclass(frozen=True, slots=True)
+class RestoreInUse:
+    """A restore as the guards see it: its record, and from its state the safety backup it
+    made of its target (None until made)."""
+
+    operation: Operation
+    safety_backup_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Refusal:
     code: str
     message: str
@@ -42,31 +52,43 @@ def system_backup_refusal(backup: Backup) -> Refusal | None:
 def restore_refusal(
     backup: Backup,
     environment_id: str,
-    restores: Iterable[Operation],
+    restores: Iterable[RestoreInUse],
     platform_backups: Sequence[Backup],
 ) -> Refusal | None:
     """A Queued or Running restore from this environment names `backup`: by its id (also once
-    a label was resolved), or by a label that resolves to it on the platform's list now."""
-    for restore in restores:
+    a label was resolved), or by a label that resolves to it on the platform's list now; or
+    one into this environment made it as its safety backup (what undoes that restore)."""
+    env = environment_id.lower()
+    for in_use in restores:
+        restore = in_use.operation
         if restore.kind is not OperationKind.RESTORE or restore.status not in _OPEN:
             continue
-        source = (restore.source_environment_id or restore.environment_id).lower()
-        if source != environment_id.lower():
-            continue
-        if restore.backup_id:
-            names_it = restore.backup_id.lower() == backup.id.lower()
-            how = "by its id"
-        else:
-            by_label = newest_with_label(platform_backups, restore.label) if restore.label else None
-            names_it = by_label is not None and by_label.id == backup.id
-            how = f"by its label '{restore.label}'"
-        if names_it:
+        how = _how_it_uses(restore, in_use.safety_backup_id, backup, env, platform_backups)
+        if how is not None:
             return Refusal(
                 BACKUP_IN_USE,
                 f"Restore {restore.operation_id} ({restore.status.value}) uses this backup "
                 f"({how}). Delete it after that restore has ended, or cancel the restore first "
                 f"(ppbackup cancel {restore.operation_id}).",
             )
+    return None
+
+
+def _how_it_uses(
+    restore: Operation, safety_backup_id: str | None, backup: Backup, env: str,
+    platform_backups: Sequence[Backup],
+) -> str | None:
+    wanted = backup.id.lower()
+    if restore.environment_id.lower() == env and (safety_backup_id or "").lower() == wanted:
+        return "as the safety backup it made of its target"
+    source = (restore.source_environment_id or restore.environment_id).lower()
+    if source != env:
+        return None
+    if restore.backup_id:
+        return "by its id" if restore.backup_id.lower() == wanted else None
+    by_label = newest_with_label(platform_backups, restore.label) if restore.label else None
+    if by_label is not None and by_label.id.lower() == wanted:
+        return f"by its label '{restore.label}'"
     return None
 
 

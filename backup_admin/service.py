@@ -24,12 +24,14 @@ from backup_admin.deletion import (
 )
 from backup_admin.guards import (
     Refusal,
+    RestoreInUse,
     newest_pre_update_backup,
     pre_update_refusal,
     restore_refusal,
     system_backup_refusal,
 )
 from engine.config import EngineConfig
+from restore_orchestrator.state import RestoreState, StateUnreadableError
 from shared.errors import (
     BackupNotFound,
     Busy,
@@ -198,7 +200,7 @@ def _protection(
     return refusal
 
 
-def _open_restores(ctx: AppContext) -> list[Operation]:
+def _open_restores(ctx: AppContext) -> list[RestoreInUse]:
     """Restores not yet ended, tenant-wide (the unfinished-operations index, then point reads:
     the index may lag behind a record)."""
     found = []
@@ -206,12 +208,21 @@ def _open_restores(ctx: AppContext) -> list[Operation]:
         if entry.kind is not OperationKind.RESTORE:
             continue
         try:
-            operation = ctx.history.get(entry.operation_id).operation
+            stored = ctx.history.get(entry.operation_id)
         except OperationNotFound:
             continue  # an index entry whose intake died before its record: it names nothing
-        if not operation.status.terminal:
-            found.append(operation)
+        if not stored.operation.status.terminal:
+            found.append(_in_use(stored))
     return found
+
+
+def _in_use(stored: StoredOperation) -> RestoreInUse:
+    try:
+        facts = RestoreState.from_json(stored.internal).facts
+    except StateUnreadableError:
+        # Its record still names its backup; a safety backup it made is then unknown here.
+        return RestoreInUse(stored.operation)
+    return RestoreInUse(stored.operation, safety_backup_id=facts.safety_backup_id)
 
 
 def _earlier_deletion(ctx: AppContext, env: str, backup_id: str) -> Operation | None:

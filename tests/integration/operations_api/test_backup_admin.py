@@ -221,6 +221,27 @@ def test_deleting_the_newest_pre_update_backup_is_refused_until_a_newer_one_exis
     assert delete(stack, prod, older["backupId"]).status_code == 200
 
 
+def test_deleting_the_safety_backup_of_a_running_restore_is_refused(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(sim=replace(StackOptions().sim, system_backups=True,
+                                   restore_seconds=10 * 86400.0))
+    uat = stack.add_env("Contoso UAT", type="Sandbox")  # not in BACKUP_SCOPE
+    stack.add_backup(uat, "Nightly 1")
+    restore = stack.submit({"targetEnvironmentId": uat, "backupLabel": "Nightly 1",
+                            "safetyBackup": True})
+    stack.wait_phase(restore, "Restoring", timeout=90)
+    safety = stack.operation(restore).internal["facts"]["safetyBackupId"]
+
+    answer = delete(stack, uat, safety)
+
+    assert answer.status_code == 409, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "BackupInUse"
+    assert restore in error["message"] and "safety backup" in error["message"]
+    assert safety in {b["id"] for b in stack.sim.backups(uat)}
+
+
 # --- delete: done -------------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from backup_admin.annotations import (
 )
 from backup_admin.catalog import build_catalog
 from backup_admin.guards import (
+    RestoreInUse,
     newest_pre_update_backup,
     pre_update_refusal,
     restore_refusal,
@@ -49,9 +50,10 @@ def made(backup: Backup, status: OperationStatus = OperationStatus.SUCCEEDED,
     return finish(op, status, backup.point) if status.terminal else replace(op, status=status)
 
 
-def restore(status: OperationStatus = OperationStatus.QUEUED, **fields: Any) -> Operation:
+def restore(status: OperationStatus = OperationStatus.QUEUED, *, safety: str | None = None,
+            **fields: Any) -> RestoreInUse:
     op = new_operation(OperationKind.RESTORE, fields.pop("target", ENV), NOW, **fields)
-    return replace(op, status=status)
+    return RestoreInUse(replace(op, status=status), safety_backup_id=safety)
 
 
 # --- the listing --------------------------------------------------------------------------------
@@ -108,7 +110,24 @@ def test_open_restores_protect_what_they_name_by_id_or_by_label() -> None:
                         source_environment_id=ENV)
     refusal = restore_refusal(older, ENV, [from_here], listed)
     assert refusal is not None and refusal.code == "BackupInUse"
-    assert from_here.operation_id in refusal.message
+    assert from_here.operation.operation_id in refusal.message
+
+
+def test_an_open_restore_protects_the_safety_backup_it_made_of_its_target() -> None:
+    safety = platform_backup("s-1", "Before restore", hours_ago=0.5)
+    running = restore(OperationStatus.RUNNING, backup_id="m-1", safety="S-1")
+
+    refusal = restore_refusal(safety, ENV, [running], [safety])
+    assert refusal is not None and refusal.code == "BackupInUse"
+    assert running.operation.operation_id in refusal.message
+    assert "safety backup" in refusal.message
+    # Its target's, not its source's: a restore from here into another environment made its
+    # safety backup there.
+    elsewhere = restore(OperationStatus.RUNNING, backup_id="m-1", target=OTHER,
+                        source_environment_id=ENV, safety="s-1")
+    assert restore_refusal(safety, ENV, [elsewhere], [safety]) is None
+    assert restore_refusal(safety, ENV, [restore(OperationStatus.CANCELLED, safety="s-1")],
+                           [safety]) is None
 
 
 def test_the_newest_pre_update_backup_still_on_the_platform_is_protected() -> None:
@@ -176,7 +195,7 @@ def test_only_ended_backups_can_be_annotated() -> None:
     backup = platform_backup("m-1", "L")
     assert annotation_problem(made(backup)) is None
     assert annotation_problem(made(backup, OperationStatus.FAILED)) is None
-    not_a_backup = annotation_problem(restore())
+    not_a_backup = annotation_problem(restore().operation)
     assert not_a_backup is not None and not_a_backup.code == "NotABackup"
     assert "not a backup" in not_a_backup.message
     running = annotation_problem(made(backup, OperationStatus.RUNNING))
