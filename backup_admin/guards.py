@@ -2,8 +2,9 @@
 
 Three refusals, each with the reason a person can act on (HTTP 409):
 - a system backup: the platform makes and removes those itself;
-- a backup a Queued or Running restore names, by id or by a label that resolves to it now, and
-  the safety backup such a restore made of its target;
+- a backup a Queued, Running or NeedsAttention restore names, by id or by a label that resolves
+  to it now, and the safety backup such a restore made of its target (a restore that needs
+  attention may have to be run again from either, so they stay until they expire);
 - the newest pre-update backup of an environment in BACKUP_SCOPE: what a person would restore
   after a failed update.
 """
@@ -22,6 +23,8 @@ BACKUP_IN_USE = "BackupInUse"
 NEWEST_PRE_UPDATE_BACKUP = "NewestPreUpdateBackup"
 
 _OPEN = (OperationStatus.QUEUED, OperationStatus.RUNNING)
+# Ended, but a person may have to run it again from the same backups.
+_IN_USE = (*_OPEN, OperationStatus.NEEDS_ATTENTION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,22 +58,25 @@ def restore_refusal(
     restores: Iterable[RestoreInUse],
     platform_backups: Sequence[Backup],
 ) -> Refusal | None:
-    """A Queued or Running restore from this environment names `backup`: by its id (also once
-    a label was resolved), or by a label that resolves to it on the platform's list now; or
-    one into this environment made it as its safety backup (what undoes that restore)."""
+    """A Queued, Running or NeedsAttention restore from this environment names `backup`: by
+    its id (also once a label was resolved), or by a label that resolves to it on the
+    platform's list now; or one into this environment made it as its safety backup (what
+    undoes that restore)."""
     env = environment_id.lower()
     for in_use in restores:
         restore = in_use.operation
-        if restore.kind is not OperationKind.RESTORE or restore.status not in _OPEN:
+        if restore.kind is not OperationKind.RESTORE or restore.status not in _IN_USE:
             continue
         how = _how_it_uses(restore, in_use.safety_backup_id, backup, env, platform_backups)
-        if how is not None:
-            return Refusal(
-                BACKUP_IN_USE,
-                f"Restore {restore.operation_id} ({restore.status.value}) uses this backup "
-                f"({how}). Delete it after that restore has ended, or cancel the restore first "
-                f"(ppbackup cancel {restore.operation_id}).",
-            )
+        if how is None:
+            continue
+        used = f"Restore {restore.operation_id} ({restore.status.value}) uses this backup ({how})."
+        if restore.status in _OPEN:
+            return Refusal(BACKUP_IN_USE, f"{used} Delete it after that restore has ended, or "
+                           f"cancel the restore first (ppbackup cancel {restore.operation_id}).")
+        return Refusal(BACKUP_IN_USE, f"{used} That restore needs attention and may have to be "
+                       "run again from this backup, so it stays until it expires (ppbackup "
+                       f"status {restore.operation_id} says what went wrong).")
     return None
 
 

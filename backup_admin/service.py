@@ -50,7 +50,7 @@ from shared.operations import Operation, OperationKind, OperationStatus, to_mill
 from shared.power_platform import Backup, recording_calls
 from shared.power_platform._ids import validate_opaque_id
 from shared.runtime import AppContext
-from shared.storage.history import StoredOperation
+from shared.storage.history import MAX_PAGE_SIZE, StoredOperation
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +130,8 @@ def delete_backup(
 ) -> Operation:
     """`DELETE /api/environments/{id}/backups/{backupId}`: delete a manual backup, as an
     operation of kind `backup_delete` on record. Refused (RequestRefused, 409) for a system
-    backup, one a Queued or Running restore uses, and the newest pre-update backup of an
-    environment in BACKUP_SCOPE. The same request again finds the same operation."""
+    backup, one a Queued, Running or NeedsAttention restore uses, and the newest pre-update
+    backup of an environment in BACKUP_SCOPE. The same request again finds the same operation."""
     env = parse_environment_id(environment_id)
     wanted = parse_backup_id(backup_id)
     backups = ctx.platform.list_backups(env)
@@ -189,7 +189,7 @@ def _protection(
     ledger: Sequence[Operation],
 ) -> Refusal | None:
     refusal = system_backup_refusal(backup) or restore_refusal(
-        backup, env, _open_restores(ctx), backups
+        backup, env, _restores_in_use(ctx, env), backups
     )
     if refusal is None:
         newest = newest_pre_update_backup(ledger, backups)
@@ -200,9 +200,11 @@ def _protection(
     return refusal
 
 
-def _open_restores(ctx: AppContext) -> list[RestoreInUse]:
+def _restores_in_use(ctx: AppContext, env: str) -> list[RestoreInUse]:
     """Restores not yet ended, tenant-wide (the unfinished-operations index, then point reads:
-    the index may lag behind a record)."""
+    the index may lag behind a record), and those that ended NeedsAttention (a status filter on
+    the tenant-wide listing, all pages: they are the few a person has to look at). The state of
+    one is read only where it may name a backup of `env` that its record does not."""
     found = []
     for entry in ctx.history.list_active():
         if entry.kind is not OperationKind.RESTORE:
@@ -213,7 +215,19 @@ def _open_restores(ctx: AppContext) -> list[RestoreInUse]:
             continue  # an index entry whose intake died before its record: it names nothing
         if not stored.operation.status.terminal:
             found.append(_in_use(stored))
-    return found
+    continuation: str | None = None
+    while True:
+        page = ctx.history.list(kind=OperationKind.RESTORE,
+                                status=OperationStatus.NEEDS_ATTENTION, limit=MAX_PAGE_SIZE,
+                                continuation=continuation)
+        for operation in page.items:
+            if operation.environment_id.lower() == env.lower():  # its safety backup is here
+                found.append(_in_use(ctx.history.get(operation.operation_id)))
+            else:
+                found.append(RestoreInUse(operation))
+        continuation = page.continuation
+        if continuation is None:
+            return found
 
 
 def _in_use(stored: StoredOperation) -> RestoreInUse:

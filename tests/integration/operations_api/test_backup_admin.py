@@ -242,6 +242,29 @@ def test_deleting_the_safety_backup_of_a_running_restore_is_refused(
     assert safety in {b["id"] for b in stack.sim.backups(uat)}
 
 
+def test_a_restore_that_needs_attention_keeps_its_backup_and_its_safety_backup(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(stepped=True, sim=replace(StackOptions().sim, retry_after=None))
+    prod = stack.add_env("Contoso Prod")
+    used = stack.add_backup(prod, "B")
+    restore = stack.submit({"targetEnvironmentId": prod, "backupLabel": "B",
+                            "confirmProduction": "Contoso Prod"})
+    stack.run_until_phase(restore, "Restoring")
+    stack.sim.set_faults(fail_next={"ModifySku": 100})  # the switch back to Production fails
+    assert stack.run_until_ended(restore)["status"] == "NeedsAttention"
+    safety = stack.operation(restore).internal["facts"]["safetyBackupId"]
+
+    for backup_id in (used, safety):
+        answer = delete(stack, prod, backup_id)
+        assert answer.status_code == 409, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "BackupInUse"
+        assert restore in error["message"] and "NeedsAttention" in error["message"]
+        assert "run again" in error["message"]
+    assert {used, safety} <= {b["id"] for b in stack.sim.backups(prod)}
+
+
 # --- delete: done -------------------------------------------------------------------------------
 
 

@@ -113,6 +113,21 @@ def test_open_restores_protect_what_they_name_by_id_or_by_label() -> None:
     assert from_here.operation.operation_id in refusal.message
 
 
+def test_a_restore_that_needs_attention_protects_its_backups_as_an_open_one_does() -> None:
+    used = platform_backup("m-1", "Nightly", hours_ago=30)
+    safety = platform_backup("s-1", "Before restore", hours_ago=1)
+    stuck = restore(OperationStatus.NEEDS_ATTENTION, backup_id="m-1", safety="s-1")
+
+    for backup in (used, safety):
+        refusal = restore_refusal(backup, ENV, [stuck], [used, safety])
+        assert refusal is not None and refusal.code == "BackupInUse"
+        assert "NeedsAttention" in refusal.message and "run again" in refusal.message
+        assert "ppbackup cancel" not in refusal.message  # it has ended: nothing to cancel
+    for ended in (OperationStatus.FAILED, OperationStatus.SUCCEEDED):
+        done = restore(ended, backup_id="m-1", safety="s-1")
+        assert restore_refusal(used, ENV, [done], [used, safety]) is None
+
+
 def test_an_open_restore_protects_the_safety_backup_it_made_of_its_target() -> None:
     safety = platform_backup("s-1", "Before restore", hours_ago=0.5)
     running = restore(OperationStatus.RUNNING, backup_id="m-1", safety="S-1")
