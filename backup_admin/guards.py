@@ -6,7 +6,8 @@ Three refusals, each with the reason a person can act on (HTTP 409):
   to it now, and the safety backup such a restore made of its target (a restore that needs
   attention may have to be run again from either, so they stay until they expire);
 - the newest pre-update backup of an environment in BACKUP_SCOPE: what a person would restore
-  after a failed update.
+  after a failed update. An environment is judged by every type it has or had while a restore
+  may have switched it (`scope_types`): a Production restored in place is a Sandbox for hours.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ _IN_USE = (*_OPEN, OperationStatus.NEEDS_ATTENTION)
 @dataclass(frozen=True, slots=True)
 class RestoreInUse:
     """A restore as the guards see it: its record, and from its state the safety backup it
-    made of its target (None until made)."""
+    made of its target (None until made) and the type its target had before it (None until
+    read)."""
 
     operation: Operation
     safety_backup_id: str | None = None
+    original_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,22 @@ def _how_it_uses(
     if by_label is not None and by_label.id.lower() == wanted:
         return f"by its label '{restore.label}'"
     return None
+
+
+def scope_types(
+    environment_id: str, current: str, kept: str | None, restores: Iterable[RestoreInUse]
+) -> tuple[str, ...]:
+    """The types BACKUP_SCOPE is checked against: the type now, the one a restore that ended
+    with the environment switched kept (`kept`), and the one each restore into it that is open
+    or needs attention found. In scope under any of them is in scope: a restore switches a
+    Production to a Sandbox while it runs, and may fail to switch it back."""
+    env = environment_id.lower()
+    found = [
+        r.original_type for r in restores
+        if r.original_type and r.operation.kind is OperationKind.RESTORE
+        and r.operation.status in _IN_USE and r.operation.environment_id.lower() == env
+    ]
+    return tuple(dict.fromkeys((current, *(t for t in (kept, *found) if t))))
 
 
 def newest_pre_update_backup(

@@ -28,6 +28,7 @@ from backup_admin.guards import (
     newest_pre_update_backup,
     pre_update_refusal,
     restore_refusal,
+    scope_types,
     system_backup_refusal,
 )
 from engine.config import EngineConfig
@@ -51,6 +52,7 @@ from shared.power_platform import Backup, recording_calls
 from shared.power_platform._ids import validate_opaque_id
 from shared.runtime import AppContext
 from shared.storage.history import MAX_PAGE_SIZE, StoredOperation
+from shared.storage.locks import locks_for
 
 log = logging.getLogger(__name__)
 
@@ -188,14 +190,15 @@ def _protection(
     ctx: AppContext, env: str, backup: Backup, backups: Sequence[Backup],
     ledger: Sequence[Operation],
 ) -> Refusal | None:
-    refusal = system_backup_refusal(backup) or restore_refusal(
-        backup, env, _restores_in_use(ctx, env), backups
-    )
+    restores = _restores_in_use(ctx, env)
+    refusal = system_backup_refusal(backup) or restore_refusal(backup, env, restores, backups)
     if refusal is None:
         newest = newest_pre_update_backup(ledger, backups)
         if newest is not None and (newest.backup_id or "").lower() == backup.id.lower():
             environment = ctx.platform.get_environment(env)
-            if ctx.settings.backup_scope.includes(env, environment.type or ""):
+            types = scope_types(env, environment.type or "", locks_for(ctx).original_type(env),
+                                restores)
+            if any(ctx.settings.backup_scope.includes(env, t) for t in types):
                 refusal = pre_update_refusal(backup, newest, environment.display_name or env)
     return refusal
 
@@ -236,7 +239,8 @@ def _in_use(stored: StoredOperation) -> RestoreInUse:
     except StateUnreadableError:
         # Its record still names its backup; a safety backup it made is then unknown here.
         return RestoreInUse(stored.operation)
-    return RestoreInUse(stored.operation, safety_backup_id=facts.safety_backup_id)
+    return RestoreInUse(stored.operation, safety_backup_id=facts.safety_backup_id,
+                        original_type=facts.original_type)
 
 
 def _earlier_deletion(ctx: AppContext, env: str, backup_id: str) -> Operation | None:

@@ -265,6 +265,40 @@ def test_a_restore_that_needs_attention_keeps_its_backup_and_its_safety_backup(
     assert {used, safety} <= {b["id"] for b in stack.sim.backups(prod)}
 
 
+def test_a_production_a_restore_has_made_a_sandbox_keeps_its_newest_pre_update_backup(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(sim=replace(StackOptions().sim, system_backups=True,
+                                   restore_seconds=10 * 86400.0))
+    prod = stack.add_env("Contoso Prod")  # Production: in the default BACKUP_SCOPE
+    made = backup(stack, prod, "Before release 4.1")
+    restore = stack.submit({"targetEnvironmentId": prod, "latest": True, "safetyBackup": False,
+                            "confirmProduction": prod})
+    stack.wait_phase(restore, "Restoring", timeout=90)
+    assert stack.env_type(prod) == "Sandbox"  # the platform restores only into a Sandbox
+
+    answer = delete(stack, prod, made["backupId"])
+
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["error"]["code"] == "NewestPreUpdateBackup"
+
+
+def test_a_sandbox_a_restore_left_switched_from_production_keeps_its_newest_pre_update_backup(
+    stack: Stack,
+) -> None:
+    prod = stack.add_env("Contoso Prod", type="Sandbox")
+    made = backup(stack, prod, "Before release 4.1")
+    assert delete(stack, prod, backup(stack, prod, "Scratch")["backupId"]).status_code == 200
+    # What a restore whose switch back failed keeps (restore_orchestrator.locks).
+    locks_for(stack.ctx).remember_original_type(prod, "restore-20261121T010000000Z-abcdef",
+                                                "Production")
+
+    answer = delete(stack, prod, made["backupId"])
+
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["error"]["code"] == "NewestPreUpdateBackup"
+
+
 # --- delete: done -------------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from backup_admin.guards import (
     newest_pre_update_backup,
     pre_update_refusal,
     restore_refusal,
+    scope_types,
     system_backup_refusal,
 )
 from shared.errors import RequestInvalid
@@ -143,6 +144,20 @@ def test_an_open_restore_protects_the_safety_backup_it_made_of_its_target() -> N
     assert restore_refusal(safety, ENV, [elsewhere], [safety]) is None
     assert restore_refusal(safety, ENV, [restore(OperationStatus.CANCELLED, safety="s-1")],
                            [safety]) is None
+
+
+def test_an_environment_is_judged_by_every_type_a_restore_may_have_switched_it_from() -> None:
+    running = replace(restore(OperationStatus.RUNNING), original_type="Production")
+    stuck = replace(restore(OperationStatus.NEEDS_ATTENTION), original_type="Production")
+    ended = replace(restore(OperationStatus.SUCCEEDED), original_type="Production")
+    into_other = replace(restore(OperationStatus.RUNNING, target=OTHER),
+                         original_type="Production")
+
+    assert scope_types(ENV, "Sandbox", None, [running]) == ("Sandbox", "Production")
+    assert scope_types(ENV, "Sandbox", None, [stuck]) == ("Sandbox", "Production")
+    assert scope_types(ENV.upper(), "Sandbox", "Production", []) == ("Sandbox", "Production")
+    assert scope_types(ENV, "Sandbox", None, [ended, into_other]) == ("Sandbox",)
+    assert scope_types(ENV, "", None, []) == ("",)  # BACKUP_SCOPE by id still applies
 
 
 def test_the_newest_pre_update_backup_still_on_the_platform_is_protected() -> None:
