@@ -8,6 +8,8 @@ Three refusals, each with the reason a person can act on (HTTP 409):
 - the newest pre-update backup of an environment in BACKUP_SCOPE: what a person would restore
   after a failed update. An environment is judged by every type it has or had while a restore
   may have switched it (`scope_types`): a Production restored in place is a Sandbox for hours.
+  When the app's records are too many to read back to the oldest backup, a backup is refused
+  too unless the part read shows a newer one (fail closed).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from shared.power_platform.models import Backup
 SYSTEM_BACKUP = "SystemBackup"
 BACKUP_IN_USE = "BackupInUse"
 NEWEST_PRE_UPDATE_BACKUP = "NewestPreUpdateBackup"
+PRE_UPDATE_BACKUP_UNCHECKED = "PreUpdateBackupUnchecked"
 
 _OPEN = (OperationStatus.QUEUED, OperationStatus.RUNNING)
 # Ended, but a person may have to run it again from the same backups.
@@ -132,17 +135,26 @@ def newest_pre_update_backup(
 
 
 def pre_update_refusal(
-    backup: Backup, newest: Operation | None, environment_name: str
+    backup: Backup, newest: Operation | None, environment_name: str, *, whole: bool = True
 ) -> Refusal | None:
     """Only for an environment in BACKUP_SCOPE (the caller checks): its newest pre-update
-    backup stays until a newer one exists."""
-    if newest is None or (newest.backup_id or "").lower() != backup.id.lower():
+    backup stays until a newer one exists. `newest` is of the ledger as read; when the read was
+    cut off (`whole` False), only a newer backup seen in it clears `backup`."""
+    if newest is not None and (newest.backup_id or "").lower() == backup.id.lower():
+        return Refusal(
+            NEWEST_PRE_UPDATE_BACKUP,
+            f"Backup {backup.id} ('{newest.label or backup.label}', of "
+            f"{format_time(backup.point)}) is the newest pre-update backup of "
+            f"{environment_name}, which is in BACKUP_SCOPE: it is what a restore after a failed "
+            f"update would use. Take a newer backup first (ppbackup backup "
+            f"{newest.environment_id} --label ...), then delete this one.",
+        )
+    if whole or (newest is not None and (newest.backup_point or newest.created_at) > backup.point):
         return None
     return Refusal(
-        NEWEST_PRE_UPDATE_BACKUP,
-        f"Backup {backup.id} ('{newest.label or backup.label}', of "
-        f"{format_time(backup.point)}) is the newest pre-update backup of {environment_name}, "
-        "which is in BACKUP_SCOPE: it is what a restore after a failed update would use. Take "
-        f"a newer backup first (ppbackup backup {newest.environment_id} --label ...), then "
-        "delete this one.",
+        PRE_UPDATE_BACKUP_UNCHECKED,
+        f"Backup {backup.id} (of {format_time(backup.point)}) may be the newest pre-update "
+        f"backup of {environment_name}, which is in BACKUP_SCOPE, and the app could not tell: "
+        "it has more backup records of that environment within the platform's retention than "
+        "it reads at once. Take a newer backup first, then delete this one.",
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,7 +58,9 @@ from shared.storage.locks import locks_for
 log = logging.getLogger(__name__)
 
 _LEDGER_PAGE = 200
-_LEDGER_PAGES = 10  # 2,000 backups of one environment inside its retention window: plenty
+# 2,000 succeeded backups of one environment inside its retention window: plenty; a read cut
+# off there refuses what it cannot clear (PreUpdateBackupUnchecked).
+_LEDGER_PAGES = 10
 _WRITE_ROUNDS = 5
 _DELETION_LINKS = 20  # failed deletions of one backup before a new one is refused
 _UNREACHABLE = (Transient, Throttled, Busy, OutcomeUnknown)
@@ -76,26 +79,38 @@ def list_backups(ctx: AppContext, environment_id: str) -> dict[str, Any]:
     """`GET /api/environments/{id}/backups`: every backup the platform holds, newest first."""
     env = parse_environment_id(environment_id)
     backups = ctx.platform.list_backups(env)
+    # Every status: the listing shows what the ledger knows of a backup, and a cut-off read
+    # only leaves the oldest without their notes.
     ledger = _ledger_backups(ctx, env, since=ledger_horizon(backups))
     now = to_millis(ctx.clock())
-    entries = build_catalog(backups, ledger, settle=settle_time())
+    entries = build_catalog(backups, ledger.operations, settle=settle_time())
     return {"environmentId": env, "backups": [e.to_record(now) for e in entries]}
 
 
-def _ledger_backups(ctx: AppContext, env: str, *, since: datetime | None) -> list[Operation]:
-    """This app's backup operations of `env`, newest first, back to `since`."""
+@dataclass(frozen=True, slots=True)
+class _Ledger:
+    operations: list[Operation]
+    whole: bool  # read back to the horizon (not cut off by the page bound)
+
+
+def _ledger_backups(
+    ctx: AppContext, env: str, *, since: datetime | None,
+    status: OperationStatus | None = None,
+) -> _Ledger:
+    """This app's backup operations of `env` (those with `status`, if given), newest first,
+    back to `since`."""
     if since is None:
-        return []
+        return _Ledger([], whole=True)
     found: list[Operation] = []
     continuation: str | None = None
     for _ in range(_LEDGER_PAGES):
-        page = ctx.history.list(environment_id=env, kind=OperationKind.BACKUP,
+        page = ctx.history.list(environment_id=env, kind=OperationKind.BACKUP, status=status,
                                 limit=_LEDGER_PAGE, continuation=continuation)
         found += page.items
         continuation = page.continuation
         if continuation is None or (page.items and page.items[-1].created_at < since):
-            break
-    return found
+            return _Ledger(found, whole=True)
+    return _Ledger(found, whole=False)
 
 
 # --- annotating ---------------------------------------------------------------------------------
@@ -146,14 +161,14 @@ def delete_backup(
             f"Environment {env} has no backup {wanted}: it may have expired or been deleted "
             f"(ppbackup backups {env} lists what it has)."
         )
-    ledger = _ledger_backups(ctx, env, since=ledger_horizon(backups))
+    ledger = _succeeded_backups(ctx, env, backups)
     refusal = _protection(ctx, env, backup, backups, ledger)
     if refusal is not None:
         log.info("backup.delete_refused", extra={"environmentId": env, "backupId": backup.id,
                                                  "reason": refusal.code})
         raise RequestRefused(refusal.code, refusal.message)
-    made_by = next((op for op in ledger if (op.backup_id or "").lower() == backup.id.lower()),
-                   None)
+    made_by = next((op for op in ledger.operations
+                    if (op.backup_id or "").lower() == backup.id.lower()), None)
     candidate = new_deletion(env, backup, made_by, requested_by=requested_by,
                              now=to_millis(ctx.clock()))
     stored = _admit_deletion(ctx, f"{OperationKind.BACKUP_DELETE.value}:{env}:{backup.id}",
@@ -174,7 +189,7 @@ def resume_deletion(ctx: AppContext, stored: StoredOperation) -> Operation:
         backup = next((b for b in backups if b.id.lower() == wanted.lower()), None)
         # A backup already gone protects nothing: the delete's 404 then ends it Succeeded.
         refusal = None if backup is None else _protection(
-            ctx, env, backup, backups, _ledger_backups(ctx, env, since=ledger_horizon(backups)))
+            ctx, env, backup, backups, _succeeded_backups(ctx, env, backups))
     except PowerPlatformError as error:
         # Unchecked is not deletable: the read is retried like the delete, within the hour.
         return _record(ctx, stored, _unanswered(error, ())).operation
@@ -186,20 +201,28 @@ def resume_deletion(ctx: AppContext, stored: StoredOperation) -> Operation:
     return _carry_out(ctx, stored).operation
 
 
+def _succeeded_backups(ctx: AppContext, env: str, backups: Sequence[Backup]) -> _Ledger:
+    """What the pre-update guard weighs: only Succeeded backups made one, so the bounded read
+    is not spent on rejected or failed requests."""
+    return _ledger_backups(ctx, env, since=ledger_horizon(backups),
+                           status=OperationStatus.SUCCEEDED)
+
+
 def _protection(
-    ctx: AppContext, env: str, backup: Backup, backups: Sequence[Backup],
-    ledger: Sequence[Operation],
+    ctx: AppContext, env: str, backup: Backup, backups: Sequence[Backup], ledger: _Ledger,
 ) -> Refusal | None:
     restores = _restores_in_use(ctx, env)
     refusal = system_backup_refusal(backup) or restore_refusal(backup, env, restores, backups)
     if refusal is None:
-        newest = newest_pre_update_backup(ledger, backups)
-        if newest is not None and (newest.backup_id or "").lower() == backup.id.lower():
+        newest = newest_pre_update_backup(ledger.operations, backups)
+        if not ledger.whole or (newest is not None
+                                and (newest.backup_id or "").lower() == backup.id.lower()):
             environment = ctx.platform.get_environment(env)
             types = scope_types(env, environment.type or "", locks_for(ctx).original_type(env),
                                 restores)
             if any(ctx.settings.backup_scope.includes(env, t) for t in types):
-                refusal = pre_update_refusal(backup, newest, environment.display_name or env)
+                refusal = pre_update_refusal(backup, newest, environment.display_name or env,
+                                             whole=ledger.whole)
     return refusal
 
 

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+import backup_admin.service as service
 from shared.operations import OperationStatus
+from shared.queue_names import BACKUP_REQUESTS
 from shared.storage.locks import locks_for
 from tests.integration.restore.conftest import Stack, StackOptions
 
@@ -297,6 +299,50 @@ def test_a_sandbox_a_restore_left_switched_from_production_keeps_its_newest_pre_
 
     assert answer.status_code == 409, answer.text
     assert answer.json()["error"]["code"] == "NewestPreUpdateBackup"
+
+
+def test_rejected_backup_requests_do_not_hide_the_newest_pre_update_backup(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two records stand for the 2,000 the read takes at most, so the test runs in seconds.
+    monkeypatch.setattr(service, "_LEDGER_PAGE", 2)
+    monkeypatch.setattr(service, "_LEDGER_PAGES", 1)
+    prod = stack.add_env("Contoso Prod")
+    made = backup(stack, prod, "Before release 4.1")
+    for n in range(2):  # invalid requests for the environment: Rejected backup records
+        stack.ctx.queues.send(BACKUP_REQUESTS, {"environmentId": prod, "label": "x", "lable": n})
+    stack.wait_for(lambda: sum(
+        op.status is OperationStatus.REJECTED
+        for op in stack.ctx.history.list(environment_id=prod, limit=50).items) == 2,
+        watchdog=False)
+
+    answer = delete(stack, prod, made["backupId"])
+
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["error"]["code"] == "NewestPreUpdateBackup"
+
+
+def test_a_ledger_too_long_to_read_refuses_what_it_cannot_clear(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    prod = stack.add_env("Contoso Prod", type="Sandbox")  # not in BACKUP_SCOPE for now
+    oldest = backup(stack, prod, "Before release 4.1")
+    newer = [backup(stack, prod, f"Scratch {n}")["backupId"] for n in range(2)]
+    for backup_id in newer:
+        assert delete(stack, prod, backup_id).status_code == 200
+    locks_for(stack.ctx).remember_original_type(prod, "restore-20261121T010000000Z-abcdef",
+                                                "Production")
+    monkeypatch.setattr(service, "_LEDGER_PAGE", 2)
+    monkeypatch.setattr(service, "_LEDGER_PAGES", 1)
+
+    # The read stops at the two deleted ones: nothing it saw shows a newer backup.
+    answer = delete(stack, prod, oldest["backupId"])
+
+    assert answer.status_code == 409, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "PreUpdateBackupUnchecked"
+    assert "Contoso Prod" in error["message"] and "BACKUP_SCOPE" in error["message"]
+    assert oldest["backupId"] in {b["id"] for b in stack.sim.backups(prod)}
 
 
 # --- delete: done -------------------------------------------------------------------------------

@@ -177,6 +177,19 @@ def test_the_newest_pre_update_backup_still_on_the_platform_is_protected() -> No
     assert newest_pre_update_backup([], listed) is None
 
 
+def test_a_ledger_read_cut_off_clears_only_a_backup_it_saw_a_newer_one_than() -> None:
+    newest = platform_backup("m-2", "Before 4.2", hours_ago=5)
+    older = platform_backup("m-1", "Before 4.1", hours_ago=30)
+    seen = newest_pre_update_backup([made(newest)], [newest, older])
+
+    assert pre_update_refusal(older, seen, "Contoso Prod", whole=False) is None
+    for backup, found in ((older, None), (newest, None)):
+        refusal = pre_update_refusal(backup, found, "Contoso Prod", whole=False)
+        assert refusal is not None and refusal.code == "PreUpdateBackupUnchecked"
+        assert "Contoso Prod" in refusal.message and "BACKUP_SCOPE" in refusal.message
+    assert pre_update_refusal(older, None, "Contoso Prod") is None  # read whole: nothing made
+
+
 # --- the annotation -----------------------------------------------------------------------------
 
 
