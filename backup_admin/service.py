@@ -66,12 +66,6 @@ _DELETION_LINKS = 20  # failed deletions of one backup before a new one is refus
 _UNREACHABLE = (Transient, Throttled, Busy, OutcomeUnknown)
 
 
-def settle_time() -> timedelta:
-    """How long after its point a manual backup becomes restorable (the restore engine's own
-    figure, so the listing and a restore agree)."""
-    return timedelta(seconds=EngineConfig().backup_settle_seconds)
-
-
 # --- listing ------------------------------------------------------------------------------------
 
 
@@ -83,7 +77,7 @@ def list_backups(ctx: AppContext, environment_id: str) -> dict[str, Any]:
     # only leaves the oldest without their notes.
     ledger = _ledger_backups(ctx, env, since=ledger_horizon(backups))
     now = to_millis(ctx.clock())
-    entries = build_catalog(backups, ledger.operations, settle=settle_time())
+    entries = build_catalog(backups, ledger.operations, settle=EngineConfig().backup_settle)
     return {"environmentId": env, "backups": [e.to_record(now) for e in entries]}
 
 

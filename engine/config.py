@@ -7,6 +7,7 @@ reads a clock of its own, so a test or benchmark may run that clock faster than 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from shared.policy.backoff import Backoff
 from shared.settings import ProductionAllowList, Settings
@@ -63,3 +64,9 @@ class EngineConfig:
             restore_timeout_seconds=settings.restore_timeout_hours * 3600.0,
             backoff=backoff or Backoff(),
         )
+
+    @property
+    def backup_settle(self) -> timedelta:
+        """How long after its point a manual backup is restorable: the platform's window and our
+        margin. A restore waits this long, and the backup listing says the same."""
+        return timedelta(seconds=self.backup_settle_seconds + self.backup_settle_margin_seconds)

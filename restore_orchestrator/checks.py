@@ -168,7 +168,7 @@ def resolve_point(
 
     `backups` (the source's) is needed only when the request names a backup by id or label.
     """
-    settle = timedelta(seconds=config.backup_settle_seconds + config.backup_settle_margin_seconds)
+    settle = config.backup_settle
     backup: Backup | None = None
     if request.selector is Selector.BACKUP_ID:
         backup = next((b for b in backups or () if b.id == request.backup_id), None)

@@ -82,6 +82,22 @@ def test_the_list_shows_system_and_manual_backups_with_the_ledgers_notes(stack: 
     assert theirs["kind"] == "manual" and "operation" not in theirs
 
 
+def test_the_list_says_a_backup_is_restorable_from_when_a_restore_of_it_may_start(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(sim=replace(StackOptions().sim, restore_seconds=10 * 86400.0))
+    uat = stack.add_env("Contoso UAT", type="Sandbox")
+    backup_id = stack.add_backup(uat, "Nightly 1")
+    restore = stack.submit({"targetEnvironmentId": uat, "backupId": backup_id,
+                            "safetyBackup": False})
+    stack.wait_for(lambda: "restorableAt" in stack.operation(restore).internal["facts"],
+                   watchdog=False)
+
+    listed = by_id(listing(stack, uat))[backup_id]
+
+    assert listed["restorableFrom"] == stack.operation(restore).internal["facts"]["restorableAt"]
+
+
 def test_bad_environment_ids_and_query_parameters_are_400(stack: Stack) -> None:
     for path in ("/api/environments/not-a-guid/backups",
                  f"/api/environments/{'1' * 8}-0000-0000-0000-000000000000/backups?x=1"):
