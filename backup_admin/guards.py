@@ -90,16 +90,15 @@ def _how_it_uses(
     restore: Operation, safety_backup_id: str | None, backup: Backup, env: str,
     platform_backups: Sequence[Backup],
 ) -> str | None:
-    wanted = backup.id.lower()
-    if restore.environment_id.lower() == env and (safety_backup_id or "").lower() == wanted:
+    if restore.environment_id.lower() == env and backup.has_id(safety_backup_id):
         return "as the safety backup it made of its target"
     source = (restore.source_environment_id or restore.environment_id).lower()
     if source != env:
         return None
     if restore.backup_id:
-        return "by its id" if restore.backup_id.lower() == wanted else None
+        return "by its id" if backup.has_id(restore.backup_id) else None
     by_label = newest_with_label(platform_backups, restore.label) if restore.label else None
-    if by_label is not None and by_label.id.lower() == wanted:
+    if by_label is not None and backup.has_id(by_label.id):
         return f"by its label '{restore.label}'"
     return None
 
@@ -140,7 +139,7 @@ def pre_update_refusal(
     """Only for an environment in BACKUP_SCOPE (the caller checks): its newest pre-update
     backup stays until a newer one exists. `newest` is of the ledger as read; when the read was
     cut off (`whole` False), only a newer backup seen in it clears `backup`."""
-    if newest is not None and (newest.backup_id or "").lower() == backup.id.lower():
+    if newest is not None and backup.has_id(newest.backup_id):
         return Refusal(
             NEWEST_PRE_UPDATE_BACKUP,
             f"Backup {backup.id} ('{newest.label or backup.label}', of "

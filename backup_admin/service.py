@@ -146,7 +146,7 @@ def delete_backup(
     env = parse_environment_id(environment_id)
     wanted = parse_backup_id(backup_id)
     backups = ctx.platform.list_backups(env)
-    backup = next((b for b in backups if b.id.lower() == wanted.lower()), None)
+    backup = next((b for b in backups if b.has_id(wanted)), None)
     if backup is None:
         earlier = _earlier_deletion(ctx, env, wanted)
         if earlier is not None:
@@ -162,7 +162,7 @@ def delete_backup(
                                                  "reason": refusal.code})
         raise RequestRefused(refusal.code, refusal.message)
     made_by = next((op for op in ledger.operations
-                    if (op.backup_id or "").lower() == backup.id.lower()), None)
+                    if backup.has_id(op.backup_id)), None)
     candidate = new_deletion(env, backup, made_by, requested_by=requested_by,
                              now=to_millis(ctx.clock()))
     stored = _admit_deletion(ctx, f"{OperationKind.BACKUP_DELETE.value}:{env}:{backup.id}",
@@ -180,7 +180,7 @@ def resume_deletion(ctx: AppContext, stored: StoredOperation) -> Operation:
     env, wanted = operation.environment_id, operation.backup_id or ""
     try:
         backups = ctx.platform.list_backups(env)
-        backup = next((b for b in backups if b.id.lower() == wanted.lower()), None)
+        backup = next((b for b in backups if b.has_id(wanted)), None)
         # A backup already gone protects nothing: the delete's 404 then ends it Succeeded.
         refusal = None if backup is None else _protection(
             ctx, env, backup, backups, _succeeded_backups(ctx, env, backups))
@@ -210,7 +210,7 @@ def _protection(
     if refusal is None:
         newest = newest_pre_update_backup(ledger.operations, backups)
         if not ledger.whole or (newest is not None
-                                and (newest.backup_id or "").lower() == backup.id.lower()):
+                                and backup.has_id(newest.backup_id)):
             environment = ctx.platform.get_environment(env)
             types = scope_types(env, environment.type or "", locks_for(ctx).original_type(env),
                                 restores)

@@ -171,7 +171,7 @@ def resolve_point(
     settle = config.backup_settle
     backup: Backup | None = None
     if request.selector is Selector.BACKUP_ID:
-        backup = next((b for b in backups or () if b.id == request.backup_id), None)
+        backup = next((b for b in backups or () if b.has_id(request.backup_id)), None)
         if backup is None:
             return Problem(
                 "BackupNotFound",

@@ -156,6 +156,11 @@ class Backup:
         """Made by the platform: listed and restorable, but only manual backups can be deleted."""
         return (self.created_by_type or "").lower() == "system"
 
+    def has_id(self, backup_id: str | None) -> bool:
+        """Whether `backup_id` names this backup. The platform's ids are GUIDs, which a person
+        may type in either case: a restore, the deletion guards and a deletion agree on this."""
+        return backup_id is not None and backup_id.lower() == self.id.lower()
+
     @classmethod
     def from_pp(cls, body: Mapping[str, Any]) -> Backup:
         return cls(

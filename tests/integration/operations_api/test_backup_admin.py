@@ -239,6 +239,24 @@ def test_deleting_the_newest_pre_update_backup_is_refused_until_a_newer_one_exis
     assert delete(stack, prod, older["backupId"]).status_code == 200
 
 
+def test_a_backup_id_in_other_case_names_the_same_backup_to_a_restore_and_to_the_guard(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(sim=replace(StackOptions().sim, restore_seconds=10 * 86400.0))
+    uat = stack.add_env("Contoso UAT", type="Sandbox")
+    backup_id = stack.add_backup(uat, "Nightly 1")
+    restore = stack.submit({"targetEnvironmentId": uat, "backupId": backup_id.upper(),
+                            "safetyBackup": False})
+
+    answer = delete(stack, uat, backup_id)
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["error"]["code"] == "BackupInUse"
+    stack.wait_for(lambda: "backupId" in stack.operation(restore).internal["facts"]
+                   or stack.operation(restore).operation.status.terminal, watchdog=False)
+    assert stack.operation(restore).internal["facts"].get("backupId") == backup_id, (
+        stack.record(restore))
+
+
 def test_deleting_the_safety_backup_of_a_running_restore_is_refused(
     make_stack: Callable[..., Stack],
 ) -> None:
