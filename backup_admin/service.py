@@ -52,6 +52,7 @@ from shared.operations import Operation, OperationKind, OperationStatus, to_mill
 from shared.power_platform import Backup, recording_calls
 from shared.power_platform._ids import validate_opaque_id
 from shared.runtime import AppContext
+from shared.storage.claims import claims_for
 from shared.storage.history import MAX_PAGE_SIZE, StoredOperation
 from shared.storage.locks import locks_for
 
@@ -165,8 +166,7 @@ def delete_backup(
                     if backup.has_id(op.backup_id)), None)
     candidate = new_deletion(env, backup, made_by, requested_by=requested_by,
                              now=to_millis(ctx.clock()))
-    stored = _admit_deletion(ctx, f"{OperationKind.BACKUP_DELETE.value}:{env}:{backup.id}",
-                             candidate)
+    stored = _admit_deletion(ctx, _deletion_key(env, backup.id), candidate)
     return _carry_out(ctx, stored).operation
 
 
@@ -261,14 +261,25 @@ def _in_use(stored: StoredOperation) -> RestoreInUse:
 
 
 def _earlier_deletion(ctx: AppContext, env: str, backup_id: str) -> Operation | None:
-    """A deletion of this backup already on record (a retried request after it was done)."""
-    page = ctx.history.list(environment_id=env, kind=OperationKind.BACKUP_DELETE, limit=50)
-    return next(
-        (op for op in page.items
-         if (op.backup_id or "").lower() == backup_id.lower()
-         and op.status is not OperationStatus.FAILED),
-        None,
-    )
+    """A deletion of this backup already on record (a retried request after it was done): the
+    last of its chain of keys, found by key however many deletions came after it."""
+    claims = claims_for(ctx)
+    for link in range(_DELETION_LINKS):
+        owner = claims.owner(f"{_deletion_key(env, backup_id)}#{link}")
+        if owner is None:
+            return None
+        try:
+            operation = ctx.history.get(owner).operation
+        except OperationNotFound:
+            return None  # claimed by an intake that died before its record: nothing was done
+        if operation.status is not OperationStatus.FAILED:
+            return operation
+    return None
+
+
+def _deletion_key(env: str, backup_id: str) -> str:
+    # Lower case: a repeated request may spell the (GUID) id in either case.
+    return f"{OperationKind.BACKUP_DELETE.value}:{env}:{backup_id.lower()}"
 
 
 def _admit_deletion(ctx: AppContext, base_key: str, candidate: Operation) -> StoredOperation:

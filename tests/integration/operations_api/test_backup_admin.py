@@ -417,6 +417,21 @@ def test_deleting_a_manual_backup_removes_it_and_leaves_an_operation_on_record(
     assert retried.json()["operationId"] == record["operationId"]
 
 
+def test_deleting_again_finds_the_deletion_however_many_came_after_it(stack: Stack) -> None:
+    uat = stack.add_env("Contoso UAT", type="Sandbox")  # not in BACKUP_SCOPE
+    first = stack.add_backup(uat, "Scratch 0")
+    done = delete(stack, uat, first)
+    assert done.status_code == 200, done.text
+    for n in range(1, 52):  # more deletions than one page of the history holds
+        later = stack.add_backup(uat, f"Scratch {n}")
+        service.delete_backup(stack.ctx, uat, later, requested_by="maria@contoso.com")
+
+    again = delete(stack, uat, first.upper())
+
+    assert again.status_code == 200, again.text
+    assert again.json()["operationId"] == done.json()["operationId"]
+
+
 def test_a_backup_that_is_not_there_is_404(stack: Stack) -> None:
     uat = stack.add_env("Contoso UAT", type="Sandbox")
     answer = delete(stack, uat, "6f1c2d3e-0000-4000-8000-000000000000")
