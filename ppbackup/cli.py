@@ -447,9 +447,10 @@ def _add_backup_admin_commands(
 
     p = with_storage(sub.add_parser(
         "delete-backup", help="delete a manual backup (never a system one)",
-        description="Delete a manual backup. Refused for a system backup, one a queued or "
-        "running restore uses, and the newest pre-update backup of an environment in "
-        "BACKUP_SCOPE. The deletion is recorded as an operation (kind backup_delete).",
+        description="Delete a manual backup. Refused for a system backup, one a queued, "
+        "running or needs-attention restore uses (its source or its safety backup), and the "
+        "newest pre-update backup of an environment in BACKUP_SCOPE. The deletion is recorded "
+        "as an operation (kind backup_delete).",
     ))
     p.add_argument("environment_id", metavar="ENV_ID")
     p.add_argument("backup_id", metavar="BACKUP_ID")
