@@ -1,8 +1,12 @@
 """The HTTP trigger: a loopback `ThreadingHTTPServer` routing to the app's HTTP functions.
 
-Like Core Tools, no function key is asked for locally whatever the binding's authLevel. Errors
-the host itself produces use the contract's shape, `{"error": {"code", "message"}}`; an exception
-escaping a function becomes a generic 500 (the details go to the log, never to the client).
+Like Core Tools, no function key is asked for locally whatever the binding's authLevel. Since
+anything on the machine can reach a keyless loopback port, a web page in the developer's browser
+included, the host serves only its own names (`Host`: a DNS-rebound name reads nothing), only its
+own origin (`Origin`, `Sec-Fetch-Site`), and a body only as `application/json` (a cross-site
+"simple" request, which needs no CORS preflight, cannot be). Errors the host itself produces use
+the contract's shape, `{"error": {"code", "message"}}`; an exception escaping a function becomes a
+generic 500 (the details go to the log, never to the client).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ KEEP_ALIVE_SECONDS = 5.0
 # Core Tools answers this without a key locally; handy as a readiness probe.
 STATUS_PATH = "/admin/host/status"
 _ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+# The one body type a cross-site form or `no-cors` fetch cannot send without a CORS preflight.
+JSON_MEDIA_TYPE = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +103,12 @@ class FunctionHttpServer:
     @property
     def url(self) -> str:
         return f"http://{self._host}:{self.port}"
+
+    @property
+    def authorities(self) -> frozenset[str]:
+        """The `Host` values this server answers: the address it listens on, and localhost."""
+        address = f"[{self._host}]" if ":" in self._host else self._host
+        return frozenset({f"{address}:{self.port}".lower(), f"localhost:{self.port}"})
 
     def start(self) -> None:
         self._thread.start()
@@ -177,6 +189,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         if body is None:
             return
+        refusal = self._refusal(body)
+        if refusal is not None:
+            self._send_error(*refusal)
+            self._log(None, method, split.path, refusal[0], started)
+            return
         if method == "GET" and split.path.rstrip("/") == STATUS_PATH:
             self._send_json(HTTPStatus.OK, {"state": "Running"})
             return
@@ -207,6 +224,25 @@ class _Handler(BaseHTTPRequestHandler):
         )
         status = self._invoke(route.spec, request)
         self._log(route.spec.name, method, split.path, status, started)
+
+    def _refusal(self, body: bytes) -> tuple[HTTPStatus, str, str] | None:
+        """Why the request is not served (status, code, message), or None to serve it."""
+        authorities = self.server.owner.authorities
+        host = (self.headers.get("Host") or "").strip().lower()
+        if host not in authorities:
+            return (HTTPStatus.MISDIRECTED_REQUEST, "MisdirectedRequest",
+                    f"This local host answers only to {' or '.join(sorted(authorities))}.")
+        origin = self.headers.get("Origin")
+        cross_site = (self.headers.get("Sec-Fetch-Site") or "").strip().lower() == "cross-site"
+        if cross_site or (origin is not None
+                          and origin.strip().lower() not in {f"http://{a}" for a in authorities}):
+            return (HTTPStatus.FORBIDDEN, "CrossOriginRefused",
+                    "The local host serves only its own page and local tools, not other web sites.")
+        media_type = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+        if body and media_type != JSON_MEDIA_TYPE:
+            return (HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType",
+                    f"Send the request body as {JSON_MEDIA_TYPE} (Content-Type header).")
+        return None
 
     def _invoke(self, spec: FunctionSpec, request: func.HttpRequest) -> int:
         owner = self.server.owner

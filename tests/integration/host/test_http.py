@@ -139,7 +139,7 @@ def test_typed_constraint_and_str_return(client: httpx.Client) -> None:
 
 def test_none_return_is_204_and_no_methods_means_all(client: httpx.Client) -> None:
     assert client.get("/api/nothing").status_code == 204
-    assert client.put("/api/nothing", content=b"x").status_code == 204
+    assert client.put("/api/nothing", json={}).status_code == 204
 
 
 def test_head_and_host_status(client: httpx.Client) -> None:
@@ -154,7 +154,8 @@ def test_chunked_request_body(client: httpx.Client) -> None:
         yield b'{"reason":'
         yield b' "chunked"}'
 
-    response = client.post("/api/operations/op-9/cancel", content=chunks())
+    response = client.post("/api/operations/op-9/cancel", content=chunks(),
+                           headers={"Content-Type": "application/json"})
     assert response.json()["body"] == {"reason": "chunked"}
 
 
@@ -179,3 +180,57 @@ def test_route_templates() -> None:
     assert compile_route("opt/{page?}", prefix="api").match("/api/opt") == {}
     with pytest.raises(ValueError, match="not supported"):
         compile_route("x/{id:nosuch}", prefix="api")
+
+
+# -------------------------------------------------------- what a web page in the browser can do
+# The local host asks for no key, so it must tell the developer's own tools from a page on another
+# site (a simple cross-site request needs no CORS preflight) or a DNS-rebound name.
+
+CROSS_SITE_BODY = b'{"reason": "from a web page"}'
+
+
+def test_a_foreign_host_name_is_refused(client: httpx.Client) -> None:
+    port = httpx.URL(str(client.base_url)).port
+    for name in ("rebind.evil.example", f"rebind.evil.example:{port}", f"127.0.0.1:{port + 1}"):
+        response = client.get("/api/operations/op-1", headers={"Host": name})
+        assert response.status_code == 421, (name, response.text)
+        assert response.json()["error"]["code"] == "MisdirectedRequest"
+    for name in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}"):
+        assert client.get("/api/operations/op-1", headers={"Host": name}).status_code == 200
+
+
+def test_a_request_from_another_origin_is_refused(client: httpx.Client) -> None:
+    port = httpx.URL(str(client.base_url)).port
+    for headers in ({"Origin": "https://evil.example"}, {"Origin": "null"},
+                    {"Origin": f"http://localhost:{port + 1}"},
+                    {"Sec-Fetch-Site": "cross-site"}):
+        response = client.post("/api/operations/op-7/cancel", json={"reason": "x"},
+                               headers=headers)
+        assert response.status_code == 403, (headers, response.text)
+        assert response.json()["error"]["code"] == "CrossOriginRefused"
+        assert client.get("/api/operations/op-1", headers=headers).status_code == 403
+    # The page's own fetches: same origin.
+    for headers in ({"Origin": f"http://127.0.0.1:{port}", "Sec-Fetch-Site": "same-origin"},
+                    {"Origin": f"http://localhost:{port}", "Host": f"localhost:{port}"}):
+        response = client.post("/api/operations/op-7/cancel", json={"reason": "x"},
+                               headers=headers)
+        assert response.status_code == 202, (headers, response.text)
+
+
+def test_a_body_must_be_sent_as_json(client: httpx.Client) -> None:
+    for content_type in ("text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
+                         "multipart/form-data; boundary=x", None):
+        headers = {"Content-Type": content_type} if content_type else {}
+        response = client.post("/api/operations/op-7/cancel", content=CROSS_SITE_BODY,
+                               headers=headers)
+        assert response.status_code == 415, (content_type, response.text)
+        assert response.json()["error"]["code"] == "UnsupportedMediaType"
+    for content_type in ("application/json", "application/json; charset=utf-8",
+                         "Application/JSON"):
+        response = client.post("/api/operations/op-7/cancel", content=CROSS_SITE_BODY,
+                               headers={"Content-Type": content_type})
+        assert response.status_code == 202, (content_type, response.text)
+    # No body, no type needed: a DELETE, a bodiless POST.
+    guid = "6f1f7a54-3c1a-4f7e-9d0b-2a1c3e5b7d90"
+    assert client.delete(f"/api/items/{guid}").status_code == 200
+    assert client.post("/api/nothing").status_code == 204
