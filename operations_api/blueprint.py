@@ -8,8 +8,11 @@ functions, and that must stay fast (bench/coldstart_bench.py).
 
 from __future__ import annotations
 
+import os
+
 import azure.functions as func
 
+from shared.app_service import PRINCIPAL_NAME, principal_headers_trusted
 from shared.errors import RequestInvalid
 from shared.http_api import error_response, handles_errors, json_response, read_json, status_url
 from shared.inputs import quote
@@ -137,13 +140,11 @@ def delete_environment_backup(req: func.HttpRequest) -> func.HttpResponse:
     )
 
 
-# Set by App Service Authentication for a signed-in caller (it drops any such header a client
-# sends); a function-key caller has no name.
-_PRINCIPAL_NAME = "x-ms-client-principal-name"
-
-
 def _caller(req: func.HttpRequest) -> str:
-    name = (req.headers.get(_PRINCIPAL_NAME) or "").strip()
+    """Who made the change, for the record's history: the signed-in name only where App Service
+    Authentication set it; anywhere else the header is the client's word, so it is not taken."""
+    trusted = principal_headers_trusted(os.environ)
+    name = (req.headers.get(PRINCIPAL_NAME) or "").strip() if trusted else ""
     return name[:256] if name.isprintable() and name else "an API caller (function key)"
 
 

@@ -2,9 +2,8 @@
 
 Locally (the `ppbackup host`, `func start`) everyone on the machine may, as with the keyed routes.
 In Azure the page and the JSON it reads are anonymous-level routes (a browser has no function key),
-so the caller must be signed in through App Service Authentication: EasyAuth removes any
-`X-MS-CLIENT-PRINCIPAL*` header a client sends and injects its own for a signed-in caller. That
-holds only while App Service Authentication is on, so with it off nothing is served at all.
+so the caller must be signed in through App Service Authentication, whose principal headers are
+trusted only while it is on (shared.app_service): with it off nothing is served at all.
 """
 
 from __future__ import annotations
@@ -12,11 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-# Set by the Functions host in Azure, never by Core Tools or the local host.
-AZURE_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME")
-# Set by App Service to "True" while App Service Authentication is enabled.
-AUTH_ENABLED = "WEBSITE_AUTH_ENABLED"
-PRINCIPAL_ID = "x-ms-client-principal-id"
+from shared.app_service import PRINCIPAL_ID, in_azure, principal_headers_trusted
+
 LOGIN_PATH = "/.auth/login/aad?post_login_redirect_uri=/api/ui"
 
 
@@ -27,15 +23,11 @@ class Refusal:
     message: str
 
 
-def in_azure(environ: Mapping[str, str]) -> bool:
-    return any((environ.get(name) or "").strip() for name in AZURE_MARKERS)
-
-
 def refusal(environ: Mapping[str, str], headers: Mapping[str, str]) -> Refusal | None:
     """None when the caller may see the page; otherwise why not. `headers` keys are lowercase."""
     if not in_azure(environ):
         return None
-    if (environ.get(AUTH_ENABLED) or "").strip().lower() != "true":
+    if not principal_headers_trusted(environ):
         return Refusal(
             403,
             "AuthenticationOff",

@@ -53,6 +53,12 @@ def delete(stack: Stack, env: str, backup_id: str) -> Any:
                              headers={"X-MS-CLIENT-PRINCIPAL-NAME": "maria@contoso.com"})
 
 
+def behind_app_service_authentication(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run as in Azure with App Service Authentication on: the principal headers are its own."""
+    monkeypatch.setenv("WEBSITE_SITE_NAME", "ppbackup-func-abc")
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
+
+
 # --- the list -----------------------------------------------------------------------------------
 
 
@@ -115,7 +121,10 @@ def test_an_unknown_environment_is_404(stack: Stack) -> None:
 # --- annotate -----------------------------------------------------------------------------------
 
 
-def test_editing_notes_twice_keeps_both_changes_in_the_records_history(stack: Stack) -> None:
+def test_editing_notes_twice_keeps_both_changes_in_the_records_history(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    behind_app_service_authentication(monkeypatch)
     prod = stack.add_env("Contoso Prod")
     made = backup(stack, prod, "Before release 4.2", notes="first words")
     url = f"/api/operations/{made['operationId']}"
@@ -145,6 +154,29 @@ def test_editing_notes_twice_keeps_both_changes_in_the_records_history(stack: St
     assert ours["label"] == "Before release 4.2"
     assert ours["operation"]["label"] == "4.2 (bad)"
     assert ours["labelDiffers"] is True
+
+
+@pytest.mark.parametrize("where", ["local", "Azure without App Service Authentication"])
+def test_a_principal_name_the_client_sent_is_not_recorded_as_who_made_the_change(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, where: str,
+) -> None:
+    # Only App Service Authentication strips a client's own X-MS-CLIENT-PRINCIPAL-NAME; without
+    # it in front, anyone with the function key could write someone else's name into history.
+    if where != "local":
+        monkeypatch.setenv("WEBSITE_SITE_NAME", "ppbackup-func-abc")
+        monkeypatch.delenv("WEBSITE_AUTH_ENABLED", raising=False)
+    uat = stack.add_env("Contoso UAT", type="Sandbox")
+    made = backup(stack, uat, "Before the data fix")
+
+    edited = stack.http.patch(f"/api/operations/{made['operationId']}", json={"notes": "ok"},
+                              headers={"X-MS-CLIENT-PRINCIPAL-NAME": "ceo@contoso.com"})
+    deleted = delete(stack, uat, made["backupId"])
+
+    assert edited.status_code == 200, edited.text
+    assert deleted.status_code == 200, deleted.text
+    edits = stack.record(made["operationId"])["options"]["annotations"]
+    assert [e["by"] for e in edits] == ["an API caller (function key)"]
+    assert deleted.json()["requestedBy"] == "an API caller (function key)"
 
 
 @pytest.mark.parametrize(
@@ -383,8 +415,9 @@ def test_a_ledger_too_long_to_read_refuses_what_it_cannot_clear(
 
 
 def test_deleting_a_manual_backup_removes_it_and_leaves_an_operation_on_record(
-    stack: Stack,
+    stack: Stack, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    behind_app_service_authentication(monkeypatch)
     uat = stack.add_env("Contoso UAT", type="Sandbox")  # not in BACKUP_SCOPE
     made = backup(stack, uat, "Before the data fix", notes="keep a week")
 
