@@ -38,6 +38,7 @@ from ppbackup.host.queue_listener import QueueListener
 from ppbackup.host.schedules import Schedule, parse_schedule
 from ppbackup.host.storage import host_queue_service
 from ppbackup.host.timers import TimerRunner
+from shared.app_service import LOCAL_HOST
 
 DEFAULT_HTTP_PORT = 7071
 DEFAULT_DRAIN_SECONDS = 30.0
@@ -50,6 +51,8 @@ class LocalHost:
     `http_port=None` serves no HTTP; `0` picks a free port (see `http_url`). `environ`
     (default: `os.environ`, read once) resolves `%SETTING%` binding expressions,
     `AzureWebJobs.<name>.Disabled` and `WEBSITE_TIME_ZONE`; it is not copied into `os.environ`.
+    While it serves HTTP, `os.environ` has `PPBACKUP_LOCAL_HOST=true` (the app's status page is
+    keyless only then); stopping restores what was there.
     `lease_seconds` is the queue lease (10 minutes, as in the real host); tests shorten it to
     exercise renewal.
 
@@ -129,6 +132,7 @@ class LocalHost:
         ]
         self._http_address = (http_host, http_port)
         self._http: FunctionHttpServer | None = None
+        self._local_host_before: str | None = None
 
     # Introspection ---------------------------------------------------------------------------
 
@@ -207,6 +211,10 @@ class LocalHost:
         for timer in self._timers:
             timer.start()
         if self._http is not None:
+            # The app serves its status page keyless only where told it runs here, behind this
+            # server's loopback and cross-site guards (shared.app_service.LOCAL_HOST).
+            self._local_host_before = os.environ.get(LOCAL_HOST)
+            os.environ[LOCAL_HOST] = "true"
             self._http.start()
         self._log_started()
 
@@ -232,6 +240,10 @@ class LocalHost:
             listener.close()
         if self._http is not None:
             self._http.close()
+            if self._local_host_before is None:
+                os.environ.pop(LOCAL_HOST, None)
+            else:
+                os.environ[LOCAL_HOST] = self._local_host_before
         log_event(
             logging.INFO if drained else logging.WARNING, "host.stopped",
             drained=drained, abandoned=self._activity.in_flight,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -57,6 +58,10 @@ def build_app() -> func.FunctionApp:
     @app.route(route="nothing")
     def nothing(req: func.HttpRequest) -> None:
         return None
+
+    @app.route(route="served-by", methods=["GET"])
+    def served_by(req: func.HttpRequest) -> str:
+        return os.environ.get("PPBACKUP_LOCAL_HOST", "not the local host")
 
     return app
 
@@ -234,3 +239,13 @@ def test_a_body_must_be_sent_as_json(client: httpx.Client) -> None:
     guid = "6f1f7a54-3c1a-4f7e-9d0b-2a1c3e5b7d90"
     assert client.delete(f"/api/items/{guid}").status_code == 200
     assert client.post("/api/nothing").status_code == 204
+
+
+def test_the_app_is_told_it_runs_in_the_local_host_while_it_serves_http(
+    app: func.FunctionApp, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The status page serves anonymously only where the local host says so (status_page/access).
+    monkeypatch.delenv("PPBACKUP_LOCAL_HOST", raising=False)
+    with LocalHost(app, storage_connection=NO_STORAGE, http_port=0) as host:
+        assert httpx.get(host.http_url + "/api/served-by", timeout=10).text == "true"
+    assert "PPBACKUP_LOCAL_HOST" not in os.environ

@@ -1,5 +1,6 @@
 """In Azure the page and its data are served only to a caller signed in through App Service
-Authentication; locally they need nothing. Through the local host, over HTTP."""
+Authentication; in the local host they need nothing; anywhere else nothing is served. Through the
+local host, over HTTP."""
 
 from __future__ import annotations
 
@@ -61,3 +62,17 @@ def test_in_azure_with_app_service_authentication_off_nothing_is_served(
         response = stack.http.get(route, headers=SIGNED_IN)
         assert response.status_code == 403, (route, response.text)
         assert "App Service Authentication" in response.text
+
+
+def test_outside_azure_and_the_local_host_nothing_is_served(
+    make_stack: Callable[..., Stack], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As in a container or under Core Tools on a VM: not Azure, and not `ppbackup host` (which
+    # says so to the app it runs). A principal header there is whatever the client sent.
+    stack = make_stack()
+    monkeypatch.delenv("PPBACKUP_LOCAL_HOST")
+    for route in PAGE_ROUTES:
+        for headers in ({}, SIGNED_IN):
+            response = stack.http.get(route, headers=headers)
+            assert response.status_code == 403, (route, response.text)
+            assert "App Service Authentication" in response.text

@@ -21,10 +21,36 @@ AZURE = {"WEBSITE_SITE_NAME": "ppbackup-func", "WEBSITE_AUTH_ENABLED": "True"}
 texts = st.text(max_size=20)
 
 
+LOCAL_HOST = {"PPBACKUP_LOCAL_HOST": "true"}
+PRINCIPAL = {"x-ms-client-principal-id": "00000000-0000-0000-0000-0000000000aa"}
+
+
 @given(environ=st.dictionaries(st.sampled_from(["PATH", "HOME", "CI"]), texts),
        headers=st.dictionaries(texts, texts))
-def test_locally_nobody_is_refused(environ: dict[str, str], headers: dict[str, str]) -> None:
-    assert refusal(environ, headers) is None
+def test_in_the_local_host_nobody_is_refused(
+    environ: dict[str, str], headers: dict[str, str],
+) -> None:
+    assert refusal({**environ, **LOCAL_HOST}, headers) is None
+
+
+@given(environ=st.dictionaries(st.sampled_from(["PATH", "HOME", "CI", "WEBSITE_AUTH_ENABLED",
+                                                "PPBACKUP_LOCAL_HOST"]), texts))
+def test_outside_azure_and_the_local_host_everyone_is_refused(environ: dict[str, str]) -> None:
+    # A container, AKS, Core Tools on a VM: nothing vouches for the principal headers there, and
+    # nothing says the port is the developer's own; only the local host's own "true" opens it.
+    decision = refusal(environ, PRINCIPAL)
+    if environ.get("PPBACKUP_LOCAL_HOST") == "true":
+        assert decision is None
+    else:
+        assert decision is not None
+        assert decision.status == 403
+
+
+def test_in_azure_the_local_host_setting_opens_nothing() -> None:
+    decision = refusal({**AZURE, **LOCAL_HOST}, {})
+    assert decision is not None
+    assert decision.code == "SignInRequired"
+    assert refusal({"WEBSITE_SITE_NAME": "ppbackup-func", **LOCAL_HOST}, PRINCIPAL) is not None
 
 
 @given(principal=texts, auth=st.sampled_from(["True", "true", "TRUE", "False", "", "1"]))
