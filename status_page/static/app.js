@@ -6,8 +6,7 @@
   const BASE = new URL(document.currentScript.src).pathname.replace(/\/assets\/app\.js$/, "");
   const DATA = BASE + "/data";
   const params = new URLSearchParams(location.search);
-  // How often running operations are re-read; ?poll=<ms> (at least 500) for a faster page.
-  const POLL_MS = Math.max(500, Number(params.get("poll")) || 3000);
+  const POLL_MS = pollMs(params.get("poll"));
   const SLOW_POLL_MS = Math.max(POLL_MS, 30000);
   const TERMINAL = new Set(["Succeeded", "Failed", "NeedsAttention", "Rejected", "Cancelled"]);
   const HISTORY_PAGE = 50;
@@ -19,6 +18,13 @@
   };
 
   // ---------------------------------------------------------------------------- small helpers
+
+  // How often running operations are re-read: ?poll=<ms> for a faster page, from 500 ms to a
+  // minute. The upper bound matters: setTimeout runs a delay above 2^31-1 ms at once, so an
+  // unbounded ?poll=1e10 would re-read back to back.
+  function pollMs(text) {
+    return Math.min(60000, Math.max(500, Number(text) || 3000));
+  }
 
   // What reorders or hides text (shared/inputs.py: REORDERING, INVISIBLE, DIRECTION_MARKS; a
   // test holds these classes to those): requests cannot carry them, but environment names from

@@ -254,3 +254,19 @@ def test_newest_data_backup_point_and_the_overdue_alert(
         shown = dict(cells)
         assert "(expires " in shown[prod]
         assert shown[other] == "no data backups"
+
+
+def test_a_poll_interval_beyond_what_timers_hold_is_clamped(
+    make_stack: Callable[..., Stack], page: Any,
+) -> None:
+    # A timer's delay is a 32-bit integer: 2^31 ms reads as negative, so unclamped the page
+    # re-read back to back (and 1e10 in Node, which runs any delay above 2^31-1 at once).
+    stack = make_stack()
+    reads: list[str] = []
+    page.on("request", lambda request: reads.append(request.url)
+            if "/ui/data/active-operations" in request.url else None)
+    page.goto(f"{stack.host.http_url}/api/ui?poll=2147483648")
+    page.wait_for_function("() => document.getElementById('refreshed').textContent"
+                           ".startsWith('Updated')", timeout=WAIT_MS)
+    page.wait_for_timeout(2000)
+    assert len(reads) == 1, reads
