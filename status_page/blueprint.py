@@ -168,7 +168,8 @@ def status_page_asset(req: func.HttpRequest) -> func.HttpResponse:
 
     name = req.route_params.get("name", "")
     if name not in ASSETS:
-        return func.HttpResponse("No such file.\n", status_code=404, mimetype="text/plain")
+        return func.HttpResponse("No such file.\n", status_code=404, mimetype="text/plain",
+                                 charset="utf-8", headers=PAGE_HEADERS)
     return refused(req, as_json=False) or func.HttpResponse(
         read_asset(name), status_code=200, mimetype=ASSETS[name], charset="utf-8",
         headers=PAGE_HEADERS,

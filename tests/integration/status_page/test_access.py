@@ -76,3 +76,15 @@ def test_outside_azure_and_the_local_host_nothing_is_served(
             response = stack.http.get(route, headers=headers)
             assert response.status_code == 403, (route, response.text)
             assert "App Service Authentication" in response.text
+
+
+def test_an_unknown_asset_is_404_with_the_pages_security_headers(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack()
+    page = stack.http.get("/api/ui")
+    missing = stack.http.get("/api/ui/assets/nope.js")
+    assert missing.status_code == 404
+    for name in ("content-security-policy", "x-content-type-options", "referrer-policy",
+                 "cache-control"):
+        assert missing.headers.get(name) == page.headers[name], name
