@@ -353,9 +353,15 @@
         el("td", { className: "id", text: [s.platformOperationId, ...(s.requestIds || [])].filter(Boolean).join(" ") }))));
   }
 
+  // An address typed or pasted by hand may not be valid percent-encoding (#op=%E0): its id is
+  // then taken as written, and the page answers as for any unknown operation.
+  function idFromHash(text) {
+    try { return decodeURIComponent(text); } catch (error) { return text; }
+  }
+
   function route() {
     const match = /^#op=(.+)$/.exec(location.hash);
-    state.detailId = match ? decodeURIComponent(match[1]) : null;
+    state.detailId = match ? idFromHash(match[1]) : null;
     if (!state.detailId) {
       clearTimeout(detailTimer);
       $("detail").hidden = true;

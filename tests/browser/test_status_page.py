@@ -270,3 +270,17 @@ def test_a_poll_interval_beyond_what_timers_hold_is_clamped(
                            ".startsWith('Updated')", timeout=WAIT_MS)
     page.wait_for_timeout(2000)
     assert len(reads) == 1, reads
+
+
+def test_a_malformed_operation_address_answers_as_an_unknown_operation(
+    make_stack: Callable[..., Stack], page: Any,
+) -> None:
+    # "%E0" is not valid percent-encoding: decoding it threw, and the page stopped routing.
+    # (The page fixture fails the test on any error the page raises.)
+    stack = make_stack()
+    with page.expect_response(lambda r: "/ui/data/operations/%25E0" in r.url,
+                              timeout=WAIT_MS) as answer:
+        open_page(page, stack, "#op=%E0")
+    assert answer.value.status == 404
+    assert "No operation has the id" in answer.value.json()["error"]["message"]
+    assert page.locator("#detail").is_hidden()
