@@ -121,15 +121,14 @@ def _check_still_sandbox(ctx: AppContext, store: NotificationStore, now: datetim
 
 def recent_restores(ctx: AppContext, now: datetime) -> Iterator[Operation]:
     """Restores created within the lookback, newest first (the listing's order)."""
+    # The lookback is a RowKey bound: the service reads back to the cutoff and no further,
+    # however long the history behind it (it is never pruned).
     cutoff = now - RESTORE_LOOKBACK
     continuation: str | None = None
     for _ in range(_MAX_RESTORE_PAGES):
-        page = ctx.history.list(kind=OperationKind.RESTORE, limit=_RESTORE_PAGE,
+        page = ctx.history.list(kind=OperationKind.RESTORE, since=cutoff, limit=_RESTORE_PAGE,
                                 continuation=continuation)
-        for operation in page.items:
-            if operation.created_at < cutoff:
-                return
-            yield operation
+        yield from page.items
         if page.continuation is None:
             return
         continuation = page.continuation

@@ -60,6 +60,7 @@ from shared.storage.calls import CallLog
 from shared.storage.connection import table_service
 from shared.storage.entities import entity_internal, entity_operation, operation_entity, plain
 from shared.storage.keys import (
+    created_since_bound,
     decode_continuation,
     encode_continuation,
     environment_shard,
@@ -258,8 +259,13 @@ class HistoryStore(TableStore):
         status: OperationStatus | str | None = None,
         limit: int = 50,
         continuation: str | None = None,
+        since: datetime | None = None,
     ) -> Page:
-        """Newest first, `limit` at most; pass `continuation` back for the next page."""
+        """Newest first, `limit` at most; pass `continuation` back for the next page.
+
+        `since`: only operations created at or after it (a RowKey bound: the service stops
+        there instead of scanning older history).
+        """
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
         start = decode_continuation(continuation) if continuation is not None else None
@@ -274,7 +280,9 @@ class HistoryStore(TableStore):
         # Copies may be stale while non-terminal, so an environment listing also fetches every
         # non-terminal copy and decides on the re-read row (see the module docstring).
         is_copy = environment_id is not None
-        query, parameters = _filter(partition, start, kind, status, include_open=is_copy)
+        query, parameters = _filter(
+            partition, start, since, kind, status, include_open=is_copy
+        )
         rows = table.query_entities(
             query,
             parameters=parameters,
@@ -402,6 +410,7 @@ def _stored(entity: TableEntity) -> StoredOperation:
 def _filter(
     partition: str,
     start: str | None,
+    since: datetime | None,
     kind: OperationKind | str | None,
     status: OperationStatus | str | None,
     *,
@@ -414,6 +423,9 @@ def _filter(
     if start is not None:
         clauses.append("RowKey ge @start")
         parameters["start"] = start
+    if since is not None:
+        clauses.append("RowKey lt @since")
+        parameters["since"] = created_since_bound(since)
     if kind is not None:
         clauses.append("kind eq @kind")
         parameters["kind"] = str(kind)

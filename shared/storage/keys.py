@@ -65,6 +65,16 @@ def row_key_or_none(operation_id: str) -> str | None:
     return f"{INVERTED_MILLIS_BASE - millis:013d}-{operation_id}"
 
 
+def created_since_bound(since: datetime) -> str:
+    """A RowKey every operation created at or after `since` sorts below (`RowKey lt` it).
+
+    Row keys start with inverted creation millis, so "created since" is a key range: `since`'s
+    own 13 digits then "." (after the "-" that follows the digits in every key).
+    """
+    millis = min(max((since - _EPOCH) // timedelta(milliseconds=1), 0), INVERTED_MILLIS_BASE)
+    return f"{INVERTED_MILLIS_BASE - millis:013d}."
+
+
 def normalize_environment_id(value: str | None) -> str | None:
     """The partition key for an environment, or None when `value` cannot be one.
 

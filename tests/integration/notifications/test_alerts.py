@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from notifications.alert_rules import STILL_SANDBOX_AFTER
-from notifications.alerts import run_alert_checks
+from notifications.alerts import recent_restores, run_alert_checks
 from ppbackup.receiver import Receiver
 from ppbackup.simulator import Simulator, run_simulator
 from ppbackup.simulator.seed import CONTOSO_PROD, FABRIKAM_PROD
@@ -22,6 +22,7 @@ from shared.operations import (
 )
 from tests.integration.notifications.conftest import T0, Harness, build_harness
 from tests.integration.notifications.helpers import restore_record
+from tests.integration.storage.conftest import Trips, counting_store
 
 pytestmark = pytest.mark.azurite
 
@@ -138,3 +139,29 @@ def test_a_platform_outage_skips_only_that_check(h: Harness, sim: Simulator) -> 
     assert report.still_sandbox == []
     # The still-Sandbox check skips the unreadable environment; the expiry check fails whole.
     assert [e.split(":")[0] for e in report.errors] == ["backup_expiring"]
+
+
+def test_restores_are_read_back_to_the_lookback_and_no_further(
+    h: Harness, sim: Simulator, storage: str
+) -> None:
+    # Long-ago restores and a year of backups: history a recent-restores read must not pay for.
+    year_ago = h.clock() - timedelta(days=365)
+    h.ctx.history.import_operations(
+        finish(new_operation(OperationKind.BACKUP, FABRIKAM_PROD, year_ago + timedelta(hours=3 * i),
+                             status=OperationStatus.RUNNING),
+               OperationStatus.SUCCEEDED, year_ago + timedelta(hours=3 * i, minutes=5))
+        for i in range(2000)
+    )
+    for days in (30, 20, 15):
+        old = new_operation(OperationKind.RESTORE, FABRIKAM_PROD,
+                            h.clock() - timedelta(days=days), status=OperationStatus.RUNNING)
+        h.ctx.history.create(finish(old, OperationStatus.FAILED, old.created_at))
+    _left_in_sandbox(h, sim)
+    trips = Trips()
+    counted = replace(h.ctx, history=counting_store(storage, trips))
+
+    restores = list(recent_restores(counted, h.clock()))
+
+    assert [r.kind for r in restores] == [OperationKind.RESTORE]
+    assert restores[0].environment_id == CONTOSO_PROD
+    assert (trips.queries, trips.rows) == (1, 1)  # the service sent the one restore in range
