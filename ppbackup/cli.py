@@ -159,6 +159,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from ppbackup.render import history_table
     from shared.history_api import list_records, parse_listing_query
 
@@ -170,8 +172,16 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.request_id is not None:
         params["requestId"] = args.request_id
     ctx = build_context(args)
-    page = list_records(ctx, parse_listing_query(params))
-    records = page["operations"]
+    query = parse_listing_query(params)
+    records: list[dict[str, Any]] = []
+    # A page may stop short of `limit` with a token (the store bounds each read); a person
+    # asked for the newest `limit`, so the CLI reads on, with what is left to find.
+    while True:
+        page = list_records(ctx, replace(query, limit=query.limit - len(records)))
+        records += page["operations"]
+        if page["continuationToken"] is None or len(records) >= query.limit:
+            break
+        query = replace(query, continuation=page["continuationToken"])
     emit(args, records, lambda: history_table(records))
     return EXIT_OK
 

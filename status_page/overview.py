@@ -18,20 +18,17 @@ from notifications.advice import (
 from notifications.alert_rules import (
     EXPIRY_WARNING,
     expiring_alert,
-    newest_backup,
     sandbox_suspects,
     still_sandbox_alert,
 )
-from notifications.alerts import data_backup_overdue_alerts, recent_restores
+from notifications.alerts import data_backup_overdue_alerts, newest_backup_of, recent_restores
 from shared.errors import OperationNotFound
 from shared.history_api import get_record
-from shared.operations import Operation, OperationKind, OperationStatus, format_time
+from shared.operations import Operation, format_time
 from shared.runtime import AppContext
 from shared.settings import BackupScope
 from shared.storage.directory import KnownEnvironment, directory_for
 
-# Backups looked at per environment for its newest one (a listing filtered on Succeeded).
-_BACKUPS_PER_ENVIRONMENT = 5
 # Running operations shown at most; more than this at once is a backup round's fan-out.
 MAX_RUNNING = 100
 
@@ -58,16 +55,22 @@ def in_scope(known: Iterable[KnownEnvironment], scope: BackupScope) -> list[Know
 
 def environments(ctx: AppContext) -> dict[str, Any]:
     """`GET /api/environments`: each environment in BACKUP_SCOPE or DATA_BACKUP_SCOPE with its
-    newest backup and expiry (the page asks the data route for its newest data point)."""
+    newest backup and expiry (the page asks the data route for its newest data point).
+
+    `complete` false: some environment's history read stopped at its bound before finding a
+    backup, so its missing `newestBackup` is not known to be missing.
+    """
     now = ctx.clock()
-    return {"environments": [row for row, _ in _environment_rows(ctx, now)],
+    rows, complete = _environment_rows(ctx, now)
+    return {"environments": [row for row, _ in rows], "complete": complete,
             "asOf": format_time(now)}
 
 
 def _environment_rows(
     ctx: AppContext, now: datetime
-) -> list[tuple[dict[str, Any], Operation | None]]:
+) -> tuple[list[tuple[dict[str, Any], Operation | None]], bool]:
     rows = []
+    complete = True
     known = directory_for(ctx).list()
     # Environments whose data only is backed up (DATA_BACKUP_SCOPE) are shown too.
     chosen = {e.environment_id: e for scope in (ctx.settings.backup_scope,
@@ -75,7 +78,8 @@ def _environment_rows(
               for e in in_scope(known, scope)}
     ordered = sorted(chosen.values(), key=lambda e: (e.name.lower() or "~", e.environment_id))
     for environment in ordered:
-        newest = _newest_backup(ctx, environment.environment_id)
+        newest, told = newest_backup_of(ctx, environment.environment_id)
+        complete = complete and told
         rows.append(({
             "environmentId": environment.environment_id,
             "environmentName": environment.name or (newest.environment_name if newest else None),
@@ -89,7 +93,7 @@ def _environment_rows(
                 "expiry": expiry_state(newest.backup_expiry, now),
             },
         }, newest))
-    return rows
+    return rows, complete
 
 
 def running(ctx: AppContext) -> dict[str, Any]:
@@ -122,10 +126,14 @@ def open_alerts(ctx: AppContext) -> dict[str, Any]:
     alert is open while its situation lasts, whether or not a notification target is set.
     Expiry is decided from history alone here (the timer also rules out a newer backup taken
     outside this app by listing the platform's backups).
+
+    `complete` false: a history read stopped at its bound (restores of the lookback, or an
+    environment's backups, left unread), so an alert missing from the list may still be due.
     """
     now = ctx.clock()
     alerts: list[dict[str, Any]] = []
-    for suspect in sandbox_suspects(recent_restores(ctx, now), now):
+    restores = recent_restores(ctx, now)
+    for suspect in sandbox_suspects(restores.operations, now):
         op = suspect.operation
         try:
             platform = ctx.platform.get_environment(op.environment_id)
@@ -148,7 +156,8 @@ def open_alerts(ctx: AppContext) -> dict[str, Any]:
                 alert.environment_name, alert.environment_id, op.operation_id
             )),
         })
-    for row, newest in _environment_rows(ctx, now):
+    rows, backups_complete = _environment_rows(ctx, now)
+    for row, newest in rows:
         expiring = newest and expiring_alert(newest, row["environmentName"], now)
         if not expiring:
             continue
@@ -180,12 +189,6 @@ def open_alerts(ctx: AppContext) -> dict[str, Any]:
                        f"; overdue since {format_time(overdue.due)}.",
             "nextSteps": list(data_backup_overdue_steps(name, environment_id)),
         })
-    return {"alerts": alerts, "asOf": format_time(now)}
+    return {"alerts": alerts, "complete": restores.complete and backups_complete,
+            "asOf": format_time(now)}
 
-
-def _newest_backup(ctx: AppContext, environment_id: str) -> Operation | None:
-    page = ctx.history.list(
-        environment_id=environment_id, kind=OperationKind.BACKUP,
-        status=OperationStatus.SUCCEEDED, limit=_BACKUPS_PER_ENVIRONMENT,
-    )
-    return newest_backup(page.items)

@@ -63,6 +63,7 @@ from shared.storage.keys import (
     created_since_bound,
     decode_continuation,
     encode_continuation,
+    encode_service_continuation,
     environment_shard,
     normalize_environment_id,
     row_key,
@@ -79,6 +80,11 @@ MAIN_PARTITION = "ops"
 # Marks an environment copy written ahead of its row: readers must check the row exists.
 PROVISIONAL = "provisional"
 MAX_PAGE_SIZE = 1000  # the service's own page cap; a bigger `limit` would only hide paging
+# Service round trips one `list` call makes at most. A filter on a non-key property (kind,
+# status) is applied while the service scans the partition, at most 1,000 rows per round trip,
+# and the history is never pruned: without a cap, a filter that matches little would read the
+# whole partition, more of it every day. The call ends early with a continuation token instead.
+SCAN_PAGES = 5
 _OPEN_STATUSES = tuple(s for s in OperationStatus if not s.terminal)
 
 
@@ -260,15 +266,21 @@ class HistoryStore(TableStore):
         limit: int = 50,
         continuation: str | None = None,
         since: datetime | None = None,
+        scan_pages: int = SCAN_PAGES,
     ) -> Page:
         """Newest first, `limit` at most; pass `continuation` back for the next page.
 
         `since`: only operations created at or after it (a RowKey bound: the service stops
-        there instead of scanning older history).
+        there instead of scanning older history). A page may hold fewer than `limit` items, none
+        even, and still carry a continuation: the read stopped after `scan_pages` round trips
+        (SCAN_PAGES), so "no continuation" alone means nothing further matches.
         """
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
-        start = decode_continuation(continuation) if continuation is not None else None
+        if scan_pages < 1:
+            raise ValueError("scan_pages must be at least 1")
+        resume = decode_continuation(continuation) if continuation is not None else None
+        start = resume.row_key if resume is not None else None
         if environment_id is None:
             table, partition = self._main(), MAIN_PARTITION
         else:
@@ -292,24 +304,31 @@ class HistoryStore(TableStore):
             select=["RowKey", "record", "recordParts", PROVISIONAL],
         )
         items: builtins.list[Operation] = []
-        for row in rows:
-            key = str(row["RowKey"])
-            if len(items) == limit:
-                return Page(items, encode_continuation(key))
-            whole = int(plain(row.get("recordParts") or 1)) == 1
-            operation = entity_operation(row) if whole else None
-            if operation is None or (
-                is_copy and (not operation.status.terminal or row.get(PROVISIONAL))
-            ):
-                operation = self._current(key)  # also fetches the rare record split in parts
-                if (
-                    operation is None  # a copy orphaned by a crash during create
-                    or (is_copy and normalize_environment_id(operation.environment_id) != partition)
-                    or not _matches(operation, kind, status)  # it moved out of the filter
-                ):
-                    continue
-            items.append(operation)
-        return Page(items, None)
+        service = resume.service if resume is not None else None
+        # The tables SDK's page token is this mapping, though its stubs say `str`.
+        token: Any = None if service is None else {"PartitionKey": service[0], "RowKey": service[1]}
+        pages = rows.by_page(continuation_token=token)
+        for _ in range(scan_pages):
+            try:
+                page = next(pages)
+            except StopIteration:
+                return Page(items, None)
+            for row in page:
+                key = str(row["RowKey"])
+                if len(items) == limit:
+                    return Page(items, encode_continuation(key))
+                operation = self._listed(row, key, partition, kind, status, is_copy=is_copy)
+                if operation is not None:
+                    items.append(operation)
+        # Out of round trips: the caller goes on from the service's own next position (opaque:
+        # it need not name a row, and with a filter the rows it passed were never sent).
+        following: Mapping[str, str] | None = pages.continuation_token  # type: ignore[attr-defined]
+        if not following:
+            return Page(items, None)
+        return Page(
+            items,
+            encode_service_continuation(following["PartitionKey"], following["RowKey"]),
+        )
 
     def import_operations(self, operations: Iterable[Operation]) -> int:
         """Bulk-write operations as `create` would, in entity group transactions.
@@ -378,6 +397,31 @@ class HistoryStore(TableStore):
         table = self._tables(self._shard_name(env_key))
         # The copy leaves out `internal`: listings never need it and it is the bulkiest part.
         return table, operation_entity(operation, partition_key=env_key, row_key=key)
+
+    def _listed(
+        self,
+        row: Mapping[str, Any],
+        key: str,
+        partition: str,
+        kind: OperationKind | str | None,
+        status: OperationStatus | str | None,
+        *,
+        is_copy: bool,
+    ) -> Operation | None:
+        """The operation a listed row stands for, or None if it is not to be listed."""
+        whole = int(plain(row.get("recordParts") or 1)) == 1
+        operation = entity_operation(row) if whole else None
+        if operation is None or (
+            is_copy and (not operation.status.terminal or row.get(PROVISIONAL))
+        ):
+            operation = self._current(key)  # also fetches the rare record split in parts
+            if (
+                operation is None  # a copy orphaned by a crash during create
+                or (is_copy and normalize_environment_id(operation.environment_id) != partition)
+                or not _matches(operation, kind, status)  # it moved out of the filter
+            ):
+                return None
+        return operation
 
     def _current(self, key: str) -> Operation | None:
         try:

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shared.operations import OperationKind, operation_id_instant
@@ -28,7 +29,11 @@ _OPERATION_ID = re.compile(
 _ROW_KEY = re.compile(r"(\d{13})-(" + _OPERATION_ID.pattern + r")", re.ASCII)
 # Environment ids are GUIDs or `Default-<GUID>`; keep a little room, but only key-safe characters.
 _ENVIRONMENT_ID = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,127}")
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,400}")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,600}")
+# The service's own next position (NextPartitionKey, NextRowKey): opaque, its shape unpromised
+# (Azure sends `1!8!b3Bz`, Azurite base64), so only kept to key-header-safe characters.
+_SERVICE_KEY = re.compile(r"[A-Za-z0-9!*+/=_.:-]{1,200}", re.ASCII)
+_SERVICE_MARK = "~"  # in no row key, so the two kinds of token cannot be mistaken
 # The layout has 64 environment shard tables, named by two hex digits. Azurite answers every query
 # by scanning its whole table, so shards keep a partition query near a point read locally
 # (bench/history_bench.py: 16 shards 3.13x, 64 shards 2.57x); Azure indexes partitions and does
@@ -96,22 +101,51 @@ def environment_shard(environment_key: str) -> str:
     return f"{int(digest[:2], 16) % SHARD_COUNT:02X}"
 
 
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Where a listing goes on: at a row key (inclusive; the next row a page had no room for),
+    or at the service's own next position (a call that ran out of round trips scanning)."""
+
+    row_key: str | None = None
+    service: tuple[str, str] | None = None  # (NextPartitionKey, NextRowKey) as the service sent
+
+
 def encode_continuation(next_row_key: str) -> str:
     """Opaque, URL-safe token for the row key the next page starts at (inclusive)."""
-    return base64.urlsafe_b64encode(next_row_key.encode("ascii")).decode("ascii").rstrip("=")
+    return _b64(next_row_key)
 
 
-def decode_continuation(token: str) -> str:
-    """The row key inside a token from `encode_continuation`; ValueError for anything else."""
+def encode_service_continuation(next_partition_key: str, next_row_key: str) -> str:
+    """Opaque, URL-safe token for the service's position where a cut-short scan stopped.
+
+    The position is the service's to judge: an edited one can only move within the caller's
+    own query (the filter, partition included, is sent again with it), never out of it.
+    """
+    if not (_SERVICE_KEY.fullmatch(next_partition_key) and _SERVICE_KEY.fullmatch(next_row_key)):
+        raise ValueError("the service sent a continuation this store cannot carry")
+    return _b64(f"{_SERVICE_MARK}{next_partition_key}{_SERVICE_MARK}{next_row_key}")
+
+
+def decode_continuation(token: str) -> Resume:
+    """Where a token from `encode_continuation` or `encode_service_continuation` resumes;
+    ValueError for anything else."""
     if isinstance(token, str) and _TOKEN.fullmatch(token):
         try:
             text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
         except (binascii.Error, UnicodeDecodeError, ValueError):
             text = ""
+        if text.startswith(_SERVICE_MARK):
+            parts = text[1:].split(_SERVICE_MARK)
+            if len(parts) == 2 and all(_SERVICE_KEY.fullmatch(part) for part in parts):
+                return Resume(service=(parts[0], parts[1]))
         match = _ROW_KEY.fullmatch(text)
         # The digits must agree with the id: a hand-edited token could otherwise skip around.
         if match and row_key_or_none(match.group(2)) == text:
-            return text
+            return Resume(row_key=text)
     raise ValueError(
         "invalid continuation token: it is not a token this service issued; start again without one"
     )
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode("ascii")).decode("ascii").rstrip("=")

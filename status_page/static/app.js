@@ -191,6 +191,11 @@
       el("div", { text: a.message }),
       a.nextSteps && a.nextSteps.length ? el("ol", {}, ...a.nextSteps.map((s) => el("li", { text: s }))) : null,
       a.operationId ? el("div", {}, "Operation ", opLink(a.operationId)) : null));
+    // Cut short, an empty list is not "all clear": say so instead.
+    if (data.complete === false) {
+      items.push(el("li", { className: "none", "data-alert": "incomplete",
+        text: "Not every check could read all of history it needed; more alerts may be due." }));
+    }
     $("alerts").replaceChildren(...(items.length ? items
       : [el("li", { className: "none", text: "No open alerts." })]));
   }
@@ -248,7 +253,6 @@
     const f = state.filters;
     if (more) state.pagedBack = true;  // the poll leaves the history alone from now on
     const load = more ? historyLoads : ++historyLoads;
-    const narrowed = Boolean(f.status) || f.from !== null || f.to !== null;
     let continuation = more ? state.continuation : null;
     const loaded = more ? state.history.slice() : [];
     let found = 0;
@@ -265,7 +269,8 @@
       const last = page.operations[page.operations.length - 1];
       const pastFrom = f.from !== null && last && new Date(last.createdAt).getTime() < f.from;
       continuation = pastFrom ? null : page.continuationToken;
-      if (!narrowed || !continuation || found >= HISTORY_PAGE) break;
+      // A page can come back short, even empty, with a token: the server bounds each read.
+      if (!continuation || found >= HISTORY_PAGE) break;
     }
     state.history = loaded;
     state.continuation = continuation;

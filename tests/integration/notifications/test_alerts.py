@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from notifications import alerts
 from notifications.alert_rules import STILL_SANDBOX_AFTER
 from notifications.alerts import recent_restores, run_alert_checks
 from ppbackup.receiver import Receiver
@@ -20,7 +21,8 @@ from shared.operations import (
     finish,
     new_operation,
 )
-from tests.integration.notifications.conftest import T0, Harness, build_harness
+from status_page.overview import environments, open_alerts
+from tests.integration.notifications.conftest import T0, Harness, build_harness, build_settings
 from tests.integration.notifications.helpers import restore_record
 from tests.integration.storage.conftest import Trips, counting_store
 
@@ -141,6 +143,12 @@ def test_a_platform_outage_skips_only_that_check(h: Harness, sim: Simulator) -> 
     assert [e.split(":")[0] for e in report.errors] == ["backup_expiring"]
 
 
+def _restored_elsewhere(h: Harness) -> None:
+    """A newer restore that never touched the environment type: it decides nothing."""
+    op = restore_record(h, validate=StepStatus.SUCCEEDED, restore=StepStatus.SUCCEEDED)
+    h.ctx.history.create(finish(op, OperationStatus.SUCCEEDED, op.updated_at))
+
+
 def test_restores_are_read_back_to_the_lookback_and_no_further(
     h: Harness, sim: Simulator, storage: str
 ) -> None:
@@ -160,8 +168,59 @@ def test_restores_are_read_back_to_the_lookback_and_no_further(
     trips = Trips()
     counted = replace(h.ctx, history=counting_store(storage, trips))
 
-    restores = list(recent_restores(counted, h.clock()))
+    restores = recent_restores(counted, h.clock())
 
-    assert [r.kind for r in restores] == [OperationKind.RESTORE]
-    assert restores[0].environment_id == CONTOSO_PROD
+    assert [r.kind for r in restores.operations] == [OperationKind.RESTORE]
+    assert restores.operations[0].environment_id == CONTOSO_PROD
+    assert restores.complete
     assert (trips.queries, trips.rows) == (1, 1)  # the service sent the one restore in range
+
+
+def test_restores_read_cut_short_are_said_to_be_so(
+    h: Harness, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _left_in_sandbox(h, sim)
+    h.clock.advance(hours=1)
+    _restored_elsewhere(h)
+    # One page of one restore: the read stops at the newer restore, with the suspect unread.
+    monkeypatch.setattr(alerts, "_MAX_RESTORE_PAGES", 1)
+    monkeypatch.setattr(alerts, "_RESTORE_PAGE", 1)
+
+    report = run_alert_checks(h.ctx)
+    assert report.still_sandbox == []
+    assert "still_sandbox: HistoryReadCutShort" in report.errors
+    shown = open_alerts(h.ctx)
+    assert [a["type"] for a in shown["alerts"]] == []
+    assert shown["complete"] is False
+
+    monkeypatch.setattr(alerts, "_MAX_RESTORE_PAGES", 2)  # room for both: the alert is due
+    report = run_alert_checks(h.ctx)
+    assert len(report.still_sandbox) == 1
+    assert report.errors == []
+    shown = open_alerts(h.ctx)
+    assert [a["type"] for a in shown["alerts"]] == ["still_sandbox"]
+    assert shown["complete"] is True
+
+
+def test_an_environment_whose_backups_were_not_all_read_is_said_to_be_so(
+    storage: str, receiver: Receiver, sim: Simulator
+) -> None:
+    settings = build_settings(storage, receiver, sim.url, BACKUP_SCOPE=CONTOSO_PROD)
+    h = build_harness(storage, receiver, sim=sim, settings=settings)
+    _stored_backup(h, sim, CONTOSO_PROD, point_days_ago=27.5)  # expires in half a day
+    assert environments(h.ctx)["complete"] is True
+    assert [a["type"] for a in open_alerts(h.ctx)["alerts"]] == ["backup_expiring"]
+
+    # Newer backups still open (a stuck round, say): each is re-read and set aside, and the
+    # read stops at its bound before it reaches the succeeded one.
+    h.ctx.history.import_operations(
+        new_operation(OperationKind.BACKUP, CONTOSO_PROD, h.clock() - timedelta(hours=i),
+                      status=OperationStatus.QUEUED)
+        for i in range(1, 41)
+    )
+    shown = environments(h.ctx)
+    assert [row["newestBackup"] for row in shown["environments"]] == [None]
+    assert shown["complete"] is False  # not "there is no backup"
+    alerts_shown = open_alerts(h.ctx)
+    assert alerts_shown["alerts"] == []
+    assert alerts_shown["complete"] is False

@@ -201,16 +201,18 @@ def test_continuation_token_round_trips(at: datetime, kind: OperationKind) -> No
     key = row_key(new_operation_id(kind, at))
     token = encode_continuation(key)
     assert set(token) <= set(string.ascii_letters + string.digits + "-_")
-    assert decode_continuation(token) == key
+    assert decode_continuation(token).row_key == key
 
 
 @given(st.text(max_size=80))
 def test_any_text_as_a_token_decodes_or_raises_value_error(text: str) -> None:
     try:
-        key = decode_continuation(text)
+        resume = decode_continuation(text)
     except ValueError:
         return
-    assert row_key(key.split("-", 1)[1]) == key
+    if resume.row_key is None:
+        return  # the service's own position: the service judges it
+    assert row_key(resume.row_key.split("-", 1)[1]) == resume.row_key
 
 
 @given(st.text(max_size=60))
