@@ -65,6 +65,8 @@ _LEDGER_PAGES = 10
 _WRITE_ROUNDS = 5
 _DELETION_LINKS = 20  # failed deletions of one backup before a new one is refused
 _UNREACHABLE = (Transient, Throttled, Busy, OutcomeUnknown)
+# The platform's clock (a backup's point) and the app's (a restore's creation) may disagree.
+_CLOCKS_APART = timedelta(days=1)
 
 
 # --- listing ------------------------------------------------------------------------------------
@@ -205,7 +207,7 @@ def _succeeded_backups(ctx: AppContext, env: str, backups: Sequence[Backup]) -> 
 def _protection(
     ctx: AppContext, env: str, backup: Backup, backups: Sequence[Backup], ledger: _Ledger,
 ) -> Refusal | None:
-    restores = _restores_in_use(ctx, env)
+    restores = _restores_in_use(ctx, env, since=backup.point - _CLOCKS_APART)
     refusal = system_backup_refusal(backup) or restore_refusal(backup, env, restores, backups)
     if refusal is None:
         newest = newest_pre_update_backup(ledger.operations, backups)
@@ -220,11 +222,13 @@ def _protection(
     return refusal
 
 
-def _restores_in_use(ctx: AppContext, env: str) -> list[RestoreInUse]:
+def _restores_in_use(ctx: AppContext, env: str, *, since: datetime) -> list[RestoreInUse]:
     """Restores not yet ended, tenant-wide (the unfinished-operations index, then point reads:
-    the index may lag behind a record), and those that ended NeedsAttention (a status filter on
-    the tenant-wide listing, all pages: they are the few a person has to look at). The state of
-    one is read only where it may name a backup of `env` that its record does not."""
+    the index may lag behind a record), and those that ended NeedsAttention created `since`
+    (a status filter on the tenant-wide listing, bounded by creation time: a restore that began
+    before a backup existed did not run from it, nor make it as its safety backup; the type it
+    may have left its target in is kept apart, in the Locks table). The state of one is read
+    only where it may name a backup of `env` that its record does not."""
     found = []
     for entry in ctx.history.list_active():
         if entry.kind is not OperationKind.RESTORE:
@@ -239,7 +243,7 @@ def _restores_in_use(ctx: AppContext, env: str) -> list[RestoreInUse]:
     while True:
         page = ctx.history.list(kind=OperationKind.RESTORE,
                                 status=OperationStatus.NEEDS_ATTENTION, limit=MAX_PAGE_SIZE,
-                                continuation=continuation)
+                                continuation=continuation, since=since)
         for operation in page.items:
             if operation.environment_id.lower() == env.lower():  # its safety backup is here
                 found.append(_in_use(ctx.history.get(operation.operation_id)))
