@@ -113,6 +113,16 @@ class Settle:
     target: Target
     apply: bool
     batch_size: int
+    # Settling holds every row it checks in memory at once: past this many, it does not start.
+    max_rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlanTooLarge:
+    """More rows to write than `Settle.max_rows`, per table; nothing was settled."""
+
+    counts: Mapping[str, int]
+    limit: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -286,10 +286,13 @@ def _relate(
 def _settle(
     ctx: AppContext, client: DataverseClient, files: RestoreFiles, command: c.Settle,
     operation_id: str,
-) -> c.Settled | Refused:
+) -> c.Settled | c.PlanTooLarge | Refused:
     from data_restores.apply_order import table_order
     from shared.dataverse import in_recycle_bin, rows_by_ids
 
+    counts = files.plan_counts()
+    if sum(counts.values()) > command.max_rows:
+        return c.PlanTooLarge(counts, command.max_rows)
     rows = [RowPlan.from_json(r) for r in files.plan_rows()]
     schema, infos = _schema(client, {p.table for p in rows})
     gone = _gone(ctx, operation_id, (p.table for p in rows), schema)

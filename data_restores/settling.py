@@ -13,9 +13,9 @@ from dataclasses import replace
 from datetime import datetime
 
 from data_restores.applying import finished
-from data_restores.commands import Settle, Settled
+from data_restores.commands import PlanTooLarge, Settle, Settled
 from data_restores.counts import added, only
-from data_restores.faults import on_fault
+from data_restores.faults import fail, on_fault
 from data_restores.planning import target_of
 from data_restores.state import DataRestoreState, Event, Job, Phase
 from engine.config import EngineConfig
@@ -24,12 +24,17 @@ from engine.record import Finish, SetRestoreCounts, StepUpdate
 from shared.operations import OperationStatus, StepStatus
 
 STEP = "plan"
+# Rows to create or update that one record restore settles: every one is held in memory while
+# its lookups are checked and its writes laid out (~10 KB a row of 60 columns, with the writes
+# built from it), in one invocation on an instance of 2 GB (infra/) that runs others beside it.
+# The apply benchmark restores ~89,000 rows (bench/record_restore_bench.py).
+MAX_ROWS_TO_WRITE = 100_000
 # Counts the plan settles for good: applying never changes them.
 FINAL = ("unchanged", "notRestorable")
 
 
 def plan(state: DataRestoreState, now: datetime, config: EngineConfig) -> Settle:
-    return Settle(target_of(state), state.apply, state.batch_size)
+    return Settle(target_of(state), state.apply, state.batch_size, MAX_ROWS_TO_WRITE)
 
 
 def decide(
@@ -37,7 +42,22 @@ def decide(
 ) -> Decision[DataRestoreState]:
     if isinstance(answer, Settled):
         return _settled(state, answer)
+    if isinstance(answer, PlanTooLarge):
+        return fail(state, "PlanTooLarge", too_large(answer), STEP)
     return on_fault(state, answer, now, config, STEP)
+
+
+def too_large(answer: PlanTooLarge) -> str:
+    total = sum(answer.counts.values())
+    biggest = sorted(answer.counts.items(), key=lambda item: (-item[1], item[0]))
+    shown = ", ".join(f"{table} {rows:,}" for table, rows in biggest[:5])
+    more = f" and {len(biggest) - 5} more table(s)" if len(biggest) > 5 else ""
+    return (
+        f"The plan has {total:,} rows to create or update ({shown}{more}); one record restore "
+        f"writes at most {answer.limit:,}: its plan is checked and laid out in one step, in "
+        "memory. Nothing was written. Restore in parts: fewer tables at a time (--table), "
+        "chosen rows (--ids), or --mode missing or changed rather than all."
+    )
 
 
 def describe(summary: dict[str, int]) -> str:

@@ -109,6 +109,11 @@ def decode_frame(data: bytes) -> list[Row]:
     return [decode_row(line) for line in decompress(data).split(b"\n")]
 
 
+def count_rows(data: bytes) -> int:
+    """How many rows a chunk holds, without decoding one (a frame is never empty)."""
+    return sum(text.count(b"\n") + 1 for text in frames_of(data))
+
+
 def iter_chunk(data: bytes) -> Iterator[Row]:
     """Every row of a chunk, frame after frame."""
     for text in frames_of(data):

@@ -73,6 +73,16 @@ class RestoreFiles:
             raise ValueError(f"not a planning job name: {job!r}")
         return self._put_rows(f"plan/{_table(table)}/{job}.jsonl.zz", rows)
 
+    def plan_counts(self) -> dict[str, int]:
+        """How many rows the planning jobs kept, per table (counted, not decoded)."""
+        counts: dict[str, int] = {}
+        for name in self._names("plan/"):
+            data = self._get(name)
+            if data:
+                table = name.split("/")[1]
+                counts[table] = counts.get(table, 0) + frames.count_rows(data)
+        return counts
+
     def plan_rows(self) -> Iterator[dict[str, Any]]:
         """Every planning job's rows, table by table, unit by unit."""
         for name in self._names("plan/"):

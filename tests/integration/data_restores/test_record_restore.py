@@ -124,3 +124,27 @@ def test_a_restore_from_an_environment_never_backed_up_is_rejected_at_once(
     assert done.status is OperationStatus.REJECTED
     assert done.error is not None and done.error.code == "NoSuchPoint"
     assert "has no complete data backup point" in done.error.message
+
+
+def test_a_plan_past_the_settling_limit_fails_before_anything_is_written(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from data_restores import settling
+
+    point_id = make_point(ctx, clock, env_id, list(TABLES))
+    at_point = {t: live_rows(sim, env_id, s, i) for t, (s, i) in TABLES.items()}
+    gone = sorted(at_point["account"])[:4]
+    for record_id in gone:
+        sim.dataverse_change(env_id, "account", "delete", record_id)
+    monkeypatch.setattr(settling, "MAX_ROWS_TO_WRITE", 3)
+
+    allowed = allowing(ctx, env_id)
+    done = drive(allowed, clock, start(allowed, env_id, tables=("account",), point_id=point_id,
+                                       apply=True, confirm_production=env_id))
+
+    assert done.status is OperationStatus.FAILED
+    assert done.error is not None and done.error.code == "PlanTooLarge"
+    assert "4 rows to create or update (account 4)" in done.error.message
+    assert sim.dataverse_writes(env_id) == []
+    assert list(RestoreFiles(store, done.operation_id).diff_rows()) == []
