@@ -11,6 +11,7 @@ import argparse
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,11 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 FOLLOW_INTERVAL_SECONDS = 2.0
+# How long --follow/--wait rides out a storage account it cannot read before it stops (the
+# operation carries on in the function app).
+FOLLOW_OUTAGE_SECONDS = 300.0
+# What a storage error's text may carry that is not to be printed.
+_SECRET_IN_TEXT = re.compile(r"(?i)\b(sig|accountkey|sharedaccesssignature|code)=[^&;\s'\"]+")
 
 
 class CliError(Exception):
@@ -140,7 +146,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     operation = submit_backup(ctx, request)
     record = operation.to_record()
     if args.wait:
-        record = _follow(ctx, operation.operation_id, args, show=False)
+        record = _follow(ctx, operation.operation_id, args, show=not args.json)
     emit(args, record, lambda: operation_detail(record))
     return exit_code_for(record["status"])
 
@@ -194,8 +200,17 @@ def cmd_simulator(args: argparse.Namespace) -> int:
         if args.rows < 0:
             raise CliError("--rows must be >= 0")
         options.dataverse_rows = args.rows
-    serve(port=args.port, state_file=Path(args.state) if args.state else None, speed=args.speed,
-          options=options)
+    if not 0 <= args.port <= 65535:
+        raise CliError(f"--port must be 0 to 65535; got {args.port}")
+    try:
+        serve(port=args.port, state_file=Path(args.state) if args.state else None,
+              speed=args.speed, options=options)
+    except OSError as error:  # the port taken, the state file unreadable
+        raise CliError(f"the simulator could not start: {error.strerror or error}",
+                       EXIT_FAILED) from error
+    except ValueError as error:  # a state file that is not the simulator's JSON
+        raise CliError(f"the simulator could not read its state file {args.state}: {error}",
+                       EXIT_FAILED) from error
     return EXIT_OK
 
 
@@ -227,7 +242,7 @@ def _follow(ctx: Any, operation_id: str, args: argparse.Namespace, *, show: bool
     from shared.history_api import get_record
 
     follower = Follower(
-        lambda: get_record(ctx, operation_id),
+        _riding_out_outages(lambda: get_record(ctx, operation_id), operation_id),
         out=None if show else StringIO(),
         interval=FOLLOW_INTERVAL_SECONDS,
     )
@@ -287,6 +302,54 @@ def submitted(ctx: Any, operation: Any, args: argparse.Namespace, *, follow: boo
         )
     record: dict[str, Any] = operation.to_record()
     return record
+
+
+def _riding_out_outages(
+    fetch: Callable[[], dict[str, Any]], operation_id: str
+) -> Callable[[], dict[str, Any]]:
+    """`fetch`, but a storage error after the first read shows the last record again (said once
+    on stderr) for up to FOLLOW_OUTAGE_SECONDS: an hours-long restore is not a failed pipeline
+    step because its history table did not answer for a minute."""
+    from azure.core.exceptions import AzureError
+
+    last: dict[str, Any] | None = None
+    failing_since: float | None = None
+
+    def read() -> dict[str, Any]:
+        nonlocal last, failing_since
+        try:
+            last = fetch()
+        except AzureError as error:
+            if last is None:
+                raise
+            now = time.monotonic()
+            if failing_since is None:
+                failing_since = now
+                note(f"ppbackup: the storage account did not answer ({_storage_reason(error)}); "
+                     "still following")
+            elif now - failing_since > FOLLOW_OUTAGE_SECONDS:
+                raise CliError(
+                    f"the storage account has not answered for {FOLLOW_OUTAGE_SECONDS:.0f} s; "
+                    f"{operation_id} carries on. Follow it again with: ppbackup status "
+                    f"{operation_id} --follow", EXIT_FAILED) from error
+            return last
+        failing_since = None
+        return last
+
+    return read
+
+
+def _storage_reason(error: BaseException) -> str:
+    """A storage error in one line, with nothing secret in it."""
+    from azure.core.exceptions import HttpResponseError
+
+    # (error_code is set by the storage SDKs' errors, not declared on the base class.)
+    code = getattr(error, "error_code", None)
+    if isinstance(error, HttpResponseError) and (code or error.status_code):
+        said = f"{error.status_code or ''} {code or ''}".strip()
+    else:
+        said = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return _SECRET_IN_TEXT.sub(r"\1=***", f"{type(error).__name__}: {said}"[:300])
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
@@ -546,6 +609,8 @@ def _add_restore_commands(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from azure.core.exceptions import AzureError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -562,6 +627,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except PowerPlatformError as error:
         note(f"ppbackup: the Power Platform answered: {error.message}")
+        return EXIT_FAILED
+    except AzureError as error:
+        note(f"ppbackup: the storage account could not be used ({_storage_reason(error)}). "
+             "Check AzureWebJobsStorage (or --storage) and DATA_BACKUP_STORAGE, and that "
+             "Azurite runs when working locally.")
         return EXIT_FAILED
     except KeyboardInterrupt:
         note("ppbackup: interrupted")

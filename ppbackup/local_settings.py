@@ -26,6 +26,8 @@ def load_local_settings(path: Path = DEFAULT_PATH) -> dict[str, str]:
         text = path.read_text(encoding="utf-8-sig")  # editors on Windows add a BOM
     except FileNotFoundError:
         return {}
+    except UnicodeDecodeError as error:  # Windows PowerShell 5.1 writes UTF-16 by default
+        raise ConfigError([f"{path}: is not UTF-8 text; save it as UTF-8"]) from error
     except OSError as error:
         raise ConfigError([f"{path}: cannot be read ({error.strerror})"]) from error
     try:

@@ -93,6 +93,18 @@ def _secret(value: str, _: Info) -> Secret:
     return Secret(value)
 
 
+def _connection_string(value: str, _: Info) -> str:
+    """`Name=value;...` as the storage SDKs read it; the value is never echoed (a key)."""
+    parts = [part.split("=", 1) for part in value.rstrip(";").split(";")]
+    if any(len(part) != 2 or not part[0].strip() or not part[1] for part in parts):
+        raise ValueError(
+            "is not a storage connection string (Name=value pairs separated by ';', such as "
+            "'UseDevelopmentStorage=true' for Azurite or the one the storage account's Access "
+            "keys page shows)"
+        )
+    return value
+
+
 def _guid(value: str, _: Info) -> str:
     if not is_guid(value):
         raise ValueError(f"must be a GUID; got a value of {len(value)} characters")
@@ -175,7 +187,9 @@ class AppSettings(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
 
-    storage: Annotated[str | None, Field(alias="AzureWebJobsStorage"), _setting(_text)] = None
+    storage: Annotated[
+        str | None, Field(alias="AzureWebJobsStorage"), _setting(_connection_string)
+    ] = None
     storage_account: Annotated[
         str | None, Field(alias="AzureWebJobsStorage__accountName"), _setting(_text)
     ] = None

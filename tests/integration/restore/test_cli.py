@@ -123,3 +123,21 @@ def test_dry_run_from_the_cli(
     assert code == 0
     assert "Dry run: would restore" in out
     assert stack.platform_ops(uat, "Restore") == []
+
+
+def test_backup_wait_says_what_it_waits_for_on_stderr(
+    make_stack: Callable[..., Stack], cli_env: Callable[[Stack], None],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stack = make_stack()
+    cli_env(stack)
+    prod = stack.add_env("Contoso Prod")
+
+    code = cli.main(["backup", prod, "--label", "Before release 4.3", "--wait"])
+
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    # A wait the function app never answers must still name what it waits for.
+    [backup] = [op for op in stack.ctx.history.list(limit=10).items if op.kind.value == "backup"]
+    assert f"backup {backup.operation_id}: Succeeded" in err
+    assert "Succeeded" in out
