@@ -107,7 +107,9 @@ def test_webhook_needs_https_and_a_secret() -> None:
     assert settings.notify_webhook_secret is not None
 
 
-@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=12, max_size=60))
+# Any text but ';', which a connection string's values cannot hold.
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters=";"),
+               min_size=12, max_size=60))
 def test_secrets_never_appear_in_repr(secret: str) -> None:
     secret = "S3cr3t" + secret.strip()
     settings = Settings.from_env(
