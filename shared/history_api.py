@@ -64,7 +64,10 @@ def parse_listing_query(params: Mapping[str, str]) -> ListingQuery:
         except ValueError as error:
             problems["requestId"] = str(error)
     if problems:
-        raise RequestInvalid("InvalidQuery", "The history query is invalid.", problems)
+        # Each problem in the message too: the CLI prints the message, not the fields.
+        summary = "; ".join(f"{name}: {problem}" for name, problem in problems.items())
+        raise RequestInvalid("InvalidQuery", f"The history query is invalid: {summary}",
+                             problems)
     return ListingQuery(
         environment_id=environment_id.lower() if environment_id else None,
         kind=kind,

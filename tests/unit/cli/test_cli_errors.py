@@ -122,3 +122,9 @@ def test_the_simulator_on_a_taken_or_impossible_port_says_so(
     err = capsys.readouterr().err
     assert "--port must be 0 to 65535" in err
     assert "the simulator could not start" in err and "Traceback" not in err
+
+
+def test_an_invalid_history_query_says_what_is_wrong(capsys: pytest.CaptureFixture[str]) -> None:
+    # Checked before any storage is read.
+    assert cli.main(["history", "--limit", "500", "--storage", UNREACHABLE]) == 2
+    assert "limit: must be a whole number from 1 to 200" in capsys.readouterr().err
