@@ -106,7 +106,8 @@ def flow_list(state: RestoreState) -> tuple[Mapping[str, Any], ...]:
     for flow_id in sorted(names, key=lambda i: (names[i].lower(), i)):
         was = _state_of(before.get(flow_id))
         result = results.get(flow_id)
-        now = result.after if result else _state_of(after.get(flow_id))
+        now = result.after if result else (
+            _state_of(after.get(flow_id)) if facts.flows_after is not None else OFF)
         reason = result.reason if result else _left_as_is(state, was, now, flow_id in wanted)
         entry: dict[str, Any] = {"id": flow_id, "name": names[flow_id], "before": was,
                                  "after": now}
@@ -124,6 +125,12 @@ def _left_as_is(state: RestoreState, was: str, now: str, wanted: bool) -> str | 
     if now == ON or wanted:
         return None
     mode = state.request.reactivate_flows
+    if state.facts.flows_after is None and mode != "none":
+        # A platform restore turns every solution flow off; what the step could not read it
+        # could not turn on, so each flow that was on is named for a person to check.
+        return (None if was != ON else
+                "The cloud flows could not be read after the restore, so it was not turned "
+                "on. Turn it on in Power Automate if it should run.")
     if was == ON and now == ABSENT:
         return ("It was on before the restore, but what was restored does not have it, so it is "
                 "gone. Import its solution again if it is still needed.")
@@ -171,6 +178,9 @@ def decide_reactivating(
         return _next(read, (StepUpdate("reactivate_flows", detail=detail),))
     if isinstance(answer, Proceeded):
         return _conclude(state, now, config)
+    if facts.flows_after is None and isinstance(answer, Refused | Missing):
+        # No retry will make an unreadable table readable, and the step never fails the restore.
+        return give_up_reactivating(state, now, config, answer.message)
     left = pending(state)
     if not left:
         return None

@@ -13,7 +13,7 @@ import pytest
 from engine import answers as a
 from engine import commands as c
 from engine.decision import ContinueNow, Stop, WaitFor
-from engine.record import Finish, SetOption, StepUpdate
+from engine.record import Finish, SetFlows, SetOption, StepUpdate
 from restore_orchestrator.decide import decide, plan
 from restore_orchestrator.moves import Decision
 from restore_orchestrator.phases import Event, Phase
@@ -451,7 +451,25 @@ CASES = [
              "flow_results": (FlowResult("c1", "on"), FlowResult("p1", "on"))}),
          a.Proceeded(), Phase.SUCCEEDED, Event.DONE, "stop",
          steps={"reactivate_flows": StepStatus.SUCCEEDED}, finish=OperationStatus.SUCCEEDED),
+    *(Case(f"the flows cannot be read after the restore ({why}): the step Failed, the restore "
+           "Succeeded, the flows on before named as left off",
+           state(Phase.REACTIVATING_FLOWS, facts={"flows_before": BEFORE}), answer,
+           Phase.SUCCEEDED, Event.DONE, "stop",
+           steps={"reactivate_flows": StepStatus.FAILED}, finish=OperationStatus.SUCCEEDED,
+           check=lambda d: _left_off(d) == {"A parent", "Z child"})
+      for why, answer in (
+          ("401", a.Refused("AuthenticationFailed", "Dataverse refused the token (HTTP 401)")),
+          ("403", a.Refused("Forbidden", "the application user lacks prvReadWorkflow")),
+          ("404", a.Missing("no such table")))),
 ]
+
+
+def _left_off(decision: Decision) -> set[str]:
+    """The names of the flows the record lists as left off that were on before, with a reason
+    that says the flows could not be read."""
+    flows = next(ch.flows for ch in decision.changes if isinstance(ch, SetFlows))
+    return {f["name"] for f in flows if f["before"] == "on" and f["after"] != "on"
+            and "could not be read" in f.get("reason", "")}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
