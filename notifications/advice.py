@@ -9,6 +9,7 @@ from __future__ import annotations
 from notifications.text import display_name, shorten
 from shared.operations import (
     INTAKE_FAILED,
+    UNREAD_FLOWS,
     Operation,
     OperationKind,
     OperationStatus,
@@ -228,11 +229,15 @@ def _after_restore(operation: Operation, env: str) -> tuple[str, ...]:
             "and connection references need new connections; turn on and reconnect what is "
             "needed.",
         )
-    return tuple(
+    unread = (f"Not every cloud flow of {env} could be read (there are more than one read "
+              "takes), so a flow left off may not be named here: check in Power Automate which "
+              "flows should be on.")
+    step = next((s for s in operation.steps if s.name == "reactivate_flows"), None)
+    return (*((unread,) if step and UNREAD_FLOWS in (step.detail or "") else ()), *(
         f"Cloud flow '{shorten(str(flow.get('name') or flow.get('id')), _NAME_CHARS)}' in {env} "
         f"is {flow.get('after')}: {flow['reason']}"
         for flow in operation.flows if flow.get("reason")
-    )
+    ))
 
 
 def _status(operation: Operation, step: str) -> StepStatus | None:

@@ -22,8 +22,8 @@ from engine.record import RecordChange, SetFlows, StepUpdate
 from restore_orchestrator.moves import Decision, Entry, move, proceed, target_name
 from restore_orchestrator.phases import Event
 from restore_orchestrator.state import FlowResult, RestoreState, Work
-from shared.flows import CloudFlow
-from shared.operations import StepStatus
+from shared.flows import CloudFlow, FlowsSeen
+from shared.operations import UNREAD_FLOWS, StepStatus
 
 ON, OFF, ABSENT = "on", "off", "absent"
 _CONNECTION_MISSING = "XrmConnectionReferenceMissingConnection"
@@ -58,12 +58,16 @@ def to_turn_on(state: RestoreState) -> tuple[str, ...]:
     after = facts.flows_after
     if after is None or mode == "none":
         return ()
+    on_before = [f for f in facts.flows_before.flows if f.on] if facts.flows_before else []
     if mode == "all":
         chosen = list(after.flows)
     else:
-        before = facts.flows_before
-        on_before = {f.id for f in before.flows if f.on} if before else set()
-        chosen = [f for f in after.flows if f.id in on_before]
+        chosen = [f for f in after.flows if f.id in {b.id for b in on_before}]
+    if not after.complete:
+        # A flow that was on may lie past the read's bound: turning it on by id finds out
+        # whether the restore has it (Missing when not).
+        read = {f.id for f in after.flows}
+        chosen += [f for f in on_before if f.id not in read]
     return tuple(f.id for f in children_first(chosen))
 
 
@@ -106,8 +110,11 @@ def flow_list(state: RestoreState) -> tuple[Mapping[str, Any], ...]:
     for flow_id in sorted(names, key=lambda i: (names[i].lower(), i)):
         was = _state_of(before.get(flow_id))
         result = results.get(flow_id)
+        # A flow the read after the restore did not reach is off as far as the step knows: the
+        # platform restore turns every solution flow off, and the step did not turn it on.
         now = result.after if result else (
-            _state_of(after.get(flow_id)) if facts.flows_after is not None else OFF)
+            OFF if flow_id not in after and not _read_whole(facts.flows_after)
+            else _state_of(after.get(flow_id)))
         reason = result.reason if result else _left_as_is(state, was, now, flow_id in wanted)
         entry: dict[str, Any] = {"id": flow_id, "name": names[flow_id], "before": was,
                                  "after": now}
@@ -121,16 +128,33 @@ def _state_of(flow: CloudFlow | None) -> str:
     return ABSENT if flow is None else ON if flow.on else OFF
 
 
+def _read_whole(seen: FlowsSeen | None) -> bool:
+    return seen is not None and seen.complete
+
+
+def unread(state: RestoreState) -> bool:
+    """Whether a flow the step should have turned on may be in no read, so in no list: past
+    the bound of the read before (turning on those on before) or after (turning on all)."""
+    mode, facts = state.request.reactivate_flows, state.facts
+    seen = {"previous": facts.flows_before, "all": facts.flows_after}.get(mode)
+    return seen is not None and not seen.complete
+
+
 def _left_as_is(state: RestoreState, was: str, now: str, wanted: bool) -> str | None:
     if now == ON or wanted:
         return None
     mode = state.request.reactivate_flows
-    if state.facts.flows_after is None and mode != "none":
+    facts = state.facts
+    if facts.flows_after is None and mode != "none":
         # A platform restore turns every solution flow off; what the step could not read it
         # could not turn on, so each flow that was on is named for a person to check.
         return (None if was != ON else
                 "The cloud flows could not be read after the restore, so it was not turned "
                 "on. Turn it on in Power Automate if it should run.")
+    if was == ON and now == OFF and not _read_whole(facts.flows_after) and mode != "none":
+        return ("The cloud flows after the restore could not all be read (there are more than "
+                "one read takes), so it was not turned on. Turn it on in Power Automate if it "
+                "should run.")
     if was == ON and now == ABSENT:
         return ("It was on before the restore, but what was restored does not have it, so it is "
                 "gone. Import its solution again if it is still needed.")
@@ -138,9 +162,13 @@ def _left_as_is(state: RestoreState, was: str, now: str, wanted: bool) -> str | 
         return ("Left off as asked (reactivateFlows: none). Turn it on when the environment is "
                 "ready.")
     if was == ABSENT and now == OFF:
-        if state.facts.flows_before_unreadable:
+        if facts.flows_before_unreadable:
             return ("Its state before the restore could not be read "
-                    f"({state.facts.flows_before_unreadable}); turn it on if it should run.")
+                    f"({facts.flows_before_unreadable}); turn it on if it should run.")
+        if not _read_whole(facts.flows_before):
+            return ("The cloud flows before the restore could not all be read (there are more "
+                    "than one read takes), so whether it was on is not known; turn it on if it "
+                    "should run.")
         return ("It came with the restore and is off; it was not here before. Turn it on if this "
                 "environment should run it (or restore with reactivateFlows: all).")
     return None
@@ -173,8 +201,9 @@ def decide_reactivating(
     if isinstance(answer, FlowsRead):
         read = replace(state, facts=replace(facts, flows_after=answer.seen))
         count = len(to_turn_on(read))
-        detail = (f"{target_name(state)} has {len(answer.seen.flows)} cloud flows after the "
-                  f"restore; turning {count} on.")
+        more = "" if answer.seen.complete else "more than "
+        detail = (f"{target_name(state)} has {more}{len(answer.seen.flows)} cloud flows after "
+                  f"the restore; turning {count} on.")
         return _next(read, (StepUpdate("reactivate_flows", detail=detail),))
     if isinstance(answer, Proceeded):
         return _conclude(state, now, config)
@@ -241,6 +270,11 @@ def _conclude(state: RestoreState, now: datetime, config: EngineConfig) -> Decis
     elif state.facts.flows_before_unreadable and state.request.reactivate_flows == "previous":
         detail += (" The flows could not be read before the restore "
                    f"({state.facts.flows_before_unreadable}); check which should be on.")
+    # Some flows' states are not known: the step cannot say it did all it should.
+    missed = unread(state)
+    if missed:
+        detail += (f" {UNREAD_FLOWS}: there are more than one read takes, so some may have been "
+                   "left off unnamed; check which should be on in Power Automate.")
     return move(state, Event.DONE, now, config,
-                step_status=StepStatus.FAILED if off else StepStatus.SUCCEEDED,
+                step_status=StepStatus.FAILED if off or missed else StepStatus.SUCCEEDED,
                 step_detail=detail, changes=(SetFlows(flows),))

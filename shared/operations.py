@@ -88,6 +88,9 @@ class OperationError:
 # The code of a request the app could not take from its queue, its poison queue included
 # (shared/intake.py, `take_poisoned`): never started, so never on the platform.
 INTAKE_FAILED = "IntakeFailed"
+# How the restore's `reactivate_flows` step says a read of the flows stopped at its bound, so that
+# some flows are in no list (the advice looks for it to say so).
+UNREAD_FLOWS = "Not every cloud flow could be read"
 
 
 @dataclass(frozen=True, slots=True)

@@ -262,16 +262,23 @@ class DataverseClient(OwnsHttpClient):
         entity_set: str,
         *,
         select: Sequence[str] = (),
+        where: str = "",
         page_size: int = MAX_PAGE_SIZE,
         track_changes: bool = False,
     ) -> PageCursor:
         """The cursor of a read's first page (no request is sent). With `track_changes` the
         last page carries the delta link for the next incremental read; $filter and $orderby
-        are not allowed then, so a read selects columns only."""
+        are not allowed then, so a read selects columns only. `where` is a $filter the caller
+        writes as a constant: it is encoded, never built from data here."""
         check_name(entity_set, "entity set name")
-        url = f"{self._root}/{entity_set}"
+        if where and track_changes:
+            raise ValueError("a change-tracked read takes no $filter")
+        query = []
         if select:
-            url += "?$select=" + ",".join(check_name(c, "column name") for c in select)
+            query.append("$select=" + ",".join(check_name(c, "column name") for c in select))
+        if where:
+            query.append("$filter=" + quote(where, safe=""))
+        url = f"{self._root}/{entity_set}" + ("?" + "&".join(query) if query else "")
         return PageCursor(url, check_page_size(page_size), track_changes)
 
     def delta_page(self, delta_link: str, *, page_size: int = MAX_PAGE_SIZE) -> PageCursor:

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from shared.dataverse.client import DataverseClient
 from shared.dataverse.pages import PageCursor
-from shared.flows import ACTIVATED, ON, CloudFlow, FlowsSeen, cloud_flow
+from shared.flows import ACTIVATED, CLOUD_FLOW, ON, CloudFlow, FlowsSeen, cloud_flow
 
 # A bound on one read (the step's invocation must not do unbounded work): 20 pages of 500.
 MAX_PAGES = 20
 PAGE_SIZE = 500
+# Only cloud flows count against the bound: classic workflows, business rules and actions
+# share the table, with large definitions the step never uses.
+CLOUD_FLOWS_ONLY = f"category eq {CLOUD_FLOW}"
+FLOW_COLUMNS = ("workflowid", "name", "category", "statecode", "uniquename", "_ownerid_value",
+                "clientdata")
 
 
 def read_flows(client: DataverseClient) -> FlowsSeen:
-    """The environment's cloud flows and unbound connection references (bounded reads)."""
+    """The environment's cloud flows and unbound connection references (bounded reads; a read
+    that stops at its bound says so: `complete` is False)."""
     flows: list[CloudFlow] = []
-    cursor: PageCursor | None = client.first_page("workflows", page_size=PAGE_SIZE)
+    cursor: PageCursor | None = client.first_page(
+        "workflows", select=FLOW_COLUMNS, where=CLOUD_FLOWS_ONLY, page_size=PAGE_SIZE)
     for _ in range(MAX_PAGES):
         if cursor is None:
             break

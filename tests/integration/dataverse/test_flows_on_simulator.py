@@ -11,6 +11,7 @@ import pytest
 from ppbackup.simulator import Simulator, run_simulator
 from ppbackup.simulator.options import SimOptions
 from shared.dataverse import ConnectionMissing, DataverseClient
+from shared.dataverse import flows as flow_reads
 from tests.integration.dataverse.test_client_on_simulator import connect, read_all
 
 
@@ -69,3 +70,34 @@ def test_a_flow_using_only_bound_references_turns_off_and_on(client: DataverseCl
     client.set_state("workflows", notify["workflowid"], 0, 1)
     client.set_state("workflows", notify["workflowid"], 1, 2)
     assert flows(client)["Notify owner on new account"]["statecode"] == 1
+
+
+def test_only_cloud_flows_count_against_the_read_bound(
+    client: DataverseClient, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The seeded table holds 3 cloud flows and 2 other workflows; a bound of 2 pages of 2
+    # reaches every flow only when the other categories are not read.
+    monkeypatch.setattr(flow_reads, "PAGE_SIZE", 2)
+    monkeypatch.setattr(flow_reads, "MAX_PAGES", 2)
+
+    seen = flow_reads.read_flows(client)
+
+    assert seen.complete
+    assert {f.name: f.on for f in seen.flows} == {
+        "Notify owner on new account": True, "Sync projects to SharePoint": True,
+        "Weekly import digest": False}
+    assert all(f.references for f in seen.flows)  # clientdata is still read
+
+
+def test_a_read_that_stops_at_its_bound_says_so(
+    client: DataverseClient, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("Fourth flow", "Fifth flow"):
+        client.create("workflows", {"name": name, "category": 5, "type": 1})
+    monkeypatch.setattr(flow_reads, "PAGE_SIZE", 2)
+    monkeypatch.setattr(flow_reads, "MAX_PAGES", 2)
+
+    seen = flow_reads.read_flows(client)
+
+    assert not seen.complete
+    assert len(seen.flows) == 4

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from notifications import next_steps
-from shared.operations import OperationStatus, StepStatus
+from shared.operations import UNREAD_FLOWS, OperationStatus, StepStatus, update_step
 from tests.unit.notifications.builders import (
     ALL_DONE,
     ENV_ID,
@@ -157,3 +157,14 @@ def test_cancelled_backup() -> None:
     assert next_steps(backup(OperationStatus.CANCELLED)) == (
         "The backup was cancelled; no backup of Contoso Prod was taken.",
     )
+
+
+def test_flows_that_could_not_all_be_read_are_flagged_for_a_person_to_check() -> None:
+    op = restore({**ALL_DONE, "reactivate_flows": StepStatus.FAILED},
+                 status=OperationStatus.SUCCEEDED,
+                 flows=({"id": "f1", "name": "Invoice approval", "before": "on", "after": "on"},))
+    op = update_step(op, "reactivate_flows", op.ended_at or op.created_at,
+                     detail=f"Turned on 1 cloud flow in Contoso Prod. {UNREAD_FLOWS}: ...")
+    text = joined(next_steps(op))
+    assert "Not every cloud flow of Contoso Prod could be read" in text
+    assert "check in Power Automate which flows should be on" in text

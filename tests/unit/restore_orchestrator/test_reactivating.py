@@ -8,14 +8,23 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.answers import Proceeded
+from engine.record import StepUpdate
 from restore_orchestrator.phases import Phase
-from restore_orchestrator.reactivating import children_first, flow_list, in_plain_words, to_turn_on
+from restore_orchestrator.reactivating import (
+    children_first,
+    decide_reactivating,
+    flow_list,
+    in_plain_words,
+    to_turn_on,
+)
 from restore_orchestrator.state import FlowResult, RestoreState
 from shared.errors import RequestInvalid
 from shared.flows import CloudFlow, FlowsSeen, cloud_flow
+from shared.operations import UNREAD_FLOWS, StepStatus
 from shared.validation import parse_restore_request
 
-from .builders import TARGET, state
+from .builders import CONFIG, NOW, TARGET, state
 
 # Flow i may call any flow with a smaller index (no cycles), by id or by unique name.
 calls_graph = st.integers(min_value=1, max_value=8).flatmap(lambda n: st.tuples(
@@ -120,3 +129,47 @@ def test_reactivate_flows_in_the_request() -> None:
         parse_restore_request({**body, "reactivateFlows": "some"})
     assert "reactivateFlows" in raised.value.fields
     assert "previous, all, none" in raised.value.fields["reactivateFlows"]
+
+
+def _concluded(s: RestoreState) -> tuple[StepStatus | None, str]:
+    decision = decide_reactivating(s, Proceeded(), NOW, CONFIG)
+    step = next(c for c in decision.changes
+                if isinstance(c, StepUpdate) and c.name == "reactivate_flows")
+    return step.status, step.detail or ""
+
+
+def test_flows_on_before_but_past_the_read_after_are_still_turned_on() -> None:
+    after = replace(AFTER, flows=AFTER.flows[1:], complete=False)  # "on" was not read
+    s = _reactivating(flows_before=BEFORE, flows_after=after)
+    assert set(to_turn_on(s)) == {"on", "gone"}
+    assert "is gone" not in str(flow_list(s))
+    s = replace(s, facts=replace(s.facts, flow_results=(
+        FlowResult("on", "on"), FlowResult("gone", "absent", "not in the environment"))))
+    assert _concluded(s)[0] is StepStatus.FAILED  # "gone" is gone: named, so the step fails
+
+
+def test_with_all_flows_past_the_read_after_the_step_fails_saying_so() -> None:
+    after = replace(AFTER, flows=AFTER.flows[1:], complete=False)
+    s = _reactivating("all", flows_before=BEFORE, flows_after=after, flow_results=tuple(
+        FlowResult(i, "on") for i in ("new", "off", "on", "gone")))
+    status, detail = _concluded(s)
+    assert status is StepStatus.FAILED
+    assert UNREAD_FLOWS in detail and "check which should be on" in detail
+
+
+def test_flows_past_the_read_before_are_not_said_to_have_come_with_the_restore() -> None:
+    before = replace(BEFORE, complete=False)
+    s = _reactivating(flows_before=before, flows_after=AFTER)
+    listed = {f["id"]: f for f in flow_list(s)}
+    assert "came with the restore" not in listed["new"]["reason"]
+    assert "could not all be read" in listed["new"]["reason"]
+    status, detail = _concluded(replace(s, facts=replace(
+        s.facts, flow_results=(FlowResult("on", "on"),))))
+    assert status is StepStatus.FAILED
+    assert UNREAD_FLOWS in detail
+
+
+def test_complete_reads_turning_every_flow_on_still_succeed() -> None:
+    s = _reactivating(flows_before=BEFORE, flows_after=AFTER,
+                      flow_results=(FlowResult("on", "on"),))
+    assert _concluded(s)[0] is StepStatus.SUCCEEDED
