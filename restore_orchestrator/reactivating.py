@@ -27,6 +27,7 @@ from shared.operations import UNREAD_FLOWS, StepStatus
 
 ON, OFF, ABSENT = "on", "off", "absent"
 _CONNECTION_MISSING = "XrmConnectionReferenceMissingConnection"
+_CONNECTION_REFUSED = "ConnectionAuthorizationFailed"
 
 
 # --- what the step turns on (pure) --------------------------------------------------------------
@@ -90,9 +91,14 @@ def in_plain_words(code: str, message: str) -> str:
         return (f"A connector it uses is missing in this environment ({said}). Install the "
                 "connector again (custom connectors need reinstalling after a restore), then "
                 "turn the flow on.")
-    if code in ("Forbidden", "ConnectionAuthorizationFailed") or "authoriz" in lowered:
+    if _CONNECTION_REFUSED.lower() in lowered:
         return (f"The app cannot use a connection the flow needs ({said}). Have the "
                 "connection's owner turn the flow on, or share the connection with the app.")
+    if code == "Forbidden":
+        # Any other 403 is Dataverse refusing the app's own user a privilege (prvWriteWorkflow,
+        # say): the message names the security role to give it; the connections are not at issue.
+        return (f"The app is not allowed to turn it on: {said}. Once its application user has "
+                "that role, turn the flow on.")
     return (f"The platform refused to turn it on: {said}. Open the flow in Power Automate to see "
             "what it needs, then turn it on.")
 

@@ -19,6 +19,7 @@ from restore_orchestrator.reactivating import (
     to_turn_on,
 )
 from restore_orchestrator.state import FlowResult, RestoreState
+from shared.dataverse.errors import role_hint
 from shared.errors import RequestInvalid
 from shared.flows import CloudFlow, FlowsSeen, cloud_flow
 from shared.operations import UNREAD_FLOWS, StepStatus
@@ -112,6 +113,18 @@ def test_the_record_lists_every_flow_before_and_after_with_reasons() -> None:
 ])
 def test_refusals_in_plain_words_with_what_to_do(code: str, message: str, words: str) -> None:
     assert words in in_plain_words(code, message)
+
+
+@pytest.mark.parametrize("message", [
+    "Principal user (Id=1) is missing prvWriteWorkflow privilege",
+    "The user is not authorized to perform this operation",
+])
+def test_a_missing_privilege_is_explained_as_a_security_role_not_a_connection(
+    message: str,
+) -> None:
+    text = in_plain_words("Forbidden", f"{role_hint('app-id')} Dataverse said: {message}")
+    assert "connection's owner" not in text
+    assert "security role" in text and "turn the flow on" in text
 
 
 def test_the_state_keeps_the_flows_through_its_json() -> None:
