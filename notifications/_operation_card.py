@@ -68,7 +68,7 @@ def operation_body(event: OperationEvent, d: Detail) -> list[el.Element]:
         error = f"{inert(op.error.message, d.text)} (code: {inert(op.error.code, d.name)})"
         body.append(el.container([el.heading("What went wrong"), el.text_block(error)],
                                  style="attention"))
-    body += advice_section(next_steps(op), d)
+    body += advice_section(next_steps(op), d, see=f"ppbackup status {op.operation_id}")
     body.append(footer(event))
     return body
 

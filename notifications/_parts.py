@@ -41,14 +41,22 @@ def banner(title: str, summary: str, style: el.ContainerStyle) -> el.Element:
     )
 
 
-def advice_section(advice: tuple[str, ...], d: Detail) -> list[el.Element]:
+def advice_section(
+    advice: tuple[str, ...], d: Detail, see: str | None = None
+) -> list[el.Element]:
+    """The advice; at the brief level its first two, then how many more and, with `see`, the
+    command that shows them (a restore's flows left off must each be findable)."""
     if not advice:
         return []
     shown = advice[:2] if d.brief else advice
+    rest = len(advice) - len(shown)
+    more = [el.text_block(f"…and {rest} more" + (f": {inert(see, ID_CHARS)}" if see else "."),
+                          spacing="Small")] if rest else []
     return [
         el.heading("What to do next"),
         # "•" rather than "-": a Markdown list would be re-flowed differently by each client.
         *(el.text_block(f"• {inert(a, d.advice)}", spacing="Small") for a in shown),
+        *more,
     ]
 
 

@@ -264,3 +264,18 @@ def test_encoding_is_compact_utf8_json() -> None:
     assert json.loads(body) == message
     assert "Zürich 中文".encode() in body
     assert len(body) <= message_size(message)
+
+
+def test_a_card_too_small_for_every_flow_left_off_counts_the_rest_and_says_where_they_are() -> None:
+    reason = ("Its connection reference contoso_sharedoffice365_9a8b7 has no connection. In Power "
+              "Apps open the solution's connection references, give it a connection, then turn "
+              "the flow on.")
+    flows = tuple({"id": f"id-{i}", "name": f"Invoice flow {i:03d}", "before": "on",
+                   "after": "off", "reason": reason} for i in range(80))
+    op = restore({**ALL_DONE, "reactivate_flows": StepStatus.FAILED},
+                 status=OperationStatus.SUCCEEDED, flows=flows)
+    text = json.dumps(render(op))
+    named = sum(f"Invoice flow {i:03d}" in text for i in range(80))
+    assert named < 80  # the case this is about: the advice does not fit
+    assert f"and {80 - named} more" in text
+    assert f"ppbackup status {OPERATION_ID}" in text
