@@ -52,6 +52,8 @@ def next_steps(operation: Operation) -> tuple[str, ...]:
             # "Request again" is wrong while cleanup is pending (the restore must not simply be
             # repeated), so only root causes that explain a failed cleanup step are added.
             advice.extend(_advice_for_code(operation, env, code))
+    # A restore that ended otherwise after the overwrite left its flows off: each is named.
+    advice.extend(_flows_left_off(operation, env))
     if operation.status in (OperationStatus.FAILED, OperationStatus.NEEDS_ATTENTION) and (
         code != INTAKE_FAILED  # never started: no steps, no platform request ids
     ):
@@ -233,11 +235,17 @@ def _after_restore(operation: Operation, env: str) -> tuple[str, ...]:
               "takes), so a flow left off may not be named here: check in Power Automate which "
               "flows should be on.")
     step = next((s for s in operation.steps if s.name == "reactivate_flows"), None)
-    return (*((unread,) if step and UNREAD_FLOWS in (step.detail or "") else ()), *(
+    return (*((unread,) if step and UNREAD_FLOWS in (step.detail or "") else ()),
+            *_flows_left_off(operation, env))
+
+
+def _flows_left_off(operation: Operation, env: str) -> tuple[str, ...]:
+    """Each flow on the record with a reason: one the restore left off that may be wanted on."""
+    return tuple(
         f"Cloud flow '{shorten(str(flow.get('name') or flow.get('id')), _NAME_CHARS)}' in {env} "
         f"is {flow.get('after')}: {flow['reason']}"
         for flow in operation.flows if flow.get("reason")
-    ))
+    )
 
 
 def _status(operation: Operation, step: str) -> StepStatus | None:

@@ -19,7 +19,7 @@ from restore_orchestrator.locks import (
     keep_original_type,
     release_and_wake_next,
 )
-from restore_orchestrator.moves import move, target_name
+from restore_orchestrator.moves import flows_left_off, move, target_name
 from restore_orchestrator.phases import Event, Phase
 from restore_orchestrator.state import Problem, RestoreState, StateUnreadableError
 from restore_orchestrator.switching import may_have_switched
@@ -69,7 +69,8 @@ def _abandon(state: RestoreState, message: str) -> tuple[RestoreState, tuple[Rec
         OperationError("EngineFault", f"{message}{_left_as(state)}"),
         skipped_detail="Not run: the orchestrator gave up.",
     )
-    return replace(state, phase=Phase.NEEDS_ATTENTION, wake_at=None), (ended,)
+    flows = flows_left_off(state, OperationStatus.NEEDS_ATTENTION)
+    return replace(state, phase=Phase.NEEDS_ATTENTION, wake_at=None), (*flows, ended)
 
 
 def _left_as(state: RestoreState) -> str:

@@ -17,10 +17,10 @@ from engine.commands import Command
 from engine.config import EngineConfig
 from engine.decision import ContinueNow, Stop, WaitFor
 from engine.decision import Decision as EngineDecision
-from engine.record import Finish, RecordChange, StepUpdate
+from engine.record import Finish, RecordChange, SetFlows, StepUpdate
 from engine.waiting import Retryable, reason, retry_delay
 from restore_orchestrator.phases import TERMINAL_STATUS, Event, Phase
-from restore_orchestrator.state import Problem, RestoreState, Work
+from restore_orchestrator.state import OFF, ON, Problem, RestoreState, Work
 from restore_orchestrator.transitions import next_phase
 from shared.operations import OperationError, OperationStatus, StepStatus, format_time
 
@@ -180,6 +180,7 @@ def move(
     )
     if target.terminal:
         status = TERMINAL_STATUS[target]
+        all_changes.extend(flows_left_off(state, status))
         all_changes.append(
             Finish(status, _ending_error(new, status), skipped_detail=_skipped(status))
         )
@@ -187,6 +188,24 @@ def move(
     # Entering the next phase (its first call, its record) is the phase's own: decide.py applies
     # it to every move.
     return EngineDecision(new, event, tuple(all_changes), ContinueNow())
+
+
+def flows_left_off(state: RestoreState, ending: OperationStatus) -> tuple[RecordChange, ...]:
+    """The record's `flows` for a restore that ends, once the target may have been overwritten,
+    without its flow step (which lists them itself): a platform restore turns every solution
+    flow off, so each flow that was on is named as left off (contract section 11)."""
+    before = state.facts.flows_before
+    if (before is None or not state.facts.restore_requested
+            or state.phase is Phase.REACTIVATING_FLOWS or ending is OperationStatus.SUCCEEDED):
+        return ()
+    reason = (f"The restore ended {ending.value} before its flows were turned on again, so it "
+              "may be off (a restore turns solution flows off). Once the restore is sorted out, "
+              "turn it on in Power Automate if it should run.")
+    return (SetFlows(tuple(
+        {"id": f.id, "name": f.name, "before": ON if f.on else OFF, "after": OFF,
+         **({"reason": reason} if f.on else {})}
+        for f in sorted(before.flows, key=lambda f: (f.name.lower(), f.id))
+    )),)
 
 
 def _ending_error(state: RestoreState, status: OperationStatus) -> OperationError | None:

@@ -21,11 +21,10 @@ from engine.config import EngineConfig
 from engine.record import RecordChange, SetFlows, StepUpdate
 from restore_orchestrator.moves import Decision, Entry, move, proceed, target_name
 from restore_orchestrator.phases import Event
-from restore_orchestrator.state import FlowResult, RestoreState, Work
+from restore_orchestrator.state import ABSENT, OFF, ON, FlowResult, RestoreState, Work
 from shared.flows import CloudFlow, FlowsSeen
 from shared.operations import UNREAD_FLOWS, StepStatus
 
-ON, OFF, ABSENT = "on", "off", "absent"
 _CONNECTION_MISSING = "XrmConnectionReferenceMissingConnection"
 _CONNECTION_REFUSED = "ConnectionAuthorizationFailed"
 

@@ -56,6 +56,10 @@ class Request:
         return self.source_id == self.target_id
 
 
+# A flow's state on the record (contract section 11).
+ON, OFF, ABSENT = "on", "off", "absent"
+
+
 @dataclass(frozen=True, slots=True)
 class FlowResult:
     """What turning one flow on came to: `after` is on, off or absent; `reason` when it is not

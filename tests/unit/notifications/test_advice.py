@@ -168,3 +168,17 @@ def test_flows_that_could_not_all_be_read_are_flagged_for_a_person_to_check() ->
     text = joined(next_steps(op))
     assert "Not every cloud flow of Contoso Prod could be read" in text
     assert "check in Power Automate which flows should be on" in text
+
+
+def test_a_restore_needing_attention_names_the_flows_it_left_off() -> None:
+    reason = "The restore ended NeedsAttention before its flows were turned on again."
+    op = restore({**SWITCHED_AND_RESTORED, "switch_to_production": StepStatus.FAILED},
+                 status=OperationStatus.NEEDS_ATTENTION, error=("Transient", "503"),
+                 flows=({"id": "f1", "name": "Invoice approval", "before": "on", "after": "off",
+                         "reason": reason},
+                        {"id": "f2", "name": "Was off", "before": "off", "after": "off"}))
+    advice = next_steps(op)
+    assert advice[0].startswith("Switch Contoso Prod back to Production")  # cleanup first
+    assert f"Cloud flow 'Invoice approval' in Contoso Prod is off: {reason}" in advice
+    assert "Was off" not in joined(advice)
+    assert f"ppbackup status {OPERATION_ID}" in advice[-1]

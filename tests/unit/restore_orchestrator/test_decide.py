@@ -15,6 +15,7 @@ from engine import commands as c
 from engine.decision import ContinueNow, Stop, WaitFor
 from engine.record import Finish, SetFlows, SetOption, StepUpdate
 from restore_orchestrator.decide import decide, plan
+from restore_orchestrator.kind import RESTORE
 from restore_orchestrator.moves import Decision
 from restore_orchestrator.phases import Event, Phase
 from restore_orchestrator.reactivating import pending
@@ -560,3 +561,42 @@ def test_the_state_survives_its_json_form() -> None:
         decided = decide(case.given, case.answer, NOW, CONFIG).state
         assert RestoreState.from_json(decided.to_json()) == decided
         assert RestoreState.from_json(case.given.to_json()) == replace(case.given)
+
+
+def _flows_set(changes: tuple[Any, ...]) -> dict[str, Any]:
+    flows = next((ch.flows for ch in changes if isinstance(ch, SetFlows)), ())
+    return {f["name"]: f for f in flows}
+
+
+@pytest.mark.parametrize(("problem", "answer"), [
+    ({"attention": Problem("SwitchBackFailed", "still a Sandbox")},
+     a.EnvironmentRead(env(type="Sandbox", admin_mode=False))),
+    ({"failure": Problem("RestoreFailed", "the platform failed the restore")},
+     a.EnvironmentRead(env(admin_mode=False))),
+    ({}, a.Refused("Forbidden", "cannot read the environment")),
+])
+def test_a_restore_ending_otherwise_after_the_overwrite_names_the_flows_that_were_on(
+    problem: dict[str, Any], answer: a.Answer,
+) -> None:
+    given = state(Phase.VERIFYING, facts={"flows_before": BEFORE}, **problem)
+    d = decide(given, answer, NOW, CONFIG)
+    assert d.state.phase.terminal and d.state.phase is not Phase.SUCCEEDED
+    listed = _flows_set(d.changes)
+    assert set(listed) == {"A parent", "Z child", "Off one"}
+    for name in ("A parent", "Z child"):
+        assert listed[name]["before"] == "on" and listed[name]["after"] == "off"
+        assert f"ended {d.state.phase.value}" in listed[name]["reason"]
+    assert "reason" not in listed["Off one"]
+
+
+def test_an_abandoned_restore_after_the_overwrite_names_the_flows_that_were_on() -> None:
+    given = state(Phase.DISABLING_ADMIN_MODE, facts={"flows_before": BEFORE})
+    _, changes = RESTORE.abandon(given, "poisoned")
+    assert {n for n, f in _flows_set(changes).items() if f.get("reason")} == {"A parent",
+                                                                             "Z child"}
+
+
+def test_a_restore_ending_before_the_overwrite_lists_no_flows() -> None:
+    given = state(Phase.SAFETY_BACKUP, facts={"flows_before": BEFORE})
+    _, changes = RESTORE.abandon(given, "poisoned")
+    assert _flows_set(changes) == {}
