@@ -27,6 +27,7 @@ from shared.operations import UNREAD_FLOWS, StepStatus
 
 _CONNECTION_MISSING = "XrmConnectionReferenceMissingConnection"
 _CONNECTION_REFUSED = "ConnectionAuthorizationFailed"
+_SAID_CHARS = 300
 
 
 # --- what the step turns on (pure) --------------------------------------------------------------
@@ -77,8 +78,9 @@ def pending(state: RestoreState) -> tuple[str, ...]:
 
 
 def in_plain_words(code: str, message: str) -> str:
-    """The platform's refusal to turn a flow on, and what a person does about it."""
-    said = message.rstrip(".")
+    """The platform's refusal to turn a flow on, and what a person does about it. The
+    platform's words are cut to a bound: every flow's reason is kept in one checkpoint."""
+    said = (message if len(message) <= _SAID_CHARS else message[:_SAID_CHARS] + "…").rstrip(".")
     lowered = f"{code} {message}".lower()
     if code == _CONNECTION_MISSING:
         return (f"{said[:1].upper()}{said[1:]}. In Power Apps (make.powerapps.com) open the "

@@ -1,10 +1,11 @@
 """Solution cloud flows and connection references, as a restore needs them (reference §9):
 values, and how a `workflows` row is read into one (the reads themselves: shared.dataverse.flows).
 
-A flow is a `workflows` row with category 5; it is on when its statecode is 1. The connection
-references it uses, and the child flows it calls, are read from its `clientdata` (a JSON string:
-`properties.connectionReferences`, and actions of type `Workflow` naming the child by
-`inputs.host.workflowReferenceName`).
+A flow is a `workflows` row with category 5; it is on when its statecode is 1. The child flows
+it calls are read from its `clientdata` (a JSON string: actions of type `Workflow` naming the
+child by `inputs.host.workflowReferenceName`). Only what the restore decides with is kept: every
+flow's read lives in the operation's one checkpoint (its owner and its connection references are
+the platform's to say when it refuses to turn the flow on).
 """
 
 from __future__ import annotations
@@ -25,9 +26,6 @@ class CloudFlow:
     name: str
     on: bool
     unique_name: str | None = None
-    owner: str | None = None
-    references: tuple[str, ...] = ()
-    """Logical names of the connection references it uses."""
     calls: tuple[str, ...] = ()
     """Ids (or unique names) of the child flows it calls."""
 
@@ -35,10 +33,6 @@ class CloudFlow:
         out: dict[str, Any] = {"id": self.id, "name": self.name, "on": self.on}
         if self.unique_name:
             out["uniqueName"] = self.unique_name
-        if self.owner:
-            out["owner"] = self.owner
-        if self.references:
-            out["references"] = list(self.references)
         if self.calls:
             out["calls"] = list(self.calls)
         return out
@@ -47,8 +41,7 @@ class CloudFlow:
     def from_json(cls, data: Mapping[str, Any]) -> CloudFlow:
         return cls(
             id=str(data["id"]), name=str(data["name"]), on=bool(data["on"]),
-            unique_name=data.get("uniqueName"), owner=data.get("owner"),
-            references=tuple(str(r) for r in data.get("references") or ()),
+            unique_name=data.get("uniqueName"),
             calls=tuple(str(c) for c in data.get("calls") or ()),
         )
 
@@ -61,7 +54,8 @@ class FlowsSeen:
     flows: tuple[CloudFlow, ...]
     unbound: tuple[str, ...] = ()
     complete: bool = True
-    """False when the read stopped at its bound (MAX_PAGES): some flows are not listed."""
+    """False when the read stopped at its bound (shared.dataverse.flows.MAX_FLOWS): some flows
+    are not listed."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"flows": [f.to_json() for f in self.flows]}
@@ -84,7 +78,6 @@ def cloud_flow(row: Mapping[str, Any]) -> CloudFlow | None:
     """The flow a `workflows` row is, or None when it is not a cloud flow."""
     if row.get("category") != CLOUD_FLOW:
         return None
-    references: tuple[str, ...] = ()
     calls: tuple[str, ...] = ()
     clientdata = row.get("clientdata")
     if isinstance(clientdata, str) and clientdata:
@@ -94,22 +87,12 @@ def cloud_flow(row: Mapping[str, Any]) -> CloudFlow | None:
             parsed = None
         if isinstance(parsed, Mapping):
             properties = parsed.get("properties") or {}
-            refs = properties.get("connectionReferences") or {}
-            if isinstance(refs, Mapping):
-                references = tuple(sorted(
-                    str(logical) for entry in refs.values() if isinstance(entry, Mapping)
-                    if (logical := (entry.get("connection") or {}).get(
-                        "connectionReferenceLogicalName"))
-                ))
             calls = tuple(sorted(set(_child_flows(properties.get("definition")))))
-    owner = row.get("_ownerid_value")
     return CloudFlow(
         id=str(row["workflowid"]),
         name=str(row.get("name") or row["workflowid"]),
         on=row.get("statecode") == ON,
         unique_name=row.get("uniquename"),
-        owner=str(owner) if owner else None,
-        references=references,
         calls=calls,
     )
 

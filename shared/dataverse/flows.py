@@ -6,14 +6,17 @@ from shared.dataverse.client import DataverseClient
 from shared.dataverse.pages import PageCursor
 from shared.flows import ACTIVATED, CLOUD_FLOW, ON, CloudFlow, FlowsSeen, cloud_flow
 
-# A bound on one read (the step's invocation must not do unbounded work): 20 pages of 500.
-MAX_PAGES = 20
+# A bound on one read: the flows read before and after a restore, each one's outcome and the
+# record's list all live in the operation's one Table Storage entity (1 MiB). At their longest in
+# practice (tests/unit/restore_orchestrator/test_reactivating.py) this many fit, with room to
+# spare for the rest of the record; a larger environment's read says it is incomplete.
+MAX_FLOWS = 250
 PAGE_SIZE = 500
+MAX_REFERENCE_PAGES = 20
 # Only cloud flows count against the bound: classic workflows, business rules and actions
 # share the table, with large definitions the step never uses.
 CLOUD_FLOWS_ONLY = f"category eq {CLOUD_FLOW}"
-FLOW_COLUMNS = ("workflowid", "name", "category", "statecode", "uniquename", "_ownerid_value",
-                "clientdata")
+FLOW_COLUMNS = ("workflowid", "name", "category", "statecode", "uniquename", "clientdata")
 
 
 def read_flows(client: DataverseClient) -> FlowsSeen:
@@ -22,20 +25,21 @@ def read_flows(client: DataverseClient) -> FlowsSeen:
     flows: list[CloudFlow] = []
     cursor: PageCursor | None = client.first_page(
         "workflows", select=FLOW_COLUMNS, where=CLOUD_FLOWS_ONLY, page_size=PAGE_SIZE)
-    for _ in range(MAX_PAGES):
-        if cursor is None:
+    for _ in range(MAX_FLOWS // PAGE_SIZE + 2):  # pages enough to pass the bound, no more
+        if cursor is None or len(flows) > MAX_FLOWS:
             break
         page = client.read_page(cursor)
         flows.extend(f for row in page.rows if (f := cloud_flow(row)) is not None)
         cursor = page.next
-    complete = cursor is None
+    complete = cursor is None and len(flows) <= MAX_FLOWS
+    del flows[MAX_FLOWS:]
     unbound: list[str] = []
     cursor = client.first_page(
         "connectionreferences",
         select=("connectionreferencelogicalname", "connectionid"),
         page_size=PAGE_SIZE,
     )
-    for page in client.pages(cursor, max_pages=MAX_PAGES):
+    for page in client.pages(cursor, max_pages=MAX_REFERENCE_PAGES):
         unbound.extend(
             str(row["connectionreferencelogicalname"]) for row in page.rows
             if row.get("connectionreferencelogicalname") and not row.get("connectionid")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from dataclasses import replace
 
 import pytest
@@ -20,9 +22,11 @@ from restore_orchestrator.reactivating import (
 )
 from restore_orchestrator.state import FlowResult, RestoreState
 from shared.dataverse.errors import role_hint
+from shared.dataverse.flows import MAX_FLOWS
 from shared.errors import RequestInvalid
 from shared.flows import CloudFlow, FlowsSeen, cloud_flow
-from shared.operations import UNREAD_FLOWS, StepStatus
+from shared.operations import UNREAD_FLOWS, OperationKind, StepStatus, new_operation
+from shared.storage.entities import operation_entity
 from shared.validation import parse_restore_request
 
 from .builders import CONFIG, NOW, TARGET, state
@@ -59,15 +63,14 @@ def test_a_cycle_is_broken_and_every_flow_still_listed_once() -> None:
     assert sorted(f.id for f in children_first([a, b])) == ["a", "b"]
 
 
-def test_child_flows_and_references_are_read_from_clientdata() -> None:
+def test_child_flows_are_read_from_clientdata() -> None:
     clientdata = ('{"properties": {"connectionReferences": {"x": {"connection": '
                   '{"connectionReferenceLogicalName": "new_x"}}}, "definition": {"actions": '
                   '{"Scope": {"type": "Scope", "actions": {"Run child": {"type": "Workflow", '
                   '"inputs": {"host": {"workflowReferenceName": "child-id"}}}}}}}}}')
     flow = cloud_flow({"workflowid": "p", "name": "Parent", "category": 5, "statecode": 1,
                        "clientdata": clientdata, "_ownerid_value": "u1"})
-    assert flow == CloudFlow("p", "Parent", True, owner="u1", references=("new_x",),
-                             calls=("child-id",))
+    assert flow == CloudFlow("p", "Parent", True, calls=("child-id",))
     assert cloud_flow({"workflowid": "w", "category": 0, "statecode": 1}) is None
 
 
@@ -186,3 +189,31 @@ def test_complete_reads_turning_every_flow_on_still_succeed() -> None:
     s = _reactivating(flows_before=BEFORE, flows_after=AFTER,
                       flow_results=(FlowResult("on", "on"),))
     assert _concluded(s)[0] is StepStatus.SUCCEEDED
+
+
+def _longest_flow(i: int, on: bool) -> CloudFlow:
+    """A flow as a read gives it at its longest in practice: a 100-character name and unique
+    name, ten connection references, two child flows."""
+    refs = {f"r{k}": {"connection": {"connectionReferenceLogicalName": f"{k:02d}" + "r" * 98}}
+            for k in range(10)}
+    calls = {f"c{k}": {"type": "Workflow", "inputs": {"host": {
+        "workflowReferenceName": str(uuid.UUID(int=10**9 + k))}}} for k in range(2)}
+    clientdata = json.dumps({"properties": {"connectionReferences": refs,
+                                            "definition": {"actions": calls}}})
+    flow = cloud_flow({"workflowid": str(uuid.UUID(int=i + 1)), "name": f"{i:05d}" + "n" * 95,
+                       "uniquename": "u" * 100, "category": 5, "statecode": int(on),
+                       "_ownerid_value": str(uuid.UUID(int=10**6 + i)), "clientdata": clientdata})
+    assert flow is not None
+    return flow
+
+
+def test_as_many_flows_as_a_read_keeps_fit_one_checkpoint_at_their_longest() -> None:
+    n = MAX_FLOWS
+    reason = in_plain_words("ValidationFailed", "m" * 20_000)  # a platform message of any length
+    s = _reactivating(
+        flows_before=FlowsSeen(tuple(_longest_flow(i, True) for i in range(n))),
+        flows_after=FlowsSeen(tuple(_longest_flow(i, False) for i in range(n))),
+        flow_results=tuple(FlowResult(str(uuid.UUID(int=i + 1)), "off", reason)
+                           for i in range(n)))
+    record = new_operation(OperationKind.RESTORE, TARGET, NOW, flows=flow_list(s))
+    operation_entity(record, partition_key="p", row_key="r", internal=s.to_json())  # no raise
