@@ -21,6 +21,7 @@ from restore_orchestrator.locks import (
 )
 from restore_orchestrator.moves import flows_left_off, move, target_name
 from restore_orchestrator.phases import Event, Phase
+from restore_orchestrator.reactivating import abandoned
 from restore_orchestrator.state import Problem, RestoreState, StateUnreadableError
 from restore_orchestrator.switching import may_have_switched
 from shared.errors import OperationNotFound
@@ -69,7 +70,8 @@ def _abandon(state: RestoreState, message: str) -> tuple[RestoreState, tuple[Rec
         OperationError("EngineFault", f"{message}{_left_as(state)}"),
         skipped_detail="Not run: the orchestrator gave up.",
     )
-    flows = flows_left_off(state, OperationStatus.NEEDS_ATTENTION)
+    flows = (abandoned(state) if state.phase is Phase.REACTIVATING_FLOWS
+             else flows_left_off(state, OperationStatus.NEEDS_ATTENTION))
     return replace(state, phase=Phase.NEEDS_ATTENTION, wake_at=None), (*flows, ended)
 
 

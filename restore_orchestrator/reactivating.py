@@ -250,6 +250,16 @@ def give_up_reactivating(
         "Turn the flow on in Power Automate."))
 
 
+def abandoned(state: RestoreState) -> tuple[RecordChange, ...]:
+    """The record's `flows` when the orchestrator gives up in this step: each flow it had still
+    to turn on is named as left off."""
+    reason = ("The orchestrator gave up before turning it on again (the restore ended "
+              "NeedsAttention). Turn it on in Power Automate if it should run.")
+    left = tuple(FlowResult(flow_id, OFF, reason) for flow_id in pending(state))
+    facts = replace(state.facts, flow_results=(*state.facts.flow_results, *left))
+    return (SetFlows(flow_list(replace(state, facts=facts))),)
+
+
 def _record(state: RestoreState, result: FlowResult) -> Decision:
     facts = replace(state.facts, flow_results=(*state.facts.flow_results, result))
     return _next(replace(state, facts=facts), ())

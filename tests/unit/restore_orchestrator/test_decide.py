@@ -600,3 +600,13 @@ def test_a_restore_ending_before_the_overwrite_lists_no_flows() -> None:
     given = state(Phase.SAFETY_BACKUP, facts={"flows_before": BEFORE})
     _, changes = RESTORE.abandon(given, "poisoned")
     assert _flows_set(changes) == {}
+
+
+def test_a_restore_abandoned_while_turning_flows_on_names_those_not_yet_on() -> None:
+    given = state(Phase.REACTIVATING_FLOWS, facts={
+        "flows_before": BEFORE, "flows_after": AFTER, "flow_results": (FlowResult("c1", "on"),)})
+    _, changes = RESTORE.abandon(given, "poisoned")
+    listed = _flows_set(changes)
+    assert listed["Z child"]["after"] == "on" and "reason" not in listed["Z child"]
+    assert listed["A parent"]["after"] == "off"
+    assert "gave up" in listed["A parent"]["reason"]
