@@ -140,11 +140,14 @@ def _read_whole(seen: FlowsSeen | None) -> bool:
 
 
 def unread(state: RestoreState) -> bool:
-    """Whether a flow the step should have turned on may be in no read, so in no list: past
-    the bound of the read before (turning on those on before) or after (turning on all)."""
+    """Whether a flow the step should have turned on may be in no read, so in no list: a flow
+    on before past the bound of the read before (turning on those on before), or any flow past
+    the bound of the read after (turning on all)."""
     mode, facts = state.request.reactivate_flows, state.facts
-    seen = {"previous": facts.flows_before, "all": facts.flows_after}.get(mode)
-    return seen is not None and not seen.complete
+    if mode == "previous":
+        # Only the flows that were on matter, and they are read first.
+        return facts.flows_before is not None and not facts.flows_before.every_on
+    return mode == "all" and facts.flows_after is not None and not facts.flows_after.complete
 
 
 def _left_as_is(state: RestoreState, was: str, now: str, wanted: bool) -> str | None:

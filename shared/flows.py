@@ -56,6 +56,9 @@ class FlowsSeen:
     complete: bool = True
     """False when the read stopped at its bound (shared.dataverse.flows.MAX_FLOWS): some flows
     are not listed."""
+    every_on: bool = True
+    """True when every flow that is on is listed, even if `complete` is False (flows that are on
+    are read first)."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"flows": [f.to_json() for f in self.flows]}
@@ -63,6 +66,8 @@ class FlowsSeen:
             out["unbound"] = list(self.unbound)
         if not self.complete:
             out["complete"] = False
+        if not self.every_on:
+            out["everyOn"] = False
         return out
 
     @classmethod
@@ -71,6 +76,7 @@ class FlowsSeen:
             flows=tuple(CloudFlow.from_json(f) for f in data.get("flows") or ()),
             unbound=tuple(str(u) for u in data.get("unbound") or ()),
             complete=bool(data.get("complete", True)),
+            every_on=bool(data.get("everyOn", True)),
         )
 
 

@@ -14,25 +14,20 @@ MAX_FLOWS = 250
 PAGE_SIZE = 500
 MAX_REFERENCE_PAGES = 20
 # Only cloud flows count against the bound: classic workflows, business rules and actions
-# share the table, with large definitions the step never uses.
-CLOUD_FLOWS_ONLY = f"category eq {CLOUD_FLOW}"
+# share the table, with large definitions the step never uses. Flows that are on are read
+# first: they are the ones a restore turns on again, so the bound drops flows that are off.
+FLOWS_ON = f"category eq {CLOUD_FLOW} and statecode eq {ON}"
+FLOWS_NOT_ON = f"category eq {CLOUD_FLOW} and statecode ne {ON}"
 FLOW_COLUMNS = ("workflowid", "name", "category", "statecode", "uniquename", "clientdata")
 
 
 def read_flows(client: DataverseClient) -> FlowsSeen:
     """The environment's cloud flows and unbound connection references (bounded reads; a read
-    that stops at its bound says so: `complete` is False)."""
+    that stops at its bound says so: `complete` is False, `every_on` whether the flows that are
+    on were all read)."""
     flows: list[CloudFlow] = []
-    cursor: PageCursor | None = client.first_page(
-        "workflows", select=FLOW_COLUMNS, where=CLOUD_FLOWS_ONLY, page_size=PAGE_SIZE)
-    for _ in range(MAX_FLOWS // PAGE_SIZE + 2):  # pages enough to pass the bound, no more
-        if cursor is None or len(flows) > MAX_FLOWS:
-            break
-        page = client.read_page(cursor)
-        flows.extend(f for row in page.rows if (f := cloud_flow(row)) is not None)
-        cursor = page.next
-    complete = cursor is None and len(flows) <= MAX_FLOWS
-    del flows[MAX_FLOWS:]
+    every_on = _read_flows(client, FLOWS_ON, flows)
+    complete = every_on and _read_flows(client, FLOWS_NOT_ON, flows)
     unbound: list[str] = []
     cursor = client.first_page(
         "connectionreferences",
@@ -45,7 +40,23 @@ def read_flows(client: DataverseClient) -> FlowsSeen:
             if row.get("connectionreferencelogicalname") and not row.get("connectionid")
         )
     return FlowsSeen(tuple(sorted(flows, key=lambda f: (f.name, f.id))), tuple(sorted(unbound)),
-                     complete)
+                     complete, every_on)
+
+
+def _read_flows(client: DataverseClient, where: str, flows: list[CloudFlow]) -> bool:
+    """Add the flows `where` selects to `flows`, up to MAX_FLOWS in all; True when every one
+    of them fitted."""
+    cursor: PageCursor | None = client.first_page(
+        "workflows", select=FLOW_COLUMNS, where=where, page_size=PAGE_SIZE)
+    for _ in range(MAX_FLOWS // PAGE_SIZE + 2):  # pages enough to pass the bound, no more
+        if cursor is None or len(flows) > MAX_FLOWS:
+            break
+        page = client.read_page(cursor)
+        flows.extend(f for row in page.rows if (f := cloud_flow(row)) is not None)
+        cursor = page.next
+    whole = cursor is None and len(flows) <= MAX_FLOWS
+    del flows[MAX_FLOWS:]
+    return whole
 
 
 def turn_on(client: DataverseClient, flow_id: str) -> bool:

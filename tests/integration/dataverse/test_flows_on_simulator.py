@@ -102,3 +102,20 @@ def test_a_read_that_stops_at_its_bound_says_so(
 
     assert not seen.complete
     assert len(seen.flows) == 4
+
+
+def test_flows_that_are_on_are_read_first_so_a_bound_drops_only_flows_that_are_off(
+    client: DataverseClient, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 2 flows on, then 5 off: a bound of 3 keeps both that are on.
+    for k in range(4):
+        client.create("workflows", {"name": f"Off {k}", "category": 5, "type": 1})
+    monkeypatch.setattr(flow_reads, "PAGE_SIZE", 2)
+    monkeypatch.setattr(flow_reads, "MAX_FLOWS", 3)
+
+    seen = flow_reads.read_flows(client)
+
+    assert not seen.complete and seen.every_on
+    assert {f.name for f in seen.flows if f.on} == {"Notify owner on new account",
+                                                   "Sync projects to SharePoint"}
+    assert len(seen.flows) == 3

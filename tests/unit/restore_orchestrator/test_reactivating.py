@@ -174,7 +174,7 @@ def test_with_all_flows_past_the_read_after_the_step_fails_saying_so() -> None:
 
 
 def test_flows_past_the_read_before_are_not_said_to_have_come_with_the_restore() -> None:
-    before = replace(BEFORE, complete=False)
+    before = replace(BEFORE, complete=False, every_on=False)
     s = _reactivating(flows_before=before, flows_after=AFTER)
     listed = {f["id"]: f for f in flow_list(s)}
     assert "came with the restore" not in listed["new"]["reason"]
@@ -217,3 +217,11 @@ def test_as_many_flows_as_a_read_keeps_fit_one_checkpoint_at_their_longest() -> 
                            for i in range(n)))
     record = new_operation(OperationKind.RESTORE, TARGET, NOW, flows=flow_list(s))
     operation_entity(record, partition_key="p", row_key="r", internal=s.to_json())  # no raise
+
+
+def test_a_read_before_that_kept_every_flow_on_lets_the_step_succeed() -> None:
+    before = replace(BEFORE, flows=BEFORE.flows[:1], complete=False, every_on=True)
+    s = _reactivating(flows_before=before, flows_after=AFTER,
+                      flow_results=(FlowResult("on", "on"),))
+    assert _concluded(s)[0] is StepStatus.SUCCEEDED
+    assert RestoreState.from_json(s.to_json()) == s
