@@ -217,7 +217,7 @@ def decide_reactivating(
         return _next(read, (StepUpdate("reactivate_flows", detail=detail),))
     if isinstance(answer, Proceeded):
         return _conclude(state, now, config)
-    if facts.flows_after is None and isinstance(answer, Refused | Missing):
+    if facts.flows_after is None and isinstance(answer, Refused | Missing | AdminWindow):
         # No retry will make an unreadable table readable, and the step never fails the restore.
         return give_up_reactivating(state, now, config, answer.message)
     left = pending(state)

@@ -461,7 +461,8 @@ CASES = [
       for why, answer in (
           ("401", a.Refused("AuthenticationFailed", "Dataverse refused the token (HTTP 401)")),
           ("403", a.Refused("Forbidden", "the application user lacks prvReadWorkflow")),
-          ("404", a.Missing("no such table")))),
+          ("404", a.Missing("no such table")),
+          ("403 in the window after a restore", a.AdminWindow("UserMissingRequiredPermission")))),
 ]
 
 
