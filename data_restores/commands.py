@@ -115,6 +115,9 @@ class Settle:
     batch_size: int
     # Settling holds every row it checks in memory at once: past this many, it does not start.
     max_rows: int
+    # With apply: the target, read again right before the writes are laid out (its type may
+    # have changed since it was validated, hours of planning ago).
+    target_environment_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,7 @@ class Settled:
     # COUNTS of the rows kept by planning (create, update, notRestorable), per table.
     counts: Mapping[str, Any]
     stages: tuple[StagePlan, ...] = ()
+    target: Environment | None = None  # as read for Settle.target_environment_id
 
 
 @dataclass(frozen=True, slots=True)

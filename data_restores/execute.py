@@ -293,6 +293,9 @@ def _settle(
     counts = files.plan_counts()
     if sum(counts.values()) > command.max_rows:
         return c.PlanTooLarge(counts, command.max_rows)
+    target = None
+    if command.target_environment_id is not None:
+        target = ctx.platform.get_environment(command.target_environment_id)
     rows = [RowPlan.from_json(r) for r in files.plan_rows()]
     schema, infos = _schema(client, {p.table for p in rows})
     gone = _gone(ctx, operation_id, (p.table for p in rows), schema)
@@ -344,7 +347,7 @@ def _settle(
                 "batches": len(stage.batches),
             })
             laid_out.append(c.StagePlan(stage.pass_name, stage.table, len(stage.batches)))
-    return c.Settled(counts, tuple(laid_out))
+    return c.Settled(counts, tuple(laid_out), target)
 
 
 # -- applying ---------------------------------------------------------------------------------

@@ -15,12 +15,13 @@ from datetime import datetime
 from data_restores.applying import finished
 from data_restores.commands import PlanTooLarge, Settle, Settled
 from data_restores.counts import added, only
-from data_restores.faults import fail, on_fault
+from data_restores.faults import fail, on_fault, reject
 from data_restores.planning import target_of
 from data_restores.state import DataRestoreState, Event, Job, Phase
 from engine.config import EngineConfig
 from engine.decision import ContinueNow, Decision, Stop
 from engine.record import Finish, SetRestoreCounts, StepUpdate
+from restore_orchestrator.checks import PRODUCTION, production_guardrail
 from shared.operations import OperationStatus, StepStatus
 
 STEP = "plan"
@@ -35,13 +36,21 @@ FINAL = ("unchanged", "notRestorable")
 
 
 def plan(state: DataRestoreState, now: datetime, config: EngineConfig) -> Settle:
-    return Settle(target_of(state), state.apply, state.batch_size, MAX_ROWS_TO_WRITE)
+    return Settle(target_of(state), state.apply, state.batch_size, MAX_ROWS_TO_WRITE,
+                  target_environment_id=state.target_environment_id if state.apply else None)
 
 
 def decide(
     state: DataRestoreState, answer: object, now: datetime, config: EngineConfig
 ) -> Decision[DataRestoreState]:
     if isinstance(answer, Settled):
+        if state.apply and answer.target is not None and answer.target.type == PRODUCTION:
+            # Checked at validation too; the target may have become a Production environment
+            # while the plan was made, and nothing has been written yet.
+            problem = production_guardrail(answer.target, state.confirm_production,
+                                           config.allow_production)
+            if problem is not None:
+                return reject(state, problem.code, f"Before writing: {problem.message}", STEP)
         return _settled(state, answer)
     if isinstance(answer, PlanTooLarge):
         return fail(state, "PlanTooLarge", too_large(answer), STEP)
