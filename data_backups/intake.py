@@ -7,6 +7,7 @@ message.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from data_backups.execute import HEAD_START_SECONDS, start_plan_read
@@ -35,10 +36,13 @@ def submit_data_backup(
     *,
     dedup_key: str | None = None,
     page_size: int = PAGE_SIZE,
+    admitted_by: str | None = None,
 ) -> Operation:
     """Admit once per key and send the first step (again for a request seen before and still
-    Queued: its first message may be the one that got lost; a second one is stale or loses)."""
-    stored, _ = _admit(ctx, _first_state(ctx, request, page_size), request, dedup_key=dedup_key)
+    Queued: its first message may be the one that got lost; a second one is stale or loses).
+    `admitted_by`: the queue message admitting it, if any."""
+    state = replace(_first_state(ctx, request, page_size), admitted_by=admitted_by)
+    stored, _ = _admit(ctx, state, request, dedup_key=dedup_key)
     if stored.operation.status is OperationStatus.QUEUED:
         start_admitted(ctx, DATA_BACKUP_WORK, stored.operation.operation_id,
                        int(stored.internal["seq"]))
@@ -86,9 +90,10 @@ def handle_data_backup_message(
     With the queue trigger's `dequeue_count`, the backup's steps start in this invocation (no
     queue round trip before the first read; the runner hands over to a step message when its
     budget is spent), as a platform backup's intake does. A duplicate of a request (another
-    message, first delivery) leaves the operation to whoever drives it; a redelivery of this
-    very message means its earlier run failed, so it runs again. Without it (callers that drive
-    the steps themselves) the first step message is sent, as `submit_data_backup` does.
+    message, even redelivered) leaves the operation to whoever drives it; a redelivery of the
+    message that admitted it (`admittedBy`) means its earlier run failed, so it runs again.
+    Without it (callers that drive the steps themselves) the first step message is sent, as
+    `submit_data_backup` does.
     `queue`: where the message came from (the key of a request without a requestId).
     """
     from data_backups.request import parse_data_backup_request
@@ -101,13 +106,19 @@ def handle_data_backup_message(
         return None
     request, key = read
     if dequeue_count is None:
-        return submit_data_backup(ctx, request, dedup_key=key, page_size=page_size)
-    state = _first_state(ctx, request, page_size)
+        return submit_data_backup(ctx, request, dedup_key=key, page_size=page_size,
+                                  admitted_by=message_id or None)
+    state = replace(_first_state(ctx, request, page_size), admitted_by=message_id or None)
     # The plan's reads go on while the admission is written (its step takes their answer), the
     # platform's requests first (see `start_plan_read`).
     start_plan_read(ctx, first_read(state)).wait(HEAD_START_SECONDS)
     stored, created = _admit(ctx, state, request, dedup_key=key)
-    if created or dequeue_count > 1:
+    # A duplicate (another message, even redelivered) leaves the operation to whoever drives it
+    # and to the watchdog: running it here too makes two drivers of one backup. A redelivery of
+    # the message that admitted it means that delivery failed: run it again.
+    rerun = dequeue_count > 1 and bool(message_id) and (
+        stored.internal.get("admittedBy") == message_id)
+    if created or rerun:
         run_admitted(ctx, stored, dequeue_count=dequeue_count)
     elif stored.operation.status is OperationStatus.QUEUED:
         start_admitted(ctx, DATA_BACKUP_WORK, stored.operation.operation_id,

@@ -158,6 +158,8 @@ class DataBackupState:
     wake_at: datetime | None = None
     engine_faults: int = 0
     watchdog_nudges: int = 0
+    # The queue message that admitted it: only a redelivery of that message runs it again.
+    admitted_by: str | None = None
 
     def table_records(self) -> tuple[dict[str, Any], ...]:
         return tuple(t.to_record() for t in self.tables)
@@ -172,7 +174,7 @@ class DataBackupState:
             "tables": [t.to_json() for t in self.tables], "concurrency": self.concurrency,
             "concurrencyLimit": self.concurrency_limit,
             "sweepDue": None if self.sweep_due else False, "swept": self.swept or None,
-            "attempts": self.attempts or None,
+            "attempts": self.attempts or None, "admittedBy": self.admitted_by,
         })
 
     @classmethod
@@ -191,5 +193,6 @@ class DataBackupState:
                 # States written before the limit was kept: their concurrency was the limit.
                 concurrency_limit=int(data.get("concurrencyLimit", data.get("concurrency", 4))),
                 sweep_due=bool(data.get("sweepDue", True)), swept=int(data.get("swept", 0)),
-                attempts=int(data.get("attempts", 0)), **engine_fields(data),
+                attempts=int(data.get("attempts", 0)), admitted_by=data.get("admittedBy"),
+                **engine_fields(data),
             )

@@ -391,3 +391,19 @@ def test_where_this_process_left_the_tables_is_a_hint_a_newer_point_elsewhere_ov
     assert {t: tables[t].chain[-1] for t in TABLES} == {t: second.point_id for t in TABLES}
     assert (tables["account"].changed, tables["contact"].changed) == (1, 1)
     assert point_rows(store, env_id, third) == after
+
+
+def test_only_a_redelivery_of_the_admitting_message_runs_a_backup_again(
+    ctx: AppContext, env_id: str,
+) -> None:
+    # Admitted by m-twice and left Queued (its step message is the engine's to take).
+    operation_id = request(ctx, env_id, "twice")
+    body = json.dumps({"environmentId": env_id, "tables": list(TABLES), "requestId": "twice"})
+
+    # A second message with the same request, on its second delivery: not this one's to run.
+    handle_data_backup_message(ctx, body, message_id="another", dequeue_count=2, page_size=PAGE)
+    assert ctx.history.get(operation_id).operation.status is OperationStatus.QUEUED
+
+    # The admitting message delivered again: its first run failed, so it runs the backup.
+    handle_data_backup_message(ctx, body, message_id="m-twice", dequeue_count=2, page_size=PAGE)
+    assert ctx.history.get(operation_id).operation.status is OperationStatus.SUCCEEDED
