@@ -613,6 +613,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.handler not in (cmd_host, cmd_demo, cmd_simulator):  # those set their own logging
+        _quiet_library_warnings()
     try:
         code: int = args.handler(args)
         return code
@@ -626,7 +628,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         note(f"ppbackup: {error.message}")
         return EXIT_USAGE
     except PowerPlatformError as error:
-        note(f"ppbackup: the Power Platform answered: {error.message}")
+        # No status: no answer came (refused, timed out), which is not the platform's word.
+        said = "answered" if error.status is not None else "could not be reached"
+        note(f"ppbackup: the Power Platform {said}: {error.message}")
         return EXIT_FAILED
     except AzureError as error:
         note(f"ppbackup: the storage account could not be used ({_storage_reason(error)}). "
@@ -636,6 +640,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         note("ppbackup: interrupted")
         return 130
+
+
+def _quiet_library_warnings() -> None:
+    """The app's modules log as a function app does (event names, their facts in `extra`); with
+    no handler set, Python would print each warning's bare event name (`pp.retry`) on stderr
+    beside the CLI's own sentences. What the CLI must say, it says itself: only errors reach
+    stderr, as a line of their own."""
+    import logging
+
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.ERROR)
+        handler.setFormatter(logging.Formatter("ppbackup: log: %(name)s: %(message)s"))
+        root.addHandler(handler)
 
 
 def _print_invalid(args: argparse.Namespace, error: RequestInvalid) -> None:

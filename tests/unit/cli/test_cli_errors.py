@@ -128,3 +128,17 @@ def test_an_invalid_history_query_says_what_is_wrong(capsys: pytest.CaptureFixtu
     # Checked before any storage is read.
     assert cli.main(["history", "--limit", "500", "--storage", UNREACHABLE]) == 2
     assert "limit: must be a whole number from 1 to 200" in capsys.readouterr().err
+
+
+def test_an_unreachable_platform_is_one_sentence_without_the_library_warnings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    import logging
+
+    # As in a terminal: no handler on the root logger (pytest's own taken off for this test).
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    monkeypatch.setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+    assert cli.main(["backups", "2427f2d8-f1b8-4252-907f-66ad0601177e"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ppbackup: the Power Platform could not be reached: ")
+    assert "pp.retry" not in err and "pp.request" not in err
