@@ -99,16 +99,26 @@ def read_intake_message(
     Keyed by the request's id when it carries a usable one, so a pipeline finds its rejected
     request by it, and a second delivery or a resend is one record; by the message id otherwise.
     """
-    fallback_key = f"queue:{queue}:{message_id}"
+    raw, read, key = _read_request(kind, body, parse, f"queue:{queue}:{message_id}")
+    if isinstance(read, RequestInvalid):
+        record_rejected(ctx, kind, read, raw, dedup_key=key)
+        return None
+    return read, key
+
+
+def _read_request(
+    kind: OperationKind, body: bytes | str, parse: Callable[[object], R], fallback_key: str
+) -> tuple[object, R | RequestInvalid, str]:
+    """The body as decoded (for the fields a record may keep), the request or why it is not
+    one, and the key it is admitted under: its requestId's, even when the request is invalid
+    but names a usable one, else `fallback_key`."""
     raw: object = None
     try:
         raw = decode_json(body, what=f"{kind.value} request", base64_fallback=True)
         request = parse(raw)
     except RequestInvalid as error:
-        key = request_key(kind, usable_request_id(raw)) or fallback_key
-        record_rejected(ctx, kind, error, raw, dedup_key=key)
-        return None
-    return request, request_key(kind, request.request_id) or fallback_key
+        return raw, error, request_key(kind, usable_request_id(raw)) or fallback_key
+    return raw, request, request_key(kind, request.request_id) or fallback_key
 
 
 def take_poisoned(
@@ -179,7 +189,7 @@ def _give_up(
     log.error("intake.poisoned_request_failed", extra={**trace, "error": type(error).__name__})
     summary = f"{type(error).__name__}: {error}"[:300]
     try:
-        raw, key = _poisoned_key(kind, body, parse, f"queue:{queue}:{message_id}")
+        raw, _, key = _read_request(kind, body, parse, f"queue:{queue}:{message_id}")
         resend = ("send it again with a new requestId"
                   if key.startswith(f"{kind.value}:") else "send it again")
         reason = (
@@ -198,18 +208,6 @@ def _give_up(
     log.error("intake.poisoned_request_on_record",
               extra={**trace, "operationId": stored.operation.operation_id,
                      "status": stored.operation.status.value})
-
-
-def _poisoned_key(
-    kind: OperationKind, body: bytes | str, parse: Callable[[object], R], fallback: str
-) -> tuple[object, str]:
-    """The body as read (for the fields a record may keep) and the key it is admitted under."""
-    raw: object = None
-    try:
-        raw = decode_json(body, what=f"{kind.value} request", base64_fallback=True)
-        return raw, request_key(kind, parse(raw).request_id) or fallback
-    except RequestInvalid:
-        return raw, request_key(kind, usable_request_id(raw)) or fallback
 
 
 def record_rejected(
