@@ -109,7 +109,7 @@ class SetRuntimeState:
 
 @dataclass(frozen=True, slots=True)
 class ReadFlows:
-    """The environment's solution cloud flows and unbound connection references (a read)."""
+    """The environment's solution cloud flows (a read)."""
 
     environment_id: str
 

@@ -48,11 +48,9 @@ class CloudFlow:
 
 @dataclass(frozen=True, slots=True)
 class FlowsSeen:
-    """An environment's solution cloud flows, and its connection references without a
-    connection (logical names), at one moment."""
+    """An environment's solution cloud flows at one moment."""
 
     flows: tuple[CloudFlow, ...]
-    unbound: tuple[str, ...] = ()
     complete: bool = True
     """False when the read stopped at its bound (shared.dataverse.flows.MAX_FLOWS): some flows
     are not listed."""
@@ -62,8 +60,6 @@ class FlowsSeen:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"flows": [f.to_json() for f in self.flows]}
-        if self.unbound:
-            out["unbound"] = list(self.unbound)
         if not self.complete:
             out["complete"] = False
         if not self.every_on:
@@ -74,7 +70,6 @@ class FlowsSeen:
     def from_json(cls, data: Mapping[str, Any]) -> FlowsSeen:
         return cls(
             flows=tuple(CloudFlow.from_json(f) for f in data.get("flows") or ()),
-            unbound=tuple(str(u) for u in data.get("unbound") or ()),
             complete=bool(data.get("complete", True)),
             every_on=bool(data.get("everyOn", True)),
         )

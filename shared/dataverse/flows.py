@@ -12,7 +12,6 @@ from shared.flows import ACTIVATED, CLOUD_FLOW, ON, CloudFlow, FlowsSeen, cloud_
 # spare for the rest of the record; a larger environment's read says it is incomplete.
 MAX_FLOWS = 250
 PAGE_SIZE = 500
-MAX_REFERENCE_PAGES = 20
 # Only cloud flows count against the bound: classic workflows, business rules and actions
 # share the table, with large definitions the step never uses. Flows that are on are read
 # first: they are the ones a restore turns on again, so the bound drops flows that are off.
@@ -22,25 +21,17 @@ FLOW_COLUMNS = ("workflowid", "name", "category", "statecode", "uniquename", "cl
 
 
 def read_flows(client: DataverseClient) -> FlowsSeen:
-    """The environment's cloud flows and unbound connection references (bounded reads; a read
-    that stops at its bound says so: `complete` is False, `every_on` whether the flows that are
-    on were all read)."""
+    """The environment's cloud flows (bounded reads; a read that stops at its bound says so:
+    `complete` is False, `every_on` whether the flows that are on were all read).
+
+    Connection references are not read: a flow whose reference has no connection is named by
+    its activation's answer (ConnectionMissing), and a list of every unbound reference would
+    have no bound in the operation's one entity."""
     flows: list[CloudFlow] = []
     every_on = _read_flows(client, FLOWS_ON, flows)
     complete = every_on and _read_flows(client, FLOWS_NOT_ON, flows)
-    unbound: list[str] = []
-    cursor = client.first_page(
-        "connectionreferences",
-        select=("connectionreferencelogicalname", "connectionid"),
-        page_size=PAGE_SIZE,
-    )
-    for page in client.pages(cursor, max_pages=MAX_REFERENCE_PAGES):
-        unbound.extend(
-            str(row["connectionreferencelogicalname"]) for row in page.rows
-            if row.get("connectionreferencelogicalname") and not row.get("connectionid")
-        )
-    return FlowsSeen(tuple(sorted(flows, key=lambda f: (f.name, f.id))), tuple(sorted(unbound)),
-                     complete, every_on)
+    return FlowsSeen(tuple(sorted(flows, key=lambda f: (f.name, f.id))), complete=complete,
+                     every_on=every_on)
 
 
 def _read_flows(client: DataverseClient, where: str, flows: list[CloudFlow]) -> bool:
