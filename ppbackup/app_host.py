@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from shared.errors import ConfigError
+from shared.library_logs import quiet_library_logs
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HOST_JSON = PROJECT_ROOT / "host.json"
@@ -20,9 +21,7 @@ def configure_logging(level: int = logging.INFO) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    # The Storage SDKs log every HTTP request at INFO; that drowns the app's own events.
-    logging.getLogger("azure").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    quiet_library_logs()
 
 
 def prepare_environment(environ: Mapping[str, str]) -> str:

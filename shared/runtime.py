@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
+from shared.library_logs import quiet_library_logs
 from shared.operations import utcnow
 from shared.policy.backoff import Backoff
 from shared.settings import Settings
@@ -75,6 +76,9 @@ def get_context() -> AppContext:
         return current
     with _lock:
         if _context is None:
+            # The deployed app's first use in this process (the local host and tests install
+            # their own context): the moment to set its logging up.
+            quiet_library_logs()
             _context = AppContext.from_settings(Settings.from_env(os.environ))
         return _context
 
