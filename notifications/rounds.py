@@ -121,7 +121,12 @@ def sweep_overdue(ctx: AppContext, store: NotificationStore, now: datetime) -> i
     done = 0
     for round_id, deadline in store.open_rounds():
         if store.summary_end(round_id) is not None:
-            store.close_round(round_id)  # summarised, but the index row outlived a crash
+            # Claimed, but the index row outlived a crash: after the send (the repeat is
+            # dropped by its event id) or before it (the member whose message is redelivered
+            # finds the claim taken), where nobody else would ever send the summary.
+            _send_summary(ctx, round_id)
+            store.close_round(round_id)
+            done += 1
             continue
         if now < deadline:
             continue
@@ -152,13 +157,17 @@ def _emit(ctx: AppContext, store: NotificationStore, round_id: str, ended_at: da
     if not store.claim_summary(round_id, ended_at):
         return False  # another member (or the sweep) got there first; it closes the round
     try:
-        send_notice(ctx, RoundNotice(event_id=round_event_id(round_id), round_id=round_id))
+        _send_summary(ctx, round_id)
     except Exception:
         store.release_summary(round_id)  # let the next member or the sweep try again
         raise
     store.close_round(round_id)
     log.info("notifications.round_summarised", extra={"round": round_id})
     return True
+
+
+def _send_summary(ctx: AppContext, round_id: str) -> None:
+    send_notice(ctx, RoundNotice(event_id=round_event_id(round_id), round_id=round_id))
 
 
 def _record(store: NotificationStore, round_id: str, env: str, operation: Operation) -> None:

@@ -191,3 +191,46 @@ def test_a_round_that_could_not_be_recorded_reports_each_backup_on_its_own(
     # And the alerts timer has no round to summarise later.
     h.clock.advance(seconds=ROUND_DEADLINE.total_seconds())
     assert run_alert_checks(h.ctx).rounds_summarised == 0
+
+
+def test_a_summary_claimed_by_a_worker_that_died_before_sending_it_is_still_sent(
+    storage: str, receiver: Receiver, sim: Simulator, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import notifications.rounds as rounds
+    import tests.integration.notifications.conftest as harness_module
+    from notifications.delivery import Result, handle_notification
+    from notifications.messages import RoundNotice
+
+    class Died(BaseException):
+        """The worker process ends here: no `except Exception` runs."""
+
+    h = harness_for(storage, receiver, sim, "type:Production")
+    from notifications.outbox import send_notice as real_send
+
+    def dies_before_queueing_the_summary(ctx: object, notice: object, **kw: object) -> None:
+        if isinstance(notice, RoundNotice):
+            raise Died
+        real_send(ctx, notice, **kw)  # type: ignore[arg-type]
+
+    def host(ctx: object, body: str) -> list[Result]:
+        try:
+            return handle_notification(ctx, body)  # type: ignore[arg-type]
+        except Died:
+            # The host redelivers the message; it finds the summary claimed and sends nothing.
+            return handle_notification(ctx, body)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(rounds, "send_notice", dies_before_queueing_the_summary)
+        patch.setattr(harness_module, "handle_notification", host)
+        service.run_backup_round(h.ctx, fired_at=T0 + timedelta(hours=1, seconds=1))
+        run_requests(h)
+        h.pump()
+    assert receiver.received == []
+    # The alerts timer's next ticks find the round claimed but never announced, and send it once.
+    summarised = [run_alert_checks(h.ctx).rounds_summarised for _ in range(3)]
+    assert summarised == [1, 0, 0]
+    h.pump()
+    [hook] = receiver.accepted("webhook")
+    assert hook.payload["event"] == "backup_round.finished"
+    assert (hook.payload["summary"]["succeeded"], hook.payload["summary"]["pending"]) == (5, 0)
+    assert len(receiver.accepted("teams")) == 1
