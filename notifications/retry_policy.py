@@ -111,7 +111,9 @@ def next_delay(
     if attempts >= MAX_ATTEMPTS:
         return None
     delay = DELIVERY_BACKOFF.delay(attempts, verdict.retry_after, draw=_draw(jitter))
-    if now + timedelta(seconds=delay) > first_attempt_at + MAX_AGE:
+    # Compared in seconds: a receiver's Retry-After can be too large for any datetime, and an
+    # OverflowError here would leave the delivery leased and retried forever, never recorded.
+    if delay > (first_attempt_at + MAX_AGE - now).total_seconds():
         return None
     return delay
 

@@ -223,3 +223,17 @@ def test_a_card_that_cannot_be_built_is_noted_and_not_retried(
     [entry] = harness.ctx.history.get(op.operation_id).operation.options[OPTION_KEY]
     assert entry["target"] == "teams"
     assert "could not be built" in entry["reason"]
+
+
+def test_a_retry_after_beyond_any_date_gives_up_and_is_noted(harness: Harness) -> None:
+    # A receiver (or a proxy in front of it) answering 429 with an absurd Retry-After: the wait
+    # is past every bound, so the delivery is recorded as failed at once, not left leased and
+    # POSTed again every time the lease runs out.
+    harness.receiver.reply("webhook", Reply(429, {"Retry-After": "99999999999999"}))
+    op = finished_backup(harness)
+    harness.results += handle_notification(harness.ctx, harness.take())
+    assert [type(r).__name__ for r in harness.results] == ["Delivered", "GaveUp"]
+    assert len(harness.queues.notifications()) == 1  # no retry message
+    [entry] = harness.ctx.history.get(op.operation_id).operation.options[OPTION_KEY]
+    assert (entry["target"], entry["httpStatus"]) == ("webhook", 429)
+    assert entry["reason"].startswith("gave up after 1 attempts; last: HTTP 429")

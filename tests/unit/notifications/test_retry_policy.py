@@ -103,3 +103,9 @@ def test_a_whole_retry_schedule_stays_within_its_bounds(jitters: list[float]) ->
         now += timedelta(seconds=delay)
     assert attempts <= MAX_ATTEMPTS
     assert now <= NOW + MAX_AGE
+
+
+@pytest.mark.parametrize("retry_after", [1e14, 1e300])
+def test_a_retry_after_too_large_for_any_date_gives_up(retry_after: float) -> None:
+    verdict = Retryable("HTTP 429", 429, retry_after)
+    assert next_delay(verdict, attempts=1, first_attempt_at=NOW, now=NOW) is None
