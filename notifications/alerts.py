@@ -3,7 +3,7 @@ overdue round summaries.
 
 Runs every few minutes (the `notification_alerts` timer). The decisions are in `alert_rules` and
 `round_rules`; this module reads history and the platform, and emits each alert once: the alert's
-event id is claimed (insert-if-absent) before its message is sent, so later ticks that see the
+event id is claimed (insert-if-absent) once its message is sent, so later ticks that see the
 same situation find the claim and stay quiet.
 """
 
@@ -271,14 +271,18 @@ def _emit(
     alert: StillSandboxAlert | BackupExpiringAlert | DataBackupOverdueAlert,
     notice: Notice,
 ) -> bool:
-    """Claim the alert's event id, then send its message; False if it was emitted before."""
-    if not store.claim_event(alert.event_id, alert.event, ctx.clock()):
+    """Send the alert's message unless it was emitted before; True if this call emitted it.
+
+    The claim is written after the send, not before: a worker that died between a claim and its
+    send (or an outage that failed the send and then the claim's undo) left a claim for an alert
+    nobody sent, and every later check stayed quiet. A check that sends before another's claim
+    lands queues the same event id twice, and delivery posts it once.
+    """
+    if store.event_claimed(alert.event_id):
         return False
-    try:
-        send_notice(ctx, notice)
-    except Exception:
-        store.release_claim(alert.event_id)  # the next tick tries again
-        raise
+    send_notice(ctx, notice)  # raises: nothing claimed, the next check sends it
+    if not store.claim_event(alert.event_id, alert.event, ctx.clock()):
+        return False  # a concurrent check sent it too; delivery drops the repeat
     log.warning("notifications.alert", extra={"event": alert.event, "eventId": alert.event_id,
                                                "environmentId": alert.environment_id})
     return True

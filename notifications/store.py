@@ -128,8 +128,16 @@ class NotificationStore:
 
     # -- fire-once claims ------------------------------------------------------------------------
 
+    def event_claimed(self, event_id: str) -> bool:
+        """Whether `event_id` was emitted (claimed) before."""
+        try:
+            self._deliveries().get_entity(event_id, CLAIM, select=["PartitionKey"])
+        except ResourceNotFoundError:
+            return False
+        return True
+
     def claim_event(self, event_id: str, event: str, now: datetime) -> bool:
-        """True for the one caller that emits `event_id`; False if it was emitted before."""
+        """Record that `event_id` was emitted: True for the first caller, False after that."""
         try:
             self._deliveries().create_entity(
                 {"PartitionKey": event_id, "RowKey": CLAIM, "event": event, "claimedAt": now}
@@ -137,10 +145,6 @@ class NotificationStore:
         except ResourceExistsError:
             return False
         return True
-
-    def release_claim(self, event_id: str) -> None:
-        """Undo a claim whose message could not be sent, so the next check emits it again."""
-        self._deliveries().delete_entity(event_id, CLAIM)
 
     # -- per-target delivery state ---------------------------------------------------------------
 

@@ -224,3 +224,29 @@ def test_an_environment_whose_backups_were_not_all_read_is_said_to_be_so(
     alerts_shown = open_alerts(h.ctx)
     assert alerts_shown["alerts"] == []
     assert alerts_shown["complete"] is False
+
+
+def test_an_alert_whose_worker_died_before_queueing_it_is_sent_by_a_later_check(
+    h: Harness, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Died(BaseException):
+        """The worker process ends here: no `except Exception` runs."""
+
+    def dies(*_: object, **__: object) -> None:
+        raise Died
+
+    _stored_backup(h, sim, CONTOSO_PROD, point_days_ago=27.5)  # expires in 12 hours
+    with monkeypatch.context() as patch:
+        patch.setattr(alerts, "send_notice", dies)
+        with pytest.raises(Died):
+            run_alert_checks(h.ctx)
+    assert h.queues.notifications() == []
+    h.clock.advance(hours=1)  # the next hourly expiry check
+    emitted = [len(run_alert_checks(h.ctx).expiring) for _ in range(2)]
+    h.clock.advance(hours=1)
+    emitted.append(len(run_alert_checks(h.ctx).expiring))
+    assert emitted == [1, 0, 0]
+    h.pump()
+    [hook] = h.receiver.accepted("webhook")
+    assert hook.payload["event"] == "alert.backup_expiring"
+    assert len(h.receiver.accepted("teams")) == 1
