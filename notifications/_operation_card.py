@@ -56,7 +56,7 @@ def operation_body(event: OperationEvent, d: Detail) -> list[el.Element]:
     env = env_text(op.environment_name, op.environment_id, d)
     body = [
         banner(
-            operation_title(event, d), _what_happened(event, env), _OUTCOME_STYLE[event.outcome]
+            operation_title(event, d), _what_happened(event, env, d), _OUTCOME_STYLE[event.outcome]
         ),
         el.fact_set(_operation_facts(op, d)),
     ]
@@ -83,7 +83,7 @@ def operation_title(event: OperationEvent, d: Detail) -> str:
     return title
 
 
-def _what_happened(event: OperationEvent, env: str) -> str:
+def _what_happened(event: OperationEvent, env: str, d: Detail) -> str:
     op, outcome = event.operation, event.outcome
     noun = op.kind.value.replace("_", " ")
     if outcome is Outcome.REJECTED:
@@ -94,7 +94,7 @@ def _what_happened(event: OperationEvent, env: str) -> str:
         return (f"The restore of {env} has started. Restores often take 8-24 hours or more; "
                 "another card follows when it ends.")
     if op.kind is OperationKind.DATA_BACKUP:
-        return _data_backup_outcome(op, outcome, env)
+        return _data_backup_outcome(op, outcome, env, d)
     if op.kind is OperationKind.DATA_RESTORE:
         return data_restore_outcome(op, outcome, env)
     if op.kind is OperationKind.BACKUP:
@@ -112,7 +112,7 @@ def _what_happened(event: OperationEvent, env: str) -> str:
     return " ".join([f"The restore of {env} needs a person{where}.", *_restore_state(op)])
 
 
-def _data_backup_outcome(op: Operation, outcome: Outcome, env: str) -> str:
+def _data_backup_outcome(op: Operation, outcome: Outcome, env: str, d: Detail) -> str:
     copied = [t for t in op.tables if t.get("status") == "Succeeded"]
     failed = [str(t.get("table")) for t in op.tables if t.get("status") == "Failed"]
     changed = sum(int(t.get("changed") or 0) for t in copied)
@@ -123,7 +123,11 @@ def _data_backup_outcome(op: Operation, outcome: Outcome, env: str) -> str:
         ended = "failed" if outcome is Outcome.FAILED else "needs a person"
         text = f"The data backup of {env} {ended}."
     if failed:
-        text += (f" Not copied: {', '.join(failed)} (the operation says why; a 403 means the "
+        # A few by name: when every table fails (a missing security role), hundreds of names
+        # would push the card past the budget and lose the error and advice below.
+        shown = ", ".join(inert(t, d.name) for t in failed[:d.failures])
+        more = f" and {len(failed) - d.failures} more" if len(failed) > d.failures else ""
+        text += (f" Not copied: {shown}{more} (the operation says why; a 403 means the "
                  "application user needs a security role that can read the table).")
     return text
 

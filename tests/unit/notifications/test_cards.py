@@ -279,3 +279,26 @@ def test_a_card_too_small_for_every_flow_left_off_counts_the_rest_and_says_where
     assert named < 80  # the case this is about: the advice does not fit
     assert f"and {80 - named} more" in text
     assert f"ppbackup status {OPERATION_ID}" in text
+
+
+def test_a_data_backup_with_hundreds_of_failed_tables_keeps_its_error_and_advice() -> None:
+    # The application user without a security role: every table answers 403. The card names a
+    # few and counts the rest, rather than falling back to the minimal card.
+    from dataclasses import replace
+
+    from shared.operations import OperationError, OperationKind, finish, new_operation
+
+    op = new_operation(OperationKind.DATA_BACKUP, ENV_ID, T0, status=OperationStatus.RUNNING,
+                       environment_name="Contoso Prod")
+    failed = tuple({"table": f"msdyn_customerassetattachment{i}", "mode": "full", "rows": 0,
+                    "status": "Failed", "detail": "HTTP 403"} for i in range(900))
+    op = finish(replace(op, tables=failed), OperationStatus.FAILED, T0 + timedelta(minutes=5),
+                error=OperationError("TablesFailed", "900 tables could not be copied"))
+    message = render(op)
+    all_text = " ".join(texts(message))
+    assert "did not fit" not in all_text
+    assert "900 tables could not be copied" in all_text
+    assert "What to do next" in all_text
+    summary = card(message)["body"][0]["items"][1]["text"]
+    assert "Not copied: msdyn_customerassetattachment0, " in summary
+    assert "msdyn_customerassetattachment9 and 890 more (" in summary
