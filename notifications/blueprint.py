@@ -26,7 +26,7 @@ def notification_delivery(msg: func.QueueMessage) -> None:
     from notifications.delivery import handle_notification
     from shared.runtime import get_context
 
-    handle_notification(get_context(), msg.get_body())
+    handle_notification(get_context(), msg.get_body(), dequeue_count=msg.dequeue_count or 1)
 
 
 @bp.function_name("notification_alerts")

@@ -14,6 +14,10 @@ For each message on `notifications`:
 
 At-least-once: a crash between a POST and its record repeats the POST later, with the same
 event id, which receivers use to drop the repeat.
+
+A message whose handling raised on every try of the host (storage unreachable for longer than
+the host's five tries, 10 s apart) would go to `notifications-poison`, which nothing reads: on its
+last try it is put back on the queue, delayed, a few times (HOLD_DELAYS) before that happens.
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ from notifications.webhook import build_webhook_payload, sign
 from shared.errors import ConcurrencyConflict, OperationNotFound
 from shared.jitter import draw
 from shared.operations import OperationKind
-from shared.queue_names import NOTIFICATIONS
+from shared.queue_names import MAX_DEQUEUE_COUNT, NOTIFICATIONS
 from shared.runtime import AppContext
 from shared.storage.queues import decode_message_body
 
@@ -76,6 +80,10 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)
 EVENT_ID_HEADER = "X-PPBackup-Event-Id"
 _NOTE_ROUNDS = 3
+# The waits before a message whose every try failed is handled again: about an hour in all,
+# enough for a storage outage to end, and bounded, so a message that fails for a bug does not
+# come back forever (after the last, the host's poison queue takes it, as it always did).
+HOLD_DELAYS = (60.0, 300.0, 900.0, 1800.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +122,47 @@ class GaveUp:
 Result: TypeAlias = Delivered | Skipped | Scheduled | GaveUp
 
 
-def handle_notification(ctx: AppContext, body: bytes | str) -> list[Result]:
+def handle_notification(
+    ctx: AppContext, body: bytes | str, *, dequeue_count: int = 1
+) -> list[Result]:
     """Process one `notifications` message; returns what happened per target (for tests/logs).
 
-    Raises only for storage or queue failures, so the host retries the message.
+    Raises only for storage or queue failures, so the host retries the message; on the host's
+    last try (`dequeue_count`) the message is held back on the queue instead, a few times.
     """
+    try:
+        return _handle(ctx, body)
+    except Exception as error:
+        if dequeue_count < MAX_DEQUEUE_COUNT or not _hold(ctx, body, error):
+            raise
+        return []
+
+
+def _hold(ctx: AppContext, body: bytes | str, error: Exception) -> bool:
+    """Put the message back on the queue, delayed; False when its holds are used up (or the
+    queue refuses it too), and the host's poison queue is where it goes."""
+    try:
+        envelope = from_payload(decode_message_body(body))
+    except ValueError:
+        return False
+    if envelope.held >= len(HOLD_DELAYS):
+        log.error("notifications.given_up",
+                  extra={"eventId": envelope.notice.event_id, "event": envelope.notice.event,
+                         "error": type(error).__name__})
+        return False
+    delay = HOLD_DELAYS[envelope.held]
+    try:
+        _send(ctx, replace(envelope, held=envelope.held + 1), delay)
+    except Exception:  # noqa: BLE001 - the host's own failure handling takes over
+        return False
+    log.warning("notifications.held",
+                extra={"eventId": envelope.notice.event_id, "event": envelope.notice.event,
+                       "held": envelope.held + 1, "delaySeconds": delay,
+                       "error": type(error).__name__})
+    return True
+
+
+def _handle(ctx: AppContext, body: bytes | str) -> list[Result]:
     try:
         envelope = from_payload(decode_message_body(body))
     except ValueError as error:

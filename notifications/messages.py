@@ -144,12 +144,15 @@ class Envelope:
     """A notice plus which targets it is for (None: every configured one) and which attempt.
 
     `attempt` is the delivery attempt this message may make for its targets; a message whose
-    attempt is not the one the delivery table expects is a duplicate and is dropped.
+    attempt is not the one the delivery table expects is a duplicate and is dropped. `held`
+    counts how often the message was put back on the queue after every try of the host failed
+    (delivery.HOLD_DELAYS).
     """
 
     notice: Notice
     targets: tuple[Target, ...] | None = None
     attempt: int = 1
+    held: int = 0
 
 
 # ------------------------------------------------------------------------------- deciding
@@ -246,6 +249,8 @@ def to_payload(envelope: Envelope) -> dict[str, Any]:
         payload["targets"] = [t.value for t in envelope.targets]
     if envelope.attempt != 1:
         payload["attempt"] = envelope.attempt
+    if envelope.held:
+        payload["held"] = envelope.held
     return payload
 
 
@@ -257,11 +262,14 @@ def from_payload(payload: object) -> Envelope:
         notice = _notice(payload)
         targets = _targets(payload.get("targets"))
         attempt = int(payload.get("attempt", 1))
+        held = int(payload.get("held", 0))
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"malformed notification message: {error!r}") from error
     if attempt < 1:
         raise ValueError("attempt must be at least 1")
-    return Envelope(notice, targets, attempt)
+    if held < 0:
+        raise ValueError("held cannot be negative")
+    return Envelope(notice, targets, attempt, held)
 
 
 def _notice(p: Mapping[str, Any]) -> Notice:

@@ -237,3 +237,51 @@ def test_a_retry_after_beyond_any_date_gives_up_and_is_noted(harness: Harness) -
     [entry] = harness.ctx.history.get(op.operation_id).operation.options[OPTION_KEY]
     assert (entry["target"], entry["httpStatus"]) == ("webhook", 429)
     assert entry["reason"].startswith("gave up after 1 attempts; last: HTTP 429")
+
+
+def test_a_notice_failing_on_every_try_of_the_host_is_held_back_not_poisoned(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The history table is unreachable for a few minutes, longer than the host's five tries
+    # (10 s apart). On the last try the message would go to `notifications-poison`, which
+    # nothing reads; it is put back on the queue, delayed, instead, and delivered later.
+    from shared.queue_names import MAX_DEQUEUE_COUNT
+
+    op = finished_backup(harness)
+    body = harness.take()
+
+    def unreachable(*_: object, **__: object) -> None:
+        raise ConnectionError("history table unreachable (test)")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(type(harness.ctx.history), "get", unreachable)
+        with pytest.raises(ConnectionError):  # an earlier try: the host retries it
+            handle_notification(harness.ctx, body, dequeue_count=MAX_DEQUEUE_COUNT - 1)
+        assert handle_notification(harness.ctx, body, dequeue_count=MAX_DEQUEUE_COUNT) == []
+    [held] = harness.queues.notifications()[1:]
+    assert held.delay_seconds > 0
+    assert (held.payload["operationId"], held.payload["held"]) == (op.operation_id, 1)
+    harness.results += handle_notification(harness.ctx, json.dumps(held.payload))
+    assert len(harness.receiver.accepted("webhook")) == 1
+    assert len(harness.receiver.accepted("teams")) == 1
+
+
+def test_a_notice_is_held_back_a_bounded_number_of_times(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from notifications.delivery import HOLD_DELAYS
+    from shared.queue_names import MAX_DEQUEUE_COUNT
+
+    finished_backup(harness)
+    body = harness.take()
+
+    def unreachable(*_: object, **__: object) -> None:
+        raise ConnectionError("history table unreachable (test)")
+
+    monkeypatch.setattr(type(harness.ctx.history), "get", unreachable)
+    for _ in HOLD_DELAYS:
+        assert handle_notification(harness.ctx, body, dequeue_count=MAX_DEQUEUE_COUNT) == []
+        body = json.dumps(harness.queues.notifications()[-1].payload)
+    with pytest.raises(ConnectionError):  # then the host's poison queue, as before
+        handle_notification(harness.ctx, body, dequeue_count=MAX_DEQUEUE_COUNT)
+    assert len(harness.queues.notifications()) == 1 + len(HOLD_DELAYS)
