@@ -34,7 +34,9 @@ from notifications.text import format_duration, format_instant, inert
 def round_body(event: BackupRoundSummary, d: Detail) -> list[el.Element]:
     failures = event.failures
     title, style = round_title(event)
-    what = "have a new data backup point" if event.is_data else "were backed up"
+    # Not "have a new point": a data backup whose point is complete without a table ends
+    # Failed, and its point exists all the same.
+    what = "had every table copied" if event.is_data else "were backed up"
     summary = f"{event.succeeded_count} of {event.total} environments {what}"
     if failures:
         summary += f", {len(failures)} failed"

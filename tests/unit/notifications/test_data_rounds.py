@@ -72,3 +72,19 @@ def test_an_on_demand_data_backup_card_says_what_was_copied_and_what_was_not() -
     assert "Data backup succeeded" in shown
     assert "1 table(s), 1,200 row(s) copied" in shown and "Not copied: salesorder" in shown
     assert "restored" not in shown
+
+
+def test_a_member_whose_point_lacks_a_table_is_not_said_to_have_no_point() -> None:
+    # The data backup engine ends a point that is complete without a table as Failed: the round
+    # must not tell the reader that environment got no new point at all.
+    end = T0 + timedelta(hours=1)
+    members = [
+        Member(ENV_ID, "Contoso", OperationStatus.SUCCEEDED, end, None, 2, 2_000),
+        Member(ENV_ID[:-1] + "9", "Fabrikam", OperationStatus.FAILED, end,
+               "Point p1 is complete without 1 table(s): contact: 403", 1, 1_000,
+               ("contact: 403",)),
+    ]
+    summary = build_summary(f"data-{SLOT}", T0, end, members)
+    banner = texts(build_teams_message(summary))[1]
+    assert "have a new data backup point" not in banner
+    assert banner.startswith("1 of 2 environments had every table copied, 1 failed.")
