@@ -3,7 +3,8 @@
 The timer calls `plan_round` before it sends the round's backup requests. Each member's terminal
 notice (see `messages.timer_round`) reaches `member_finished` through the outbox; the member whose
 result leaves none planned claims the summary. Rounds that never get there are summarised by the
-alerts timer after `round_rules.ROUND_DEADLINE`, with the stragglers counted as still running.
+alerts timer after `round_rules.ROUND_DEADLINE`, with the stragglers counted as still running;
+a straggler that then fails is announced on its own, since the summary said nothing of it.
 A round that could not be recorded (`plan_round` never raises) has no summary to wait for: its
 members' notices are delivered one by one instead, so a failed timer backup still reaches someone.
 """
@@ -90,9 +91,10 @@ def _listing_failed(
 def member_finished(ctx: AppContext, store: NotificationStore, notice: OperationNotice) -> bool:
     """Record a member's result; summarise the round if it was the last one running.
 
-    False when the round was never recorded: no summary will ever speak for this member, so the
-    caller delivers its notice on its own, as an on-demand backup's (same event id: a repeat of
-    the message posts nothing twice).
+    False when no summary speaks for this member's result, so the caller delivers its notice on
+    its own, as an on-demand backup's (same event id: a repeat of the message posts nothing
+    twice): the round was never recorded, or the member failed after the summary that counted
+    it as still running.
     """
     round_id, env = notice.round_id, notice.environment_id
     if round_id is None or env is None:
@@ -113,7 +115,18 @@ def member_finished(ctx: AppContext, store: NotificationStore, notice: Operation
         return True
     _record(store, round_id, env, operation)
     _summarize_if_complete(ctx, store, round_id)
-    return True
+    return not _failed_after_summary(store, round_id, operation)
+
+
+def _failed_after_summary(store: NotificationStore, round_id: str, operation: Operation) -> bool:
+    """Whether `operation` did not succeed and ended after its round's summary, which counted it
+    as still running: nothing else would ever tell a person about that failure (a backup kept
+    waiting for a busy environment retries for hours, past the round's deadline)."""
+    if operation.status is OperationStatus.SUCCEEDED:
+        return False
+    summarised = store.summary_end(round_id)
+    ended = operation.ended_at or operation.updated_at
+    return summarised is not None and ended > summarised
 
 
 def sweep_overdue(ctx: AppContext, store: NotificationStore, now: datetime) -> int:

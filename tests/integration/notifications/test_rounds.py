@@ -234,3 +234,69 @@ def test_a_summary_claimed_by_a_worker_that_died_before_sending_it_is_still_sent
     assert hook.payload["event"] == "backup_round.finished"
     assert (hook.payload["summary"]["succeeded"], hook.payload["summary"]["pending"]) == (5, 0)
     assert len(receiver.accepted("teams")) == 1
+
+
+def test_a_straggler_that_fails_after_the_summary_gets_a_card_of_its_own(
+    storage: str, receiver: Receiver, sim: Simulator,
+) -> None:
+    # A timer backup of an environment kept busy (a restore running on it) retries for hours
+    # and fails after the round's summary said it was still running: the failure must still
+    # reach a person (and NeedsAttention "always comes with an alert", contract section 6).
+    h = harness_for(storage, receiver, sim, "type:Production")
+    service.run_backup_round(h.ctx, fired_at=T0 + timedelta(hours=1, seconds=1))
+    client = queue_service(h.storage).get_queue_client(BACKUP_REQUESTS)
+    messages = list(client.receive_messages(max_messages=32, visibility_timeout=300))
+    straggler = str(messages[0].content)
+    for message in messages:
+        client.delete_message(message)
+    for message in messages[1:]:
+        h.clock.advance(minutes=3)
+        service.handle_backup_message(h.ctx, str(message.content), message_id=str(message.id),
+                                      dequeue_count=1)
+    h.pump()
+    h.clock.now = T0 + timedelta(hours=1) + ROUND_DEADLINE
+    assert run_alert_checks(h.ctx).rounds_summarised == 1
+    h.pump()
+    [summary] = receiver.accepted("webhook")
+    assert summary.payload["summary"]["pending"] == 1
+
+    env = json.loads(straggler)["environmentId"]
+    with sim.state.lock:
+        del sim.state.environments[env]  # its backup now fails
+    h.clock.advance(minutes=30)
+    service.handle_backup_message(h.ctx, straggler, message_id="straggler", dequeue_count=1)
+    h.pump()
+    [_, failed] = receiver.accepted("webhook")
+    assert failed.payload["event"] == "backup.failed"
+    assert failed.payload["operation"]["environmentId"] == env
+    assert len(receiver.accepted("teams")) == 2
+    # Another tick, or a repeat of the straggler's notice, posts nothing more.
+    assert run_alert_checks(h.ctx).rounds_summarised == 0
+    notice = next(s.payload for s in h.queues.notifications()
+                  if s.payload.get("environmentId") == env)
+    from notifications.delivery import handle_notification
+
+    handle_notification(h.ctx, json.dumps(notice))
+    assert len(receiver.accepted()) == 4
+
+
+def test_a_straggler_that_succeeds_after_the_summary_stays_quiet(
+    storage: str, receiver: Receiver, sim: Simulator,
+) -> None:
+    h = harness_for(storage, receiver, sim, "type:Production")
+    service.run_backup_round(h.ctx, fired_at=T0 + timedelta(hours=1, seconds=1))
+    client = queue_service(h.storage).get_queue_client(BACKUP_REQUESTS)
+    messages = list(client.receive_messages(max_messages=32, visibility_timeout=300))
+    for message in messages:
+        client.delete_message(message)
+    for message in messages[1:]:
+        service.handle_backup_message(h.ctx, str(message.content), message_id=str(message.id),
+                                      dequeue_count=1)
+    h.clock.now = T0 + timedelta(hours=1) + ROUND_DEADLINE
+    run_alert_checks(h.ctx)
+    h.clock.advance(minutes=30)
+    service.handle_backup_message(h.ctx, str(messages[0].content), message_id="late",
+                                  dequeue_count=1)
+    h.pump()
+    assert [r.payload["event"] for r in receiver.accepted("webhook")] == [
+        "backup_round.finished"]
