@@ -234,7 +234,12 @@ class _Run(Generic[S]):
                 next_step = self._step(command)
                 if next_step is None:
                     return
-                if time.monotonic() - self.started > self.config.invocation_budget_seconds:
+                # A command carried by the decision is the call whose intent that checkpoint has
+                # just recorded: handed to a fresh message, it would be planned again, and the
+                # plan of an intent looks for the call instead of making it (a backup's next
+                # attempt, a type change's reconcile grace). One more step, then the budget.
+                over = time.monotonic() - self.started > self.config.invocation_budget_seconds
+                if over and next_step.command is None:
                     # A fresh due time: the one this invocation started under may be long past.
                     self.ctx.history.set_next_due(
                         self.operation_id, _now(self.ctx) + self.config.grace(self.ctx)
