@@ -15,6 +15,7 @@ discards the entry.
 from __future__ import annotations
 
 import builtins
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,8 @@ from shared.storage.keys import validate_operation_id
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
+
+log = logging.getLogger(__name__)
 
 PARTITION = "active"
 
@@ -63,16 +66,26 @@ class ActiveIndex:
         self._table().delete_entity(PARTITION, validate_operation_id(operation_id))  # 404 is fine
 
     def list(self) -> builtins.list[ActiveEntry]:
+        """Every entry this version of the app can read; the others are logged and left alone.
+
+        One row of a kind or status only a newer version knows (a deployment rolled back while
+        such an operation runs) must not fail the whole listing: the watchdog would then look
+        after no operation at all, every minute, for as long as that row exists.
+        """
         rows = self._table().query_entities("PartitionKey eq @pk", parameters={"pk": PARTITION})
-        return [
-            ActiveEntry(
-                operation_id=str(row["RowKey"]),
-                kind=OperationKind(row["kind"]),
-                status=OperationStatus(row["status"]),
-                next_due_at=from_table_time(row.get("nextDueAt")),
-            )
-            for row in rows
-        ]
+        entries: builtins.list[ActiveEntry] = []
+        for row in rows:
+            try:
+                entries.append(ActiveEntry(
+                    operation_id=str(row["RowKey"]),
+                    kind=OperationKind(row["kind"]),
+                    status=OperationStatus(row["status"]),
+                    next_due_at=from_table_time(row.get("nextDueAt")),
+                ))
+            except (KeyError, ValueError) as error:
+                log.error("active.entry_unreadable",
+                          extra={"operationId": row.get("RowKey"), "error": str(error)})
+        return entries
 
     def set_next_due(self, operation_id: str, when: datetime | None) -> bool:
         """Set (or clear, with None) when the watchdog should next look at an operation.
