@@ -118,6 +118,10 @@ def _look_at(
         return _ended(ctx, stored, now, grace, notices_left)
     if entry.next_due_at is None and operation.updated_at + grace > now:
         return "waiting"
+    if operation.updated_at >= now:
+        # Checkpointed after this tick listed it as overdue: a late step of its own is driving
+        # it (and sets its next due time); a nudge would cut that step's wait short.
+        return "waiting"
     overdue_since = entry.next_due_at or operation.updated_at
     if operation.kind is OperationKind.BACKUP_DELETE:
         # One idempotent platform call: the deletion's own use case carries it on (or ends it).
@@ -168,6 +172,10 @@ def _redrive(
     except StateUnreadableError:
         end_needing_attention(ctx, stored, "The engine cannot read this operation's saved state.")
         return "handed_over"
+    if state.wake_at is not None and state.wake_at + grace > now:
+        # A wait its own step scheduled after the listing (that instance's clock may be behind
+        # ours): its message is on the way, and its due time follows the wake-up.
+        return "waiting"
     nudges = state.watchdog_nudges + 1
     if nudges > config.max_watchdog_nudges:
         message = (

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
-from engine.runner import RunnerConfig
+from engine.runner import RunnerConfig, run_steps
 from engine.watchdog import run_watchdog
+from ppbackup.simulator import Simulator
 from shared.operations import OperationKind, new_operation
 from shared.queue_names import BACKUP_WORK
 from shared.runtime import AppContext
+from shared.storage.active import ActiveEntry
 from shared.storage.connection import table_service
+from shared.storage.history import HistoryStore
 
 ENV = "0a1b2c3d-0000-4000-8000-00000000000a"
 CONFIG = RunnerConfig(watchdog_grace_seconds=60.0)
@@ -32,3 +37,40 @@ def test_an_index_entry_this_version_cannot_read_does_not_stop_the_watchdog(
     assert report.redriven == (lost.operation_id,)
     sent = [m.payload for m in ctx.queues.peek(BACKUP_WORK)]
     assert sent == [{"operationId": lost.operation_id, "seq": 1}]
+
+
+class _StepAfterListing(HistoryStore):
+    """The history store, with the operation's own step landing right after the watchdog's
+    listing (the runner and the watchdog run on different instances)."""
+
+    after_listing: Callable[[], None] | None = None
+
+    def list_active(self) -> list[ActiveEntry]:
+        entries = super().list_active()
+        step, self.after_listing = self.after_listing, None
+        if step is not None:
+            step()
+        return entries
+
+
+def test_an_operation_that_scheduled_a_wait_after_the_listing_is_not_redriven(
+    ctx: AppContext, storage: str, sim: Simulator,
+) -> None:
+    # Overdue when the tick listed it; its late step then ran and met a busy environment, so it
+    # waits before calling again. The watchdog must not cut that wait short (seq + 1, wake-up
+    # cleared), nor note on the record a step that "had not run", nor spend a nudge of the budget.
+    history = _StepAfterListing(table_service(storage))
+    ctx = replace(ctx, history=history)
+    prod = sim.add_environment("Contoso Prod", type="Production")
+    sim.set_faults(backup_conflict_rate=1.0)  # every create: 409, the environment is busy
+    late = new_operation(OperationKind.BACKUP, prod, ctx.clock() - timedelta(hours=1), label="L")
+    ctx.history.create(late)
+    ctx.history.set_next_due(late.operation_id, ctx.clock() - timedelta(minutes=1))
+    history.after_listing = lambda: run_steps(ctx, late.operation_id, 0, config=CONFIG)
+
+    report = run_watchdog(ctx, config=CONFIG)
+
+    stored = ctx.history.get(late.operation_id)
+    assert stored.internal.get("wakeAt") is not None, stored.internal  # still waiting
+    assert report.redriven == ()
+    assert "watchdog" not in stored.operation.options
