@@ -8,9 +8,10 @@ after their last update.
 
 An operation of a kind the engine drives (`engine/kinds.py`) is re-driven the one way: a
 checkpoint (seq + 1, so a late original message is stale) and a fresh step message; after
-`max_watchdog_nudges` it is handed to a person. A backup
-deletion the platform did not answer is sent again through its own use case (a delete is
-idempotent). It alerts on nothing itself; what it did is logged and noted on the operation.
+`max_watchdog_nudges` it is handed to a person. At most `_REDRIVES_PER_TICK` a tick, the
+longest overdue first. A backup deletion the platform did not answer is sent again through its
+own use case (a delete is idempotent). It alerts on nothing itself; what it did is logged and
+noted on the operation.
 
 An entry left on an ended operation is either a leftover (a crash after the checkpoint) or the
 "notice pending" marker of an ending whose notice was not queued (notifications/outbox.py). Past
@@ -45,6 +46,10 @@ log = logging.getLogger(__name__)
 # Endings whose notice is queued again per tick: a queue outage that left many is caught up over
 # a few minutes, and a tick stays short.
 _NOTICES_PER_TICK = 50
+# Operations re-driven (or handed over) per tick: each costs a few storage round trips and a
+# message, and a tick must stay short however many an outage left overdue; the rest are still
+# overdue at the next tick.
+_REDRIVES_PER_TICK = 200
 # How long after an ending its lost notice is still worth sending (in real time, like the grace).
 NOTICE_WINDOW = timedelta(hours=24)
 
@@ -69,9 +74,15 @@ def run_watchdog(ctx: AppContext, *, config: RunnerConfig | None = None) -> Watc
     skipped: list[str] = []
     handed_over: list[str] = []
     renotified: list[str] = []
-    for entry in entries:
-        if entry.next_due_at is not None and entry.next_due_at > now:
-            continue
+    # The longest overdue first: when more are overdue than a tick re-drives (after an outage),
+    # those wait one more tick, not the ones that waited longest.
+    overdue = sorted(
+        (e for e in entries if e.next_due_at is None or e.next_due_at <= now),
+        key=lambda e: e.next_due_at or _instant(e.operation_id),
+    )
+    for entry in overdue:
+        if len(redriven) + len(handed_over) >= _REDRIVES_PER_TICK:
+            break
         try:
             outcome = _look_at(ctx, entry, now, grace, config,
                                notices_left=_NOTICES_PER_TICK - len(renotified))

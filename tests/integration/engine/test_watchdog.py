@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from engine.runner import RunnerConfig, run_steps
 from engine.watchdog import run_watchdog
 from ppbackup.simulator import Simulator
@@ -74,3 +76,23 @@ def test_an_operation_that_scheduled_a_wait_after_the_listing_is_not_redriven(
     assert stored.internal.get("wakeAt") is not None, stored.internal  # still waiting
     assert report.redriven == ()
     assert "watchdog" not in stored.operation.options
+
+
+def test_a_tick_redrives_a_bounded_number_the_longest_overdue_first(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # After an outage every running operation is overdue at once: one tick re-drives a bounded
+    # share (a timer invocation must stay short), the most overdue first, the next tick the rest.
+    monkeypatch.setattr("engine.watchdog._REDRIVES_PER_TICK", 2, raising=False)
+    now = ctx.clock()
+    lost = [new_operation(OperationKind.BACKUP, ENV, now - timedelta(hours=5 - i), label=f"L{i}")
+            for i in range(3)]
+    for operation, overdue_hours in zip(lost, (2, 1, 3), strict=True):
+        ctx.history.create(operation)
+        ctx.history.set_next_due(operation.operation_id, now - timedelta(hours=overdue_hours))
+
+    first = run_watchdog(ctx, config=CONFIG)
+    second = run_watchdog(ctx, config=CONFIG)
+
+    assert first.redriven == (lost[2].operation_id, lost[0].operation_id)
+    assert second.redriven == (lost[1].operation_id,)
