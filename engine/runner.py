@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -33,9 +33,10 @@ from engine.kinds import kind_for
 from engine.messages import decode_step, send_step
 from engine.record import StepUpdate, apply_changes
 from engine.state import S, StateUnreadableError
-from notifications.outbox import update_and_announce
+from notifications.outbox import announce, ending_notice_due, update_and_announce
 from shared.errors import ConcurrencyConflict, OperationNotFound
 from shared.operations import (
+    Operation,
     OperationError,
     OperationStatus,
     add_request_ids,
@@ -286,8 +287,14 @@ class _Run(Generic[S]):
         # it for the end of the invocation (one write per invocation, not per step).
         beside = (self._write_call_log,) if operation.status.terminal else ()
         try:
-            self.stored = update_and_announce(ctx, self.stored, operation,
-                                              internal=new_state.to_json(), beside=beside)
+            if operation.status.terminal:
+                self.stored = end_and_release(
+                    ctx, self.stored, operation, internal=new_state.to_json(), beside=beside,
+                    release=lambda: kind.ended(ctx, new_state, self.operation_id),
+                )
+            else:
+                self.stored = update_and_announce(ctx, self.stored, operation,
+                                                  internal=new_state.to_json())
         except ConcurrencyConflict:
             log.info(
                 "engine.step_lost_race",
@@ -322,7 +329,8 @@ class _Run(Generic[S]):
                     "code": operation.error.code if operation.error else None,
                 },
             )
-            _ended(ctx, kind, new_state, self.operation_id)
+            if not operation.status.terminal:
+                _ended(ctx, kind, new_state, self.operation_id)
             return None
         if isinstance(following, WaitFor):
             # The watchdog's due time moves only with a wait: while this invocation keeps
@@ -403,16 +411,18 @@ def _record_fault(
                         watchdog_nudges=0 if rescued else state.watchdog_nudges)
     operation = apply_changes(stored.operation, changes, now)
     try:
-        update_and_announce(ctx, stored, operation, internal=new_state.to_json())
+        if operation.status.terminal:
+            end_and_release(ctx, stored, operation, internal=new_state.to_json(),
+                            release=lambda: kind.ended(ctx, new_state, operation_id))
+        else:
+            update_and_announce(ctx, stored, operation, internal=new_state.to_json())
     except ConcurrencyConflict:
         return  # someone else advanced it: not stuck after all
     log.error(
         "engine.fault",
         extra={"operationId": operation_id, "faults": faults, "error": summary},
     )
-    if operation.status.terminal:
-        _ended(ctx, kind, new_state, operation_id)
-    else:
+    if not operation.status.terminal:
         ctx.history.set_next_due(operation_id, now + config.grace(ctx))
 
 
@@ -430,27 +440,67 @@ def end_needing_attention(ctx: AppContext, stored: StoredOperation, message: str
         now,
         error=OperationError("EngineFault", text),
     )
+    kind = kind_for(ended.kind)
+
+    def release() -> None:
+        if kind is not None:
+            kind.released(ctx, ended.environment_id, ended.operation_id)
+
     try:
-        update_and_announce(ctx, stored, ended)
+        end_and_release(ctx, stored, ended, release=release)
     except ConcurrencyConflict:
         return  # it moved after all
     log.error("engine.handed_to_a_person", extra={"operationId": ended.operation_id})
-    kind = kind_for(ended.kind)
-    if kind is not None:
-        _guarded(kind.released, ctx, ended.environment_id, ended.operation_id)
+
+
+def end_and_release(
+    ctx: AppContext,
+    stored: StoredOperation,
+    ended: Operation,
+    *,
+    release: Callable[[], None],
+    internal: Mapping[str, Any] | None = None,
+    beside: Sequence[Callable[[], object]] = (),
+) -> StoredOperation:
+    """The checkpoint that ends an operation, then what it held released, then its notice.
+
+    Its watchdog entry outlives the checkpoint until the release has run: a crash or a storage
+    fault in between leaves the entry, and the watchdog releases again (idempotent) before it
+    drops an ended operation's entry. Released once and only then, a restore that left its
+    target a Sandbox would lose for good the original type its target's next restore must know.
+    ConcurrencyConflict as `HistoryStore.update`.
+    """
+    pending = ending_notice_due(ctx, stored.operation, ended)
+    written = ctx.history.update(stored, ended, internal=internal, beside=beside,
+                                 keep_active=True)
+    released = _guarded(release, ended.operation_id)
+    # The notice's marker is the same entry: cleared with the notice only once released.
+    announce(ctx, stored.operation, written.operation, pending=pending and released)
+    if released and not pending:
+        try:
+            ctx.history.discard_active(ended.operation_id)
+        except Exception:
+            # A leftover entry on an ended operation: the watchdog drops it.
+            log.warning("engine.entry_left", exc_info=True,
+                        extra={"operationId": ended.operation_id})
+    return written
 
 
 def _ended(ctx: AppContext, kind: Kind[S], state: S, operation_id: str) -> None:
-    _guarded(kind.ended, ctx, state, operation_id)
+    _guarded(kind.ended, ctx, state, operation_id, operation_id)
 
 
-def _guarded(release: Any, *args: Any) -> None:
+def _guarded(release: Any, *args: Any) -> bool:
+    """Whether `release(*args[:-1])` ran through; `args[-1]` is the operation id (for the log)."""
     try:
-        release(*args)
+        release(*args[:-1])
     except Exception:
         # The operation has ended either way; what it held (a restore's lock) is taken over by
-        # the next operation that needs it, since its holder has ended.
+        # the next operation that needs it, since its holder has ended, and released again by
+        # the watchdog (`end_and_release`).
         log.exception("engine.release_failed", extra={"operationId": args[-1]})
+        return False
+    return True
 
 
 def _now(ctx: AppContext) -> datetime:

@@ -159,13 +159,34 @@ def _ended(
         elif notices_left <= 0:
             return "waiting"  # this tick's share is used up: the next tick goes on
         else:
+            _release_again(ctx, stored)
             announce_again(ctx, operation)  # raises if the send fails: the entry stays
             ctx.history.discard_active(operation.operation_id)
             log.warning("watchdog.renotified", extra={"operationId": operation.operation_id,
                                                       "status": operation.status.value})
             return "renotified"
+    _release_again(ctx, stored)
     ctx.history.discard_active(operation.operation_id)
     return "discarded"
+
+
+def _release_again(ctx: AppContext, stored: StoredOperation) -> None:
+    """Release what an ended operation held, again, before its entry goes (idempotent): the
+    entry outlives an ending until its release has run (`runner.end_and_release`), so one left
+    may be an ending whose release failed or never ran. Raises: the entry stays for a next tick.
+    """
+    operation = stored.operation
+    kind = kind_for(operation.kind)
+    if kind is None:
+        return
+    try:
+        state = kind.read_state(stored)
+    except StateUnreadableError:
+        state = None
+    if state is not None and state.phase.terminal:
+        kind.ended(ctx, state, operation.operation_id)
+    else:  # ended by the engine itself, its state left as it was (`end_needing_attention`)
+        kind.released(ctx, operation.environment_id, operation.operation_id)
 
 
 def _redrive(

@@ -9,11 +9,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import pytest
+from azure.core.exceptions import ServiceRequestError
+
 from engine.runner import run_steps, use_runner_config
 from restore_orchestrator.cancelling import cancel_restore
 from shared import errors
 from shared.queue_names import RESTORE_STEPS
-from shared.storage.locks import locks_for
+from shared.storage.locks import EnvironmentLocks, locks_for
 from tests.integration.restore.conftest import (
     FAST_RUNNER,
     Stack,
@@ -195,4 +198,41 @@ def test_a_switch_back_handed_to_a_person_keeps_the_original_type(
     assert record["status"] == "NeedsAttention", record
     assert "went missing 2 times" in record["error"]["message"]
     assert locks_for(stack.ctx).holder(prod) is None
+    assert locks_for(stack.ctx).original_type(prod) == "Production"
+
+
+def test_the_original_type_is_kept_even_if_the_first_try_to_keep_it_fails(
+    make_stack: Callable[..., Stack], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The switch back is refused, so the restore ends NeedsAttention with its target a Sandbox;
+    # the write that keeps "this was a Production" for the target's next restore meets a storage
+    # fault right after the ending's checkpoint. The watchdog releases again: the type is kept.
+    stack, prod = _production_with_backup(make_stack)
+    platform = stack.ctx.platform
+    real = platform.begin_change_type
+
+    def change_type(environment_id: str, sku: str) -> Any:
+        if sku == "Production":
+            raise errors.ValidationFailed("The SKU change is not allowed now.", status=400,
+                                          error_code="EnvironmentSkuChangeBlocked")
+        return real(environment_id, sku)
+
+    platform.begin_change_type = change_type  # type: ignore[method-assign]
+    keep = EnvironmentLocks.remember_original_type
+    faults = iter([True])
+
+    def remember(self: EnvironmentLocks, *args: Any) -> None:
+        if next(faults, False):
+            raise ServiceRequestError("storage unavailable")
+        keep(self, *args)
+
+    monkeypatch.setattr(EnvironmentLocks, "remember_original_type", remember)
+    first = stack.submit(restore_body(prod, backupLabel="B", confirmProduction="Contoso Prod"))
+    record = stack.run_until_ended(first)
+    assert record["status"] == "NeedsAttention", record
+    assert stack.env_type(prod) == "Sandbox"
+
+    stack.sim.advance(3600)  # past every due time and grace
+    stack.watchdog()
+
     assert locks_for(stack.ctx).original_type(prod) == "Production"
