@@ -159,8 +159,9 @@ def _ended(
         elif notices_left <= 0:
             return "waiting"  # this tick's share is used up: the next tick goes on
         else:
-            _release_again(ctx, stored)
             announce_again(ctx, operation)  # raises if the send fails: the entry stays
+            # After the send: while it keeps failing, the release is not repeated every tick.
+            _release_again(ctx, stored)
             ctx.history.discard_active(operation.operation_id)
             log.warning("watchdog.renotified", extra={"operationId": operation.operation_id,
                                                       "status": operation.status.value})
