@@ -6,20 +6,23 @@ A store that has no container yet (no data backup ever ran) holds no point: an e
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.runtime import AppContext
+
+if TYPE_CHECKING:
+    from shared.data_store import CatalogEntry, RecordVersion
 
 T = TypeVar("T")
 
 
-def _or_nothing(read: Callable[[], list[T]]) -> list[T]:
+def _or_nothing(read: Callable[[], T], nothing: T) -> T:
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
         return read()
     except ResourceNotFoundError:
-        return []
+        return nothing
 
 
 def list_points(
@@ -31,14 +34,12 @@ def list_points(
     from data_backups.execute import store_for
 
     store = store_for(ctx)
-    entries = _or_nothing(lambda: store.list_points(
-        environment_id, table=table, policy=ctx.settings.data_backup_retention, now=ctx.clock()
-    ))
-    if after is not None:
-        entries = [e for e in entries if e.point_id < after]
-    page = entries[:limit]
-    token = page[-1].point_id if len(entries) > limit else None
-    return [e.to_json() for e in page], token
+    nothing: tuple[list[CatalogEntry], bool] = ([], False)
+    page, more = _or_nothing(lambda: store.catalog_page(
+        environment_id, table=table, after=after, limit=limit,
+        policy=ctx.settings.data_backup_retention, now=ctx.clock(),
+    ), nothing)
+    return [e.to_json() for e in page], page[-1].point_id if more and page else None
 
 
 def record_history(
@@ -47,7 +48,8 @@ def record_history(
     from data_backups.execute import store_for
 
     store = store_for(ctx)
-    versions = _or_nothing(lambda: store.record_versions(environment_id, table, record_id))
+    none: list[RecordVersion] = []
+    versions = _or_nothing(lambda: store.record_versions(environment_id, table, record_id), none)
     versions.sort(key=lambda v: (v.point_time, v.point_id), reverse=True)
     return {"environmentId": environment_id, "table": table, "recordId": record_id,
             "versions": [v.to_json() for v in versions]}

@@ -250,7 +250,8 @@ def data_backup_overdue_alerts(
         environment_id = environment.id.lower()
         if not scope.includes(environment_id, environment.type or ""):
             continue
-        newest = max((s.point_time for s in data.summaries(environment_id)), default=None)
+        newest = max((s.point_time for s in data.summaries(environment_id, with_tables=False)),
+                     default=None)
         watch = f"data:{environment_id}"
         if newest is not None:
             if forget_seen is not None:

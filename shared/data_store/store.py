@@ -19,7 +19,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -579,28 +579,62 @@ class DataStore:
         data = self._container.download_blob(layout.manifest_name(env, point_id)).readall()
         return Manifest.from_json(data)
 
-    def summaries(self, env: str) -> list[PointSummary]:
-        """Every complete point of an environment from ONE listing: the manifests' metadata."""
+    def summaries(self, env: str, *, with_tables: bool = True) -> list[PointSummary]:
+        """Every complete point of an environment from ONE listing: the manifests' metadata.
+
+        A point with more tables than its metadata holds has its manifest read for them, or,
+        `with_tables=False` (what needs only times, labels, failures), keeps `tables` None."""
         prefix = layout.manifest_prefix(env)
-        result = []
-        for blob in self._container.list_blobs(name_starts_with=prefix, include=["metadata"]):
-            point_id = blob.name[len(prefix):].removesuffix(".json")
-            summary = from_metadata(env, point_id, dict(blob.metadata or {}))
-            if summary.tables is None:  # too many tables for metadata: the manifest says
-                summary = summarize(self.manifest(env, point_id))
-            result.append(summary)
-        return result
+        result = [
+            from_metadata(env, blob.name[len(prefix):].removesuffix(".json"),
+                          dict(blob.metadata or {}))
+            for blob in self._container.list_blobs(name_starts_with=prefix, include=["metadata"])
+        ]
+        return self._with_tables(result) if with_tables else result
+
+    def _with_tables(self, summaries: list[PointSummary]) -> list[PointSummary]:
+        """`summaries` with the tables their metadata had no room for, from their manifests."""
+        missing = [s for s in summaries if s.tables is None]
+        if not missing:
+            return summaries
+        with ThreadPoolExecutor(max(1, min(8, len(missing)))) as pool:
+            read = dict(zip((s.point_id for s in missing), pool.map(
+                lambda s: summarize(self.manifest(s.environment_id, s.point_id)), missing),
+                strict=True))
+        return [read.get(s.point_id, s) for s in summaries]
 
     def list_points(
         self, env: str, *, table: str | None = None,
         policy: retention.RetentionPolicy | None = None, now: datetime | None = None,
     ) -> list[CatalogEntry]:
         """The catalog: an environment's complete points, newest first, with their expiry."""
+        return self._catalog(env, self.summaries(env), table, policy, now)
+
+    def catalog_page(
+        self, env: str, *, table: str | None = None, after: str | None = None, limit: int = 100,
+        policy: retention.RetentionPolicy | None = None, now: datetime | None = None,
+    ) -> tuple[list[CatalogEntry], bool]:
+        """Up to `limit` points of the catalog, newest first, older than the point `after`, and
+        whether more follow. Manifests are read for the page's points only (a point's expiry
+        needs the times of all): not for every point kept, whatever the number of tables."""
+        summaries = {s.point_id: s for s in self.summaries(env, with_tables=table is not None)}
+        entries = self._catalog(env, list(summaries.values()), table, policy, now)
+        if after is not None:
+            entries = [e for e in entries if e.point_id < after]
+        page = entries[:limit]
+        lacking = [summaries[e.point_id] for e in page if summaries[e.point_id].tables is None]
+        read = {s.point_id: s.tables or {} for s in self._with_tables(lacking)}
+        return [replace(e, tables=read[e.point_id]) if e.point_id in read else e
+                for e in page], len(entries) > limit
+
+    def _catalog(
+        self, env: str, summaries: list[PointSummary], table: str | None,
+        policy: retention.RetentionPolicy | None, now: datetime | None,
+    ) -> list[CatalogEntry]:
         from datetime import UTC
 
         policy = policy or retention.RetentionPolicy()
         now = now or datetime.now(UTC)
-        summaries = self.summaries(env)
         times = {s.point_id: s.point_time for s in summaries}
         ends = retention.expiries(policy, times)
         keep = retention.kept(policy, times, now)

@@ -478,3 +478,38 @@ def test_points_written_with_zlib_before_zstandard_still_read_and_chain_on(
     assert [(v.point_id, v.row and v.row["name"]) for v in versions] == [
         (points[3][0], "renamed on day 3"), (points[2][0], "renamed on day 2"),
         (points[1][0], "renamed on day 1"), (points[0][0], "Account 0")]
+
+
+def test_the_newest_point_is_listed_without_reading_every_manifest(
+    store: DataStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # With hundreds of tables (DATA_BACKUP_TABLES=all) a point's tables overflow its blob
+    # metadata. The status page's newest point, a page of `ppbackup data points` and the hourly
+    # overdue check then downloaded the manifest of every point kept (a year of daily points,
+    # per environment, per look).
+    tables: dict[str, list[list[dict[str, Any]]]] = {
+        f"new_a_table_with_a_long_name_{n:03d}": [] for n in range(300)}
+    points = [write_point(store, T0 + timedelta(days=d), tables) for d in range(3)]
+    reads: list[str] = []
+    real = DataStore.manifest
+
+    def counted(self: DataStore, env: str, point_id: str) -> Any:
+        reads.append(point_id)
+        return real(self, env, point_id)
+
+    monkeypatch.setattr(DataStore, "manifest", counted)
+
+    page, more = store.catalog_page(ENV, limit=1, now=T0 + timedelta(days=3))
+    assert [e.point_id for e in page] == [points[-1]] and more
+    assert set(page[0].tables) == set(tables)  # the page's own points in full
+    assert reads == [points[-1]]
+
+    reads.clear()
+    page, more = store.catalog_page(ENV, after=points[-1], limit=5, now=T0 + timedelta(days=3))
+    assert [e.point_id for e in page] == [points[1], points[0]] and not more
+    assert sorted(reads) == sorted(points[:2])
+
+    reads.clear()
+    times = [s.point_time for s in store.summaries(ENV, with_tables=False)]
+    assert max(times) == T0 + timedelta(days=2)
+    assert reads == []
