@@ -157,11 +157,10 @@ def compare_row(
     over_bin: dict[str, Any] = {}
     clears: list[Reference] = []
     state: tuple[Any, Any] | None = None
-    keys = [k for k in point if _is_data(k)]
-    if target is not None:
-        keys += [k for k in target if _is_data(k) and k not in point]
-    for key in keys:
-        value = point.get(key)
+    # The point's members only: a stored row holds every column it had (nulls too), so a
+    # column the target has and the point lacks was added since, and its value now is kept.
+    for key in [k for k in point if _is_data(k)]:
+        value = point[key]
         if key in STATE_COLUMNS:
             continue
         column = shape.by_read_name.get(key)

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from data_restores.counts import ACTIONS
 from data_restores.plan import Reference, RestorePlan, diff_table, plan_restore
+from data_restores.schema import Schema, TableShape
+from shared.dataverse.metadata import ColumnInfo
 from tests.unit.data_restores.model import (
     ACCOUNT,
     SCHEMA,
@@ -27,10 +29,11 @@ TABLES = ["account", "contact", "annotation"]
 
 
 def plan(point: Side, target: Side, tables: list[str], **kw: Any) -> RestorePlan:
-    args: dict[str, Any] = {"mode": "missing", "record_ids": None, "with_related": False}
+    args: dict[str, Any] = {"mode": "missing", "record_ids": None, "with_related": False,
+                            "schema": SCHEMA}
     args.update(kw)
     return plan_restore(
-        tables=tables, schema=SCHEMA, point_tables=TABLES, read_point=point.read,
+        tables=tables, point_tables=TABLES, read_point=point.read,
         read_target=target.read, exists=target.has, **args,
     )
 
@@ -155,6 +158,25 @@ def test_a_column_gone_from_the_target_makes_the_row_not_restorable_when_it_held
     assert by_id[gid(1, 1)].action == "notRestorable"
     assert by_id[gid(1, 1)].reasons == ("column new_oldfield no longer exists in account",)
     assert by_id[gid(1, 2)].action == "create"
+
+
+def test_a_column_added_to_the_target_after_the_point_is_left_as_it_is() -> None:
+    # The point cannot know a column made since: its value now is kept, not cleared.
+    was = account(1)
+    now = dict(was, name="Renamed", new_region="EMEA", versionnumber=99)
+    untouched = account(2)
+    filled = dict(untouched, new_region="APAC", versionnumber=98)
+    grown = TableShape(ACCOUNT.info, (*ACCOUNT.columns, ColumnInfo(
+        "new_region", "String", False, True, True, True, None)), ACCOUNT.relationships)
+    schema = Schema({**SCHEMA.tables, "account": grown}, SCHEMA.entity_sets)
+    point = Side({"account": [was, untouched]})
+    target = Side({"account": [now, filled]})
+    result = plan(point, target, ["account"], mode="changed", schema=schema)
+    (update,) = result.rows
+    assert update.record_id == gid(1, 1)
+    assert update.values == {"name": "Account 1"}
+    assert update.before == {"name": "Renamed"}
+    assert result.counts["tables"]["account"]["unchanged"] == 1
 
 
 def test_a_lookup_to_a_gone_row_not_being_restored_is_not_restorable_and_so_are_its_children(
