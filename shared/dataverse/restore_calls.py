@@ -201,9 +201,10 @@ def restore_deleted(
 
     One `POST Restore` per id, up to 100 per `$batch` with continue-on-error: one row that
     cannot be restored (not in the bin, a duplicate key) never stops the others, its part
-    carries the platform's code and message. A 429 on a whole batch raises Throttled, a lost
-    answer OutcomeUnknown (restores are not resent; ask the bin again to see what happened);
-    the outcomes of batches answered before are then lost to the caller, which asks again.
+    carries the platform's code and message. A 429 on a whole batch or on any part of it
+    raises Throttled, a lost answer OutcomeUnknown (restores are not resent; ask the bin again
+    to see what happened); the outcomes of batches answered before are then lost to the
+    caller, which asks again.
     """
     check_name(entity_set, "entity set name")
     wanted = _guids(ids)
@@ -216,6 +217,12 @@ def restore_deleted(
         responses = client.batch(requests, continue_on_error=True)
         pairs = _answered(client, requests, responses)
         for row_id, (request, response) in zip(group, pairs, strict=True):
+            if response.status == 429:
+                # Service protection refused the message, not the row: an outcome would read as
+                # "not in the bin" and the row be written from the backup without what only the
+                # bin gives back. The caller asks again after the wait (a row restored now is
+                # then refused as existing, and recognised by its content).
+                raise client.part_error(request, response)
             outcomes[row_id] = RestoreOutcome(
                 status=response.status, **_said(client, request, response)
             )

@@ -342,6 +342,22 @@ def test_a_429_on_a_restore_batch_raises_throttled(make: Make) -> None:
     assert raised.value.retry_after == 60
 
 
+def test_a_throttled_restore_part_raises_throttled_not_an_outcome(make: Make) -> None:
+    # Service protection refused that row's Restore, not the row: taken as "not restored", the
+    # row would be written from the backup without what only the bin gives back.
+    restored, throttled = guids(2)
+
+    def answer(part: Part) -> PartAnswer:
+        if throttled in json.loads(part.body)["Target"]["@odata.id"]:
+            return 429, {"Retry-After": "41"}, error_body("0x80072321", "Combined execution time")
+        return 200, {}, {"id": restored}
+
+    h = make(route=BatchServer(answer))
+    with pytest.raises(Throttled) as raised:
+        restore_deleted(h.client, "accounts", [restored, throttled])
+    assert raised.value.retry_after == 41
+
+
 def test_a_lost_restore_answer_is_not_resent(make: Make) -> None:
     h = make(httpx.ReadTimeout("lost"), batch_answer([(200, {}, {})]))
     with pytest.raises(OutcomeUnknown):
