@@ -10,6 +10,7 @@ to Dataverse is conditional (a create never makes a second row: the id is the ke
 from __future__ import annotations
 
 import functools
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -296,6 +297,12 @@ def _settle(
     target = None
     if command.target_environment_id is not None:
         target = ctx.platform.get_environment(command.target_environment_id)
+    if command.apply:
+        existing = files.layout()
+        if existing is not None:
+            # Laid out before, by this step run before or at once (its writes may be under way):
+            # the target has changed since, so laying it out again would not give the same.
+            return _settled(existing, target)
     rows = [RowPlan.from_json(r) for r in files.plan_rows()]
     schema, infos = _schema(client, {p.table for p in rows})
     gone = _gone(ctx, operation_id, (p.table for p in rows), schema)
@@ -314,11 +321,13 @@ def _settle(
             found = rows_by_ids(client, info.entity_set, info.primary_id, ids)
             present |= {(table, i) for i in found}
     settled = settle(rows, schema, lambda table, record_id: (table, record_id) in present)
+    # An apply's files are its run's until it names its layout (`RestoreFiles.put_layout`).
+    run = uuid.uuid4().hex[:16] if command.apply else None
     by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for plan in settled:
         by_table[plan.table].append(plan.to_json())
     for table, plans in by_table.items():
-        files.put_diff(table, plans)
+        files.put_diff(table, plans, run=run)
     counts = tally((p.table, p.action) for p in settled)
     if not command.apply:
         return c.Settled(counts)
@@ -333,21 +342,29 @@ def _settle(
                                 to_create[table])
         in_bin |= {(table, i) for i in binned}
     stages = write_stages(settled, schema, batch_size=command.batch_size, in_bin=in_bin)
-    laid_out = []
+    laid_out: list[list[Any]] = []
     with ThreadPoolExecutor(8) as pool:
         for number, stage in enumerate(stages):
             shape = schema.tables[stage.table]
             # The batches first, the stage that names them last: a stage readable means all of
             # its batches are (settling run again rewrites the same names).
             list(pool.map(lambda nb, n=number: files.put_batch(n, nb[0], [
-                w.to_json() for w in nb[1]]), enumerate(stage.batches)))
+                w.to_json() for w in nb[1]], run=run), enumerate(stage.batches)))
             files.put_stage(number, {
                 "pass": stage.pass_name, "table": stage.table,
                 "entitySet": shape.info.entity_set, "idColumn": shape.id_column,
                 "batches": len(stage.batches),
-            })
-            laid_out.append(c.StagePlan(stage.pass_name, stage.table, len(stage.batches)))
-    return c.Settled(counts, tuple(laid_out), target)
+            }, run=run)
+            laid_out.append([stage.pass_name, stage.table, len(stage.batches)])
+    # Named last, once every file it names is written; a run that comes second adopts the
+    # first's (its own files are never read).
+    held = files.put_layout({"run": run, "counts": counts, "stages": laid_out})
+    return _settled(held, target)
+
+
+def _settled(layout: Mapping[str, Any], target: Any) -> c.Settled:
+    stages = tuple(c.StagePlan(str(p), str(t), int(b)) for p, t, b in layout["stages"])
+    return c.Settled(layout["counts"], stages, target)
 
 
 # -- applying ---------------------------------------------------------------------------------

@@ -5,6 +5,9 @@
                                      each {"<table>": [ids]}
     diff/<table>.jsonl.zz            the settled plan: every row's action and difference (the
                                      `ppbackup data diff` view; kept with the points' immutability)
+    layout.json.zz                   an apply's layout, written once (create-only): {"run",
+                                     "counts", "stages": [[pass, table, batches]]}; its diff and
+                                     writes are the run's (`diff/<run>/`, `writes/<run>/`)
     writes/<stage>.json.zz           a stage of writes: {"pass", "table", "entitySet",
                                      "idColumn", "batches": <how many>}
     writes/<stage>-<batch>.json.zz   one batch of a stage: [write] (<= 500; an apply step reads
@@ -17,7 +20,12 @@
 
 Every name is derived from the state's counters, so a step run again after a crash rewrites the
 same blob with the same content (overwrite is harmless) and nothing is written twice under two
-names. Rows are JSON lines in compressed frames (shared.data_store.frames), like the points.
+names. The one exception is settling an apply: it reads the target (the recycle bin, the rows a
+lookup points to), which the apply itself changes, so a second run of it (a duplicate message, the
+watchdog driving a slow step) may lay the writes out otherwise while the first run's apply is
+sending them. Each run writes its layout under its own name and the first to name it in
+`layout.json.zz` is the layout every step reads; a later run adopts it. Rows are JSON lines in
+compressed frames (shared.data_store.frames), like the points.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ if TYPE_CHECKING:
     from shared.data_store.store import DataStore
 
 ROOT = "restores"
+LAYOUT = "layout.json.zz"
 
 
 def _prefix(operation_id: str) -> str:
@@ -88,16 +97,47 @@ class RestoreFiles:
         for name in self._names("plan/"):
             yield from self._rows(name)
 
-    def put_diff(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
-        return self._put_rows(f"diff/{_table(table)}.jsonl.zz", rows)
+    def put_diff(
+        self, table: str, rows: Iterable[Mapping[str, Any]], *, run: str | None = None
+    ) -> int:
+        return self._put_rows(f"{_folder('diff', run)}{_table(table)}.jsonl.zz", rows)
 
     def diff_rows(self, table: str | None = None) -> Iterator[dict[str, Any]]:
         """The settled plan's rows (all tables, or one): `{"table", "id", "action", "values",
-        "before", "references", "state", "reasons", "notes"}`. Empty before the plan settled."""
-        names = self._names("diff/")
-        for name in names:
-            if table is None or name == f"diff/{table}.jsonl.zz":
+        "before", "references", "state", "reasons", "notes"}`. Empty before the plan settled.
+        Of an apply, those of its layout's run."""
+        folder = _folder("diff", self._run())
+        for name in self._names(folder):
+            rest = name[len(folder):]
+            if "/" not in rest and (table is None or rest == f"{table}.jsonl.zz"):
                 yield from self._rows(name)
+
+    # -- the layout of an apply ---------------------------------------------------------------
+
+    def put_layout(self, layout: Mapping[str, Any]) -> dict[str, Any]:
+        """Name `layout` ({"run", ...}) the apply's layout unless one was named before; returns
+        the one that holds (the first, whichever run wrote it)."""
+        from azure.core.exceptions import ResourceExistsError
+
+        data = compress(json.dumps(dict(layout), separators=(",", ":")).encode())
+        try:
+            self._store.container.upload_blob(self._prefix + LAYOUT, data, overwrite=False)
+        except ResourceExistsError:
+            held = self.layout()
+            if held is None:  # (a layout is never deleted)
+                raise
+            return held
+        return dict(layout)
+
+    def layout(self) -> dict[str, Any] | None:
+        value = self._json(LAYOUT)
+        return value if isinstance(value, dict) else None
+
+    def _run(self) -> str | None:
+        try:
+            return _run_of(self._store, self._prefix)
+        except LookupError:
+            return None
 
     # -- JSON documents ----------------------------------------------------------------------
 
@@ -127,22 +167,25 @@ class RestoreFiles:
             {str(t): set(v) for t, v in (value.get("found") or {}).items()},
         )
 
-    def put_stage(self, stage: int, value: Mapping[str, Any]) -> None:
-        self._put_json(f"writes/{stage:05d}.json.zz", dict(value))
+    def put_stage(self, stage: int, value: Mapping[str, Any], *, run: str | None = None) -> None:
+        self._put_json(f"{_folder('writes', run)}{stage:05d}.json.zz", dict(value))
 
     def stage(self, stage: int) -> dict[str, Any]:
-        """A stage as settling laid it out (the same content however often settling ran, so a
-        process keeps what it read: each step of a stage reads it once)."""
-        value = _stages(self._store, self._prefix, stage)
+        """A stage as settling laid it out (the layout's run: never rewritten, so a process
+        keeps what it read: each step of a stage reads it once)."""
+        value = _stages(self._store, self._prefix, _folder("writes", self._run()), stage)
         if not isinstance(value, dict):
             raise LookupError(f"stage {stage} of {self._prefix} was never written")
         return value
 
-    def put_batch(self, stage: int, batch: int, writes: list[Mapping[str, Any]]) -> None:
-        self._put_json(f"writes/{stage:05d}-{batch:06d}.json.zz", [dict(w) for w in writes])
+    def put_batch(
+        self, stage: int, batch: int, writes: list[Mapping[str, Any]], *, run: str | None = None
+    ) -> None:
+        self._put_json(f"{_folder('writes', run)}{stage:05d}-{batch:06d}.json.zz",
+                       [dict(w) for w in writes])
 
     def batch(self, stage: int, batch: int) -> list[dict[str, Any]]:
-        value = self._json(f"writes/{stage:05d}-{batch:06d}.json.zz")
+        value = self._json(f"{_folder('writes', self._run())}{stage:05d}-{batch:06d}.json.zz")
         if not isinstance(value, list):
             raise LookupError(f"batch {batch} of stage {stage} of {self._prefix} was never written")
         return value
@@ -195,12 +238,34 @@ class RestoreFiles:
             return None
 
 
-@functools.lru_cache(maxsize=16)
-def _stages(store: DataStore, prefix: str, stage: int) -> Any:
+def _folder(kind: str, run: str | None) -> str:
+    """`diff/` or `writes/`, or a run's own under them (an apply's layout)."""
+    if run is None:
+        return f"{kind}/"
+    if not run.isalnum():
+        raise ValueError(f"not a layout run: {run!r}")
+    return f"{kind}/{run}/"
+
+
+@functools.lru_cache(maxsize=64)
+def _run_of(store: DataStore, prefix: str) -> str:
+    """The run of an operation's layout; LookupError while it has none (not kept: a layout,
+    once named, never changes, but one not named yet may be named at any time)."""
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
-        data = store.container.download_blob(f"{prefix}writes/{stage:05d}.json.zz").readall()
+        data = store.container.download_blob(prefix + LAYOUT).readall()
+    except ResourceNotFoundError:
+        raise LookupError(f"{prefix} has no layout") from None
+    return str(json.loads(decompress(data))["run"])
+
+
+@functools.lru_cache(maxsize=16)
+def _stages(store: DataStore, prefix: str, folder: str, stage: int) -> Any:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        data = store.container.download_blob(f"{prefix}{folder}{stage:05d}.json.zz").readall()
     except ResourceNotFoundError:
         return None
     return json.loads(decompress(data))

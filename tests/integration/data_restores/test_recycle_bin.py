@@ -4,11 +4,18 @@ from the backup (Azurite and the simulator)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 import shared.dataverse
+from data_restores.execute import execute
+from data_restores.kind import read_state
+from data_restores.settling import plan as settle_plan
+from data_restores.state import Phase
+from engine.config import EngineConfig
+from engine.runner import run_steps
 from ppbackup.simulator import Simulator
 from shared.data_store import DataStore
 from shared.data_store.restore_files import RestoreFiles
@@ -17,6 +24,7 @@ from shared.operations import OperationStatus
 from shared.runtime import AppContext
 from tests.integration.data_backups.conftest import Clock
 from tests.integration.data_restores.scenario import (
+    ONE_STEP,
     accounts_with_contacts,
     as_data,
     delete_with_children,
@@ -232,3 +240,33 @@ def test_a_row_from_the_bin_a_person_edits_before_its_first_write_is_a_conflict(
     assert done.applied is not None
     assert done.applied["total"]["conflict"] == 1, done.applied["total"]
     assert snapshot(sim, env_id)["account"][acc]["name"] == "Edited"
+
+
+def test_a_late_duplicate_of_the_settling_step_leaves_the_apply_as_laid_out(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str
+) -> None:
+    # A settling step slow enough for the watchdog to drive it again: the second run lays the
+    # writes out once the first one's apply has brought the bin's rows back (none in the bin
+    # for it), while that apply goes on with the stages it was given.
+    point_id = point(ctx, clock, env_id, page_size=50)
+    at_point = snapshot(sim, env_id)
+    accounts = accounts_with_contacts(at_point, 2)
+    for record_id in accounts:  # the bin gives them back with this value, not the point's
+        sim.dataverse_change(env_id, "account", "update", record_id,
+                             {"description": "edited after the point"})
+    sim.dataverse_recycle_bin(env_id, True)
+    binned = delete_with_children(sim, env_id, at_point, accounts)
+    operation_id = start(ctx, env_id, tables=("account",), point_id=point_id,
+                         with_related=True, apply=True)
+    until_applying(ctx, clock, operation_id)
+    settling = replace(read_state(ctx.history.get(operation_id)), phase=Phase.SETTLING)
+    late = settle_plan(settling, clock.now, EngineConfig.from_settings(ctx.settings, ctx.backoff))
+    run_steps(ctx, operation_id, read_state(ctx.history.get(operation_id)).seq, config=ONE_STEP)
+    assert {w["action"] for w in sim.dataverse_writes(env_id)} == {"restore"}
+
+    execute(ctx, late, operation_id)  # the late run: its checkpoint would lose, its files stay
+    done = drive(ctx, clock, operation_id)
+
+    assert done.status is OperationStatus.SUCCEEDED, done.error
+    assert done.applied is not None and done.applied["total"]["create"] == len(binned)
+    assert as_data(snapshot(sim, env_id)) == as_data(at_point)
