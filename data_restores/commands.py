@@ -73,6 +73,8 @@ class DiffJobs:
 class JobDiffed:
     unchanged: int
     kept: int
+    # The job's point rows compared (after narrowing): of a recordIds job, the ids found.
+    matched: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -225,11 +225,12 @@ def _diff(
         only = narrow(job)
         rows = (r for r in units.rows(job.table, job.unit)
                 if only is None or norm(str(r[shape.id_column])) in only)
-        unchanged = 0
+        unchanged = matched = 0
         kept = []
         # A slice at a time: a job holds SLICE point rows and their target rows, not a whole
         # stored file of each (eight jobs at once held 80,000 rows, ~350 MiB).
         while chunk := list(islice(rows, SLICE)):
+            matched += len(chunk)
             ids = [norm(str(r[shape.id_column])) for r in chunk]
             targets = rows_by_ids(client, shape.info.entity_set or "", shape.id_column, ids)
             for plan in plan_rows(shape, schema, chunk, targets, mode=command.mode):  # type: ignore[arg-type]
@@ -238,7 +239,7 @@ def _diff(
                 else:
                     kept.append(plan.to_json())
         files.put_plan_chunk(job.table, f"{job.narrow}-{job.unit:06d}", kept)
-        return c.JobDiffed(unchanged, len(kept))
+        return c.JobDiffed(unchanged, len(kept), matched)
 
     return c.Diffed(_each(command.jobs, diff))
 

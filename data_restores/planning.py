@@ -23,8 +23,8 @@ from data_restores.commands import (
     Target,
 )
 from data_restores.counts import added
-from data_restores.faults import fail, on_fault, wait_or_give_up
-from data_restores.state import RELATED, DataRestoreState, Event, Job, Phase
+from data_restores.faults import fail, on_fault, reject, wait_or_give_up
+from data_restores.state import IDS, RELATED, DataRestoreState, Event, Job, Phase
 from engine.config import EngineConfig
 from engine.decision import ContinueNow, Decision
 from engine.record import SetRestoreCounts, StepUpdate
@@ -69,7 +69,7 @@ def decide(
 def _diffed(
     state: DataRestoreState, answer: Diffed, now: datetime, config: EngineConfig
 ) -> Decision[DataRestoreState]:
-    done = 0
+    done = matched = 0
     unchanged: dict[str, dict[str, int]] = {}
     fault = None
     for job, result in zip(next_jobs(state), answer.results, strict=False):
@@ -79,8 +79,10 @@ def _diffed(
         done += 1
         counts = unchanged.setdefault(job.table, {"unchanged": 0})
         counts["unchanged"] += result.unchanged
+        if job.narrow == IDS:
+            matched += result.matched
     moved = replace(state, cursor=state.cursor + done, plan=added(state.plan, unchanged),
-                    attempts=0 if done else state.attempts)
+                    attempts=0 if done else state.attempts, matched=state.matched + matched)
     if fault is not None:
         if isinstance(fault, RETRYABLE):
             return wait_or_give_up(moved, fault, now, config, STEP)
@@ -95,6 +97,14 @@ def _diffed(
 def after_planning(state: DataRestoreState) -> Decision[DataRestoreState]:
     """The chosen rows are compared: walk to the related rows (once), else settle."""
     related_done = any(j.narrow == RELATED for j in state.jobs) or state.relate_pass > 0
+    if state.record_ids is not None and not related_done and state.matched == 0:
+        # Nothing was found to restore: an id of another table, or of a row made after the
+        # point, is a request to correct, not a restore that succeeded.
+        shown = ", ".join(state.record_ids[:3]) + (" ..." if len(state.record_ids) > 3 else "")
+        return reject(state, "NoSuchRecords", (
+            f"None of the {len(state.record_ids)} recordIds ({shown}) is a row of "
+            f"{', '.join(state.tables)} at point {state.point_id}: check the ids and the tables "
+            "(`ppbackup data record ENV_ID TABLE RECORD_ID` lists one record's versions)."), STEP)
     if state.with_related and not related_done:
         jobs = tuple(Job(t, u) for t in state.point_tables for u in range(state.units.get(t, 0)))
         relating = replace(state, phase=Phase.RELATING, jobs=jobs, cursor=0, relate_pass=1,

@@ -80,6 +80,10 @@ def _settled(state: DataRestoreState, answer: Settled) -> Decision[DataRestoreSt
     summary = added(state.plan, answer.counts["tables"])
     total = summary["total"]
     plan_detail = f"Plan: {describe(total)}."
+    if state.record_ids is not None and state.matched < len(state.record_ids):
+        plan_detail += (f" {len(state.record_ids) - state.matched} of the "
+                        f"{len(state.record_ids)} recordIds match no row of "
+                        f"{', '.join(state.tables)} at the point.")
     counts = SetRestoreCounts(plan=summary)
     if not state.apply:
         done = replace(state, phase=Phase.SUCCEEDED, plan=summary, jobs=(), cursor=0,

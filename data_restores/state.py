@@ -118,6 +118,8 @@ class DataRestoreState:
     # none ends the walk; the ids themselves are in the store, so a crash cannot lose them).
     relate_pass: int = 0
     relate_size: int = 0
+    # Of the recordIds, how many the planning jobs found at the point (in any chosen table).
+    matched: int = 0
     plan: Mapping[str, Any] = field(default_factory=empty_summary)
     applied: Mapping[str, Any] = field(default_factory=empty_summary)
     concurrency: int = 4
@@ -145,6 +147,7 @@ class DataRestoreState:
             "units": dict(self.units) or None,
             "jobs": [j.to_json() for j in self.jobs] or None, "cursor": self.cursor or None,
             "relatePass": self.relate_pass or None, "relateSize": self.relate_size or None,
+            "matched": self.matched or None,
             "plan": self.plan, "applied": self.applied, "concurrency": self.concurrency,
             "attempts": self.attempts or None,
         })
@@ -168,7 +171,7 @@ class DataRestoreState:
                 units={str(k): int(v) for k, v in (data.get("units") or {}).items()},
                 jobs=tuple(Job.from_json(j) for j in data.get("jobs") or ()),
                 cursor=int(data.get("cursor", 0)), relate_pass=int(data.get("relatePass", 0)),
-                relate_size=int(data.get("relateSize", 0)),
+                relate_size=int(data.get("relateSize", 0)), matched=int(data.get("matched", 0)),
                 plan=data.get("plan") or empty_summary(),
                 applied=data.get("applied") or empty_summary(),
                 concurrency=int(data.get("concurrency", 4)),

@@ -148,3 +148,32 @@ def test_a_plan_past_the_settling_limit_fails_before_anything_is_written(
     assert "4 rows to create or update (account 4)" in done.error.message
     assert sim.dataverse_writes(env_id) == []
     assert list(RestoreFiles(store, done.operation_id).diff_rows()) == []
+
+
+def test_record_ids_that_are_no_rows_of_the_tables_at_the_point_are_said_so(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str
+) -> None:
+    point_id = make_point(ctx, clock, env_id, list(TABLES))
+    at_point = {t: live_rows(sim, env_id, s, i) for t, (s, i) in TABLES.items()}
+    account = sorted(at_point["account"])[0]
+    contact = sorted(at_point["contact"])[0]
+    sim.dataverse_change(env_id, "account", "delete", account)
+    ctx = allowing(ctx, env_id)
+
+    # A contact's id asked of the accounts (a wrong table): nothing to restore, and it says why.
+    wrong = drive(ctx, clock, start(ctx, env_id, tables=("account",), point_id=point_id,
+                                    record_ids=(contact,), apply=True,
+                                    confirm_production=env_id))
+    assert wrong.status is OperationStatus.REJECTED
+    assert wrong.error is not None and wrong.error.code == "NoSuchRecords"
+    assert contact in wrong.error.message and "account" in wrong.error.message
+    assert sim.dataverse_writes(env_id) == []
+
+    # One found, one not: the found one is restored and the plan names the other.
+    some = drive(ctx, clock, start(ctx, env_id, tables=("account",), point_id=point_id,
+                                   record_ids=(account, contact), apply=True,
+                                   confirm_production=env_id))
+    assert some.status is OperationStatus.SUCCEEDED, some.error
+    assert some.applied is not None and some.applied["total"]["create"] == 1
+    plan_step = next(s for s in some.steps if s.name == "plan")
+    assert "1 of the 2 recordIds" in (plan_step.detail or ""), plan_step.detail
