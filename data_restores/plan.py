@@ -421,7 +421,15 @@ def settle(
                 creating.discard((plan.table, plan.record_id))
                 changed = True
             elif len(kept) != len(plan.references):
-                plans[n] = replace(plan, references=tuple(kept), notes=tuple(notes))
+                if (plan.action == "update" and not kept and not plan.values
+                        and plan.state is None):
+                    # Its only difference was the owner: nothing is left to write, and an
+                    # update planned would be one the apply never sends.
+                    plans[n] = RowPlan(plan.table, plan.record_id, "notRestorable", reasons=tuple(
+                        note.replace("; left out", "; the row is left as it is")
+                        for note in notes[len(plan.notes):]))
+                else:
+                    plans[n] = replace(plan, references=tuple(kept), notes=tuple(notes))
     return plans
 
 

@@ -201,6 +201,21 @@ def test_an_owner_that_no_longer_exists_is_left_out_with_a_note() -> None:
     assert create.notes == (f"owner systemuser {gone_user} no longer exists; left out",)
 
 
+def test_an_update_whose_only_change_is_an_owner_that_no_longer_exists_writes_nothing() -> None:
+    # The owner cannot be put back and nothing else differs: no update is planned (nor counted
+    # as one the apply then never writes); the diff says why the row stays as it is.
+    gone_user = gid(9, 1)
+    was = lookup(account(1), "ownerid", "systemuser", gone_user)
+    now = dict(account(1), versionnumber=99)
+    result = plan(Side({"account": [was]}), Side({"account": [now]}), ["account"],
+                  mode="changed")
+    (row,) = result.rows
+    assert row.action == "notRestorable"
+    assert row.reasons == (f"owner systemuser {gone_user} no longer exists; the row is left as it "
+                           "is",)
+    assert result.counts["tables"]["account"]["update"] == 0
+
+
 def test_rows_made_after_the_point_are_never_touched() -> None:
     newer = account(5)
     result = plan(Side({"account": []}), Side({"account": [newer]}), ["account"], mode="all")
