@@ -465,6 +465,14 @@ def _from_bin(
     does not exist is noted and written from the backup by a create in the next pass."""
     from shared.dataverse import bin_rows, restore_deleted, rows_by_ids
 
+    sent = files.bin_sent(job.unit, job.batch)
+    if sent is not None:
+        # Sent before to its end (its checkpoint lost, or this is a late duplicate): what it
+        # recorded stands. Judged again now, a row it brought back that the next pass already
+        # gave its point values would no longer look as the bin held it: a false conflict,
+        # and its later writes skipped.
+        conflicts = sum(1 for o in sent[1].values() if o.get("action") == "conflict")
+        return c.BatchApplied({str(stage["table"]): {"conflict": conflicts}} if conflicts else {})
     entity_set, id_column = str(stage["entitySet"]), str(stage["idColumn"])
     ids = [w.record_id for w in writes]
     held = files.bin_held(job.unit, job.batch)

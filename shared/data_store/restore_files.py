@@ -205,6 +205,15 @@ class RestoreFiles:
     def put_restored(self, stage: int, batch: int, etags: Mapping[str, str]) -> None:
         self._put_json(f"bin/{stage:05d}-{batch:06d}-restored.json.zz", dict(etags))
 
+    def bin_sent(self, stage: int, batch: int) -> tuple[dict[str, str], dict[str, Any]] | None:
+        """What a bin batch's send recorded, once it recorded all of it: the ETags of the rows
+        it brought back and its outcomes (None: never sent to its end)."""
+        outcomes = self._json(f"outcomes/{stage:05d}-{batch:06d}.json.zz")
+        restored = self._json(f"bin/{stage:05d}-{batch:06d}-restored.json.zz")
+        if not isinstance(outcomes, dict) or not isinstance(restored, dict):
+            return None
+        return {str(k): str(v) for k, v in restored.items()}, outcomes
+
     def restored(self) -> dict[str, str]:
         """Every row the bin stages brought back: id -> its ETag right after."""
         found: dict[str, str] = {}

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 import shared.dataverse
+from data_restores.commands import ApplyJobs
 from data_restores.execute import execute
 from data_restores.kind import read_state
+from data_restores.planning import target_of
 from data_restores.settling import plan as settle_plan
 from data_restores.state import Phase
 from engine.config import EngineConfig
@@ -269,4 +271,38 @@ def test_a_late_duplicate_of_the_settling_step_leaves_the_apply_as_laid_out(
 
     assert done.status is OperationStatus.SUCCEEDED, done.error
     assert done.applied is not None and done.applied["total"]["create"] == len(binned)
+    assert as_data(snapshot(sim, env_id)) == as_data(at_point)
+
+
+def test_a_late_duplicate_of_a_bin_batch_after_its_rows_were_written_changes_nothing(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, store: DataStore
+) -> None:
+    # A bin batch slow enough for the watchdog to send it again: the second send runs once the
+    # rows it brought back have their point values, which are not what the bin held.
+    point_id = point(ctx, clock, env_id, page_size=50)
+    at_point = snapshot(sim, env_id)
+    accounts = accounts_with_contacts(at_point, 2)
+    for record_id in accounts:
+        sim.dataverse_change(env_id, "account", "update", record_id,
+                             {"description": "edited after the point"})
+    sim.dataverse_recycle_bin(env_id, True)
+    binned = delete_with_children(sim, env_id, at_point, accounts)
+    operation_id = start(ctx, env_id, tables=("account",), point_id=point_id,
+                         with_related=True, apply=True)
+    until_applying(ctx, clock, operation_id)
+    state = read_state(ctx.history.get(operation_id))
+    files = RestoreFiles(store, operation_id)
+    first_bin = state.jobs[0]
+    assert files.stage(first_bin.unit)["pass"] == "bin"
+    while files.stage(state.jobs[state.cursor].unit)["pass"] in ("bin", "rows"):
+        run_steps(ctx, operation_id, state.seq, config=ONE_STEP)
+        state = read_state(ctx.history.get(operation_id))
+
+    execute(ctx, ApplyJobs(target_of(state), (first_bin,)), operation_id)  # its answer is stale
+    done = drive(ctx, clock, operation_id)
+
+    assert done.status is OperationStatus.SUCCEEDED, done.error
+    assert done.applied is not None and done.applied["total"]["create"] == len(binned)
+    notes = {i: o for batch in files.outcomes() for i, o in batch.items()}
+    assert notes == {}, "no row was put back by anyone else"
     assert as_data(snapshot(sim, env_id)) == as_data(at_point)
