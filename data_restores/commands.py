@@ -42,6 +42,8 @@ class Validated:
     unknown_in_target: tuple[str, ...] = ()
     # The target's x-ms-dop-hint: batches sent at once.
     recommended_concurrency: int | None = None
+    # Tables asked for that are N:N intersect tables in the target (rows are links there).
+    intersect: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,14 +116,18 @@ def _validate(ctx: AppContext, command: c.Validate) -> Any:
         point_id = found
     manifest = store.manifest(source, point_id)
     with DataverseClient.from_settings(ctx.settings, target) as client:
-        known = {info.logical_name for info in client.tables()}
+        infos = list(client.tables())
         hint = client.recommended_concurrency
+    known = {info.logical_name for info in infos}
+    intersect = tuple(sorted(info.logical_name for info in infos
+                             if info.is_intersect and info.logical_name in command.tables))
     units = PointUnits(store, source, point_id)
     in_target = {t: units.count(t) for t in manifest.tables if t in known}
     api_url = target.instance_api_url or target.instance_url or ""
     return c.Validated(
         target, api_url, target.instance_url or api_url, point_id, manifest.point_time,
         in_target, tuple(sorted(t for t in manifest.tables if t not in known)), hint,
+        intersect,
     )
 
 

@@ -71,6 +71,13 @@ def _validated(
         elif table not in found.units:
             problems.append(f"point {found.point_id} does not hold table {table!r}; "
                             "`ppbackup data points` lists what each point holds")
+        elif table in found.intersect:
+            # Its rows are links, which the platform takes only through the relationship's
+            # $ref (never as rows): each would be sent and fail.
+            problems.append(f"{table!r} is the intersect table of an N:N relationship, whose "
+                            "links a record restore does not write; restore the rows at either "
+                            "end (the recycle bin brings a row back with its links while it "
+                            "holds it)")
     if problems:
         return reject(state, "TablesNotRestorable", "Nothing can be restored: "
                       + "; ".join(problems) + ".", STEP)

@@ -13,7 +13,7 @@ from shared.data_store import DataStore
 from shared.data_store.restore_files import RestoreFiles
 from shared.operations import OperationStatus
 from shared.runtime import AppContext
-from tests.integration.data_backups.conftest import Clock
+from tests.integration.data_backups.conftest import Clock, live_rows
 from tests.integration.data_restores.scenario import (
     Rows,
     accounts_with_contacts,
@@ -22,6 +22,7 @@ from tests.integration.data_restores.scenario import (
     point,
     snapshot,
 )
+from tests.integration.data_restores.test_plan_from_a_point import make_point
 from tests.integration.data_restores.test_record_restore import drive, start
 
 PAGE = 50
@@ -227,3 +228,21 @@ def test_rows_that_cannot_be_restored_say_why_and_a_gone_owner_is_left_out(
     row = next(RestoreFiles(store, dry.operation_id).diff_rows("contact"))
     assert (row["id"], row["action"]) == (dropped, "notRestorable")
     assert row["reasons"] == ["column jobtitle no longer exists in contact"]
+
+
+def test_an_n_to_n_intersect_table_is_rejected_saying_why(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str
+) -> None:
+    # Its rows are links, which the platform takes only through the relationship's $ref: every
+    # row was sent as a create and failed, after a whole plan.
+    point_id = make_point(ctx, clock, env_id, ["new_project", "new_project_contact"])
+    links = live_rows(sim, env_id, "new_project_contactset", "new_project_contactid")
+    sim.dataverse_change(env_id, "new_project_contact", "delete", sorted(links)[0])
+
+    done = drive(ctx, clock, start(ctx, env_id, tables=("new_project", "new_project_contact"),
+                                   point_id=point_id, apply=True))
+
+    assert done.status is OperationStatus.REJECTED
+    assert done.error is not None and done.error.code == "TablesNotRestorable"
+    assert "new_project_contact" in done.error.message and "N:N" in done.error.message
+    assert sim.dataverse_writes(env_id) == []
