@@ -69,7 +69,7 @@ def decide(
 def _diffed(
     state: DataRestoreState, answer: Diffed, now: datetime, config: EngineConfig
 ) -> Decision[DataRestoreState]:
-    done = matched = 0
+    done = matched = kept = 0
     unchanged: dict[str, dict[str, int]] = {}
     fault = None
     for job, result in zip(next_jobs(state), answer.results, strict=False):
@@ -79,10 +79,12 @@ def _diffed(
         done += 1
         counts = unchanged.setdefault(job.table, {"unchanged": 0})
         counts["unchanged"] += result.unchanged
+        kept += result.kept
         if job.narrow == IDS:
             matched += result.matched
     moved = replace(state, cursor=state.cursor + done, plan=added(state.plan, unchanged),
-                    attempts=0 if done else state.attempts, matched=state.matched + matched)
+                    attempts=0 if done else state.attempts, matched=state.matched + matched,
+                    kept=None if state.kept is None else state.kept + kept)
     if fault is not None:
         if isinstance(fault, RETRYABLE):
             return wait_or_give_up(moved, fault, now, config, STEP)
@@ -105,7 +107,7 @@ def after_planning(state: DataRestoreState) -> Decision[DataRestoreState]:
             f"None of the {len(state.record_ids)} recordIds ({shown}) is a row of "
             f"{', '.join(state.tables)} at point {state.point_id}: check the ids and the tables "
             "(`ppbackup data record ENV_ID TABLE RECORD_ID` lists one record's versions)."), STEP)
-    if state.with_related and not related_done:
+    if state.with_related and not related_done and _walk_worth_it(state):
         jobs = tuple(Job(t, u) for t in state.point_tables for u in range(state.units.get(t, 0)))
         relating = replace(state, phase=Phase.RELATING, jobs=jobs, cursor=0, relate_pass=1,
                            relate_size=0)
@@ -116,6 +118,19 @@ def after_planning(state: DataRestoreState) -> Decision[DataRestoreState]:
     return Decision(settling, Event.DIFFED, (
         StepUpdate(STEP, detail="Checking every lookup of the rows to write."),
     ), ContinueNow())
+
+
+def _walk_worth_it(state: DataRestoreState) -> bool:
+    """The walk streams every table of the point, pass after pass: not when it has no seed (no
+    recordIds and no row to write), nor when the plan is already past what settling takes (it
+    only adds rows: settling then fails it, naming its rows, hours of passes sooner)."""
+    from data_restores.settling import MAX_ROWS_TO_WRITE  # (settling imports this module)
+
+    if state.kept is None:
+        return True
+    if state.record_ids is None and state.kept == 0:
+        return False
+    return state.kept <= MAX_ROWS_TO_WRITE
 
 
 def _related(state: DataRestoreState, answer: Related) -> Decision[DataRestoreState]:

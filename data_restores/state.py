@@ -120,6 +120,9 @@ class DataRestoreState:
     relate_size: int = 0
     # Of the recordIds, how many the planning jobs found at the point (in any chosen table).
     matched: int = 0
+    # Rows the planning jobs kept to write (creates, updates, rows that cannot be restored);
+    # None in a state stored before it was counted (unknown, not none).
+    kept: int | None = 0
     plan: Mapping[str, Any] = field(default_factory=empty_summary)
     applied: Mapping[str, Any] = field(default_factory=empty_summary)
     concurrency: int = 4
@@ -147,7 +150,7 @@ class DataRestoreState:
             "units": dict(self.units) or None,
             "jobs": [j.to_json() for j in self.jobs] or None, "cursor": self.cursor or None,
             "relatePass": self.relate_pass or None, "relateSize": self.relate_size or None,
-            "matched": self.matched or None,
+            "matched": self.matched or None, "kept": self.kept,
             "plan": self.plan, "applied": self.applied, "concurrency": self.concurrency,
             "attempts": self.attempts or None,
         })
@@ -172,6 +175,7 @@ class DataRestoreState:
                 jobs=tuple(Job.from_json(j) for j in data.get("jobs") or ()),
                 cursor=int(data.get("cursor", 0)), relate_pass=int(data.get("relatePass", 0)),
                 relate_size=int(data.get("relateSize", 0)), matched=int(data.get("matched", 0)),
+                kept=int(data["kept"]) if data.get("kept") is not None else None,
                 plan=data.get("plan") or empty_summary(),
                 applied=data.get("applied") or empty_summary(),
                 concurrency=int(data.get("concurrency", 4)),

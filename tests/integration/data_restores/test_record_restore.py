@@ -12,7 +12,7 @@ import pytest
 
 from data_restores.kind import read_state
 from data_restores.state import DataRestoreState
-from engine.runner import run_steps
+from engine.runner import RunnerConfig, run_steps
 from ppbackup.simulator import Simulator
 from shared.data_store import DataStore
 from shared.data_store.restore_files import RestoreFiles
@@ -177,3 +177,40 @@ def test_record_ids_that_are_no_rows_of_the_tables_at_the_point_are_said_so(
     assert some.applied is not None and some.applied["total"]["create"] == 1
     plan_step = next(s for s in some.steps if s.name == "plan")
     assert "1 of the 2 recordIds" in (plan_step.detail or ""), plan_step.detail
+
+
+def phases_of(ctx: AppContext, clock: Clock, operation_id: str) -> tuple[Operation, set[str]]:
+    """Drive the operation to its end, noting every phase it went through."""
+    seen: set[str] = set()
+    for _ in range(500):
+        stored = ctx.history.get(operation_id)
+        state = read_state(stored)
+        seen.add(str(state.phase))
+        if stored.operation.status.terminal:
+            return stored.operation, seen
+        clock.reach(state.wake_at)
+        run_steps(ctx, operation_id, state.seq, config=RunnerConfig(invocation_budget_seconds=0))
+    raise AssertionError(f"{operation_id} did not end")
+
+
+def test_the_related_rows_walk_is_not_made_for_nothing(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from data_restores import settling
+
+    # The walk streams every table of the point, pass after pass: not when the chosen rows need
+    # no write (no seed), nor when they are already past the settling limit (it only adds rows).
+    point_id = make_point(ctx, clock, env_id, list(TABLES))
+    nothing, seen = phases_of(ctx, clock, start(ctx, env_id, tables=("account",),
+                                                 point_id=point_id, with_related=True))
+    assert nothing.status is OperationStatus.SUCCEEDED, nothing.error
+    assert "Relating" not in seen
+
+    for record_id in sorted(live_rows(sim, env_id, "accounts", "accountid"))[:4]:
+        sim.dataverse_change(env_id, "account", "delete", record_id)
+    monkeypatch.setattr(settling, "MAX_ROWS_TO_WRITE", 3)
+    large, seen = phases_of(ctx, clock, start(ctx, env_id, tables=("account",),
+                                               point_id=point_id, with_related=True))
+    assert large.status is OperationStatus.FAILED
+    assert large.error is not None and large.error.code == "PlanTooLarge"
+    assert "Relating" not in seen
