@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from data_restores.commands import Applied, ApplyJobs, BatchApplied
+from data_restores.commands import Applied, ApplyJobs, BatchApplied, Guard, WritesHeld
 from data_restores.counts import added
 from data_restores.faults import fail, on_fault, wait_or_give_up
 from data_restores.planning import target_of
@@ -35,7 +35,8 @@ def next_batches(state: DataRestoreState) -> tuple[Job, ...]:
 
 
 def plan(state: DataRestoreState, now: datetime, config: EngineConfig) -> ApplyJobs:
-    return ApplyJobs(target_of(state), next_batches(state))
+    return ApplyJobs(target_of(state), next_batches(state), Guard(
+        state.target_environment_id, state.confirm_production, config.allow_production))
 
 
 def decide(
@@ -43,6 +44,11 @@ def decide(
 ) -> Decision[DataRestoreState]:
     if isinstance(answer, Applied):
         return _applied(state, answer, now, config)
+    if isinstance(answer, WritesHeld):
+        total = state.applied["total"]
+        return fail(state, answer.code, (
+            f"Before writing more: {answer.message} {total['create']} row(s) created, "
+            f"{total['update']} updated before it became one; nothing more was written."), STEP)
     return on_fault(state, answer, now, config, STEP)
 
 

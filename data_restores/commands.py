@@ -15,6 +15,7 @@ from data_restores.state import Job
 
 if TYPE_CHECKING:
     from shared.power_platform.models import Environment
+    from shared.settings import ProductionAllowList
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,11 +149,30 @@ class Settled:
 
 
 @dataclass(frozen=True, slots=True)
+class Guard:
+    """The Production guardrail of the writes: the target's type is read again before every
+    step's writes (an apply takes hours; an administrator may convert it meanwhile)."""
+
+    environment_id: str
+    confirm_production: str | None
+    allow_production: ProductionAllowList
+
+
+@dataclass(frozen=True, slots=True)
 class ApplyJobs:
     """Applying: send these batches (one stage), at once."""
 
     target: Target
     jobs: tuple[Job, ...]
+    guard: Guard | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WritesHeld:
+    """Nothing of the step was sent: the target is Production now and the guardrail refuses."""
+
+    code: str
+    message: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -378,9 +378,13 @@ def _settled(layout: Mapping[str, Any], target: Any) -> c.Settled:
 def _apply(
     ctx: AppContext, client: DataverseClient, files: RestoreFiles, command: c.ApplyJobs,
     operation_id: str,
-) -> c.Applied:
+) -> c.Applied | c.WritesHeld:
     if not command.jobs:
         return c.Applied(())
+    if command.guard is not None:
+        held = _held(ctx, command.guard)
+        if held is not None:
+            return held
     stage = files.stage(command.jobs[0].unit)
     pass_name = str(stage["pass"])
     skip: frozenset[str] = frozenset()
@@ -401,6 +405,17 @@ def _apply(
         return _write(client, files, stage, job, writes, pass_name)
 
     return c.Applied(_each(command.jobs, send))
+
+
+def _held(ctx: AppContext, guard: c.Guard) -> c.WritesHeld | None:
+    """The guardrail on the target as it is now (checked at validating and settling too)."""
+    from restore_orchestrator.checks import PRODUCTION, production_guardrail
+
+    target = ctx.platform.get_environment(guard.environment_id)
+    if target.type != PRODUCTION:
+        return None
+    problem = production_guardrail(target, guard.confirm_production, guard.allow_production)
+    return None if problem is None else c.WritesHeld(problem.code, problem.message)
 
 
 @functools.lru_cache(maxsize=8)

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 import shared.dataverse
+from data_restores.kind import read_state
+from engine.runner import run_steps
 from ppbackup.simulator import Simulator
 from shared.data_store import DataStore
 from shared.data_store.restore_files import RestoreFiles
@@ -15,7 +17,7 @@ from shared.dataverse import WriteOutcome
 from shared.operations import OperationStatus
 from shared.runtime import AppContext
 from tests.integration.data_backups.conftest import Clock
-from tests.integration.data_restores.scenario import point, snapshot, until_applying
+from tests.integration.data_restores.scenario import ONE_STEP, point, snapshot, until_applying
 from tests.integration.data_restores.test_record_restore import data, drive, start
 
 
@@ -146,3 +148,28 @@ def test_an_update_of_only_a_link_whose_row_changed_after_the_plan_is_not_writte
         "a row changed since the plan is not written into"
     now = snapshot(sim, env_id)["account"][child]
     assert (now["name"], now["statecode"]) == ("Edited by a person", 1)
+
+
+def test_a_target_that_becomes_production_during_the_apply_gets_no_more_writes(
+    ctx: AppContext, clock: Clock, sim: Simulator, env_id: str
+) -> None:
+    # An apply takes hours; an administrator converts the Sandbox to Production meanwhile. The
+    # writes that follow are held to the allow-list and confirmation, as the first ones were.
+    point_id = point(ctx, clock, env_id, page_size=50)
+    gone = sorted(snapshot(sim, env_id)["account"])[:20]
+    for record_id in gone:
+        sim.dataverse_change(env_id, "account", "delete", record_id)
+    operation_id = start(ctx, env_id, tables=("account",), point_id=point_id, apply=True,
+                         batch_size=1)
+    until_applying(ctx, clock, operation_id)
+    run_steps(ctx, operation_id, read_state(ctx.history.get(operation_id)).seq, config=ONE_STEP)
+    written = len(sim.dataverse_writes(env_id))
+    assert 0 < written < len(gone)
+
+    sim.state.environment(env_id).sku = "Production"
+    done = drive(ctx, clock, operation_id)
+
+    assert done.status is OperationStatus.FAILED
+    assert done.error is not None and done.error.code == "ProductionNotAllowed"
+    assert f"{written} row(s) created" in done.error.message, done.error.message
+    assert len(sim.dataverse_writes(env_id)) == written
