@@ -310,7 +310,10 @@ class PlatformApi:
         validate_only = (request.param("ValidateOnly", ignore_case=True) or "").lower() == "true"
         if validate_only:
             self.state.validate_restore(target, restore)
-            return Response(200, {"status": "ValidationPassed"})
+            # Reference §3.3: the endpoint's one documented success is a 202 with no schema,
+            # and ValidateOnly is only a query option of it; a body naming the outcome would
+            # be something a client came to rely on that the platform never promised.
+            return Response(202)
         op = self.state.start_restore(target, restore, created_monotonic=time.monotonic())
         if not self.state.options.restore_operation_location:
             return Response(202)  # the documented form: no status header at all

@@ -237,6 +237,14 @@ def test_validate_restore_sends_validate_only(make: Make) -> None:
     }
 
 
+def test_validate_restore_bare_202_is_a_pass(make: Make) -> None:
+    # Reference §3.3: the restore endpoint answers a 202 with no documented body, and
+    # ValidateOnly is only a query option of it.
+    h = make(httpx.Response(202))
+    h.client.validate_restore(ENV, SOURCE, POINT)
+    assert h.requests[0].url.params["ValidateOnly"] == "true"
+
+
 def test_validate_restore_refusal_carries_the_platforms_message(make: Make) -> None:
     h = make(
         httpx.Response(
