@@ -349,8 +349,11 @@ class PlatformApi:
             if not limit_text.isdigit() or int(limit_text) < 1:
                 raise bad_request("InvalidLimit", "limit must be a positive integer.", "limit")
             limit = int(limit_text)
+        newest_first = self.state.options.operation_list_order == "newest-first"
+        if not newest_first:
+            ops = ops[::-1]  # `SimState.list_operations` is newest first
         page, token = self._page(ops, lambda o: o.seq, request.param("continuationToken"),
-                                 descending=True, limit=limit)
+                                 descending=newest_first, limit=limit)
         with self.state.lock:
             now = self.state.settle()
             target = self.state.environments.get(params["env"])

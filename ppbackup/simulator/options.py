@@ -12,6 +12,7 @@ from typing import Literal
 StatusHeader = Literal["alternate", "Location", "Operation-Location", "both"]
 RetryAfterFormat = Literal["seconds", "http-date"]
 PpErrorStyle = Literal["errorDetail", "error", "alternate"]
+ListOrder = Literal["oldest-first", "newest-first"]
 
 
 @dataclass(slots=True)
@@ -55,6 +56,10 @@ class SimOptions:
     alternating between the two."""
     page_size: int = 50
     """Page size of every list (BAP nextLink, PP continuationToken)."""
+    operation_list_order: ListOrder = "oldest-first"
+    """Order of the PP API operation list. The reference documents none (§3.3 only says to
+    pick the newest Restore), so the default is the harder case for a client: the newest
+    operations come last, on the last page."""
 
     # --- throttling (real time) -------------------------------------------------------------------
     throttle_rate: float | None = None
@@ -89,6 +94,8 @@ class SimOptions:
             raise ValueError("retry_after must be >= 0 or None")
         if self.page_size < 1:
             raise ValueError("page_size must be >= 1")
+        if self.operation_list_order not in ("oldest-first", "newest-first"):
+            raise ValueError("operation_list_order must be 'oldest-first' or 'newest-first'")
         if self.throttle_rate is not None and self.throttle_rate <= 0:
             raise ValueError("throttle_rate must be > 0 (or None for no throttling)")
         if self.throttle_burst < 1:

@@ -189,9 +189,11 @@ class PowerPlatformClient(OwnsHttpClient):
         url = f"{self._pp_environment_url(target_id)}/operations"
         best: PlatformOperation | None = None
         best_start = threshold
+        # Every page: the reference documents no order for this list (§3.3 only says to pick
+        # the newest), so a page of old operations says nothing about the next one. This runs
+        # only until the restore is found; its id is polled from then on.
         for reply, page in self._pp_pages(url):
-            operations = _parse_items(reply, page, PlatformOperation.from_body)
-            for op in operations:
+            for op in _parse_items(reply, page, PlatformOperation.from_body):
                 if (
                     (op.name or "").lower() == "restore"
                     and op.started_at is not None
@@ -199,11 +201,6 @@ class PowerPlatformClient(OwnsHttpClient):
                     and (best is None or op.started_at > best_start)
                 ):
                     best, best_start = op, op.started_at
-            # The list is newest first: once a whole page predates the threshold, stop.
-            if operations and all(
-                op.started_at is not None and op.started_at < threshold for op in operations
-            ):
-                break
         return best
 
     # --- environment type and runtime state ------------------------------------------------------

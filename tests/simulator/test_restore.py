@@ -167,14 +167,39 @@ def test_restore_answers_bare_202_and_is_found_in_operation_list(
     for header in ("Location", "Operation-Location", "Azure-AsyncOperation", "Retry-After"):
         assert header not in response.headers
     ops = api.operations(tenant.uat).json()["collection"]
-    assert [o["name"] for o in ops] == ["Restore", "Backup"]  # newest first
-    restore = ops[0]
+    # The reference documents no order for this list; the simulator serves it oldest first
+    # (the harder case for a client that would stop at the first page of old operations).
+    assert [o["name"] for o in ops] == ["Backup", "Restore"]
+    restore = ops[-1]
     assert restore["status"] == "Queued"
     # The client's matching rule: startTime not before the send time (minus skew).
     assert datetime.fromisoformat(restore["startTime"]) >= sent_at - timedelta(minutes=1)
     polled = api.operation(restore["operationId"])
     assert polled.status_code == 200
     assert polled.json()["operationId"] == restore["operationId"]
+
+
+def test_operation_list_is_oldest_first_over_pages_unless_told(
+    sim: Simulator, api: Api, tenant: Tenant
+) -> None:
+    sim.set_options(page_size=2)
+    labels = [f"b{i}" for i in range(5)]
+    for label in labels:
+        assert api.create_backup(tenant.uat, label).status_code == 201
+        sim.advance(60)
+    first = api.operations(tenant.uat).json()
+    ids = [o["operationId"] for o in first["collection"]]
+    token = first["continuationToken"]
+    while token:
+        page = api.operations(tenant.uat, continuationToken=token).json()
+        ids += [o["operationId"] for o in page["collection"]]
+        token = page["continuationToken"]
+    starts = [api.operation(i).json()["startTime"] for i in ids]
+    assert len(ids) == 5
+    assert starts == sorted(starts)
+    sim.set_options(operation_list_order="newest-first")
+    newest = api.operations(tenant.uat).json()["collection"]
+    assert [o["operationId"] for o in newest] == ids[::-1][:2]
 
 
 def test_restore_can_send_operation_location(sim: Simulator, api: Api, tenant: Tenant) -> None:
@@ -192,7 +217,7 @@ def test_restore_can_send_operation_location(sim: Simulator, api: Api, tenant: T
 def test_progress_is_reported_through_stages(sim: Simulator, api: Api, tenant: Tenant) -> None:
     point = _settled_point(sim, api, tenant.prod)
     api.restore(tenant.uat, tenant.prod, point)
-    op_id = api.operations(tenant.uat).json()["collection"][0]["operationId"]
+    op_id = api.operations(tenant.uat).json()["collection"][-1]["operationId"]
 
     def done_stages() -> tuple[str, int]:
         body = api.operation(op_id).json()

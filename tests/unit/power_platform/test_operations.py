@@ -224,17 +224,21 @@ def test_find_restore_does_not_rely_on_list_order(make: Make) -> None:
     assert op.id == "restore-b"
 
 
-def test_find_restore_reads_further_pages_and_stops_at_old_ones(make: Make) -> None:
+def test_find_restore_reads_every_page_whatever_their_order(make: Make) -> None:
+    # The reference documents no order for the operation list (§3.3 "pick the newest"): a
+    # list served oldest first has only old operations on its first pages, and the new
+    # restore on the last one.
     h = make(
-        ops_page(pp_operation("backup", name="Backup", start="2026-11-21T12:05:00Z"), token="p2"),
-        ops_page(pp_operation("restore", start="2026-11-21T12:00:01Z"), token="p3"),
-        ops_page(pp_operation("old", start="2026-11-20T12:00:00Z"), token="p4"),
+        ops_page(pp_operation("old", start="2026-11-20T12:00:00Z"), token="p2"),
+        ops_page(pp_operation("older-restore", start="2026-11-20T13:00:00Z"), token="p3"),
+        ops_page(pp_operation("backup", name="Backup", start="2026-11-21T12:05:00Z"), token="p4"),
+        ops_page(pp_operation("restore", start="2026-11-21T12:00:01Z")),
     )
     op = h.client.find_restore_operation(ENV, not_before=NOW)
     assert op is not None
     assert op.id == "restore"
-    assert len(h.requests) == 3  # page p4 is never fetched: p3 is all older than the threshold
-    assert h.requests[2].url.params["continuationToken"] == "p3"
+    assert len(h.requests) == 4
+    assert h.requests[3].url.params["continuationToken"] == "p4"
 
 
 def test_find_restore_needs_an_aware_time(make: Make) -> None:
