@@ -195,6 +195,19 @@ def test_filter_on_other_columns_and_combinations(dv: Dataverse) -> None:
     assert dv.http.get("accounts", params={"$orderby": "name"}).status_code == 400
 
 
+def test_filter_on_a_column_the_select_leaves_out(dv: Dataverse) -> None:
+    # $filter and $select are independent query options (reference §3.1, §4.1 filters with
+    # $select=SchemaName on ChangeTrackingEnabled): a row is kept by its values, not by what
+    # the answer shows of it.
+    every = dv.http.get("accounts", params={"$select": "name,statecode"}).json()["value"]
+    wanted = {r["accountid"] for r in every if r["statecode"] == 1}
+    assert wanted
+    narrow = dv.http.get("accounts", params={"$select": "name", "$filter": "statecode eq 1"})
+    assert narrow.status_code == 200
+    assert {r["accountid"] for r in narrow.json()["value"]} == wanted
+    assert all("statecode" not in r for r in narrow.json()["value"])
+
+
 def test_never_304_with_annotations(dv: Dataverse) -> None:
     row = dv.http.get("accounts", params={"$top": "1"}).json()["value"][0]
     url = f"accounts({row['accountid']})"

@@ -213,8 +213,13 @@ class TableApi:
                     last = position
         else:
             for position, row_id in data.positions(after):
-                row = self._render(data, row_id, select, prefer)
-                if row is None or (filt is not None and not filt.predicate(row)):
+                raw = self.org.raw(data, row_id)
+                if raw is None:
+                    continue
+                row = self.render_raw(data, row_id, raw, select, prefer)
+                # The filter sees every column of the row: $select only shapes the answer.
+                if filt is not None and not filt.predicate(row if select is None else row_json(
+                        table, raw, data.version(row_id), None, prefer, self.org.name)):
                     continue
                 if len(rows) == limit:
                     more = top_text is None or prefer.max_page_size is not None
