@@ -80,6 +80,12 @@ class SimOptions:
     """Execution time charged per row read or written, on top of the measured time."""
     dataverse_dop_hint: int = 8
     """The `x-ms-dop-hint` header on every Dataverse answer."""
+    dataverse_restore_keeps_connections: bool = False
+    """After an environment restore the target's connection references keep the connections
+    they had at the point. Off by default: the reference says a restore's connection
+    references need new connections (§3.3, §9.4), so every one comes back without
+    `connectionid` and no flow that uses one turns on until a person gives it a connection.
+    On models a person who did that before the flows were turned on again."""
 
     def validate(self) -> None:
         for name in (

@@ -115,7 +115,9 @@ class DataverseApi:
         `SimState.settle` with the state lock held: takes only organisation locks, and no
         organisation lock holder waits for the state lock (`handle` reads the clock first)."""
         source = self._ensure(source_id)  # not `org`: it would settle again, re-entering here
-        restored = source.as_of(target_id, point)
+        restored = source.as_of(
+            target_id, point,
+            keep_connections=self.state.options.dataverse_restore_keeps_connections)
         with self._lock:
             self.orgs[target_id] = restored
 

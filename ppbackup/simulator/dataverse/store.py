@@ -258,10 +258,11 @@ class Org:
 
     # ------------------------------------------------------------------ environment restore
 
-    def as_of(self, env_id: str, moment: datetime) -> Org:
+    def as_of(self, env_id: str, moment: datetime, *, keep_connections: bool = False) -> Org:
         """A copy of this organisation as it stood at `moment`, for environment `env_id` (what
         an environment restore puts there): same ids and versions; every change tracking token
-        handed out before expires (a restored database is a new one)."""
+        handed out before expires (a restored database is a new one); cloud flows off and,
+        unless `keep_connections`, connection references without their connections."""
         with self.lock:
             copy = Org(env_id, self.rows, seed=self.seed)
             copy.schema = deepcopy(self.schema)
@@ -288,6 +289,8 @@ class Org:
             copy.restore_counters(self._version, self._version)
             copy.next_version()
             copy.turn_flows_off(moment)
+            if not keep_connections:
+                copy.drop_connections(moment)
             return copy
 
     def turn_flows_off(self, at: datetime) -> None:
@@ -300,6 +303,21 @@ class Org:
             raw = self.raw(data, row_id)
             if raw and raw.get("category") == 5 and raw.get("statecode") != 0:
                 raw.update(statecode=0, statuscode=1)
+                raw.pop(data.table.primary_id, None)
+                raw.pop("versionnumber", None)
+                self.put(data, row_id, raw, at)
+
+    def drop_connections(self, at: datetime) -> None:
+        """What a platform restore does to connection references (reference §3.3, §9.4: they
+        "need new connections"): each one comes back without `connectionid`, so a flow that
+        uses it is refused its activation (§9.2). Not a client write either."""
+        data = self.tables.get("connectionreference")
+        if data is None:
+            return
+        for _, row_id in list(data.positions(-1)):
+            raw = self.raw(data, row_id)
+            if raw and raw.get("connectionid") is not None:
+                raw["connectionid"] = None
                 raw.pop(data.table.primary_id, None)
                 raw.pop("versionnumber", None)
                 self.put(data, row_id, raw, at)

@@ -322,9 +322,14 @@ class StackOptions:
     speed: float = 1200.0
     # The simulator's clock stands still and moves only with `Stack.run_until_ended`.
     stepped: bool = False
+    # Connections survive the restore here, as if a person had given every connection
+    # reference its connection again before the flows are turned on: what these tests check is
+    # how the flows are turned on. The platform's own behaviour (references come back without
+    # connections, reference §3.3/§9.4) is the simulator's default, used by
+    # test_reactivate_flows.py::test_a_restore_that_drops_every_connection_names_every_flow.
     sim: SimOptions = field(default_factory=lambda: SimOptions(
         restore_seconds=3600.0, modify_sku_seconds=120.0, runtime_state_seconds=30.0,
-        queued_seconds=5.0, retry_after=5,
+        queued_seconds=5.0, retry_after=5, dataverse_restore_keeps_connections=True,
     ))
     allow_production: str = "*"
     restore_timeout_hours: float = 48.0

@@ -107,6 +107,29 @@ def test_flows_on_before_are_on_after_and_one_without_a_connection_is_named(
     assert flows_by_name(payload["operation"]) == flows
 
 
+def test_a_restore_that_drops_every_connection_names_every_flow(
+    make_stack: Callable[..., Stack],
+) -> None:
+    # The platform's behaviour (reference §3.3, §9.4): a restore's connection references need
+    # new connections, so no flow that uses one turns on; the restore still succeeds, and each
+    # flow that was on is named with what a person does about it.
+    stack = make_stack(sim=replace(StackOptions().sim, dataverse_restore_keeps_connections=False))
+    prod, record = in_place(stack)
+
+    assert record["status"] == "Succeeded", record
+    assert statuses(record)["reactivate_flows"] == "Failed"
+    assert stack.env_type(prod) == "Production"
+    flows = flows_by_name(record)
+    assert {n: (f["before"], f["after"]) for n, f in flows.items()} == {
+        NOTIFY: ("on", "off"), SYNC: ("on", "off"), DIGEST: ("off", "off"),
+    }
+    for name in (NOTIFY, SYNC):
+        assert "give it a connection" in flows[name]["reason"], flows[name]
+    assert live_flows(stack, prod) == {NOTIFY: 0, SYNC: 0, DIGEST: 0}
+    detail = steps_by_name(record)["reactivate_flows"]["detail"]
+    assert NOTIFY in detail and SYNC in detail
+
+
 def test_every_flow_that_was_on_is_on_again_through_a_429_storm(
     make_stack: Callable[..., Stack],
 ) -> None:
