@@ -27,8 +27,9 @@ class EngineConfig:
     # also wakes the next one when it ends; this is the backstop).
     lock_retry_seconds: float = 300.0
 
-    # Reference 3.2: a manual backup is restorable only after 10-15 minutes.
-    backup_settle_seconds: float = 600.0
+    # Reference 3.2: a manual backup is restorable only after 10-15 minutes: wait for the upper
+    # end (the platform's refusal of a point too recent has no documented code to retry on).
+    backup_settle_seconds: float = 900.0
     backup_settle_margin_seconds: float = 120.0
     # A restore point younger than the platform accepts is retried this often, this many times.
     too_recent_retry_seconds: float = 60.0

@@ -18,8 +18,10 @@ ListOrder = Literal["oldest-first", "newest-first"]
 @dataclass(slots=True)
 class SimOptions:
     # --- platform rules (simulated seconds) ---------------------------------------------------
-    backup_settle_seconds: float = 600.0
-    """A restore point must be at least this old (a manual backup is restorable after ~10 min)."""
+    backup_settle_seconds: float = 900.0
+    """A restore point must be at least this old: a manual backup is restorable "only after
+    about 10-15 minutes" (reference §3.2, contract §1); the upper end, so a client that waits
+    less is refused here as it may be on the platform."""
     sandbox_retention_days: int = 7
     production_retention_days: int = 28
     system_backups: bool = False

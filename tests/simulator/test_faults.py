@@ -140,7 +140,7 @@ def test_next_restore_fails_and_leaves_target_alone(
 ) -> None:
     sim.set_faults(fail_next={"Restore": 1})
     point = api.create_backup(tenant.prod).json()["backupPointDateTime"]
-    sim.advance(601)
+    sim.advance(901)
     assert api.restore(tenant.uat, tenant.prod, point).status_code == 202
     op_id = api.operations(tenant.uat).json()["collection"][0]["operationId"]
     sim.advance(sim.options.queued_seconds + sim.options.restore_seconds)

@@ -186,7 +186,7 @@ def test_status_url_can_point_at_another_host(sim: Simulator, api: Api, tenant: 
 
 def test_one_lifecycle_operation_per_environment(sim: Simulator, api: Api, tenant: Tenant) -> None:
     point = api.create_backup(tenant.prod).json()["backupPointDateTime"]
-    sim.advance(601)
+    sim.advance(901)
     assert api.restore(tenant.uat, tenant.prod, point).status_code == 202
 
     refusals = [
@@ -254,7 +254,7 @@ def test_runtime_patch_forbidden_for_a_window_after_restore(
 ) -> None:
     sim.set_options(admin_mode_forbidden_seconds=900)
     point = api.create_backup(tenant.prod).json()["backupPointDateTime"]
-    sim.advance(601)
+    sim.advance(901)
     api.restore(tenant.uat, tenant.prod, point)
     sim.advance(sim.options.queued_seconds + sim.options.restore_seconds)
 
@@ -270,7 +270,7 @@ def test_runtime_patch_forbidden_for_a_window_after_restore(
 
 def test_no_403_window_by_default(sim: Simulator, api: Api, tenant: Tenant) -> None:
     point = api.create_backup(tenant.prod).json()["backupPointDateTime"]
-    sim.advance(601)
+    sim.advance(901)
     api.restore(tenant.uat, tenant.prod, point)
     sim.advance(sim.options.queued_seconds + sim.options.restore_seconds)
     assert api.set_runtime(tenant.uat, "Enabled").status_code == 202

@@ -12,7 +12,7 @@ from ppbackup.simulator import Simulator
 
 from .conftest import Api, Tenant, error_code
 
-SETTLE = 600.0
+SETTLE = 900.0
 
 
 def _iso(moment: datetime) -> str:
@@ -66,6 +66,18 @@ def test_restore_unmanaged_into_unmanaged_same_geo_is_accepted(
     source = sim.add_environment("US Prod", type="Production", location="unitedstates")
     point = _settled_point(sim, api, source)
     assert api.restore(tenant.dev_us, source, point).status_code == 202
+
+
+def test_a_manual_backup_is_restorable_after_fifteen_minutes_not_ten(
+    sim: Simulator, api: Api, tenant: Tenant
+) -> None:
+    # Reference §3.2 / contract §1: "restorable only after about 10-15 minutes". The simulator
+    # takes the upper end, so a client that waits only ten minutes is refused here too.
+    point = api.create_backup(tenant.prod).json()["backupPointDateTime"]
+    sim.advance(14 * 60)
+    assert error_code(api.restore(tenant.uat, tenant.prod, point)) == "RestorePointTooRecent"
+    sim.advance(60)
+    assert api.restore(tenant.uat, tenant.prod, point).status_code == 202
 
 
 def test_too_fresh_restore_point_is_refused(sim: Simulator, api: Api, tenant: Tenant) -> None:
