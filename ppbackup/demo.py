@@ -106,7 +106,9 @@ def run_demo(*, keep_running: bool = False) -> int:
         _print_history(host, kind="backup")
 
         heading("3. An in-place restore of Contoso Prod from 'Before release 4.2'")
-        sim.advance(15 * 60)  # the platform needs ~10 minutes before a manual backup is restorable
+        # The platform needs about 10-15 minutes before a manual backup is restorable; the app
+        # waits 15 and a margin (engine/config.py).
+        sim.advance(18 * 60)
         answer = httpx.post(
             f"{api}/restores",
             json={

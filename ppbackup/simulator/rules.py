@@ -55,7 +55,7 @@ def restore_target_problem(target: Environment, source: Environment) -> SimError
 def restore_point_problem(
     point: datetime, *, now: datetime, settle_seconds: float, restorable_from: datetime
 ) -> SimError | None:
-    """A restore point must be settled (a backup is restorable after ~10 min) and inside the
+    """A restore point must be settled (a backup is restorable after 10-15 min) and inside the
     source's retention window."""
     if point > now - timedelta(seconds=settle_seconds):
         return bad_request(
