@@ -232,3 +232,34 @@ def test_the_request_queue_rejects_an_invalid_message_once(
     good = stack.wait_ended(by_request["good-1"]["operationId"])
     assert good["status"] == "Succeeded"
     assert json.dumps(good)  # a plain JSON record
+
+
+def test_in_place_restore_with_eventually_consistent_environment_reads(
+    make_stack: Callable[..., Stack],
+) -> None:
+    # Reference §3.1/§4 step 4: BAP reads are eventually consistent; after an operation ends the
+    # environment shows `management: Running` and its old type or runtime state a while longer
+    # (and refuses the next operation with 409). Every switch, the restore and the admin-mode
+    # change of an in-place restore end into that lag.
+    stack = make_stack(stepped=True, sim=replace(
+        StackOptions().sim, restore_seconds=120.0, modify_sku_seconds=30.0,
+        runtime_state_seconds=10.0, settle_lag_seconds=90.0, retry_after=1))
+    prod = stack.add_env("Contoso Prod")
+    good = stack.sim.content(prod)
+    stack.add_backup(prod, "B")
+    stack.sim.set_content(prod, "broken")
+
+    record = stack.run_until_ended(stack.submit(restore_body(
+        prod, backupLabel="B", confirmProduction="Contoso Prod")))
+
+    assert record["status"] == "Succeeded", record
+    assert {k: v for k, v in statuses(record).items() if k != "reactivate_flows"} == {
+        "validate": "Succeeded", "safety_backup": "Succeeded", "switch_to_sandbox": "Succeeded",
+        "restore": "Succeeded", "switch_to_production": "Succeeded",
+        "disable_admin_mode": "Succeeded", "verify": "Succeeded",
+    }
+    stack.sim.advance(91)
+    assert stack.env_type(prod) == "Production"
+    assert stack.runtime(prod) == "Enabled"
+    assert stack.sim.content(prod) == good
+    assert len(stack.platform_ops(prod, "Restore")) == 1
