@@ -89,8 +89,12 @@ def _carry_out(ctx: AppContext, command: c.Command, operation_id: str) -> a.Answ
             command.restore_point,
             skip_audit_data=command.skip_audit_data,
         )
-        candidates = platform.list_restore_candidates(command.source_id)
         wanted = command.target_id.lower()
+        if wanted == command.source_id.lower():
+            # A restore onto itself: the reference does not say whether restoreCandidates names
+            # the source itself (§3.3), and ValidateOnly above is the platform's own verdict.
+            return a.Restorable(True)
+        candidates = platform.list_restore_candidates(command.source_id)
         return a.Restorable(any(x.environment_id.lower() == wanted for x in candidates))
     if isinstance(command, c.StartRestore):
         return a.OperationStarted(

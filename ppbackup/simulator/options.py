@@ -58,6 +58,10 @@ class SimOptions:
     alternating between the two."""
     page_size: int = 50
     """Page size of every list (BAP nextLink, PP continuationToken)."""
+    restore_candidates_include_source: bool = False
+    """List a source among its own restore candidates (when it is a valid target). The
+    reference does not say whether restoreCandidates names the source itself (§3.3), so by
+    default it does not: a client must not read a restore onto itself as refused for that."""
     operation_list_order: ListOrder = "oldest-first"
     """Order of the PP API operation list. The reference documents none (§3.3 only says to
     pick the newest Restore), so the default is the harder case for a client: the newest

@@ -227,9 +227,11 @@ class SimState:
         """Valid restore targets for `source_id` (the rules `validate_restore` enforces)."""
         with self.lock:
             source = self.environment(source_id)
+            itself = self.options.restore_candidates_include_source
             return [
                 env for env in self.list_environments()
                 if rules.restore_target_problem(env, source) is None
+                and (itself or env.id != source.id)
             ]
 
     # ------------------------------------------------------------------ backups

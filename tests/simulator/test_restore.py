@@ -302,6 +302,21 @@ def test_restore_candidates_follow_the_rules(sim: Simulator, api: Api, tenant: T
     assert response.json()["continuationToken"] is None
 
 
+def test_a_sandbox_is_not_its_own_restore_candidate_unless_told(
+    sim: Simulator, api: Api, tenant: Tenant
+) -> None:
+    # Reference §3.3: restoreCandidates lists the valid targets for a source; whether the source
+    # itself is among them is not documented. The simulator leaves it out (the harder case for
+    # a client), yet a restore onto itself is valid (§3.3 "A restore onto itself ...").
+    listed = api.restore_candidates(tenant.uat).json()["collection"]
+    assert tenant.uat not in [c["environmentId"] for c in listed]
+    point = _settled_point(sim, api, tenant.uat)
+    assert api.restore(tenant.uat, tenant.uat, point, validate_only=True).status_code == 202
+    sim.set_options(restore_candidates_include_source=True)
+    listed = api.restore_candidates(tenant.uat).json()["collection"]
+    assert tenant.uat in [c["environmentId"] for c in listed]
+
+
 def test_skip_audit_data_must_be_boolean(sim: Simulator, api: Api, tenant: Tenant) -> None:
     response = api.restore(tenant.uat, tenant.prod, _iso(sim.now() - timedelta(hours=1)),
                            restore_options={"skipAuditData": "yes"})
