@@ -51,8 +51,13 @@ def run_demo(*, keep_running: bool = False) -> int:
         azurite = stack.enter_context(running_azurite())
         say(f"Azurite queues+tables+blobs on 127.0.0.1:{azurite.queue_port}/"
             f"{azurite.table_port}/{azurite.blob_port}")
+        # Connection references keep their connections through the restore, as if an
+        # administrator had given them back before the flows are turned on again: the platform
+        # documents that a restore leaves them without (the simulator's default), and then
+        # every flow that uses one is listed with what to do, which step 3 shows for one flow.
         sim = stack.enter_context(run_simulator(
-            port=0, speed=SPEED, populate=False, options=SimOptions(system_backups=True)))
+            port=0, speed=SPEED, populate=False,
+            options=SimOptions(system_backups=True, dataverse_restore_keeps_connections=True)))
         envs = sim.seed_default()
         say(f"Simulator on {sim.url}, {SPEED:.0f}x real time, tenant:")
         for name, env_id in envs.items():
@@ -176,7 +181,10 @@ def _add_flows(sim: Any, environment_id: str) -> None:
 
 def _print_flows(record: dict[str, Any]) -> None:
     say()
-    say("Cloud flows (the record's `flows`; the platform restore turned every one off):")
+    say("Cloud flows (the record's `flows`; the platform restore turned every one off).")
+    say("The simulator kept the connection references' connections here; by default, as the")
+    say("platform documents, a restore leaves them without, and each flow using one is listed")
+    say("like 'Sync projects to SharePoint' below:")
     for flow in record.get("flows") or ():
         say(f"  {flow['name']:<32} before {flow['before']:<6} after {flow['after']}")
         if flow.get("reason"):
