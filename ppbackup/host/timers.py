@@ -1,9 +1,11 @@
 """The timer trigger: one thread per timer function.
 
-As in the real host: a timer runs one invocation at a time (an occurrence that falls while the
-previous invocation still runs is skipped), a failed invocation is not retried, and
-`run_on_startup` fires once when the host starts. `past_due` is set when an invocation starts
-noticeably after its scheduled time (the machine slept, the process was paused).
+As in the real host (WebJobs `TimerListener`): a timer runs one invocation at a time; the next
+occurrence is computed from when an invocation started, so occurrences that fell while it ran fire
+once, as soon as it returns; a failed invocation is not retried; `run_on_startup` fires once when
+the host starts. `past_due` is always False: the real host sets it only for the catch-up firing
+at start-up of a `use_monitor` timer whose stored schedule status shows a missed occurrence, and
+this host keeps no schedule status (README, the paragraph on `func start`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from azure.functions.timer import TimerRequest
 
@@ -21,8 +23,6 @@ from ppbackup.host.invoke import OutputWriter, call_function, new_invocation_id
 from ppbackup.host.logs import log_event
 from ppbackup.host.metadata import FunctionSpec, TimerTrigger
 from ppbackup.host.schedules import Schedule
-
-PAST_DUE_TOLERANCE = timedelta(seconds=1)
 
 
 def _utc_now() -> datetime:
@@ -61,19 +61,23 @@ class TimerRunner:
         self._stop.set()
 
     def _run(self) -> None:
-        if self._trigger.run_on_startup and not self._stop.is_set():
-            self._fire(past_due=False)
         due = self._schedule.next_after(self._clock())
+        if self._trigger.run_on_startup and not self._stop.is_set():
+            started = self._clock()
+            self._fire(past_due=False)
+            due = self._schedule.next_after(started)
         while True:
             wait = (due - self._clock()).total_seconds()
             if self._stop.wait(max(0.0, wait)):
                 return
-            now = self._clock()
-            if now < due:  # woke a little early
+            started = self._clock()
+            if started < due:  # woke a little early
                 continue
-            self._fire(past_due=now - due > PAST_DUE_TOLERANCE)
-            # From "now", not from `due`: occurrences missed while the function ran are skipped.
-            due = self._schedule.next_after(max(self._clock(), due))
+            # Late (the process was paused) is still a scheduled firing for the real host.
+            self._fire(past_due=False)
+            # From the start, not the end, of the invocation: an occurrence that passed while it
+            # ran is due at once, so a long run is followed by one catch-up firing, not a skip.
+            due = self._schedule.next_after(started)
 
     def _fire(self, *, past_due: bool) -> None:
         now = self._clock()

@@ -123,14 +123,16 @@ def test_a_timer_runs_one_invocation_at_a_time() -> None:
     ticks = Ticks()
     app = timer_app(ticks, "* * * * * *", duration=1.6)
     with LocalHost(app, storage_connection=NO_STORAGE, http_port=None):
-        assert wait_for(lambda: ticks.count() >= 2, timeout=30)
+        assert wait_for(lambda: ticks.count() >= 3, timeout=30)
     assert ticks.peak == 1
-    # Occurrences that fell while the previous run was busy (1.6 s) are skipped, not queued up:
-    # the next firing belongs to an occurrence after the run ended, never to the missed one.
-    occurrences = ticks.occurrences()
-    assert all((b - a).total_seconds() >= 2 for a, b in itertools.pairwise(occurrences)), (
-        occurrences
-    )
+    # The real TimerListener computes the next occurrence from when the invocation started, so
+    # an occurrence that fell while the previous run was busy (1.6 s) fires as soon as it
+    # returns (several collapse into one); it is a scheduled firing, not a past-due one.
+    with ticks.lock:
+        times, past_due = list(ticks.times), list(ticks.past_due)
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    assert all(1.55 <= gap < 1.9 for gap in gaps), gaps
+    assert not any(past_due)
 
 
 def test_ncrontab_six_fields_seconds_first_and_day_and_weekday_both_apply() -> None:
