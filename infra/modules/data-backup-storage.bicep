@@ -72,9 +72,14 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
                 tierToCool: { daysAfterCreationGreaterThan: 30 }
                 tierToCold: { daysAfterCreationGreaterThan: 90 }
               }
+              // Versioning keeps what is deleted or overwritten as a previous version, which
+              // the app never reads: without this, every point the retention sweep deletes
+              // would stay (and be billed) forever. Not before the immutability period (the
+              // account refuses it then anyway); soft delete keeps it 30 more days.
               version: {
                 tierToCool: { daysAfterCreationGreaterThan: 30 }
                 tierToCold: { daysAfterCreationGreaterThan: 90 }
+                delete: { daysAfterCreationGreaterThan: immutabilityDays }
               }
             }
           }

@@ -121,3 +121,30 @@ def test_funcignore_ships_the_app_and_nothing_else() -> None:
     assert shipped - runtime == set(), "add these to .funcignore or to the app"
     for must_go in ("tests", "bench", "ppbackup", "docs", "node_modules", ".venv", "infra"):
         assert ignored(must_go, True, patterns), must_go
+
+
+DATA_BACKUP = ROOT / "infra" / "modules" / "data-backup-storage.bicep"
+
+
+def _block(text: str, key: str) -> str:
+    """The `{ ... }` after `key:` in Bicep text (braces balanced)."""
+    start = text.index("{", text.index(f"{key}:"))
+    depth = 0
+    for at in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[at], 0)
+        if depth == 0:
+            return text[start:at + 1]
+    raise AssertionError(f"{key} block is not closed")
+
+
+def test_retention_sweep_frees_storage_on_the_versioned_data_backup_account() -> None:
+    # Blob versioning keeps a deleted blob as a previous version, and the app never reads
+    # versions: without a lifecycle rule that deletes them, every point the retention sweep
+    # deletes stays billed forever. The rule may not act before the immutability period (the
+    # account refuses it anyway), and soft delete still keeps what it deletes 30 more days.
+    text = DATA_BACKUP.read_text()
+    assert "isVersioningEnabled: true" in text
+    version = _block(_block(text, "actions"), "version")
+    delete = _block(version, "delete")
+    assert re.search(r"daysAfterCreationGreaterThan: immutabilityDays\b", delete), delete
+    assert "prefixMatch: [ '${container}/' ]" in text
