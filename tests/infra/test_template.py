@@ -148,3 +148,22 @@ def test_retention_sweep_frees_storage_on_the_versioned_data_backup_account() ->
     delete = _block(version, "delete")
     assert re.search(r"daysAfterCreationGreaterThan: immutabilityDays\b", delete), delete
     assert "prefixMatch: [ '${container}/' ]" in text
+
+
+def test_every_app_setting_main_takes_can_be_set_with_azd_env_set() -> None:
+    # A setting main.bicep takes but main.parameters.json does not map from the azd environment
+    # is silently ignored by `azd env set`, and one changed in the portal goes back to the
+    # template's default on the next `azd provision`.
+    import json
+
+    main = MAIN.read_text()
+    block = main[main.index("    settings: {"):main.index("    secretSettings: {")]
+    taken = dict(re.findall(r"^\s+([A-Z_]+): (\w+)$", block, flags=re.MULTILINE))
+    assert "BACKUP_SCHEDULE" in taken
+    mapped = json.loads((ROOT / "infra" / "main.parameters.json").read_text())["parameters"]
+    for setting, param in taken.items():
+        assert param in mapped, f"{param} ({setting}) is not in main.parameters.json"
+        # Unset in the azd environment: blank, which the app reads as its default.
+        assert re.fullmatch(rf"\$\{{{setting}=[^{{}}]*\}}", mapped[param]["value"]), param
+    for secret in ("TEAMS_WEBHOOK_URL", "NOTIFY_WEBHOOK_URL", "NOTIFY_WEBHOOK_SECRET"):
+        assert f"${{{secret}=}}" in {item["value"] for item in mapped.values()}
