@@ -193,6 +193,17 @@ class AppSettings(BaseModel):
     storage_account: Annotated[
         str | None, Field(alias="AzureWebJobsStorage__accountName"), _setting(_text)
     ] = None
+    # Identity-based as well, by service (as the Functions host reads them): these win over the
+    # account name's default endpoints.
+    storage_queue_uri: Annotated[
+        str | None, Field(alias="AzureWebJobsStorage__queueServiceUri"), _setting(_url)
+    ] = None
+    storage_table_uri: Annotated[
+        str | None, Field(alias="AzureWebJobsStorage__tableServiceUri"), _setting(_url)
+    ] = None
+    storage_blob_uri: Annotated[
+        str | None, Field(alias="AzureWebJobsStorage__blobServiceUri"), _setting(_url)
+    ] = None
     pp_api_url: Annotated[
         str, Field(alias="PP_API_URL"), _setting(_url, DEFAULT_PP_API_URL)
     ] = DEFAULT_PP_API_URL
@@ -304,8 +315,14 @@ def settings_from_env(environ: Mapping[str, str]) -> Settings:
     if problems:
         raise ConfigError(problems)
     values = dict(read)
-    account = values.pop("storage_account")
-    storage = values.pop("storage") or (f"AccountName={account}" if account else "")
+    # An identity-based connection is a connection value without a key (StorageTarget).
+    identity = ";".join(f"{key}={value}" for key, value in (
+        ("AccountName", values.pop("storage_account")),
+        ("QueueEndpoint", values.pop("storage_queue_uri")),
+        ("TableEndpoint", values.pop("storage_table_uri")),
+        ("BlobEndpoint", values.pop("storage_blob_uri")),
+    ) if value)
+    storage = values.pop("storage") or identity
     values["data_backup_storage"] = values["data_backup_storage"] or Secret(storage)
     return Settings(storage_connection=Secret(storage), **values)
 
@@ -333,12 +350,21 @@ def _requirements(environ: Mapping[str, str]) -> list[str]:
         return (environ.get(name) or "").strip() or None
 
     problems: list[str] = []
+    by_uri = [get(f"AzureWebJobsStorage__{service}ServiceUri") for service in ("queue", "table")]
     if get("AzureWebJobsStorage") is None and get("AzureWebJobsStorage__accountName") is None:
-        problems.append(
-            "AzureWebJobsStorage is required: a storage connection string, "
-            "'UseDevelopmentStorage=true' for Azurite, or set AzureWebJobsStorage__accountName "
-            "for an identity-based connection"
-        )
+        if not any(by_uri):
+            problems.append(
+                "AzureWebJobsStorage is required: a storage connection string, "
+                "'UseDevelopmentStorage=true' for Azurite, or set "
+                "AzureWebJobsStorage__accountName (or __queueServiceUri and __tableServiceUri) "
+                "for an identity-based connection"
+            )
+        elif not all(by_uri):
+            problems.append(
+                "AzureWebJobsStorage__queueServiceUri and AzureWebJobsStorage__tableServiceUri "
+                "are both required without AzureWebJobsStorage__accountName (the app uses "
+                "queues and tables)"
+            )
     mode = (get("PP_AUTH") or AuthMode.MANAGED_IDENTITY.value).lower()
     if mode in (AuthMode.CLIENT_SECRET, AuthMode.CERTIFICATE):
         for name in ("PP_TENANT_ID", "PP_CLIENT_ID"):

@@ -1,8 +1,10 @@
 """Turn `AzureWebJobsStorage` into queue and table service clients.
 
 Accepts what the Functions host accepts: a connection string, `UseDevelopmentStorage=true`
-(Azurite on its default ports), or an identity-based connection (`AccountName=<name>`, which
-settings builds from `AzureWebJobsStorage__accountName`), so local and cloud runs stay symmetric.
+(Azurite on its default ports), or an identity-based connection (`AccountName=<name>` and/or
+`QueueEndpoint=`/`TableEndpoint=`/`BlobEndpoint=` without a key, which settings builds from
+`AzureWebJobsStorage__accountName` and `__queueServiceUri`/`__tableServiceUri`/`__blobServiceUri`),
+so local and cloud runs stay symmetric.
 """
 
 from __future__ import annotations
@@ -48,6 +50,20 @@ QUEUE_API_VERSION = "2025-11-05"
 class StorageTarget:
     connection_string: str | None
     account_name: str | None
+    # Identity-based, by service ("queue", "table", "blob"): from `...Endpoint=` without a key
+    # (settings builds them from `AzureWebJobsStorage__queueServiceUri` and the like).
+    endpoints: tuple[tuple[str, str], ...] = ()
+
+    def endpoint(self, service: str) -> str:
+        found = dict(self.endpoints).get(service)
+        if found:
+            return found
+        if self.account_name is None:
+            raise ValueError(
+                f"the identity-based storage connection names no {service} endpoint: set "
+                f"AzureWebJobsStorage__accountName or AzureWebJobsStorage__{service}ServiceUri"
+            )
+        return f"https://{self.account_name}.{service}.core.windows.net"
 
     @classmethod
     def parse(cls, value: str) -> StorageTarget:
@@ -59,8 +75,13 @@ class StorageTarget:
         )
         if "AccountKey" in parts or "SharedAccessSignature" in parts:
             return cls(text, None)
-        if "AccountName" in parts:
-            return cls(None, parts["AccountName"])
+        endpoints = tuple(
+            (service, parts[f"{service.title()}Endpoint"].strip())
+            for service in ("queue", "table", "blob")
+            if parts.get(f"{service.title()}Endpoint", "").strip()
+        )
+        if "AccountName" in parts or endpoints:
+            return cls(None, parts.get("AccountName"), endpoints)
         raise ValueError(
             "AzureWebJobsStorage is neither a connection string, 'UseDevelopmentStorage=true' "
             "nor an identity-based account name"
@@ -161,7 +182,7 @@ def _service(
             target.connection_string, transport=transport, **options
         )
     return client(
-        f"https://{target.account_name}.{service}.core.windows.net",
+        target.endpoint(service),
         credential=_credential(),
         transport=transport,
         **options,

@@ -26,6 +26,10 @@ NOT_IN_AZURE = {
     "AzureWebJobsStorage": "a connection string holds a key; AzureWebJobsStorage__accountName "
                            "(the managed identity) is set instead",
     "PP_CLIENT_SECRET": "the managed identity signs in to Power Platform, no secret",
+    **dict.fromkeys(
+        (f"AzureWebJobsStorage__{service}ServiceUri" for service in ("queue", "table", "blob")),
+        "AzureWebJobsStorage__accountName names the account, whose endpoints are the default "
+        "ones (for a private endpoint's or another cloud's host names instead)"),
     "DATA_BACKUP_STORAGE": "a connection string holds a key; DATA_BACKUP_STORAGE__blobServiceUri "
                            "(the managed identity, on the separate data backup account) is set",
     "PP_CLIENT_CERTIFICATE_PATH": "the managed identity signs in, no certificate",

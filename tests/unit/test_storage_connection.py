@@ -161,3 +161,37 @@ def test_a_busy_storage_service_is_asked_a_few_times_within_seconds_then_the_ste
     assert all(0 < w <= STORAGE_BACKOFF.cap_seconds for w in waits)
     longest = sum(STORAGE_BACKOFF.backoff(n, draw=1.0) for n in range(1, STORAGE_RESENDS + 1))
     assert sum(waits) <= longest
+
+
+def test_identity_connection_by_service_uris_as_the_functions_host_reads_it() -> None:
+    # `AzureWebJobsStorage__queueServiceUri` / `__tableServiceUri` / `__blobServiceUri` instead
+    # of `__accountName` (a private endpoint's or another cloud's host names): the settings
+    # hand them on as endpoints without a key, and the clients use them with the identity.
+    from shared.settings import Settings
+
+    uris = {
+        "AzureWebJobsStorage__queueServiceUri": "https://stcontoso.queue.core.usgovcloudapi.net",
+        "AzureWebJobsStorage__tableServiceUri": "https://stcontoso.table.core.usgovcloudapi.net",
+        "AzureWebJobsStorage__blobServiceUri": "https://stcontoso.blob.core.usgovcloudapi.net/",
+    }
+    value = Settings.from_env(uris).storage_connection.reveal()
+    for make, service in ((queue_service, "queue"), (table_service, "table"),
+                          (blob_service, "blob")):
+        client = make(value)
+        assert client.url.rstrip("/") == f"https://stcontoso.{service}.core.usgovcloudapi.net"
+        assert isinstance(client.credential, DefaultAzureCredential)
+    # An account name as well: the URIs given win, the name gives the rest.
+    both = Settings.from_env({
+        "AzureWebJobsStorage__accountName": "stcontoso",
+        "AzureWebJobsStorage__queueServiceUri": "https://q.example.net",
+    }).storage_connection.reveal()
+    assert queue_service(both).url.rstrip("/") == "https://q.example.net"
+    assert table_service(both).url.rstrip("/") == "https://stcontoso.table.core.windows.net"
+
+
+def test_service_uris_without_an_account_name_need_both_queues_and_tables() -> None:
+    from shared.errors import ConfigError
+    from shared.settings import Settings
+
+    with pytest.raises(ConfigError, match="AzureWebJobsStorage__tableServiceUri"):
+        Settings.from_env({"AzureWebJobsStorage__queueServiceUri": "https://q.example.net"})
