@@ -183,3 +183,13 @@ def test_stored_secrets_do_not_expire_under_the_running_app() -> None:
     assert "exp:" not in stored
     assert "utcNow" not in text
     assert re.search(r"checkov:skip=CKV_AZURE_41: .{20,}", stored)
+
+
+def test_the_deploy_section_says_where_the_hooks_run() -> None:
+    # The hooks are sh scripts with posix entries only: from PowerShell or cmd on Windows,
+    # `azd up` stops at preprovision. An operator must be told before running it.
+    hooks = (ROOT / "azure.yaml").read_text()
+    readme = (ROOT / "README.md").read_text()
+    deploy = readme[readme.index("## Deploy"):readme.index("### What it costs")]
+    if "windows:" not in hooks:
+        assert re.search(r"POSIX shell \(Linux, macOS, WSL", deploy), "say where azd up runs"
