@@ -67,7 +67,7 @@ def _rescue(
 def _abandon(state: RestoreState, message: str) -> tuple[RestoreState, tuple[RecordChange, ...]]:
     ended = Finish(
         OperationStatus.NEEDS_ATTENTION,
-        OperationError("EngineFault", f"{message}{_left_as(state)}"),
+        OperationError("EngineFault", f"{message}{_left_as(state)}{_before(state)}"),
         skipped_detail="Not run: the orchestrator gave up.",
     )
     flows = (abandoned(state) if state.phase is Phase.REACTIVATING_FLOWS
@@ -85,10 +85,10 @@ def _left_as(state: RestoreState) -> str:
         "mode) and background operations on."
     )
     facts = state.facts
-    # A switch back that gave up goes on to administration mode off: the target may still be a
-    # Sandbox there too.
+    # A switch back that gave up goes on to administration mode off and the verification: the
+    # target may still be a Sandbox there too.
     not_back = (facts.switched_to_sandbox and not facts.switched_back
-                and state.phase is Phase.DISABLING_ADMIN_MODE)
+                and state.phase in (Phase.DISABLING_ADMIN_MODE, Phase.VERIFYING))
     if state.phase is Phase.SWITCHING_TO_PRODUCTION or not_back:
         return (
             f" {name} may still be a Sandbox, where the platform keeps backups for only 7 days, "
@@ -99,6 +99,13 @@ def _left_as(state: RestoreState) -> str:
     if state.phase is Phase.DISABLING_ADMIN_MODE:
         return f" {name} may still be in administration mode.{admin}"
     return ""
+
+
+def _before(state: RestoreState) -> str:
+    """What an earlier step already handed to a person (a switch back or administration mode
+    given up on): the engine's own fault must not replace it on the record."""
+    attention = state.attention
+    return f" Before that: {attention.message}" if attention is not None else ""
 
 
 def _ended(ctx: AppContext, state: RestoreState, operation_id: str) -> None:

@@ -14,7 +14,7 @@ from engine.record import Finish
 from restore_orchestrator.decide import decide, plan
 from restore_orchestrator.kind import RESTORE
 from restore_orchestrator.phases import Phase
-from restore_orchestrator.state import RestoreState
+from restore_orchestrator.state import Problem, RestoreState
 from shared.operations import StepStatus
 from shared.power_platform import LifecycleKind, PlatformStatus
 
@@ -229,3 +229,21 @@ def test_looking_for_a_restore_while_the_environment_stays_busy_ends_at_the_time
                                            "restore_started_at": None},
                    work={"intent_at": NOW - 3600 * S})
     assert decide(recent, busy, NOW, CONFIG).state.phase is Phase.RESTORING
+
+
+def test_giving_up_in_verification_after_a_failed_switch_back_keeps_what_to_do() -> None:
+    # The switch back gave up (its attention says how to switch back by hand), administration
+    # mode went off, then the verification's step kept failing and the engine gave up on it:
+    # the record must still say the target may be a Sandbox, and keep the earlier instruction.
+    switch_back = Problem("SwitchBackFailed", "Switch it back to Production by hand.")
+    given = state(Phase.VERIFYING, facts={"switched_to_sandbox": True}, attention=switch_back)
+    ended, changes = RESTORE.abandon(given, "poisoned")
+    assert ended.phase is Phase.NEEDS_ATTENTION
+    finish = next(change for change in changes if isinstance(change, Finish))
+    assert finish.error is not None
+    assert "may still be a Sandbox" in finish.error.message
+    assert switch_back.message in finish.error.message
+    switched_back = state(Phase.VERIFYING, facts={"switched_back": True})
+    _, changes = RESTORE.abandon(switched_back, "poisoned")
+    finish = next(change for change in changes if isinstance(change, Finish))
+    assert finish.error is not None and "Sandbox" not in finish.error.message
