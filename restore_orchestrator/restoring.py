@@ -26,7 +26,6 @@ from engine.record import StepUpdate
 from restore_orchestrator.moves import (
     Decision,
     Entry,
-    GiveUp,
     UnexpectedAnswerError,
     backoff,
     give_up,
@@ -179,16 +178,36 @@ def decide_restoring(
         return give_up(state, now, config, Problem(
             "RestoreRefused", f"The platform refused the restore: {answer.message}"))
     if isinstance(answer, Missing):
-        return give_up(state, now, config, Problem(
-            "RestoreLost", f"The platform no longer knows the restore operation: {answer.message}"))
+        return _outcome_unknown(
+            state, now, config, "RestoreLost",
+            f"The platform no longer knows the restore operation: {answer.message}")
     if isinstance(answer, Busy | Throttled | Unavailable | Lost):
         # A 409 to the restore request may be our own restore, running since before a crash:
         # the intent stays, so the next step looks for it before asking again.
         if _timed_out(state, now, config):
             return _time_out(state, now, config)
-        return backoff(state, now, answer, config, doing="following the restore",
-                       give_up=GiveUp(state, now, config, "RestoreUnknown"))
+        return backoff(
+            state, now, answer, config, doing="following the restore",
+            give_up=lambda message: _outcome_unknown(state, now, config, "RestoreUnknown",
+                                                     message),
+        )
     return None
+
+
+def _outcome_unknown(
+    state: RestoreState, now: datetime, config: EngineConfig, code: str, message: str
+) -> Decision:
+    """The restore was requested and can no longer be followed: it may still run, or have
+    overwritten the target, so the restore ends NeedsAttention (a person checks), not Failed
+    (which says nothing changed)."""
+    problem = Problem(
+        code,
+        f"{message.rstrip('.')}. The restore may still be running or may have completed; "
+        f"{target_name(state)} is switched back as soon as the platform allows. Check the "
+        "restore's outcome in the Power Platform admin center.",
+    )
+    return move(state, Event.GAVE_UP, now, config, step_status=StepStatus.FAILED,
+                step_detail=problem.message, attention=state.attention or problem)
 
 
 def _followed_restore(

@@ -247,3 +247,28 @@ def test_giving_up_in_verification_after_a_failed_switch_back_keeps_what_to_do()
     _, changes = RESTORE.abandon(switched_back, "poisoned")
     finish = next(change for change in changes if isinstance(change, Finish))
     assert finish.error is not None and "Sandbox" not in finish.error.message
+
+
+# --- 6. a restore whose outcome became unknown ---------------------------------------------------
+
+
+def test_a_restore_whose_outcome_is_unknown_ends_needs_attention_not_failed() -> None:
+    # The platform's restore was accepted and is being followed; then its status is lost (404 on
+    # the status URL), or cannot be read for the whole backoff. It may still run, or have
+    # overwritten the target: "Failed" would tell the user nothing changed.
+    following = state(Phase.RESTORING, work={"intent_at": NOW - 3600 * S, "handle": handle()})
+    exhausted = replace(following, work=replace(following.work,
+                                                attempts=CONFIG.backoff.max_attempts))
+    for given, answer in ((following, a.Missing("404 operation not found")),
+                          (exhausted, a.Unavailable("503 Service Unavailable"))):
+        s = _after(given, answer)
+        assert s.phase is Phase.SWITCHING_TO_PRODUCTION, answer
+        assert s.attention is not None and s.failure is None, answer
+        # Switched back, administration mode off, verified: still handed to a person.
+        s = _after(s, a.EnvironmentRead(env(type="Production")))
+        s = _after(s, a.EnvironmentRead(env(type="Production")))
+        assert s.phase is Phase.VERIFYING
+        d = decide(s, a.EnvironmentRead(env(type="Production")), NOW, CONFIG)
+        assert d.state.phase is Phase.NEEDS_ATTENTION, answer
+        finish = next(change for change in d.changes if isinstance(change, Finish))
+        assert finish.error is not None and "admin center" in finish.error.message
