@@ -89,6 +89,13 @@ def decide_admin_mode(
         )
     if isinstance(answer, OperationStarted):
         handle = answer.handle
+        if not handle.pollable:
+            # Accepted with no status URL and no operation id: nothing to poll, so confirm by
+            # reading the environment (the PATCH names an end state; resending it is safe).
+            return wait(state, now, config.confirm_retry_seconds,
+                        f"The platform accepted {doing}; reading {name} to confirm it.",
+                        work=replace(work, handle=None, confirming=True, attempts=0,
+                                     forbidden_since=None))
         return wait(
             state, now,
             poll_delay(now=now, started_at=now, progress=(),

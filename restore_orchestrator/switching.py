@@ -154,6 +154,14 @@ def decide_switch(
         )
     if isinstance(answer, OperationStarted):
         handle = answer.handle
+        if not handle.pollable:
+            # Accepted with no status URL and no operation id (the reference allows a 200, or a
+            # bare 202): nothing to poll, so look for the operation in the environment's list
+            # and read the environment, as after a crash; the intent stays.
+            return wait(state, now, config.reconcile_retry_seconds,
+                        f"The platform accepted the switch to {wanted} without a status to "
+                        "follow; looking for it on the environment.",
+                        work=replace(work, handle=None, attempts=0))
         detail = f"The platform accepted the switch to {wanted}."
         return wait(
             state, now,

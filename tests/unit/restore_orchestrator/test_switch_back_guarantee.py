@@ -272,3 +272,31 @@ def test_a_restore_whose_outcome_is_unknown_ends_needs_attention_not_failed() ->
         assert d.state.phase is Phase.NEEDS_ATTENTION, answer
         finish = next(change for change in d.changes if isinstance(change, Finish))
         assert finish.error is not None and "admin center" in finish.error.message
+
+
+# --- 7. a lifecycle call answered without a status to poll ------------------------------------
+
+
+def test_a_switch_back_accepted_without_a_status_url_is_followed_through_the_environment() -> None:
+    # modifySku may answer without Location / Operation-Location (Terraform accepts a 200):
+    # such a handle cannot be polled (the client raises), so the step must not ask to poll it,
+    # or every delivery fails and the switch back is abandoned.
+    given = state(Phase.SWITCHING_TO_PRODUCTION, work={"intent_at": NOW})
+    bare = handle(LifecycleKind.CHANGE_TYPE)
+    assert not bare.pollable
+    s = _after(given, a.OperationStarted(bare))
+    assert s.phase is Phase.SWITCHING_TO_PRODUCTION
+    command = plan(s, NOW, CONFIG)
+    assert not (isinstance(command, c.Poll) and not command.handle.pollable)
+    assert isinstance(command, c.Reconcile)
+    s = _after(s, a.Reconciled(env(type="Production"), None))
+    assert s.phase is Phase.DISABLING_ADMIN_MODE and s.facts.switched_back
+
+
+def test_administration_mode_off_accepted_without_a_status_url_is_confirmed_by_reading() -> None:
+    given = state(Phase.DISABLING_ADMIN_MODE, facts={"switched_back": True})
+    s = _after(given, a.OperationStarted(handle(LifecycleKind.RUNTIME_STATE)))
+    command = plan(s, NOW, CONFIG)
+    assert isinstance(command, c.ReadEnvironment)
+    s = _after(s, a.EnvironmentRead(env(type="Production")))
+    assert s.phase is Phase.VERIFYING
