@@ -177,6 +177,10 @@ def decide_switch(
             return proceed(state, work=Work(confirming=True, failures=work.failures))
         return _switch_failed(state, now, config, f"The platform refused {doing}: {answer.message}")
     if isinstance(answer, Missing):
+        if work.handle is not None and not work.confirming:
+            # The operation's status is gone (404 past the grace), not the environment: read
+            # the environment to see what the switch did; the confirmation's bound still holds.
+            return proceed(state, work=replace(work, confirming=True, attempts=0))
         return _switch_failed(state, now, config, f"{doing}: {answer.message}", final=True)
     if isinstance(answer, Busy):
         # 409 to the modifySku itself: nothing was started, so no intent to reconcile.

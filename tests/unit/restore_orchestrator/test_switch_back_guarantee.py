@@ -300,3 +300,18 @@ def test_administration_mode_off_accepted_without_a_status_url_is_confirmed_by_r
     assert isinstance(command, c.ReadEnvironment)
     s = _after(s, a.EnvironmentRead(env(type="Production")))
     assert s.phase is Phase.VERIFYING
+
+
+def test_a_switch_back_whose_operation_status_vanished_reads_the_environment() -> None:
+    # The lifecycle operation's status URL answers 404 after the grace (purged, say, while the
+    # step waited its poll interval): that says nothing about the environment, which may well
+    # have been switched. Giving up there ended the restore "may still be a Sandbox".
+    given = state(Phase.SWITCHING_TO_PRODUCTION,
+                  work={"intent_at": NOW - 600 * S,
+                        "handle": handle(LifecycleKind.CHANGE_TYPE, url="u")})
+    s = _after(given, a.Missing("404 lifecycle operation not found"))
+    assert s.phase is Phase.SWITCHING_TO_PRODUCTION and s.attention is None
+    assert isinstance(plan(s, NOW, CONFIG), c.ReadEnvironment)
+    s = _after(s, a.EnvironmentRead(env(type="Production")))
+    assert s.phase is Phase.DISABLING_ADMIN_MODE and s.attention is None
+    assert s.facts.switched_back
