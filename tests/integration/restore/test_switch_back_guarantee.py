@@ -236,3 +236,25 @@ def test_the_original_type_is_kept_even_if_the_first_try_to_keep_it_fails(
     stack.watchdog()
 
     assert locks_for(stack.ctx).original_type(prod) == "Production"
+
+
+def test_type_switches_accepted_without_a_status_url_are_followed_to_the_end(
+    make_stack: Callable[..., Stack],
+) -> None:
+    # modifySku answering without Location / Operation-Location (a 200, or a bare 202): the
+    # restore still switches to Sandbox, restores, and switches back, instead of polling a
+    # handle nobody can poll until the engine gives up.
+    stack, prod = _production_with_backup(make_stack)
+    platform = stack.ctx.platform
+    real = platform.begin_change_type
+
+    def change_type(environment_id: str, sku: str) -> Any:
+        return replace(real(environment_id, sku), status_url=None, operation_id=None)
+
+    platform.begin_change_type = change_type  # type: ignore[method-assign]
+    first = stack.submit(restore_body(prod, backupLabel="B", confirmProduction="Contoso Prod"))
+    record = stack.run_until_ended(first)
+    assert record["status"] == "Succeeded", record
+    assert statuses(record)["switch_to_sandbox"] == "Succeeded"
+    assert statuses(record)["switch_to_production"] == "Succeeded"
+    assert stack.env_type(prod) == "Production"
