@@ -16,8 +16,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from engine.answers import (
+    AdminWindow,
     Answer,
     Proceeded,
+    Refused,
 )
 from engine.commands import (
     Command,
@@ -125,6 +127,11 @@ def _decided(
         raise ValueError(f"a {state.phase} restore takes no more decisions")
     if cancel_pending(state) and isinstance(answer, Proceeded):
         return _honour_cancel(state, now, config)
+    if isinstance(answer, AdminWindow) and state.phase not in _WAIT_OUT_ADMIN_WINDOW:
+        # 403 UserMissingRequiredPermission is the platform's code for any missing permission;
+        # only the phases after the restore wait out its known window. Elsewhere it is the
+        # refusal it says it is (never an answer no handler takes, which would poison the step).
+        answer = Refused("Forbidden", answer.message)
     rules = _PHASES[state.phase]
     retrying = rules.retrying
     decision = rules.decide(state, answer, now, config)
@@ -148,6 +155,12 @@ def _honour_cancel(state: RestoreState, now: datetime, config: EngineConfig) -> 
         step_status=StepStatus.SKIPPED, step_detail=step_detail, cancelled=True,
     )
 
+
+# The phases whose handlers take 403 UserMissingRequiredPermission as the platform's known window.
+_WAIT_OUT_ADMIN_WINDOW = frozenset({
+    Phase.SWITCHING_TO_SANDBOX, Phase.SWITCHING_TO_PRODUCTION, Phase.DISABLING_ADMIN_MODE,
+    Phase.REACTIVATING_FLOWS,
+})
 
 Handler = Callable[[RestoreState, Answer, datetime, EngineConfig], Decision | None]
 

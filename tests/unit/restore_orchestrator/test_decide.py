@@ -611,3 +611,28 @@ def test_a_restore_abandoned_while_turning_flows_on_names_those_not_yet_on() -> 
     assert listed["Z child"]["after"] == "on" and "reason" not in listed["Z child"]
     assert listed["A parent"]["after"] == "off"
     assert "gave up" in listed["A parent"]["reason"]
+
+
+# A 403 UserMissingRequiredPermission is the platform's code for any missing permission, not only
+# the window after a restore; the phases that do not wait that window out must still decide (an
+# exception here poisons every delivery, and the restore ends "EngineFault" rounds later).
+@pytest.mark.parametrize(
+    ("given", "phase", "status_field"),
+    [
+        (state(Phase.VALIDATING), Phase.FAILED, "failure"),
+        (state(Phase.SAFETY_BACKUP, work={"intent_at": NOW}), Phase.FAILED, "failure"),
+        (state(Phase.PRECHECKING), Phase.SWITCHING_TO_PRODUCTION, "failure"),
+        (state(Phase.RESTORING, work={"intent_at": NOW}), Phase.SWITCHING_TO_PRODUCTION,
+         "failure"),
+        (state(Phase.VERIFYING), Phase.NEEDS_ATTENTION, "attention"),
+    ],
+    ids=lambda value: value.phase.value if isinstance(value, RestoreState) else None,
+)
+def test_a_missing_permission_is_decided_in_every_phase(
+    given: RestoreState, phase: Phase, status_field: str
+) -> None:
+    d = decide(given, a.AdminWindow("403 UserMissingRequiredPermission: no permission"), NOW,
+               CONFIG)
+    assert d.state.phase is phase
+    problem = getattr(d.state, status_field)
+    assert problem is not None and "no permission" in problem.message
