@@ -175,6 +175,11 @@ def decide_restoring(
     if isinstance(answer, Polled):
         return _followed_restore(state, answer.operation, now, config)
     if isinstance(answer, Refused):
+        if work.handle is not None:
+            # Reading the status of an accepted restore was refused: the restore may run on.
+            return _outcome_unknown(
+                state, now, config, "RestoreUnknown",
+                f"The platform refused to report on the restore it accepted: {answer.message}")
         return give_up(state, now, config, Problem(
             "RestoreRefused", f"The platform refused the restore: {answer.message}"))
     if isinstance(answer, Missing):

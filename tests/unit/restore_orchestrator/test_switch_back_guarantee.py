@@ -315,3 +315,15 @@ def test_a_switch_back_whose_operation_status_vanished_reads_the_environment() -
     s = _after(s, a.EnvironmentRead(env(type="Production")))
     assert s.phase is Phase.DISABLING_ADMIN_MODE and s.attention is None
     assert s.facts.switched_back
+
+
+def test_a_refused_poll_of_an_accepted_restore_is_an_unknown_outcome() -> None:
+    # The restore was accepted; reading its status is then refused (a 403 on the status URL's
+    # host, say): the restore may run on. Only a refused request to start it is a plain failure.
+    following = state(Phase.RESTORING, work={"intent_at": NOW - 3600 * S, "handle": handle()})
+    s = _after(following, a.Refused("Forbidden", "403 on the operation status"))
+    assert s.phase is Phase.SWITCHING_TO_PRODUCTION
+    assert s.attention is not None and s.failure is None
+    requested = state(Phase.RESTORING, work={"intent_at": NOW})
+    s = _after(requested, a.Refused("RestoreBlocked", "400 not allowed"))
+    assert s.failure is not None and s.attention is None
