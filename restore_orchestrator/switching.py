@@ -147,6 +147,11 @@ def decide_switch(
             )
         detail = f"Switching {name} from {env.type} to {wanted}."
         started = replace(state, work=Work(intent_at=now, failures=work.failures))
+        if back and not state.facts.switched_to_sandbox:
+            # A Sandbox the switch to Sandbox never saw land (it gave up while the reads still
+            # showed Production): if this switch back gives up too, the target must be kept as
+            # the Production it was for its next restore (`locks.keep_original_type`).
+            started = replace(started, facts=replace(state.facts, switched_to_sandbox=True))
         return proceed(
             started,
             command=ChangeType(state.request.target_id, wanted),

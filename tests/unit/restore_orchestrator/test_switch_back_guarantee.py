@@ -327,3 +327,19 @@ def test_a_refused_poll_of_an_accepted_restore_is_an_unknown_outcome() -> None:
     requested = state(Phase.RESTORING, work={"intent_at": NOW})
     s = _after(requested, a.Refused("RestoreBlocked", "400 not allowed"))
     assert s.failure is not None and s.attention is None
+
+
+def test_a_switch_back_that_finds_a_sandbox_it_did_not_know_of_remembers_it() -> None:
+    # The switch to Sandbox gave up without seeing its switch land (the platform said done, the
+    # reads still showed Production), yet the switch back reads a Sandbox: when it gives up in
+    # turn, the target must be kept as the Production it was (`keep_original_type` reads
+    # `switched_to_sandbox`), or its next restore would take it for a Sandbox and skip the
+    # Production guardrail.
+    given = state(Phase.SWITCHING_TO_PRODUCTION, facts={"switched_to_sandbox": False})
+    s = _after(given, a.EnvironmentRead(env(type="Sandbox")))
+    assert s.facts.switched_to_sandbox
+    late = replace(s, phase_since=NOW - timedelta(seconds=CONFIG.switch_back_budget_seconds + 60))
+    s = _after(late, a.Refused("EnvironmentSkuChangeBlocked", "not now"))
+    assert s.phase is Phase.DISABLING_ADMIN_MODE
+    assert s.attention is not None and s.attention.code == "SwitchBackFailed"
+    assert s.facts.switched_to_sandbox and not s.facts.switched_back
