@@ -23,6 +23,7 @@ from engine.answers import (
 from engine.commands import CheckRestorable, Command, Poll, Proceed, Reconcile, StartRestore
 from engine.config import EngineConfig
 from engine.record import StepUpdate
+from restore_orchestrator.checks import PRODUCTION
 from restore_orchestrator.moves import (
     Decision,
     Entry,
@@ -207,9 +208,9 @@ def _outcome_unknown(
     (which says nothing changed)."""
     problem = Problem(
         code,
-        f"{message.rstrip('.')}. The restore may still be running or may have completed; "
-        f"{target_name(state)} is switched back as soon as the platform allows. Check the "
-        "restore's outcome in the Power Platform admin center.",
+        f"{message.rstrip('.')}. The restore may still be running or may have completed;"
+        f"{_switched_back_when_allowed(state)} Check the restore's outcome in the Power "
+        "Platform admin center.",
     )
     return move(state, Event.GAVE_UP, now, config, step_status=StepStatus.FAILED,
                 step_detail=problem.message, attention=state.attention or problem)
@@ -239,7 +240,8 @@ def _followed_restore(
         problem = Problem(
             "RestoreFailed",
             f"The platform's restore ended {operation.state or 'Failed'}"
-            + (f" ({said})" if said else "") + f"; {target_name(state)} is switched back.",
+            + (f" ({said})" if said else "")
+            + (f"; {target_name(state)} is switched back." if _switches_back(state) else "."),
         )
         return move(state, Event.GAVE_UP, now, config, changes=seen,
                     step_status=StepStatus.FAILED, step_detail=problem.message,
@@ -287,6 +289,17 @@ def _restore_progress(state: RestoreState, operation: PlatformOperation, now: da
     return " ".join(parts) + "."
 
 
+def _switches_back(state: RestoreState) -> bool:
+    # Only a Production target was switched to Sandbox for the restore; a Sandbox one never is.
+    return state.facts.original_type == PRODUCTION
+
+
+def _switched_back_when_allowed(state: RestoreState) -> str:
+    if not _switches_back(state):
+        return ""
+    return f" {target_name(state)} is switched back as soon as the platform allows."
+
+
 def _timed_out(state: RestoreState, now: datetime, config: EngineConfig) -> bool:
     started = state.facts.restore_started_at or state.facts.restore_requested_at
     return started is not None and (now - started).total_seconds() >= (
@@ -298,9 +311,9 @@ def _time_out(state: RestoreState, now: datetime, config: EngineConfig) -> Decis
     hours = config.restore_timeout_seconds / 3600
     problem = Problem(
         "RestoreTimedOut",
-        f"The restore was still running after {hours:g} hours (RESTORE_TIMEOUT_HOURS). "
-        f"{target_name(state)} is switched back as soon as the platform allows; check the "
-        "restore's outcome in the Power Platform admin center.",
+        f"The restore was still running after {hours:g} hours (RESTORE_TIMEOUT_HOURS)."
+        f"{_switched_back_when_allowed(state)} Check the restore's outcome in the Power Platform "
+        "admin center.",
     )
     return move(state, Event.TIMED_OUT, now, config, step_status=StepStatus.FAILED,
                 step_detail=problem.message, attention=state.attention or problem)

@@ -636,3 +636,24 @@ def test_a_missing_permission_is_decided_in_every_phase(
     assert d.state.phase is phase
     problem = getattr(d.state, status_field)
     assert problem is not None and "no permission" in problem.message
+
+
+def test_a_failed_restore_into_a_sandbox_does_not_claim_a_switch_back() -> None:
+    # A Sandbox target is never switched: its record must not say it "is switched back".
+    sandbox = {"original_type": "Sandbox", "switched_to_sandbox": False}
+    running = {"intent_at": NOW, "handle": handle()}
+    failed = decide(state(Phase.RESTORING, facts=sandbox, work=running),
+                    a.Polled(op(PlatformStatus.FAILED, error=("RestoreFailed", "boom"))), NOW,
+                    CONFIG)
+    late = state(Phase.RESTORING, facts={**sandbox, "restore_started_at": NOW - timedelta(
+        seconds=CONFIG.restore_timeout_seconds + 60)}, work=running)
+    timed_out = decide(late, a.Polled(op()), NOW, CONFIG)
+    lost = decide(state(Phase.RESTORING, facts=sandbox, work=running), a.Missing("404"), NOW,
+                  CONFIG)
+    for d in (failed, timed_out, lost):
+        problem = d.state.failure or d.state.attention
+        assert problem is not None and "switched back" not in problem.message, problem
+    production = decide(state(Phase.RESTORING, work=running),
+                        a.Polled(op(PlatformStatus.FAILED)), NOW, CONFIG)
+    assert production.state.failure is not None
+    assert "switched back" in production.state.failure.message
