@@ -409,12 +409,10 @@ def _apply(
 
 def _held(ctx: AppContext, guard: c.Guard) -> c.WritesHeld | None:
     """The guardrail on the target as it is now (checked at validating and settling too)."""
-    from restore_orchestrator.checks import PRODUCTION, production_guardrail
+    from restore_orchestrator.checks import write_guardrail
 
-    target = ctx.platform.get_environment(guard.environment_id)
-    if target.type != PRODUCTION:
-        return None
-    problem = production_guardrail(target, guard.confirm_production, guard.allow_production)
+    problem = write_guardrail(ctx.platform.get_environment(guard.environment_id),
+                              guard.confirm_production, guard.allow_production)
     return None if problem is None else c.WritesHeld(problem.code, problem.message)
 
 

@@ -21,7 +21,7 @@ from data_restores.state import DataRestoreState, Event, Job, Phase
 from engine.config import EngineConfig
 from engine.decision import ContinueNow, Decision, Stop
 from engine.record import Finish, SetRestoreCounts, StepUpdate
-from restore_orchestrator.checks import PRODUCTION, production_guardrail
+from restore_orchestrator.checks import write_guardrail
 from shared.operations import OperationStatus, StepStatus
 
 STEP = "plan"
@@ -44,13 +44,11 @@ def decide(
     state: DataRestoreState, answer: object, now: datetime, config: EngineConfig
 ) -> Decision[DataRestoreState]:
     if isinstance(answer, Settled):
-        if state.apply and answer.target is not None and answer.target.type == PRODUCTION:
-            # Checked at validation too; the target may have become a Production environment
-            # while the plan was made, and nothing has been written yet.
-            problem = production_guardrail(answer.target, state.confirm_production,
-                                           config.allow_production)
-            if problem is not None:
-                return reject(state, problem.code, f"Before writing: {problem.message}", STEP)
+        # Checked at validation too; the target may have become a Production environment
+        # while the plan was made, and nothing has been written yet.
+        if state.apply and answer.target is not None and (problem := write_guardrail(
+                answer.target, state.confirm_production, config.allow_production)) is not None:
+            return reject(state, problem.code, f"Before writing: {problem.message}", STEP)
         return _settled(state, answer)
     if isinstance(answer, PlanTooLarge):
         return fail(state, "PlanTooLarge", too_large(answer), STEP)

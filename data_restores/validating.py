@@ -22,7 +22,7 @@ from engine.config import EngineConfig
 from engine.decision import ContinueNow, Decision
 from engine.record import MarkRunning, SetRestoreCounts, StepUpdate
 from engine.waiting import RETRYABLE
-from restore_orchestrator.checks import PRODUCTION, production_guardrail
+from restore_orchestrator.checks import write_guardrail
 from shared.operations import StepStatus, format_time
 
 STEP = "validate"
@@ -57,12 +57,9 @@ def decide(
 def _validated(
     state: DataRestoreState, found: Validated, config: EngineConfig
 ) -> Decision[DataRestoreState]:
-    if state.apply and found.target.type == PRODUCTION:
-        problem = production_guardrail(
-            found.target, state.confirm_production, config.allow_production
-        )
-        if problem is not None:
-            return reject(state, problem.code, problem.message, STEP)
+    if state.apply and (problem := write_guardrail(
+            found.target, state.confirm_production, config.allow_production)) is not None:
+        return reject(state, problem.code, problem.message, STEP)
     problems = []
     for table in state.tables:
         if table in found.unknown_in_target:

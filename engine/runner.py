@@ -487,18 +487,18 @@ def end_and_release(
 
 
 def _ended(ctx: AppContext, kind: Kind[S], state: S, operation_id: str) -> None:
-    _guarded(kind.ended, ctx, state, operation_id, operation_id)
+    _guarded(lambda: kind.ended(ctx, state, operation_id), operation_id)
 
 
-def _guarded(release: Any, *args: Any) -> bool:
-    """Whether `release(*args[:-1])` ran through; `args[-1]` is the operation id (for the log)."""
+def _guarded(release: Callable[[], None], operation_id: str) -> bool:
+    """Whether `release` ran through (a failure is logged, never raised)."""
     try:
-        release(*args[:-1])
+        release()
     except Exception:
         # The operation has ended either way; what it held (a restore's lock) is taken over by
         # the next operation that needs it, since its holder has ended, and released again by
         # the watchdog (`end_and_release`).
-        log.exception("engine.release_failed", extra={"operationId": args[-1]})
+        log.exception("engine.release_failed", extra={"operationId": operation_id})
         return False
     return True
 

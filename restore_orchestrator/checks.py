@@ -81,6 +81,17 @@ def check_environments(
     return _allowed(target, "Restore", "restore into it")
 
 
+def write_guardrail(
+    target: Environment, confirm_production: str | None, allow: ProductionAllowList
+) -> Problem | None:
+    """The guardrail on writing rows into `target` as it is now: none unless it is Production
+    (a record restore asks at validation, before laying out its writes, before each apply step:
+    an administrator may convert the target while the restore runs)."""
+    if target.type != PRODUCTION:
+        return None
+    return production_guardrail(target, confirm_production, allow)
+
+
 def production_guardrail(
     target: Environment, confirm_production: str | None, allow: ProductionAllowList
 ) -> Problem | None:
